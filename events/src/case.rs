@@ -1,0 +1,114 @@
+//! Events of the outreach case aggregate: one care team member's path through outreach.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{MemberContact, MemberProfile, ReportRef, TriggerKind};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CaseEvent {
+    CaseOpened(CaseOpened),
+    CaseCancelled(CaseCancelled),
+}
+
+/// A case was opened for one member after one trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseOpened {
+    pub facts: CaseOpenedFacts,
+    /// Name and contact details: purgeable, never needed for statistics.
+    pub personal: MemberContact,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseOpenedFacts {
+    pub case_id: Uuid,
+    pub report: ReportRef,
+    pub trigger: TriggerKind,
+    pub campus: String,
+    pub unit: String,
+    pub member: MemberProfile,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// A case ended before anyone contacted the member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseCancelled {
+    pub reason: CancelReason,
+    pub cancelled_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The reporting system withdrew the report.
+    ReportWithdrawn,
+    /// An amendment removed the member from the report.
+    RemovedFromReport,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::ReportWithdrawn => "report_withdrawn",
+            CancelReason::RemovedFromReport => "removed_from_report",
+        }
+    }
+}
+
+impl cqrs_es::DomainEvent for CaseEvent {
+    fn event_type(&self) -> String {
+        match self {
+            CaseEvent::CaseOpened(_) => "CaseOpened".to_string(),
+            CaseEvent::CaseCancelled(_) => "CaseCancelled".to_string(),
+        }
+    }
+
+    fn event_version(&self) -> String {
+        crate::CURRENT_VERSION.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Discipline, Involvement};
+
+    /// The stored shape is a contract: projections and later upcasters read it.
+    #[test]
+    fn personal_data_sits_apart_from_the_facts() {
+        let event = CaseEvent::CaseOpened(CaseOpened {
+            facts: CaseOpenedFacts {
+                case_id: Uuid::nil(),
+                report: ReportRef { source: "/datix/a".into(), report_id: "INC-1".into() },
+                trigger: TriggerKind::Incident,
+                campus: "Parnassus".into(),
+                unit: "ED".into(),
+                member: MemberProfile {
+                    staff_id: "E1".into(),
+                    role: "Nurse".into(),
+                    discipline: Discipline::Nurse,
+                    department: "Emergency".into(),
+                    seniority: None,
+                    involvement: Involvement::Primary,
+                },
+                opened_at: DateTime::from_timestamp(0, 0).unwrap(),
+            },
+            personal: MemberContact {
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                email: Some("ada@example.org".into()),
+                phone: None,
+                mobile: None,
+                preferred_channel: None,
+            },
+        });
+        let json = serde_json::to_value(&event).unwrap();
+        let opened = &json["CaseOpened"];
+        assert_eq!(opened["personal"]["given_name"], "Ada");
+        assert!(opened["facts"].to_string().find("Ada").is_none());
+        assert!(opened["facts"].to_string().find("ada@example.org").is_none());
+        let back: CaseEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+}

@@ -1,0 +1,20 @@
+//! The contracts of peer-outreach: the domain events every aggregate records.
+//!
+//! Two rules shape every type here:
+//! - **No clinical detail has a place to live.** There is no field for a patient, a narrative,
+//!   a diagnosis, a harm level or a room. Intake drops those before anything is built.
+//! - **Personal data sits in its own part of each event** (`personal`), apart from the facts,
+//!   so that it can later be encrypted and purged without touching the facts that statistics
+//!   and read models are built from.
+
+pub mod case;
+pub mod member;
+pub mod report;
+
+pub use case::{CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts, CancelReason};
+pub use member::{Channel, Discipline, Involvement, MemberContact, MemberProfile, Seniority};
+pub use report::{ReportEvent, ReportMember, ReportRef, TriggerKind};
+
+/// The versions events are written at today; cqrs-es stores them beside each payload so that
+/// later readers can upcast old shapes.
+pub const CURRENT_VERSION: &str = "1";

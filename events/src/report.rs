@@ -1,0 +1,81 @@
+//! Events of the safety report aggregate: which members a report named and what became of it.
+//! A report's events hold staff ids and case ids only, never names or clinical detail.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+
+/// A report as the safety-reporting system identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReportRef {
+    /// The CloudEvents `source` of the reporting system, e.g. `/datix/parnassus`.
+    pub source: String,
+    pub report_id: String,
+}
+
+/// What started outreach for a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    Incident,
+    IReport,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Incident => "incident",
+            TriggerKind::IReport => "i_report",
+        }
+    }
+}
+
+/// A member named on a report, and the case that member's outreach runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportMember {
+    pub staff_id: String,
+    pub case_id: Uuid,
+    /// Whether the eligibility policy in force at intake serves this member.
+    pub eligible: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ReportEvent {
+    ReportRecorded {
+        report: ReportRef,
+        trigger: TriggerKind,
+        /// The trigger policy's decision; the harm level and category it read are not kept.
+        outreach: bool,
+        campus: String,
+        unit: String,
+        members: Vec<ReportMember>,
+        recorded_at: DateTime<Utc>,
+    },
+    StaffAdded {
+        members: Vec<ReportMember>,
+        amended_at: DateTime<Utc>,
+    },
+    StaffRemoved {
+        staff_ids: Vec<String>,
+        amended_at: DateTime<Utc>,
+    },
+    ReportWithdrawn {
+        withdrawn_at: DateTime<Utc>,
+    },
+}
+
+impl cqrs_es::DomainEvent for ReportEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ReportEvent::ReportRecorded { .. } => "ReportRecorded".to_string(),
+            ReportEvent::StaffAdded { .. } => "StaffAdded".to_string(),
+            ReportEvent::StaffRemoved { .. } => "StaffRemoved".to_string(),
+            ReportEvent::ReportWithdrawn { .. } => "ReportWithdrawn".to_string(),
+        }
+    }
+
+    fn event_version(&self) -> String {
+        crate::CURRENT_VERSION.to_string()
+    }
+}

@@ -1,0 +1,12 @@
+//! The domain of peer-outreach: aggregates, their commands, and the pure policies that
+//! decide who is offered support. Nothing here touches a database, a broker or a network,
+//! so every rule is tested in milliseconds.
+
+pub mod case;
+pub mod ids;
+pub mod policy;
+pub mod report;
+
+pub use case::{CaseCommand, CaseError, OutreachCase};
+pub use policy::{EligibilityPolicy, HarmLevel, TriggerPolicy};
+pub use report::{InvolvedMember, ReportCommand, ReportError, SafetyReport};
