@@ -1,0 +1,175 @@
+//! The consumer loop: at-least-once delivery, exactly-once effect.
+//!
+//! A message's offset is stored only after its commands are committed (or it is dead-lettered),
+//! so a crash at any point redelivers it; the deterministic case ids make the redelivery a
+//! no-op. A transient failure is retried with backoff for as long as it takes: never skipped,
+//! never dead-lettered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use outreach_command_side::{CommandError, CommandSide};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use tokio_util::sync::CancellationToken;
+
+use crate::dead_letter::DeadLetters;
+use crate::{decode, InboundRecord, IntakeError, Policies, Rejection};
+
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    pub brokers: String,
+    pub group_id: String,
+    pub topic: String,
+    pub dead_letter_topic: String,
+    pub max_message_bytes: usize,
+    pub policies: Policies,
+}
+
+pub struct Intake {
+    consumer: StreamConsumer,
+    dead_letters: DeadLetters,
+    commands: Arc<CommandSide>,
+    settings: IntakeSettings,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Intake {
+    pub fn new(settings: IntakeSettings, commands: Arc<CommandSide>) -> Result<Self, IntakeError> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", &settings.group_id)
+            .set("client.id", "peer-outreach-intake")
+            .set("auto.offset.reset", "earliest")
+            // Offsets are stored by hand once a message's effect is committed, and committed
+            // in the background from there.
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", "1000")
+            .set("session.timeout.ms", "10000")
+            .create()?;
+        let dead_letters = DeadLetters::new(&settings.brokers, &settings.dead_letter_topic)?;
+        Ok(Self { consumer, dead_letters, commands, settings })
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), IntakeError> {
+        self.consumer.subscribe(&[&self.settings.topic])?;
+        tracing::info!(topic = %self.settings.topic, group = %self.settings.group_id, "intake started");
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let received = tokio::select! {
+                received = self.consumer.recv() => received,
+                _ = shutdown.cancelled() => break,
+            };
+            let record = match received {
+                Ok(message) => InboundRecord::from_kafka(&message),
+                Err(error) => {
+                    tracing::warn!(%error, "could not receive from the broker; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            if !self.process(&record, &shutdown).await {
+                break; // shutting down mid-retry: the offset stays, the message comes again
+            }
+            self.consumer.store_offset(&record.topic, record.partition, record.offset)?;
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(%error, "no offsets to commit at shutdown");
+        }
+        tracing::info!("intake stopped");
+        Ok(())
+    }
+
+    /// Handles one record to completion. Returns false only if shutdown interrupted it.
+    async fn process(&self, record: &InboundRecord, shutdown: &CancellationToken) -> bool {
+        let origin = (record.topic.as_str(), record.partition, record.offset);
+        let rejection = match decode(record, &self.settings.policies, self.settings.max_message_bytes, Utc::now()) {
+            Err(rejection) => Some(rejection),
+            Ok(decoded) => {
+                let metadata = HashMap::from([
+                    ("event_id".to_string(), decoded.event_id.clone()),
+                    ("event_source".to_string(), decoded.event_source.clone()),
+                    ("event_type".to_string(), decoded.message_type.cloudevent_type().to_string()),
+                ]);
+                let outcome = retry(shutdown, "apply the message's commands", || {
+                    self.commands.handle_report(decoded.command.clone(), &metadata)
+                })
+                .await;
+                match outcome {
+                    None => return false,
+                    Some(Ok(case_commands)) => {
+                        tracing::info!(
+                            topic = origin.0, partition = origin.1, offset = origin.2,
+                            event_id = %decoded.event_id, event_type = decoded.message_type.cloudevent_type(),
+                            case_commands, "message applied"
+                        );
+                        None
+                    }
+                    Some(Err(CommandError::Refused { rule, detail })) => Some(Rejection::Refused { rule, detail }),
+                    Some(Err(_)) => unreachable!("retry only returns errors that are not transient"),
+                }
+            }
+        };
+        if let Some(rejection) = rejection {
+            let sent = retry(shutdown, "dead-letter a message", || self.dead_letters.send(record, &rejection)).await;
+            if sent.is_none() {
+                return false;
+            }
+            tracing::warn!(
+                topic = origin.0, partition = origin.1, offset = origin.2,
+                reason_code = rejection.code(), reason = %rejection, "message dead-lettered"
+            );
+        }
+        true
+    }
+}
+
+/// Something that may fail for a while (a database restart, a broker election) and then work.
+trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for CommandError {
+    fn is_transient(&self) -> bool {
+        CommandError::is_transient(self)
+    }
+}
+
+impl Transient for IntakeError {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
+/// Runs `attempt` until it succeeds or fails for good, backing off between transient failures.
+/// Returns `None` if shutdown came first.
+async fn retry<T, E, F, Fut>(shutdown: &CancellationToken, what: &str, mut attempt: F) -> Option<Result<T, E>>
+where
+    E: Transient + std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "could not {what}; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return None,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            outcome => return Some(outcome),
+        }
+    }
+}

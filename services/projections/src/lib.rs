@@ -1,0 +1,45 @@
+//! Projections: events in, read-model rows out.
+//!
+//! Each projection follows the event store on its own, in a gap-free commit order, and moves
+//! its checkpoint in the same transaction as the rows it writes. A crash therefore never loses
+//! or repeats an update, and any read model can be dropped and rebuilt from the events. cqrs-es's
+//! in-process query dispatch is not used: it runs after commit (a crash in between loses the
+//! update) and its replay is not in commit order.
+
+mod error;
+mod outreach;
+mod runner;
+mod stored_event;
+
+pub use error::ProjectionError;
+pub use outreach::OutreachProjection;
+pub use runner::{ProjectionRunner, RunnerSettings};
+pub use stored_event::StoredEvent;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+
+/// A read model kept up to date from the event store.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    /// The name its checkpoint is kept under, and that `projections rebuild NAME` takes.
+    fn name(&self) -> &'static str;
+
+    /// Empties the read model so it can be rebuilt from the first event.
+    async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError>;
+
+    /// Applies one event. Runs inside the batch's transaction; must derive everything it
+    /// writes from the event (never from the clock), so a rebuild gives the same rows.
+    async fn apply(&self, db: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError>;
+}
+
+/// Every projection the service keeps, by name.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(OutreachProjection)]
+}
+
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

@@ -1,0 +1,211 @@
+//! Runs one projection: catches up from its checkpoint in batches, then waits for new events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Projection, ProjectionError, StoredEvent};
+
+/// The channel the event store's trigger notifies on every append.
+const EVENTS_CHANNEL: &str = "peer_outreach_events";
+
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Events applied per transaction.
+    pub batch_size: i64,
+    /// How long to wait for a notification before looking anyway. Also bounds the delay when
+    /// a notified event is still hidden behind an older transaction that has not finished.
+    pub poll_interval: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self { batch_size: 500, poll_interval: Duration::from_millis(200) }
+    }
+}
+
+pub struct ProjectionRunner {
+    pool: PgPool,
+    projection: Arc<dyn Projection>,
+    settings: RunnerSettings,
+}
+
+impl ProjectionRunner {
+    pub fn new(pool: PgPool, projection: Arc<dyn Projection>, settings: RunnerSettings) -> Self {
+        Self { pool, projection, settings }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.projection.name()
+    }
+
+    /// Follows the event store until `shutdown` is cancelled. Database failures are logged and
+    /// retried with backoff: the checkpoint has not moved, so nothing is skipped.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let name = self.name();
+        let mut listener = self.listen().await;
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.catch_up_batch().await {
+                Ok(applied) if applied as i64 == self.settings.batch_size => continue,
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::error!(projection = name, %error, "projection batch failed; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = wait_for_notification(&mut listener) => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        tracing::info!(projection = name, "projection runner stopped");
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
+        listener.listen(EVENTS_CHANNEL).await.ok()?;
+        Some(listener)
+    }
+
+    /// Applies the next batch of events in one transaction with the checkpoint.
+    /// Returns how many events it applied.
+    pub async fn catch_up_batch(&self) -> Result<usize, ProjectionError> {
+        let name = self.projection.name();
+        let mut tx = self.pool.begin().await?;
+        // Locking the checkpoint row serialises runners of the same projection: a second one
+        // waits, then sees the checkpoint the first one committed.
+        let (checkpoint_tx, checkpoint_pos) = lock_checkpoint(&mut tx, name).await?;
+        let events: Vec<StoredEvent> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version,
+                    payload, metadata, transaction_id::text AS transaction_id, global_position,
+                    recorded_at
+               FROM events
+              WHERE (transaction_id, global_position) > ($1::xid8, $2)
+                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY transaction_id, global_position
+              LIMIT $3",
+        )
+        .bind(&checkpoint_tx)
+        .bind(checkpoint_pos)
+        .bind(self.settings.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = events.last() else {
+            tx.rollback().await?;
+            return Ok(0);
+        };
+        let (last_tx, last_pos) = (last.transaction_id.clone(), last.global_position);
+        for event in &events {
+            self.projection.apply(&mut tx, event).await?;
+        }
+        sqlx::query(
+            "UPDATE projection_checkpoints
+                SET transaction_id = $2::xid8, global_position = $3, updated_at = now()
+              WHERE projection = $1",
+        )
+        .bind(name)
+        .bind(&last_tx)
+        .bind(last_pos)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::debug!(projection = name, applied = events.len(), "projection batch committed");
+        Ok(events.len())
+    }
+
+    /// Empties the read model and moves the checkpoint back to the start, in one transaction.
+    pub async fn reset(&self) -> Result<(), ProjectionError> {
+        let name = self.projection.name();
+        let mut tx = self.pool.begin().await?;
+        lock_checkpoint(&mut tx, name).await?;
+        self.projection.reset(&mut tx).await?;
+        sqlx::query(
+            "UPDATE projection_checkpoints
+                SET transaction_id = '0', global_position = 0, updated_at = now()
+              WHERE projection = $1",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many events lie beyond the checkpoint.
+    pub async fn lag(&self) -> Result<i64, ProjectionError> {
+        let lag = sqlx::query_scalar(
+            "SELECT count(*)
+               FROM events e
+               JOIN projection_checkpoints c ON c.projection = $1
+              WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)",
+        )
+        .bind(self.projection.name())
+        .fetch_optional(&self.pool)
+        .await?;
+        match lag {
+            Some(lag) => Ok(lag),
+            None => Ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?),
+        }
+    }
+
+    /// Rebuilds the read model from the first event, reporting `(applied, total)` as it goes.
+    /// Catches up to the end of the store as it stands when the rebuild started, and beyond.
+    pub async fn rebuild(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, ProjectionError> {
+        self.reset().await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?;
+        let mut applied = 0u64;
+        progress(applied, total as u64);
+        loop {
+            let batch = self.catch_up_batch().await? as u64;
+            applied += batch;
+            progress(applied, (total as u64).max(applied));
+            if batch == 0 {
+                // Either the end, or events still hidden behind a running transaction.
+                if self.lag().await? == 0 {
+                    return Ok(applied);
+                }
+                tokio::time::sleep(self.settings.poll_interval).await;
+            }
+        }
+    }
+}
+
+async fn lock_checkpoint(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+) -> Result<(String, i64), ProjectionError> {
+    sqlx::query("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    let checkpoint = sqlx::query_as(
+        "SELECT transaction_id::text, global_position
+           FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(checkpoint)
+}
+
+async fn wait_for_notification(listener: &mut Option<PgListener>) {
+    match listener {
+        // On a lost connection recv reconnects; an error just falls back to polling.
+        Some(listener) => {
+            if listener.recv().await.is_err() {
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}

@@ -1,0 +1,35 @@
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::ProjectionError;
+
+/// An event as the event store holds it, with its place in commit order.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: serde_json::Value,
+    pub metadata: serde_json::Value,
+    /// The writing transaction's id (xid8, as text: sqlx has no xid8 type).
+    pub transaction_id: String,
+    pub global_position: i64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    /// Reads the payload as `T`, naming the event (never its content) when that fails.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| ProjectionError::UnreadableEvent {
+            aggregate_type: self.aggregate_type.clone(),
+            aggregate_id: self.aggregate_id.clone(),
+            sequence: self.sequence,
+            event_type: self.event_type.clone(),
+            event_version: self.event_version.clone(),
+            // serde's own message may quote the offending value, which may be personal data.
+            reason: format!("{:?} error: payload does not match the {} type", e.classify(), std::any::type_name::<T>()),
+        })
+    }
+}
