@@ -1,0 +1,372 @@
+//! Outreach cases: the list program managers work from, and a single case.
+
+use std::fmt;
+use std::str::FromStr;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{Path, Query};
+use crate::ApiState;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/cases", get(list_cases))
+        .route("/v1/cases/{case_id}", get(get_case))
+}
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum CaseStatus {
+    Open,
+    Cancelled,
+}
+
+/// One care team member's outreach after one trigger.
+// Here and below, `required = true` on an `Option` tells clients the field is always present,
+// null when unknown, rather than sometimes missing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Case {
+    pub case_id: Uuid,
+    pub status: CaseStatus,
+    /// What started outreach: an incident, an I-report, a self- or colleague referral.
+    pub trigger: String,
+    pub report: ReportRef,
+    pub campus: String,
+    pub unit: String,
+    pub opened_at: DateTime<Utc>,
+    /// Null while the case is open.
+    #[schema(required = true)]
+    pub closed_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub close_reason: Option<String>,
+    pub member: Member,
+}
+
+/// The safety report that triggered the case; only its identity, never its content.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportRef {
+    pub source: String,
+    pub report_id: String,
+}
+
+/// The care team member the case is about.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    pub staff_id: String,
+    pub role: String,
+    pub discipline: String,
+    pub department: String,
+    #[schema(required = true)]
+    pub seniority: Option<String>,
+    /// How the member was involved: primary, witness, reporter.
+    pub involvement: String,
+    pub name: PersonName,
+    pub contact: Contact,
+}
+
+/// Null once personal data has been purged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonName {
+    #[schema(required = true)]
+    pub given: Option<String>,
+    #[schema(required = true)]
+    pub family: Option<String>,
+}
+
+/// Null once personal data has been purged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Contact {
+    #[schema(required = true)]
+    pub email: Option<String>,
+    #[schema(required = true)]
+    pub phone: Option<String>,
+    #[schema(required = true)]
+    pub mobile: Option<String>,
+    #[schema(required = true)]
+    pub preferred_channel: Option<String>,
+}
+
+/// One page of cases, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseList {
+    pub cases: Vec<Case>,
+    /// Pass as `after` to fetch the next page; null on the last page.
+    #[schema(required = true)]
+    pub next: Option<String>,
+}
+
+/// Filters and paging of the case list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListCasesQuery {
+    /// Only cases with this status.
+    status: Option<CaseStatus>,
+    /// Only cases on this campus.
+    campus: Option<String>,
+    /// Page size.
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200, default = 50)]
+    limit: Limit,
+    /// The `next` value of the previous page.
+    #[param(value_type = Option<String>)]
+    after: Option<Cursor>,
+}
+
+/// A page size known to be in range, so the handler cannot forget to check it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "u32")]
+struct Limit(u32);
+
+impl Limit {
+    const MAX: u32 = 200;
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(50)
+    }
+}
+
+impl TryFrom<u32> for Limit {
+    type Error = String;
+
+    fn try_from(value: u32) -> Result<Self, Self::Error> {
+        if (1..=Self::MAX).contains(&value) {
+            Ok(Limit(value))
+        } else {
+            Err(format!("must be between 1 and {}", Self::MAX))
+        }
+    }
+}
+
+/// The position of the last case of a page in `(opened_at DESC, case_id DESC)` order.
+///
+/// Written `"{opened_at in µs since the epoch}_{case_id}"`: PostgreSQL keeps microseconds, so the
+/// round trip is exact and no case is skipped or repeated at a page boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+struct Cursor {
+    opened_at: DateTime<Utc>,
+    case_id: Uuid,
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.opened_at.timestamp_micros(), self.case_id)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const MALFORMED: &str =
+            "malformed cursor; pass the `next` value of a previous page unchanged";
+        let (micros, case_id) = s.split_once('_').ok_or(MALFORMED)?;
+        let micros: i64 = micros.parse().map_err(|_| MALFORMED)?;
+        Ok(Cursor {
+            opened_at: DateTime::from_timestamp_micros(micros).ok_or(MALFORMED)?,
+            case_id: case_id.parse().map_err(|_| MALFORMED)?,
+        })
+    }
+}
+
+impl TryFrom<String> for Cursor {
+    type Error = &'static str;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+/// A row of `outreach_cases`, every column but `version` (bookkeeping of the projection).
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    case_id: Uuid,
+    status: CaseStatus,
+    trigger_kind: String,
+    report_source: String,
+    report_id: String,
+    campus: String,
+    unit: String,
+    opened_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    close_reason: Option<String>,
+    staff_id: String,
+    role: String,
+    discipline: String,
+    department: String,
+    seniority: Option<String>,
+    involvement: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    mobile: Option<String>,
+    preferred_channel: Option<String>,
+}
+
+impl From<CaseRow> for Case {
+    fn from(row: CaseRow) -> Self {
+        Case {
+            case_id: row.case_id,
+            status: row.status,
+            trigger: row.trigger_kind,
+            report: ReportRef {
+                source: row.report_source,
+                report_id: row.report_id,
+            },
+            campus: row.campus,
+            unit: row.unit,
+            opened_at: row.opened_at,
+            closed_at: row.closed_at,
+            close_reason: row.close_reason,
+            member: Member {
+                staff_id: row.staff_id,
+                role: row.role,
+                discipline: row.discipline,
+                department: row.department,
+                seniority: row.seniority,
+                involvement: row.involvement,
+                name: PersonName {
+                    given: row.given_name,
+                    family: row.family_name,
+                },
+                contact: Contact {
+                    email: row.email,
+                    phone: row.phone,
+                    mobile: row.mobile,
+                    preferred_channel: row.preferred_channel,
+                },
+            },
+        }
+    }
+}
+
+/// List outreach cases, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "cases",
+    params(ListCasesQuery),
+    responses(
+        (status = 200, description = "One page of cases", body = CaseList),
+        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The server failed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_cases(
+    State(state): State<ApiState>,
+    Query(query): Query<ListCasesQuery>,
+) -> Result<Json<CaseList>, ApiError> {
+    let limit = query.limit.0;
+    // One row more than the page tells whether another page follows without a count.
+    let mut rows = sqlx::query_as::<_, CaseRow>(
+        r#"
+        SELECT case_id, status, trigger_kind, report_source, report_id, campus, unit,
+               opened_at, closed_at, close_reason,
+               staff_id, role, discipline, department, seniority, involvement,
+               given_name, family_name, email, phone, mobile, preferred_channel
+        FROM outreach_cases
+        WHERE ($1::text IS NULL OR status = $1)
+          AND ($2::text IS NULL OR campus = $2)
+          AND ($3::timestamptz IS NULL OR (opened_at, case_id) < ($3, $4::uuid))
+        ORDER BY opened_at DESC, case_id DESC
+        LIMIT $5
+        "#,
+    )
+    .bind(query.status)
+    .bind(query.campus)
+    .bind(query.after.map(|c| c.opened_at))
+    .bind(query.after.map(|c| c.case_id))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&state.pool)
+    .await?;
+
+    let next = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|last| {
+            Cursor {
+                opened_at: last.opened_at,
+                case_id: last.case_id,
+            }
+            .to_string()
+        })
+    } else {
+        None
+    };
+    Ok(Json(CaseList {
+        cases: rows.into_iter().map(Case::from).collect(),
+        next,
+    }))
+}
+
+/// One outreach case.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{case_id}",
+    tag = "cases",
+    params(("case_id" = Uuid, Path, description = "The case's id")),
+    responses(
+        (status = 200, description = "The case", body = Case),
+        (status = 400, description = "The case id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No case has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The server failed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_case(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+) -> Result<Json<Case>, ApiError> {
+    let row = sqlx::query_as::<_, CaseRow>(
+        r#"
+        SELECT case_id, status, trigger_kind, report_source, report_id, campus, unit,
+               opened_at, closed_at, close_reason,
+               staff_id, role, discipline, department, seniority, involvement,
+               given_name, family_name, email, phone, mobile, preferred_channel
+        FROM outreach_cases
+        WHERE case_id = $1
+        "#,
+    )
+    .bind(case_id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or(ApiError::CaseNotFound)?;
+    Ok(Json(row.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_its_round_trip_to_the_microsecond() {
+        let cursor = Cursor {
+            opened_at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(),
+            case_id: Uuid::new_v4(),
+        };
+        assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        for bad in [
+            "",
+            "123",
+            "abc_1f0c",
+            "12_not-a-uuid",
+            "_00000000-0000-0000-0000-000000000000",
+        ] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad:?} was accepted");
+        }
+    }
+}

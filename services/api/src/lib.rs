@@ -1,0 +1,86 @@
+//! The HTTP read API of peer-outreach: serves the `outreach_cases` read model that the outreach
+//! projection writes, plus liveness, readiness and the OpenAPI document.
+//!
+//! Read-only by design: every write goes through the command side and the event store.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::http::{header, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+mod cases;
+mod error;
+mod extract;
+mod health;
+mod openapi;
+
+pub use error::{ApiError, Problem};
+pub use openapi::openapi;
+
+/// Nothing this API accepts has a body yet; the limit keeps a client from making us buffer one.
+const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct ApiState {
+    pub pool: sqlx::PgPool,
+    pub broker: BrokerHealth,
+}
+
+/// Updated by the binary from a background probe of the Kafka broker; the API knows no Kafka.
+///
+/// Starts unreachable, so readiness stays false until the first successful probe.
+#[derive(Clone, Default)]
+pub struct BrokerHealth(Arc<AtomicBool>);
+
+impl BrokerHealth {
+    pub fn set_reachable(&self, yes: bool) {
+        // A lone flag guarding no other memory: Relaxed is enough.
+        self.0.store(yes, Ordering::Relaxed);
+    }
+
+    pub fn is_reachable(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// All routes, traced, with a 64 KiB request body limit; every error is a problem document.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .merge(cases::routes())
+        .merge(health::routes())
+        .merge(openapi::routes())
+        .fallback(route_not_found)
+        // Must follow the routes: it is installed on each route registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(middleware::map_response(body_limit_as_problem))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// tower-http answers an oversized body with plain text; clients were promised problem documents.
+async fn body_limit_as_problem(response: Response) -> Response {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == error::PROBLEM_CONTENT_TYPE);
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem {
+        ApiError::PayloadTooLarge.into_response()
+    } else {
+        response
+    }
+}

@@ -1,0 +1,187 @@
+//! Liveness, readiness, the OpenAPI document, and how the API answers requests it has no route for.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::TestApp;
+use serde_json::json;
+
+#[tokio::test]
+async fn healthz_answers_ok_even_when_the_database_is_down() {
+    let app = TestApp::without_database();
+
+    let response = app.get("/healthz").await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_is_ready_when_database_and_broker_are_up() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/readyz").await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(
+        response.body,
+        json!({"status": "ready", "database": "ok", "broker": "ok", "projections": []})
+    );
+}
+
+#[tokio::test]
+async fn readyz_reports_the_broker_unreachable_as_503() {
+    let app = TestApp::spawn().await;
+    app.broker.set_reachable(false);
+
+    let response = app.get("/readyz").await;
+
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.body,
+        json!({"status": "unavailable", "database": "ok", "broker": "unreachable", "projections": []})
+    );
+
+    // The probe recovers and so does readiness.
+    app.broker.set_reachable(true);
+    assert_eq!(app.get("/readyz").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn readyz_reports_the_database_unreachable_as_503() {
+    let app = TestApp::without_database();
+
+    let response = app.get("/readyz").await;
+
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.body,
+        json!({"status": "unavailable", "database": "unreachable", "broker": "ok", "projections": null})
+    );
+}
+
+#[tokio::test]
+async fn readyz_reports_projection_lag_without_failing_readiness() {
+    let app = TestApp::spawn().await;
+    let append = |aggregate: &'static str| {
+        // One statement is one transaction: its events share a transaction id.
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT 'OutreachCase', $1, s, 'CaseOpened', '1.0', '{}', '{}' FROM generate_series(0, 2) s",
+        )
+        .bind(aggregate)
+        .execute(&app.pool)
+    };
+    append("case-a").await.unwrap();
+    // The outreach projection has applied the first event; statistics none at all.
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection, transaction_id, global_position)
+         SELECT 'outreach_cases', transaction_id, global_position FROM events ORDER BY global_position LIMIT 1",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO projection_checkpoints (projection) VALUES ('statistics')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    append("case-b").await.unwrap();
+
+    let response = app.get("/readyz").await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(
+        response.body["projections"],
+        json!([
+            {"name": "outreach_cases", "lag_events": 5},
+            {"name": "statistics", "lag_events": 6}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let app = TestApp::without_database();
+
+    let response = app.get("/openapi.json").await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    let doc = &response.body;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/v1/cases",
+        "/v1/cases/{case_id}",
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
+    }
+    for schema in ["Problem", "Case", "CaseList", "Readiness", "Health"] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    let list_params: Vec<&str> = doc["paths"]["/v1/cases"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(list_params, ["status", "campus", "limit", "after"]);
+    assert!(
+        doc["paths"]["/v1/cases/{case_id}"]["get"]["responses"]["404"]["content"]
+            ["application/problem+json"]
+            .is_object()
+    );
+    // Nullable fields are always sent, so the schema says they are required.
+    assert_eq!(
+        doc["components"]["schemas"]["Contact"]["required"],
+        json!(["email", "phone", "mobile", "preferred_channel"])
+    );
+    // What is served is what the binary can also get from the library.
+    assert_eq!(doc, &serde_json::to_value(outreach_api::openapi()).unwrap());
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = TestApp::without_database();
+
+    for uri in ["/v2/cases", "/", "/v1/cases/x/notes"] {
+        app.get(uri)
+            .await
+            .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem() {
+    let app = TestApp::without_database();
+
+    let response = app.request(Method::DELETE, "/v1/cases", Vec::new()).await;
+
+    response.assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
+    let allow = response
+        .headers
+        .get("allow")
+        .expect("Allow header")
+        .to_str()
+        .unwrap();
+    assert!(allow.contains("GET"), "{allow}");
+}
+
+#[tokio::test]
+async fn an_oversized_request_body_is_a_413_problem() {
+    let app = TestApp::without_database();
+
+    let response = app
+        .request(Method::POST, "/v1/cases", vec![b'x'; 64 * 1024 + 1])
+        .await;
+
+    response.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+}
