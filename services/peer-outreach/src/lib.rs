@@ -1,0 +1,147 @@
+//! The peer-outreach service, wired: intake -> command side -> event store -> projections -> API.
+
+pub mod database;
+pub mod settings;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use outreach_api::{ApiState, BrokerHealth};
+use outreach_command_side::CommandSide;
+use outreach_intake::admin::{ensure_topics, BrokerProbe};
+use outreach_intake::{Intake, IntakeSettings, Policies};
+use outreach_projections::{ProjectionRunner, RunnerSettings};
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use settings::Settings;
+
+/// A running service: its HTTP address, and the means to stop it.
+pub struct Service {
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Service {
+    /// Prepares the database and topics, then starts intake, the projections and the API.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Service> {
+        let pool = database::prepare(&settings.database).await?;
+        let kafka = &settings.kafka;
+        if kafka.create_topics {
+            ensure_topics(
+                &kafka.brokers,
+                &[
+                    (&kafka.incidents_topic, kafka.partitions),
+                    (&kafka.dead_letter_topic, kafka.partitions),
+                ],
+            )
+            .await
+            .context("creating the Kafka topics")?;
+        }
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+
+        for projection in outreach_projections::all() {
+            let runner = ProjectionRunner::new(pool.clone(), projection, runner_settings(settings));
+            tasks.spawn(runner.run(shutdown.child_token()));
+        }
+
+        let intake = Intake::new(
+            IntakeSettings {
+                brokers: kafka.brokers.clone(),
+                group_id: kafka.group_id.clone(),
+                topic: kafka.incidents_topic.clone(),
+                dead_letter_topic: kafka.dead_letter_topic.clone(),
+                max_message_bytes: kafka.max_message_bytes,
+                policies: Policies {
+                    trigger: settings.policy.trigger.clone(),
+                    eligibility: settings.policy.eligibility.clone(),
+                },
+            },
+            Arc::new(CommandSide::new(pool.clone())),
+        )?;
+        let intake_shutdown = shutdown.child_token();
+        tasks.spawn(async move {
+            if let Err(error) = intake.run(intake_shutdown).await {
+                tracing::error!(%error, "intake stopped with an error");
+            }
+        });
+
+        let broker = BrokerHealth::default();
+        tasks.spawn(watch_broker(
+            BrokerProbe::new(&kafka.brokers)?,
+            broker.clone(),
+            shutdown.child_token(),
+        ));
+
+        let listener = tokio::net::TcpListener::bind(settings.http.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.http.listen))?;
+        let addr = listener.local_addr()?;
+        let app = outreach_api::router(ApiState {
+            pool: pool.clone(),
+            broker,
+        });
+        let api_shutdown = shutdown.child_token();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { api_shutdown.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "HTTP server stopped with an error");
+            }
+        });
+        tracing::info!(%addr, "peer-outreach is serving");
+        Ok(Service {
+            addr,
+            pool,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops taking messages, finishes the one in hand, commits offsets and stops.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Stops everything at once, wherever it is, as a crash would.
+    pub async fn kill(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Resolves when the service stops by itself or `signal` resolves, then stops it.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = signal => tracing::info!("shutting down"),
+            _ = self.tasks.join_next() => tracing::error!("a service task ended unexpectedly; shutting down"),
+        }
+        self.stop().await;
+    }
+}
+
+pub fn runner_settings(settings: &Settings) -> RunnerSettings {
+    RunnerSettings {
+        batch_size: settings.projections.batch_size,
+        poll_interval: settings.projections.poll_interval(),
+    }
+}
+
+async fn watch_broker(probe: BrokerProbe, health: BrokerHealth, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        health.set_reachable(probe.reachable().await);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}

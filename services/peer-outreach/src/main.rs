@@ -1,0 +1,175 @@
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use outreach_intake::sample::{Mode, Publisher};
+use outreach_projections::ProjectionRunner;
+use peer_outreach::{database, runner_settings, telemetry, Service, Settings};
+
+/// peer-outreach: routine, confidential peer-support outreach after patient-safety events.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// A TOML file overriding the defaults (see config/default.toml).
+    #[arg(long, global = true, env = "PEER_OUTREACH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations, then run intake, projections and the HTTP API (the default).
+    Run,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create the incidents and dead-letter topics if they are missing.
+    CreateTopics,
+    /// Read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionCommand,
+    },
+    /// Publish sample CloudEvents (by default every file in schemas/examples) to the incidents topic.
+    Publish {
+        /// Files or directories of CloudEvents in structured JSON.
+        #[arg(default_value = "schemas/examples")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = PublishMode::Structured)]
+        mode: PublishMode,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionCommand {
+    /// List the projections and how far each is behind.
+    List,
+    /// Drop a read model and rebuild it from the event store.
+    Rebuild { name: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PublishMode {
+    Structured,
+    Binary,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    telemetry::init(&settings.log);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let service = Service::start(&settings).await?;
+            println!("peer-outreach is serving on http://{}", service.addr);
+            service.run_until(shutdown_signal()).await;
+        }
+        Command::Migrate => {
+            database::prepare(&settings.database).await?;
+            println!("migrations applied");
+        }
+        Command::CreateTopics => {
+            let kafka = &settings.kafka;
+            outreach_intake::admin::ensure_topics(
+                &kafka.brokers,
+                &[
+                    (&kafka.incidents_topic, kafka.partitions),
+                    (&kafka.dead_letter_topic, kafka.partitions),
+                ],
+            )
+            .await?;
+            println!(
+                "topics {} and {} exist",
+                kafka.incidents_topic, kafka.dead_letter_topic
+            );
+        }
+        Command::Projections { command } => projections(&settings, command).await?,
+        Command::Publish { paths, mode } => {
+            let mode = match mode {
+                PublishMode::Structured => Mode::Structured,
+                PublishMode::Binary => Mode::Binary,
+            };
+            let publisher =
+                Publisher::new(&settings.kafka.brokers, &settings.kafka.incidents_topic)?;
+            let mut sent = 0;
+            for path in paths {
+                sent += if path.is_dir() {
+                    publisher.publish_dir(&path, mode).await?
+                } else {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| path.display().to_string())?;
+                    publisher
+                        .publish(&serde_json::from_str(&text)?, mode)
+                        .await?;
+                    1
+                };
+            }
+            println!(
+                "published {sent} events to {}",
+                settings.kafka.incidents_topic
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn projections(settings: &Settings, command: ProjectionCommand) -> anyhow::Result<()> {
+    let pool = database::prepare(&settings.database).await?;
+    match command {
+        ProjectionCommand::List => {
+            for projection in outreach_projections::all() {
+                let runner =
+                    ProjectionRunner::new(pool.clone(), projection, runner_settings(settings));
+                println!(
+                    "{:<20} {} events behind",
+                    runner.name(),
+                    runner.lag().await?
+                );
+            }
+        }
+        ProjectionCommand::Rebuild { name } => {
+            let Some(projection) = outreach_projections::by_name(&name) else {
+                let known: Vec<_> = outreach_projections::all()
+                    .iter()
+                    .map(|p| p.name())
+                    .collect();
+                bail!("no projection named {name:?}; known: {}", known.join(", "));
+            };
+            let runner = ProjectionRunner::new(pool, projection, runner_settings(settings));
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                )?
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("rebuilding {name}"));
+            let applied = runner
+                .rebuild(|done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await?;
+            bar.finish();
+            println!("{name} rebuilt from {applied} events");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
