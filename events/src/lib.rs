@@ -11,7 +11,7 @@ pub mod case;
 pub mod member;
 pub mod report;
 
-pub use case::{CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts, CancelReason};
+pub use case::{CancelReason, CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts};
 pub use member::{Channel, Discipline, Involvement, MemberContact, MemberProfile, Seniority};
 pub use report::{ReportEvent, ReportMember, ReportRef, TriggerKind};
 

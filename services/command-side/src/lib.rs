@@ -58,7 +58,10 @@ impl Rule for ReportError {
 
 fn classify<E: Rule>(error: AggregateError<E>, aggregate: &'static str) -> CommandError {
     match error {
-        AggregateError::UserError(e) => CommandError::Refused { rule: e.rule(), detail: e.to_string() },
+        AggregateError::UserError(e) => CommandError::Refused {
+            rule: e.rule(),
+            detail: e.to_string(),
+        },
         AggregateError::AggregateConflict => CommandError::Conflict { aggregate },
         other => CommandError::Unavailable(other.to_string()),
     }
@@ -135,7 +138,10 @@ where
 {
     let mut attempt = 1;
     loop {
-        match cqrs.execute_with_metadata(aggregate_id, command.clone(), metadata.clone()).await {
+        match cqrs
+            .execute_with_metadata(aggregate_id, command.clone(), metadata.clone())
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(AggregateError::AggregateConflict) if attempt < CONFLICT_ATTEMPTS => {
                 tracing::debug!(aggregate = A::TYPE, attempt, "write conflict, retrying");

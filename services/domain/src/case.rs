@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// What may be asked of a case. No variant has a field for clinical detail or for what was said.
+// Opening carries the whole case; boxing it would only add noise to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaseCommand {
     Open {
@@ -76,21 +78,54 @@ impl Aggregate for OutreachCase {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         match command {
-            CaseCommand::Open { case_id, report, trigger, campus, unit, member, contact, opened_at } => {
+            CaseCommand::Open {
+                case_id,
+                report,
+                trigger,
+                campus,
+                unit,
+                member,
+                contact,
+                opened_at,
+            } => {
                 if self.status.is_some() {
                     return Ok(()); // the same trigger again: the case exists already
                 }
                 if contact.email.is_none() && contact.phone.is_none() && contact.mobile.is_none() {
                     return Err(CaseError::NoContactRoute);
                 }
-                let facts = CaseOpenedFacts { case_id, report, trigger, campus, unit, member, opened_at };
-                sink.write(CaseEvent::CaseOpened(CaseOpened { facts, personal: contact }), self).await;
+                let facts = CaseOpenedFacts {
+                    case_id,
+                    report,
+                    trigger,
+                    campus,
+                    unit,
+                    member,
+                    opened_at,
+                };
+                sink.write(
+                    CaseEvent::CaseOpened(CaseOpened {
+                        facts,
+                        personal: contact,
+                    }),
+                    self,
+                )
+                .await;
             }
-            CaseCommand::Cancel { reason, cancelled_at } => {
+            CaseCommand::Cancel {
+                reason,
+                cancelled_at,
+            } => {
                 // Only a case nobody has acted on yet is cancelled; anything else is left alone.
                 if self.status == Some(CaseStatus::Open) {
-                    sink.write(CaseEvent::CaseCancelled(CaseCancelled { reason, cancelled_at }), self)
-                        .await;
+                    sink.write(
+                        CaseEvent::CaseCancelled(CaseCancelled {
+                            reason,
+                            cancelled_at,
+                        }),
+                        self,
+                    )
+                    .await;
                 }
             }
         }
@@ -132,7 +167,10 @@ mod tests {
     fn open(contact: MemberContact) -> CaseCommand {
         CaseCommand::Open {
             case_id: Uuid::nil(),
-            report: ReportRef { source: "/datix/parnassus".into(), report_id: "INC-7".into() },
+            report: ReportRef {
+                source: "/datix/parnassus".into(),
+                report_id: "INC-7".into(),
+            },
             trigger: TriggerKind::Incident,
             campus: "Parnassus".into(),
             unit: "ED".into(),
@@ -180,7 +218,10 @@ mod tests {
 
     #[test]
     fn an_untouched_case_is_cancelled_once() {
-        let cancel = CaseCommand::Cancel { reason: CancelReason::ReportWithdrawn, cancelled_at: at() };
+        let cancel = CaseCommand::Cancel {
+            reason: CancelReason::ReportWithdrawn,
+            cancelled_at: at(),
+        };
         let cancelled = CaseEvent::CaseCancelled(CaseCancelled {
             reason: CancelReason::ReportWithdrawn,
             cancelled_at: at(),
@@ -189,14 +230,20 @@ mod tests {
             .given(vec![opened()])
             .when(cancel.clone())
             .then_expect_events(vec![cancelled.clone()]);
-        Scenario::with(()).given(vec![opened(), cancelled]).when(cancel).then_expect_events(vec![]);
+        Scenario::with(())
+            .given(vec![opened(), cancelled])
+            .when(cancel)
+            .then_expect_events(vec![]);
     }
 
     #[test]
     fn cancelling_a_case_that_was_never_opened_does_nothing() {
         Scenario::with(())
             .given_no_previous_events()
-            .when(CaseCommand::Cancel { reason: CancelReason::RemovedFromReport, cancelled_at: at() })
+            .when(CaseCommand::Cancel {
+                reason: CancelReason::RemovedFromReport,
+                cancelled_at: at(),
+            })
             .then_expect_events(vec![]);
     }
 }

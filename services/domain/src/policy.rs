@@ -33,7 +33,11 @@ pub struct TriggerPolicy {
 
 impl Default for TriggerPolicy {
     fn default() -> Self {
-        Self { incidents: true, i_reports: true, minimum_harm: HarmLevel::None }
+        Self {
+            incidents: true,
+            i_reports: true,
+            minimum_harm: HarmLevel::None,
+        }
     }
 }
 
@@ -63,7 +67,9 @@ pub struct EligibilityPolicy {
 
 impl EligibilityPolicy {
     pub fn physicians_only() -> Self {
-        Self { disciplines: BTreeSet::from([Discipline::Physician]) }
+        Self {
+            disciplines: BTreeSet::from([Discipline::Physician]),
+        }
     }
 
     pub fn serves(&self, discipline: Discipline) -> bool {
@@ -86,7 +92,10 @@ mod tests {
 
     #[test]
     fn a_harm_threshold_skips_lesser_reports_but_not_ungraded_ones() {
-        let policy = TriggerPolicy { minimum_harm: HarmLevel::Moderate, ..Default::default() };
+        let policy = TriggerPolicy {
+            minimum_harm: HarmLevel::Moderate,
+            ..Default::default()
+        };
         assert!(!policy.starts_outreach(TriggerKind::Incident, Some(HarmLevel::Mild)));
         assert!(policy.starts_outreach(TriggerKind::Incident, Some(HarmLevel::Moderate)));
         assert!(policy.starts_outreach(TriggerKind::Incident, Some(HarmLevel::Death)));
@@ -95,7 +104,10 @@ mod tests {
 
     #[test]
     fn a_program_can_leave_i_reports_to_self_referral() {
-        let policy = TriggerPolicy { i_reports: false, ..Default::default() };
+        let policy = TriggerPolicy {
+            i_reports: false,
+            ..Default::default()
+        };
         assert!(!policy.starts_outreach(TriggerKind::IReport, Some(HarmLevel::Severe)));
         assert!(policy.starts_outreach(TriggerKind::Incident, Some(HarmLevel::Severe)));
     }

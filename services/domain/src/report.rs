@@ -108,7 +108,9 @@ impl SafetyReport {
     /// redelivered message (which produces no new events) still finishes work a crash
     /// interrupted: opening or cancelling a case twice is a no-op.
     pub fn follow_up(&self, command: &ReportCommand) -> Vec<(Uuid, CaseCommand)> {
-        let Some(recorded) = &self.recorded else { return Vec::new() };
+        let Some(recorded) = &self.recorded else {
+            return Vec::new();
+        };
         let open = |members: &[InvolvedMember], at: DateTime<Utc>| -> Vec<(Uuid, CaseCommand)> {
             if !recorded.outreach || self.withdrawn {
                 return Vec::new();
@@ -133,11 +135,26 @@ impl SafetyReport {
                 .collect()
         };
         let cancel = |case_id: Uuid, reason: CancelReason, at: DateTime<Utc>| {
-            (case_id, CaseCommand::Cancel { reason, cancelled_at: at })
+            (
+                case_id,
+                CaseCommand::Cancel {
+                    reason,
+                    cancelled_at: at,
+                },
+            )
         };
         match command {
-            ReportCommand::Record { members, recorded_at, .. } => open(members, *recorded_at),
-            ReportCommand::Amend { added, removed, amended_at, .. } => {
+            ReportCommand::Record {
+                members,
+                recorded_at,
+                ..
+            } => open(members, *recorded_at),
+            ReportCommand::Amend {
+                added,
+                removed,
+                amended_at,
+                ..
+            } => {
                 let mut commands = open(added, *amended_at);
                 commands.extend(
                     removed
@@ -186,7 +203,15 @@ impl Aggregate for SafetyReport {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         match command {
-            ReportCommand::Record { report, trigger, outreach, campus, unit, members, recorded_at } => {
+            ReportCommand::Record {
+                report,
+                trigger,
+                outreach,
+                campus,
+                unit,
+                members,
+                recorded_at,
+            } => {
                 if self.recorded.is_some() {
                     return Ok(()); // redelivery: already recorded
                 }
@@ -202,7 +227,12 @@ impl Aggregate for SafetyReport {
                 };
                 sink.write(event, self).await;
             }
-            ReportCommand::Amend { report, added, removed, amended_at } => {
+            ReportCommand::Amend {
+                report,
+                added,
+                removed,
+                amended_at,
+            } => {
                 if self.recorded.is_none() {
                     return Err(ReportError::NotYetReceived(report.report_id));
                 }
@@ -213,23 +243,42 @@ impl Aggregate for SafetyReport {
                     .into_iter()
                     .filter(|m| !self.is_active(&m.staff_id))
                     .collect();
-                let mut removed: Vec<_> =
-                    removed.into_iter().filter(|id| self.is_active(id)).collect();
+                let mut removed: Vec<_> = removed
+                    .into_iter()
+                    .filter(|id| self.is_active(id))
+                    .collect();
                 removed.dedup();
                 if !added.is_empty() {
-                    sink.write(ReportEvent::StaffAdded { members: added, amended_at }, self).await;
+                    sink.write(
+                        ReportEvent::StaffAdded {
+                            members: added,
+                            amended_at,
+                        },
+                        self,
+                    )
+                    .await;
                 }
                 if !removed.is_empty() {
-                    sink.write(ReportEvent::StaffRemoved { staff_ids: removed, amended_at }, self)
-                        .await;
+                    sink.write(
+                        ReportEvent::StaffRemoved {
+                            staff_ids: removed,
+                            amended_at,
+                        },
+                        self,
+                    )
+                    .await;
                 }
             }
-            ReportCommand::Withdraw { report, withdrawn_at } => {
+            ReportCommand::Withdraw {
+                report,
+                withdrawn_at,
+            } => {
                 if self.recorded.is_none() {
                     return Err(ReportError::NotYetReceived(report.report_id));
                 }
                 if !self.withdrawn {
-                    sink.write(ReportEvent::ReportWithdrawn { withdrawn_at }, self).await;
+                    sink.write(ReportEvent::ReportWithdrawn { withdrawn_at }, self)
+                        .await;
                 }
             }
         }
@@ -238,8 +287,22 @@ impl Aggregate for SafetyReport {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            ReportEvent::ReportRecorded { report, trigger, outreach, campus, unit, members, .. } => {
-                self.recorded = Some(Recorded { report, trigger, outreach, campus, unit });
+            ReportEvent::ReportRecorded {
+                report,
+                trigger,
+                outreach,
+                campus,
+                unit,
+                members,
+                ..
+            } => {
+                self.recorded = Some(Recorded {
+                    report,
+                    trigger,
+                    outreach,
+                    campus,
+                    unit,
+                });
                 self.add(members);
             }
             ReportEvent::StaffAdded { members, .. } => self.add(members),
@@ -260,7 +323,11 @@ impl SafetyReport {
         for m in members {
             self.members.insert(
                 m.staff_id,
-                NamedMember { case_id: m.case_id, eligible: m.eligible, removed: false },
+                NamedMember {
+                    case_id: m.case_id,
+                    eligible: m.eligible,
+                    removed: false,
+                },
             );
         }
     }
@@ -280,7 +347,10 @@ mod tests {
     }
 
     fn report() -> ReportRef {
-        ReportRef { source: "/datix/parnassus".into(), report_id: "INC-2026-004211".into() }
+        ReportRef {
+            source: "/datix/parnassus".into(),
+            report_id: "INC-2026-004211".into(),
+        }
     }
 
     fn member(staff_id: &str, eligible: bool) -> InvolvedMember {
@@ -354,7 +424,10 @@ mod tests {
     fn a_new_report_records_everyone_named_once() {
         Scenario::with(())
             .given_no_previous_events()
-            .when(record(vec![member("E1", true), member("E2", false), member("E1", true)], true))
+            .when(record(
+                vec![member("E1", true), member("E2", false), member("E1", true)],
+                true,
+            ))
             .then_expect_events(vec![recorded(&[("E1", true), ("E2", false)], true)]);
     }
 
@@ -370,7 +443,10 @@ mod tests {
     fn only_eligible_members_of_a_triggering_report_get_cases() {
         let command = record(vec![member("E1", true), member("E2", false)], true);
         let state = state_after(vec![recorded(&[("E1", true), ("E2", false)], true)]);
-        assert_eq!(opened(&state.follow_up(&command)), vec![ids::case_id(&report(), "E1")]);
+        assert_eq!(
+            opened(&state.follow_up(&command)),
+            vec![ids::case_id(&report(), "E1")]
+        );
     }
 
     #[test]
@@ -410,14 +486,20 @@ mod tests {
         };
         let state = state_after(vec![
             recorded(&[("E1", true), ("E2", true)], true),
-            ReportEvent::StaffRemoved { staff_ids: vec!["E1".into()], amended_at: at() },
+            ReportEvent::StaffRemoved {
+                staff_ids: vec!["E1".into()],
+                amended_at: at(),
+            },
         ]);
         let follow_up = state.follow_up(&command);
         assert_eq!(follow_up.len(), 1);
         assert_eq!(follow_up[0].0, ids::case_id(&report(), "E1"));
         assert!(matches!(
             follow_up[0].1,
-            CaseCommand::Cancel { reason: CancelReason::RemovedFromReport, .. }
+            CaseCommand::Cancel {
+                reason: CancelReason::RemovedFromReport,
+                ..
+            }
         ));
     }
 
@@ -427,8 +509,15 @@ mod tests {
             recorded(&[("E1", true), ("E2", false)], true),
             ReportEvent::ReportWithdrawn { withdrawn_at: at() },
         ]);
-        let withdraw = ReportCommand::Withdraw { report: report(), withdrawn_at: at() };
-        let cancelled: Vec<_> = state.follow_up(&withdraw).into_iter().map(|(id, _)| id).collect();
+        let withdraw = ReportCommand::Withdraw {
+            report: report(),
+            withdrawn_at: at(),
+        };
+        let cancelled: Vec<_> = state
+            .follow_up(&withdraw)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(cancelled, vec![ids::case_id(&report(), "E1")]);
         let again = record(vec![member("E1", true)], true);
         assert!(state.follow_up(&again).is_empty());
@@ -438,7 +527,10 @@ mod tests {
     fn a_report_cannot_be_withdrawn_or_amended_before_it_is_received() {
         Scenario::with(())
             .given_no_previous_events()
-            .when(ReportCommand::Withdraw { report: report(), withdrawn_at: at() })
+            .when(ReportCommand::Withdraw {
+                report: report(),
+                withdrawn_at: at(),
+            })
             .then_expect_error(ReportError::NotYetReceived("INC-2026-004211".into()));
     }
 
@@ -449,7 +541,10 @@ mod tests {
                 recorded(&[("E1", true)], true),
                 ReportEvent::ReportWithdrawn { withdrawn_at: at() },
             ])
-            .when(ReportCommand::Withdraw { report: report(), withdrawn_at: at() })
+            .when(ReportCommand::Withdraw {
+                report: report(),
+                withdrawn_at: at(),
+            })
             .then_expect_events(vec![]);
     }
 }

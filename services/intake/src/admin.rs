@@ -15,8 +15,9 @@ use crate::IntakeError;
 
 /// Creates each `(topic, partitions)` that does not exist yet.
 pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), IntakeError> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
     let new_topics: Vec<_> = topics
         .iter()
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
@@ -25,7 +26,12 @@ pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), 
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(IntakeError::Topic { topic, reason: code.to_string() }),
+            Err((topic, code)) => {
+                return Err(IntakeError::Topic {
+                    topic,
+                    reason: code.to_string(),
+                })
+            }
         }
     }
     Ok(())
@@ -43,13 +49,18 @@ impl BrokerProbe {
             .set("bootstrap.servers", brokers)
             .set("client.id", "peer-outreach-probe")
             .create()?;
-        Ok(Self { client: Arc::new(client) })
+        Ok(Self {
+            client: Arc::new(client),
+        })
     }
 
     pub async fn reachable(&self) -> bool {
         let client = self.client.clone();
         tokio::task::spawn_blocking(move || {
-            client.client().fetch_metadata(None, Duration::from_secs(2)).is_ok()
+            client
+                .client()
+                .fetch_metadata(None, Duration::from_secs(2))
+                .is_ok()
         })
         .await
         .unwrap_or(false)

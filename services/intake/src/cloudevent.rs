@@ -28,8 +28,10 @@ pub fn envelope(record: &InboundRecord, payload: &[u8]) -> Result<Envelope, Reje
     let event = if record.header(SPEC_VERSION_HEADER).is_some() {
         BinaryDeserializer::into_event(BinaryRecord { record, payload }).map_err(describe)?
     } else {
-        let value: Value = serde_json::from_slice(payload)
-            .map_err(|e| Rejection::NotJson { line: e.line(), column: e.column() })?;
+        let value: Value = serde_json::from_slice(payload).map_err(|e| Rejection::NotJson {
+            line: e.line(),
+            column: e.column(),
+        })?;
         serde_json::from_value::<Event>(value).map_err(|e| {
             // "missing field `id`" is safe to repeat; other serde messages may quote values.
             let message = e.to_string();
@@ -43,8 +45,12 @@ pub fn envelope(record: &InboundRecord, payload: &[u8]) -> Result<Envelope, Reje
     };
     let data = match event.data() {
         Some(Data::Json(value)) => value.clone(),
-        Some(Data::String(text)) => serde_json::from_str(text).map_err(|_| Rejection::DataNotJson)?,
-        Some(Data::Binary(bytes)) => serde_json::from_slice(bytes).map_err(|_| Rejection::DataNotJson)?,
+        Some(Data::String(text)) => {
+            serde_json::from_str(text).map_err(|_| Rejection::DataNotJson)?
+        }
+        Some(Data::Binary(bytes)) => {
+            serde_json::from_slice(bytes).map_err(|_| Rejection::DataNotJson)?
+        }
         None => return Err(Rejection::DataNotJson),
     };
     if let Some(content_type) = event.datacontenttype() {
@@ -64,7 +70,12 @@ pub fn envelope(record: &InboundRecord, payload: &[u8]) -> Result<Envelope, Reje
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
 }
 
@@ -105,19 +116,24 @@ impl BinaryDeserializer for BinaryRecord<'_> {
         mut visitor: V,
     ) -> cloudevents::message::Result<R> {
         let text = |bytes: &[u8]| {
-            String::from_utf8(bytes.to_vec())
-                .map_err(|e| cloudevents::message::Error::Other { source: Box::new(e) })
+            String::from_utf8(bytes.to_vec()).map_err(|e| cloudevents::message::Error::Other {
+                source: Box::new(e),
+            })
         };
         let spec_version = self.record.header(SPEC_VERSION_HEADER).unwrap_or_default();
         let spec_version = text(spec_version)?.as_str().try_into()?;
         let attributes = cloudevents::event::SpecVersion::attribute_names(&spec_version);
         visitor = visitor.set_spec_version(spec_version)?;
         if let Some(content_type) = self.record.header("content-type") {
-            visitor = visitor
-                .set_attribute("datacontenttype", MessageAttributeValue::String(text(content_type)?))?;
+            visitor = visitor.set_attribute(
+                "datacontenttype",
+                MessageAttributeValue::String(text(content_type)?),
+            )?;
         }
         for (key, value) in &self.record.headers {
-            let Some(name) = key.strip_prefix("ce_") else { continue };
+            let Some(name) = key.strip_prefix("ce_") else {
+                continue;
+            };
             let Some(value) = value else { continue };
             if name == "specversion" {
                 continue;

@@ -52,7 +52,12 @@ impl Intake {
             .set("session.timeout.ms", "10000")
             .create()?;
         let dead_letters = DeadLetters::new(&settings.brokers, &settings.dead_letter_topic)?;
-        Ok(Self { consumer, dead_letters, commands, settings })
+        Ok(Self {
+            consumer,
+            dead_letters,
+            commands,
+            settings,
+        })
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), IntakeError> {
@@ -80,7 +85,8 @@ impl Intake {
             if !self.process(&record, &shutdown).await {
                 break; // shutting down mid-retry: the offset stays, the message comes again
             }
-            self.consumer.store_offset(&record.topic, record.partition, record.offset)?;
+            self.consumer
+                .store_offset(&record.topic, record.partition, record.offset)?;
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(%error, "no offsets to commit at shutdown");
@@ -92,16 +98,25 @@ impl Intake {
     /// Handles one record to completion. Returns false only if shutdown interrupted it.
     async fn process(&self, record: &InboundRecord, shutdown: &CancellationToken) -> bool {
         let origin = (record.topic.as_str(), record.partition, record.offset);
-        let rejection = match decode(record, &self.settings.policies, self.settings.max_message_bytes, Utc::now()) {
+        let rejection = match decode(
+            record,
+            &self.settings.policies,
+            self.settings.max_message_bytes,
+            Utc::now(),
+        ) {
             Err(rejection) => Some(rejection),
             Ok(decoded) => {
                 let metadata = HashMap::from([
                     ("event_id".to_string(), decoded.event_id.clone()),
                     ("event_source".to_string(), decoded.event_source.clone()),
-                    ("event_type".to_string(), decoded.message_type.cloudevent_type().to_string()),
+                    (
+                        "event_type".to_string(),
+                        decoded.message_type.cloudevent_type().to_string(),
+                    ),
                 ]);
                 let outcome = retry(shutdown, "apply the message's commands", || {
-                    self.commands.handle_report(decoded.command.clone(), &metadata)
+                    self.commands
+                        .handle_report(decoded.command.clone(), &metadata)
                 })
                 .await;
                 match outcome {
@@ -114,13 +129,20 @@ impl Intake {
                         );
                         None
                     }
-                    Some(Err(CommandError::Refused { rule, detail })) => Some(Rejection::Refused { rule, detail }),
-                    Some(Err(_)) => unreachable!("retry only returns errors that are not transient"),
+                    Some(Err(CommandError::Refused { rule, detail })) => {
+                        Some(Rejection::Refused { rule, detail })
+                    }
+                    Some(Err(_)) => {
+                        unreachable!("retry only returns errors that are not transient")
+                    }
                 }
             }
         };
         if let Some(rejection) = rejection {
-            let sent = retry(shutdown, "dead-letter a message", || self.dead_letters.send(record, &rejection)).await;
+            let sent = retry(shutdown, "dead-letter a message", || {
+                self.dead_letters.send(record, &rejection)
+            })
+            .await;
             if sent.is_none() {
                 return false;
             }
@@ -152,7 +174,11 @@ impl Transient for IntakeError {
 
 /// Runs `attempt` until it succeeds or fails for good, backing off between transient failures.
 /// Returns `None` if shutdown came first.
-async fn retry<T, E, F, Fut>(shutdown: &CancellationToken, what: &str, mut attempt: F) -> Option<Result<T, E>>
+async fn retry<T, E, F, Fut>(
+    shutdown: &CancellationToken,
+    what: &str,
+    mut attempt: F,
+) -> Option<Result<T, E>>
 where
     E: Transient + std::fmt::Display,
     F: FnMut() -> Fut,

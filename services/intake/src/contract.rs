@@ -64,7 +64,10 @@ fn parse(schema: &str) -> Value {
 
 fn compile(schema: &str) -> Validator {
     let common = parse(COMMON);
-    let id = common["$id"].as_str().expect("common schema has an $id").to_string();
+    let id = common["$id"]
+        .as_str()
+        .expect("common schema has an $id")
+        .to_string();
     let registry = Registry::new()
         .add(id.as_str(), common)
         .and_then(|r| r.prepare())
@@ -78,8 +81,12 @@ fn compile(schema: &str) -> Validator {
 /// The compiled data validators, built once.
 pub fn validator(ty: MessageType) -> &'static Validator {
     static VALIDATORS: OnceLock<Vec<Validator>> = OnceLock::new();
-    &VALIDATORS.get_or_init(|| MessageType::ALL.iter().map(|t| compile(t.data_schema())).collect())
-        [ty.index()]
+    &VALIDATORS.get_or_init(|| {
+        MessageType::ALL
+            .iter()
+            .map(|t| compile(t.data_schema()))
+            .collect()
+    })[ty.index()]
 }
 
 /// The structured-mode envelope validator: the service leaves envelopes to the cloudevents sdk.
@@ -96,12 +103,26 @@ pub fn check(validator: &Validator, data: &Value) -> Result<(), Vec<String>> {
         .iter_errors(data)
         .take(10)
         .map(|e| {
-            let keyword = e.schema_path().as_str().rsplit('/').next().unwrap_or("").to_string();
+            let keyword = e
+                .schema_path()
+                .as_str()
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
             let at = e.instance_path().as_str().to_string();
-            format!("{} fails `{}`", if at.is_empty() { "/" } else { &at }, keyword)
+            format!(
+                "{} fails `{}`",
+                if at.is_empty() { "/" } else { &at },
+                keyword
+            )
         })
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -118,7 +139,12 @@ mod tests {
         files.sort();
         files
             .into_iter()
-            .map(|p| (p.display().to_string(), parse(&std::fs::read_to_string(&p).unwrap())))
+            .map(|p| {
+                (
+                    p.display().to_string(),
+                    parse(&std::fs::read_to_string(&p).unwrap()),
+                )
+            })
             .collect()
     }
 
@@ -139,7 +165,9 @@ mod tests {
         let examples = examples();
         for ty in MessageType::ALL {
             assert!(
-                examples.iter().any(|(_, e)| e["type"] == ty.cloudevent_type()),
+                examples
+                    .iter()
+                    .any(|(_, e)| e["type"] == ty.cloudevent_type()),
                 "no example of {}",
                 ty.cloudevent_type()
             );
@@ -155,7 +183,10 @@ mod tests {
         let mut bad = data.clone();
         bad["report_id"] = serde_json::json!("CANARY VALUE WITH SPACES");
         let errors = check(validator(MessageType::IncidentWithdrawn), &bad).unwrap_err();
-        assert!(errors.iter().any(|e| e.contains("/report_id")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.contains("/report_id")),
+            "{errors:?}"
+        );
         assert!(errors.iter().all(|e| !e.contains("CANARY")), "{errors:?}");
     }
 }

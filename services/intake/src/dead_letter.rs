@@ -26,16 +26,26 @@ impl DeadLetters {
             .set("acks", "all")
             .set("message.timeout.ms", "30000")
             .create()?;
-        Ok(Self { producer, topic: topic.to_string() })
+        Ok(Self {
+            producer,
+            topic: topic.to_string(),
+        })
     }
 
-    pub async fn send(&self, record: &InboundRecord, rejection: &Rejection) -> Result<(), IntakeError> {
+    pub async fn send(
+        &self,
+        record: &InboundRecord,
+        rejection: &Rejection,
+    ) -> Result<(), IntakeError> {
         let reason = rejection.to_string();
         let partition = record.partition.to_string();
         let offset = record.offset.to_string();
         let mut headers = OwnedHeaders::new();
         for (key, value) in &record.headers {
-            headers = headers.insert(Header { key, value: value.as_deref() });
+            headers = headers.insert(Header {
+                key,
+                value: value.as_deref(),
+            });
         }
         for (key, value) in [
             ("dlq-reason", reason.as_str()),
@@ -44,7 +54,10 @@ impl DeadLetters {
             ("dlq-source-partition", partition.as_str()),
             ("dlq-source-offset", offset.as_str()),
         ] {
-            headers = headers.insert(Header { key, value: Some(value) });
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
         }
         let mut dead_letter: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).headers(headers);

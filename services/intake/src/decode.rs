@@ -27,20 +27,32 @@ pub fn decode(
 ) -> Result<Decoded, Rejection> {
     let payload = record.payload.as_deref().unwrap_or_default();
     if payload.len() > max_bytes {
-        return Err(Rejection::TooLarge { size: payload.len(), limit: max_bytes });
+        return Err(Rejection::TooLarge {
+            size: payload.len(),
+            limit: max_bytes,
+        });
     }
     if payload.is_empty() {
         return Err(Rejection::Empty);
     }
     let envelope = envelope(record, payload)?;
-    let message_type = MessageType::from_cloudevent_type(&envelope.ty).ok_or_else(|| {
-        Rejection::UnknownType(envelope.ty.chars().take(200).collect())
-    })?;
+    let message_type = MessageType::from_cloudevent_type(&envelope.ty)
+        .ok_or_else(|| Rejection::UnknownType(envelope.ty.chars().take(200).collect()))?;
     contract::check(contract::validator(message_type), &envelope.data)
         .map_err(Rejection::SchemaViolation)?;
-    let command =
-        crate::mapping::to_command(message_type, &envelope.source, envelope.data, policies, received_at)?;
-    Ok(Decoded { event_id: envelope.id, event_source: envelope.source, message_type, command })
+    let command = crate::mapping::to_command(
+        message_type,
+        &envelope.source,
+        envelope.data,
+        policies,
+        received_at,
+    )?;
+    Ok(Decoded {
+        event_id: envelope.id,
+        event_source: envelope.source,
+        message_type,
+        command,
+    })
 }
 
 #[cfg(test)]
@@ -53,21 +65,28 @@ mod tests {
     const LIMIT: usize = 1 << 20;
 
     fn example(name: &str) -> Value {
-        let path = format!("{}/../../schemas/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../schemas/examples/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
     fn structured(event: &Value) -> InboundRecord {
         InboundRecord {
             topic: "incidents".into(),
-            headers: vec![("content-type".into(), Some(b"application/cloudevents+json".to_vec()))],
+            headers: vec![(
+                "content-type".into(),
+                Some(b"application/cloudevents+json".to_vec()),
+            )],
             payload: Some(serde_json::to_vec(event).unwrap()),
             ..Default::default()
         }
     }
 
     fn binary(event: &Value) -> InboundRecord {
-        let header = |k: &str, v: &Value| (k.to_string(), Some(v.as_str().unwrap().as_bytes().to_vec()));
+        let header =
+            |k: &str, v: &Value| (k.to_string(), Some(v.as_str().unwrap().as_bytes().to_vec()));
         InboundRecord {
             topic: "incidents".into(),
             headers: vec![
@@ -93,9 +112,10 @@ mod tests {
 
     fn recorded_members(decoded: &Decoded) -> Vec<(String, bool)> {
         match &decoded.command {
-            ReportCommand::Record { members, .. } => {
-                members.iter().map(|m| (m.profile.staff_id.clone(), m.eligible)).collect()
-            }
+            ReportCommand::Record { members, .. } => members
+                .iter()
+                .map(|m| (m.profile.staff_id.clone(), m.eligible))
+                .collect(),
             other => panic!("expected a report to record, got {other:?}"),
         }
     }
@@ -108,15 +128,23 @@ mod tests {
         assert_eq!(structured.command, binary.command);
         assert_eq!(structured.event_id, event["id"].as_str().unwrap());
         assert_eq!(recorded_members(&structured).len(), 4);
-        assert!(recorded_members(&structured).iter().all(|(_, eligible)| *eligible));
+        assert!(recorded_members(&structured)
+            .iter()
+            .all(|(_, eligible)| *eligible));
     }
 
     #[test]
     fn a_physicians_only_program_marks_other_disciplines_ineligible() {
         let event = example("01-incident-reported-medication-error.json");
-        let policies = Policies { eligibility: EligibilityPolicy::physicians_only(), ..Default::default() };
+        let policies = Policies {
+            eligibility: EligibilityPolicy::physicians_only(),
+            ..Default::default()
+        };
         let decoded = decode_with(&structured(&event), &policies).unwrap();
-        let eligible: Vec<_> = recorded_members(&decoded).into_iter().filter(|(_, e)| *e).collect();
+        let eligible: Vec<_> = recorded_members(&decoded)
+            .into_iter()
+            .filter(|(_, e)| *e)
+            .collect();
         assert_eq!(eligible.len(), 1, "only the attending physician is served");
     }
 
@@ -145,7 +173,9 @@ mod tests {
             &data["contributing_factors"][0],
             &data["actions_taken"],
         ] {
-            let text = clinical.as_str().expect("the example holds this clinical field");
+            let text = clinical
+                .as_str()
+                .expect("the example holds this clinical field");
             assert!(!command.contains(text), "{text:?} reached the command");
         }
     }
@@ -154,31 +184,57 @@ mod tests {
     fn bad_input_is_rejected_with_a_reason() {
         let event = example("01-incident-reported-medication-error.json");
         let policies = Policies::default();
-        let record = |payload: &[u8]| InboundRecord { payload: Some(payload.to_vec()), ..Default::default() };
+        let record = |payload: &[u8]| InboundRecord {
+            payload: Some(payload.to_vec()),
+            ..Default::default()
+        };
 
-        assert!(matches!(decode_with(&record(b"{not json"), &policies), Err(Rejection::NotJson { .. })));
-        assert!(matches!(decode_with(&record(b""), &policies), Err(Rejection::Empty)));
+        assert!(matches!(
+            decode_with(&record(b"{not json"), &policies),
+            Err(Rejection::NotJson { .. })
+        ));
+        assert!(matches!(
+            decode_with(&record(b""), &policies),
+            Err(Rejection::Empty)
+        ));
         assert!(matches!(
             decode(&structured(&event), &policies, 100, now()),
             Err(Rejection::TooLarge { limit: 100, .. })
         ));
         let mut unknown = event.clone();
         unknown["type"] = json!("health.safety.parking.ticket.v1");
-        assert!(matches!(decode_with(&structured(&unknown), &policies), Err(Rejection::UnknownType(_))));
+        assert!(matches!(
+            decode_with(&structured(&unknown), &policies),
+            Err(Rejection::UnknownType(_))
+        ));
         let mut no_id = event.clone();
         no_id.as_object_mut().unwrap().remove("id");
-        assert!(matches!(decode_with(&structured(&no_id), &policies), Err(Rejection::NotACloudEvent(_))));
+        assert!(matches!(
+            decode_with(&structured(&no_id), &policies),
+            Err(Rejection::NotACloudEvent(_))
+        ));
         let mut bad = event.clone();
         bad["data"]["involved_staff"][0]["discipline"] = json!("astronaut");
         match decode_with(&structured(&bad), &policies) {
             Err(Rejection::SchemaViolation(errors)) => {
-                assert!(errors.iter().any(|e| e.contains("/involved_staff/0/discipline")), "{errors:?}");
-                assert!(errors.iter().all(|e| !e.contains("astronaut")), "{errors:?}");
+                assert!(
+                    errors
+                        .iter()
+                        .any(|e| e.contains("/involved_staff/0/discipline")),
+                    "{errors:?}"
+                );
+                assert!(
+                    errors.iter().all(|e| !e.contains("astronaut")),
+                    "{errors:?}"
+                );
             }
             other => panic!("expected a schema violation, got {other:?}"),
         }
         let mut text_data = binary(&event);
         text_data.payload = Some(b"plain text".to_vec());
-        assert!(matches!(decode_with(&text_data, &policies), Err(Rejection::DataNotJson)));
+        assert!(matches!(
+            decode_with(&text_data, &policies),
+            Err(Rejection::DataNotJson)
+        ));
     }
 }

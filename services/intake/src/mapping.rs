@@ -7,7 +7,9 @@ use outreach_events::{MemberContact, MemberProfile, ReportRef, TriggerKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::inbound::{IReportFiled, IncidentAmended, IncidentReported, IncidentWithdrawn, StaffMember};
+use crate::inbound::{
+    IReportFiled, IncidentAmended, IncidentReported, IncidentWithdrawn, StaffMember,
+};
 use crate::{MessageType, Rejection};
 
 /// The policies intake applies, from configuration.
@@ -24,9 +26,15 @@ pub fn to_command(
     policies: &Policies,
     received_at: DateTime<Utc>,
 ) -> Result<ReportCommand, Rejection> {
-    let report = |report_id: String| ReportRef { source: source.to_string(), report_id };
+    let report = |report_id: String| ReportRef {
+        source: source.to_string(),
+        report_id,
+    };
     let members = |staff: Vec<StaffMember>| -> Vec<InvolvedMember> {
-        staff.into_iter().map(|s| member(s, &policies.eligibility)).collect()
+        staff
+            .into_iter()
+            .map(|s| member(s, &policies.eligibility))
+            .collect()
     };
     Ok(match ty {
         MessageType::IncidentReported => {
@@ -47,7 +55,11 @@ pub fn to_command(
             let message: IReportFiled = read(data)?;
             let harm = message.harm.and_then(|h| h.level.level());
             // A named reporter may be as shaken as those involved: they are offered support too.
-            let staff = message.reporter.into_iter().chain(message.involved_staff).collect();
+            let staff = message
+                .reporter
+                .into_iter()
+                .chain(message.involved_staff)
+                .collect();
             ReportCommand::Record {
                 report: report(message.report_id),
                 trigger: TriggerKind::IReport,
@@ -69,7 +81,10 @@ pub fn to_command(
         }
         MessageType::IncidentWithdrawn => {
             let message: IncidentWithdrawn = read(data)?;
-            ReportCommand::Withdraw { report: report(message.report_id), withdrawn_at: received_at }
+            ReportCommand::Withdraw {
+                report: report(message.report_id),
+                withdrawn_at: received_at,
+            }
         }
     })
 }

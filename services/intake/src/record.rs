@@ -29,7 +29,10 @@ impl InboundRecord {
             headers: message
                 .headers()
                 .map(|headers| {
-                    headers.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()
+                    headers
+                        .iter()
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
                 })
                 .unwrap_or_default(),
             payload: message.payload().map(<[u8]>::to_vec),

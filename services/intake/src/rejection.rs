@@ -5,15 +5,24 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
     Empty,
-    NotJson { line: usize, column: usize },
+    NotJson {
+        line: usize,
+        column: usize,
+    },
     NotACloudEvent(String),
     UnknownType(String),
     DataNotJson,
     SchemaViolation(Vec<String>),
     /// A domain rule refused the command the message mapped to.
-    Refused { rule: &'static str, detail: String },
+    Refused {
+        rule: &'static str,
+        detail: String,
+    },
 }
 
 impl Rejection {
@@ -40,7 +49,10 @@ impl fmt::Display for Rejection {
             }
             Rejection::Empty => write!(f, "message has no payload"),
             Rejection::NotJson { line, column } => {
-                write!(f, "payload is not JSON (syntax error at line {line}, column {column})")
+                write!(
+                    f,
+                    "payload is not JSON (syntax error at line {line}, column {column})"
+                )
             }
             Rejection::NotACloudEvent(why) => write!(f, "not a CloudEvents 1.0 event: {why}"),
             Rejection::UnknownType(ty) => write!(f, "unknown event type {ty:?}"),

@@ -33,23 +33,35 @@ impl Publisher {
             .set("acks", "all")
             .set("message.timeout.ms", "30000")
             .create()?;
-        Ok(Self { producer, topic: topic.to_string() })
+        Ok(Self {
+            producer,
+            topic: topic.to_string(),
+        })
     }
 
     /// Publishes one event keyed by its report id, so that every event about one report stays
     /// in one partition, in order.
     pub async fn publish(&self, event: &Value, mode: Mode) -> Result<(), IntakeError> {
-        self.publish_raw(report_key(event).as_deref(), &encode(event, mode)?).await
+        self.publish_raw(report_key(event).as_deref(), &encode(event, mode)?)
+            .await
     }
 
     /// Publishes bytes as they are, with the given headers: for bad-input tests.
-    pub async fn publish_raw(&self, key: Option<&str>, record: &Encoded) -> Result<(), IntakeError> {
+    pub async fn publish_raw(
+        &self,
+        key: Option<&str>,
+        record: &Encoded,
+    ) -> Result<(), IntakeError> {
         let mut headers = OwnedHeaders::new();
         for (name, value) in &record.headers {
-            headers = headers.insert(Header { key: name, value: Some(value.as_str()) });
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_str()),
+            });
         }
-        let mut message: FutureRecord<'_, str, [u8]> =
-            FutureRecord::to(&self.topic).payload(record.payload.as_slice()).headers(headers);
+        let mut message: FutureRecord<'_, str, [u8]> = FutureRecord::to(&self.topic)
+            .payload(record.payload.as_slice())
+            .headers(headers);
         if let Some(key) = key {
             message = message.key(key);
         }
@@ -62,7 +74,10 @@ impl Publisher {
 
     /// Publishes every `*.json` file in `dir`, in name order. Returns how many were sent.
     pub async fn publish_dir(&self, dir: &Path, mode: Mode) -> Result<usize, IntakeError> {
-        let sample_error = |path: &Path, reason: String| IntakeError::Sample { path: path.display().to_string(), reason };
+        let sample_error = |path: &Path, reason: String| IntakeError::Sample {
+            path: path.display().to_string(),
+            reason,
+        };
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| sample_error(dir, e.to_string()))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -70,8 +85,10 @@ impl Publisher {
             .collect();
         files.sort();
         for path in &files {
-            let text = std::fs::read_to_string(path).map_err(|e| sample_error(path, e.to_string()))?;
-            let event: Value = serde_json::from_str(&text).map_err(|e| sample_error(path, e.to_string()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| sample_error(path, e.to_string()))?;
+            let event: Value =
+                serde_json::from_str(&text).map_err(|e| sample_error(path, e.to_string()))?;
             self.publish(&event, mode).await?;
         }
         Ok(files.len())
@@ -100,10 +117,17 @@ pub fn encode(event: &Value, mode: Mode) -> Result<Encoded, IntakeError> {
             let mut headers: Vec<(String, String)> = attributes
                 .iter()
                 .filter(|(name, _)| !matches!(name.as_str(), "data" | "datacontenttype"))
-                .filter_map(|(name, value)| value.as_str().map(|v| (format!("ce_{name}"), v.to_string())))
+                .filter_map(|(name, value)| {
+                    value
+                        .as_str()
+                        .map(|v| (format!("ce_{name}"), v.to_string()))
+                })
                 .collect();
             headers.push(("content-type".into(), "application/json".into()));
-            Encoded { headers, payload: json(&event["data"]) }
+            Encoded {
+                headers,
+                payload: json(&event["data"]),
+            }
         }
     })
 }

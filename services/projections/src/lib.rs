@@ -32,7 +32,11 @@ pub trait Projection: Send + Sync {
 
     /// Applies one event. Runs inside the batch's transaction; must derive everything it
     /// writes from the event (never from the clock), so a rebuild gives the same rows.
-    async fn apply(&self, db: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError>;
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError>;
 }
 
 /// Every projection the service keeps, by name.

@@ -16,11 +16,17 @@ impl Projection for OutreachProjection {
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM outreach_cases").execute(db).await?;
+        sqlx::query("DELETE FROM outreach_cases")
+            .execute(db)
+            .await?;
         Ok(())
     }
 
-    async fn apply(&self, db: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
         if event.aggregate_type != "OutreachCase" {
             return Ok(());
         }
@@ -45,17 +51,17 @@ impl Projection for OutreachProjection {
 }
 
 fn case_id(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
-    event.aggregate_id.parse().map_err(|_| ProjectionError::UnreadableEvent {
-        aggregate_type: event.aggregate_type.clone(),
-        aggregate_id: event.aggregate_id.clone(),
-        sequence: event.sequence,
-        event_type: event.event_type.clone(),
-        event_version: event.event_version.clone(),
-        reason: "aggregate id is not a UUID".into(),
-    })
+    event
+        .aggregate_id
+        .parse()
+        .map_err(|_| event.unreadable("aggregate id is not a UUID".into()))
 }
 
-async fn insert_case(db: &mut PgConnection, opened: &CaseOpened, version: i64) -> Result<(), ProjectionError> {
+async fn insert_case(
+    db: &mut PgConnection,
+    opened: &CaseOpened,
+    version: i64,
+) -> Result<(), ProjectionError> {
     let (facts, member, personal) = (&opened.facts, &opened.facts.member, &opened.personal);
     sqlx::query(
         "INSERT INTO outreach_cases (

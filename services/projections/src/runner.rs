@@ -23,7 +23,10 @@ pub struct RunnerSettings {
 
 impl Default for RunnerSettings {
     fn default() -> Self {
-        Self { batch_size: 500, poll_interval: Duration::from_millis(200) }
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(200),
+        }
     }
 }
 
@@ -35,7 +38,11 @@ pub struct ProjectionRunner {
 
 impl ProjectionRunner {
     pub fn new(pool: PgPool, projection: Arc<dyn Projection>, settings: RunnerSettings) -> Self {
-        Self { pool, projection, settings }
+        Self {
+            pool,
+            projection,
+            settings,
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -119,7 +126,11 @@ impl ProjectionRunner {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::debug!(projection = name, applied = events.len(), "projection batch committed");
+        tracing::debug!(
+            projection = name,
+            applied = events.len(),
+            "projection batch committed"
+        );
         Ok(events.len())
     }
 
@@ -154,15 +165,22 @@ impl ProjectionRunner {
         .await?;
         match lag {
             Some(lag) => Ok(lag),
-            None => Ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?),
+            None => Ok(sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&self.pool)
+                .await?),
         }
     }
 
     /// Rebuilds the read model from the first event, reporting `(applied, total)` as it goes.
     /// Catches up to the end of the store as it stands when the rebuild started, and beyond.
-    pub async fn rebuild(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, ProjectionError> {
+    pub async fn rebuild(
+        &self,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, ProjectionError> {
         self.reset().await?;
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
         let mut applied = 0u64;
         progress(applied, total as u64);
         loop {
@@ -184,10 +202,12 @@ async fn lock_checkpoint(
     tx: &mut Transaction<'_, Postgres>,
     name: &str,
 ) -> Result<(String, i64), ProjectionError> {
-    sqlx::query("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(name)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
+    )
+    .bind(name)
+    .execute(&mut **tx)
+    .await?;
     let checkpoint = sqlx::query_as(
         "SELECT transaction_id::text, global_position
            FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",

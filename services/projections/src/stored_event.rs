@@ -22,14 +22,28 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// Reads the payload as `T`, naming the event (never its content) when that fails.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
-        serde_json::from_value(self.payload.clone()).map_err(|e| ProjectionError::UnreadableEvent {
-            aggregate_type: self.aggregate_type.clone(),
-            aggregate_id: self.aggregate_id.clone(),
-            sequence: self.sequence,
-            event_type: self.event_type.clone(),
-            event_version: self.event_version.clone(),
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
             // serde's own message may quote the offending value, which may be personal data.
-            reason: format!("{:?} error: payload does not match the {} type", e.classify(), std::any::type_name::<T>()),
+            self.unreadable(format!(
+                "{:?} error: payload does not match the {} type",
+                e.classify(),
+                std::any::type_name::<T>()
+            ))
         })
+    }
+
+    /// The error for an event that cannot be read, naming the event by its place, not content.
+    pub fn unreadable(&self, reason: String) -> ProjectionError {
+        ProjectionError::UnreadableEvent {
+            event: format!(
+                "{}/{}#{} ({} v{})",
+                self.aggregate_type,
+                self.aggregate_id,
+                self.sequence,
+                self.event_type,
+                self.event_version
+            ),
+            reason,
+        }
     }
 }

@@ -1,0 +1,233 @@
+//! A test bed per test: its own database, its own topics and consumer group, the real service
+//! started in-process against real PostgreSQL and a real Kafka-protocol broker.
+
+pub mod logs;
+pub mod reports;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use outreach_intake::sample::{Encoded, Mode, Publisher};
+use peer_outreach::{Service, Settings};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use serde_json::Value;
+
+pub const WAIT: Duration = Duration::from_secs(45);
+
+fn database_base() -> String {
+    std::env::var("DATABASE_URL_BASE")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub struct TestBed {
+    pub settings: Settings,
+    pub id: String,
+    publisher: Publisher,
+    http: reqwest::Client,
+}
+
+impl TestBed {
+    pub async fn new() -> TestBed {
+        Self::with(|_| {}).await
+    }
+
+    /// A test bed whose settings `tweak` may adjust (policies, limits).
+    pub async fn with(tweak: impl FnOnce(&mut Settings)) -> TestBed {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let mut settings = Settings::load(None).expect("default settings load");
+        settings.database.url = format!("{}/po_test_{id}", database_base());
+        settings.database.max_connections = 5;
+        settings.kafka.brokers = brokers();
+        settings.kafka.incidents_topic = format!("incidents-{id}");
+        settings.kafka.dead_letter_topic = format!("incidents-{id}.dead-letter");
+        settings.kafka.group_id = format!("peer-outreach-{id}");
+        settings.kafka.partitions = 2;
+        settings.http.listen = "127.0.0.1:0".parse().unwrap();
+        settings.projections.poll_interval_ms = 50;
+        tweak(&mut settings);
+        // Created up front so a test can publish before the service first starts.
+        let kafka = &settings.kafka;
+        outreach_intake::admin::ensure_topics(
+            &kafka.brokers,
+            &[
+                (&kafka.incidents_topic, kafka.partitions),
+                (&kafka.dead_letter_topic, kafka.partitions),
+            ],
+        )
+        .await
+        .expect("the test's topics can be created");
+        let publisher = Publisher::new(&settings.kafka.brokers, &settings.kafka.incidents_topic)
+            .expect("a producer can be created");
+        TestBed {
+            settings,
+            id,
+            publisher,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn start(&self) -> Service {
+        Service::start(&self.settings)
+            .await
+            .expect("the service starts")
+    }
+
+    pub async fn publish(&self, event: &Value, mode: Mode) {
+        self.publisher
+            .publish(event, mode)
+            .await
+            .expect("publishing succeeds");
+    }
+
+    pub async fn publish_raw(&self, key: Option<&str>, record: &Encoded) {
+        self.publisher
+            .publish_raw(key, record)
+            .await
+            .expect("publishing succeeds");
+    }
+
+    pub async fn get(&self, service: &Service, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("http://{}{path}", service.addr))
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every case the API lists, following every page.
+    pub async fn cases(&self, service: &Service) -> Vec<Value> {
+        let mut cases = Vec::new();
+        let mut path = "/v1/cases?limit=200".to_string();
+        loop {
+            let (status, page) = self.get(service, &path).await;
+            assert_eq!(status, 200, "listing cases: {page}");
+            cases.extend(page["cases"].as_array().cloned().unwrap_or_default());
+            match page["next"].as_str() {
+                Some(next) => path = format!("/v1/cases?limit=200&after={next}"),
+                None => return cases,
+            }
+        }
+    }
+
+    /// Polls the API until `done` holds for the case list, or fails the test after [`WAIT`].
+    pub async fn wait_for_cases(
+        &self,
+        service: &Service,
+        what: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let cases = self.cases(service).await;
+            if done(&cases) {
+                return cases;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "timed out waiting for {what}; cases now: {cases:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Reads `count` records from the dead-letter topic.
+    pub async fn dead_letters(&self, count: usize) -> Vec<DeadLetter> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.kafka.brokers)
+            .set("group.id", format!("dead-letter-reader-{}", self.id))
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("a consumer can be created");
+        consumer
+            .subscribe(&[&self.settings.kafka.dead_letter_topic])
+            .expect("subscribing works");
+        let mut letters = Vec::new();
+        while letters.len() < count {
+            let message = tokio::time::timeout(WAIT, consumer.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for dead letters; got {letters:#?}"))
+                .expect("reading the dead-letter topic works");
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            letters.push(DeadLetter {
+                headers,
+                payload: message.payload().unwrap_or_default().to_vec(),
+            });
+        }
+        letters
+    }
+
+    /// Runs SQL against this test's database.
+    pub async fn db(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.settings.database.url)
+            .await
+            .expect("the test database is reachable")
+    }
+}
+
+impl Drop for TestBed {
+    /// Drops the test's database, even when the test failed, so nothing is left behind.
+    fn drop(&mut self) {
+        let name = format!("po_test_{}", self.id);
+        let admin = format!("{}/postgres", database_base());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let pool = sqlx::PgPool::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&pool)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub headers: HashMap<String, String>,
+    pub payload: Vec<u8>,
+}
+
+impl DeadLetter {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no {name} header in {self:?}"))
+    }
+}
+
+/// The members' staff ids of the cases in `cases`, sorted.
+pub fn staff_ids(cases: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = cases
+        .iter()
+        .map(|c| c["member"]["staff_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
