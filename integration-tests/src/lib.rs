@@ -103,6 +103,18 @@ impl TestBed {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self, service: &Service) -> String {
+        let response = self
+            .http
+            .get(format!("http://{}/metrics", service.addr))
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(response.status().as_u16(), 200);
+        response.text().await.expect("metrics are text")
+    }
+
     /// Every case the API lists, following every page.
     pub async fn cases(&self, service: &Service) -> Vec<Value> {
         let mut cases = Vec::new();
@@ -230,4 +242,16 @@ pub fn staff_ids(cases: &[Value]) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// The value of the first sample of `metric` whose labels include every one of `labels`
+/// (written as `name="value"`), in a Prometheus text exposition.
+pub fn metric_value(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.starts_with(&format!("{metric}{{")) || line.starts_with(&format!("{metric} "))
+        })
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }

@@ -18,6 +18,28 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The service's metrics in the Prometheus text format (also exported over OTLP when
+/// configured): messages consumed and dead-lettered, consumer lag, command latency and
+/// conflicts, projection lag, open cases. Labels carry no personal or clinical data.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
+)]
+pub(crate) async fn metrics(State(state): State<ApiState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        (state.metrics.0)(),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

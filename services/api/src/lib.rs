@@ -30,6 +30,24 @@ const BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub struct ApiState {
     pub pool: sqlx::PgPool,
     pub broker: BrokerHealth,
+    pub metrics: MetricsExposition,
+}
+
+/// Renders the service's metrics in the Prometheus text format; supplied by the binary, which
+/// owns the meter provider, so the API knows no metrics backend.
+#[derive(Clone)]
+pub struct MetricsExposition(pub(crate) Arc<dyn Fn() -> String + Send + Sync>);
+
+impl MetricsExposition {
+    pub fn new(render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self(Arc::new(render))
+    }
+}
+
+impl Default for MetricsExposition {
+    fn default() -> Self {
+        Self::new(String::new)
+    }
 }
 
 /// Updated by the binary from a background probe of the Kafka broker; the API knows no Kafka.
@@ -61,7 +79,30 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(middleware::map_response(body_limit_as_problem))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// A server span per request, continuing the caller's trace. It names the route template, not
+/// the path, and never the query string.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!(
+        "http.request",
+        otel.kind = "server",
+        otel.name = %format!("{} {}", request.method(), route),
+        http.request.method = %request.method(),
+        http.route = %route,
+    );
+    let headers = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
+    outreach_telemetry::continue_trace(&span, headers);
+    span
 }
 
 async fn route_not_found() -> ApiError {

@@ -19,13 +19,14 @@ use crate::{cases, error, health, ApiState};
         cases::get_case,
         health::healthz,
         health::readyz,
+        health::metrics,
         openapi_json,
     ),
     // Problem is listed explicitly: unknown routes and wrong methods answer with it too.
     components(schemas(error::Problem)),
     tags(
         (name = "cases", description = "Outreach cases, from the outreach read model"),
-        (name = "operations", description = "Liveness, readiness and this document"),
+        (name = "operations", description = "Liveness, readiness, metrics and this document"),
     )
 )]
 struct ApiDoc;

@@ -117,6 +117,7 @@ async fn the_openapi_document_lists_every_route() {
         "/v1/cases/{case_id}",
         "/healthz",
         "/readyz",
+        "/metrics",
         "/openapi.json",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");

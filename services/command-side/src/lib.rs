@@ -5,12 +5,14 @@
 //! writers never lose an update and a caller only sees a conflict after repeated losses.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use futures::{StreamExt, TryStreamExt};
+use opentelemetry::KeyValue;
 use outreach_domain::{CaseError, OutreachCase, ReportCommand, ReportError, SafetyReport};
+use outreach_telemetry::metrics::metrics;
 use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -125,6 +127,15 @@ impl CommandSide {
     }
 }
 
+/// Runs one command on one aggregate, retrying lost write races.
+///
+/// The events it stores carry this span's trace context in their metadata, so the projections
+/// that apply them continue the same trace.
+#[tracing::instrument(
+    name = "command.execute",
+    skip_all,
+    fields(aggregate = A::TYPE, aggregate_id = %aggregate_id, attempts = tracing::field::Empty)
+)]
 async fn execute<A>(
     cqrs: &PostgresCqrs<A>,
     aggregate_id: &str,
@@ -136,20 +147,41 @@ where
     A::Command: Clone,
     A::Error: Rule,
 {
+    let started = Instant::now();
+    let mut metadata = metadata.clone();
+    metadata.extend(outreach_telemetry::trace_context_of(
+        &tracing::Span::current(),
+    ));
+    let aggregate = KeyValue::new("aggregate", A::TYPE);
     let mut attempt = 1;
-    loop {
+    let outcome = loop {
         match cqrs
             .execute_with_metadata(aggregate_id, command.clone(), metadata.clone())
             .await
         {
-            Ok(()) => return Ok(()),
+            Ok(()) => break Ok(()),
             Err(AggregateError::AggregateConflict) if attempt < CONFLICT_ATTEMPTS => {
                 tracing::debug!(aggregate = A::TYPE, attempt, "write conflict, retrying");
+                metrics()
+                    .command_conflicts
+                    .add(1, std::slice::from_ref(&aggregate));
                 // Back off a little more each time so racing writers spread out.
                 tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
                 attempt += 1;
             }
-            Err(error) => return Err(classify(error, A::TYPE)),
+            Err(error) => break Err(classify(error, A::TYPE)),
         }
-    }
+    };
+    tracing::Span::current().record("attempts", attempt);
+    let result = match &outcome {
+        Ok(()) => "ok",
+        Err(CommandError::Refused { .. }) => "refused",
+        Err(CommandError::Conflict { .. }) => "conflict",
+        Err(CommandError::Unavailable(_)) => "unavailable",
+    };
+    metrics().command_duration.record(
+        started.elapsed().as_secs_f64(),
+        &[aggregate, KeyValue::new("outcome", result)],
+    );
+    outcome
 }

@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use outreach_command_side::{CommandError, CommandSide};
+use outreach_telemetry::metrics::{attribute, metrics};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::dead_letter::DeadLetters;
 use crate::{decode, InboundRecord, IntakeError, Policies, Rejection};
@@ -26,10 +30,12 @@ pub struct IntakeSettings {
     pub dead_letter_topic: String,
     pub max_message_bytes: usize,
     pub policies: Policies,
+    /// How often librdkafka reports statistics (consumer lag per partition).
+    pub statistics_interval_ms: u64,
 }
 
 pub struct Intake {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<IntakeContext>,
     dead_letters: DeadLetters,
     commands: Arc<CommandSide>,
     settings: IntakeSettings,
@@ -39,7 +45,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Intake {
     pub fn new(settings: IntakeSettings, commands: Arc<CommandSide>) -> Result<Self, IntakeError> {
-        let consumer: StreamConsumer = ClientConfig::new()
+        let consumer: StreamConsumer<IntakeContext> = ClientConfig::new()
             .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group_id)
             .set("client.id", "peer-outreach-intake")
@@ -50,7 +56,11 @@ impl Intake {
             .set("enable.auto.offset.store", "false")
             .set("auto.commit.interval.ms", "1000")
             .set("session.timeout.ms", "10000")
-            .create()?;
+            .set(
+                "statistics.interval.ms",
+                settings.statistics_interval_ms.to_string(),
+            )
+            .create_with_context(IntakeContext)?;
         let dead_letters = DeadLetters::new(&settings.brokers, &settings.dead_letter_topic)?;
         Ok(Self {
             consumer,
@@ -82,7 +92,20 @@ impl Intake {
                 }
             };
             backoff = Duration::from_millis(100);
-            if !self.process(&record, &shutdown).await {
+            let span = tracing::info_span!(
+                "intake.message",
+                otel.kind = "consumer",
+                messaging.system = "kafka",
+                messaging.destination.name = %record.topic,
+                messaging.kafka.partition = record.partition,
+                messaging.kafka.offset = record.offset,
+                cloudevents.event_id = tracing::field::Empty,
+                cloudevents.event_type = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            );
+            // The producer's trace continues here, if it sent one.
+            outreach_telemetry::continue_trace(&span, record.text_headers());
+            if !self.process(&record, &shutdown).instrument(span).await {
                 break; // shutting down mid-retry: the offset stays, the message comes again
             }
             self.consumer
@@ -106,6 +129,12 @@ impl Intake {
         ) {
             Err(rejection) => Some(rejection),
             Ok(decoded) => {
+                let span = tracing::Span::current();
+                span.record("cloudevents.event_id", decoded.event_id.as_str());
+                span.record(
+                    "cloudevents.event_type",
+                    decoded.message_type.cloudevent_type(),
+                );
                 let metadata = HashMap::from([
                     ("event_id".to_string(), decoded.event_id.clone()),
                     ("event_source".to_string(), decoded.event_source.clone()),
@@ -122,6 +151,10 @@ impl Intake {
                 match outcome {
                     None => return false,
                     Some(Ok(case_commands)) => {
+                        tracing::Span::current().record("outcome", "applied");
+                        metrics()
+                            .messages
+                            .add(1, &[attribute("outcome", "applied")]);
                         tracing::info!(
                             topic = origin.0, partition = origin.1, offset = origin.2,
                             event_id = %decoded.event_id, event_type = decoded.message_type.cloudevent_type(),
@@ -146,6 +179,14 @@ impl Intake {
             if sent.is_none() {
                 return false;
             }
+            tracing::Span::current().record("outcome", "dead_lettered");
+            metrics().messages.add(
+                1,
+                &[
+                    attribute("outcome", "dead_lettered"),
+                    attribute("reason", rejection.code()),
+                ],
+            );
             tracing::warn!(
                 topic = origin.0, partition = origin.1, offset = origin.2,
                 reason_code = rejection.code(), reason = %rejection, "message dead-lettered"
@@ -154,6 +195,30 @@ impl Intake {
         true
     }
 }
+
+/// Reports librdkafka's per-partition consumer lag as a metric.
+pub struct IntakeContext;
+
+impl ClientContext for IntakeContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in statistics.topics {
+            for (partition, stats) in stats.partitions {
+                // -1 until librdkafka knows both the high watermark and our position.
+                if partition >= 0 && stats.consumer_lag >= 0 {
+                    metrics().consumer_lag.record(
+                        stats.consumer_lag,
+                        &[
+                            attribute("topic", topic.clone()),
+                            attribute("partition", i64::from(partition)),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IntakeContext {}
 
 /// Something that may fail for a while (a database restart, a broker election) and then work.
 trait Transient {

@@ -20,6 +20,13 @@ impl InboundRecord {
             .and_then(|(_, value)| value.as_deref())
     }
 
+    /// The headers whose values are text (trace context, CloudEvents attributes).
+    pub fn text_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().filter_map(|(key, value)| {
+            Some((key.as_str(), std::str::from_utf8(value.as_deref()?).ok()?))
+        })
+    }
+
     pub fn from_kafka(message: &BorrowedMessage<'_>) -> Self {
         Self {
             topic: message.topic().to_string(),

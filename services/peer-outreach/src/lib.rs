@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use outreach_api::{ApiState, BrokerHealth};
+use outreach_api::{ApiState, BrokerHealth, MetricsExposition};
 use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
@@ -31,6 +31,8 @@ pub struct Service {
 impl Service {
     /// Prepares the database and topics, then starts intake, the projections and the API.
     pub async fn start(settings: &Settings) -> anyhow::Result<Service> {
+        // Before anything records a metric (a no-op when main installed it already).
+        telemetry::install_metrics(false)?;
         let pool = database::prepare(&settings.database).await?;
         let kafka = &settings.kafka;
         if kafka.create_topics {
@@ -48,10 +50,18 @@ impl Service {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
-        for projection in outreach_projections::all() {
-            let runner = ProjectionRunner::new(pool.clone(), projection, runner_settings(settings));
-            tasks.spawn(runner.run(shutdown.child_token()));
+        if settings.projections.enabled {
+            for projection in outreach_projections::all() {
+                let runner =
+                    ProjectionRunner::new(pool.clone(), projection, runner_settings(settings));
+                tasks.spawn(runner.run(shutdown.child_token()));
+            }
         }
+        tasks.spawn(observe_gauges(
+            pool.clone(),
+            Duration::from_millis(settings.telemetry.gauge_interval_ms),
+            shutdown.child_token(),
+        ));
 
         let intake = Intake::new(
             IntakeSettings {
@@ -60,6 +70,7 @@ impl Service {
                 topic: kafka.incidents_topic.clone(),
                 dead_letter_topic: kafka.dead_letter_topic.clone(),
                 max_message_bytes: kafka.max_message_bytes,
+                statistics_interval_ms: kafka.statistics_interval_ms,
                 policies: Policies {
                     trigger: settings.policy.trigger.clone(),
                     eligibility: settings.policy.eligibility.clone(),
@@ -85,9 +96,11 @@ impl Service {
             .await
             .with_context(|| format!("binding {}", settings.http.listen))?;
         let addr = listener.local_addr()?;
+        let metrics = MetricsExposition::new(telemetry::prometheus_text);
         let app = outreach_api::router(ApiState {
             pool: pool.clone(),
             broker,
+            metrics,
         });
         let api_shutdown = shutdown.child_token();
         tasks.spawn(async move {
@@ -133,6 +146,18 @@ pub fn runner_settings(settings: &Settings) -> RunnerSettings {
     RunnerSettings {
         batch_size: settings.projections.batch_size,
         poll_interval: settings.projections.poll_interval(),
+    }
+}
+
+async fn observe_gauges(pool: PgPool, interval: Duration, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        if let Err(error) = outreach_projections::gauges::observe(&pool).await {
+            tracing::warn!(%error, "could not measure projection lag and open cases");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => {}
+        }
     }
 }
 

@@ -59,7 +59,7 @@ enum PublishMode {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
-    telemetry::init(&settings.log);
+    let _telemetry = telemetry::init(&settings)?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let service = Service::start(&settings).await?;

@@ -18,6 +18,14 @@ pub struct Settings {
     pub projections: ProjectionSettings,
     pub policy: PolicySettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub otlp: bool,
+    pub gauge_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +46,7 @@ pub struct KafkaSettings {
     pub max_message_bytes: usize,
     pub create_topics: bool,
     pub partitions: i32,
+    pub statistics_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +58,7 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectionSettings {
+    pub enabled: bool,
     pub batch_size: i64,
     pub poll_interval_ms: u64,
 }

@@ -7,6 +7,7 @@
 //! update) and its replay is not in commit order.
 
 mod error;
+pub mod gauges;
 mod outreach;
 mod runner;
 mod stored_event;

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use outreach_telemetry::metrics::{attribute, metrics};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{Projection, ProjectionError, StoredEvent};
 
@@ -113,7 +115,20 @@ impl ProjectionRunner {
         };
         let (last_tx, last_pos) = (last.transaction_id.clone(), last.global_position);
         for event in &events {
-            self.projection.apply(&mut tx, event).await?;
+            // Each event continues the trace of the command that stored it.
+            let span = tracing::info_span!(
+                "projection.apply",
+                projection = name,
+                event_type = %event.event_type,
+                aggregate_type = %event.aggregate_type,
+                aggregate_id = %event.aggregate_id,
+                sequence = event.sequence,
+            );
+            outreach_telemetry::continue_trace(&span, event.trace_context());
+            self.projection
+                .apply(&mut tx, event)
+                .instrument(span)
+                .await?;
         }
         sqlx::query(
             "UPDATE projection_checkpoints
@@ -126,6 +141,9 @@ impl ProjectionRunner {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        metrics()
+            .projection_events
+            .add(events.len() as u64, &[attribute("projection", name)]);
         tracing::debug!(
             projection = name,
             applied = events.len(),
@@ -154,21 +172,23 @@ impl ProjectionRunner {
 
     /// How many events lie beyond the checkpoint.
     pub async fn lag(&self) -> Result<i64, ProjectionError> {
-        let lag = sqlx::query_scalar(
-            "SELECT count(*)
+        Ok(self.lag_with_age().await?.0)
+    }
+
+    /// How many events lie beyond the checkpoint, and the age in seconds of the oldest of them.
+    pub async fn lag_with_age(&self) -> Result<(i64, f64), ProjectionError> {
+        let lag = sqlx::query_as(
+            "SELECT count(*),
+                    coalesce(extract(epoch FROM now() - min(e.recorded_at)), 0)::float8
                FROM events e
-               JOIN projection_checkpoints c ON c.projection = $1
-              WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)",
+               LEFT JOIN projection_checkpoints c ON c.projection = $1
+              WHERE (e.transaction_id, e.global_position)
+                  > (coalesce(c.transaction_id, '0'::xid8), coalesce(c.global_position, 0))",
         )
         .bind(self.projection.name())
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        match lag {
-            Some(lag) => Ok(lag),
-            None => Ok(sqlx::query_scalar("SELECT count(*) FROM events")
-                .fetch_one(&self.pool)
-                .await?),
-        }
+        Ok(lag)
     }
 
     /// Rebuilds the read model from the first event, reporting `(applied, total)` as it goes.

@@ -32,6 +32,16 @@ impl StoredEvent {
         })
     }
 
+    /// The trace-context fields the command that stored this event left in its metadata.
+    pub fn trace_context(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.metadata
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| outreach_telemetry::is_trace_field(key))
+            .filter_map(|(key, value)| Some((key.as_str(), value.as_str()?)))
+    }
+
     /// The error for an event that cannot be read, naming the event by its place, not content.
     pub fn unreadable(&self, reason: String) -> ProjectionError {
         ProjectionError::UnreadableEvent {

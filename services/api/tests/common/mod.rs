@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
-use outreach_api::{router, ApiState, BrokerHealth};
+use outreach_api::{router, ApiState, BrokerHealth, MetricsExposition};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -74,6 +74,7 @@ impl TestApp {
         let router = router(ApiState {
             pool: pool.clone(),
             broker: broker.clone(),
+            metrics: MetricsExposition::new(|| "# the service's metrics\n".into()),
         });
         TestApp {
             router,
