@@ -137,18 +137,7 @@ impl TestBed {
         what: &str,
         done: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let started = Instant::now();
-        loop {
-            let cases = self.cases(service).await;
-            if done(&cases) {
-                return cases;
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "timed out waiting for {what}; cases now: {cases:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(what, || self.cases(service), |cases| done(cases)).await
     }
 
     /// Reads `count` records from the dead-letter topic.
@@ -242,6 +231,28 @@ pub fn staff_ids(cases: &[Value]) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// Calls `probe` until `done` holds for what it returns, or fails the test after [`WAIT`]
+/// showing the last thing it saw.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    T: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let seen = probe().await;
+        if done(&seen) {
+            return seen;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "timed out waiting for {what}; last seen: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The value of the first sample of `metric` whose labels include every one of `labels`

@@ -1,10 +1,8 @@
 //! Operators see where a report is and how far behind each stage runs, without ever seeing
 //! personal or clinical data.
 
-use std::time::{Duration, Instant};
-
 use integration_tests::reports::{incident, incident_with_clinical_detail, staff};
-use integration_tests::{metric_value, TestBed, WAIT};
+use integration_tests::{eventually, metric_value, TestBed};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use outreach_intake::sample::{encode, Encoded, Mode};
@@ -181,16 +179,5 @@ async fn wait_for_metrics(
     what: &str,
     done: impl Fn(&str) -> bool,
 ) -> String {
-    let started = Instant::now();
-    loop {
-        let text = bed.metrics(service).await;
-        if done(&text) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out waiting for {what}; metrics now:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(what, || bed.metrics(service), |text| done(text)).await
 }

@@ -8,10 +8,24 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::producer::{BaseProducer, FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::IntakeError;
+
+/// A producer that waits for every in-sync replica and gives up on a record after 30 s (the
+/// caller retries): what both dead letters and sample events need.
+pub(crate) fn reliable_producer(
+    brokers: &str,
+    client_id: &str,
+) -> Result<FutureProducer, IntakeError> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", client_id)
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .create()?)
+}
 
 /// Creates each `(topic, partitions)` that does not exist yet.
 pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), IntakeError> {

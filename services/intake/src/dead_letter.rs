@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -20,12 +19,7 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     pub fn new(brokers: &str, topic: &str) -> Result<Self, IntakeError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "peer-outreach-dead-letters")
-            .set("acks", "all")
-            .set("message.timeout.ms", "30000")
-            .create()?;
+        let producer = crate::admin::reliable_producer(brokers, "peer-outreach-dead-letters")?;
         Ok(Self {
             producer,
             topic: topic.to_string(),

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
@@ -27,12 +26,7 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(brokers: &str, topic: &str) -> Result<Self, IntakeError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "peer-outreach-sample-publisher")
-            .set("acks", "all")
-            .set("message.timeout.ms", "30000")
-            .create()?;
+        let producer = crate::admin::reliable_producer(brokers, "peer-outreach-sample-publisher")?;
         Ok(Self {
             producer,
             topic: topic.to_string(),
