@@ -4,6 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::lifecycle::{
+    CaseClosed, CaseReopened, ContactAttempted, EncounterRecorded, EscalationRecorded,
+    ReferredToProfessionalHelp, ResourcesSent, SupportAccepted, SupportDeclined, SupporterAssigned,
+};
 use crate::{MemberContact, MemberProfile, ReportRef, TriggerKind};
 
 // Opening carries the whole case; boxing it would only add noise to every match.
@@ -12,6 +16,16 @@ use crate::{MemberContact, MemberProfile, ReportRef, TriggerKind};
 pub enum CaseEvent {
     CaseOpened(CaseOpened),
     CaseCancelled(CaseCancelled),
+    SupporterAssigned(SupporterAssigned),
+    ContactAttempted(ContactAttempted),
+    SupportDeclined(SupportDeclined),
+    SupportAccepted(SupportAccepted),
+    EncounterRecorded(EncounterRecorded),
+    ResourcesSent(ResourcesSent),
+    ReferredToProfessionalHelp(ReferredToProfessionalHelp),
+    EscalationRecorded(EscalationRecorded),
+    CaseClosed(CaseClosed),
+    CaseReopened(CaseReopened),
 }
 
 /// A case was opened for one member after one trigger.
@@ -31,6 +45,10 @@ pub struct CaseOpenedFacts {
     pub unit: String,
     pub member: MemberProfile,
     pub opened_at: DateTime<Utc>,
+    /// When first contact is due under the program's deadline policy at opening. Absent in
+    /// cases opened before deadlines existed.
+    #[serde(default)]
+    pub first_contact_due: Option<DateTime<Utc>>,
 }
 
 /// A case ended before anyone contacted the member.
@@ -63,6 +81,16 @@ impl cqrs_es::DomainEvent for CaseEvent {
         match self {
             CaseEvent::CaseOpened(_) => "CaseOpened".to_string(),
             CaseEvent::CaseCancelled(_) => "CaseCancelled".to_string(),
+            CaseEvent::SupporterAssigned(_) => "SupporterAssigned".to_string(),
+            CaseEvent::ContactAttempted(_) => "ContactAttempted".to_string(),
+            CaseEvent::SupportDeclined(_) => "SupportDeclined".to_string(),
+            CaseEvent::SupportAccepted(_) => "SupportAccepted".to_string(),
+            CaseEvent::EncounterRecorded(_) => "EncounterRecorded".to_string(),
+            CaseEvent::ResourcesSent(_) => "ResourcesSent".to_string(),
+            CaseEvent::ReferredToProfessionalHelp(_) => "ReferredToProfessionalHelp".to_string(),
+            CaseEvent::EscalationRecorded(_) => "EscalationRecorded".to_string(),
+            CaseEvent::CaseClosed(_) => "CaseClosed".to_string(),
+            CaseEvent::CaseReopened(_) => "CaseReopened".to_string(),
         }
     }
 
@@ -98,6 +126,7 @@ mod tests {
                     involvement: Involvement::Primary,
                 },
                 opened_at: DateTime::from_timestamp(0, 0).unwrap(),
+                first_contact_due: None,
             },
             personal: MemberContact {
                 given_name: "Ada".into(),

@@ -8,6 +8,7 @@
 //!   and read models are built from.
 
 pub mod case;
+pub mod lifecycle;
 pub mod member;
 pub mod report;
 

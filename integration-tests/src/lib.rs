@@ -103,6 +103,26 @@ impl TestBed {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs `body` (with `If-Match: "version"` when given) and returns the status and JSON.
+    pub async fn post(
+        &self,
+        service: &Service,
+        path: &str,
+        body: Value,
+        if_match: Option<u64>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("http://{}{path}", service.addr))
+            .json(&body);
+        if let Some(version) = if_match {
+            request = request.header("If-Match", format!("\"{version}\""));
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// The service's `/metrics` text.
     pub async fn metrics(&self, service: &Service) -> String {
         let response = self

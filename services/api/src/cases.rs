@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -21,13 +23,29 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/cases/{case_id}", get(get_case))
 }
 
-/// Where a case stands.
+/// Where a case stands: `open` until a supporter is `assigned`, then the member is `reached`
+/// and `accepted` or `declined` support; `closed` when outreach ended, `cancelled` when the
+/// report no longer calls for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum CaseStatus {
     Open,
+    Assigned,
+    Reached,
+    Accepted,
+    Declined,
+    Closed,
     Cancelled,
+}
+
+/// The member's decision on the support offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum Decision {
+    Accepted,
+    Declined,
 }
 
 /// One care team member's outreach after one trigger.
@@ -36,6 +54,9 @@ pub enum CaseStatus {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Case {
     pub case_id: Uuid,
+    /// The case's version: pass it as `If-Match` with a command (also the `ETag` of the case).
+    #[schema(example = 3)]
+    pub version: u64,
     pub status: CaseStatus,
     /// What started outreach: an incident, an I-report, a self- or colleague referral.
     pub trigger: String,
@@ -48,7 +69,47 @@ pub struct Case {
     pub closed_at: Option<DateTime<Utc>>,
     #[schema(required = true)]
     pub close_reason: Option<String>,
+    /// Staff id of the assigned peer supporter; null until one is assigned.
+    #[schema(required = true)]
+    pub supporter_id: Option<String>,
+    /// When first contact is due under the program's deadline policy; null for cases opened
+    /// before deadlines existed.
+    #[schema(required = true)]
+    pub first_contact_due: Option<DateTime<Utc>>,
+    /// First contact is due, has not been attempted, and the case is still `open` or
+    /// `assigned`. Computed when read.
+    pub overdue: bool,
+    /// When contact was first attempted; null until then.
+    #[schema(required = true)]
+    pub first_contacted_at: Option<DateTime<Utc>>,
+    /// When the member was reached; null until then.
+    #[schema(required = true)]
+    pub reached_at: Option<DateTime<Utc>>,
+    /// The member's decision; null until they made one.
+    #[schema(required = true)]
+    pub decision: Option<Decision>,
+    #[schema(required = true)]
+    pub decided_at: Option<DateTime<Utc>>,
+    /// How many contact attempts were recorded.
+    pub contact_attempts: u32,
+    /// How many encounters (conversations) were recorded.
+    pub encounters: u32,
+    /// How many times resources were sent.
+    pub resources_sent: u32,
+    /// How many referrals to professional help (tier 3) were made.
+    pub referrals: u32,
+    /// How many escalations were recorded.
+    pub escalations: u32,
     pub member: Member,
+}
+
+impl IntoResponse for Case {
+    /// The case, with its version as the `ETag`, for `If-Match` on the next command.
+    fn into_response(self) -> Response {
+        let etag = HeaderValue::from_str(&format!("\"{}\"", self.version))
+            .expect("a quoted number is a valid header value");
+        ([(header::ETAG, etag)], Json(self)).into_response()
+    }
 }
 
 /// The safety report that triggered the case; only its identity, never its content.
@@ -112,6 +173,8 @@ pub(crate) struct ListCasesQuery {
     status: Option<CaseStatus>,
     /// Only cases on this campus.
     campus: Option<String>,
+    /// Only cases whose first contact is overdue (`true`), or only the others (`false`).
+    overdue: Option<bool>,
     /// Page size.
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200, default = 50)]
@@ -188,10 +251,35 @@ impl TryFrom<String> for Cursor {
     }
 }
 
-/// A row of `outreach_cases`, every column but `version` (bookkeeping of the projection).
+/// The columns of a [`CaseRow`], `overdue` computed from the clock of the database. A macro so
+/// that the queries stay `&'static str`.
+macro_rules! case_columns {
+    () => {
+        r#"
+        case_id, version, status, trigger_kind, report_source, report_id, campus, unit,
+        opened_at, closed_at, close_reason,
+        staff_id, role, discipline, department, seniority, involvement,
+        given_name, family_name, email, phone, mobile, preferred_channel,
+        supporter_id, first_contact_due, first_contacted_at, reached_at, decision, decided_at,
+        contact_attempts, encounters, resources_sent, referrals, escalations,
+        "#
+    };
+}
+
+/// Whether first contact is overdue. Mirrors the partial index
+/// `outreach_cases_awaiting_first_contact`; a null deadline is never overdue.
+macro_rules! overdue {
+    () => {
+        r#"COALESCE(first_contacted_at IS NULL AND status IN ('open', 'assigned')
+                    AND first_contact_due < now(), false)"#
+    };
+}
+
+/// A row of `outreach_cases`, with `overdue` computed.
 #[derive(sqlx::FromRow)]
 struct CaseRow {
     case_id: Uuid,
+    version: i64,
     status: CaseStatus,
     trigger_kind: String,
     report_source: String,
@@ -213,12 +301,30 @@ struct CaseRow {
     phone: Option<String>,
     mobile: Option<String>,
     preferred_channel: Option<String>,
+    supporter_id: Option<String>,
+    first_contact_due: Option<DateTime<Utc>>,
+    overdue: bool,
+    first_contacted_at: Option<DateTime<Utc>>,
+    reached_at: Option<DateTime<Utc>>,
+    decision: Option<Decision>,
+    decided_at: Option<DateTime<Utc>>,
+    contact_attempts: i32,
+    encounters: i32,
+    resources_sent: i32,
+    referrals: i32,
+    escalations: i32,
+}
+
+/// Counts and versions are never negative; the columns are signed only because PostgreSQL's are.
+fn unsigned<T: TryFrom<i64> + Default>(value: impl Into<i64>) -> T {
+    T::try_from(value.into()).unwrap_or_default()
 }
 
 impl From<CaseRow> for Case {
     fn from(row: CaseRow) -> Self {
         Case {
             case_id: row.case_id,
+            version: unsigned(row.version),
             status: row.status,
             trigger: row.trigger_kind,
             report: ReportRef {
@@ -230,6 +336,18 @@ impl From<CaseRow> for Case {
             opened_at: row.opened_at,
             closed_at: row.closed_at,
             close_reason: row.close_reason,
+            supporter_id: row.supporter_id,
+            first_contact_due: row.first_contact_due,
+            overdue: row.overdue,
+            first_contacted_at: row.first_contacted_at,
+            reached_at: row.reached_at,
+            decision: row.decision,
+            decided_at: row.decided_at,
+            contact_attempts: unsigned(row.contact_attempts),
+            encounters: unsigned(row.encounters),
+            resources_sent: unsigned(row.resources_sent),
+            referrals: unsigned(row.referrals),
+            escalations: unsigned(row.escalations),
             member: Member {
                 staff_id: row.staff_id,
                 role: row.role,
@@ -270,25 +388,28 @@ pub(crate) async fn list_cases(
 ) -> Result<Json<CaseList>, ApiError> {
     let limit = query.limit.0;
     // One row more than the page tells whether another page follows without a count.
-    let mut rows = sqlx::query_as::<_, CaseRow>(
-        r#"
-        SELECT case_id, status, trigger_kind, report_source, report_id, campus, unit,
-               opened_at, closed_at, close_reason,
-               staff_id, role, discipline, department, seniority, involvement,
-               given_name, family_name, email, phone, mobile, preferred_channel
+    let mut rows = sqlx::query_as::<_, CaseRow>(concat!(
+        "SELECT ",
+        case_columns!(),
+        overdue!(),
+        r#" AS overdue
         FROM outreach_cases
         WHERE ($1::text IS NULL OR status = $1)
           AND ($2::text IS NULL OR campus = $2)
           AND ($3::timestamptz IS NULL OR (opened_at, case_id) < ($3, $4::uuid))
+          AND ($6::bool IS NULL OR "#,
+        overdue!(),
+        r#" = $6)
         ORDER BY opened_at DESC, case_id DESC
         LIMIT $5
         "#,
-    )
+    ))
     .bind(query.status)
     .bind(query.campus)
     .bind(query.after.map(|c| c.opened_at))
     .bind(query.after.map(|c| c.case_id))
     .bind(i64::from(limit) + 1)
+    .bind(query.overdue)
     .fetch_all(&state.pool)
     .await?;
 
@@ -317,7 +438,8 @@ pub(crate) async fn list_cases(
     tag = "cases",
     params(("case_id" = Uuid, Path, description = "The case's id")),
     responses(
-        (status = 200, description = "The case", body = Case),
+        (status = 200, description = "The case", body = Case,
+            headers(("ETag" = String, description = "The case's version, quoted: pass it as `If-Match` with a command"))),
         (status = 400, description = "The case id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No case has this id", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The server failed", body = Problem, content_type = "application/problem+json"),
@@ -326,22 +448,21 @@ pub(crate) async fn list_cases(
 pub(crate) async fn get_case(
     State(state): State<ApiState>,
     Path(case_id): Path<Uuid>,
-) -> Result<Json<Case>, ApiError> {
-    let row = sqlx::query_as::<_, CaseRow>(
-        r#"
-        SELECT case_id, status, trigger_kind, report_source, report_id, campus, unit,
-               opened_at, closed_at, close_reason,
-               staff_id, role, discipline, department, seniority, involvement,
-               given_name, family_name, email, phone, mobile, preferred_channel
+) -> Result<Case, ApiError> {
+    let row = sqlx::query_as::<_, CaseRow>(concat!(
+        "SELECT ",
+        case_columns!(),
+        overdue!(),
+        r#" AS overdue
         FROM outreach_cases
         WHERE case_id = $1
         "#,
-    )
+    ))
     .bind(case_id)
     .fetch_optional(&state.pool)
     .await?
     .ok_or(ApiError::CaseNotFound)?;
-    Ok(Json(row.into()))
+    Ok(row.into())
 }
 
 #[cfg(test)]

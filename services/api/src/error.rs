@@ -20,6 +20,19 @@ pub enum ApiError {
     InvalidQuery(String),
     #[error("invalid path parameter `{name}`: {reason}")]
     InvalidPath { name: String, reason: String },
+    /// A request header is malformed. The reason never repeats the header's value.
+    #[error("invalid header `{name}`: {reason}")]
+    InvalidHeader {
+        name: &'static str,
+        reason: &'static str,
+    },
+    /// The request body is not valid JSON or does not fit the command; the message names the
+    /// field. Command bodies hold codes and ids only, never clinical data, so serde's message
+    /// (which may quote the offending value) is safe to return.
+    #[error("invalid request body: {0}")]
+    InvalidBody(String),
+    #[error("the request body must be JSON, sent with `Content-Type: application/json`")]
+    UnsupportedMediaType,
     #[error("no outreach case has this id")]
     CaseNotFound,
     #[error("no resource at this path")]
@@ -28,6 +41,16 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than this API accepts")]
     PayloadTooLarge,
+    /// A rule of the program refused the command; `rule` is its stable name.
+    #[error("{detail}")]
+    Refused { rule: &'static str, detail: String },
+    /// The command was made on a version of the case that is no longer current (`If-Match`),
+    /// or lost a race with another command on the same case (then the version is unknown).
+    #[error("{}", stale_version_detail(*.current))]
+    StaleVersion { current: Option<u64> },
+    /// The event store could not take the command; worth retrying later.
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
     /// A bug on our side (e.g. a route and its extractor disagree); never the client's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -47,17 +70,83 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request.
     pub detail: String,
+    /// Extension member of `…/problems/{rule}` problems (422): the stable name of the program
+    /// rule that refused the command, e.g. `no-contact-after-decline`. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "no-contact-after-decline")]
+    pub rule: Option<String>,
+    /// Extension member of `…/problems/stale-version` problems (409): the case's current
+    /// version, to re-read the case and retry with `If-Match`. Absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, minimum = 0, example = 4)]
+    pub current_version: Option<u64>,
+}
+
+fn stale_version_detail(current: Option<u64>) -> String {
+    match current {
+        Some(current) => format!(
+            "the case has changed since the version given in `If-Match`: it is at version {current}"
+        ),
+        None => "the case was changed by another command at the same time; read it again and retry"
+            .to_owned(),
+    }
+}
+
+impl From<outreach_command_side::CommandError> for ApiError {
+    fn from(error: outreach_command_side::CommandError) -> Self {
+        use outreach_command_side::CommandError as E;
+        match error {
+            E::Refused {
+                rule: "case-not-found",
+                ..
+            } => ApiError::CaseNotFound,
+            E::Refused { rule, detail } => ApiError::Refused { rule, detail },
+            // Version 0 is an aggregate without a single event: no case has this id.
+            E::StaleVersion { current: 0 } => ApiError::CaseNotFound,
+            E::StaleVersion { current } => ApiError::StaleVersion {
+                current: Some(current),
+            },
+            E::Conflict { .. } => ApiError::StaleVersion { current: None },
+            E::Unavailable(reason) => ApiError::Unavailable(reason),
+        }
+    }
 }
 
 impl ApiError {
     fn status_slug_title(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            Self::InvalidQuery(_) | Self::InvalidPath { .. } => (
+            Self::InvalidQuery(_) | Self::InvalidPath { .. } | Self::InvalidHeader { .. } => (
                 StatusCode::BAD_REQUEST,
                 "invalid-parameter",
                 "Invalid request parameter",
             ),
+            Self::InvalidBody(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid-body",
+                "Invalid request body",
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
             Self::CaseNotFound => (StatusCode::NOT_FOUND, "case-not-found", "Case not found"),
+            // The rule names the problem type; the title is shared by every refusal.
+            Self::Refused { rule, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                rule,
+                "Refused by a rule of the program",
+            ),
+            Self::StaleVersion { .. } => (
+                StatusCode::CONFLICT,
+                "stale-version",
+                "The case has changed",
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -92,20 +181,38 @@ impl IntoResponse for ApiError {
                 tracing::error!(%error, "internal error");
                 "the request could not be completed; it has been logged".to_owned()
             }
+            Self::Unavailable(error) => {
+                tracing::error!(%error, "the event store could not take a command");
+                "the command could not be recorded now; retry later".to_owned()
+            }
             client_error => client_error.to_string(),
+        };
+        let (rule, current_version) = match &self {
+            Self::Refused { rule, .. } => (Some((*rule).to_owned()), None),
+            Self::StaleVersion { current } => (None, *current),
+            _ => (None, None),
         };
         let problem = Problem {
             problem_type: format!("{PROBLEM_TYPE_BASE}{slug}"),
             title: title.to_owned(),
             status: status.as_u16(),
             detail,
+            rule,
+            current_version,
         };
         // The header part is applied after `Json` sets its own content type, so it wins.
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)],
             Json(problem),
         )
-            .into_response()
+            .into_response();
+        // A 503 invites a retry; say when (RFC 9110, section 10.2.3).
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
     }
 }

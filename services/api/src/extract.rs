@@ -1,11 +1,16 @@
-//! Wrappers around axum's `Query` and `Path` whose rejections are problem documents that name
-//! the offending parameter, instead of axum's plain-text errors.
+//! Wrappers around axum's `Query`, `Path` and `Json` whose rejections are problem documents that
+//! name the offending parameter or field, instead of axum's plain-text errors; and the
+//! `If-Match` header of commands.
 
+use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
 
 use crate::error::ApiError;
 
@@ -93,4 +98,203 @@ fn path_error(rejection: &PathRejection, names: &[String]) -> ApiError {
         _ => return ApiError::Internal(failure.body_text()),
     };
     ApiError::InvalidPath { name, reason }
+}
+
+/// A JSON request body. No body at all reads as `{}`, so commands without fields take either;
+/// a command with fields then names the first one missing.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_json_content_type = is_json(request.headers());
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                // The body limit layer makes reading fail with 413; anything else is a broken body.
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::InvalidBody("the body could not be read".to_owned())
+                }
+            })?;
+        let bytes: &[u8] = if bytes.is_empty() {
+            b"{}"
+        } else if has_json_content_type {
+            &bytes
+        } else {
+            return Err(ApiError::UnsupportedMediaType);
+        };
+        axum::Json::<T>::from_bytes(bytes)
+            .map(|axum::Json(value)| JsonBody(value))
+            .map_err(ApiError::from)
+    }
+}
+
+/// `application/json`, or any `application/…+json`, with or without parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(essence) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+    else {
+        return false;
+    };
+    let essence = essence.trim().to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        // The innermost error is serde_json's (through serde_path_to_error for data errors):
+        // "<field>: <reason> at line L column C". Axum's outer sentences add nothing.
+        let mut message = rejection.body_text();
+        let mut source = std::error::Error::source(&rejection);
+        while let Some(error) = source {
+            message = error.to_string();
+            source = error.source();
+        }
+        ApiError::InvalidBody(message)
+    }
+}
+
+/// The `If-Match` header of a command: the version of the case the client last read (its
+/// `ETag`), or `None` when absent or `*`. Written `"3"`; the quotes may be left out.
+pub(crate) struct IfMatch(pub Option<u64>);
+
+impl IfMatch {
+    const NAME: &'static str = "If-Match";
+    const EXPECTED: &'static str =
+        "expected one version of the case as its ETag gives it, e.g. \"3\"";
+
+    fn parse(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let mut values = headers.get_all(header::IF_MATCH).iter();
+        let Some(value) = values.next() else {
+            return Ok(IfMatch(None));
+        };
+        // The value is never echoed: the client has it, and logs need not.
+        let invalid = || ApiError::InvalidHeader {
+            name: Self::NAME,
+            reason: Self::EXPECTED,
+        };
+        if values.next().is_some() {
+            return Err(invalid());
+        }
+        let value = value.to_str().map_err(|_| invalid())?.trim();
+        if value == "*" {
+            return Ok(IfMatch(None));
+        }
+        let unquoted = match value.strip_prefix('"') {
+            Some(rest) => rest.strip_suffix('"').ok_or_else(invalid)?,
+            None => value,
+        };
+        // Digits only: `u64::from_str` would also take a leading `+`.
+        if unquoted.is_empty() || !unquoted.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        unquoted
+            .parse()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| invalid())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::parse(&parts.headers)
+    }
+}
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name(Self::NAME)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The version of the case the command was decided on: the case's `ETag`, quotes \
+                 optional. If the case has changed since, the command is refused with 409 \
+                 `stale-version` and the current version. Without it (or with `*`), the command \
+                 applies to whatever the case's current version is.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r#"^(\*|"?[0-9]+"?)$"#))
+                    .examples(["\"3\""]),
+            ))
+            .build()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn if_match(values: &[&str]) -> Result<Option<u64>, ApiError> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::IF_MATCH, HeaderValue::from_str(value).unwrap());
+        }
+        IfMatch::parse(&headers).map(|IfMatch(version)| version)
+    }
+
+    #[test]
+    fn if_match_takes_a_version_with_or_without_quotes() {
+        assert_eq!(if_match(&[]).unwrap(), None);
+        assert_eq!(if_match(&["*"]).unwrap(), None);
+        assert_eq!(if_match(&["\"3\""]).unwrap(), Some(3));
+        assert_eq!(if_match(&["3"]).unwrap(), Some(3));
+        assert_eq!(if_match(&[" \"12\" "]).unwrap(), Some(12));
+    }
+
+    #[test]
+    fn a_malformed_if_match_is_refused_without_repeating_it() {
+        for bad in [
+            "",
+            "\"\"",
+            "\"3",
+            "3\"",
+            "W/\"3\"",
+            "+3",
+            "-1",
+            "three",
+            "\"1\", \"2\"",
+            "99999999999999999999999",
+        ] {
+            let error = if_match(&[bad]).expect_err(bad);
+            // One fixed message, whatever was sent.
+            assert_eq!(
+                error.to_string(),
+                format!("invalid header `If-Match`: {}", IfMatch::EXPECTED),
+                "{bad:?}"
+            );
+        }
+        assert!(if_match(&["1", "2"]).is_err());
+    }
+
+    #[test]
+    fn json_content_types() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            is_json(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with("application/merge-patch+json"));
+        assert!(!with("text/plain"));
+        assert!(!with("application/x-www-form-urlencoded"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
 }

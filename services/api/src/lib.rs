@@ -1,7 +1,9 @@
-//! The HTTP read API of peer-outreach: serves the `outreach_cases` read model that the outreach
-//! projection writes, plus liveness, readiness and the OpenAPI document.
+//! The HTTP API of peer-outreach: serves the `outreach_cases` read model that the outreach
+//! projection writes, takes program managers' and supporters' commands on cases, plus liveness,
+//! readiness and the OpenAPI document.
 //!
-//! Read-only by design: every write goes through the command side and the event store.
+//! The API writes nothing itself: every command goes through the command side to the event
+//! store, and the read model follows from the events.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+mod case_commands;
 mod cases;
 mod error;
 mod extract;
@@ -22,7 +25,7 @@ mod openapi;
 pub use error::{ApiError, Problem};
 pub use openapi::openapi;
 
-/// Nothing this API accepts has a body yet; the limit keeps a client from making us buffer one.
+/// Command bodies are a few codes and ids; the limit keeps a client from making us buffer more.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// What every handler needs.
@@ -31,6 +34,8 @@ pub struct ApiState {
     pub pool: sqlx::PgPool,
     pub broker: BrokerHealth,
     pub metrics: MetricsExposition,
+    /// Where case commands go.
+    pub commands: Arc<outreach_command_side::CommandSide>,
 }
 
 /// Renders the service's metrics in the Prometheus text format; supplied by the binary, which
@@ -71,6 +76,7 @@ impl BrokerHealth {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(cases::routes())
+        .merge(case_commands::routes())
         .merge(health::routes())
         .merge(openapi::routes())
         .fallback(route_not_found)

@@ -6,7 +6,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
-use crate::{cases, error, health, ApiState};
+use crate::case_commands::OptionalNoFieldsBodies;
+use crate::{case_commands, cases, error, health, ApiState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,15 +18,28 @@ use crate::{cases, error, health, ApiState};
     paths(
         cases::list_cases,
         cases::get_case,
+        case_commands::assign_supporter,
+        case_commands::record_contact_attempt,
+        case_commands::record_decline,
+        case_commands::record_acceptance,
+        case_commands::record_encounter,
+        case_commands::record_resources_sent,
+        case_commands::refer_to_professional_help,
+        case_commands::record_escalation,
+        case_commands::close_case,
+        case_commands::reopen_case,
         health::healthz,
         health::readyz,
         health::metrics,
         openapi_json,
     ),
-    // Problem is listed explicitly: unknown routes and wrong methods answer with it too.
+    // Problem is listed explicitly: unknown routes and wrong methods answer with it too, and
+    // the commands' shared error responses refer to it by name.
     components(schemas(error::Problem)),
+    modifiers(&OptionalNoFieldsBodies),
     tags(
         (name = "cases", description = "Outreach cases, from the outreach read model"),
+        (name = "case commands", description = "What program managers and peer supporters record on a case. Facts, codes and dates only: no notes. The read model shows the result shortly after."),
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
     )
 )]

@@ -163,6 +163,7 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
         response.body,
         json!({
             "case_id": case.case_id,
+            "version": 1,
             "status": "cancelled",
             "trigger": "incident",
             "report": {"source": "datix", "report_id": case.report_id},
@@ -171,6 +172,18 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
             "opened_at": "2026-11-23T08:30:00.123456Z",
             "closed_at": "2026-11-24T14:30:00.123456Z",
             "close_reason": "declined",
+            "supporter_id": null,
+            "first_contact_due": null,
+            "overdue": false,
+            "first_contacted_at": null,
+            "reached_at": null,
+            "decision": null,
+            "decided_at": null,
+            "contact_attempts": 0,
+            "encounters": 0,
+            "resources_sent": 0,
+            "referrals": 0,
+            "escalations": 0,
             "member": {
                 "staff_id": "S-1001",
                 "role": "registered nurse",
@@ -188,6 +201,143 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
             }
         })
     );
+}
+
+#[tokio::test]
+async fn a_case_shows_where_it_stands_in_its_lifecycle_and_its_version_as_etag() {
+    let app = TestApp::spawn().await;
+    let opened = monday_morning();
+    let mut case = CaseFixture::open_at(opened)
+        .due(opened + Duration::hours(48))
+        .assigned("E20001")
+        .contacted(opened + Duration::hours(2));
+    case.status = "accepted".into();
+    case.reached_at = Some(opened + Duration::hours(3));
+    case.decision = Some("accepted".into());
+    case.decided_at = Some(opened + Duration::hours(3));
+    case.contact_attempts = 2;
+    case.encounters = 1;
+    case.resources_sent = 1;
+    case.referrals = 1;
+    case.escalations = 0;
+    case.version = 9;
+    case.insert(&app.pool).await;
+
+    let response = app.get(&format!("/v1/cases/{}", case.case_id)).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.headers.get("etag").unwrap(), "\"9\"");
+    let body = &response.body;
+    assert_eq!(body["version"], 9);
+    assert_eq!(body["status"], "accepted");
+    for (field, value) in [
+        ("supporter_id", json!("E20001")),
+        ("first_contact_due", json!("2026-11-25T08:30:00.123456Z")),
+        ("overdue", json!(false)),
+        ("first_contacted_at", json!("2026-11-23T10:30:00.123456Z")),
+        ("reached_at", json!("2026-11-23T11:30:00.123456Z")),
+        ("decision", json!("accepted")),
+        ("decided_at", json!("2026-11-23T11:30:00.123456Z")),
+        ("contact_attempts", json!(2)),
+        ("encounters", json!(1)),
+        ("resources_sent", json!(1)),
+        ("referrals", json!(1)),
+        ("escalations", json!(0)),
+    ] {
+        assert_eq!(body[field], value, "{field}");
+    }
+    // The list shows the same case the same way.
+    let list = app.get("/v1/cases").await;
+    assert_eq!(&list.body["cases"][0], body);
+}
+
+#[tokio::test]
+async fn a_case_whose_first_contact_is_past_due_is_overdue_until_contact_is_attempted() {
+    let app = TestApp::spawn().await;
+    let now = Utc::now();
+    let opened = now - Duration::days(3);
+    // Due yesterday, nobody tried: overdue, whether or not a supporter is assigned.
+    let late_open = CaseFixture::open_at(opened).due(now - Duration::days(1));
+    let late_assigned = CaseFixture::open_at(opened + Duration::minutes(1))
+        .due(now - Duration::days(1))
+        .assigned("E20001");
+    // Due yesterday, but contact was attempted (late or not): no longer overdue.
+    let contacted = CaseFixture::open_at(opened + Duration::minutes(2))
+        .due(now - Duration::days(1))
+        .assigned("E20001")
+        .contacted(now - Duration::hours(2));
+    // Due tomorrow: not yet.
+    let not_yet = CaseFixture::open_at(opened + Duration::minutes(3)).due(now + Duration::days(1));
+    // Opened before deadlines existed: never overdue.
+    let no_deadline = CaseFixture::open_at(opened + Duration::minutes(4));
+    // Cancelled before anyone acted: nobody is to contact the member.
+    let cancelled = CaseFixture::open_at(opened + Duration::minutes(5))
+        .due(now - Duration::days(1))
+        .cancelled(now - Duration::days(2), "report_withdrawn");
+    let all = [
+        &late_open,
+        &late_assigned,
+        &contacted,
+        &not_yet,
+        &no_deadline,
+        &cancelled,
+    ];
+    for case in all {
+        case.insert(&app.pool).await;
+    }
+
+    for case in all {
+        let response = app.get(&format!("/v1/cases/{}", case.case_id)).await;
+        let expected = case.case_id == late_open.case_id || case.case_id == late_assigned.case_id;
+        assert_eq!(response.body["overdue"], expected, "{}", response.body);
+    }
+    let overdue = app.get("/v1/cases?overdue=true").await;
+    let on_time = app.get("/v1/cases?overdue=false").await;
+    let everything = app.get("/v1/cases").await;
+
+    assert_eq!(overdue.status, StatusCode::OK, "{}", overdue.body);
+    assert_eq!(
+        ids(&overdue.body),
+        [
+            late_assigned.case_id.to_string(),
+            late_open.case_id.to_string()
+        ]
+    );
+    assert!(overdue.body["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|case| case["overdue"] == true));
+    assert_eq!(
+        ids(&on_time.body),
+        [
+            cancelled.case_id.to_string(),
+            no_deadline.case_id.to_string(),
+            not_yet.case_id.to_string(),
+            contacted.case_id.to_string(),
+        ]
+    );
+    assert_eq!(ids(&everything.body).len(), 6);
+    // The filter combines with the others.
+    let north_overdue_assigned = app
+        .get("/v1/cases?overdue=true&status=assigned&campus=North")
+        .await;
+    assert_eq!(
+        ids(&north_overdue_assigned.body),
+        [late_assigned.case_id.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_overdue_filter_is_a_400_problem_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+
+    for overdue in ["yes", "1", "", "TRUE"] {
+        let response = app.get(&format!("/v1/cases?overdue={overdue}")).await;
+
+        let detail = response.assert_problem(StatusCode::BAD_REQUEST, "invalid-parameter");
+        assert!(detail.contains("overdue"), "overdue={overdue}: {detail}");
+    }
 }
 
 #[tokio::test]
@@ -242,14 +392,21 @@ async fn a_case_id_that_is_not_a_uuid_is_a_400_problem_naming_the_parameter() {
 async fn a_bad_status_filter_is_a_400_problem_naming_the_parameter() {
     let app = TestApp::spawn().await;
 
-    let response = app.get("/v1/cases?status=closed").await;
+    let response = app.get("/v1/cases?status=pending").await;
 
     let detail = response.assert_problem(StatusCode::BAD_REQUEST, "invalid-parameter");
     assert!(detail.contains("status"), "{detail}");
-    assert!(
-        detail.contains("open") && detail.contains("cancelled"),
-        "{detail}"
-    );
+    for status in [
+        "open",
+        "assigned",
+        "reached",
+        "accepted",
+        "declined",
+        "closed",
+        "cancelled",
+    ] {
+        assert!(detail.contains(status), "{status}: {detail}");
+    }
 }
 
 #[tokio::test]

@@ -122,7 +122,21 @@ async fn the_openapi_document_lists_every_route() {
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }
-    for schema in ["Problem", "Case", "CaseList", "Readiness", "Health"] {
+    for schema in [
+        "Problem",
+        "Case",
+        "CaseList",
+        "Readiness",
+        "Health",
+        "CaseVersion",
+        "AssignSupporter",
+        "RecordContactAttempt",
+        "RecordEncounter",
+        "ReferToProfessionalHelp",
+        "RecordEscalation",
+        "CloseCase",
+        "NoFields",
+    ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
             "{schema} missing"
@@ -134,7 +148,144 @@ async fn the_openapi_document_lists_every_route() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(list_params, ["status", "campus", "limit", "after"]);
+    assert_eq!(
+        list_params,
+        ["status", "campus", "overdue", "limit", "after"]
+    );
+    assert!(
+        doc["paths"]["/v1/cases/{case_id}"]["get"]["responses"]["200"]["headers"]["ETag"]
+            .is_object()
+    );
+
+    // Every command: its body, the If-Match header, the new version as ETag, and its problems.
+    for (command, body) in [
+        ("assignment", "AssignSupporter"),
+        ("contact-attempts", "RecordContactAttempt"),
+        ("decline", "NoFields"),
+        ("acceptance", "NoFields"),
+        ("encounters", "RecordEncounter"),
+        ("resources", "NoFields"),
+        ("professional-referrals", "ReferToProfessionalHelp"),
+        ("escalations", "RecordEscalation"),
+        ("closure", "CloseCase"),
+        ("reopening", "NoFields"),
+    ] {
+        let path = format!("/v1/cases/{{case_id}}/{command}");
+        let operation = &doc["paths"][&path]["post"];
+        assert!(operation.is_object(), "{path} missing");
+        assert_eq!(
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            format!("#/components/schemas/{body}"),
+            "{path}"
+        );
+        // Commands without fields may be sent without a body.
+        assert_eq!(
+            operation["requestBody"]["required"],
+            body != "NoFields",
+            "{path}"
+        );
+        let params: Vec<(&str, &str)> = operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            params,
+            [("case_id", "path"), ("If-Match", "header")],
+            "{path}"
+        );
+        assert_eq!(
+            operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/CaseVersion",
+            "{path}"
+        );
+        assert!(
+            operation["responses"]["200"]["headers"]["ETag"].is_object(),
+            "{path}"
+        );
+        for status in ["400", "404", "409", "413", "415", "422", "500", "503"] {
+            assert_eq!(
+                operation["responses"][status]["content"]["application/problem+json"]["schema"]
+                    ["$ref"],
+                "#/components/schemas/Problem",
+                "{path} {status}"
+            );
+        }
+    }
+    // Bodies are closed, and their codes are listed.
+    let schemas = &doc["components"]["schemas"];
+    for body in [
+        "AssignSupporter",
+        "RecordContactAttempt",
+        "RecordEncounter",
+        "ReferToProfessionalHelp",
+        "RecordEscalation",
+        "CloseCase",
+        "NoFields",
+    ] {
+        assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
+    }
+    for (schema, values) in [
+        ("Channel", json!(["email", "phone", "text"])),
+        (
+            "ContactOutcome",
+            json!(["no_answer", "message_left", "reached"]),
+        ),
+        ("Modality", json!(["phone", "video", "in_person"])),
+        ("EncounterFormat", json!(["individual", "group"])),
+        (
+            "DurationBand",
+            json!([
+                "under_15_minutes",
+                "15_to_30_minutes",
+                "30_to_60_minutes",
+                "over_60_minutes"
+            ]),
+        ),
+        (
+            "ProfessionalHelp",
+            json!(["employee_assistance", "psychology", "chaplaincy", "other"]),
+        ),
+        (
+            "EscalationCategory",
+            json!([
+                "danger_to_self_or_others",
+                "impairment_putting_patients_at_risk",
+                "abuse_or_neglect",
+                "discrimination_harassment_or_retaliation"
+            ]),
+        ),
+        (
+            "CloseReason",
+            json!(["completed", "declined", "unreachable", "withdrawn"]),
+        ),
+        (
+            "CaseStatus",
+            json!([
+                "open",
+                "assigned",
+                "reached",
+                "accepted",
+                "declined",
+                "closed",
+                "cancelled"
+            ]),
+        ),
+    ] {
+        assert_eq!(schemas[schema]["enum"], values, "{schema}");
+    }
+    // The problem's extension members are documented, and sent only when they apply.
+    for member in ["rule", "current_version"] {
+        assert!(
+            schemas["Problem"]["properties"][member].is_object(),
+            "{member}"
+        );
+    }
+    assert_eq!(
+        schemas["Problem"]["required"],
+        json!(["type", "title", "status", "detail"])
+    );
     assert!(
         doc["paths"]["/v1/cases/{case_id}"]["get"]["responses"]["404"]["content"]
             ["application/problem+json"]

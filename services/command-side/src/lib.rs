@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateError, EventStore};
 use futures::{StreamExt, TryStreamExt};
 use opentelemetry::KeyValue;
-use outreach_domain::{CaseError, OutreachCase, ReportCommand, ReportError, SafetyReport};
+use outreach_domain::{
+    CaseCommand, CaseError, CasePolicies, OutreachCase, ReportCommand, ReportError, SafetyReport,
+};
 use outreach_telemetry::metrics::metrics;
 use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
@@ -30,6 +32,9 @@ pub enum CommandError {
     /// Lost the write race on an aggregate this many times in a row.
     #[error("the {aggregate} aggregate kept changing underneath the command")]
     Conflict { aggregate: &'static str },
+    /// The caller acted on a version of the aggregate that is no longer current.
+    #[error("the case has changed: it is at version {current}")]
+    StaleVersion { current: u64 },
     /// The event store could not be reached or answered unexpectedly; worth retrying later.
     #[error("event store unavailable: {0}")]
     Unavailable(String),
@@ -37,7 +42,10 @@ pub enum CommandError {
 
 impl CommandError {
     pub fn is_transient(&self) -> bool {
-        !matches!(self, CommandError::Refused { .. })
+        !matches!(
+            self,
+            CommandError::Refused { .. } | CommandError::StaleVersion { .. }
+        )
     }
 }
 
@@ -76,16 +84,20 @@ pub struct CommandSide {
     cases: PostgresCqrs<OutreachCase>,
     reports: PostgresCqrs<SafetyReport>,
     report_store: PersistedEventStore<PostgresEventRepository, SafetyReport>,
+    case_store: PersistedEventStore<PostgresEventRepository, OutreachCase>,
 }
 
 impl CommandSide {
     /// Projections are not registered with cqrs-es: they follow the event store themselves
     /// in commit order (see the projections crate), so nothing here dispatches queries.
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, policies: CasePolicies) -> Self {
         Self {
-            cases: postgres_cqrs(pool.clone(), vec![], ()),
+            cases: postgres_cqrs(pool.clone(), vec![], policies),
             reports: postgres_cqrs(pool.clone(), vec![], ()),
-            report_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
+            report_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
+                pool.clone(),
+            )),
+            case_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
         }
     }
 
@@ -100,13 +112,7 @@ impl CommandSide {
     ) -> Result<usize, CommandError> {
         let report_id = outreach_domain::ids::report_id(command.report()).to_string();
         execute(&self.reports, &report_id, &command, metadata).await?;
-        let report = self
-            .report_store
-            .load_aggregate(&report_id)
-            .await
-            .map_err(|e| classify(e, SafetyReport::TYPE))?
-            .aggregate()
-            .clone();
+        let (report, _) = load(&self.report_store, &report_id).await?;
         let follow_up = report.follow_up(&command);
         let issued = follow_up.len();
         futures::stream::iter(follow_up)
@@ -115,6 +121,56 @@ impl CommandSide {
             .try_collect::<Vec<_>>()
             .await?;
         Ok(issued)
+    }
+
+    /// A person's command on a case (a program manager's or a supporter's).
+    ///
+    /// With `expected_version`, the command applies only to that version of the case: if someone
+    /// else changed it first, the caller gets [`CommandError::StaleVersion`] with the current
+    /// version instead of an update made on state they did not see. Unlike intake's commands,
+    /// a lost write race is not retried: it is reported the same way. Returns the new version.
+    pub async fn act_on_case(
+        &self,
+        case_id: Uuid,
+        command: CaseCommand,
+        expected_version: Option<u64>,
+        metadata: &Metadata,
+    ) -> Result<u64, CommandError> {
+        let id = case_id.to_string();
+        let (case, version) = load(&self.case_store, &id).await?;
+        if expected_version.is_some_and(|expected| expected != version) {
+            return Err(CommandError::StaleVersion { current: version });
+        }
+        let command = match command {
+            // Whether the supporter is named on the case's report is the report's to say.
+            CaseCommand::Assign {
+                supporter_id, at, ..
+            } => {
+                let named_in_report = match case.report() {
+                    Some(report) => {
+                        let report_id = outreach_domain::ids::report_id(report).to_string();
+                        load(&self.report_store, &report_id)
+                            .await?
+                            .0
+                            .names(&supporter_id)
+                    }
+                    None => false,
+                };
+                CaseCommand::Assign {
+                    supporter_id,
+                    named_in_report,
+                    at,
+                }
+            }
+            other => other,
+        };
+        match execute_once(&self.cases, &id, &command, metadata).await {
+            Err(CommandError::Conflict { .. }) => Err(CommandError::StaleVersion {
+                current: load(&self.case_store, &id).await?.1,
+            }),
+            Err(other) => Err(other),
+            Ok(()) => Ok(load(&self.case_store, &id).await?.1),
+        }
     }
 
     pub async fn handle_case(
@@ -127,7 +183,52 @@ impl CommandSide {
     }
 }
 
+/// An aggregate's current state and version.
+async fn load<A: Aggregate>(
+    store: &PersistedEventStore<PostgresEventRepository, A>,
+    id: &str,
+) -> Result<(A, u64), CommandError>
+where
+    A::Error: Rule,
+{
+    let context = store
+        .load_aggregate(id)
+        .await
+        .map_err(|e| classify(e, A::TYPE))?;
+    Ok((context.aggregate, context.current_sequence as u64))
+}
+
+/// Runs one command once: a lost write race is the caller's to handle.
+async fn execute_once<A>(
+    cqrs: &PostgresCqrs<A>,
+    aggregate_id: &str,
+    command: &A::Command,
+    metadata: &Metadata,
+) -> Result<(), CommandError>
+where
+    A: Aggregate,
+    A::Command: Clone,
+    A::Error: Rule,
+{
+    execute_with_attempts(cqrs, aggregate_id, command, metadata, 1).await
+}
+
 /// Runs one command on one aggregate, retrying lost write races.
+async fn execute<A>(
+    cqrs: &PostgresCqrs<A>,
+    aggregate_id: &str,
+    command: &A::Command,
+    metadata: &Metadata,
+) -> Result<(), CommandError>
+where
+    A: Aggregate,
+    A::Command: Clone,
+    A::Error: Rule,
+{
+    execute_with_attempts(cqrs, aggregate_id, command, metadata, CONFLICT_ATTEMPTS).await
+}
+
+/// Runs one command, trying at most `attempts` times against freshly loaded state.
 ///
 /// The events it stores carry this span's trace context in their metadata, so the projections
 /// that apply them continue the same trace.
@@ -136,11 +237,12 @@ impl CommandSide {
     skip_all,
     fields(aggregate = A::TYPE, aggregate_id = %aggregate_id, attempts = tracing::field::Empty)
 )]
-async fn execute<A>(
+async fn execute_with_attempts<A>(
     cqrs: &PostgresCqrs<A>,
     aggregate_id: &str,
     command: &A::Command,
     metadata: &Metadata,
+    attempts: u32,
 ) -> Result<(), CommandError>
 where
     A: Aggregate,
@@ -160,7 +262,7 @@ where
             .await
         {
             Ok(()) => break Ok(()),
-            Err(AggregateError::AggregateConflict) if attempt < CONFLICT_ATTEMPTS => {
+            Err(AggregateError::AggregateConflict) if attempt < attempts => {
                 tracing::debug!(aggregate = A::TYPE, attempt, "write conflict, retrying");
                 metrics()
                     .command_conflicts
@@ -176,7 +278,7 @@ where
     let result = match &outcome {
         Ok(()) => "ok",
         Err(CommandError::Refused { .. }) => "refused",
-        Err(CommandError::Conflict { .. }) => "conflict",
+        Err(CommandError::Conflict { .. } | CommandError::StaleVersion { .. }) => "conflict",
         Err(CommandError::Unavailable(_)) => "unavailable",
     };
     metrics().command_duration.record(

@@ -1,14 +1,25 @@
 //! The outreach case aggregate: one care team member's path through outreach after one trigger.
+//!
+//! Every rule here refuses with a [`CaseError`] that names it, so clients and dead letters can
+//! say which promise a command would have broken.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
+use outreach_events::lifecycle::{
+    CaseClosed, CaseReopened, CloseReason, ContactAttempted, ContactOutcome, DurationBand,
+    EncounterFormat, EncounterRecorded, EscalationCategory, EscalationRecorded, Modality,
+    ProfessionalHelp, ReferredToProfessionalHelp, ResourcesSent, SupportAccepted, SupportDeclined,
+    SupporterAssigned,
+};
 use outreach_events::{
-    CancelReason, CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts, MemberContact,
+    CancelReason, CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts, Channel, MemberContact,
     MemberProfile, ReportRef, TriggerKind,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::deadline::DeadlinePolicy;
 
 /// What may be asked of a case. No variant has a field for clinical detail or for what was said.
 // Opening carries the whole case; boxing it would only add noise to every match.
@@ -29,12 +40,78 @@ pub enum CaseCommand {
         reason: CancelReason,
         cancelled_at: DateTime<Utc>,
     },
+    Assign {
+        supporter_id: String,
+        /// Whether the supporter is named on the case's report (the command side looks it up).
+        named_in_report: bool,
+        at: DateTime<Utc>,
+    },
+    RecordContactAttempt {
+        channel: Channel,
+        outcome: ContactOutcome,
+        at: DateTime<Utc>,
+    },
+    RecordDecline {
+        at: DateTime<Utc>,
+    },
+    RecordAcceptance {
+        at: DateTime<Utc>,
+    },
+    RecordEncounter {
+        held_on: NaiveDate,
+        modality: Modality,
+        format: EncounterFormat,
+        duration: DurationBand,
+        at: DateTime<Utc>,
+    },
+    RecordResourcesSent {
+        at: DateTime<Utc>,
+    },
+    ReferToProfessionalHelp {
+        service: ProfessionalHelp,
+        at: DateTime<Utc>,
+    },
+    RecordEscalation {
+        category: EscalationCategory,
+        at: DateTime<Utc>,
+    },
+    Close {
+        reason: CloseReason,
+        at: DateTime<Utc>,
+    },
+    Reopen {
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CaseError {
     #[error("a case needs at least one way to reach the member: an e-mail address, a phone or a mobile number")]
     NoContactRoute,
+    #[error("there is no such case")]
+    NotOpened,
+    #[error("the case is closed")]
+    Closed,
+    #[error("a supporter cannot support themselves")]
+    SupporterIsTheMember,
+    #[error("the supporter is named in the same report")]
+    SupporterNamedInReport,
+    #[error("no supporter is assigned to the case")]
+    NoSupporterAssigned,
+    #[error("the member declined: no further contact")]
+    ContactAfterDecline,
+    #[error("the member has not been reached yet")]
+    MemberNotReached,
+    #[error("the member has already accepted support")]
+    AlreadyAccepted,
+    #[error("an encounter cannot be recorded for a day that has not come yet")]
+    EncounterInTheFuture,
+    #[error("the case cannot close as {0}: {1}")]
+    CloseReasonDoesNotFit(&'static str, &'static str),
+    #[error("only a closed case can be reopened")]
+    NotClosed,
+    #[error("the case closed more than {0} days ago and can no longer be reopened")]
+    ReopenWindowPassed(u32),
 }
 
 impl CaseError {
@@ -42,43 +119,108 @@ impl CaseError {
     pub fn rule(&self) -> &'static str {
         match self {
             CaseError::NoContactRoute => "case-needs-a-contact-route",
+            CaseError::NotOpened => "case-not-found",
+            CaseError::Closed => "case-is-closed",
+            CaseError::SupporterIsTheMember => "supporter-is-the-member",
+            CaseError::SupporterNamedInReport => "supporter-named-in-report",
+            CaseError::NoSupporterAssigned => "no-supporter-assigned",
+            CaseError::ContactAfterDecline => "no-contact-after-decline",
+            CaseError::MemberNotReached => "member-not-reached",
+            CaseError::AlreadyAccepted => "already-accepted",
+            CaseError::EncounterInTheFuture => "encounter-in-the-future",
+            CaseError::CloseReasonDoesNotFit(..) => "close-reason-does-not-fit",
+            CaseError::NotClosed => "case-not-closed",
+            CaseError::ReopenWindowPassed(_) => "reopen-window-passed",
         }
     }
+}
+
+/// How the program runs its cases, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecyclePolicy {
+    /// A case may close as unreachable after this many attempts without reaching the member.
+    pub unreachable_after_attempts: u32,
+    /// A closed case can be reopened for this many days.
+    pub reopen_within_days: u32,
+}
+
+impl Default for LifecyclePolicy {
+    fn default() -> Self {
+        Self {
+            unreachable_after_attempts: 3,
+            reopen_within_days: 30,
+        }
+    }
+}
+
+/// What the case aggregate needs to decide: the program's policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CasePolicies {
+    pub deadlines: DeadlinePolicy,
+    pub lifecycle: LifecyclePolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaseStatus {
     Open,
     Cancelled,
+    Closed,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutreachCase {
     /// `None` until the case is opened.
     status: Option<CaseStatus>,
+    report: Option<ReportRef>,
+    staff_id: String,
+    supporter_id: Option<String>,
+    attempts: u32,
+    reached: bool,
+    accepted: bool,
+    declined: bool,
+    closed_at: Option<DateTime<Utc>>,
 }
 
 impl OutreachCase {
     pub fn status(&self) -> Option<CaseStatus> {
         self.status
     }
-}
 
-impl Aggregate for OutreachCase {
-    const TYPE: &'static str = "OutreachCase";
-    type Command = CaseCommand;
-    type Event = CaseEvent;
-    type Error = CaseError;
-    type Services = ();
+    /// The report that opened the case.
+    pub fn report(&self) -> Option<&ReportRef> {
+        self.report.as_ref()
+    }
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        match command {
-            CaseCommand::Open {
+    /// Commands other than opening and cancelling need an open case.
+    fn ensure_open(&self) -> Result<(), CaseError> {
+        match self.status {
+            None => Err(CaseError::NotOpened),
+            Some(CaseStatus::Open) => Ok(()),
+            Some(_) => Err(CaseError::Closed),
+        }
+    }
+
+    /// Conversation follows reaching the member, and never a decline.
+    fn ensure_in_conversation(&self) -> Result<(), CaseError> {
+        self.ensure_open()?;
+        if self.declined {
+            return Err(CaseError::ContactAfterDecline);
+        }
+        if !self.reached {
+            return Err(CaseError::MemberNotReached);
+        }
+        Ok(())
+    }
+
+    fn decide(
+        &self,
+        command: CaseCommand,
+        policies: &CasePolicies,
+    ) -> Result<Option<CaseEvent>, CaseError> {
+        use CaseCommand as C;
+        let event = match command {
+            C::Open {
                 case_id,
                 report,
                 trigger,
@@ -89,11 +231,13 @@ impl Aggregate for OutreachCase {
                 opened_at,
             } => {
                 if self.status.is_some() {
-                    return Ok(()); // the same trigger again: the case exists already
+                    return Ok(None); // the same trigger again: the case exists already
                 }
                 if contact.email.is_none() && contact.phone.is_none() && contact.mobile.is_none() {
                     return Err(CaseError::NoContactRoute);
                 }
+                let first_contact_due =
+                    Some(policies.deadlines.first_contact_due(trigger, opened_at));
                 let facts = CaseOpenedFacts {
                     case_id,
                     report,
@@ -102,148 +246,229 @@ impl Aggregate for OutreachCase {
                     unit,
                     member,
                     opened_at,
+                    first_contact_due,
                 };
-                sink.write(
-                    CaseEvent::CaseOpened(CaseOpened {
-                        facts,
-                        personal: contact,
-                    }),
-                    self,
-                )
-                .await;
+                CaseEvent::CaseOpened(CaseOpened {
+                    facts,
+                    personal: contact,
+                })
             }
-            CaseCommand::Cancel {
+            C::Cancel {
                 reason,
                 cancelled_at,
             } => {
                 // Only a case nobody has acted on yet is cancelled; anything else is left alone.
-                if self.status == Some(CaseStatus::Open) {
-                    sink.write(
-                        CaseEvent::CaseCancelled(CaseCancelled {
-                            reason,
-                            cancelled_at,
-                        }),
-                        self,
-                    )
-                    .await;
+                if self.status != Some(CaseStatus::Open) || self.attempts > 0 {
+                    return Ok(None);
                 }
+                CaseEvent::CaseCancelled(CaseCancelled {
+                    reason,
+                    cancelled_at,
+                })
             }
+            C::Assign {
+                supporter_id,
+                named_in_report,
+                at,
+            } => {
+                self.ensure_open()?;
+                if supporter_id == self.staff_id {
+                    return Err(CaseError::SupporterIsTheMember);
+                }
+                if named_in_report {
+                    return Err(CaseError::SupporterNamedInReport);
+                }
+                if self.supporter_id.as_ref() == Some(&supporter_id) {
+                    return Ok(None);
+                }
+                CaseEvent::SupporterAssigned(SupporterAssigned {
+                    supporter_id,
+                    assigned_at: at,
+                })
+            }
+            C::RecordContactAttempt {
+                channel,
+                outcome,
+                at,
+            } => {
+                self.ensure_open()?;
+                if self.declined {
+                    return Err(CaseError::ContactAfterDecline);
+                }
+                if self.supporter_id.is_none() {
+                    return Err(CaseError::NoSupporterAssigned);
+                }
+                CaseEvent::ContactAttempted(ContactAttempted {
+                    channel,
+                    outcome,
+                    attempted_at: at,
+                })
+            }
+            C::RecordDecline { at } => {
+                self.ensure_in_conversation()?;
+                if self.accepted {
+                    return Err(CaseError::AlreadyAccepted);
+                }
+                CaseEvent::SupportDeclined(SupportDeclined {
+                    resource_sheet_sent: true,
+                    declined_at: at,
+                })
+            }
+            C::RecordAcceptance { at } => {
+                self.ensure_in_conversation()?;
+                if self.accepted {
+                    return Ok(None);
+                }
+                CaseEvent::SupportAccepted(SupportAccepted { accepted_at: at })
+            }
+            C::RecordEncounter {
+                held_on,
+                modality,
+                format,
+                duration,
+                at,
+            } => {
+                self.ensure_in_conversation()?;
+                if held_on > at.date_naive() {
+                    return Err(CaseError::EncounterInTheFuture);
+                }
+                CaseEvent::EncounterRecorded(EncounterRecorded {
+                    held_on,
+                    modality,
+                    format,
+                    duration,
+                    recorded_at: at,
+                })
+            }
+            C::RecordResourcesSent { at } => {
+                // Resources go to everyone contacted, declined or not (seed 002).
+                self.ensure_open()?;
+                if !self.reached {
+                    return Err(CaseError::MemberNotReached);
+                }
+                CaseEvent::ResourcesSent(ResourcesSent { sent_at: at })
+            }
+            C::ReferToProfessionalHelp { service, at } => {
+                self.ensure_in_conversation()?;
+                CaseEvent::ReferredToProfessionalHelp(ReferredToProfessionalHelp {
+                    service,
+                    referred_at: at,
+                })
+            }
+            C::RecordEscalation { category, at } => {
+                self.ensure_in_conversation()?;
+                CaseEvent::EscalationRecorded(EscalationRecorded {
+                    category,
+                    recorded_at: at,
+                })
+            }
+            C::Close { reason, at } => {
+                self.ensure_open()?;
+                self.check_close_reason(reason, &policies.lifecycle)?;
+                CaseEvent::CaseClosed(CaseClosed {
+                    reason,
+                    closed_at: at,
+                })
+            }
+            C::Reopen { at } => {
+                let (Some(CaseStatus::Closed), Some(closed_at)) = (self.status, self.closed_at)
+                else {
+                    return Err(match self.status {
+                        None => CaseError::NotOpened,
+                        _ => CaseError::NotClosed,
+                    });
+                };
+                let window = policies.lifecycle.reopen_within_days;
+                if at - closed_at > Duration::days(i64::from(window)) {
+                    return Err(CaseError::ReopenWindowPassed(window));
+                }
+                CaseEvent::CaseReopened(CaseReopened { reopened_at: at })
+            }
+        };
+        Ok(Some(event))
+    }
+
+    fn check_close_reason(
+        &self,
+        reason: CloseReason,
+        policy: &LifecyclePolicy,
+    ) -> Result<(), CaseError> {
+        let misfit = |name, why| Err(CaseError::CloseReasonDoesNotFit(name, why));
+        match reason {
+            CloseReason::Completed if !self.accepted => {
+                misfit("completed", "the member has not accepted support")
+            }
+            CloseReason::Declined if !self.declined => {
+                misfit("declined", "the member has not declined")
+            }
+            CloseReason::Unreachable if self.reached => {
+                misfit("unreachable", "the member was reached")
+            }
+            CloseReason::Unreachable if self.attempts < policy.unreachable_after_attempts => {
+                misfit(
+                    "unreachable",
+                    "fewer contact attempts than the program requires",
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Aggregate for OutreachCase {
+    const TYPE: &'static str = "OutreachCase";
+    type Command = CaseCommand;
+    type Event = CaseEvent;
+    type Error = CaseError;
+    type Services = CasePolicies;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        policies: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        if let Some(event) = self.decide(command, policies)? {
+            sink.write(event, self).await;
         }
         Ok(())
     }
 
     fn apply(&mut self, event: Self::Event) {
-        self.status = Some(match event {
-            CaseEvent::CaseOpened(_) => CaseStatus::Open,
-            CaseEvent::CaseCancelled(_) => CaseStatus::Cancelled,
-        });
+        match event {
+            CaseEvent::CaseOpened(opened) => {
+                self.status = Some(CaseStatus::Open);
+                self.report = Some(opened.facts.report);
+                self.staff_id = opened.facts.member.staff_id;
+            }
+            CaseEvent::CaseCancelled(_) => self.status = Some(CaseStatus::Cancelled),
+            CaseEvent::SupporterAssigned(assigned) => {
+                self.supporter_id = Some(assigned.supporter_id)
+            }
+            CaseEvent::ContactAttempted(attempt) => {
+                self.attempts += 1;
+                self.reached |= attempt.outcome == ContactOutcome::Reached;
+            }
+            CaseEvent::SupportDeclined(_) => self.declined = true,
+            CaseEvent::SupportAccepted(_) => self.accepted = true,
+            CaseEvent::EncounterRecorded(_)
+            | CaseEvent::ResourcesSent(_)
+            | CaseEvent::ReferredToProfessionalHelp(_)
+            | CaseEvent::EscalationRecorded(_) => {}
+            CaseEvent::CaseClosed(closed) => {
+                self.status = Some(CaseStatus::Closed);
+                self.closed_at = Some(closed.closed_at);
+            }
+            CaseEvent::CaseReopened(_) => {
+                self.status = Some(CaseStatus::Open);
+                self.closed_at = None;
+                // Reopening is the member asking again: an earlier decline no longer stands.
+                self.declined = false;
+            }
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use cqrs_es::test::TestFramework;
-    use outreach_events::{Discipline, Involvement};
-
-    use super::*;
-
-    type Scenario = TestFramework<OutreachCase>;
-
-    fn at() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_790_000_000, 0).unwrap()
-    }
-
-    fn contact(email: Option<&str>) -> MemberContact {
-        MemberContact {
-            given_name: "Noor".into(),
-            family_name: "Haddad".into(),
-            email: email.map(String::from),
-            phone: None,
-            mobile: None,
-            preferred_channel: None,
-        }
-    }
-
-    fn open(contact: MemberContact) -> CaseCommand {
-        CaseCommand::Open {
-            case_id: Uuid::nil(),
-            report: ReportRef {
-                source: "/datix/parnassus".into(),
-                report_id: "INC-7".into(),
-            },
-            trigger: TriggerKind::Incident,
-            campus: "Parnassus".into(),
-            unit: "ED".into(),
-            member: MemberProfile {
-                staff_id: "E7".into(),
-                role: "Attending physician".into(),
-                discipline: Discipline::Physician,
-                department: "Emergency Medicine".into(),
-                seniority: None,
-                involvement: Involvement::Primary,
-            },
-            contact,
-            opened_at: at(),
-        }
-    }
-
-    fn opened() -> CaseEvent {
-        let Ok(events) = Scenario::with(())
-            .given_no_previous_events()
-            .when(open(contact(Some("noor@example.org"))))
-            .inspect_result()
-        else {
-            panic!("opening a case failed")
-        };
-        events.into_iter().next().unwrap()
-    }
-
-    #[test]
-    fn a_case_opens_once_whatever_the_redelivery() {
-        let first = opened();
-        assert!(matches!(&first, CaseEvent::CaseOpened(o) if o.personal.given_name == "Noor"));
-        Scenario::with(())
-            .given(vec![first])
-            .when(open(contact(Some("noor@example.org"))))
-            .then_expect_events(vec![]);
-    }
-
-    #[test]
-    fn a_member_with_no_way_to_be_reached_gets_no_case() {
-        Scenario::with(())
-            .given_no_previous_events()
-            .when(open(contact(None)))
-            .then_expect_error(CaseError::NoContactRoute);
-    }
-
-    #[test]
-    fn an_untouched_case_is_cancelled_once() {
-        let cancel = CaseCommand::Cancel {
-            reason: CancelReason::ReportWithdrawn,
-            cancelled_at: at(),
-        };
-        let cancelled = CaseEvent::CaseCancelled(CaseCancelled {
-            reason: CancelReason::ReportWithdrawn,
-            cancelled_at: at(),
-        });
-        Scenario::with(())
-            .given(vec![opened()])
-            .when(cancel.clone())
-            .then_expect_events(vec![cancelled.clone()]);
-        Scenario::with(())
-            .given(vec![opened(), cancelled])
-            .when(cancel)
-            .then_expect_events(vec![]);
-    }
-
-    #[test]
-    fn cancelling_a_case_that_was_never_opened_does_nothing() {
-        Scenario::with(())
-            .given_no_previous_events()
-            .when(CaseCommand::Cancel {
-                reason: CancelReason::RemovedFromReport,
-                cancelled_at: at(),
-            })
-            .then_expect_events(vec![]);
-    }
-}
+#[path = "case_tests.rs"]
+mod tests;

@@ -3,10 +3,11 @@
 //! so every rule is tested in milliseconds.
 
 pub mod case;
+pub mod deadline;
 pub mod ids;
 pub mod policy;
 pub mod report;
 
-pub use case::{CaseCommand, CaseError, OutreachCase};
+pub use case::{CaseCommand, CaseError, CasePolicies, LifecyclePolicy, OutreachCase};
 pub use policy::{EligibilityPolicy, HarmLevel, TriggerPolicy};
 pub use report::{InvolvedMember, ReportCommand, ReportError, SafetyReport};

@@ -102,6 +102,11 @@ impl SafetyReport {
         self.members.get(staff_id).is_some_and(|m| !m.removed)
     }
 
+    /// Whether the report names this staff member (and no amendment removed them).
+    pub fn names(&self, staff_id: &str) -> bool {
+        self.is_active(staff_id)
+    }
+
     /// The case commands that follow from `command` once it has been applied to this report.
     ///
     /// Computed from the state after the command, not from the events it produced, so that a

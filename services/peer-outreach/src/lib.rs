@@ -47,6 +47,10 @@ impl Service {
             .context("creating the Kafka topics")?;
         }
 
+        let commands = Arc::new(CommandSide::new(
+            pool.clone(),
+            settings.policy.case_policies(),
+        ));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
@@ -76,7 +80,7 @@ impl Service {
                     eligibility: settings.policy.eligibility.clone(),
                 },
             },
-            Arc::new(CommandSide::new(pool.clone())),
+            commands.clone(),
         )?;
         let intake_shutdown = shutdown.child_token();
         tasks.spawn(async move {
@@ -101,6 +105,7 @@ impl Service {
             pool: pool.clone(),
             broker,
             metrics,
+            commands,
         });
         let api_shutdown = shutdown.child_token();
         tasks.spawn(async move {

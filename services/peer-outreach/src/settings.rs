@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use outreach_domain::{EligibilityPolicy, TriggerPolicy};
+use outreach_domain::deadline::DeadlinePolicy;
+use outreach_domain::{CasePolicies, EligibilityPolicy, LifecyclePolicy, TriggerPolicy};
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -74,6 +75,17 @@ impl ProjectionSettings {
 pub struct PolicySettings {
     pub trigger: TriggerPolicy,
     pub eligibility: EligibilityPolicy,
+    pub deadlines: DeadlinePolicy,
+    pub lifecycle: LifecyclePolicy,
+}
+
+impl PolicySettings {
+    pub fn case_policies(&self) -> CasePolicies {
+        CasePolicies {
+            deadlines: self.deadlines.clone(),
+            lifecycle: self.lifecycle.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -93,6 +105,17 @@ pub struct LogSettings {
 impl Settings {
     /// The defaults, overridden by `file` when given, then by the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        let settings = Self::read(file)?;
+        settings
+            .policy
+            .deadlines
+            .calendar
+            .validate()
+            .map_err(|e| config::ConfigError::Message(format!("policy.deadlines.calendar: {e}")))?;
+        Ok(settings)
+    }
+
+    fn read(file: Option<&Path>) -> Result<Self, config::ConfigError> {
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {

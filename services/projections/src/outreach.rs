@@ -1,6 +1,7 @@
 //! The outreach read model: where each case stands.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use outreach_events::{CaseEvent, CaseOpened};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -30,24 +31,80 @@ impl Projection for OutreachProjection {
         if event.aggregate_type != "OutreachCase" {
             return Ok(());
         }
-        match event.decode::<CaseEvent>()? {
-            CaseEvent::CaseOpened(opened) => insert_case(db, &opened, event.sequence).await,
-            CaseEvent::CaseCancelled(cancelled) => {
-                sqlx::query(
-                    "UPDATE outreach_cases
-                        SET status = 'cancelled', closed_at = $2, close_reason = $3, version = $4
-                      WHERE case_id = $1",
-                )
-                .bind(case_id(event)?)
-                .bind(cancelled.cancelled_at)
-                .bind(cancelled.reason.as_str())
-                .bind(event.sequence)
-                .execute(db)
-                .await?;
-                Ok(())
-            }
-        }
+        let case = case_id(event)?;
+        let (sql, text, at): (&str, Option<String>, Option<DateTime<Utc>>) = match event.decode::<CaseEvent>()? {
+            CaseEvent::CaseOpened(opened) => return insert_case(db, &opened, event.sequence).await,
+            CaseEvent::CaseCancelled(e) => (
+                "status = 'cancelled', closed_at = $4, close_reason = $3",
+                Some(e.reason.as_str().to_string()),
+                Some(e.cancelled_at),
+            ),
+            CaseEvent::SupporterAssigned(e) => (
+                "supporter_id = $3,
+                 status = CASE WHEN status = 'open' THEN 'assigned' ELSE status END",
+                Some(e.supporter_id),
+                Some(e.assigned_at),
+            ),
+            CaseEvent::ContactAttempted(e) => (
+                "contact_attempts = contact_attempts + 1,
+                 first_contacted_at = coalesce(first_contacted_at, $4),
+                 reached_at = CASE WHEN $3 = 'reached' THEN coalesce(reached_at, $4) ELSE reached_at END,
+                 status = CASE WHEN $3 = 'reached' AND status IN ('open', 'assigned') THEN 'reached' ELSE status END",
+                Some(name(&e.outcome)),
+                Some(e.attempted_at),
+            ),
+            CaseEvent::SupportDeclined(e) => (
+                "decision = 'declined', decided_at = $4, status = 'declined'",
+                None,
+                Some(e.declined_at),
+            ),
+            CaseEvent::SupportAccepted(e) => (
+                "decision = 'accepted', decided_at = $4, status = 'accepted'",
+                None,
+                Some(e.accepted_at),
+            ),
+            CaseEvent::EncounterRecorded(_) => ("encounters = encounters + 1", None, None),
+            CaseEvent::ResourcesSent(_) => ("resources_sent = resources_sent + 1", None, None),
+            CaseEvent::ReferredToProfessionalHelp(_) => ("referrals = referrals + 1", None, None),
+            CaseEvent::EscalationRecorded(_) => ("escalations = escalations + 1", None, None),
+            CaseEvent::CaseClosed(e) => (
+                "status = 'closed', closed_at = $4, close_reason = $3",
+                Some(name(&e.reason)),
+                Some(e.closed_at),
+            ),
+            // Back to where the case stood before it closed; a decline no longer stands.
+            CaseEvent::CaseReopened(_) => (
+                "closed_at = NULL, close_reason = NULL,
+                 decision = CASE WHEN decision = 'declined' THEN NULL ELSE decision END,
+                 decided_at = CASE WHEN decision = 'declined' THEN NULL ELSE decided_at END,
+                 status = CASE WHEN decision = 'accepted' THEN 'accepted'
+                               WHEN reached_at IS NOT NULL THEN 'reached'
+                               WHEN supporter_id IS NOT NULL THEN 'assigned'
+                               ELSE 'open' END",
+                None,
+                None,
+            ),
+        };
+        // $1 the case, $2 the version, $3 and $4 what the event says (unused ones bind NULL).
+        sqlx::query(&format!(
+            "UPDATE outreach_cases SET {sql}, version = $2 WHERE case_id = $1"
+        ))
+        .bind(case)
+        .bind(event.sequence)
+        .bind(text)
+        .bind(at)
+        .execute(db)
+        .await?;
+        Ok(())
     }
+}
+
+/// The name an enum is stored under: its serde name, as in the event payload.
+fn name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 fn case_id(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
@@ -67,9 +124,10 @@ async fn insert_case(
         "INSERT INTO outreach_cases (
              case_id, report_source, report_id, trigger_kind, campus, unit, status, opened_at,
              staff_id, role, discipline, department, seniority, involvement,
-             given_name, family_name, email, phone, mobile, preferred_channel, version)
+             given_name, family_name, email, phone, mobile, preferred_channel, version,
+             first_contact_due)
          VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13,
-                 $14, $15, $16, $17, $18, $19, $20)",
+                 $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(facts.case_id)
     .bind(&facts.report.source)
@@ -91,6 +149,7 @@ async fn insert_case(
     .bind(&personal.mobile)
     .bind(personal.preferred_channel.map(|c| c.as_str()))
     .bind(version)
+    .bind(facts.first_contact_due)
     .execute(db)
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Test harness: one fresh, migrated database per test, and the router driven in-process.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -9,6 +11,11 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use outreach_api::{router, ApiState, BrokerHealth, MetricsExposition};
+use outreach_command_side::CommandSide;
+use outreach_domain::{CaseCommand, CasePolicies};
+use outreach_events::{
+    Channel, Discipline, Involvement, MemberContact, MemberProfile, ReportRef, TriggerKind,
+};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -24,6 +31,8 @@ pub struct TestApp {
     pub router: Router,
     pub pool: PgPool,
     pub broker: BrokerHealth,
+    /// The command side the router sends commands to, for tests to open cases with.
+    pub commands: Arc<CommandSide>,
     database: Option<String>,
 }
 
@@ -71,15 +80,18 @@ impl TestApp {
 
     fn with_pool(pool: PgPool) -> Self {
         let broker = BrokerHealth::default();
+        let commands = Arc::new(CommandSide::new(pool.clone(), CasePolicies::default()));
         let router = router(ApiState {
             pool: pool.clone(),
             broker: broker.clone(),
             metrics: MetricsExposition::new(|| "# the service's metrics\n".into()),
+            commands: commands.clone(),
         });
         TestApp {
             router,
             pool,
             broker,
+            commands,
             database: None,
         }
     }
@@ -117,6 +129,38 @@ impl TestApp {
         }
     }
 
+    /// POSTs a JSON body (`None`: no body at all), with `If-Match` when given.
+    pub async fn post(
+        &self,
+        uri: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> TestResponse {
+        self.send(post_request(uri, body, if_match)).await
+    }
+
+    /// Opens a case through the command side, as intake would for member `E7` on an incident
+    /// report; returns its id. The case is at version 1.
+    pub async fn open_case(&self) -> Uuid {
+        let case_id = Uuid::new_v4();
+        self.commands
+            .handle_case(case_id, open_command(case_id, "E7"), &HashMap::new())
+            .await
+            .expect("open the case");
+        case_id
+    }
+
+    /// The types of the events stored for a case, oldest first.
+    pub async fn event_types(&self, case_id: Uuid) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY sequence",
+        )
+        .bind(case_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .expect("read the event store")
+    }
+
     pub async fn request(&self, method: Method, uri: &str, body: Vec<u8>) -> TestResponse {
         let request = Request::builder()
             .method(method)
@@ -125,6 +169,52 @@ impl TestApp {
             .body(Body::from(body))
             .unwrap();
         self.send(request).await
+    }
+}
+
+/// A POST request with a JSON body (`None`: no body at all), with `If-Match` when given.
+pub fn post_request(uri: &str, body: Option<Value>, if_match: Option<&str>) -> Request<Body> {
+    let mut request = Request::post(uri);
+    if let Some(version) = if_match {
+        request = request.header("if-match", version);
+    }
+    match body {
+        Some(body) => request
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string())),
+        None => request.body(Body::empty()),
+    }
+    .unwrap()
+}
+
+/// What intake would ask to open a case for member `staff_id` named on an incident report.
+pub fn open_command(case_id: Uuid, staff_id: &str) -> CaseCommand {
+    CaseCommand::Open {
+        case_id,
+        report: ReportRef {
+            source: "/datix/north".into(),
+            report_id: format!("INC-{}", case_id.simple()),
+        },
+        trigger: TriggerKind::Incident,
+        campus: "North".into(),
+        unit: "ICU 4".into(),
+        member: MemberProfile {
+            staff_id: staff_id.into(),
+            role: "Registered nurse".into(),
+            discipline: Discipline::Nurse,
+            department: "Critical care".into(),
+            seniority: None,
+            involvement: Involvement::Primary,
+        },
+        contact: MemberContact {
+            given_name: "Ana".into(),
+            family_name: "Silva".into(),
+            email: Some("ana.silva@hospital.example".into()),
+            phone: None,
+            mobile: None,
+            preferred_channel: Some(Channel::Email),
+        },
+        opened_at: Utc::now(),
     }
 }
 
@@ -206,6 +296,18 @@ pub struct CaseFixture {
     pub phone: Option<String>,
     pub mobile: Option<String>,
     pub preferred_channel: Option<String>,
+    pub version: i64,
+    pub supporter_id: Option<String>,
+    pub first_contact_due: Option<DateTime<Utc>>,
+    pub first_contacted_at: Option<DateTime<Utc>>,
+    pub reached_at: Option<DateTime<Utc>>,
+    pub decision: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub contact_attempts: i32,
+    pub encounters: i32,
+    pub resources_sent: i32,
+    pub referrals: i32,
+    pub escalations: i32,
 }
 
 impl CaseFixture {
@@ -234,7 +336,41 @@ impl CaseFixture {
             phone: None,
             mobile: Some("+1 555 0100".into()),
             preferred_channel: Some("text".into()),
+            version: 1,
+            supporter_id: None,
+            first_contact_due: None,
+            first_contacted_at: None,
+            reached_at: None,
+            decision: None,
+            decided_at: None,
+            contact_attempts: 0,
+            encounters: 0,
+            resources_sent: 0,
+            referrals: 0,
+            escalations: 0,
         }
+    }
+
+    /// First contact is due at `due`.
+    pub fn due(mut self, due: DateTime<Utc>) -> Self {
+        self.first_contact_due = Some(due);
+        self
+    }
+
+    /// `supporter` is assigned.
+    pub fn assigned(mut self, supporter: &str) -> Self {
+        self.status = "assigned".into();
+        self.supporter_id = Some(supporter.into());
+        self.version += 1;
+        self
+    }
+
+    /// Contact was first attempted at `at`, and failed.
+    pub fn contacted(mut self, at: DateTime<Utc>) -> Self {
+        self.first_contacted_at = Some(at);
+        self.contact_attempts += 1;
+        self.version += 1;
+        self
     }
 
     pub fn campus(mut self, campus: &str) -> Self {
@@ -256,9 +392,12 @@ impl CaseFixture {
                 case_id, report_source, report_id, trigger_kind, campus, unit, status,
                 opened_at, closed_at, close_reason,
                 staff_id, role, discipline, department, seniority, involvement,
-                given_name, family_name, email, phone, mobile, preferred_channel, version)
+                given_name, family_name, email, phone, mobile, preferred_channel, version,
+                supporter_id, first_contact_due, first_contacted_at, reached_at, decision,
+                decided_at, contact_attempts, encounters, resources_sent, referrals, escalations)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18, $19, $20, $21, $22, 1)
+                    $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31,
+                    $32, $33, $34)
             "#,
         )
         .bind(self.case_id)
@@ -283,6 +422,18 @@ impl CaseFixture {
         .bind(&self.phone)
         .bind(&self.mobile)
         .bind(&self.preferred_channel)
+        .bind(self.version)
+        .bind(&self.supporter_id)
+        .bind(self.first_contact_due)
+        .bind(self.first_contacted_at)
+        .bind(self.reached_at)
+        .bind(&self.decision)
+        .bind(self.decided_at)
+        .bind(self.contact_attempts)
+        .bind(self.encounters)
+        .bind(self.resources_sent)
+        .bind(self.referrals)
+        .bind(self.escalations)
         .execute(pool)
         .await
         .expect("insert outreach case");

@@ -1,0 +1,141 @@
+//! What happens to a case after it opens: assignment, contact, the member's decision,
+//! encounters, referrals, escalations, closing. Promise 2 of the programs is kept by the shape of
+//! these types: only the fact, date and kind of a conversation are recorded, never what was said;
+//! no type here has a free-text field.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Channel;
+
+/// A peer supporter was assigned (or reassigned) to the case. Supporters are care team members
+/// too, known by their staff id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupporterAssigned {
+    pub supporter_id: String,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// The supporter tried to reach the member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactAttempted {
+    pub channel: Channel,
+    pub outcome: ContactOutcome,
+    pub attempted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactOutcome {
+    NoAnswer,
+    MessageLeft,
+    Reached,
+}
+
+/// The member declined support. Everyone contacted is still offered the resource sheet; no
+/// further contact follows (promise 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportDeclined {
+    pub resource_sheet_sent: bool,
+    pub declined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportAccepted {
+    pub accepted_at: DateTime<Utc>,
+}
+
+/// A conversation took place. Its date, modality, format and length band: nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncounterRecorded {
+    pub held_on: NaiveDate,
+    pub modality: Modality,
+    pub format: EncounterFormat,
+    pub duration: DurationBand,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Phone,
+    Video,
+    InPerson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncounterFormat {
+    Individual,
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DurationBand {
+    #[serde(rename = "under_15_minutes")]
+    UnderFifteenMinutes,
+    #[serde(rename = "15_to_30_minutes")]
+    FifteenToThirtyMinutes,
+    #[serde(rename = "30_to_60_minutes")]
+    ThirtyToSixtyMinutes,
+    #[serde(rename = "over_60_minutes")]
+    OverAnHour,
+}
+
+/// Follow-up resources were sent to the member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcesSent {
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Tier 3: the member was referred to professional help.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferredToProfessionalHelp {
+    pub service: ProfessionalHelp,
+    pub referred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfessionalHelp {
+    EmployeeAssistance,
+    Psychology,
+    Chaplaincy,
+    Other,
+}
+
+/// A limit of confidentiality was reached (promise 5): the category, never a narrative.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationRecorded {
+    pub category: EscalationCategory,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationCategory {
+    DangerToSelfOrOthers,
+    ImpairmentPuttingPatientsAtRisk,
+    AbuseOrNeglect,
+    DiscriminationHarassmentOrRetaliation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseClosed {
+    pub reason: CloseReason,
+    pub closed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Completed,
+    Declined,
+    Unreachable,
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseReopened {
+    pub reopened_at: DateTime<Utc>,
+}

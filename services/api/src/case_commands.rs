@@ -1,0 +1,684 @@
+//! The commands of program managers and peer supporters on a case: assign a supporter, record
+//! contact attempts, the member's decision, encounters, resources, referrals and escalations,
+//! close and reopen.
+//!
+//! Every command goes through the command side to the event store; the read model follows
+//! shortly after. Bodies are closed (`deny_unknown_fields`) and hold codes, dates and staff ids
+//! only: there is nowhere to put what was said (promise 2). A command may name the version of
+//! the case it was decided on in `If-Match` (the case's `ETag`); if the case has changed since,
+//! it is refused with the current version instead of being applied to state nobody saw.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{NaiveDate, Utc};
+use outreach_domain::CaseCommand;
+use outreach_events as events;
+use outreach_events::lifecycle;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{IntoResponses, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
+use crate::extract::{IfMatch, JsonBody, Path};
+use crate::ApiState;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/cases/{case_id}/assignment", post(assign_supporter))
+        .route(
+            "/v1/cases/{case_id}/contact-attempts",
+            post(record_contact_attempt),
+        )
+        .route("/v1/cases/{case_id}/decline", post(record_decline))
+        .route("/v1/cases/{case_id}/acceptance", post(record_acceptance))
+        .route("/v1/cases/{case_id}/encounters", post(record_encounter))
+        .route("/v1/cases/{case_id}/resources", post(record_resources_sent))
+        .route(
+            "/v1/cases/{case_id}/professional-referrals",
+            post(refer_to_professional_help),
+        )
+        .route("/v1/cases/{case_id}/escalations", post(record_escalation))
+        .route("/v1/cases/{case_id}/closure", post(close_case))
+        .route("/v1/cases/{case_id}/reopening", post(reopen_case))
+}
+
+/// The case after a command: its id and new version, which is also the response's `ETag`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseVersion {
+    pub case_id: Uuid,
+    /// Pass as `If-Match` with the next command on this case.
+    #[schema(example = 3)]
+    pub version: u64,
+}
+
+impl IntoResponse for CaseVersion {
+    fn into_response(self) -> Response {
+        let etag = HeaderValue::from_str(&format!("\"{}\"", self.version))
+            .expect("a quoted number is a valid header value");
+        ([(header::ETAG, etag)], Json(self)).into_response()
+    }
+}
+
+/// Runs a command on a case, at the version the client saw if it said which.
+async fn act(
+    state: &ApiState,
+    case_id: Uuid,
+    IfMatch(expected_version): IfMatch,
+    command: CaseCommand,
+) -> Result<CaseVersion, ApiError> {
+    // Where the command came from; the trace context is added by the command side.
+    let metadata = HashMap::from([("source".to_owned(), "api".to_owned())]);
+    let version = state
+        .commands
+        .act_on_case(case_id, command, expected_version, &metadata)
+        .await?;
+    Ok(CaseVersion { case_id, version })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies. Closed: an unknown field (say, "notes") is a 400, never silently dropped.
+
+/// Assign (or reassign) a peer supporter to the case.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignSupporter {
+    /// The supporter's staff id. Never the member, nor anyone named on the same report.
+    #[schema(
+        value_type = String,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        example = "E20001"
+    )]
+    pub supporter_id: StaffId,
+}
+
+/// A staff id as the safety-reporting systems write them (`common.v1.schema.json#/$defs/staffId`):
+/// an identifier, so it cannot carry text about anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct StaffId(String);
+
+impl StaffId {
+    const MAX_LEN: usize = 64;
+}
+
+impl TryFrom<String> for StaffId {
+    type Error = &'static str;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let mut bytes = value.bytes();
+        let well_formed = value.len() <= Self::MAX_LEN
+            && bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if well_formed {
+            Ok(StaffId(value))
+        } else {
+            Err("a staff id is 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit")
+        }
+    }
+}
+
+/// The supporter tried to reach the member.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordContactAttempt {
+    pub channel: Channel,
+    pub outcome: ContactOutcome,
+}
+
+/// A conversation took place: when, how, in what format and for about how long. Nothing of
+/// what was said.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEncounter {
+    /// The day it took place; not in the future.
+    #[schema(example = "2026-11-24")]
+    pub held_on: NaiveDate,
+    pub modality: Modality,
+    pub format: EncounterFormat,
+    pub duration: DurationBand,
+}
+
+/// Tier 3: the member was referred to professional help.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferToProfessionalHelp {
+    pub service: ProfessionalHelp,
+}
+
+/// A limit of confidentiality was reached: the category only, never a narrative.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEscalation {
+    pub category: EscalationCategory,
+}
+
+/// Close the case.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseCase {
+    pub reason: CloseReason,
+}
+
+/// A command without fields: send no body, or `{}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+/// Marks the bodies of commands without fields optional in the OpenAPI document. (utoipa
+/// makes a body optional only when declared `Option<T>`, and then documents `null`, which is
+/// not accepted.)
+pub(crate) struct OptionalNoFieldsBodies;
+
+impl utoipa::Modify for OptionalNoFieldsBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let no_fields = Ref::from_schema_name("NoFields");
+        let bodies = openapi
+            .paths
+            .paths
+            .values_mut()
+            .filter_map(|item| item.post.as_mut()?.request_body.as_mut());
+        for body in bodies {
+            let takes_no_fields = body.content.values().any(|content| {
+                matches!(&content.schema, Some(RefOr::Ref(schema)) if *schema == no_fields)
+            });
+            if takes_no_fields {
+                body.required = Some(utoipa::openapi::Required::False);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The codes of the commands, mirrored from the domain's events so the OpenAPI document lists
+// the allowed values. Same variant names and wire names as the domain's: the conversion is
+// exhaustive both ways (the reverse direction exists only to make the compiler check it), and
+// a test checks every documented value reads the same on both sides.
+
+macro_rules! mirror {
+    ($api:ident => $module:ident :: $domain:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<$api> for $module::$domain {
+            fn from(value: $api) -> Self {
+                match value {
+                    $($api::$variant => $module::$domain::$variant,)+
+                }
+            }
+        }
+
+        #[cfg(test)]
+        impl From<$module::$domain> for $api {
+            fn from(value: $module::$domain) -> Self {
+                match value {
+                    $($module::$domain::$variant => $api::$variant,)+
+                }
+            }
+        }
+    };
+}
+
+/// How the supporter tried to reach the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Phone,
+    Text,
+}
+mirror!(Channel => events::Channel { Email, Phone, Text });
+
+/// What came of a contact attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactOutcome {
+    NoAnswer,
+    MessageLeft,
+    Reached,
+}
+mirror!(ContactOutcome => lifecycle::ContactOutcome { NoAnswer, MessageLeft, Reached });
+
+/// How a conversation was held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Phone,
+    Video,
+    InPerson,
+}
+mirror!(Modality => lifecycle::Modality { Phone, Video, InPerson });
+
+/// One to one, or a group debrief.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EncounterFormat {
+    Individual,
+    Group,
+}
+mirror!(EncounterFormat => lifecycle::EncounterFormat { Individual, Group });
+
+/// About how long a conversation lasted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum DurationBand {
+    #[serde(rename = "under_15_minutes")]
+    UnderFifteenMinutes,
+    #[serde(rename = "15_to_30_minutes")]
+    FifteenToThirtyMinutes,
+    #[serde(rename = "30_to_60_minutes")]
+    ThirtyToSixtyMinutes,
+    #[serde(rename = "over_60_minutes")]
+    OverAnHour,
+}
+mirror!(DurationBand => lifecycle::DurationBand {
+    UnderFifteenMinutes,
+    FifteenToThirtyMinutes,
+    ThirtyToSixtyMinutes,
+    OverAnHour,
+});
+
+/// The professional help a member was referred to (tier 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfessionalHelp {
+    EmployeeAssistance,
+    Psychology,
+    Chaplaincy,
+    Other,
+}
+mirror!(ProfessionalHelp => lifecycle::ProfessionalHelp {
+    EmployeeAssistance,
+    Psychology,
+    Chaplaincy,
+    Other,
+});
+
+/// The limit of confidentiality that was reached (promise 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationCategory {
+    DangerToSelfOrOthers,
+    ImpairmentPuttingPatientsAtRisk,
+    AbuseOrNeglect,
+    DiscriminationHarassmentOrRetaliation,
+}
+mirror!(EscalationCategory => lifecycle::EscalationCategory {
+    DangerToSelfOrOthers,
+    ImpairmentPuttingPatientsAtRisk,
+    AbuseOrNeglect,
+    DiscriminationHarassmentOrRetaliation,
+});
+
+/// Why a case closed: `completed` needs the member to have accepted, `declined` a decline,
+/// `unreachable` enough attempts without reaching the member; `withdrawn` always fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Completed,
+    Declined,
+    Unreachable,
+    Withdrawn,
+}
+mirror!(CloseReason => lifecycle::CloseReason { Completed, Declined, Unreachable, Withdrawn });
+
+// ---------------------------------------------------------------------------------------------
+// The problems every command can answer with; each endpoint adds its 422 and the rules behind it.
+
+/// 400, 404, 409, 413, 415, 500 and 503, as problem documents.
+pub(crate) struct CommandProblems;
+
+impl IntoResponses for CommandProblems {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    PROBLEM_CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+                .into()
+        };
+        [
+            ("400", "`invalid-body`: the body is not JSON, has an unknown field, misses one or has a value out of range (the detail names the field); `invalid-parameter`: the case id is not a UUID, or `If-Match` is malformed"),
+            ("404", "`case-not-found`: no case has this id"),
+            ("409", "`stale-version`: the case has changed since the version in `If-Match`, or another command on it won a race; `current_version` tells the case's version when known"),
+            ("413", "`payload-too-large`: the body is larger than this API accepts"),
+            ("415", "`unsupported-media-type`: a body was sent without `Content-Type: application/json`"),
+            ("500", "`internal`: the server failed"),
+            ("503", "`unavailable`: the event store could not take the command; retry later"),
+        ]
+        .into_iter()
+        .map(|(status, description)| (status.to_owned(), problem(description)))
+        .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The endpoints.
+
+/// Assign a peer supporter to the case (or reassign it).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/assignment",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body = AssignSupporter,
+    responses(
+        (status = 200, description = "Assigned (or already assigned to this supporter)", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `supporter-is-the-member`, `supporter-named-in-report`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn assign_supporter(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<AssignSupporter>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::Assign {
+        supporter_id: body.supporter_id.0,
+        // The command side looks the supporter up on the case's report.
+        named_in_report: false,
+        at: Utc::now(),
+    };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Record an attempt to contact the member, and whether it reached them.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/contact-attempts",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body = RecordContactAttempt,
+    responses(
+        (status = 200, description = "Recorded", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `no-supporter-assigned`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn record_contact_attempt(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<RecordContactAttempt>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::RecordContactAttempt {
+        channel: body.channel.into(),
+        outcome: body.outcome.into(),
+        at: Utc::now(),
+    };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Record that the member declined support: no further contact follows; the resource sheet is
+/// still sent.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/decline",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body(content = NoFields, description = "No body, or `{}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `member-not-reached`, `already-accepted`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn record_decline(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(NoFields {}): JsonBody<NoFields>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::RecordDecline { at: Utc::now() };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Record that the member accepted support.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/acceptance",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body(content = NoFields, description = "No body, or `{}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded (or already recorded)", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `member-not-reached`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn record_acceptance(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(NoFields {}): JsonBody<NoFields>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::RecordAcceptance { at: Utc::now() };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Record that a conversation took place: its date, modality, format and length band only.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/encounters",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body = RecordEncounter,
+    responses(
+        (status = 200, description = "Recorded", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `member-not-reached`, `encounter-in-the-future`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn record_encounter(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<RecordEncounter>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::RecordEncounter {
+        held_on: body.held_on,
+        modality: body.modality.into(),
+        format: body.format.into(),
+        duration: body.duration.into(),
+        at: Utc::now(),
+    };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Record that follow-up resources were sent to the member (declined or not).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/resources",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body(content = NoFields, description = "No body, or `{}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `member-not-reached`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn record_resources_sent(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(NoFields {}): JsonBody<NoFields>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::RecordResourcesSent { at: Utc::now() };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Record a referral to professional help (tier 3).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/professional-referrals",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body = ReferToProfessionalHelp,
+    responses(
+        (status = 200, description = "Recorded", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `member-not-reached`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn refer_to_professional_help(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<ReferToProfessionalHelp>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::ReferToProfessionalHelp {
+        service: body.service.into(),
+        at: Utc::now(),
+    };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Record an escalation: a limit of confidentiality was reached. Its category only.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/escalations",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body = RecordEscalation,
+    responses(
+        (status = 200, description = "Recorded", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `member-not-reached`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn record_escalation(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<RecordEscalation>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::RecordEscalation {
+        category: body.category.into(),
+        at: Utc::now(),
+    };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Close the case, for a reason that fits what happened.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/closure",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body = CloseCase,
+    responses(
+        (status = 200, description = "Closed", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `close-reason-does-not-fit`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn close_case(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<CloseCase>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::Close {
+        reason: body.reason.into(),
+        at: Utc::now(),
+    };
+    act(&state, case_id, if_match, command).await
+}
+
+/// Reopen a closed case (the member asks again), within the program's reopening window.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/reopening",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body(content = NoFields, description = "No body, or `{}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Reopened", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-not-closed`, `reopen-window-passed`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn reopen_case(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    if_match: IfMatch,
+    JsonBody(NoFields {}): JsonBody<NoFields>,
+) -> Result<CaseVersion, ApiError> {
+    let command = CaseCommand::Reopen { at: Utc::now() };
+    act(&state, case_id, if_match, command).await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// Every value the document lists reads as the same code in the API and in the domain.
+    fn reads_the_same<Api, Domain>()
+    where
+        Api: PartialSchema + DeserializeOwned + Into<Domain>,
+        Domain: DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let schema = serde_json::to_value(Api::schema()).unwrap();
+        let values = schema["enum"].as_array().expect("an enum schema").clone();
+        assert!(!values.is_empty());
+        for value in values {
+            let api: Api = serde_json::from_value(value.clone()).unwrap();
+            let domain: Domain = serde_json::from_value(value.clone())
+                .unwrap_or_else(|e| panic!("the domain does not read {value}: {e}"));
+            assert_eq!(api.into(), domain, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_api_codes_are_the_domain_codes() {
+        reads_the_same::<Channel, events::Channel>();
+        reads_the_same::<ContactOutcome, lifecycle::ContactOutcome>();
+        reads_the_same::<Modality, lifecycle::Modality>();
+        reads_the_same::<EncounterFormat, lifecycle::EncounterFormat>();
+        reads_the_same::<DurationBand, lifecycle::DurationBand>();
+        reads_the_same::<ProfessionalHelp, lifecycle::ProfessionalHelp>();
+        reads_the_same::<EscalationCategory, lifecycle::EscalationCategory>();
+        reads_the_same::<CloseReason, lifecycle::CloseReason>();
+    }
+
+    #[test]
+    fn staff_ids_are_identifiers_not_text() {
+        for good in ["E20001", "S-1001", "a", "dr.smith_2", &"x".repeat(64)] {
+            assert!(StaffId::try_from(good.to_owned()).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "-E1",
+            "E 1",
+            "E1\n",
+            "called her, she cried",
+            "Ä1",
+            &"x".repeat(65),
+        ] {
+            assert!(StaffId::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+}

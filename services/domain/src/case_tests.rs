@@ -1,0 +1,460 @@
+//! Scenarios of one case, as a program manager would tell them: given what happened, when
+//! someone acts, then what is recorded or which rule refuses it.
+
+use cqrs_es::test::TestFramework;
+use outreach_events::{Discipline, Involvement};
+
+use super::*;
+
+type Scenario = TestFramework<OutreachCase>;
+
+fn scenario() -> Scenario {
+    Scenario::with(CasePolicies::default())
+}
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    // November 2026: the 23rd is a Monday.
+    DateTime::parse_from_rfc3339(&format!("2026-11-{day:02}T{hour:02}:00:00Z"))
+        .unwrap()
+        .to_utc()
+}
+
+fn contact(email: Option<&str>) -> MemberContact {
+    MemberContact {
+        given_name: "Noor".into(),
+        family_name: "Haddad".into(),
+        email: email.map(String::from),
+        phone: None,
+        mobile: None,
+        preferred_channel: None,
+    }
+}
+
+fn open(contact: MemberContact) -> CaseCommand {
+    CaseCommand::Open {
+        case_id: Uuid::nil(),
+        report: ReportRef {
+            source: "/datix/parnassus".into(),
+            report_id: "INC-7".into(),
+        },
+        trigger: TriggerKind::Incident,
+        campus: "Parnassus".into(),
+        unit: "ED".into(),
+        member: MemberProfile {
+            staff_id: "E7".into(),
+            role: "Attending physician".into(),
+            discipline: Discipline::Physician,
+            department: "Emergency Medicine".into(),
+            seniority: None,
+            involvement: Involvement::Primary,
+        },
+        contact,
+        opened_at: at(23, 10),
+    }
+}
+
+/// The events of the story so far, each as its command produced it.
+fn history(commands: Vec<CaseCommand>) -> Vec<CaseEvent> {
+    let mut events: Vec<CaseEvent> = Vec::new();
+    for command in commands {
+        let produced = Scenario::with(CasePolicies::default())
+            .given(events.clone())
+            .when(command.clone())
+            .inspect_result()
+            .unwrap_or_else(|e| panic!("{command:?} was refused: {e}"));
+        events.extend(produced);
+    }
+    events
+}
+
+fn opened() -> Vec<CaseEvent> {
+    history(vec![open(contact(Some("noor@example.org")))])
+}
+
+fn assign(supporter: &str) -> CaseCommand {
+    CaseCommand::Assign {
+        supporter_id: supporter.into(),
+        named_in_report: false,
+        at: at(23, 11),
+    }
+}
+
+fn attempt(outcome: ContactOutcome) -> CaseCommand {
+    CaseCommand::RecordContactAttempt {
+        channel: Channel::Email,
+        outcome,
+        at: at(23, 12),
+    }
+}
+
+fn assigned() -> Vec<CaseCommand> {
+    vec![open(contact(Some("noor@example.org"))), assign("S1")]
+}
+
+fn reached() -> Vec<CaseCommand> {
+    let mut story = assigned();
+    story.push(attempt(ContactOutcome::Reached));
+    story
+}
+
+fn declined() -> Vec<CaseCommand> {
+    let mut story = reached();
+    story.push(CaseCommand::RecordDecline { at: at(23, 13) });
+    story
+}
+
+fn accepted() -> Vec<CaseCommand> {
+    let mut story = reached();
+    story.push(CaseCommand::RecordAcceptance { at: at(23, 13) });
+    story
+}
+
+fn encounter(held_on: NaiveDate) -> CaseCommand {
+    CaseCommand::RecordEncounter {
+        held_on,
+        modality: Modality::Video,
+        format: EncounterFormat::Individual,
+        duration: DurationBand::ThirtyToSixtyMinutes,
+        at: at(24, 9),
+    }
+}
+
+fn refused(story: Vec<CaseCommand>, command: CaseCommand, error: CaseError) {
+    scenario()
+        .given(history(story))
+        .when(command)
+        .then_expect_error(error);
+}
+
+#[test]
+fn a_case_opens_once_with_its_first_contact_due_in_two_working_days() {
+    let events = opened();
+    let CaseEvent::CaseOpened(opened) = &events[0] else {
+        panic!("not opened: {events:?}")
+    };
+    // Monday 10:00 plus two working days.
+    assert_eq!(opened.facts.first_contact_due, Some(at(25, 10)));
+    scenario()
+        .given(events)
+        .when(open(contact(Some("noor@example.org"))))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_member_with_no_way_to_be_reached_gets_no_case() {
+    scenario()
+        .given_no_previous_events()
+        .when(open(contact(None)))
+        .then_expect_error(CaseError::NoContactRoute);
+}
+
+#[test]
+fn an_untouched_case_is_cancelled_once_but_a_contacted_one_is_left_alone() {
+    let cancel = CaseCommand::Cancel {
+        reason: CancelReason::ReportWithdrawn,
+        cancelled_at: at(23, 14),
+    };
+    scenario()
+        .given(opened())
+        .when(cancel.clone())
+        .then_expect_events(vec![CaseEvent::CaseCancelled(CaseCancelled {
+            reason: CancelReason::ReportWithdrawn,
+            cancelled_at: at(23, 14),
+        })]);
+    let mut contacted = assigned();
+    contacted.push(attempt(ContactOutcome::NoAnswer));
+    scenario()
+        .given(history(contacted))
+        .when(cancel)
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn nothing_can_be_done_to_a_case_that_does_not_exist() {
+    scenario()
+        .given_no_previous_events()
+        .when(assign("S1"))
+        .then_expect_error(CaseError::NotOpened);
+}
+
+#[test]
+fn a_supporter_is_assigned_and_can_be_replaced() {
+    scenario()
+        .given(opened())
+        .when(assign("S1"))
+        .then_expect_events(vec![CaseEvent::SupporterAssigned(SupporterAssigned {
+            supporter_id: "S1".into(),
+            assigned_at: at(23, 11),
+        })]);
+    scenario()
+        .given(history(assigned()))
+        .when(assign("S1"))
+        .then_expect_events(vec![]);
+    let reassigned = scenario()
+        .given(history(assigned()))
+        .when(assign("S2"))
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(&reassigned[..], [CaseEvent::SupporterAssigned(a)] if a.supporter_id == "S2"));
+}
+
+#[test]
+fn a_member_cannot_be_their_own_supporter() {
+    refused(
+        vec![open(contact(Some("n@example.org")))],
+        assign("E7"),
+        CaseError::SupporterIsTheMember,
+    );
+}
+
+#[test]
+fn a_supporter_named_in_the_same_report_cannot_be_assigned() {
+    let command = CaseCommand::Assign {
+        supporter_id: "E8".into(),
+        named_in_report: true,
+        at: at(23, 11),
+    };
+    refused(
+        vec![open(contact(Some("n@example.org")))],
+        command,
+        CaseError::SupporterNamedInReport,
+    );
+}
+
+#[test]
+fn contact_needs_an_assigned_supporter() {
+    refused(
+        vec![open(contact(Some("n@example.org")))],
+        attempt(ContactOutcome::NoAnswer),
+        CaseError::NoSupporterAssigned,
+    );
+}
+
+#[test]
+fn after_a_decline_no_further_contact_is_possible() {
+    refused(
+        declined(),
+        attempt(ContactOutcome::Reached),
+        CaseError::ContactAfterDecline,
+    );
+    refused(
+        declined(),
+        encounter(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()),
+        CaseError::ContactAfterDecline,
+    );
+}
+
+#[test]
+fn a_decline_still_sends_the_resource_sheet() {
+    let events = history(declined());
+    assert!(matches!(events.last(), Some(CaseEvent::SupportDeclined(d)) if d.resource_sheet_sent));
+    // And resources can still be recorded as sent to a member who declined.
+    scenario()
+        .given(events)
+        .when(CaseCommand::RecordResourcesSent { at: at(23, 15) })
+        .then_expect_events(vec![CaseEvent::ResourcesSent(ResourcesSent {
+            sent_at: at(23, 15),
+        })]);
+}
+
+#[test]
+fn no_decision_and_no_encounter_before_the_member_is_reached() {
+    let mut tried = assigned();
+    tried.push(attempt(ContactOutcome::MessageLeft));
+    refused(
+        tried.clone(),
+        CaseCommand::RecordAcceptance { at: at(23, 13) },
+        CaseError::MemberNotReached,
+    );
+    refused(
+        tried.clone(),
+        CaseCommand::RecordDecline { at: at(23, 13) },
+        CaseError::MemberNotReached,
+    );
+    refused(
+        tried,
+        encounter(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
+        CaseError::MemberNotReached,
+    );
+}
+
+#[test]
+fn a_member_who_accepted_cannot_then_be_recorded_as_declining() {
+    refused(
+        accepted(),
+        CaseCommand::RecordDecline { at: at(23, 14) },
+        CaseError::AlreadyAccepted,
+    );
+}
+
+#[test]
+fn an_encounter_records_only_its_date_kind_and_length() {
+    let held_on = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    scenario()
+        .given(history(accepted()))
+        .when(encounter(held_on))
+        .then_expect_events(vec![CaseEvent::EncounterRecorded(EncounterRecorded {
+            held_on,
+            modality: Modality::Video,
+            format: EncounterFormat::Individual,
+            duration: DurationBand::ThirtyToSixtyMinutes,
+            recorded_at: at(24, 9),
+        })]);
+}
+
+#[test]
+fn an_encounter_cannot_be_recorded_for_tomorrow() {
+    refused(
+        accepted(),
+        encounter(NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()),
+        CaseError::EncounterInTheFuture,
+    );
+}
+
+#[test]
+fn referrals_and_escalations_record_their_category_only() {
+    let refer = CaseCommand::ReferToProfessionalHelp {
+        service: ProfessionalHelp::EmployeeAssistance,
+        at: at(24, 10),
+    };
+    scenario()
+        .given(history(accepted()))
+        .when(refer)
+        .then_expect_events(vec![CaseEvent::ReferredToProfessionalHelp(
+            ReferredToProfessionalHelp {
+                service: ProfessionalHelp::EmployeeAssistance,
+                referred_at: at(24, 10),
+            },
+        )]);
+    let escalate = CaseCommand::RecordEscalation {
+        category: EscalationCategory::DangerToSelfOrOthers,
+        at: at(24, 10),
+    };
+    refused(assigned(), escalate.clone(), CaseError::MemberNotReached);
+    scenario()
+        .given(history(reached()))
+        .when(escalate)
+        .then_expect_events(vec![CaseEvent::EscalationRecorded(EscalationRecorded {
+            category: EscalationCategory::DangerToSelfOrOthers,
+            recorded_at: at(24, 10),
+        })]);
+}
+
+#[test]
+fn a_case_closes_only_with_a_reason_that_fits() {
+    let close = |reason| CaseCommand::Close {
+        reason,
+        at: at(25, 9),
+    };
+    refused(
+        reached(),
+        close(CloseReason::Completed),
+        CaseError::CloseReasonDoesNotFit("completed", "the member has not accepted support"),
+    );
+    refused(
+        reached(),
+        close(CloseReason::Declined),
+        CaseError::CloseReasonDoesNotFit("declined", "the member has not declined"),
+    );
+    refused(
+        reached(),
+        close(CloseReason::Unreachable),
+        CaseError::CloseReasonDoesNotFit("unreachable", "the member was reached"),
+    );
+    let mut twice = assigned();
+    twice.extend([
+        attempt(ContactOutcome::NoAnswer),
+        attempt(ContactOutcome::MessageLeft),
+    ]);
+    refused(
+        twice.clone(),
+        close(CloseReason::Unreachable),
+        CaseError::CloseReasonDoesNotFit(
+            "unreachable",
+            "fewer contact attempts than the program requires",
+        ),
+    );
+    twice.push(attempt(ContactOutcome::NoAnswer));
+    scenario()
+        .given(history(twice))
+        .when(close(CloseReason::Unreachable))
+        .then_expect_events(vec![CaseEvent::CaseClosed(CaseClosed {
+            reason: CloseReason::Unreachable,
+            closed_at: at(25, 9),
+        })]);
+    for (story, reason) in [
+        (accepted(), CloseReason::Completed),
+        (declined(), CloseReason::Declined),
+        (assigned(), CloseReason::Withdrawn),
+    ] {
+        scenario()
+            .given(history(story))
+            .when(close(reason))
+            .then_expect_events(vec![CaseEvent::CaseClosed(CaseClosed {
+                reason,
+                closed_at: at(25, 9),
+            })]);
+    }
+}
+
+#[test]
+fn a_closed_case_refuses_everything_but_reopening() {
+    let mut closed = accepted();
+    closed.push(CaseCommand::Close {
+        reason: CloseReason::Completed,
+        at: at(25, 9),
+    });
+    refused(closed.clone(), assign("S2"), CaseError::Closed);
+    refused(
+        closed.clone(),
+        attempt(ContactOutcome::Reached),
+        CaseError::Closed,
+    );
+    scenario()
+        .given(history(closed))
+        .when(CaseCommand::Reopen { at: at(30, 9) })
+        .then_expect_events(vec![CaseEvent::CaseReopened(CaseReopened {
+            reopened_at: at(30, 9),
+        })]);
+}
+
+#[test]
+fn a_case_can_be_reopened_only_within_the_window() {
+    let mut closed = accepted();
+    closed.push(CaseCommand::Close {
+        reason: CloseReason::Completed,
+        at: at(2, 9),
+    });
+    let late = DateTime::parse_from_rfc3339("2026-12-03T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    refused(
+        closed,
+        CaseCommand::Reopen { at: late },
+        CaseError::ReopenWindowPassed(30),
+    );
+    refused(
+        accepted(),
+        CaseCommand::Reopen { at: at(25, 9) },
+        CaseError::NotClosed,
+    );
+}
+
+#[test]
+fn a_member_who_declined_and_comes_back_can_be_contacted_after_reopening() {
+    let mut story = declined();
+    story.push(CaseCommand::Close {
+        reason: CloseReason::Declined,
+        at: at(24, 9),
+    });
+    story.push(CaseCommand::Reopen { at: at(26, 9) });
+    let events = history(story);
+    let result = scenario()
+        .given(events)
+        .when(attempt(ContactOutcome::Reached))
+        .inspect_result();
+    assert!(
+        matches!(result.as_deref(), Ok([CaseEvent::ContactAttempted(_)])),
+        "{result:?}"
+    );
+}
