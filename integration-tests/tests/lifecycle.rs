@@ -1,7 +1,7 @@
 //! A program manager and a peer supporter work a case from opening to closing, through the API.
 
 use integration_tests::reports::{incident, staff};
-use integration_tests::{eventually, TestBed};
+use integration_tests::{eventually, metric_value, TestBed};
 use outreach_domain::deadline::Allowance;
 use outreach_intake::sample::Mode;
 use serde_json::{json, Value};
@@ -175,7 +175,11 @@ async fn a_declined_member_is_not_contacted_again() {
 #[tokio::test]
 async fn cases_past_their_first_contact_deadline_stand_out_until_someone_tries() {
     // A program that promises contact within the minute, so the deadline passes during the test.
-    let bed = TestBed::with(|s| s.policy.deadlines.first_contact = Allowance::Minutes(0)).await;
+    let bed = TestBed::with(|s| {
+        s.policy.deadlines.first_contact = Allowance::Minutes(0);
+        s.telemetry.gauge_interval_ms = 100;
+    })
+    .await;
     let service = bed.start().await;
     bed.publish(
         &incident("INC-502", vec![staff("O1", "nurse"), staff("O2", "nurse")]),
@@ -212,5 +216,12 @@ async fn cases_past_their_first_contact_deadline_stand_out_until_someone_tries()
     )
     .await;
     assert_eq!(overdue["cases"][0]["member"]["staff_id"], "O2");
+    // Operators see the same figure.
+    eventually(
+        "the overdue gauge",
+        || bed.metrics(&service),
+        |text| metric_value(text, "peer_outreach_cases_overdue", &[]) == Some(1.0),
+    )
+    .await;
     service.stop().await;
 }

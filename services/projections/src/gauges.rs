@@ -18,9 +18,17 @@ pub async fn observe(pool: &PgPool) -> Result<(), ProjectionError> {
             .projection_lag_seconds
             .record(seconds, &[attribute("projection", name)]);
     }
-    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach_cases WHERE status = 'open'")
-        .fetch_one(pool)
-        .await?;
+    // Open: every case still being worked, whatever its stage.
+    let (open, overdue): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status NOT IN ('closed', 'cancelled')),
+                count(*) FILTER (WHERE status IN ('open', 'assigned')
+                                   AND first_contacted_at IS NULL
+                                   AND first_contact_due < now())
+           FROM outreach_cases",
+    )
+    .fetch_one(pool)
+    .await?;
     metrics().cases_open.record(open, &[]);
+    metrics().cases_overdue.record(overdue, &[]);
     Ok(())
 }

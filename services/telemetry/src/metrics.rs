@@ -25,6 +25,8 @@ pub struct Metrics {
     pub projection_lag_seconds: Gauge<f64>,
     /// Outreach cases open now.
     pub cases_open: Gauge<i64>,
+    /// Open cases whose first contact is past due and not yet attempted.
+    pub cases_overdue: Gauge<i64>,
 }
 
 pub fn metrics() -> &'static Metrics {
@@ -68,6 +70,12 @@ pub fn metrics() -> &'static Metrics {
             cases_open: meter
                 .i64_gauge("peer_outreach.cases.open")
                 .with_description("Outreach cases open now")
+                .build(),
+            cases_overdue: meter
+                .i64_gauge("peer_outreach.cases.overdue")
+                .with_description(
+                    "Open cases whose first contact is past due and not yet attempted",
+                )
                 .build(),
         }
     })
