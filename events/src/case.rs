@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use crate::lifecycle::{
     CaseClosed, CaseReopened, ContactAttempted, EncounterRecorded, EscalationRecorded,
-    ReferredToProfessionalHelp, ResourcesSent, SupportAccepted, SupportDeclined, SupporterAssigned,
+    FirstContactDeadlinePassed, ReferredToProfessionalHelp, ResourcesSent, SupportAccepted,
+    SupportDeclined, SupporterAssigned, TriggerLinked,
 };
 use crate::{MemberContact, MemberProfile, ReportRef, TriggerKind};
 
@@ -26,6 +27,8 @@ pub enum CaseEvent {
     EscalationRecorded(EscalationRecorded),
     CaseClosed(CaseClosed),
     CaseReopened(CaseReopened),
+    FirstContactDeadlinePassed(FirstContactDeadlinePassed),
+    TriggerLinked(TriggerLinked),
 }
 
 /// A case was opened for one member after one trigger.
@@ -91,6 +94,8 @@ impl cqrs_es::DomainEvent for CaseEvent {
             CaseEvent::EscalationRecorded(_) => "EscalationRecorded".to_string(),
             CaseEvent::CaseClosed(_) => "CaseClosed".to_string(),
             CaseEvent::CaseReopened(_) => "CaseReopened".to_string(),
+            CaseEvent::FirstContactDeadlinePassed(_) => "FirstContactDeadlinePassed".to_string(),
+            CaseEvent::TriggerLinked(_) => "TriggerLinked".to_string(),
         }
     }
 

@@ -139,3 +139,19 @@ pub enum CloseReason {
 pub struct CaseReopened {
     pub reopened_at: DateTime<Utc>,
 }
+
+/// First contact was due and had not been attempted: noticed once, by the deadline watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstContactDeadlinePassed {
+    pub due: DateTime<Utc>,
+    pub noticed_at: DateTime<Utc>,
+}
+
+/// Another trigger named a member whose case is still open: it joins that case, so the member is
+/// not contacted twice by two supporters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerLinked {
+    pub report: crate::ReportRef,
+    pub trigger: crate::TriggerKind,
+    pub linked_at: DateTime<Utc>,
+}

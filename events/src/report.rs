@@ -19,6 +19,9 @@ pub struct ReportRef {
 pub enum TriggerKind {
     Incident,
     IReport,
+    SelfReferral,
+    ColleagueReferral,
+    SupervisorReferral,
 }
 
 impl TriggerKind {
@@ -26,6 +29,9 @@ impl TriggerKind {
         match self {
             TriggerKind::Incident => "incident",
             TriggerKind::IReport => "i_report",
+            TriggerKind::SelfReferral => "self_referral",
+            TriggerKind::ColleagueReferral => "colleague_referral",
+            TriggerKind::SupervisorReferral => "supervisor_referral",
         }
     }
 }

@@ -12,14 +12,16 @@ async fn clinical_detail_reaches_no_table_no_log_line_and_no_response() {
     let bed = TestBed::new().await;
     let canary = format!("CANARY{}", bed.id.to_uppercase());
     let service = bed.start().await;
-    let staff = vec![staff("S1", "physician"), staff("S2", "nurse")];
+    // Two reports, different people: one member, one open case would otherwise link them.
+    let first = vec![staff("S1", "physician"), staff("S2", "nurse")];
+    let second = vec![staff("S3", "pharmacist"), staff("S4", "nurse")];
     bed.publish(
-        &incident_with_clinical_detail("INC-CANARY-1", staff.clone(), &canary),
+        &incident_with_clinical_detail("INC-CANARY-1", first, &canary),
         Mode::Structured,
     )
     .await;
     bed.publish(
-        &incident_with_clinical_detail("INC-CANARY-2", staff, &canary),
+        &incident_with_clinical_detail("INC-CANARY-2", second, &canary),
         Mode::Binary,
     )
     .await;

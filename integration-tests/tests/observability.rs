@@ -56,7 +56,12 @@ async fn one_trace_follows_a_report_from_the_message_through_its_commands_to_the
     assert_eq!(intake.parent_span_id.to_string(), PRODUCER_SPAN_ID);
 
     let commands = named("command.execute");
-    assert_eq!(commands.len(), 3, "the report and its two cases");
+    // The report, each member's record (one open case per member), and the two cases.
+    assert_eq!(
+        commands.len(),
+        5,
+        "the report, two members and their two cases"
+    );
     for command in &commands {
         assert_eq!(
             command.span_context.trace_id(),
@@ -68,8 +73,8 @@ async fn one_trace_follows_a_report_from_the_message_through_its_commands_to_the
     let applied = named("projection.apply");
     assert_eq!(
         applied.len(),
-        3,
-        "the report's event and both cases' events were projected"
+        5,
+        "every event those commands stored was projected"
     );
     for projection in &applied {
         assert_eq!(
@@ -120,7 +125,8 @@ async fn metrics_count_messages_and_dead_letters_and_show_projection_lag_rise_an
     )
     .await;
 
-    // Each report stores two events (the report's and its one case's): six, none projected.
+    // Each report stores three events (the report's, the member's record, the case's): nine,
+    // none projected.
     let text = wait_for_metrics(
         &bed,
         &intake_only,
@@ -140,7 +146,7 @@ async fn metrics_count_messages_and_dead_letters_and_show_projection_lag_rise_an
                     text,
                     "peer_outreach_projection_lag_events",
                     &[r#"projection="outreach""#],
-                ) == Some(6.0)
+                ) == Some(9.0)
         },
     )
     .await;

@@ -629,14 +629,14 @@ pub(crate) async fn reopen_case(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde::de::DeserializeOwned;
     use utoipa::PartialSchema;
 
     use super::*;
 
     /// Every value the document lists reads as the same code in the API and in the domain.
-    fn reads_the_same<Api, Domain>()
+    pub(crate) fn reads_the_same<Api, Domain>()
     where
         Api: PartialSchema + DeserializeOwned + Into<Domain>,
         Domain: DeserializeOwned + PartialEq + std::fmt::Debug,

@@ -35,6 +35,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("no outreach case has this id")]
     CaseNotFound,
+    #[error("nothing is on record for this staff id")]
+    MemberNotFound,
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("this method is not supported on this path")]
@@ -131,6 +133,11 @@ impl ApiError {
                 "Unsupported media type",
             ),
             Self::CaseNotFound => (StatusCode::NOT_FOUND, "case-not-found", "Case not found"),
+            Self::MemberNotFound => (
+                StatusCode::NOT_FOUND,
+                "member-not-found",
+                "Member not found",
+            ),
             // The rule names the problem type; the title is shared by every refusal.
             Self::Refused { rule, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,6 +1,7 @@
 //! The HTTP API of peer-outreach: serves the `outreach_cases` read model that the outreach
-//! projection writes, takes program managers' and supporters' commands on cases, plus liveness,
-//! readiness and the OpenAPI document.
+//! projection writes, takes program managers' and supporters' commands on cases and care team
+//! members' referrals, preferences and opt-outs, plus liveness, readiness and the OpenAPI
+//! document.
 //!
 //! The API writes nothing itself: every command goes through the command side to the event
 //! store, and the read model follows from the events.
@@ -15,11 +16,14 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+// `#[macro_use]`: `members` mirrors domain codes with the case commands' `mirror!`.
+#[macro_use]
 mod case_commands;
 mod cases;
 mod error;
 mod extract;
 mod health;
+mod members;
 mod openapi;
 
 pub use error::{ApiError, Problem};
@@ -77,6 +81,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(cases::routes())
         .merge(case_commands::routes())
+        .merge(members::routes())
         .merge(health::routes())
         .merge(openapi::routes())
         .fallback(route_not_found)

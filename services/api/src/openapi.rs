@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 
 use crate::case_commands::OptionalNoFieldsBodies;
-use crate::{case_commands, cases, error, health, ApiState};
+use crate::{case_commands, cases, error, health, members, ApiState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,11 @@ use crate::{case_commands, cases, error, health, ApiState};
         case_commands::record_escalation,
         case_commands::close_case,
         case_commands::reopen_case,
+        members::refer,
+        members::get_member,
+        members::state_preferences,
+        members::opt_out,
+        members::opt_in,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -40,6 +45,7 @@ use crate::{case_commands, cases, error, health, ApiState};
     tags(
         (name = "cases", description = "Outreach cases, from the outreach read model"),
         (name = "case commands", description = "What program managers and peer supporters record on a case. Facts, codes and dates only: no notes. The read model shows the result shortly after."),
+        (name = "members", description = "What care team members ask of the program: a referral for support (by themselves, a colleague or a supervisor), preferences about contact and supporter, opting out of automatic outreach. Who to reach and how, never what happened."),
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
     )
 )]

@@ -119,6 +119,7 @@ async fn the_openapi_document_lists_every_route() {
         "/readyz",
         "/metrics",
         "/openapi.json",
+        "/v1/members/{staff_id}",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }
@@ -136,6 +137,15 @@ async fn the_openapi_document_lists_every_route() {
         "RecordEscalation",
         "CloseCase",
         "NoFields",
+        "Referral",
+        "ReferredMember",
+        "ReferredName",
+        "ReferralContact",
+        "Referred",
+        "StatePreferences",
+        "MemberVersion",
+        "MemberRecord",
+        "MemberPreferences",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -213,6 +223,116 @@ async fn the_openapi_document_lists_every_route() {
             );
         }
     }
+    // Members' commands: referrals, preferences, opting out and in, and the member's record.
+    let referral = &doc["paths"]["/v1/referrals"]["post"];
+    assert_eq!(
+        referral["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Referral"
+    );
+    assert_eq!(referral["requestBody"]["required"], true);
+    for status in ["200", "201"] {
+        assert_eq!(
+            referral["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Referred",
+            "{status}"
+        );
+    }
+    assert!(referral["responses"]["201"]["headers"]["Location"].is_object());
+    for (method, path, body, response) in [
+        (
+            "put",
+            "/v1/members/{staff_id}/preferences",
+            "StatePreferences",
+            "MemberVersion",
+        ),
+        (
+            "post",
+            "/v1/members/{staff_id}/opt-out",
+            "NoFields",
+            "MemberVersion",
+        ),
+        (
+            "post",
+            "/v1/members/{staff_id}/opt-in",
+            "NoFields",
+            "MemberVersion",
+        ),
+    ] {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} missing");
+        assert_eq!(
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            format!("#/components/schemas/{body}"),
+            "{path}"
+        );
+        assert_eq!(
+            operation["requestBody"]["required"],
+            body != "NoFields",
+            "{path}"
+        );
+        assert_eq!(
+            operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            format!("#/components/schemas/{response}"),
+            "{path}"
+        );
+    }
+    for (method, path, statuses) in [
+        (
+            "post",
+            "/v1/referrals",
+            &["400", "409", "413", "415", "422", "500", "503"][..],
+        ),
+        (
+            "put",
+            "/v1/members/{staff_id}/preferences",
+            &["400", "409", "413", "415", "422", "500", "503"][..],
+        ),
+        (
+            "post",
+            "/v1/members/{staff_id}/opt-out",
+            &["400", "409", "413", "415", "500", "503"][..],
+        ),
+        (
+            "post",
+            "/v1/members/{staff_id}/opt-in",
+            &["400", "409", "413", "415", "500", "503"][..],
+        ),
+        (
+            "get",
+            "/v1/members/{staff_id}",
+            &["400", "404", "500", "503"][..],
+        ),
+    ] {
+        let operation = &doc["paths"][path][method];
+        for status in statuses {
+            assert_eq!(
+                operation["responses"][status]["content"]["application/problem+json"]["schema"]
+                    ["$ref"],
+                "#/components/schemas/Problem",
+                "{method} {path} {status}"
+            );
+        }
+        if path.contains("{staff_id}") {
+            let params: Vec<(&str, &str)> = operation["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap()))
+                .collect();
+            assert_eq!(params, [("staff_id", "path")], "{method} {path}");
+        }
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["MemberRecord"]["required"],
+        json!([
+            "staff_id",
+            "opted_out",
+            "open_case_id",
+            "preferences",
+            "version"
+        ])
+    );
+
     // Bodies are closed, and their codes are listed.
     let schemas = &doc["components"]["schemas"];
     for body in [
@@ -223,6 +343,11 @@ async fn the_openapi_document_lists_every_route() {
         "RecordEscalation",
         "CloseCase",
         "NoFields",
+        "Referral",
+        "ReferredMember",
+        "ReferredName",
+        "ReferralContact",
+        "StatePreferences",
     ] {
         assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
     }
@@ -260,6 +385,35 @@ async fn the_openapi_document_lists_every_route() {
             "CloseReason",
             json!(["completed", "declined", "unreachable", "withdrawn"]),
         ),
+        ("ReferredBy", json!(["self", "colleague", "supervisor"])),
+        ("ReferralOutcome", json!(["opened", "linked"])),
+        (
+            "Discipline",
+            json!([
+                "physician",
+                "resident",
+                "fellow",
+                "nurse",
+                "pharmacist",
+                "respiratory_therapist",
+                "physical_therapist",
+                "social_work",
+                "spiritual_care",
+                "supervisor",
+                "allied_health",
+                "other"
+            ]),
+        ),
+        (
+            "Seniority",
+            json!(["trainee", "early_career", "mid_career", "senior"]),
+        ),
+        ("SupporterGender", json!(["woman", "man", "non_binary"])),
+        (
+            "DepartmentPreference",
+            json!(["own_department", "other_department"]),
+        ),
+        ("SeniorityPreference", json!(["similar", "more_senior"])),
         (
             "CaseStatus",
             json!([

@@ -11,9 +11,12 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use futures::{StreamExt, TryStreamExt};
 use opentelemetry::KeyValue;
+use outreach_domain::case::CaseStatus;
 use outreach_domain::{
-    CaseCommand, CaseError, CasePolicies, OutreachCase, ReportCommand, ReportError, SafetyReport,
+    CareTeamMember, CaseCommand, CaseError, CasePolicies, InvolvedMember, MemberCommand,
+    MemberError, OutreachCase, ReportCommand, ReportError, SafetyReport,
 };
+use outreach_events::{ReportRef, TriggerKind};
 use outreach_telemetry::metrics::metrics;
 use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
@@ -60,6 +63,12 @@ impl Rule for CaseError {
     }
 }
 
+impl Rule for MemberError {
+    fn rule(&self) -> &'static str {
+        MemberError::rule(self)
+    }
+}
+
 impl Rule for ReportError {
     fn rule(&self) -> &'static str {
         ReportError::rule(self)
@@ -85,6 +94,32 @@ pub struct CommandSide {
     reports: PostgresCqrs<SafetyReport>,
     report_store: PersistedEventStore<PostgresEventRepository, SafetyReport>,
     case_store: PersistedEventStore<PostgresEventRepository, OutreachCase>,
+    members: PostgresCqrs<CareTeamMember>,
+    member_store: PersistedEventStore<PostgresEventRepository, CareTeamMember>,
+    policies: CasePolicies,
+}
+
+/// A member referred for support by themselves, a colleague or a supervisor.
+#[derive(Debug, Clone)]
+pub struct Referral {
+    /// The client's idempotency key: the same referral sent twice opens one case.
+    pub referral_id: Uuid,
+    pub trigger: TriggerKind,
+    pub campus: String,
+    pub unit: String,
+    pub member: InvolvedMember,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Where a trigger for a member ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outreach {
+    /// A case was opened (or had been, for a repeated trigger).
+    Opened(Uuid),
+    /// The member's open case took the trigger in.
+    Linked(Uuid),
+    /// The member opted out of automatic outreach.
+    Skipped,
 }
 
 impl CommandSide {
@@ -92,7 +127,12 @@ impl CommandSide {
     /// in commit order (see the projections crate), so nothing here dispatches queries.
     pub fn new(pool: PgPool, policies: CasePolicies) -> Self {
         Self {
-            cases: postgres_cqrs(pool.clone(), vec![], policies),
+            cases: postgres_cqrs(pool.clone(), vec![], policies.clone()),
+            members: postgres_cqrs(pool.clone(), vec![], ()),
+            member_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
+                pool.clone(),
+            )),
+            policies,
             reports: postgres_cqrs(pool.clone(), vec![], ()),
             report_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
                 pool.clone(),
@@ -116,11 +156,204 @@ impl CommandSide {
         let follow_up = report.follow_up(&command);
         let issued = follow_up.len();
         futures::stream::iter(follow_up)
-            .map(|(case_id, case_command)| self.handle_case(case_id, case_command, metadata))
+            .map(|(case_id, case_command)| self.follow_up(case_id, case_command, metadata))
             .buffer_unordered(CASE_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
         Ok(issued)
+    }
+
+    async fn follow_up(
+        &self,
+        case_id: Uuid,
+        command: CaseCommand,
+        metadata: &Metadata,
+    ) -> Result<(), CommandError> {
+        match command {
+            open @ CaseCommand::Open { .. } => self
+                .open_or_link(case_id, open, true, metadata)
+                .await
+                .map(|_| ()),
+            other => {
+                let ends = matches!(other, CaseCommand::Cancel { .. });
+                self.handle_case(case_id, other, metadata).await?;
+                if ends {
+                    self.end_members_case(case_id, metadata).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens the case for its member, unless the member already has an open case (the trigger
+    /// joins it: nobody is contacted twice by two supporters) or opted out of automatic outreach.
+    ///
+    /// Safe to repeat: the member aggregate records the case before it opens, so a retry after a
+    /// crash finds its own case and opens it.
+    async fn open_or_link(
+        &self,
+        case_id: Uuid,
+        open: CaseCommand,
+        automatic: bool,
+        metadata: &Metadata,
+    ) -> Result<Outreach, CommandError> {
+        let CaseCommand::Open {
+            report,
+            trigger,
+            member,
+            opened_at,
+            ..
+        } = &open
+        else {
+            unreachable!("open_or_link takes an Open command")
+        };
+        let member_id = outreach_domain::ids::member_id(&member.staff_id).to_string();
+        // A racing trigger for the same member can take the open slot between our look and our
+        // write; the member aggregate then refuses, and we look again.
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let (person, _) = load(&self.member_store, &member_id).await?;
+            if automatic && person.opted_out() {
+                let skip = MemberCommand::SkipAutomaticOutreach {
+                    staff_id: member.staff_id.clone(),
+                    report: report.clone(),
+                    at: *opened_at,
+                };
+                execute(&self.members, &member_id, &skip, metadata).await?;
+                return Ok(Outreach::Skipped);
+            }
+            if let Some(open_case) = person.open_case().filter(|c| *c != case_id) {
+                let (existing, _) = load(&self.case_store, &open_case.to_string()).await?;
+                if existing.status() == Some(CaseStatus::Open) {
+                    let link = CaseCommand::LinkTrigger {
+                        report: report.clone(),
+                        trigger: *trigger,
+                        at: *opened_at,
+                    };
+                    self.handle_case(open_case, link, metadata).await?;
+                    return Ok(Outreach::Linked(open_case));
+                }
+                // The member's record lags a case that has ended: catch it up.
+                let end = MemberCommand::EndCase {
+                    case_id: open_case,
+                    at: *opened_at,
+                };
+                execute(&self.members, &member_id, &end, metadata).await?;
+            }
+            let start = MemberCommand::StartCase {
+                staff_id: member.staff_id.clone(),
+                case_id,
+                at: *opened_at,
+            };
+            match execute(&self.members, &member_id, &start, metadata).await {
+                Err(CommandError::Refused {
+                    rule: "member-has-an-open-case",
+                    ..
+                }) => continue,
+                Err(other) => return Err(other),
+                Ok(()) => {}
+            }
+            return match self.handle_case(case_id, open.clone(), metadata).await {
+                Ok(()) => Ok(Outreach::Opened(case_id)),
+                Err(error @ CommandError::Refused { .. }) => {
+                    // The case will never open (e.g. no way to reach the member): free the slot.
+                    let end = MemberCommand::EndCase {
+                        case_id,
+                        at: *opened_at,
+                    };
+                    execute(&self.members, &member_id, &end, metadata).await?;
+                    Err(error)
+                }
+                Err(other) => Err(other),
+            };
+        }
+        Err(CommandError::Conflict {
+            aggregate: CareTeamMember::TYPE,
+        })
+    }
+
+    /// Tells the member's record that this case no longer takes triggers.
+    async fn end_members_case(
+        &self,
+        case_id: Uuid,
+        metadata: &Metadata,
+    ) -> Result<(), CommandError> {
+        let (case, _) = load(&self.case_store, &case_id.to_string()).await?;
+        if case.status() == Some(CaseStatus::Open) || case.status().is_none() {
+            return Ok(());
+        }
+        let member_id = outreach_domain::ids::member_id(case.member_staff_id()).to_string();
+        let end = MemberCommand::EndCase {
+            case_id,
+            at: chrono::Utc::now(),
+        };
+        execute(&self.members, &member_id, &end, metadata).await
+    }
+
+    /// A referral: the member is offered support like anyone named in a report, unless the
+    /// program does not serve their discipline. Opting out of automatic outreach does not stop
+    /// someone asking for support.
+    pub async fn refer(
+        &self,
+        referral: Referral,
+        metadata: &Metadata,
+    ) -> Result<Outreach, CommandError> {
+        if !self
+            .policies
+            .eligibility
+            .serves(referral.member.profile.discipline)
+        {
+            return Err(CommandError::Refused {
+                rule: "member-not-eligible",
+                detail: format!(
+                    "the program does not serve the {} discipline",
+                    referral.member.profile.discipline.as_str()
+                ),
+            });
+        }
+        let report = ReportRef {
+            source: "referral".into(),
+            report_id: referral.referral_id.to_string(),
+        };
+        let case_id = outreach_domain::ids::case_id(&report, &referral.member.profile.staff_id);
+        let open = CaseCommand::Open {
+            case_id,
+            report,
+            trigger: referral.trigger,
+            campus: referral.campus,
+            unit: referral.unit,
+            member: referral.member.profile,
+            contact: referral.member.contact,
+            opened_at: referral.at,
+        };
+        self.open_or_link(case_id, open, false, metadata).await
+    }
+
+    /// A command on a member's own record: preferences, opting out or back in.
+    pub async fn act_on_member(
+        &self,
+        command: MemberCommand,
+        metadata: &Metadata,
+    ) -> Result<u64, CommandError> {
+        let staff_id = match &command {
+            MemberCommand::StatePreferences { staff_id, .. }
+            | MemberCommand::OptOut { staff_id, .. }
+            | MemberCommand::OptIn { staff_id, .. }
+            | MemberCommand::StartCase { staff_id, .. }
+            | MemberCommand::SkipAutomaticOutreach { staff_id, .. } => staff_id.clone(),
+            MemberCommand::EndCase { .. } => unreachable!("cases end through their own commands"),
+        };
+        let member_id = outreach_domain::ids::member_id(&staff_id).to_string();
+        execute(&self.members, &member_id, &command, metadata).await?;
+        Ok(load(&self.member_store, &member_id).await?.1)
+    }
+
+    /// The member's current preferences and opt-out, from the member's own record.
+    pub async fn member(&self, staff_id: &str) -> Result<(CareTeamMember, u64), CommandError> {
+        load(
+            &self.member_store,
+            &outreach_domain::ids::member_id(staff_id).to_string(),
+        )
+        .await
     }
 
     /// A person's command on a case (a program manager's or a supporter's).
@@ -141,6 +374,7 @@ impl CommandSide {
         if expected_version.is_some_and(|expected| expected != version) {
             return Err(CommandError::StaleVersion { current: version });
         }
+        let ends = matches!(command, CaseCommand::Close { .. });
         let command = match command {
             // Whether the supporter is named on the case's report is the report's to say.
             CaseCommand::Assign {
@@ -169,7 +403,12 @@ impl CommandSide {
                 current: load(&self.case_store, &id).await?.1,
             }),
             Err(other) => Err(other),
-            Ok(()) => Ok(load(&self.case_store, &id).await?.1),
+            Ok(()) => {
+                if ends {
+                    self.end_members_case(case_id, metadata).await?;
+                }
+                Ok(load(&self.case_store, &id).await?.1)
+            }
         }
     }
 

@@ -8,9 +8,9 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use outreach_events::lifecycle::{
     CaseClosed, CaseReopened, CloseReason, ContactAttempted, ContactOutcome, DurationBand,
-    EncounterFormat, EncounterRecorded, EscalationCategory, EscalationRecorded, Modality,
-    ProfessionalHelp, ReferredToProfessionalHelp, ResourcesSent, SupportAccepted, SupportDeclined,
-    SupporterAssigned,
+    EncounterFormat, EncounterRecorded, EscalationCategory, EscalationRecorded,
+    FirstContactDeadlinePassed, Modality, ProfessionalHelp, ReferredToProfessionalHelp,
+    ResourcesSent, SupportAccepted, SupportDeclined, SupporterAssigned, TriggerLinked,
 };
 use outreach_events::{
     CancelReason, CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts, Channel, MemberContact,
@@ -80,6 +80,16 @@ pub enum CaseCommand {
         at: DateTime<Utc>,
     },
     Reopen {
+        at: DateTime<Utc>,
+    },
+    /// The deadline watch noticed that first contact is past due. Recorded at most once.
+    NoticeDeadlinePassed {
+        at: DateTime<Utc>,
+    },
+    /// Another trigger for the member joins this open case.
+    LinkTrigger {
+        report: ReportRef,
+        trigger: TriggerKind,
         at: DateTime<Utc>,
     },
 }
@@ -159,6 +169,8 @@ impl Default for LifecyclePolicy {
 pub struct CasePolicies {
     pub deadlines: DeadlinePolicy,
     pub lifecycle: LifecyclePolicy,
+    /// Who the program serves: referrals are checked against it as intake's triggers are.
+    pub eligibility: crate::EligibilityPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,11 +192,19 @@ pub struct OutreachCase {
     accepted: bool,
     declined: bool,
     closed_at: Option<DateTime<Utc>>,
+    first_contact_due: Option<DateTime<Utc>>,
+    deadline_noticed: bool,
+    linked_reports: Vec<ReportRef>,
 }
 
 impl OutreachCase {
     pub fn status(&self) -> Option<CaseStatus> {
         self.status
+    }
+
+    /// The staff id of the member the case is about.
+    pub fn member_staff_id(&self) -> &str {
+        &self.staff_id
     }
 
     /// The report that opened the case.
@@ -384,6 +404,39 @@ impl OutreachCase {
                 }
                 CaseEvent::CaseReopened(CaseReopened { reopened_at: at })
             }
+            C::NoticeDeadlinePassed { at } => {
+                // Exactly once per case, and only while first contact is still owed: whoever
+                // notices second (another instance, a retry) records nothing.
+                let Some(due) = self.first_contact_due else {
+                    return Ok(None);
+                };
+                if self.status != Some(CaseStatus::Open)
+                    || self.attempts > 0
+                    || self.deadline_noticed
+                    || at < due
+                {
+                    return Ok(None);
+                }
+                CaseEvent::FirstContactDeadlinePassed(FirstContactDeadlinePassed {
+                    due,
+                    noticed_at: at,
+                })
+            }
+            C::LinkTrigger {
+                report,
+                trigger,
+                at,
+            } => {
+                self.ensure_open()?;
+                if self.report.as_ref() == Some(&report) || self.linked_reports.contains(&report) {
+                    return Ok(None); // the same trigger again
+                }
+                CaseEvent::TriggerLinked(TriggerLinked {
+                    report,
+                    trigger,
+                    linked_at: at,
+                })
+            }
         };
         Ok(Some(event))
     }
@@ -438,6 +491,7 @@ impl Aggregate for OutreachCase {
         match event {
             CaseEvent::CaseOpened(opened) => {
                 self.status = Some(CaseStatus::Open);
+                self.first_contact_due = opened.facts.first_contact_due;
                 self.report = Some(opened.facts.report);
                 self.staff_id = opened.facts.member.staff_id;
             }
@@ -459,6 +513,8 @@ impl Aggregate for OutreachCase {
                 self.status = Some(CaseStatus::Closed);
                 self.closed_at = Some(closed.closed_at);
             }
+            CaseEvent::FirstContactDeadlinePassed(_) => self.deadline_noticed = true,
+            CaseEvent::TriggerLinked(linked) => self.linked_reports.push(linked.report),
             CaseEvent::CaseReopened(_) => {
                 self.status = Some(CaseStatus::Open);
                 self.closed_at = None;

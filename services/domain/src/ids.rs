@@ -28,6 +28,11 @@ pub fn case_id(report: &ReportRef, staff_id: &str) -> Uuid {
     )
 }
 
+/// The id of a care team member's aggregate.
+pub fn member_id(staff_id: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("member\n{staff_id}").as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,11 @@
 pub mod case;
 pub mod deadline;
 pub mod ids;
+pub mod member;
 pub mod policy;
 pub mod report;
 
 pub use case::{CaseCommand, CaseError, CasePolicies, LifecyclePolicy, OutreachCase};
+pub use member::{CareTeamMember, MemberCommand, MemberError};
 pub use policy::{EligibilityPolicy, HarmLevel, TriggerPolicy};
 pub use report::{InvolvedMember, ReportCommand, ReportError, SafetyReport};

@@ -48,6 +48,10 @@ impl TriggerPolicy {
         let kind_enabled = match kind {
             TriggerKind::Incident => self.incidents,
             TriggerKind::IReport => self.i_reports,
+            // Someone asked for support: that always starts outreach.
+            TriggerKind::SelfReferral
+            | TriggerKind::ColleagueReferral
+            | TriggerKind::SupervisorReferral => true,
         };
         kind_enabled && harm.is_none_or(|level| level >= self.minimum_harm)
     }

@@ -13,6 +13,7 @@ use outreach_api::{ApiState, BrokerHealth, MetricsExposition};
 use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
+use outreach_process_managers::DeadlineWatch;
 use outreach_projections::{ProjectionRunner, RunnerSettings};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
@@ -61,6 +62,13 @@ impl Service {
                 tasks.spawn(runner.run(shutdown.child_token()));
             }
         }
+        // Every instance watches; an advisory lock lets one sweep at a time (see the module).
+        let deadline_watch = DeadlineWatch::new(
+            pool.clone(),
+            commands.clone(),
+            settings.deadline_watch.watch_interval(),
+        );
+        tasks.spawn(deadline_watch.run(shutdown.child_token()));
         tasks.spawn(observe_gauges(
             pool.clone(),
             Duration::from_millis(settings.telemetry.gauge_interval_ms),

@@ -20,6 +20,22 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub log: LogSettings,
     pub telemetry: TelemetrySettings,
+    /// `[deadlines]`: the deadline watch. When first contact is due is `[policy.deadlines]`.
+    #[serde(rename = "deadlines")]
+    pub deadline_watch: DeadlineWatchSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineWatchSettings {
+    /// How often to look for cases whose first-contact deadline passed without an attempt.
+    pub watch_interval_ms: u64,
+}
+
+impl DeadlineWatchSettings {
+    pub fn watch_interval(&self) -> Duration {
+        Duration::from_millis(self.watch_interval_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +100,7 @@ impl PolicySettings {
         CasePolicies {
             deadlines: self.deadlines.clone(),
             lifecycle: self.lifecycle.clone(),
+            eligibility: self.eligibility.clone(),
         }
     }
 }

@@ -72,6 +72,10 @@ impl Projection for OutreachProjection {
                 Some(name(&e.reason)),
                 Some(e.closed_at),
             ),
+            CaseEvent::FirstContactDeadlinePassed(e) => {
+                ("deadline_passed_at = $4", None, Some(e.noticed_at))
+            }
+            CaseEvent::TriggerLinked(_) => ("linked_triggers = linked_triggers + 1", None, None),
             // Back to where the case stood before it closed; a decline no longer stands.
             CaseEvent::CaseReopened(_) => (
                 "closed_at = NULL, close_reason = NULL,

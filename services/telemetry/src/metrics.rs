@@ -27,6 +27,8 @@ pub struct Metrics {
     pub cases_open: Gauge<i64>,
     /// Open cases whose first contact is past due and not yet attempted.
     pub cases_overdue: Gauge<i64>,
+    /// First-contact deadlines the deadline watch noticed had passed (one per case at most).
+    pub deadlines_passed: Counter<u64>,
 }
 
 pub fn metrics() -> &'static Metrics {
@@ -75,6 +77,12 @@ pub fn metrics() -> &'static Metrics {
                 .i64_gauge("peer_outreach.cases.overdue")
                 .with_description(
                     "Open cases whose first contact is past due and not yet attempted",
+                )
+                .build(),
+            deadlines_passed: meter
+                .u64_counter("peer_outreach.deadlines.passed")
+                .with_description(
+                    "First-contact deadlines noticed as passed without a contact attempt",
                 )
                 .build(),
         }

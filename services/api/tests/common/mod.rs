@@ -39,6 +39,11 @@ pub struct TestApp {
 impl TestApp {
     /// A router over a fresh database with every migration applied, broker reachable.
     pub async fn spawn() -> Self {
+        Self::spawn_with_policies(CasePolicies::default()).await
+    }
+
+    /// As [`TestApp::spawn`], with the command side deciding under the given policies.
+    pub async fn spawn_with_policies(policies: CasePolicies) -> Self {
         let base = database_url_base();
         let name = format!("api_test_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&format!("{base}/postgres"))
@@ -60,7 +65,7 @@ impl TestApp {
             .await
             .expect("run migrations");
 
-        let mut app = Self::with_pool(pool);
+        let mut app = Self::with_pool(pool, policies);
         app.database = Some(name);
         app.broker.set_reachable(true);
         app
@@ -73,14 +78,14 @@ impl TestApp {
             // Port 1 on loopback: connection refused, at once.
             .connect_lazy("postgres://postgres@127.0.0.1:1/unreachable")
             .expect("a lazy pool only parses its URL");
-        let app = Self::with_pool(pool);
+        let app = Self::with_pool(pool, CasePolicies::default());
         app.broker.set_reachable(true);
         app
     }
 
-    fn with_pool(pool: PgPool) -> Self {
+    fn with_pool(pool: PgPool, policies: CasePolicies) -> Self {
         let broker = BrokerHealth::default();
-        let commands = Arc::new(CommandSide::new(pool.clone(), CasePolicies::default()));
+        let commands = Arc::new(CommandSide::new(pool.clone(), policies));
         let router = router(ApiState {
             pool: pool.clone(),
             broker: broker.clone(),
@@ -137,6 +142,15 @@ impl TestApp {
         if_match: Option<&str>,
     ) -> TestResponse {
         self.send(post_request(uri, body, if_match)).await
+    }
+
+    /// PUTs a JSON body.
+    pub async fn put(&self, uri: &str, body: Value) -> TestResponse {
+        let request = Request::put(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
     }
 
     /// Opens a case through the command side, as intake would for member `E7` on an incident

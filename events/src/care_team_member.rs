@@ -1,0 +1,95 @@
+//! Events of the care team member aggregate: what holds for one person across all their cases:
+//! their one open case, their preferences, and whether they opted out of automatic outreach.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Channel, ReportRef};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MemberEvent {
+    /// A case opened for the member; until it ends, later triggers join it.
+    CaseStarted {
+        staff_id: String,
+        case_id: Uuid,
+        started_at: DateTime<Utc>,
+    },
+    CaseEnded {
+        case_id: Uuid,
+        ended_at: DateTime<Utc>,
+    },
+    /// Preferences are personal data: they sit in their own part, purgeable with the rest.
+    PreferencesStated {
+        staff_id: String,
+        personal: Preferences,
+        stated_at: DateTime<Utc>,
+    },
+    OptedOut {
+        staff_id: String,
+        opted_out_at: DateTime<Utc>,
+    },
+    OptedIn {
+        staff_id: String,
+        opted_in_at: DateTime<Utc>,
+    },
+    /// A report named the member, who had opted out: no case, but counted for statistics.
+    AutomaticOutreachSkipped {
+        staff_id: String,
+        report: ReportRef,
+        skipped_at: DateTime<Utc>,
+    },
+}
+
+/// How the member would like to be contacted, and by whom (seed 000: "department, specialty,
+/// gender, seniority"). Matching reads these; none is required.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    pub channel: Option<Channel>,
+    pub supporter_gender: Option<Gender>,
+    pub supporter_specialty: Option<String>,
+    pub supporter_department: Option<DepartmentPreference>,
+    pub supporter_seniority: Option<SeniorityPreference>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gender {
+    Woman,
+    Man,
+    NonBinary,
+}
+
+/// "Not the same department" is the programs' default; a member may ask for their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepartmentPreference {
+    OwnDepartment,
+    OtherDepartment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeniorityPreference {
+    Similar,
+    MoreSenior,
+}
+
+impl cqrs_es::DomainEvent for MemberEvent {
+    fn event_type(&self) -> String {
+        match self {
+            MemberEvent::CaseStarted { .. } => "CaseStarted",
+            MemberEvent::CaseEnded { .. } => "CaseEnded",
+            MemberEvent::PreferencesStated { .. } => "PreferencesStated",
+            MemberEvent::OptedOut { .. } => "OptedOut",
+            MemberEvent::OptedIn { .. } => "OptedIn",
+            MemberEvent::AutomaticOutreachSkipped { .. } => "AutomaticOutreachSkipped",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        crate::CURRENT_VERSION.to_string()
+    }
+}

@@ -1,0 +1,142 @@
+//! One person across reports: a member already in an open case is not contacted twice by two
+//! supporters, and a member who opted out of automatic outreach gets no case from incidents.
+
+use integration_tests::reports::{incident, staff};
+use integration_tests::{eventually, staff_ids, TestBed};
+use outreach_intake::sample::Mode;
+use serde_json::json;
+
+async fn count(bed: &TestBed, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(&bed.db().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_member_named_in_a_second_report_stays_in_their_open_case() {
+    let bed = TestBed::with(|s| s.kafka.partitions = 1).await;
+    let service = bed.start().await;
+    bed.publish(
+        &incident("INC-600", vec![staff("L1", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+    bed.publish(
+        &incident(
+            "INC-601",
+            vec![staff("L1", "nurse"), staff("L2", "physician")],
+        ),
+        Mode::Structured,
+    )
+    .await;
+
+    let cases = bed
+        .wait_for_cases(&service, "L2's case", |c| {
+            c.iter().any(|c| c["member"]["staff_id"] == "L2")
+        })
+        .await;
+    assert_eq!(staff_ids(&cases), ["L1", "L2"], "one case for L1, not two");
+    let l1 = cases
+        .iter()
+        .find(|c| c["member"]["staff_id"] == "L1")
+        .unwrap();
+    assert_eq!(l1["report"]["report_id"], "INC-600");
+    assert_eq!(count(&bed, "TriggerLinked").await, 1);
+
+    // Once that case is closed, the next report opens a new one.
+    let id = l1["case_id"].as_str().unwrap();
+    bed.post(
+        &service,
+        &format!("/v1/cases/{id}/assignment"),
+        json!({"supporter_id": "S1"}),
+        None,
+    )
+    .await;
+    for _ in 0..3 {
+        bed.post(
+            &service,
+            &format!("/v1/cases/{id}/contact-attempts"),
+            json!({"channel": "phone", "outcome": "no_answer"}),
+            None,
+        )
+        .await;
+    }
+    let (status, closed) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{id}/closure"),
+            json!({"reason": "unreachable"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{closed}");
+    bed.publish(
+        &incident("INC-602", vec![staff("L1", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+    let cases = bed
+        .wait_for_cases(&service, "L1's second case", |c| {
+            c.iter().filter(|c| c["member"]["staff_id"] == "L1").count() == 2
+        })
+        .await;
+    assert_eq!(cases.len(), 3);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_who_opted_out_gets_no_case_from_an_incident_but_can_still_ask_for_support() {
+    let bed = TestBed::with(|s| s.kafka.partitions = 1).await;
+    let service = bed.start().await;
+    let (status, answer) = bed
+        .post(&service, "/v1/members/Q1/opt-out", json!({}), None)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+
+    bed.publish(
+        &incident("INC-700", vec![staff("Q1", "nurse"), staff("Q2", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+    let cases = bed
+        .wait_for_cases(&service, "Q2's case", |c| !c.is_empty())
+        .await;
+    assert_eq!(staff_ids(&cases), ["Q2"]);
+    eventually(
+        "the skipped outreach to be recorded",
+        || count(&bed, "AutomaticOutreachSkipped"),
+        |n| *n == 1,
+    )
+    .await;
+
+    // Opting out of automatic outreach does not stop someone asking for support.
+    let member = json!({
+        "staff_id": "Q1",
+        "name": {"given": "Quinn", "family": "Avery"},
+        "role": "Registered nurse",
+        "discipline": "nurse",
+        "department": "Emergency",
+        "contact": {"email": "q1@example.org"}
+    });
+    let (status, referral) = bed
+        .post(
+            &service,
+            "/v1/referrals",
+            json!({"referred_by": "self", "campus": "Parnassus", "unit": "ED", "member": member}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{referral}");
+    let cases = bed
+        .wait_for_cases(&service, "Q1's self-referral", |c| c.len() == 2)
+        .await;
+    let q1 = cases
+        .iter()
+        .find(|c| c["member"]["staff_id"] == "Q1")
+        .unwrap();
+    assert_eq!(q1["trigger"], "self_referral");
+    assert_eq!(q1["case_id"], referral["case_id"]);
+    service.stop().await;
+}

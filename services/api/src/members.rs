@@ -1,0 +1,797 @@
+//! What care team members ask of the program: a referral for support (by themselves, or by a
+//! colleague or supervisor on their behalf), their preferences about contact and supporter,
+//! opting out of automatic outreach and back in, and reading their own record.
+//!
+//! Like the case commands, every command goes through the command side to the event store, and
+//! bodies are closed (`deny_unknown_fields`): a referral carries who to reach and how, never why
+//! (there is no field for what happened), and preferences are codes and a specialty's name.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use outreach_command_side::Outreach;
+use outreach_domain::{InvolvedMember, MemberCommand};
+use outreach_events as events;
+use outreach_events::care_team_member;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{IntoResponses, ToSchema};
+use uuid::Uuid;
+
+use crate::case_commands::{Channel, NoFields, StaffId};
+use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
+use crate::extract::{JsonBody, Path};
+use crate::ApiState;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/referrals", post(refer))
+        .route("/v1/members/{staff_id}", get(get_member))
+        .route("/v1/members/{staff_id}/preferences", put(state_preferences))
+        .route("/v1/members/{staff_id}/opt-out", post(opt_out))
+        .route("/v1/members/{staff_id}/opt-in", post(opt_in))
+}
+
+/// Where the command came from; the trace context is added by the command side.
+fn metadata() -> HashMap<String, String> {
+    HashMap::from([("source".to_owned(), "api".to_owned())])
+}
+
+/// The `staff_id` path parameter, checked with the rules of staff ids in bodies.
+fn staff_id_in_path(staff_id: String) -> Result<String, ApiError> {
+    match StaffId::try_from(staff_id.clone()) {
+        Ok(_) => Ok(staff_id),
+        // The value is not repeated back: the client has it.
+        Err(reason) => Err(ApiError::InvalidPath {
+            name: "staff_id".to_owned(),
+            reason: reason.to_owned(),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values of the referral body, checked as they are read so a 400 names the field.
+
+/// A staff id in a body, with the rules of [`StaffId`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct MemberStaffId(String);
+
+impl TryFrom<String> for MemberStaffId {
+    type Error = &'static str;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        StaffId::try_from(value.clone())?;
+        Ok(MemberStaffId(value))
+    }
+}
+
+/// A name, role, department, campus or unit: 1 to 100 characters on one line.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ShortText(String);
+
+impl ShortText {
+    const MAX_CHARS: usize = 100;
+}
+
+impl TryFrom<String> for ShortText {
+    type Error = &'static str;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.trim().is_empty() {
+            Err("must not be empty")
+        } else if value.chars().count() > Self::MAX_CHARS {
+            Err("must be at most 100 characters")
+        } else if value.chars().any(char::is_control) {
+            Err("must be one line without control characters")
+        } else {
+            Ok(ShortText(value))
+        }
+    }
+}
+
+/// An e-mail address: something, `@`, something; no spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Email(String);
+
+impl Email {
+    const MAX_LEN: usize = 254;
+}
+
+impl TryFrom<String> for Email {
+    type Error = &'static str;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let well_formed = value.len() <= Self::MAX_LEN
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            && value
+                .rsplit_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+        if well_formed {
+            Ok(Email(value))
+        } else {
+            Err("an e-mail address is up to 254 characters, with an `@` and no spaces")
+        }
+    }
+}
+
+/// A phone number: `^\+?[0-9 ()-]{3,32}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Phone(String);
+
+impl TryFrom<String> for Phone {
+    type Error = &'static str;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let number = value.strip_prefix('+').unwrap_or(&value);
+        let well_formed = (3..=32).contains(&number.len())
+            && number
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'(' | b')' | b'-'));
+        if well_formed {
+            Ok(Phone(value))
+        } else {
+            Err("a phone number is an optional `+` and 3 to 32 digits, spaces, `(`, `)` or `-`")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request and response bodies. Closed: an unknown field (say, "reason") is a 400.
+
+/// A referral for support: a care team member refers themselves, or a colleague or supervisor
+/// refers them. Who to reach and how; there is no field for what happened.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Referral {
+    /// The client's idempotency key: the same referral sent again opens no second case. When
+    /// absent, one is generated and returned.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub referral_id: Option<Uuid>,
+    pub referred_by: ReferredBy,
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "North")]
+    pub campus: ShortText,
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "ICU 4")]
+    pub unit: ShortText,
+    pub member: ReferredMember,
+}
+
+/// The member referred for support: who they are and how to reach them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferredMember {
+    #[schema(
+        value_type = String,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        example = "E10001"
+    )]
+    pub staff_id: MemberStaffId,
+    pub name: ReferredName,
+    /// The member's role, e.g. "Attending physician".
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Registered nurse")]
+    pub role: ShortText,
+    pub discipline: Discipline,
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Critical care")]
+    pub department: ShortText,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub seniority: Option<Seniority>,
+    /// At least one way to reach the member.
+    pub contact: ReferralContact,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub preferred_channel: Option<Channel>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferredName {
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Ana")]
+    pub given: ShortText,
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Silva")]
+    pub family: ShortText,
+}
+
+/// At least one of the three.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralContact {
+    #[serde(default)]
+    #[schema(value_type = String, nullable = false, max_length = 254, pattern = r"^\S+@\S+$", example = "ana.silva@hospital.example")]
+    pub email: Option<Email>,
+    #[serde(default)]
+    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0100")]
+    pub phone: Option<Phone>,
+    #[serde(default)]
+    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0101")]
+    pub mobile: Option<Phone>,
+}
+
+impl Referral {
+    /// The command side's referral: the member is involved as `other`, and their eligibility is
+    /// the command side's to check against the program's policy.
+    fn into_command(
+        self,
+        referral_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<outreach_command_side::Referral, ApiError> {
+        let ReferredMember {
+            staff_id,
+            name,
+            role,
+            discipline,
+            department,
+            seniority,
+            contact,
+            preferred_channel,
+        } = self.member;
+        if contact.email.is_none() && contact.phone.is_none() && contact.mobile.is_none() {
+            return Err(ApiError::InvalidBody(
+                "member.contact: at least one of `email`, `phone` or `mobile` is needed to reach the member"
+                    .to_owned(),
+            ));
+        }
+        Ok(outreach_command_side::Referral {
+            referral_id,
+            trigger: self.referred_by.into(),
+            campus: self.campus.0,
+            unit: self.unit.0,
+            member: InvolvedMember {
+                profile: events::MemberProfile {
+                    staff_id: staff_id.0,
+                    role: role.0,
+                    discipline: discipline.into(),
+                    department: department.0,
+                    seniority: seniority.map(Into::into),
+                    involvement: events::Involvement::Other,
+                },
+                contact: events::MemberContact {
+                    given_name: name.given.0,
+                    family_name: name.family.0,
+                    email: contact.email.map(|e| e.0),
+                    phone: contact.phone.map(|p| p.0),
+                    mobile: contact.mobile.map(|m| m.0),
+                    preferred_channel: preferred_channel.map(Into::into),
+                },
+                // The command side refuses members the program does not serve.
+                eligible: true,
+            },
+            at,
+        })
+    }
+}
+
+/// Who made the referral: the member themselves, a colleague, or a supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferredBy {
+    #[serde(rename = "self")]
+    Member,
+    Colleague,
+    Supervisor,
+}
+
+impl From<ReferredBy> for events::TriggerKind {
+    fn from(value: ReferredBy) -> Self {
+        match value {
+            ReferredBy::Member => events::TriggerKind::SelfReferral,
+            ReferredBy::Colleague => events::TriggerKind::ColleagueReferral,
+            ReferredBy::Supervisor => events::TriggerKind::SupervisorReferral,
+        }
+    }
+}
+
+/// Where the referral went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Referred {
+    /// The referral's idempotency key, as sent or generated.
+    pub referral_id: Uuid,
+    /// The case the member's outreach runs in.
+    pub case_id: Uuid,
+    pub outcome: ReferralOutcome,
+}
+
+/// `opened`: a case opened for the referral (or had, for a referral sent again); `linked`: the
+/// member's open case took it in, so nobody contacts them twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralOutcome {
+    Opened,
+    Linked,
+}
+
+impl IntoResponse for Referred {
+    fn into_response(self) -> Response {
+        match self.outcome {
+            ReferralOutcome::Opened => {
+                let location = HeaderValue::from_str(&format!("/v1/cases/{}", self.case_id))
+                    .expect("a path with a UUID is a valid header value");
+                (
+                    StatusCode::CREATED,
+                    [(header::LOCATION, location)],
+                    Json(self),
+                )
+                    .into_response()
+            }
+            ReferralOutcome::Linked => Json(self).into_response(),
+        }
+    }
+}
+
+/// The member's preferences, replacing any stated before: a field left out is no preference.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatePreferences {
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub supporter_gender: Option<SupporterGender>,
+    /// The name of a specialty, at most 100 characters; longer is refused (422
+    /// `specialty-too-long`).
+    #[serde(default)]
+    #[schema(nullable = false, max_length = 100, example = "Emergency medicine")]
+    pub supporter_specialty: Option<String>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub supporter_department: Option<DepartmentPreference>,
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub supporter_seniority: Option<SeniorityPreference>,
+}
+
+impl From<StatePreferences> for care_team_member::Preferences {
+    fn from(value: StatePreferences) -> Self {
+        Self {
+            channel: value.channel.map(Into::into),
+            supporter_gender: value.supporter_gender.map(Into::into),
+            supporter_specialty: value.supporter_specialty,
+            supporter_department: value.supporter_department.map(Into::into),
+            supporter_seniority: value.supporter_seniority.map(Into::into),
+        }
+    }
+}
+
+/// The member's record after a command: its new version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberVersion {
+    pub staff_id: String,
+    #[schema(example = 2)]
+    pub version: u64,
+}
+
+/// A care team member's own record: whether they opted out of automatic outreach, the case
+/// later triggers join, and their preferences.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberRecord {
+    pub staff_id: String,
+    /// Opted out of automatic outreach after reported events; referrals still open cases.
+    pub opted_out: bool,
+    /// The member's open case, which later triggers join; null when none. It may lag a case
+    /// that has just ended.
+    #[schema(required = true)]
+    pub open_case_id: Option<Uuid>,
+    pub preferences: MemberPreferences,
+    #[schema(example = 2)]
+    pub version: u64,
+}
+
+/// Null where the member stated no preference. The domain's codes are served as they are: they
+/// read the same as the API's (see the tests).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberPreferences {
+    #[schema(value_type = Option<Channel>, required = true)]
+    pub channel: Option<events::Channel>,
+    #[schema(value_type = Option<SupporterGender>, required = true)]
+    pub supporter_gender: Option<care_team_member::Gender>,
+    #[schema(required = true)]
+    pub supporter_specialty: Option<String>,
+    #[schema(value_type = Option<DepartmentPreference>, required = true)]
+    pub supporter_department: Option<care_team_member::DepartmentPreference>,
+    #[schema(value_type = Option<SeniorityPreference>, required = true)]
+    pub supporter_seniority: Option<care_team_member::SeniorityPreference>,
+}
+
+impl From<&care_team_member::Preferences> for MemberPreferences {
+    fn from(value: &care_team_member::Preferences) -> Self {
+        Self {
+            channel: value.channel,
+            supporter_gender: value.supporter_gender,
+            supporter_specialty: value.supporter_specialty.clone(),
+            supporter_department: value.supporter_department,
+            supporter_seniority: value.supporter_seniority,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codes, mirrored from the domain's events like the case commands' (same variant and wire
+// names; a test checks every documented value reads the same on both sides).
+
+/// The member's discipline; the program's eligibility policy may serve only some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Discipline {
+    Physician,
+    Resident,
+    Fellow,
+    Nurse,
+    Pharmacist,
+    RespiratoryTherapist,
+    PhysicalTherapist,
+    SocialWork,
+    SpiritualCare,
+    Supervisor,
+    AlliedHealth,
+    Other,
+}
+mirror!(Discipline => events::Discipline {
+    Physician,
+    Resident,
+    Fellow,
+    Nurse,
+    Pharmacist,
+    RespiratoryTherapist,
+    PhysicalTherapist,
+    SocialWork,
+    SpiritualCare,
+    Supervisor,
+    AlliedHealth,
+    Other,
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Seniority {
+    Trainee,
+    EarlyCareer,
+    MidCareer,
+    Senior,
+}
+mirror!(Seniority => events::Seniority { Trainee, EarlyCareer, MidCareer, Senior });
+
+/// The supporter's gender the member would prefer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupporterGender {
+    Woman,
+    Man,
+    NonBinary,
+}
+mirror!(SupporterGender => care_team_member::Gender { Woman, Man, NonBinary });
+
+/// A supporter from another department is the programs' default; a member may ask for their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DepartmentPreference {
+    OwnDepartment,
+    OtherDepartment,
+}
+mirror!(DepartmentPreference => care_team_member::DepartmentPreference {
+    OwnDepartment,
+    OtherDepartment,
+});
+
+/// A supporter of similar seniority, or a more senior one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SeniorityPreference {
+    Similar,
+    MoreSenior,
+}
+mirror!(SeniorityPreference => care_team_member::SeniorityPreference { Similar, MoreSenior });
+
+// ---------------------------------------------------------------------------------------------
+// The problems these endpoints can answer with; each endpoint adds its own 404 or 422.
+
+fn problems(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    list.iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    PROBLEM_CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build();
+            ((*status).to_owned(), response.into())
+        })
+        .collect()
+}
+
+const PAYLOAD_TOO_LARGE: (&str, &str) = (
+    "413",
+    "`payload-too-large`: the body is larger than this API accepts",
+);
+const UNSUPPORTED_MEDIA_TYPE: (&str, &str) = (
+    "415",
+    "`unsupported-media-type`: a body was sent without `Content-Type: application/json`",
+);
+const INTERNAL: (&str, &str) = ("500", "`internal`: the server failed");
+const UNAVAILABLE: (&str, &str) = (
+    "503",
+    "`unavailable`: the event store could not take the command; retry later",
+);
+
+/// 400, 409, 413, 415, 500 and 503 of a referral, as problem documents.
+pub(crate) struct ReferralProblems;
+
+impl IntoResponses for ReferralProblems {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        problems(&[
+            ("400", "`invalid-body`: the body is not JSON, has an unknown field, misses one, has a value out of range, or gives no way to reach the member (the detail names the field)"),
+            ("409", "`stale-version`: other triggers for the same member kept winning a race; retry"),
+            PAYLOAD_TOO_LARGE,
+            UNSUPPORTED_MEDIA_TYPE,
+            INTERNAL,
+            UNAVAILABLE,
+        ])
+    }
+}
+
+/// 400, 409, 413, 415, 500 and 503 of a command on a member's record, as problem documents.
+pub(crate) struct MemberCommandProblems;
+
+impl IntoResponses for MemberCommandProblems {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        problems(&[
+            ("400", "`invalid-body`: the body is not JSON, has an unknown field or a value out of range (the detail names the field); `invalid-parameter`: the staff id is malformed"),
+            ("409", "`stale-version`: other commands on the member's record kept winning a race; retry"),
+            PAYLOAD_TOO_LARGE,
+            UNSUPPORTED_MEDIA_TYPE,
+            INTERNAL,
+            UNAVAILABLE,
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The endpoints.
+
+/// Refer a care team member for support: themselves, or a colleague or supervisor on their
+/// behalf. Opens a case, or joins the member's open case.
+#[utoipa::path(
+    post,
+    path = "/v1/referrals",
+    tag = "members",
+    request_body = Referral,
+    responses(
+        (status = 201, description = "A case opened (or had opened, for a referral sent again with the same `referral_id`)", body = Referred,
+            headers(("Location" = String, description = "The case, `/v1/cases/{case_id}`"))),
+        (status = 200, description = "The member's open case took the referral in", body = Referred),
+        (status = 422, description = "Refused by a rule: `member-not-eligible` (the program does not serve the member's discipline)", body = Problem, content_type = "application/problem+json"),
+        ReferralProblems,
+    )
+)]
+pub(crate) async fn refer(
+    State(state): State<ApiState>,
+    JsonBody(body): JsonBody<Referral>,
+) -> Result<Referred, ApiError> {
+    let referral_id = body.referral_id.unwrap_or_else(Uuid::new_v4);
+    let referral = body.into_command(referral_id, Utc::now())?;
+    let (case_id, outcome) = match state.commands.refer(referral, &metadata()).await? {
+        Outreach::Opened(case_id) => (case_id, ReferralOutcome::Opened),
+        Outreach::Linked(case_id) => (case_id, ReferralOutcome::Linked),
+        // Opting out stops automatic outreach only; a referral is never skipped.
+        Outreach::Skipped => {
+            return Err(ApiError::Internal(
+                "the command side skipped a referral".to_owned(),
+            ))
+        }
+    };
+    Ok(Referred {
+        referral_id,
+        case_id,
+        outcome,
+    })
+}
+
+/// State the member's preferences about contact and supporter, replacing earlier ones.
+#[utoipa::path(
+    put,
+    path = "/v1/members/{staff_id}/preferences",
+    tag = "members",
+    params(("staff_id" = String, Path, description = "The member's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "E10001")),
+    request_body = StatePreferences,
+    responses(
+        (status = 200, description = "Stated (or unchanged)", body = MemberVersion),
+        (status = 422, description = "Refused by a rule: `specialty-too-long`", body = Problem, content_type = "application/problem+json"),
+        MemberCommandProblems,
+    )
+)]
+pub(crate) async fn state_preferences(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+    JsonBody(body): JsonBody<StatePreferences>,
+) -> Result<Json<MemberVersion>, ApiError> {
+    let staff_id = staff_id_in_path(staff_id)?;
+    let command = MemberCommand::StatePreferences {
+        staff_id: staff_id.clone(),
+        preferences: body.into(),
+        at: Utc::now(),
+    };
+    act(&state, staff_id, command).await
+}
+
+/// Opt out of automatic outreach after reported events. The member can still refer themselves.
+#[utoipa::path(
+    post,
+    path = "/v1/members/{staff_id}/opt-out",
+    tag = "members",
+    params(("staff_id" = String, Path, description = "The member's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "E10001")),
+    request_body(content = NoFields, description = "No body, or `{}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Opted out (or already)", body = MemberVersion),
+        MemberCommandProblems,
+    )
+)]
+pub(crate) async fn opt_out(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+    JsonBody(NoFields {}): JsonBody<NoFields>,
+) -> Result<Json<MemberVersion>, ApiError> {
+    let staff_id = staff_id_in_path(staff_id)?;
+    let command = MemberCommand::OptOut {
+        staff_id: staff_id.clone(),
+        at: Utc::now(),
+    };
+    act(&state, staff_id, command).await
+}
+
+/// Opt back in to automatic outreach after reported events.
+#[utoipa::path(
+    post,
+    path = "/v1/members/{staff_id}/opt-in",
+    tag = "members",
+    params(("staff_id" = String, Path, description = "The member's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "E10001")),
+    request_body(content = NoFields, description = "No body, or `{}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Opted in (or already)", body = MemberVersion),
+        MemberCommandProblems,
+    )
+)]
+pub(crate) async fn opt_in(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+    JsonBody(NoFields {}): JsonBody<NoFields>,
+) -> Result<Json<MemberVersion>, ApiError> {
+    let staff_id = staff_id_in_path(staff_id)?;
+    let command = MemberCommand::OptIn {
+        staff_id: staff_id.clone(),
+        at: Utc::now(),
+    };
+    act(&state, staff_id, command).await
+}
+
+/// Runs a command on the member's record; returns the record's new version.
+async fn act(
+    state: &ApiState,
+    staff_id: String,
+    command: MemberCommand,
+) -> Result<Json<MemberVersion>, ApiError> {
+    let version = state.commands.act_on_member(command, &metadata()).await?;
+    Ok(Json(MemberVersion { staff_id, version }))
+}
+
+/// A care team member's own record: opt-out, open case and preferences.
+#[utoipa::path(
+    get,
+    path = "/v1/members/{staff_id}",
+    tag = "members",
+    params(("staff_id" = String, Path, description = "The member's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "E10001")),
+    responses(
+        (status = 200, description = "The member's record", body = MemberRecord),
+        (status = 400, description = "`invalid-parameter`: the staff id is malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`member-not-found`: nothing is on record for this staff id", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`: the server failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: the event store could not be read; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_member(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+) -> Result<Json<MemberRecord>, ApiError> {
+    let staff_id = staff_id_in_path(staff_id)?;
+    // The member's record is small and has no read model yet: it is loaded from its events
+    // through the command side. A read model would take over once one is projected.
+    let (member, version) = state.commands.member(&staff_id).await?;
+    if version == 0 {
+        return Err(ApiError::MemberNotFound);
+    }
+    Ok(Json(MemberRecord {
+        staff_id,
+        opted_out: member.opted_out(),
+        open_case_id: member.open_case(),
+        preferences: member.preferences().into(),
+        version,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case_commands::tests::reads_the_same;
+
+    #[test]
+    fn the_api_codes_are_the_domain_codes() {
+        reads_the_same::<Discipline, events::Discipline>();
+        reads_the_same::<Seniority, events::Seniority>();
+        reads_the_same::<SupporterGender, care_team_member::Gender>();
+        reads_the_same::<DepartmentPreference, care_team_member::DepartmentPreference>();
+        reads_the_same::<SeniorityPreference, care_team_member::SeniorityPreference>();
+        assert_eq!(events::Discipline::ALL.len(), 12);
+    }
+
+    #[test]
+    fn referrers_are_the_three_referral_triggers() {
+        for (code, trigger) in [
+            ("self", events::TriggerKind::SelfReferral),
+            ("colleague", events::TriggerKind::ColleagueReferral),
+            ("supervisor", events::TriggerKind::SupervisorReferral),
+        ] {
+            let by: ReferredBy = serde_json::from_value(serde_json::json!(code)).unwrap();
+            assert_eq!(events::TriggerKind::from(by), trigger);
+        }
+    }
+
+    #[test]
+    fn short_texts_are_one_line_of_1_to_100_characters() {
+        for good in ["a", "ICU 4", "Émilie", &"é".repeat(100)] {
+            assert!(ShortText::try_from(good.to_owned()).is_ok(), "{good:?}");
+        }
+        for bad in ["", "   ", "line\nbreak", "tab\there", &"x".repeat(101)] {
+            assert!(ShortText::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn e_mail_addresses_have_an_at_sign_and_no_spaces() {
+        for good in ["a@b", "ana.silva@hospital.example", "\"x\"@host"] {
+            assert!(Email::try_from(good.to_owned()).is_ok(), "{good:?}");
+        }
+        for bad in ["", "ana", "@host", "ana@", "ana @host", "ana@host\n"] {
+            assert!(Email::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@host", "x".repeat(250));
+        assert!(Email::try_from(long).is_err());
+    }
+
+    #[test]
+    fn phone_numbers_match_the_documented_pattern() {
+        for good in [
+            "+1 555 0100",
+            "(555) 010-0100",
+            "123",
+            "+123",
+            &"1".repeat(32),
+        ] {
+            assert!(Phone::try_from(good.to_owned()).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "12",
+            "+12",
+            "++123",
+            "555-CALL-NOW",
+            "1.555.0100",
+            "+ 1 555 0100 ext 2",
+            &"1".repeat(33),
+        ] {
+            assert!(Phone::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+}
