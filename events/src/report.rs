@@ -68,6 +68,18 @@ pub enum ReportEvent {
     ReportWithdrawn {
         withdrawn_at: DateTime<Utc>,
     },
+    /// The report affects many staff at once and calls for a group debrief as well as
+    /// individual outreach (at most once per report). Counts only: no staff ids, no names.
+    GroupDebriefProposed {
+        report: ReportRef,
+        campus: String,
+        unit: String,
+        /// Eligible members the report names.
+        staff: usize,
+        /// Distinct departments among the eligible members the deciding command named.
+        departments: usize,
+        proposed_at: DateTime<Utc>,
+    },
 }
 
 impl cqrs_es::DomainEvent for ReportEvent {
@@ -77,6 +89,7 @@ impl cqrs_es::DomainEvent for ReportEvent {
             ReportEvent::StaffAdded { .. } => "StaffAdded".to_string(),
             ReportEvent::StaffRemoved { .. } => "StaffRemoved".to_string(),
             ReportEvent::ReportWithdrawn { .. } => "ReportWithdrawn".to_string(),
+            ReportEvent::GroupDebriefProposed { .. } => "GroupDebriefProposed".to_string(),
         }
     }
 

@@ -46,6 +46,7 @@ impl TestBed {
         settings.kafka.brokers = brokers();
         settings.kafka.incidents_topic = format!("incidents-{id}");
         settings.kafka.dead_letter_topic = format!("incidents-{id}.dead-letter");
+        settings.notifications.topic = format!("director-notices-{id}");
         settings.kafka.group_id = format!("peer-outreach-{id}");
         settings.kafka.partitions = 2;
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
@@ -162,21 +163,28 @@ impl TestBed {
 
     /// Reads `count` records from the dead-letter topic.
     pub async fn dead_letters(&self, count: usize) -> Vec<DeadLetter> {
+        let topic = self.settings.kafka.dead_letter_topic.clone();
+        self.read_topic(&topic, count).await
+    }
+
+    /// Reads the first `count` records of `topic` (from the start, as a new consumer group).
+    pub async fn read_topic(&self, topic: &str, count: usize) -> Vec<TopicRecord> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.settings.kafka.brokers)
-            .set("group.id", format!("dead-letter-reader-{}", self.id))
+            .set(
+                "group.id",
+                format!("topic-reader-{}-{}", self.id, uuid::Uuid::new_v4().simple()),
+            )
             .set("auto.offset.reset", "earliest")
             .create()
             .expect("a consumer can be created");
-        consumer
-            .subscribe(&[&self.settings.kafka.dead_letter_topic])
-            .expect("subscribing works");
-        let mut letters = Vec::new();
-        while letters.len() < count {
+        consumer.subscribe(&[topic]).expect("subscribing works");
+        let mut records = Vec::new();
+        while records.len() < count {
             let message = tokio::time::timeout(WAIT, consumer.recv())
                 .await
-                .unwrap_or_else(|_| panic!("timed out waiting for dead letters; got {letters:#?}"))
-                .expect("reading the dead-letter topic works");
+                .unwrap_or_else(|_| panic!("timed out reading {topic}; got {records:#?}"))
+                .unwrap_or_else(|e| panic!("reading {topic} fails: {e}"));
             let headers = message
                 .headers()
                 .map(|h| {
@@ -190,12 +198,15 @@ impl TestBed {
                         .collect()
                 })
                 .unwrap_or_default();
-            letters.push(DeadLetter {
+            records.push(TopicRecord {
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
                 headers,
                 payload: message.payload().unwrap_or_default().to_vec(),
             });
         }
-        letters
+        records
     }
 
     /// Runs SQL against this test's database.
@@ -228,18 +239,29 @@ impl Drop for TestBed {
     }
 }
 
+/// A record of the dead-letter topic.
+pub type DeadLetter = TopicRecord;
+
+/// A record read from a topic.
 #[derive(Debug)]
-pub struct DeadLetter {
+pub struct TopicRecord {
+    pub key: Option<String>,
     pub headers: HashMap<String, String>,
     pub payload: Vec<u8>,
 }
 
-impl DeadLetter {
+impl TopicRecord {
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .map(String::as_str)
             .unwrap_or_else(|| panic!("no {name} header in {self:?}"))
+    }
+
+    /// The payload as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.payload)
+            .unwrap_or_else(|e| panic!("the payload is not JSON ({e}): {self:?}"))
     }
 }
 

@@ -22,6 +22,7 @@ mod case_commands;
 mod cases;
 mod error;
 mod extract;
+mod group_debriefs;
 mod health;
 mod members;
 mod openapi;
@@ -82,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(cases::routes())
         .merge(case_commands::routes())
         .merge(members::routes())
+        .merge(group_debriefs::routes())
         .merge(health::routes())
         .merge(openapi::routes())
         .fallback(route_not_found)

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 
 use crate::case_commands::OptionalNoFieldsBodies;
-use crate::{case_commands, cases, error, health, members, ApiState};
+use crate::{case_commands, cases, error, group_debriefs, health, members, ApiState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,7 @@ use crate::{case_commands, cases, error, health, members, ApiState};
         members::state_preferences,
         members::opt_out,
         members::opt_in,
+        group_debriefs::list_group_debriefs,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -46,6 +47,7 @@ use crate::{case_commands, cases, error, health, members, ApiState};
         (name = "cases", description = "Outreach cases, from the outreach read model"),
         (name = "case commands", description = "What program managers and peer supporters record on a case. Facts, codes and dates only: no notes. The read model shows the result shortly after."),
         (name = "members", description = "What care team members ask of the program: a referral for support (by themselves, a colleague or a supervisor), preferences about contact and supporter, opting out of automatic outreach. Who to reach and how, never what happened."),
+        (name = "group debriefs", description = "Reports that affect many staff at once and call for a group debrief as well as individual outreach: counts, campus and unit, never who"),
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
     )
 )]

@@ -120,6 +120,7 @@ async fn the_openapi_document_lists_every_route() {
         "/metrics",
         "/openapi.json",
         "/v1/members/{staff_id}",
+        "/v1/group-debriefs",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }

@@ -132,8 +132,8 @@ impl CommandSide {
             member_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
                 pool.clone(),
             )),
+            reports: postgres_cqrs(pool.clone(), vec![], policies.group_debrief.clone()),
             policies,
-            reports: postgres_cqrs(pool.clone(), vec![], ()),
             report_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
                 pool.clone(),
             )),
@@ -370,16 +370,13 @@ impl CommandSide {
         metadata: &Metadata,
     ) -> Result<u64, CommandError> {
         let id = case_id.to_string();
-        let (case, version) = load(&self.case_store, &id).await?;
-        if expected_version.is_some_and(|expected| expected != version) {
-            return Err(CommandError::StaleVersion { current: version });
-        }
         let ends = matches!(command, CaseCommand::Close { .. });
         let command = match command {
             // Whether the supporter is named on the case's report is the report's to say.
             CaseCommand::Assign {
                 supporter_id, at, ..
             } => {
+                let (case, _) = load(&self.case_store, &id).await?;
                 let named_in_report = match case.report() {
                     Some(report) => {
                         let report_id = outreach_domain::ids::report_id(report).to_string();
@@ -398,8 +395,24 @@ impl CommandSide {
             }
             other => other,
         };
+        // The aggregate checks the version against the state its commit is made on.
+        let command = match expected_version {
+            Some(version) => CaseCommand::Expecting {
+                version,
+                command: Box::new(command),
+            },
+            None => command,
+        };
         match execute_once(&self.cases, &id, &command, metadata).await {
-            Err(CommandError::Conflict { .. }) => Err(CommandError::StaleVersion {
+            // Someone else changed the case first: before this command loaded it (the aggregate
+            // refused the version) or while it ran (the commit lost the race).
+            Err(
+                CommandError::Conflict { .. }
+                | CommandError::Refused {
+                    rule: "stale-version",
+                    ..
+                },
+            ) => Err(CommandError::StaleVersion {
                 current: load(&self.case_store, &id).await?.1,
             }),
             Err(other) => Err(other),

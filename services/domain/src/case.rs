@@ -86,6 +86,13 @@ pub enum CaseCommand {
     NoticeDeadlinePassed {
         at: DateTime<Utc>,
     },
+    /// `command`, but only if the case is still at `version`: the version a person saw when
+    /// they decided. Checked here, on the state the commit is made against, so it holds even
+    /// when two people act at once (the loser's commit fails on the aggregate's sequence).
+    Expecting {
+        version: u64,
+        command: Box<CaseCommand>,
+    },
     /// Another trigger for the member joins this open case.
     LinkTrigger {
         report: ReportRef,
@@ -122,6 +129,8 @@ pub enum CaseError {
     NotClosed,
     #[error("the case closed more than {0} days ago and can no longer be reopened")]
     ReopenWindowPassed(u32),
+    #[error("the case has changed: it is at version {0}")]
+    StaleVersion(u64),
 }
 
 impl CaseError {
@@ -141,6 +150,7 @@ impl CaseError {
             CaseError::CloseReasonDoesNotFit(..) => "close-reason-does-not-fit",
             CaseError::NotClosed => "case-not-closed",
             CaseError::ReopenWindowPassed(_) => "reopen-window-passed",
+            CaseError::StaleVersion(_) => "stale-version",
         }
     }
 }
@@ -171,6 +181,8 @@ pub struct CasePolicies {
     pub lifecycle: LifecyclePolicy,
     /// Who the program serves: referrals are checked against it as intake's triggers are.
     pub eligibility: crate::EligibilityPolicy,
+    /// When a report calls for a group debrief as well as individual outreach.
+    pub group_debrief: crate::report::GroupDebriefPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +194,8 @@ pub enum CaseStatus {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutreachCase {
+    /// How many events the case has: the version a command may expect.
+    version: u64,
     /// `None` until the case is opened.
     status: Option<CaseStatus>,
     report: Option<ReportRef>,
@@ -240,6 +254,12 @@ impl OutreachCase {
     ) -> Result<Option<CaseEvent>, CaseError> {
         use CaseCommand as C;
         let event = match command {
+            C::Expecting { version, command } => {
+                if version != self.version {
+                    return Err(CaseError::StaleVersion(self.version));
+                }
+                return self.decide(*command, policies);
+            }
             C::Open {
                 case_id,
                 report,
@@ -488,6 +508,7 @@ impl Aggregate for OutreachCase {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
         match event {
             CaseEvent::CaseOpened(opened) => {
                 self.status = Some(CaseStatus::Open);

@@ -458,3 +458,18 @@ fn a_member_who_declined_and_comes_back_can_be_contacted_after_reopening() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_command_decided_on_an_old_version_is_refused_with_the_current_one() {
+    let expecting = |version| CaseCommand::Expecting {
+        version,
+        command: Box::new(assign("S2")),
+    };
+    refused(assigned(), expecting(1), CaseError::StaleVersion(2));
+    let reassigned = scenario()
+        .given(history(assigned()))
+        .when(expecting(2))
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(&reassigned[..], [CaseEvent::SupporterAssigned(a)] if a.supporter_id == "S2"));
+}

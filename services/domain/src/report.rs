@@ -16,6 +16,49 @@ use uuid::Uuid;
 use crate::case::CaseCommand;
 use crate::ids;
 
+/// When a report calls for a group debrief as well as individual outreach: events that affect
+/// many staff at once, more than 5 people or several units (Nationwide Children's "YOU Matter").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupDebriefPolicy {
+    /// A report naming more than this many eligible members calls for a group debrief.
+    pub more_than_staff: usize,
+    /// So does one whose eligible members come from at least this many departments; 0 turns
+    /// this rule off.
+    pub several_departments: usize,
+}
+
+impl Default for GroupDebriefPolicy {
+    fn default() -> Self {
+        Self {
+            more_than_staff: 5,
+            several_departments: 3,
+        }
+    }
+}
+
+impl GroupDebriefPolicy {
+    /// Whether `staff` eligible members from `departments` distinct departments call for one.
+    pub fn calls_for_debrief(&self, staff: usize, departments: usize) -> bool {
+        staff > self.more_than_staff
+            || (self.several_departments > 0 && departments >= self.several_departments)
+    }
+
+    /// Distinct departments among the eligible members, each member counted once; departments
+    /// are compared ignoring case and surrounding space, and a blank one is not counted.
+    fn departments(members: &[InvolvedMember]) -> usize {
+        let mut seen = std::collections::BTreeSet::new();
+        members
+            .iter()
+            .filter(|m| seen.insert(m.profile.staff_id.as_str()))
+            .filter(|m| m.eligible)
+            .map(|m| m.profile.department.trim().to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    }
+}
+
 /// A care team member as a report names them, with the eligibility decision taken at intake.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvolvedMember {
@@ -79,6 +122,9 @@ pub struct SafetyReport {
     withdrawn: bool,
     /// Members by staff id, in the order they were named.
     members: BTreeMap<String, NamedMember>,
+    /// Whether a group debrief was proposed (at most once per report).
+    #[serde(default)]
+    group_debrief_proposed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +151,44 @@ impl SafetyReport {
     /// Whether the report names this staff member (and no amendment removed them).
     pub fn names(&self, staff_id: &str) -> bool {
         self.is_active(staff_id)
+    }
+
+    /// Eligible members the report names now.
+    fn eligible_staff(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.eligible && !m.removed)
+            .count()
+    }
+
+    /// Proposes a group debrief if the report starts outreach, none was proposed yet, and the
+    /// policy calls for one. Only the decision and its counts are kept, never the departments.
+    async fn propose_group_debrief(
+        &mut self,
+        policy: &GroupDebriefPolicy,
+        departments: usize,
+        at: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) {
+        let Some(recorded) = self.recorded.as_ref().filter(|r| r.outreach) else {
+            return;
+        };
+        let staff = self.eligible_staff();
+        if self.group_debrief_proposed
+            || self.withdrawn
+            || !policy.calls_for_debrief(staff, departments)
+        {
+            return;
+        }
+        let event = ReportEvent::GroupDebriefProposed {
+            report: recorded.report.clone(),
+            campus: recorded.campus.clone(),
+            unit: recorded.unit.clone(),
+            staff,
+            departments,
+            proposed_at: at,
+        };
+        sink.write(event, self).await;
     }
 
     /// The case commands that follow from `command` once it has been applied to this report.
@@ -199,12 +283,12 @@ impl Aggregate for SafetyReport {
     type Command = ReportCommand;
     type Event = ReportEvent;
     type Error = ReportError;
-    type Services = ();
+    type Services = GroupDebriefPolicy;
 
     async fn handle(
         &mut self,
         command: Self::Command,
-        _services: &Self::Services,
+        policy: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         match command {
@@ -220,6 +304,7 @@ impl Aggregate for SafetyReport {
                 if self.recorded.is_some() {
                     return Ok(()); // redelivery: already recorded
                 }
+                let departments = GroupDebriefPolicy::departments(&members);
                 let members = Self::named(&report, &members);
                 let event = ReportEvent::ReportRecorded {
                     report,
@@ -231,6 +316,8 @@ impl Aggregate for SafetyReport {
                     recorded_at,
                 };
                 sink.write(event, self).await;
+                self.propose_group_debrief(policy, departments, recorded_at, sink)
+                    .await;
             }
             ReportCommand::Amend {
                 report,
@@ -244,16 +331,22 @@ impl Aggregate for SafetyReport {
                 if self.withdrawn {
                     return Ok(());
                 }
-                let added: Vec<_> = Self::named(&report, &added)
-                    .into_iter()
-                    .filter(|m| !self.is_active(&m.staff_id))
+                // The report keeps no departments, so the department rule can only count those
+                // of the members this amendment adds.
+                let new: Vec<_> = added
+                    .iter()
+                    .filter(|m| !self.is_active(&m.profile.staff_id))
+                    .cloned()
                     .collect();
+                let departments = GroupDebriefPolicy::departments(&new);
+                let added: Vec<_> = Self::named(&report, &new);
                 let mut removed: Vec<_> = removed
                     .into_iter()
                     .filter(|id| self.is_active(id))
                     .collect();
                 removed.dedup();
-                if !added.is_empty() {
+                let adds = !added.is_empty();
+                if adds {
                     sink.write(
                         ReportEvent::StaffAdded {
                             members: added,
@@ -272,6 +365,11 @@ impl Aggregate for SafetyReport {
                         self,
                     )
                     .await;
+                }
+                // Only an amendment that adds members can push the report over the threshold.
+                if adds {
+                    self.propose_group_debrief(policy, departments, amended_at, sink)
+                        .await;
                 }
             }
             ReportCommand::Withdraw {
@@ -319,6 +417,7 @@ impl Aggregate for SafetyReport {
                 }
             }
             ReportEvent::ReportWithdrawn { .. } => self.withdrawn = true,
+            ReportEvent::GroupDebriefProposed { .. } => self.group_debrief_proposed = true,
         }
     }
 }
@@ -427,7 +526,7 @@ mod tests {
 
     #[test]
     fn a_new_report_records_everyone_named_once() {
-        Scenario::with(())
+        Scenario::with(GroupDebriefPolicy::default())
             .given_no_previous_events()
             .when(record(
                 vec![member("E1", true), member("E2", false), member("E1", true)],
@@ -438,7 +537,7 @@ mod tests {
 
     #[test]
     fn a_redelivered_report_records_nothing_new() {
-        Scenario::with(())
+        Scenario::with(GroupDebriefPolicy::default())
             .given(vec![recorded(&[("E1", true)], true)])
             .when(record(vec![member("E1", true)], true))
             .then_expect_events(vec![]);
@@ -463,7 +562,7 @@ mod tests {
 
     #[test]
     fn an_amendment_adds_only_members_not_already_named() {
-        Scenario::with(())
+        Scenario::with(GroupDebriefPolicy::default())
             .given(vec![recorded(&[("E1", true)], true)])
             .when(ReportCommand::Amend {
                 report: report(),
@@ -530,7 +629,7 @@ mod tests {
 
     #[test]
     fn a_report_cannot_be_withdrawn_or_amended_before_it_is_received() {
-        Scenario::with(())
+        Scenario::with(GroupDebriefPolicy::default())
             .given_no_previous_events()
             .when(ReportCommand::Withdraw {
                 report: report(),
@@ -539,9 +638,243 @@ mod tests {
             .then_expect_error(ReportError::NotYetReceived("INC-2026-004211".into()));
     }
 
+    fn member_in(staff_id: &str, eligible: bool, department: &str) -> InvolvedMember {
+        let mut m = member(staff_id, eligible);
+        m.profile.department = department.into();
+        m
+    }
+
+    /// `E1`..`En`, all eligible, all in Critical Care.
+    fn staff(n: usize) -> Vec<InvolvedMember> {
+        (1..=n).map(|i| member(&format!("E{i}"), true)).collect()
+    }
+
+    fn ids_of(members: &[InvolvedMember]) -> Vec<(String, bool)> {
+        members
+            .iter()
+            .map(|m| (m.profile.staff_id.clone(), m.eligible))
+            .collect()
+    }
+
+    fn recorded_all(members: &[InvolvedMember], outreach: bool) -> ReportEvent {
+        let named = ids_of(members);
+        let named: Vec<(&str, bool)> = named.iter().map(|(id, e)| (id.as_str(), *e)).collect();
+        recorded(&named, outreach)
+    }
+
+    fn proposed(staff: usize, departments: usize) -> ReportEvent {
+        ReportEvent::GroupDebriefProposed {
+            report: report(),
+            campus: "Parnassus".into(),
+            unit: "7 Long ICU".into(),
+            staff,
+            departments,
+            proposed_at: at(),
+        }
+    }
+
+    fn added(members: &[InvolvedMember]) -> ReportEvent {
+        ReportEvent::StaffAdded {
+            members: members
+                .iter()
+                .map(|m| ReportMember {
+                    staff_id: m.profile.staff_id.clone(),
+                    case_id: ids::case_id(&report(), &m.profile.staff_id),
+                    eligible: m.eligible,
+                })
+                .collect(),
+            amended_at: at(),
+        }
+    }
+
+    fn amend(members: Vec<InvolvedMember>) -> ReportCommand {
+        ReportCommand::Amend {
+            report: report(),
+            added: members,
+            removed: vec![],
+            amended_at: at(),
+        }
+    }
+
+    #[test]
+    fn five_staff_from_one_department_call_for_no_group_debrief() {
+        let members = staff(5);
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(record(members.clone(), true))
+            .then_expect_events(vec![recorded_all(&members, true)]);
+    }
+
+    #[test]
+    fn six_staff_call_for_a_group_debrief_right_after_the_report() {
+        let members = staff(6);
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(record(members.clone(), true))
+            .then_expect_events(vec![recorded_all(&members, true), proposed(6, 1)]);
+    }
+
+    #[test]
+    fn staff_from_three_departments_call_for_a_group_debrief() {
+        let members = vec![
+            member_in("E1", true, "Critical Care"),
+            member_in("E2", true, "Pharmacy"),
+            // The same department written differently is one department.
+            member_in("E3", true, " critical care "),
+            member_in("E4", true, "Anesthesia"),
+        ];
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(record(members.clone(), true))
+            .then_expect_events(vec![recorded_all(&members, true), proposed(4, 3)]);
+    }
+
+    #[test]
+    fn two_departments_are_not_several() {
+        let members = vec![
+            member_in("E1", true, "Critical Care"),
+            member_in("E2", true, "Pharmacy"),
+        ];
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(record(members.clone(), true))
+            .then_expect_events(vec![recorded_all(&members, true)]);
+    }
+
+    #[test]
+    fn ineligible_members_and_repeated_names_are_not_counted() {
+        let mut members = staff(5);
+        members.push(member("E1", true)); // named twice: one person
+        members.push(member_in("X1", false, "Pharmacy"));
+        members.push(member_in("X2", false, "Anesthesia"));
+        members.push(member_in("X3", false, "Surgery"));
+        let mut named = staff(5);
+        named.extend(members[6..].iter().cloned());
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(record(members, true))
+            .then_expect_events(vec![recorded_all(&named, true)]);
+    }
+
+    #[test]
+    fn a_report_the_trigger_policy_passes_over_proposes_no_group_debrief() {
+        let members = staff(8);
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(record(members.clone(), false))
+            .then_expect_events(vec![recorded_all(&members, false)]);
+    }
+
+    #[test]
+    fn a_redelivered_large_report_proposes_nothing_new() {
+        let members = staff(6);
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![recorded_all(&members, true), proposed(6, 1)])
+            .when(record(members, true))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_amendment_crossing_the_threshold_proposes_a_group_debrief_once() {
+        let first = staff(5);
+        let sixth = vec![member("E6", true)];
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![recorded_all(&first, true)])
+            .when(amend(sixth.clone()))
+            .then_expect_events(vec![added(&sixth), proposed(6, 1)]);
+
+        // Already proposed: a later amendment adds members and proposes nothing more.
+        let seventh = vec![member("E7", true)];
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![
+                recorded_all(&first, true),
+                added(&sixth),
+                proposed(6, 1),
+            ])
+            .when(amend(seventh.clone()))
+            .then_expect_events(vec![added(&seventh)]);
+
+        // Nor does the same amendment delivered again.
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![
+                recorded_all(&first, true),
+                added(&sixth),
+                proposed(6, 1),
+            ])
+            .when(amend(sixth))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_amendment_adding_staff_from_three_departments_proposes_a_group_debrief() {
+        let first = staff(1);
+        let more = vec![
+            member_in("E2", true, "Pharmacy"),
+            member_in("E3", true, "Anesthesia"),
+            member_in("E4", true, "Surgery"),
+        ];
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![recorded_all(&first, true)])
+            .when(amend(more.clone()))
+            .then_expect_events(vec![added(&more), proposed(4, 3)]);
+    }
+
+    #[test]
+    fn an_amendment_that_leaves_the_report_at_the_threshold_proposes_nothing() {
+        let first = staff(5);
+        let sixth = vec![member("E6", true)];
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![recorded_all(&first, true)])
+            .when(ReportCommand::Amend {
+                report: report(),
+                added: sixth.clone(),
+                removed: vec!["E1".into()],
+                amended_at: at(),
+            })
+            .then_expect_events(vec![
+                added(&sixth),
+                ReportEvent::StaffRemoved {
+                    staff_ids: vec!["E1".into()],
+                    amended_at: at(),
+                },
+            ]);
+    }
+
+    #[test]
+    fn the_thresholds_come_from_the_policy() {
+        let policy = GroupDebriefPolicy {
+            more_than_staff: 2,
+            several_departments: 0,
+        };
+        assert!(policy.calls_for_debrief(3, 1));
+        assert!(
+            !policy.calls_for_debrief(2, 9),
+            "0 turns the department rule off"
+        );
+        let members = staff(3);
+        Scenario::with(policy)
+            .given_no_previous_events()
+            .when(record(members.clone(), true))
+            .then_expect_events(vec![recorded_all(&members, true), proposed(3, 1)]);
+    }
+
+    #[test]
+    fn the_policy_reads_from_configuration_with_defaults_and_refuses_unknown_keys() {
+        let policy: GroupDebriefPolicy =
+            serde_json::from_str(r#"{"more_than_staff": 10}"#).unwrap();
+        assert_eq!(
+            policy,
+            GroupDebriefPolicy {
+                more_than_staff: 10,
+                several_departments: 3
+            }
+        );
+        assert!(serde_json::from_str::<GroupDebriefPolicy>(r#"{"more_than": 10}"#).is_err());
+    }
+
     #[test]
     fn withdrawing_twice_records_one_withdrawal() {
-        Scenario::with(())
+        Scenario::with(GroupDebriefPolicy::default())
             .given(vec![
                 recorded(&[("E1", true)], true),
                 ReportEvent::ReportWithdrawn { withdrawn_at: at() },

@@ -32,6 +32,9 @@ pub struct IntakeSettings {
     pub policies: Policies,
     /// How often librdkafka reports statistics (consumer lag per partition).
     pub statistics_interval_ms: u64,
+    /// How long the broker may hold a fetch that has no new data: the floor of intake latency on
+    /// brokers that do not answer early when data arrives.
+    pub fetch_wait_max_ms: u64,
 }
 
 pub struct Intake {

@@ -13,6 +13,7 @@ use outreach_api::{ApiState, BrokerHealth, MetricsExposition};
 use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
+use outreach_outbound::OutboxPublisher;
 use outreach_process_managers::DeadlineWatch;
 use outreach_projections::{ProjectionRunner, RunnerSettings};
 use sqlx::PgPool;
@@ -42,6 +43,7 @@ impl Service {
                 &[
                     (&kafka.incidents_topic, kafka.partitions),
                     (&kafka.dead_letter_topic, kafka.partitions),
+                    (&settings.notifications.topic, kafka.partitions),
                 ],
             )
             .await
@@ -69,6 +71,14 @@ impl Service {
             settings.deadline_watch.watch_interval(),
         );
         tasks.spawn(deadline_watch.run(shutdown.child_token()));
+        // Director notices leave from the outbox, at least once (see outreach_outbound).
+        let notices = OutboxPublisher::new(
+            pool.clone(),
+            &kafka.brokers,
+            &settings.notifications.topic,
+            settings.notifications.publish_interval(),
+        )?;
+        tasks.spawn(notices.run(shutdown.child_token()));
         tasks.spawn(observe_gauges(
             pool.clone(),
             Duration::from_millis(settings.telemetry.gauge_interval_ms),
@@ -83,6 +93,7 @@ impl Service {
                 dead_letter_topic: kafka.dead_letter_topic.clone(),
                 max_message_bytes: kafka.max_message_bytes,
                 statistics_interval_ms: kafka.statistics_interval_ms,
+                fetch_wait_max_ms: kafka.fetch_wait_max_ms,
                 policies: Policies {
                     trigger: settings.policy.trigger.clone(),
                     eligibility: settings.policy.eligibility.clone(),

@@ -23,6 +23,23 @@ pub struct Settings {
     /// `[deadlines]`: the deadline watch. When first contact is due is `[policy.deadlines]`.
     #[serde(rename = "deadlines")]
     pub deadline_watch: DeadlineWatchSettings,
+    pub notifications: NotificationSettings,
+}
+
+/// `[notifications]`: notices to the program director, published from the outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// The topic director notices go to. Carries case ids and categories only.
+    pub topic: String,
+    /// How often the outbox publisher looks for unpublished notices when not woken sooner.
+    pub publish_interval_ms: u64,
+}
+
+impl NotificationSettings {
+    pub fn publish_interval(&self) -> Duration {
+        Duration::from_millis(self.publish_interval_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +81,7 @@ pub struct KafkaSettings {
     pub create_topics: bool,
     pub partitions: i32,
     pub statistics_interval_ms: u64,
+    pub fetch_wait_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +111,7 @@ pub struct PolicySettings {
     pub eligibility: EligibilityPolicy,
     pub deadlines: DeadlinePolicy,
     pub lifecycle: LifecyclePolicy,
+    pub group_debrief: outreach_domain::report::GroupDebriefPolicy,
 }
 
 impl PolicySettings {
@@ -101,6 +120,7 @@ impl PolicySettings {
             deadlines: self.deadlines.clone(),
             lifecycle: self.lifecycle.clone(),
             eligibility: self.eligibility.clone(),
+            group_debrief: self.group_debrief.clone(),
         }
     }
 }

@@ -6,13 +6,17 @@
 //! in-process query dispatch is not used: it runs after commit (a crash in between loses the
 //! update) and its replay is not in commit order.
 
+mod director_notices;
 mod error;
 pub mod gauges;
+mod group_debriefs;
 mod outreach;
 mod runner;
 mod stored_event;
 
+pub use director_notices::DirectorNotices;
 pub use error::ProjectionError;
+pub use group_debriefs::GroupDebriefs;
 pub use outreach::OutreachProjection;
 pub use runner::{ProjectionRunner, RunnerSettings};
 pub use stored_event::StoredEvent;
@@ -42,7 +46,11 @@ pub trait Projection: Send + Sync {
 
 /// Every projection the service keeps, by name.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(OutreachProjection)]
+    vec![
+        Arc::new(OutreachProjection),
+        Arc::new(DirectorNotices),
+        Arc::new(GroupDebriefs),
+    ]
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub cases_overdue: Gauge<i64>,
     /// First-contact deadlines the deadline watch noticed had passed (one per case at most).
     pub deadlines_passed: Counter<u64>,
+    /// Outbox messages recorded but not yet published (acknowledged by the broker).
+    pub outbox_backlog: Gauge<i64>,
 }
 
 pub fn metrics() -> &'static Metrics {
@@ -84,6 +86,10 @@ pub fn metrics() -> &'static Metrics {
                 .with_description(
                     "First-contact deadlines noticed as passed without a contact attempt",
                 )
+                .build(),
+            outbox_backlog: meter
+                .i64_gauge("peer_outreach.outbox.backlog")
+                .with_description("Outbox messages recorded but not yet published")
                 .build(),
         }
     })

@@ -1,0 +1,261 @@
+//! Outbox publishers: what the service recorded for the outside world goes out from here, at
+//! least once (architecture rule 4).
+//!
+//! A reaction (a process manager, such as the director notices) records its message in the
+//! `outbox` table in the same transaction as the change that caused it. [`OutboxPublisher`] then
+//! sends each unpublished row to Kafka and marks it published only once the broker acknowledged
+//! it (`acks=all`). A crash between the acknowledgement and the mark, or a send that timed out
+//! after all, sends a row again, so every message carries its row id as the `idempotency-key`
+//! header and consumers dedupe on it.
+//!
+//! Several instances may publish at once: a round locks the rows it takes (`FOR UPDATE SKIP
+//! LOCKED`), so each row is in the hands of one publisher at a time and the others take the next
+//! ones. Rows are taken oldest first; a row that failed is tried again in a later round, so a
+//! retried message may arrive after a newer one of the same case: consumers order by the
+//! payload's own times, not by arrival.
+//!
+//! The publisher also records the `peer_outreach.outbox.backlog` gauge after every round: it
+//! knows when the backlog changes, and the projections crate, which runs the other gauges, knows
+//! no Kafka and has no business reading the outbox's delivery state.
+//!
+//! Logs and spans name rows by id and kind only: payloads are never logged.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use outreach_telemetry::metrics::metrics;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The channel the outbox's trigger notifies on every insert.
+const OUTBOX_CHANNEL: &str = "peer_outreach_outbox";
+
+/// Rows sent per round, unless told otherwise; a full round is followed at once by the next.
+pub const DEFAULT_BATCH: i64 = 100;
+
+/// How long librdkafka keeps trying to deliver one message before the round counts it failed.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// Sends the outbox to one Kafka topic.
+pub struct OutboxPublisher {
+    pub pool: PgPool,
+    pub producer: FutureProducer,
+    pub topic: String,
+    /// How long to wait for new rows (or a notification of them) between rounds.
+    pub interval: Duration,
+    /// Rows sent per round.
+    pub batch: i64,
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub published: usize,
+    pub failed: usize,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: Uuid,
+    kind: String,
+    topic_key: String,
+    payload: serde_json::Value,
+}
+
+impl OutboxPublisher {
+    /// A publisher to `topic` on `brokers` with an `acks=all` producer of its own.
+    pub fn new(
+        pool: PgPool,
+        brokers: &str,
+        topic: impl Into<String>,
+        interval: Duration,
+    ) -> Result<Self, OutboundError> {
+        Ok(Self {
+            pool,
+            producer: producer(brokers, "peer-outreach-outbox")?,
+            topic: topic.into(),
+            interval,
+            batch: DEFAULT_BATCH,
+        })
+    }
+
+    /// Publishes until `shutdown` is cancelled: a round every `interval`, at once when new rows
+    /// are notified, and again straight away after a full round. Stopping abandons the round in
+    /// hand: its rows stay unpublished and go out again later (consumers dedupe).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut listener = self.listen().await;
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let round = tokio::select! {
+                round = self.publish_round() => round,
+                _ = shutdown.cancelled() => break,
+            };
+            match round {
+                Ok(round) => {
+                    backoff = Duration::from_millis(100);
+                    self.record_backlog().await;
+                    if round.failed == 0 && round.published as i64 == self.batch {
+                        continue;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(topic = %self.topic, %error, "outbox round failed; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = wait_for_notification(&mut listener) => {}
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        tracing::info!(topic = %self.topic, "outbox publisher stopped");
+    }
+
+    /// Sends up to `batch` unpublished rows, oldest first, in one transaction that holds their
+    /// locks: each is marked published once the broker acknowledged it, or has its attempts
+    /// counted and is left for a later round.
+    pub async fn publish_round(&self) -> Result<Round, OutboundError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT id, kind, topic_key, payload
+               FROM outbox
+              WHERE published_at IS NULL
+              ORDER BY created_at
+              LIMIT $1
+                FOR UPDATE SKIP LOCKED",
+        )
+        .bind(self.batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok(Round::default());
+        }
+        // All sent before any is awaited: one round trip for the batch, not one per row.
+        let outcomes = join_all(rows.iter().map(|row| self.send(row))).await;
+        let (mut published, mut failed) = (Vec::new(), Vec::new());
+        for (row, outcome) in rows.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => published.push(row.id),
+                Err(error) => {
+                    tracing::warn!(id = %row.id, kind = %row.kind, %error,
+                        "outbox message not acknowledged; will retry");
+                    failed.push(row.id);
+                }
+            }
+        }
+        if !published.is_empty() {
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+                .bind(&published)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !failed.is_empty() {
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1)")
+                .bind(&failed)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::debug!(
+            topic = %self.topic,
+            published = published.len(),
+            failed = failed.len(),
+            "outbox round committed"
+        );
+        Ok(Round {
+            published: published.len(),
+            failed: failed.len(),
+        })
+    }
+
+    /// Sends one row and waits for the broker's acknowledgement.
+    async fn send(&self, row: &OutboxRow) -> Result<(), KafkaError> {
+        let id = row.id.to_string();
+        let payload = serde_json::to_vec(&row.payload).expect("a JSON value serialises");
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "idempotency-key",
+                value: Some(&id),
+            })
+            .insert(Header {
+                key: "notice-kind",
+                value: Some(&row.kind),
+            });
+        let record = FutureRecord::to(&self.topic)
+            .key(&row.topic_key)
+            .payload(&payload)
+            .headers(headers);
+        self.producer
+            .send(record, Duration::from_secs(5))
+            .await
+            .map(|_| ())
+            .map_err(|(error, _)| error)
+    }
+
+    async fn record_backlog(&self) {
+        match backlog(&self.pool).await {
+            Ok(rows) => metrics().outbox_backlog.record(rows, &[]),
+            Err(error) => tracing::warn!(%error, "could not measure the outbox backlog"),
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
+        listener.listen(OUTBOX_CHANNEL).await.ok()?;
+        Some(listener)
+    }
+}
+
+/// How many outbox rows are not published yet.
+pub async fn backlog(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await
+}
+
+/// A producer that waits for every in-sync replica and gives up on a message after
+/// [`MESSAGE_TIMEOUT`] (the next round retries it).
+pub fn producer(brokers: &str, client_id: &str) -> Result<FutureProducer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", client_id)
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            MESSAGE_TIMEOUT.as_millis().to_string(),
+        )
+        .create()
+}
+
+async fn wait_for_notification(listener: &mut Option<PgListener>) {
+    match listener {
+        // On a lost connection recv reconnects; an error just falls back to polling.
+        Some(listener) => {
+            if listener.recv().await.is_err() {
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
