@@ -63,6 +63,7 @@ impl Intake {
                 "statistics.interval.ms",
                 settings.statistics_interval_ms.to_string(),
             )
+            .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
             .create_with_context(IntakeContext)?;
         let dead_letters = DeadLetters::new(&settings.brokers, &settings.dead_letter_topic)?;
         Ok(Self {
