@@ -83,6 +83,18 @@ async fn a_member_named_in_a_second_report_stays_in_their_open_case() {
         })
         .await;
     assert_eq!(cases.len(), 3);
+
+    // Reopening the first case now would give the member two open cases: refused.
+    let (status, problem) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{id}/reopening"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["rule"], "member-has-an-open-case");
     service.stop().await;
 }
 

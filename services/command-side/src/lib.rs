@@ -271,6 +271,50 @@ impl CommandSide {
         })
     }
 
+    /// A case may reopen only if its member has no other open case: one member, one open case.
+    async fn ensure_member_free_for(&self, case_id: Uuid) -> Result<(), CommandError> {
+        let (case, _) = load(&self.case_store, &case_id.to_string()).await?;
+        let member_id = outreach_domain::ids::member_id(case.member_staff_id()).to_string();
+        let (person, _) = load(&self.member_store, &member_id).await?;
+        if let Some(other) = person.open_case().filter(|c| *c != case_id) {
+            let (other_case, _) = load(&self.case_store, &other.to_string()).await?;
+            if other_case.status() == Some(CaseStatus::Open) {
+                return Err(CommandError::Refused {
+                    rule: "member-has-an-open-case",
+                    detail: format!(
+                        "the member's case {other} is open: later triggers and contact go there"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The reopened case takes the member's triggers again.
+    async fn restart_members_case(
+        &self,
+        case_id: Uuid,
+        metadata: &Metadata,
+    ) -> Result<(), CommandError> {
+        let (case, _) = load(&self.case_store, &case_id.to_string()).await?;
+        let staff_id = case.member_staff_id().to_string();
+        let member_id = outreach_domain::ids::member_id(&staff_id).to_string();
+        let (person, _) = load(&self.member_store, &member_id).await?;
+        if let Some(stale) = person.open_case().filter(|c| *c != case_id) {
+            let end = MemberCommand::EndCase {
+                case_id: stale,
+                at: chrono::Utc::now(),
+            };
+            execute(&self.members, &member_id, &end, metadata).await?;
+        }
+        let start = MemberCommand::StartCase {
+            staff_id,
+            case_id,
+            at: chrono::Utc::now(),
+        };
+        execute(&self.members, &member_id, &start, metadata).await
+    }
+
     /// Tells the member's record that this case no longer takes triggers.
     async fn end_members_case(
         &self,
@@ -371,6 +415,10 @@ impl CommandSide {
     ) -> Result<u64, CommandError> {
         let id = case_id.to_string();
         let ends = matches!(command, CaseCommand::Close { .. });
+        let reopens = matches!(command, CaseCommand::Reopen { .. });
+        if reopens {
+            self.ensure_member_free_for(case_id).await?;
+        }
         let command = match command {
             // Whether the supporter is named on the case's report is the report's to say.
             CaseCommand::Assign {
@@ -419,6 +467,9 @@ impl CommandSide {
             Ok(()) => {
                 if ends {
                     self.end_members_case(case_id, metadata).await?;
+                }
+                if reopens {
+                    self.restart_members_case(case_id, metadata).await?;
                 }
                 Ok(load(&self.case_store, &id).await?.1)
             }
