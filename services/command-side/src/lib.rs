@@ -381,10 +381,17 @@ impl CommandSide {
         let staff_id = match &command {
             MemberCommand::StatePreferences { staff_id, .. }
             | MemberCommand::OptOut { staff_id, .. }
-            | MemberCommand::OptIn { staff_id, .. }
-            | MemberCommand::StartCase { staff_id, .. }
-            | MemberCommand::SkipAutomaticOutreach { staff_id, .. } => staff_id.clone(),
-            MemberCommand::EndCase { .. } => unreachable!("cases end through their own commands"),
+            | MemberCommand::OptIn { staff_id, .. } => staff_id.clone(),
+            // Cases start and end, and outreach is skipped, only as consequences of case and
+            // report commands, never on request.
+            MemberCommand::StartCase { .. }
+            | MemberCommand::EndCase { .. }
+            | MemberCommand::SkipAutomaticOutreach { .. } => {
+                return Err(CommandError::Refused {
+                    rule: "not-a-members-own-command",
+                    detail: "a member's cases follow from case and report commands".into(),
+                })
+            }
         };
         let member_id = outreach_domain::ids::member_id(&staff_id).to_string();
         execute(&self.members, &member_id, &command, metadata).await?;

@@ -169,9 +169,12 @@ impl Intake {
                     Some(Err(CommandError::Refused { rule, detail })) => {
                         Some(Rejection::Refused { rule, detail })
                     }
-                    Some(Err(_)) => {
-                        unreachable!("retry only returns errors that are not transient")
-                    }
+                    // Any other lasting refusal (none is expected from intake's commands) is
+                    // still dead-lettered with its reason, never dropped.
+                    Some(Err(other)) => Some(Rejection::Refused {
+                        rule: "unexpected-refusal",
+                        detail: other.to_string(),
+                    }),
                 }
             }
         };
