@@ -124,6 +124,9 @@ pub enum EscalationCategory {
 pub struct CaseClosed {
     pub reason: CloseReason,
     pub closed_at: DateTime<Utc>,
+    /// For a merged case: the case it joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +136,8 @@ pub enum CloseReason {
     Declined,
     Unreachable,
     Withdrawn,
+    /// The same person had two cases (e.g. under two staff ids): this one joined the other.
+    Merged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

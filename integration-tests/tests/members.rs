@@ -152,3 +152,84 @@ async fn a_member_who_opted_out_gets_no_case_from_an_incident_but_can_still_ask_
     assert_eq!(q1["case_id"], referral["case_id"]);
     service.stop().await;
 }
+
+#[tokio::test]
+async fn the_same_person_under_two_staff_ids_has_their_cases_merged_into_one() {
+    let bed = TestBed::with(|s| s.kafka.partitions = 1).await;
+    let service = bed.start().await;
+    bed.publish(
+        &incident("INC-800", vec![staff("M1", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+    bed.publish(
+        &incident("INC-801", vec![staff("M1-AGENCY", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+    let cases = bed
+        .wait_for_cases(&service, "both cases", |c| c.len() == 2)
+        .await;
+    let id_of = |staff_id: &str| {
+        cases
+            .iter()
+            .find(|c| c["member"]["staff_id"] == staff_id)
+            .unwrap()["case_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (keep, duplicate) = (id_of("M1"), id_of("M1-AGENCY"));
+
+    let (status, problem) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{duplicate}/merge"),
+            json!({"into": duplicate}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (422, Some("merge-into-itself")),
+        "{problem}"
+    );
+    let (status, problem) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{duplicate}/closure"),
+            json!({"reason": "merged"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (422, Some("close-reason-does-not-fit")),
+        "{problem}"
+    );
+
+    let (status, merged) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{duplicate}/merge"),
+            json!({"into": keep}),
+            Some(1),
+        )
+        .await;
+    assert_eq!(status, 200, "{merged}");
+    let closed = eventually(
+        "the duplicate to close as merged",
+        || async { bed.get(&service, &format!("/v1/cases/{duplicate}")).await.1 },
+        |case| case["status"] == "closed",
+    )
+    .await;
+    assert_eq!(closed["close_reason"], "merged");
+    assert_eq!(
+        count(&bed, "TriggerLinked").await,
+        1,
+        "the kept case took the duplicate's report over"
+    );
+    let (_, kept) = bed.get(&service, &format!("/v1/cases/{keep}")).await;
+    assert_eq!(kept["status"], "open");
+    service.stop().await;
+}

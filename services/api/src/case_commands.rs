@@ -46,6 +46,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/cases/{case_id}/escalations", post(record_escalation))
         .route("/v1/cases/{case_id}/closure", post(close_case))
         .route("/v1/cases/{case_id}/reopening", post(reopen_case))
+        .route("/v1/cases/{case_id}/merge", post(merge_case))
 }
 
 /// The case after a command: its id and new version, which is also the response's `ETag`.
@@ -314,7 +315,8 @@ mirror!(EscalationCategory => lifecycle::EscalationCategory {
 });
 
 /// Why a case closed: `completed` needs the member to have accepted, `declined` a decline,
-/// `unreachable` enough attempts without reaching the member; `withdrawn` always fits.
+/// `unreachable` enough attempts without reaching the member; `withdrawn` always fits; `merged`
+/// is reached through `POST /v1/cases/{case_id}/merge`, which names the case it joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
@@ -322,8 +324,9 @@ pub enum CloseReason {
     Declined,
     Unreachable,
     Withdrawn,
+    Merged,
 }
-mirror!(CloseReason => lifecycle::CloseReason { Completed, Declined, Unreachable, Withdrawn });
+mirror!(CloseReason => lifecycle::CloseReason { Completed, Declined, Unreachable, Withdrawn, Merged });
 
 // ---------------------------------------------------------------------------------------------
 // The problems every command can answer with; each endpoint adds its 422 and the rules behind it.
@@ -626,6 +629,43 @@ pub(crate) async fn reopen_case(
 ) -> Result<CaseVersion, ApiError> {
     let command = CaseCommand::Reopen { at: Utc::now() };
     act(&state, case_id, if_match, command).await
+}
+
+/// Merge the case into another open case of the same person.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeCase {
+    /// The case that takes this one over.
+    pub into: Uuid,
+}
+
+/// Merge this case into the same person's other open case (for instance one recorded under a
+/// second staff id): the other case takes the trigger over; this one closes as `merged`.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/merge",
+    tag = "case commands",
+    params(("case_id" = Uuid, Path, description = "The case's id"), IfMatch),
+    request_body = MergeCase,
+    responses(
+        (status = 200, description = "Merged", body = CaseVersion,
+            headers(("ETag" = String, description = "The case's new version, quoted"))),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `merge-into-itself`, `merge-target-not-open`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+    )
+)]
+pub(crate) async fn merge_case(
+    State(state): State<ApiState>,
+    Path(case_id): Path<Uuid>,
+    IfMatch(expected_version): IfMatch,
+    JsonBody(body): JsonBody<MergeCase>,
+) -> Result<CaseVersion, ApiError> {
+    let metadata = HashMap::from([("source".to_owned(), "api".to_owned())]);
+    let version = state
+        .commands
+        .merge_case(case_id, body.into, expected_version, &metadata)
+        .await?;
+    Ok(CaseVersion { case_id, version })
 }
 
 #[cfg(test)]

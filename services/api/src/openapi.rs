@@ -28,6 +28,7 @@ use crate::{case_commands, cases, error, group_debriefs, health, members, ApiSta
         case_commands::record_escalation,
         case_commands::close_case,
         case_commands::reopen_case,
+        case_commands::merge_case,
         members::refer,
         members::get_member,
         members::state_preferences,

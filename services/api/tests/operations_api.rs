@@ -180,6 +180,7 @@ async fn the_openapi_document_lists_every_route() {
         ("escalations", "RecordEscalation"),
         ("closure", "CloseCase"),
         ("reopening", "NoFields"),
+        ("merge", "MergeCase"),
     ] {
         let path = format!("/v1/cases/{{case_id}}/{command}");
         let operation = &doc["paths"][&path]["post"];
@@ -384,7 +385,13 @@ async fn the_openapi_document_lists_every_route() {
         ),
         (
             "CloseReason",
-            json!(["completed", "declined", "unreachable", "withdrawn"]),
+            json!([
+                "completed",
+                "declined",
+                "unreachable",
+                "withdrawn",
+                "merged"
+            ]),
         ),
         ("ReferredBy", json!(["self", "colleague", "supervisor"])),
         ("ReferralOutcome", json!(["opened", "linked"])),

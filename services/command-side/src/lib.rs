@@ -271,6 +271,53 @@ impl CommandSide {
         })
     }
 
+    /// Merges a case into another open case of the same person (say, recorded under a second
+    /// staff id): the other case takes the trigger over, and this one closes as merged.
+    pub async fn merge_case(
+        &self,
+        case_id: Uuid,
+        into: Uuid,
+        expected_version: Option<u64>,
+        metadata: &Metadata,
+    ) -> Result<u64, CommandError> {
+        let (source, _) = load(&self.case_store, &case_id.to_string()).await?;
+        let (target, _) = load(&self.case_store, &into.to_string()).await?;
+        let (Some(report), Some(trigger)) = (source.report().cloned(), source.trigger()) else {
+            return Err(CommandError::Refused {
+                rule: "case-not-found",
+                detail: "there is no such case".into(),
+            });
+        };
+        if into != case_id && target.status() != Some(CaseStatus::Open) {
+            return Err(CommandError::Refused {
+                rule: "merge-target-not-open",
+                detail: format!("case {into} is not open, so it cannot take this case over"),
+            });
+        }
+        let at = chrono::Utc::now();
+        // Merged first into the target, so a failure in between leaves the trigger held twice
+        // (harmless, and the merge can be repeated) rather than not at all.
+        if into != case_id {
+            self.handle_case(
+                into,
+                CaseCommand::LinkTrigger {
+                    report,
+                    trigger,
+                    at,
+                },
+                metadata,
+            )
+            .await?;
+        }
+        self.act_on_case(
+            case_id,
+            CaseCommand::MergeInto { into, at },
+            expected_version,
+            metadata,
+        )
+        .await
+    }
+
     /// A case may reopen only if its member has no other open case: one member, one open case.
     async fn ensure_member_free_for(&self, case_id: Uuid) -> Result<(), CommandError> {
         let (case, _) = load(&self.case_store, &case_id.to_string()).await?;
@@ -421,7 +468,10 @@ impl CommandSide {
         metadata: &Metadata,
     ) -> Result<u64, CommandError> {
         let id = case_id.to_string();
-        let ends = matches!(command, CaseCommand::Close { .. });
+        let ends = matches!(
+            command,
+            CaseCommand::Close { .. } | CaseCommand::MergeInto { .. }
+        );
         let reopens = matches!(command, CaseCommand::Reopen { .. });
         if reopens {
             self.ensure_member_free_for(case_id).await?;

@@ -93,6 +93,11 @@ pub enum CaseCommand {
         version: u64,
         command: Box<CaseCommand>,
     },
+    /// The member's other open case takes this one over; this one closes as merged.
+    MergeInto {
+        into: Uuid,
+        at: DateTime<Utc>,
+    },
     /// Another trigger for the member joins this open case.
     LinkTrigger {
         report: ReportRef,
@@ -131,6 +136,8 @@ pub enum CaseError {
     ReopenWindowPassed(u32),
     #[error("the case has changed: it is at version {0}")]
     StaleVersion(u64),
+    #[error("a case cannot be merged into itself")]
+    MergeIntoItself,
 }
 
 impl CaseError {
@@ -151,6 +158,7 @@ impl CaseError {
             CaseError::NotClosed => "case-not-closed",
             CaseError::ReopenWindowPassed(_) => "reopen-window-passed",
             CaseError::StaleVersion(_) => "stale-version",
+            CaseError::MergeIntoItself => "merge-into-itself",
         }
     }
 }
@@ -198,6 +206,8 @@ pub struct OutreachCase {
     version: u64,
     /// `None` until the case is opened.
     status: Option<CaseStatus>,
+    case_id: Option<Uuid>,
+    trigger: Option<TriggerKind>,
     report: Option<ReportRef>,
     staff_id: String,
     supporter_id: Option<String>,
@@ -219,6 +229,11 @@ impl OutreachCase {
     /// The staff id of the member the case is about.
     pub fn member_staff_id(&self) -> &str {
         &self.staff_id
+    }
+
+    /// What opened the case.
+    pub fn trigger(&self) -> Option<TriggerKind> {
+        self.trigger
     }
 
     /// The report that opened the case.
@@ -408,6 +423,7 @@ impl OutreachCase {
                 CaseEvent::CaseClosed(CaseClosed {
                     reason,
                     closed_at: at,
+                    merged_into: None,
                 })
             }
             C::Reopen { at } => {
@@ -440,6 +456,17 @@ impl OutreachCase {
                 CaseEvent::FirstContactDeadlinePassed(FirstContactDeadlinePassed {
                     due,
                     noticed_at: at,
+                })
+            }
+            C::MergeInto { into, at } => {
+                self.ensure_open()?;
+                if self.case_id == Some(into) {
+                    return Err(CaseError::MergeIntoItself);
+                }
+                CaseEvent::CaseClosed(CaseClosed {
+                    reason: CloseReason::Merged,
+                    closed_at: at,
+                    merged_into: Some(into),
                 })
             }
             C::LinkTrigger {
@@ -483,6 +510,10 @@ impl OutreachCase {
                     "fewer contact attempts than the program requires",
                 )
             }
+            CloseReason::Merged => misfit(
+                "merged",
+                "merge the case into the member's other case instead",
+            ),
             _ => Ok(()),
         }
     }
@@ -513,6 +544,8 @@ impl Aggregate for OutreachCase {
             CaseEvent::CaseOpened(opened) => {
                 self.status = Some(CaseStatus::Open);
                 self.first_contact_due = opened.facts.first_contact_due;
+                self.case_id = Some(opened.facts.case_id);
+                self.trigger = Some(opened.facts.trigger);
                 self.report = Some(opened.facts.report);
                 self.staff_id = opened.facts.member.staff_id;
             }

@@ -381,6 +381,7 @@ fn a_case_closes_only_with_a_reason_that_fits() {
         .then_expect_events(vec![CaseEvent::CaseClosed(CaseClosed {
             reason: CloseReason::Unreachable,
             closed_at: at(25, 9),
+            merged_into: None,
         })]);
     for (story, reason) in [
         (accepted(), CloseReason::Completed),
@@ -393,6 +394,7 @@ fn a_case_closes_only_with_a_reason_that_fits() {
             .then_expect_events(vec![CaseEvent::CaseClosed(CaseClosed {
                 reason,
                 closed_at: at(25, 9),
+                merged_into: None,
             })]);
     }
 }
@@ -472,4 +474,39 @@ fn a_command_decided_on_an_old_version_is_refused_with_the_current_one() {
         .inspect_result()
         .unwrap();
     assert!(matches!(&reassigned[..], [CaseEvent::SupporterAssigned(a)] if a.supporter_id == "S2"));
+}
+
+#[test]
+fn a_case_merges_into_the_members_other_case_and_not_by_a_plain_close() {
+    let into = Uuid::from_u128(42);
+    scenario()
+        .given(history(assigned()))
+        .when(CaseCommand::MergeInto {
+            into,
+            at: at(25, 9),
+        })
+        .then_expect_events(vec![CaseEvent::CaseClosed(CaseClosed {
+            reason: CloseReason::Merged,
+            closed_at: at(25, 9),
+            merged_into: Some(into),
+        })]);
+    refused(
+        assigned(),
+        CaseCommand::Close {
+            reason: CloseReason::Merged,
+            at: at(25, 9),
+        },
+        CaseError::CloseReasonDoesNotFit(
+            "merged",
+            "merge the case into the member's other case instead",
+        ),
+    );
+    refused(
+        assigned(),
+        CaseCommand::MergeInto {
+            into: Uuid::nil(),
+            at: at(25, 9),
+        },
+        CaseError::MergeIntoItself,
+    );
 }
