@@ -209,6 +209,32 @@ impl TestBed {
         records
     }
 
+    /// How many events of `event_type` the event store holds.
+    pub async fn events_of_type(&self, event_type: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+            .bind(event_type)
+            .fetch_one(&self.db().await)
+            .await
+            .expect("the event store can be read")
+    }
+
+    /// Polls one case through the API until `done` holds for it, or fails after [`WAIT`].
+    pub async fn wait_for_case(
+        &self,
+        service: &Service,
+        case_id: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let path = format!("/v1/cases/{case_id}");
+        eventually(
+            what,
+            || async { self.get(service, &path).await.1 },
+            |case| done(case),
+        )
+        .await
+    }
+
     /// Runs SQL against this test's database.
     pub async fn db(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.settings.database.url)

@@ -97,12 +97,14 @@ async fn a_case_is_assigned_contacted_accepted_met_and_closed_and_the_read_model
         assert_eq!(status, 200, "{what}: {answer}");
     }
 
-    let closed = eventually(
-        "the read model to show the closed case",
-        || async { bed.get(&service, &format!("/v1/cases/{id}")).await.1 },
-        |case| case["status"] == "closed",
-    )
-    .await;
+    let closed = bed
+        .wait_for_case(
+            &service,
+            &id,
+            "the read model to show the closed case",
+            |case| case["status"] == "closed",
+        )
+        .await;
     assert_eq!(closed["supporter_id"], "S9");
     assert_eq!(closed["decision"], "accepted");
     assert_eq!(closed["close_reason"], "completed");

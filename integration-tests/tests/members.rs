@@ -6,14 +6,6 @@ use integration_tests::{eventually, staff_ids, TestBed};
 use outreach_intake::sample::Mode;
 use serde_json::json;
 
-async fn count(bed: &TestBed, event_type: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
-        .bind(event_type)
-        .fetch_one(&bed.db().await)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_member_named_in_a_second_report_stays_in_their_open_case() {
     let bed = TestBed::with(|s| s.kafka.partitions = 1).await;
@@ -43,7 +35,7 @@ async fn a_member_named_in_a_second_report_stays_in_their_open_case() {
         .find(|c| c["member"]["staff_id"] == "L1")
         .unwrap();
     assert_eq!(l1["report"]["report_id"], "INC-600");
-    assert_eq!(count(&bed, "TriggerLinked").await, 1);
+    assert_eq!(bed.events_of_type("TriggerLinked").await, 1);
 
     // Once that case is closed, the next report opens a new one.
     let id = l1["case_id"].as_str().unwrap();
@@ -118,7 +110,7 @@ async fn a_member_who_opted_out_gets_no_case_from_an_incident_but_can_still_ask_
     assert_eq!(staff_ids(&cases), ["Q2"]);
     eventually(
         "the skipped outreach to be recorded",
-        || count(&bed, "AutomaticOutreachSkipped"),
+        || bed.events_of_type("AutomaticOutreachSkipped"),
         |n| *n == 1,
     )
     .await;
@@ -217,15 +209,17 @@ async fn the_same_person_under_two_staff_ids_has_their_cases_merged_into_one() {
         )
         .await;
     assert_eq!(status, 200, "{merged}");
-    let closed = eventually(
-        "the duplicate to close as merged",
-        || async { bed.get(&service, &format!("/v1/cases/{duplicate}")).await.1 },
-        |case| case["status"] == "closed",
-    )
-    .await;
+    let closed = bed
+        .wait_for_case(
+            &service,
+            &duplicate,
+            "the duplicate to close as merged",
+            |case| case["status"] == "closed",
+        )
+        .await;
     assert_eq!(closed["close_reason"], "merged");
     assert_eq!(
-        count(&bed, "TriggerLinked").await,
+        bed.events_of_type("TriggerLinked").await,
         1,
         "the kept case took the duplicate's report over"
     );

@@ -46,11 +46,7 @@ async fn a_physicians_only_program_opens_cases_for_the_physicians_named_and_no_o
         )
         .await;
     assert_eq!(one["case_id"], cases[0]["case_id"]);
-    let opened: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'CaseOpened'")
-            .fetch_one(&bed.db().await)
-            .await
-            .unwrap();
+    let opened = bed.events_of_type("CaseOpened").await;
     assert_eq!(opened, 2);
     service.stop().await;
 }
@@ -78,11 +74,7 @@ async fn a_report_delivered_twice_opens_each_case_once() {
         })
         .await;
     assert_eq!(staff_ids(&cases), ["A1", "A2", "A3"]);
-    let opened: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'CaseOpened'")
-            .fetch_one(&bed.db().await)
-            .await
-            .unwrap();
+    let opened = bed.events_of_type("CaseOpened").await;
     assert_eq!(opened, 3, "no duplicate case in the event store either");
     service.stop().await;
 }
@@ -114,11 +106,7 @@ async fn a_service_killed_mid_stream_and_restarted_neither_loses_nor_duplicates_
     bed.wait_for_cases(&first, "the first cases", |cases| cases.len() >= 6)
         .await;
     first.kill().await; // mid-stream, dropping whatever it had in hand
-    let opened_before_restart: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'CaseOpened'")
-            .fetch_one(&bed.db().await)
-            .await
-            .unwrap();
+    let opened_before_restart = bed.events_of_type("CaseOpened").await;
     assert!(
         opened_before_restart < 2 * reports as i64,
         "the kill came after the whole stream"
