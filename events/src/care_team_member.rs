@@ -51,9 +51,13 @@ pub struct Preferences {
     pub supporter_specialty: Option<String>,
     pub supporter_department: Option<DepartmentPreference>,
     pub supporter_seniority: Option<SeniorityPreference>,
+    /// A language the member would rather talk in, e.g. "es". Absent in preferences stated
+    /// before languages were on the roster.
+    #[serde(default)]
+    pub supporter_language: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Gender {
     Woman,

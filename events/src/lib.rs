@@ -12,6 +12,7 @@ pub mod case;
 pub mod lifecycle;
 pub mod member;
 pub mod report;
+pub mod supporter;
 
 pub use case::{CancelReason, CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts};
 pub use member::{Channel, Discipline, Involvement, MemberContact, MemberProfile, Seniority};

@@ -191,6 +191,10 @@ pub struct CasePolicies {
     pub eligibility: crate::EligibilityPolicy,
     /// When a report calls for a group debrief as well as individual outreach.
     pub group_debrief: crate::report::GroupDebriefPolicy,
+    /// What the roster of peer supporters accepts.
+    pub roster: crate::RosterPolicy,
+    /// How supporters are ranked for a case.
+    pub matching: crate::policy::MatchingPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +233,11 @@ impl OutreachCase {
     /// The staff id of the member the case is about.
     pub fn member_staff_id(&self) -> &str {
         &self.staff_id
+    }
+
+    /// The staff id of the supporter assigned, if any.
+    pub fn supporter_id(&self) -> Option<&str> {
+        self.supporter_id.as_deref()
     }
 
     /// What opened the case.

@@ -33,6 +33,11 @@ pub fn member_id(staff_id: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("member\n{staff_id}").as_bytes())
 }
 
+/// The id of a peer supporter's aggregate.
+pub fn supporter_id(staff_id: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("supporter\n{staff_id}").as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

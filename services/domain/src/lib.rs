@@ -5,11 +5,14 @@
 pub mod case;
 pub mod deadline;
 pub mod ids;
+pub mod matching;
 pub mod member;
 pub mod policy;
 pub mod report;
+pub mod supporter;
 
 pub use case::{CaseCommand, CaseError, CasePolicies, LifecyclePolicy, OutreachCase};
 pub use member::{CareTeamMember, MemberCommand, MemberError};
-pub use policy::{EligibilityPolicy, HarmLevel, TriggerPolicy};
+pub use policy::{AutoAssignPolicy, EligibilityPolicy, HarmLevel, MatchingPolicy, TriggerPolicy};
 pub use report::{InvolvedMember, ReportCommand, ReportError, SafetyReport};
+pub use supporter::{PeerSupporter, RosterPolicy, SupporterCommand, SupporterError};

@@ -131,3 +131,31 @@ mod tests {
         assert!(!policy.serves(Discipline::Pharmacist));
     }
 }
+
+/// How matching ranks supporters, and whether the best is assigned without a manager.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingPolicy {
+    pub weights: crate::matching::MatchingWeights,
+    pub auto_assign: AutoAssignPolicy,
+}
+
+/// Off by default: the programs have a manager match by hand. When on, a case awaiting
+/// assignment gets the top candidate if their score reaches `threshold`; otherwise it waits
+/// for a manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoAssignPolicy {
+    pub enabled: bool,
+    pub threshold: i32,
+}
+
+impl Default for AutoAssignPolicy {
+    fn default() -> Self {
+        // Same campus, discipline and seniority with a different department: 85 by default.
+        Self {
+            enabled: false,
+            threshold: 80,
+        }
+    }
+}
