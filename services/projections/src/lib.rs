@@ -6,17 +6,22 @@
 //! in-process query dispatch is not used: it runs after commit (a crash in between loses the
 //! update) and its replay is not in commit order.
 
+mod assignment_notices;
+pub mod candidates;
 mod director_notices;
 mod error;
 pub mod gauges;
 mod group_debriefs;
+mod matching;
 mod outreach;
 mod runner;
 mod stored_event;
 
+pub use assignment_notices::{AssignmentNotices, ASSIGNMENT, ASSIGNMENT_EMAIL};
 pub use director_notices::DirectorNotices;
 pub use error::ProjectionError;
 pub use group_debriefs::GroupDebriefs;
+pub use matching::MatchingProjection;
 pub use outreach::OutreachProjection;
 pub use runner::{ProjectionRunner, RunnerSettings};
 pub use stored_event::StoredEvent;
@@ -44,12 +49,26 @@ pub trait Projection: Send + Sync {
     ) -> Result<(), ProjectionError>;
 }
 
+/// A listener for `channel` on a connection of its own, outside `pool`, so that the service's
+/// many listeners (one per projection and publisher) never starve the pool that commands and
+/// queries use; the listener reconnects by itself. `None` (polling only) if it cannot listen.
+pub async fn listen(pool: &sqlx::PgPool, channel: &str) -> Option<sqlx::postgres::PgListener> {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = sqlx::postgres::PgListener::connect_with(&own).await.ok()?;
+    listener.listen(channel).await.ok()?;
+    Some(listener)
+}
+
 /// Every projection the service keeps, by name.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(OutreachProjection),
         Arc::new(DirectorNotices),
+        Arc::new(AssignmentNotices),
         Arc::new(GroupDebriefs),
+        Arc::new(MatchingProjection),
     ]
 }
 

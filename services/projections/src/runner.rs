@@ -81,9 +81,7 @@ impl ProjectionRunner {
     }
 
     async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(EVENTS_CHANNEL).await.ok()?;
-        Some(listener)
+        crate::listen(&self.pool, EVENTS_CHANNEL).await
     }
 
     /// Applies the next batch of events in one transaction with the checkpoint.

@@ -1,0 +1,712 @@
+//! Assignment notices: when a supporter is assigned to a case, they are told whom to reach and
+//! how. Two messages go into the outbox, in the same transaction as this projection's checkpoint
+//! (architecture rules 1 and 4):
+//!
+//! - `assignment` on the Kafka channel: the case, the supporter's staff id, when, and the
+//!   member's name, contact details and preferred channel, for whatever pages or messages the
+//!   supporter inside the hospital;
+//! - `assignment-email` on the e-mail channel: a short plain-text e-mail to the supporter's own
+//!   address, sent when the service has SMTP configured. Only when the supporter is on the
+//!   roster: one assigned by staff id before the roster existed has no address to write to.
+//!
+//! These are the one kind of outbox message that carries personal data, because telling the
+//! supporter how to reach the member is the point of them. They carry nothing clinical (promise
+//! 1: "will only be given contact information and no clinical details"): the payloads are built
+//! from [`MemberContact`] and [`SupporterContact`] alone, field by field, so a field added to
+//! either type later does not leave by itself, and the case's facts (report, unit, involvement)
+//! are never read.
+//!
+//! Like [`DirectorNotices`](crate::DirectorNotices), `reset` deletes nothing and every row's id
+//! is derived from the causing event ([`outbox_id`]), inserted with `ON CONFLICT DO NOTHING`: a
+//! replay finds its rows already there and sends nothing again. The member's and supporter's
+//! contact details are read from the event store, in the same transaction: the case's
+//! `CaseOpened`, and the supporter's latest roster entry. Its start line is set by the migration
+//! that introduced it, so assignments made before it existed are not notified; a rebuild starts
+//! from the first event and would notify those. Do not rebuild this projection.
+
+use async_trait::async_trait;
+use outreach_events::lifecycle::SupporterAssigned;
+use outreach_events::supporter::{SupporterContact, SupporterEvent};
+use outreach_events::{CaseEvent, MemberContact};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::director_notices::outbox_id;
+use crate::{Projection, ProjectionError, StoredEvent};
+
+/// The outbox `kind` (and `notice-kind` header) of the Kafka assignment notice.
+pub const ASSIGNMENT: &str = "assignment";
+/// The outbox `kind` of the assignment e-mail to the supporter.
+pub const ASSIGNMENT_EMAIL: &str = "assignment-email";
+
+/// The e-mail's subject: no name in it, as subjects show in notifications and lists.
+const SUBJECT: &str = "Peer support: a colleague for you to reach out to";
+
+const EVENT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version,
+    payload, metadata, transaction_id::text AS transaction_id, global_position, recorded_at";
+
+pub struct AssignmentNotices;
+
+#[async_trait]
+impl Projection for AssignmentNotices {
+    fn name(&self) -> &'static str {
+        "assignment-notices"
+    }
+
+    /// Deletes nothing: notices may have been published already (see the module).
+    async fn reset(&self, _db: &mut PgConnection) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "OutreachCase" || event.event_type != "SupporterAssigned" {
+            return Ok(());
+        }
+        let CaseEvent::SupporterAssigned(assigned) = event.decode::<CaseEvent>()? else {
+            return Err(event.unreadable("event type and payload disagree".into()));
+        };
+        let case_id: Uuid = event
+            .aggregate_id
+            .parse()
+            .map_err(|_| event.unreadable("aggregate id is not a UUID".into()))?;
+
+        let member = member_contact(db, event).await?;
+        insert(
+            db,
+            event,
+            ASSIGNMENT,
+            "kafka",
+            case_id,
+            assignment_notice(case_id, &assigned, &member),
+        )
+        .await?;
+        if let Some(supporter) = supporter_contact(db, &assigned.supporter_id).await? {
+            insert(
+                db,
+                event,
+                ASSIGNMENT_EMAIL,
+                "email",
+                case_id,
+                assignment_email(&supporter, &member),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn insert(
+    db: &mut PgConnection,
+    event: &StoredEvent,
+    kind: &str,
+    channel: &str,
+    case_id: Uuid,
+    payload: serde_json::Value,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(outbox_id(kind, event))
+    .bind(kind)
+    .bind(channel)
+    .bind(case_id.to_string())
+    .bind(payload)
+    .bind(event.recorded_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The member's name and contact details, from the case's opening.
+async fn member_contact(
+    db: &mut PgConnection,
+    assigned: &StoredEvent,
+) -> Result<MemberContact, ProjectionError> {
+    let opened: Option<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
+           FROM events
+          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
+            AND event_type = 'CaseOpened'
+          ORDER BY sequence
+          LIMIT 1"
+    ))
+    .bind(&assigned.aggregate_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(opened) = opened else {
+        return Err(assigned.unreadable("the case has no CaseOpened event".into()));
+    };
+    match opened.decode::<CaseEvent>()? {
+        CaseEvent::CaseOpened(opened) => Ok(opened.personal),
+        _ => Err(opened.unreadable("event type and payload disagree".into())),
+    }
+}
+
+/// The supporter's name and address from their latest roster entry; `None` if the supporter
+/// is not on the roster (assigned by staff id before the roster existed).
+async fn supporter_contact(
+    db: &mut PgConnection,
+    staff_id: &str,
+) -> Result<Option<SupporterContact>, ProjectionError> {
+    let latest: Option<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
+           FROM events
+          WHERE aggregate_type = 'PeerSupporter' AND aggregate_id = $1
+            AND event_type IN ('SupporterJoined', 'SupporterProfileChanged')
+          ORDER BY sequence DESC
+          LIMIT 1"
+    ))
+    .bind(outreach_domain::ids::supporter_id(staff_id).to_string())
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    match latest.decode::<SupporterEvent>()? {
+        SupporterEvent::SupporterJoined { personal, .. }
+        | SupporterEvent::SupporterProfileChanged { personal, .. } => Ok(Some(personal)),
+        _ => Err(latest.unreadable("event type and payload disagree".into())),
+    }
+}
+
+/// The Kafka notice: which case, who was assigned and when, and how to reach the member.
+/// Built field by field from the member's contact details: nothing else of the case.
+fn assignment_notice(
+    case_id: Uuid,
+    assigned: &SupporterAssigned,
+    member: &MemberContact,
+) -> serde_json::Value {
+    json!({
+        "notice": ASSIGNMENT,
+        "case_id": case_id,
+        "supporter_id": assigned.supporter_id,
+        "assigned_at": assigned.assigned_at,
+        "member": {
+            "given_name": member.given_name,
+            "family_name": member.family_name,
+            "email": member.email,
+            "phone": member.phone,
+            "mobile": member.mobile,
+            "preferred_channel": member.preferred_channel.map(|c| c.as_str()),
+        },
+    })
+}
+
+/// The e-mail to the supporter: to whom, and a short plain-text body with the member's name,
+/// contact details and preferred channel.
+fn assignment_email(supporter: &SupporterContact, member: &MemberContact) -> serde_json::Value {
+    json!({
+        "to": supporter.email,
+        "to_name": one_line(&format!("{} {}", supporter.given_name, supporter.family_name)),
+        "subject": SUBJECT,
+        "body": email_body(supporter, member),
+    })
+}
+
+fn email_body(supporter: &SupporterContact, member: &MemberContact) -> String {
+    let mut body = format!(
+        "Hello {},\n\n\
+         You have been assigned to reach out to a colleague through the peer support\n\
+         program:\n\n\
+         Name: {} {}\n",
+        one_line(&supporter.given_name),
+        one_line(&member.given_name),
+        one_line(&member.family_name),
+    );
+    for (label, value) in [
+        ("E-mail", &member.email),
+        ("Phone", &member.phone),
+        ("Mobile", &member.mobile),
+    ] {
+        if let Some(value) = value {
+            body.push_str(&format!("{label}: {}\n", one_line(value)));
+        }
+    }
+    let preferred = match member.preferred_channel {
+        Some(outreach_events::Channel::Email) => "e-mail",
+        Some(outreach_events::Channel::Phone) => "phone",
+        Some(outreach_events::Channel::Text) => "text message",
+        None => "not stated",
+    };
+    body.push_str(&format!("Preferred channel: {preferred}\n\n"));
+    body.push_str(
+        "No clinical detail is shared with you, by design. Please record each\n\
+         contact attempt in peer-outreach.\n",
+    );
+    body
+}
+
+/// A name or contact detail on one line: control characters (a line break in a source system's
+/// field) become spaces, so nothing can add lines or headers of its own.
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use outreach_events::Channel;
+
+    use super::*;
+
+    fn member() -> MemberContact {
+        MemberContact {
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            email: Some("ada@example.org".into()),
+            phone: None,
+            mobile: Some("555 0100".into()),
+            preferred_channel: Some(Channel::Text),
+        }
+    }
+
+    fn supporter() -> SupporterContact {
+        SupporterContact {
+            given_name: "Grace".into(),
+            family_name: "Hopper".into(),
+            email: "grace@example.org".into(),
+            phone: Some("555 0199".into()),
+            gender: None,
+        }
+    }
+
+    fn assigned() -> SupporterAssigned {
+        SupporterAssigned {
+            supporter_id: "S1".into(),
+            assigned_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    fn stored(sequence: i64) -> StoredEvent {
+        StoredEvent {
+            aggregate_type: "OutreachCase".into(),
+            aggregate_id: Uuid::from_u128(7).to_string(),
+            sequence,
+            event_type: "SupporterAssigned".into(),
+            event_version: "1".into(),
+            payload: serde_json::to_value(CaseEvent::SupporterAssigned(assigned())).unwrap(),
+            metadata: json!({}),
+            transaction_id: "1".into(),
+            global_position: 1,
+            recorded_at: DateTime::from_timestamp(1_800_000_001, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_notice_holds_the_case_the_supporter_the_time_and_the_members_contact_only() {
+        let notice = assignment_notice(Uuid::from_u128(7), &assigned(), &member());
+        assert_eq!(
+            notice,
+            json!({
+                "notice": "assignment",
+                "case_id": "00000000-0000-0000-0000-000000000007",
+                "supporter_id": "S1",
+                "assigned_at": "2027-01-15T08:00:00Z",
+                "member": {
+                    "given_name": "Ada",
+                    "family_name": "Lovelace",
+                    "email": "ada@example.org",
+                    "phone": null,
+                    "mobile": "555 0100",
+                    "preferred_channel": "text",
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn the_email_goes_to_the_supporter_with_the_members_contact_and_nothing_else() {
+        let email = assignment_email(&supporter(), &member());
+        let fields: Vec<&str> = email
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(fields, ["body", "subject", "to", "to_name"]);
+        assert_eq!(email["to"], "grace@example.org");
+        assert_eq!(email["to_name"], "Grace Hopper");
+        assert_eq!(email["subject"], SUBJECT);
+        assert_eq!(
+            email["body"],
+            "Hello Grace,\n\n\
+             You have been assigned to reach out to a colleague through the peer support\n\
+             program:\n\n\
+             Name: Ada Lovelace\n\
+             E-mail: ada@example.org\n\
+             Mobile: 555 0100\n\
+             Preferred channel: text message\n\n\
+             No clinical detail is shared with you, by design. Please record each\n\
+             contact attempt in peer-outreach.\n"
+        );
+        // The supporter's own phone, and anything of theirs but name and address, stays out.
+        assert!(!email.to_string().contains("555 0199"));
+    }
+
+    #[test]
+    fn a_member_with_no_contact_details_still_gets_a_complete_email() {
+        let member = MemberContact {
+            email: None,
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+            ..member()
+        };
+        let body = assignment_email(&supporter(), &member)["body"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(body.contains("Name: Ada Lovelace\nPreferred channel: not stated\n"));
+    }
+
+    #[test]
+    fn line_breaks_in_names_cannot_add_lines() {
+        let member = MemberContact {
+            given_name: "Ada\r\nBcc: someone@example.org".into(),
+            ..member()
+        };
+        let supporter = SupporterContact {
+            family_name: "Hopper\nX-Injected: yes".into(),
+            ..supporter()
+        };
+        let email = assignment_email(&supporter, &member);
+        assert_eq!(email["to_name"], "Grace Hopper X-Injected: yes");
+        assert!(email["body"]
+            .as_str()
+            .unwrap()
+            .contains("Name: Ada  Bcc: someone@example.org Lovelace\n"));
+    }
+
+    /// Every string the payloads hold comes from the member's or supporter's contact details
+    /// or the fixed text: nothing of the case's facts has a way in.
+    #[test]
+    fn nothing_but_contact_details_can_reach_the_payloads() {
+        let notice = assignment_notice(Uuid::from_u128(7), &assigned(), &member());
+        let email = assignment_email(&supporter(), &member());
+        let member_fields = notice["member"].as_object().unwrap();
+        assert_eq!(
+            member_fields.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "email",
+                "family_name",
+                "given_name",
+                "mobile",
+                "phone",
+                "preferred_channel"
+            ]
+        );
+        for text in [notice.to_string(), email.to_string()] {
+            for clinical in ["diagnosis", "narrative", "patient", "harm", "INC-", "unit"] {
+                assert!(!text.contains(clinical), "{clinical} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_kind_has_its_own_id_for_the_same_event() {
+        let event = stored(3);
+        assert_ne!(
+            outbox_id(ASSIGNMENT, &event),
+            outbox_id(ASSIGNMENT_EMAIL, &event)
+        );
+        assert_eq!(
+            outbox_id(ASSIGNMENT, &event),
+            outbox_id(ASSIGNMENT, &stored(3))
+        );
+        assert_ne!(
+            outbox_id(ASSIGNMENT, &event),
+            outbox_id(crate::director_notices::ESCALATION, &event)
+        );
+    }
+
+    /// `apply` against the event store and outbox of a fresh, migrated database.
+    mod in_the_database {
+        use outreach_events::supporter::{
+            Availability, SupporterProfile, Training, TrainingStatus,
+        };
+        use outreach_events::{
+            CaseOpened, CaseOpenedFacts, Discipline, Involvement, MemberProfile, ReportRef,
+            Seniority, TriggerKind,
+        };
+        use sqlx::postgres::PgPoolOptions;
+        use sqlx::{Connection, PgPool};
+
+        use super::*;
+
+        struct TestDb {
+            pool: PgPool,
+            name: String,
+        }
+
+        fn base() -> String {
+            std::env::var("DATABASE_URL_BASE")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        }
+
+        impl TestDb {
+            async fn new() -> Self {
+                let name = format!("projections_test_{}", Uuid::new_v4().simple());
+                let mut admin = PgConnection::connect(&format!("{}/postgres", base()))
+                    .await
+                    .expect("connect to the postgres database");
+                sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create the test database");
+                admin.close().await.ok();
+                let pool = PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect(&format!("{}/{name}", base()))
+                    .await
+                    .expect("connect to the test database");
+                sqlx::migrate!("../../migrations")
+                    .run(&pool)
+                    .await
+                    .expect("run migrations");
+                TestDb { pool, name }
+            }
+
+            async fn append(
+                &self,
+                aggregate_type: &str,
+                aggregate_id: Uuid,
+                sequence: i64,
+                event_type: &str,
+                payload: serde_json::Value,
+            ) -> StoredEvent {
+                sqlx::query_as(&format!(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                         event_version, payload, metadata)
+                     VALUES ($1, $2, $3, $4, '1', $5, '{{}}')
+                     RETURNING {EVENT_COLUMNS}"
+                ))
+                .bind(aggregate_type)
+                .bind(aggregate_id.to_string())
+                .bind(sequence)
+                .bind(event_type)
+                .bind(payload)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap()
+            }
+
+            async fn apply(&self, event: &StoredEvent) -> Result<(), ProjectionError> {
+                let mut tx = self.pool.begin().await?;
+                AssignmentNotices.apply(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn outbox(&self) -> Vec<(Uuid, String, String, String, serde_json::Value)> {
+                sqlx::query_as(
+                    "SELECT id, kind, channel, topic_key, payload FROM outbox ORDER BY kind",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .unwrap()
+            }
+        }
+
+        impl Drop for TestDb {
+            fn drop(&mut self) {
+                let (name, url) = (self.name.clone(), format!("{}/postgres", base()));
+                let _ = std::thread::spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(async {
+                            if let Ok(mut admin) = PgConnection::connect(&url).await {
+                                let _ = sqlx::query(&format!(
+                                    r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                                ))
+                                .execute(&mut admin)
+                                .await;
+                            }
+                        });
+                })
+                .join();
+            }
+        }
+
+        fn opened(case_id: Uuid) -> serde_json::Value {
+            serde_json::to_value(CaseEvent::CaseOpened(CaseOpened {
+                facts: CaseOpenedFacts {
+                    case_id,
+                    report: ReportRef {
+                        source: "/datix/a".into(),
+                        report_id: "INC-1".into(),
+                    },
+                    trigger: TriggerKind::Incident,
+                    campus: "Parnassus".into(),
+                    unit: "ED".into(),
+                    member: MemberProfile {
+                        staff_id: "E1".into(),
+                        role: "Nurse".into(),
+                        discipline: Discipline::Nurse,
+                        department: "Emergency".into(),
+                        seniority: None,
+                        involvement: Involvement::Primary,
+                    },
+                    opened_at: DateTime::from_timestamp(1_799_000_000, 0).unwrap(),
+                    first_contact_due: None,
+                },
+                personal: member(),
+            }))
+            .unwrap()
+        }
+
+        fn roster_entry(changed: bool, email: &str) -> serde_json::Value {
+            let profile = SupporterProfile {
+                staff_id: "S1".into(),
+                campus: "Parnassus".into(),
+                department: "Medicine".into(),
+                discipline: Discipline::Physician,
+                specialty: None,
+                seniority: Seniority::Senior,
+                languages: vec![],
+                interests: vec![],
+                training: Training {
+                    status: TrainingStatus::Trained,
+                    completed_on: None,
+                },
+                capacity: 3,
+                availability: Availability::default(),
+            };
+            let personal = SupporterContact {
+                email: email.into(),
+                ..supporter()
+            };
+            let at = DateTime::from_timestamp(1_798_000_000, 0).unwrap();
+            serde_json::to_value(if changed {
+                SupporterEvent::SupporterProfileChanged {
+                    profile,
+                    personal,
+                    changed_at: at,
+                }
+            } else {
+                SupporterEvent::SupporterJoined {
+                    profile,
+                    personal,
+                    joined_at: at,
+                }
+            })
+            .unwrap()
+        }
+
+        fn assignment() -> serde_json::Value {
+            serde_json::to_value(CaseEvent::SupporterAssigned(assigned())).unwrap()
+        }
+
+        #[tokio::test]
+        async fn an_assignment_queues_a_kafka_notice_and_an_email_to_the_latest_address() {
+            let db = TestDb::new().await;
+            let case = Uuid::new_v4();
+            let supporter = outreach_domain::ids::supporter_id("S1");
+            db.append("OutreachCase", case, 1, "CaseOpened", opened(case))
+                .await;
+            db.append(
+                "PeerSupporter",
+                supporter,
+                1,
+                "SupporterJoined",
+                roster_entry(false, "old@example.org"),
+            )
+            .await;
+            db.append(
+                "PeerSupporter",
+                supporter,
+                2,
+                "SupporterProfileChanged",
+                roster_entry(true, "grace@example.org"),
+            )
+            .await;
+            let event = db
+                .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
+                .await;
+
+            db.apply(&event).await.unwrap();
+
+            let rows = db.outbox().await;
+            assert_eq!(rows.len(), 2, "{rows:?}");
+            let (id, kind, channel, key, payload) = &rows[0];
+            assert_eq!(
+                (kind.as_str(), channel.as_str(), key),
+                ("assignment", "kafka", &case.to_string())
+            );
+            assert_eq!(*id, outbox_id(ASSIGNMENT, &event));
+            assert_eq!(*payload, assignment_notice(case, &assigned(), &member()));
+            let (id, kind, channel, key, payload) = &rows[1];
+            assert_eq!(
+                (kind.as_str(), channel.as_str(), key),
+                ("assignment-email", "email", &case.to_string())
+            );
+            assert_eq!(*id, outbox_id(ASSIGNMENT_EMAIL, &event));
+            assert_eq!(payload["to"], "grace@example.org");
+            assert_eq!(payload["to_name"], "Grace Hopper");
+            // Nothing of the case's facts went along.
+            for fact in ["INC-1", "Parnassus", "Emergency", "Nurse", "/datix"] {
+                assert!(!payload.to_string().contains(fact), "{fact}");
+                assert!(!rows[0].4.to_string().contains(fact), "{fact}");
+            }
+
+            // A replay finds the rows there and records nothing new.
+            db.apply(&event).await.unwrap();
+            assert_eq!(db.outbox().await, rows);
+        }
+
+        #[tokio::test]
+        async fn a_supporter_not_on_the_roster_gets_the_kafka_notice_only() {
+            let db = TestDb::new().await;
+            let case = Uuid::new_v4();
+            db.append("OutreachCase", case, 1, "CaseOpened", opened(case))
+                .await;
+            let event = db
+                .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
+                .await;
+
+            db.apply(&event).await.unwrap();
+
+            let rows = db.outbox().await;
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            assert_eq!(
+                (rows[0].1.as_str(), rows[0].2.as_str()),
+                ("assignment", "kafka")
+            );
+        }
+
+        #[tokio::test]
+        async fn a_case_without_its_opening_is_unreadable() {
+            let db = TestDb::new().await;
+            let event = db
+                .append(
+                    "OutreachCase",
+                    Uuid::new_v4(),
+                    2,
+                    "SupporterAssigned",
+                    assignment(),
+                )
+                .await;
+
+            let error = db.apply(&event).await.unwrap_err();
+
+            assert!(
+                matches!(error, ProjectionError::UnreadableEvent { .. }),
+                "{error}"
+            );
+            assert!(db.outbox().await.is_empty());
+        }
+    }
+}
