@@ -2,11 +2,12 @@
 //! least once (architecture rule 4).
 //!
 //! A reaction (a process manager, such as the director notices) records its message in the
-//! `outbox` table in the same transaction as the change that caused it. [`OutboxPublisher`] then
-//! sends each unpublished row to Kafka and marks it published only once the broker acknowledged
-//! it (`acks=all`). A crash between the acknowledgement and the mark, or a send that timed out
-//! after all, sends a row again, so every message carries its row id as the `idempotency-key`
-//! header and consumers dedupe on it.
+//! `outbox` table in the same transaction as the change that caused it, on one of two channels.
+//! [`OutboxPublisher`] sends each unpublished `kafka` row to Kafka and marks it published only
+//! once the broker acknowledged it (`acks=all`); [`EmailPublisher`] sends the `email` rows
+//! through SMTP (see [`email`]). A crash between the acknowledgement and the mark, or a send
+//! that timed out after all, sends a row again, so every Kafka message carries its row id as the
+//! `idempotency-key` header and consumers dedupe on it.
 //!
 //! Several instances may publish at once: a round locks the rows it takes (`FOR UPDATE SKIP
 //! LOCKED`), so each row is in the hands of one publisher at a time and the others take the next
@@ -14,16 +15,22 @@
 //! retried message may arrive after a newer one of the same case: consumers order by the
 //! payload's own times, not by arrival.
 //!
-//! The publisher also records the `peer_outreach.outbox.backlog` gauge after every round: it
-//! knows when the backlog changes, and the projections crate, which runs the other gauges, knows
-//! no Kafka and has no business reading the outbox's delivery state.
+//! Each publisher also records the `peer_outreach.outbox.backlog` gauge for its own channel
+//! (attribute `channel`) after every round: it knows when the backlog changes, and the
+//! projections crate, which runs the other gauges, knows no Kafka and has no business reading
+//! the outbox's delivery state. A channel no publisher serves (e-mail without SMTP configured)
+//! is not measured: its rows wait.
 //!
-//! Logs and spans name rows by id and kind only: payloads are never logged.
+//! Logs and spans name rows by id and kind only: payloads are never logged (the assignment
+//! kinds carry the member's contact details).
 
+pub mod email;
+
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::join_all;
-use outreach_telemetry::metrics::metrics;
+use outreach_telemetry::metrics::{attribute, metrics};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -33,8 +40,26 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use email::{EmailPublisher, SmtpSettings, SmtpTls};
+
 /// The channel the outbox's trigger notifies on every insert.
 const OUTBOX_CHANNEL: &str = "peer_outreach_outbox";
+
+/// How an outbox row leaves the service: its `channel` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Kafka,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Kafka => "kafka",
+            Channel::Email => "email",
+        }
+    }
+}
 
 /// Rows sent per round, unless told otherwise; a full round is followed at once by the next.
 pub const DEFAULT_BATCH: i64 = 100;
@@ -48,13 +73,19 @@ pub enum OutboundError {
     Database(#[from] sqlx::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error("notifications.smtp: {0}")]
+    SmtpSettings(String),
 }
 
-/// Sends the outbox to one Kafka topic.
+/// Sends the outbox's `kafka` rows to Kafka: to `topic`, or to a topic of their own for the
+/// kinds in `topics_by_kind`.
 pub struct OutboxPublisher {
     pub pool: PgPool,
     pub producer: FutureProducer,
     pub topic: String,
+    /// Kinds that go to a topic of their own, e.g. assignment notices, which carry contact
+    /// details, kept off the director's facts-only topic.
+    pub topics_by_kind: HashMap<String, String>,
     /// How long to wait for new rows (or a notification of them) between rounds.
     pub interval: Duration,
     /// Rows sent per round.
@@ -88,9 +119,21 @@ impl OutboxPublisher {
             pool,
             producer: producer(brokers, "peer-outreach-outbox")?,
             topic: topic.into(),
+            topics_by_kind: HashMap::new(),
             interval,
             batch: DEFAULT_BATCH,
         })
+    }
+
+    /// Sends rows of `kind` to `topic` instead of the default one.
+    pub fn with_topic_for(mut self, kind: impl Into<String>, topic: impl Into<String>) -> Self {
+        self.topics_by_kind.insert(kind.into(), topic.into());
+        self
+    }
+
+    /// The topic a row of `kind` goes to.
+    fn topic_for(&self, kind: &str) -> &str {
+        self.topics_by_kind.get(kind).unwrap_or(&self.topic)
     }
 
     /// Publishes until `shutdown` is cancelled: a round every `interval`, at once when new rows
@@ -131,15 +174,15 @@ impl OutboxPublisher {
         tracing::info!(topic = %self.topic, "outbox publisher stopped");
     }
 
-    /// Sends up to `batch` unpublished rows, oldest first, in one transaction that holds their
-    /// locks: each is marked published once the broker acknowledged it, or has its attempts
+    /// Sends up to `batch` unpublished `kafka` rows, oldest first, in one transaction that holds
+    /// their locks: each is marked published once the broker acknowledged it, or has its attempts
     /// counted and is left for a later round.
     pub async fn publish_round(&self) -> Result<Round, OutboundError> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT id, kind, topic_key, payload
                FROM outbox
-              WHERE published_at IS NULL
+              WHERE published_at IS NULL AND channel = 'kafka'
               ORDER BY created_at
               LIMIT $1
                 FOR UPDATE SKIP LOCKED",
@@ -164,29 +207,10 @@ impl OutboxPublisher {
                 }
             }
         }
-        if !published.is_empty() {
-            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-                .bind(&published)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !failed.is_empty() {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1)")
-                .bind(&failed)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        tracing::debug!(
-            topic = %self.topic,
-            published = published.len(),
-            failed = failed.len(),
-            "outbox round committed"
-        );
-        Ok(Round {
-            published: published.len(),
-            failed: failed.len(),
-        })
+        let round = finish_round(tx, &published, &failed).await?;
+        tracing::debug!(topic = %self.topic, published = round.published, failed = round.failed,
+            "outbox round committed");
+        Ok(round)
     }
 
     /// Sends one row and waits for the broker's acknowledgement.
@@ -202,7 +226,7 @@ impl OutboxPublisher {
                 key: "notice-kind",
                 value: Some(&row.kind),
             });
-        let record = FutureRecord::to(&self.topic)
+        let record = FutureRecord::to(self.topic_for(&row.kind))
             .key(&row.topic_key)
             .payload(&payload)
             .headers(headers);
@@ -214,24 +238,62 @@ impl OutboxPublisher {
     }
 
     async fn record_backlog(&self) {
-        match backlog(&self.pool).await {
-            Ok(rows) => metrics().outbox_backlog.record(rows, &[]),
-            Err(error) => tracing::warn!(%error, "could not measure the outbox backlog"),
-        }
+        record_backlog(&self.pool, Channel::Kafka).await
     }
 
     async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(OUTBOX_CHANNEL).await.ok()?;
-        Some(listener)
+        listen(&self.pool).await
     }
 }
 
-/// How many outbox rows are not published yet.
-pub async fn backlog(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+/// Ends a round in its transaction: the rows sent are marked published, the failed ones count
+/// an attempt, and the rest stay as they were, to be taken again.
+pub(crate) async fn finish_round(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    published: &[Uuid],
+    failed: &[Uuid],
+) -> Result<Round, sqlx::Error> {
+    if !published.is_empty() {
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(published)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !failed.is_empty() {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1)")
+            .bind(failed)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Round {
+        published: published.len(),
+        failed: failed.len(),
+    })
+}
+
+/// A listener for the outbox's insert notifications; `None` (polling only) if it cannot listen.
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    outreach_projections::listen(pool, OUTBOX_CHANNEL).await
+}
+
+/// How many outbox rows of `channel` are not published yet.
+pub async fn backlog(pool: &PgPool, channel: Channel) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL AND channel = $1")
+        .bind(channel.as_str())
         .fetch_one(pool)
         .await
+}
+
+/// Records `channel`'s backlog in the `peer_outreach.outbox.backlog` gauge.
+async fn record_backlog(pool: &PgPool, channel: Channel) {
+    match backlog(pool, channel).await {
+        Ok(rows) => metrics()
+            .outbox_backlog
+            .record(rows, &[attribute("channel", channel.as_str())]),
+        Err(error) => tracing::warn!(channel = channel.as_str(), %error,
+            "could not measure the outbox backlog"),
+    }
 }
 
 /// A producer that waits for every in-sync replica and gives up on a message after

@@ -1,0 +1,420 @@
+//! The e-mail publisher against a real SMTP server: Python's aiosmtpd, started per test on a
+//! free port, writing every message it accepts to a Maildir the test reads. `scripts/test`
+//! installs aiosmtpd; without it these tests fail saying so.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use outreach_outbound::{EmailPublisher, OutboxPublisher, Round, SmtpSettings, SmtpTls};
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+fn database_url_base() -> String {
+    std::env::var("DATABASE_URL_BASE")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh database with every migration applied, dropped with the value.
+struct TestDb {
+    pool: PgPool,
+    name: String,
+}
+
+impl TestDb {
+    async fn new() -> Self {
+        let base = database_url_base();
+        let name = format!("outbound_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&format!("{base}/postgres"))
+            .await
+            .expect("connect to the postgres database");
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&format!("{base}/{name}"))
+            .await
+            .expect("connect to the test database");
+        sqlx::migrate!("../../migrations")
+            .run(&pool)
+            .await
+            .expect("run migrations");
+        TestDb { pool, name }
+    }
+
+    async fn insert(&self, kind: &str, channel: &str, payload: serde_json::Value) -> Uuid {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at)
+             VALUES ($1, $2, $3, $4, $5, clock_timestamp())",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(channel)
+        .bind(Uuid::new_v4().to_string())
+        .bind(payload)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        id
+    }
+
+    /// (published, attempts) of a row.
+    async fn state(&self, id: Uuid) -> (bool, i32) {
+        sqlx::query_as("SELECT published_at IS NOT NULL, attempts FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    /// Best effort, also when the test panicked, from a thread with a runtime of its own.
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let url = format!("{}/postgres", database_url_base());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&url).await {
+                    let _ =
+                        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// An aiosmtpd server on a free port, storing what it accepts in a Maildir; stopped and
+/// removed with the value.
+struct SmtpServer {
+    port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl SmtpServer {
+    fn start() -> Self {
+        let available = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(
+            available,
+            "these tests need Python's aiosmtpd: run `python3 -m pip install aiosmtpd` \
+             (scripts/test does it)"
+        );
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("peer-outreach-smtp-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.join("maildir"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start aiosmtpd");
+        let mut server = SmtpServer { port, dir, child };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "aiosmtpd exited ({status}): {}",
+                    std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not listen on port {} within 15 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every message accepted so far, as stored.
+    fn messages(&self) -> Vec<String> {
+        let new = self.dir.join("maildir").join("new");
+        let Ok(entries) = std::fs::read_dir(&new) else {
+            return Vec::new();
+        };
+        entries
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn settings(port: u16) -> SmtpSettings {
+    SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        from: "Peer Support Program <peer-support@hospital.example>".into(),
+        username: None,
+        password: None,
+        tls: SmtpTls::None,
+    }
+}
+
+fn publisher(db: &TestDb, port: u16) -> EmailPublisher {
+    EmailPublisher::new(db.pool.clone(), &settings(port), Duration::from_millis(100)).unwrap()
+}
+
+fn assignment_email(to: &str) -> serde_json::Value {
+    json!({
+        "to": to,
+        "to_name": "Grace Hopper",
+        "subject": "Peer support: a colleague for you to reach out to",
+        "body": "Hello Grace,\n\nName: Ada Lovelace\nMobile: 555 0100\n",
+    })
+}
+
+/// The value of a header in a stored message (headers end at the first empty line).
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+}
+
+fn body(message: &str) -> String {
+    let normalised = message.replace("\r\n", "\n");
+    normalised
+        .split_once("\n\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_email_row_is_sent_through_smtp_and_marked_published_once() {
+    let server = SmtpServer::start();
+    let db = TestDb::new().await;
+    let email = db
+        .insert(
+            "assignment-email",
+            "email",
+            assignment_email("grace@example.org"),
+        )
+        .await;
+    let kafka = db
+        .insert("assignment", "kafka", json!({"notice": "assignment"}))
+        .await;
+    let publisher = publisher(&db, server.port);
+
+    let round = publisher.publish_round().await.unwrap();
+
+    assert_eq!(
+        round,
+        Round {
+            published: 1,
+            failed: 0
+        }
+    );
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0];
+    assert_eq!(
+        header(message, "To"),
+        Some("\"Grace Hopper\" <grace@example.org>")
+    );
+    // What the server was told in the envelope, as aiosmtpd's Mailbox handler records it.
+    assert_eq!(header(message, "X-RcptTo"), Some("grace@example.org"));
+    assert_eq!(
+        header(message, "X-MailFrom"),
+        Some("peer-support@hospital.example")
+    );
+    assert_eq!(
+        header(message, "Subject"),
+        Some("Peer support: a colleague for you to reach out to")
+    );
+    assert_eq!(
+        header(message, "Message-ID"),
+        Some(format!("<{email}@hospital.example>").as_str())
+    );
+    // The Maildir writer may add a final line break of its own.
+    assert_eq!(
+        body(message).trim_end(),
+        "Hello Grace,\n\nName: Ada Lovelace\nMobile: 555 0100"
+    );
+    assert_eq!(db.state(email).await, (true, 0));
+    // The Kafka row is not the e-mail publisher's.
+    assert_eq!(db.state(kafka).await, (false, 0));
+
+    // Published rows are not sent again.
+    assert_eq!(publisher.publish_round().await.unwrap(), Round::default());
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn with_the_smtp_server_down_the_row_stays_queued_with_an_attempt_counted() {
+    let db = TestDb::new().await;
+    let first = db
+        .insert(
+            "assignment-email",
+            "email",
+            assignment_email("grace@example.org"),
+        )
+        .await;
+    let second = db
+        .insert(
+            "assignment-email",
+            "email",
+            assignment_email("alan@example.org"),
+        )
+        .await;
+    // A port nothing listens on: connection refused.
+    let round = publisher(&db, free_port()).publish_round().await.unwrap();
+
+    // A server that cannot be reached ends the round: the second row is not even tried.
+    assert_eq!(
+        round,
+        Round {
+            published: 0,
+            failed: 1
+        }
+    );
+    assert_eq!(db.state(first).await, (false, 1));
+    assert_eq!(db.state(second).await, (false, 0));
+
+    // Once the server is up, the next round sends both.
+    let server = SmtpServer::start();
+    assert_eq!(
+        publisher(&db, server.port).publish_round().await.unwrap(),
+        Round {
+            published: 2,
+            failed: 0
+        }
+    );
+    assert_eq!(server.messages().len(), 2);
+    assert_eq!(db.state(first).await, (true, 1));
+    assert_eq!(db.state(second).await, (true, 0));
+}
+
+#[tokio::test]
+async fn a_row_that_is_not_an_email_costs_an_attempt_and_the_round_goes_on() {
+    let server = SmtpServer::start();
+    let db = TestDb::new().await;
+    let broken = db
+        .insert("assignment-email", "email", json!({"to": "not an address"}))
+        .await;
+    let good = db
+        .insert(
+            "assignment-email",
+            "email",
+            assignment_email("grace@example.org"),
+        )
+        .await;
+
+    let round = publisher(&db, server.port).publish_round().await.unwrap();
+
+    assert_eq!(
+        round,
+        Round {
+            published: 1,
+            failed: 1
+        }
+    );
+    assert_eq!(db.state(broken).await, (false, 1));
+    assert_eq!(db.state(good).await, (true, 0));
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn the_kafka_publisher_leaves_email_rows_alone() {
+    let db = TestDb::new().await;
+    let email = db
+        .insert(
+            "assignment-email",
+            "email",
+            assignment_email("grace@example.org"),
+        )
+        .await;
+    // No broker is needed: with no Kafka row to send, the producer is never used.
+    let kafka = OutboxPublisher::new(
+        db.pool.clone(),
+        "127.0.0.1:1",
+        "peer-outreach.director-notices",
+        Duration::from_millis(100),
+    )
+    .unwrap();
+
+    assert_eq!(kafka.publish_round().await.unwrap(), Round::default());
+    assert_eq!(db.state(email).await, (false, 0));
+}
+
+#[tokio::test]
+async fn required_starttls_never_falls_back_to_plain_text() {
+    // aiosmtpd without a certificate offers no STARTTLS.
+    let server = SmtpServer::start();
+    let db = TestDb::new().await;
+    let row = db
+        .insert(
+            "assignment-email",
+            "email",
+            assignment_email("grace@example.org"),
+        )
+        .await;
+    let starttls = SmtpSettings {
+        tls: SmtpTls::Starttls,
+        ..settings(server.port)
+    };
+    let publisher =
+        EmailPublisher::new(db.pool.clone(), &starttls, Duration::from_millis(100)).unwrap();
+
+    let round = publisher.publish_round().await.unwrap();
+
+    assert_eq!(
+        round,
+        Round {
+            published: 0,
+            failed: 1
+        }
+    );
+    assert!(server.messages().is_empty());
+    assert_eq!(db.state(row).await, (false, 1));
+}
