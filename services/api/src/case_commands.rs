@@ -104,7 +104,7 @@ pub struct AssignSupporter {
 /// an identifier, so it cannot carry text about anyone.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct StaffId(String);
+pub struct StaffId(pub(crate) String);
 
 impl StaffId {
     const MAX_LEN: usize = 64;
@@ -376,23 +376,40 @@ impl IntoResponses for CommandProblems {
     responses(
         (status = 200, description = "Assigned (or already assigned to this supporter)", body = CaseVersion,
             headers(("ETag" = String, description = "The case's new version, quoted"))),
-        (status = 422, description = "Refused by a rule: `case-is-closed`, `supporter-is-the-member`, `supporter-named-in-report`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `supporter-not-found` (`field`: `supporter_id`), `supporter-is-the-member`, `supporter-named-in-report`, `supporter-paused`, `supporter-not-trained`, `supporter-at-capacity`", body = Problem, content_type = "application/problem+json"),
         CommandProblems,
     )
 )]
 pub(crate) async fn assign_supporter(
     State(state): State<ApiState>,
     Path(case_id): Path<Uuid>,
-    if_match: IfMatch,
+    IfMatch(expected_version): IfMatch,
     JsonBody(body): JsonBody<AssignSupporter>,
 ) -> Result<CaseVersion, ApiError> {
-    let command = CaseCommand::Assign {
-        supporter_id: body.supporter_id.0,
-        // The command side looks the supporter up on the case's report.
-        named_in_report: false,
-        at: Utc::now(),
-    };
-    act(&state, case_id, if_match, command).await
+    let metadata = HashMap::from([("source".to_owned(), "api".to_owned())]);
+    // The supporter's slot is taken, then the case records the assignment; either refuses.
+    let version = state
+        .commands
+        .assign(
+            case_id,
+            &body.supporter_id.0,
+            expected_version,
+            Utc::now(),
+            &metadata,
+        )
+        .await
+        .map_err(|error| match error {
+            outreach_command_side::CommandError::Refused {
+                rule: "supporter-not-found",
+                ..
+            } => ApiError::InvalidField {
+                rule: "supporter-not-found",
+                field: "supporter_id".into(),
+                problem: "no supporter on the roster has this staff id".into(),
+            },
+            other => other.into(),
+        })?;
+    Ok(CaseVersion { case_id, version })
 }
 
 /// Record an attempt to contact the member, and whether it reached them.

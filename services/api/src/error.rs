@@ -37,6 +37,16 @@ pub enum ApiError {
     CaseNotFound,
     #[error("nothing is on record for this staff id")]
     MemberNotFound,
+    #[error("no supporter on the roster has this staff id")]
+    SupporterNotFound,
+    /// A value that reads well but breaks a rule of the program (an unknown campus, a capacity
+    /// below zero, hours that end before they start); `field` names it, as the client sent it.
+    #[error("`{field}`: {problem}")]
+    InvalidField {
+        rule: &'static str,
+        field: String,
+        problem: String,
+    },
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("this method is not supported on this path")]
@@ -82,6 +92,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, minimum = 0, example = 4)]
     pub current_version: Option<u64>,
+    /// Extension member of 422 problems about one value of the body: its path, e.g.
+    /// `availability.weekly_hours[0]`. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "capacity")]
+    pub field: Option<String>,
 }
 
 fn stale_version_detail(current: Option<u64>) -> String {
@@ -137,6 +152,16 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "member-not-found",
                 "Member not found",
+            ),
+            Self::SupporterNotFound => (
+                StatusCode::NOT_FOUND,
+                "supporter-not-found",
+                "Supporter not found",
+            ),
+            Self::InvalidField { rule, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                rule,
+                "Refused by a rule of the program",
             ),
             // The rule names the problem type; the title is shared by every refusal.
             Self::Refused { rule, .. } => (
@@ -194,10 +219,13 @@ impl IntoResponse for ApiError {
             }
             client_error => client_error.to_string(),
         };
-        let (rule, current_version) = match &self {
-            Self::Refused { rule, .. } => (Some((*rule).to_owned()), None),
-            Self::StaleVersion { current } => (None, *current),
-            _ => (None, None),
+        let (rule, current_version, field) = match &self {
+            Self::Refused { rule, .. } => (Some((*rule).to_owned()), None, None),
+            Self::InvalidField { rule, field, .. } => {
+                (Some((*rule).to_owned()), None, Some(field.clone()))
+            }
+            Self::StaleVersion { current } => (None, *current, None),
+            _ => (None, None, None),
         };
         let problem = Problem {
             problem_type: format!("{PROBLEM_TYPE_BASE}{slug}"),
@@ -206,6 +234,7 @@ impl IntoResponse for ApiError {
             detail,
             rule,
             current_version,
+            field,
         };
         // The header part is applied after `Json` sets its own content type, so it wins.
         let mut response = (

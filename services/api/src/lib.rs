@@ -16,7 +16,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-// `#[macro_use]`: `members` mirrors domain codes with the case commands' `mirror!`.
+// `#[macro_use]`: `members` and `supporters` mirror domain codes with the case commands' `mirror!`.
 #[macro_use]
 mod case_commands;
 mod cases;
@@ -24,8 +24,10 @@ mod error;
 mod extract;
 mod group_debriefs;
 mod health;
+mod matching;
 mod members;
 mod openapi;
+mod supporters;
 
 pub use error::{ApiError, Problem};
 pub use openapi::openapi;
@@ -83,6 +85,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(cases::routes())
         .merge(case_commands::routes())
         .merge(members::routes())
+        .merge(supporters::routes())
+        .merge(matching::routes())
         .merge(group_debriefs::routes())
         .merge(health::routes())
         .merge(openapi::routes())

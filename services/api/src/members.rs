@@ -38,12 +38,12 @@ pub(crate) fn routes() -> Router<ApiState> {
 }
 
 /// Where the command came from; the trace context is added by the command side.
-fn metadata() -> HashMap<String, String> {
+pub(crate) fn metadata() -> HashMap<String, String> {
     HashMap::from([("source".to_owned(), "api".to_owned())])
 }
 
 /// The `staff_id` path parameter, checked with the rules of staff ids in bodies.
-fn staff_id_in_path(staff_id: String) -> Result<String, ApiError> {
+pub(crate) fn staff_id_in_path(staff_id: String) -> Result<String, ApiError> {
     match StaffId::try_from(staff_id.clone()) {
         Ok(_) => Ok(staff_id),
         // The value is not repeated back: the client has it.
@@ -74,7 +74,7 @@ impl TryFrom<String> for MemberStaffId {
 /// A name, role, department, campus or unit: 1 to 100 characters on one line.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct ShortText(String);
+pub struct ShortText(pub(crate) String);
 
 impl ShortText {
     const MAX_CHARS: usize = 100;
@@ -99,7 +99,7 @@ impl TryFrom<String> for ShortText {
 /// An e-mail address: something, `@`, something; no spaces.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Email(String);
+pub struct Email(pub(crate) String);
 
 impl Email {
     const MAX_LEN: usize = 254;
@@ -125,7 +125,7 @@ impl TryFrom<String> for Email {
 /// A phone number: `^\+?[0-9 ()-]{3,32}$`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Phone(String);
+pub struct Phone(pub(crate) String);
 
 impl TryFrom<String> for Phone {
     type Error = &'static str;
@@ -350,6 +350,10 @@ pub struct StatePreferences {
     #[serde(default)]
     #[schema(nullable = false)]
     pub supporter_seniority: Option<SeniorityPreference>,
+    /// A language the member would rather talk in, as on the roster (e.g. `es`).
+    #[serde(default)]
+    #[schema(nullable = false, value_type = String, min_length = 1, max_length = 100, example = "es")]
+    pub supporter_language: Option<ShortText>,
 }
 
 impl From<StatePreferences> for care_team_member::Preferences {
@@ -360,6 +364,7 @@ impl From<StatePreferences> for care_team_member::Preferences {
             supporter_specialty: value.supporter_specialty,
             supporter_department: value.supporter_department.map(Into::into),
             supporter_seniority: value.supporter_seniority.map(Into::into),
+            supporter_language: value.supporter_language.map(|l| l.0),
         }
     }
 }
@@ -402,6 +407,8 @@ pub struct MemberPreferences {
     pub supporter_department: Option<care_team_member::DepartmentPreference>,
     #[schema(value_type = Option<SeniorityPreference>, required = true)]
     pub supporter_seniority: Option<care_team_member::SeniorityPreference>,
+    #[schema(required = true)]
+    pub supporter_language: Option<String>,
 }
 
 impl From<&care_team_member::Preferences> for MemberPreferences {
@@ -412,6 +419,7 @@ impl From<&care_team_member::Preferences> for MemberPreferences {
             supporter_specialty: value.supporter_specialty.clone(),
             supporter_department: value.supporter_department,
             supporter_seniority: value.supporter_seniority,
+            supporter_language: value.supporter_language.clone(),
         }
     }
 }
@@ -496,7 +504,9 @@ mirror!(SeniorityPreference => care_team_member::SeniorityPreference { Similar, 
 // ---------------------------------------------------------------------------------------------
 // The problems these endpoints can answer with; each endpoint adds its own 404 or 422.
 
-fn problems(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+pub(crate) fn problems(
+    list: &[(&str, &str)],
+) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
     list.iter()
         .map(|(status, description)| {
             let response = ResponseBuilder::new()
@@ -513,16 +523,16 @@ fn problems(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<utoipa::openapi::Re
         .collect()
 }
 
-const PAYLOAD_TOO_LARGE: (&str, &str) = (
+pub(crate) const PAYLOAD_TOO_LARGE: (&str, &str) = (
     "413",
     "`payload-too-large`: the body is larger than this API accepts",
 );
-const UNSUPPORTED_MEDIA_TYPE: (&str, &str) = (
+pub(crate) const UNSUPPORTED_MEDIA_TYPE: (&str, &str) = (
     "415",
     "`unsupported-media-type`: a body was sent without `Content-Type: application/json`",
 );
-const INTERNAL: (&str, &str) = ("500", "`internal`: the server failed");
-const UNAVAILABLE: (&str, &str) = (
+pub(crate) const INTERNAL: (&str, &str) = ("500", "`internal`: the server failed");
+pub(crate) const UNAVAILABLE: (&str, &str) = (
     "503",
     "`unavailable`: the event store could not take the command; retry later",
 );

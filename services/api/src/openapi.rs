@@ -7,7 +7,9 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 
 use crate::case_commands::OptionalNoFieldsBodies;
-use crate::{case_commands, cases, error, group_debriefs, health, members, ApiState};
+use crate::{
+    case_commands, cases, error, group_debriefs, health, matching, members, supporters, ApiState,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +36,13 @@ use crate::{case_commands, cases, error, group_debriefs, health, members, ApiSta
         members::state_preferences,
         members::opt_out,
         members::opt_in,
+        supporters::add_supporter,
+        supporters::change_supporter,
+        supporters::pause_supporter,
+        supporters::resume_supporter,
+        supporters::list_supporters,
+        supporters::get_supporter,
+        matching::list_candidates,
         group_debriefs::list_group_debriefs,
         health::healthz,
         health::readyz,
@@ -48,6 +57,8 @@ use crate::{case_commands, cases, error, group_debriefs, health, members, ApiSta
         (name = "cases", description = "Outreach cases, from the outreach read model"),
         (name = "case commands", description = "What program managers and peer supporters record on a case. Facts, codes and dates only: no notes. The read model shows the result shortly after."),
         (name = "members", description = "What care team members ask of the program: a referral for support (by themselves, a colleague or a supervisor), preferences about contact and supporter, opting out of automatic outreach. Who to reach and how, never what happened."),
+        (name = "roster", description = "The program's peer supporters, kept by program managers: campus, department, discipline, seniority, training, capacity and availability. Matching reads it."),
+        (name = "matching", description = "Which supporters fit a case and why, from the matching read model; never anyone from the member's department unless asked, named in the same report, paused, untrained, at capacity or unavailable before the contact deadline"),
         (name = "group debriefs", description = "Reports that affect many staff at once and call for a group debrief as well as individual outreach: counts, campus and unit, never who"),
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
     )

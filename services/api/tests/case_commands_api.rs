@@ -226,6 +226,7 @@ async fn contact_after_a_decline_is_refused_naming_the_rule() {
 async fn domain_refusals_are_422_problems_named_after_their_rule() {
     let app = TestApp::spawn().await;
     let case_id = app.open_case().await;
+    app.put_on_roster("E7").await;
 
     // The member cannot support themselves.
     let themselves = app

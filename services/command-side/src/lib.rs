@@ -14,7 +14,8 @@ use opentelemetry::KeyValue;
 use outreach_domain::case::CaseStatus;
 use outreach_domain::{
     CareTeamMember, CaseCommand, CaseError, CasePolicies, InvolvedMember, MemberCommand,
-    MemberError, OutreachCase, ReportCommand, ReportError, SafetyReport,
+    MemberError, OutreachCase, PeerSupporter, ReportCommand, ReportError, SafetyReport,
+    SupporterCommand, SupporterError,
 };
 use outreach_events::{ReportRef, TriggerKind};
 use outreach_telemetry::metrics::metrics;
@@ -75,6 +76,12 @@ impl Rule for ReportError {
     }
 }
 
+impl Rule for SupporterError {
+    fn rule(&self) -> &'static str {
+        SupporterError::rule(self)
+    }
+}
+
 fn classify<E: Rule>(error: AggregateError<E>, aggregate: &'static str) -> CommandError {
     match error {
         AggregateError::UserError(e) => CommandError::Refused {
@@ -96,6 +103,8 @@ pub struct CommandSide {
     case_store: PersistedEventStore<PostgresEventRepository, OutreachCase>,
     members: PostgresCqrs<CareTeamMember>,
     member_store: PersistedEventStore<PostgresEventRepository, CareTeamMember>,
+    supporters: PostgresCqrs<PeerSupporter>,
+    supporter_store: PersistedEventStore<PostgresEventRepository, PeerSupporter>,
     policies: CasePolicies,
 }
 
@@ -133,12 +142,21 @@ impl CommandSide {
                 pool.clone(),
             )),
             reports: postgres_cqrs(pool.clone(), vec![], policies.group_debrief.clone()),
+            supporters: postgres_cqrs(pool.clone(), vec![], policies.roster.clone()),
+            supporter_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
+                pool.clone(),
+            )),
             policies,
             report_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
                 pool.clone(),
             )),
             case_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
         }
+    }
+
+    /// The policies commands are decided under.
+    pub fn policies(&self) -> &CasePolicies {
+        &self.policies
     }
 
     /// Applies a report command, then the case commands that follow from it.
@@ -531,6 +549,120 @@ impl CommandSide {
                 Ok(load(&self.case_store, &id).await?.1)
             }
         }
+    }
+
+    /// A case's current state and version (0: no such case).
+    pub async fn case(&self, case_id: Uuid) -> Result<(OutreachCase, u64), CommandError> {
+        load(&self.case_store, &case_id.to_string()).await
+    }
+
+    /// A program manager's change to the roster. Returns the supporter's new version.
+    pub async fn act_on_supporter(
+        &self,
+        staff_id: &str,
+        command: SupporterCommand,
+        metadata: &Metadata,
+    ) -> Result<u64, CommandError> {
+        let id = outreach_domain::ids::supporter_id(staff_id).to_string();
+        execute(&self.supporters, &id, &command, metadata).await?;
+        Ok(load(&self.supporter_store, &id).await?.1)
+    }
+
+    /// A supporter's roster entry and the cases they hold, with its version (0: not on the
+    /// roster).
+    pub async fn supporter(&self, staff_id: &str) -> Result<(PeerSupporter, u64), CommandError> {
+        load(
+            &self.supporter_store,
+            &outreach_domain::ids::supporter_id(staff_id).to_string(),
+        )
+        .await
+    }
+
+    /// Assigns a supporter from the roster to a case, within the supporter's capacity.
+    ///
+    /// A slot is taken on the supporter first, then the case records the assignment. Two
+    /// managers assigning the same supporter at once race on the supporter's version, so the
+    /// last slot goes to one of them only. If the case refuses (it closed, or it changed since
+    /// `expected_version`), the slot is released again before the refusal is returned. A crash
+    /// between the two writes leaves a slot held for a case that is not the supporter's: the
+    /// caseload keeper frees it once the case ends or goes to someone else, so capacity is never
+    /// exceeded, only briefly under-used. When the case had another supporter, their slot is
+    /// released here (and by the keeper, should this stop half-way).
+    pub async fn assign(
+        &self,
+        case_id: Uuid,
+        supporter_staff_id: &str,
+        expected_version: Option<u64>,
+        at: chrono::DateTime<chrono::Utc>,
+        metadata: &Metadata,
+    ) -> Result<u64, CommandError> {
+        let (case, version) = load(&self.case_store, &case_id.to_string()).await?;
+        if version == 0 {
+            return Err(CommandError::Refused {
+                rule: "case-not-found",
+                detail: "there is no such case".into(),
+            });
+        }
+        let previous = case.supporter_id().map(str::to_owned);
+        let supporter_id = outreach_domain::ids::supporter_id(supporter_staff_id).to_string();
+        if previous.as_deref() != Some(supporter_staff_id) {
+            execute(
+                &self.supporters,
+                &supporter_id,
+                &SupporterCommand::TakeCase {
+                    case_id,
+                    member_staff_id: case.member_staff_id().to_owned(),
+                    at,
+                },
+                metadata,
+            )
+            .await?;
+        }
+        let assigned = self
+            .act_on_case(
+                case_id,
+                CaseCommand::Assign {
+                    supporter_id: supporter_staff_id.to_owned(),
+                    named_in_report: false,
+                    at,
+                },
+                expected_version,
+                metadata,
+            )
+            .await;
+        match assigned {
+            Ok(version) => {
+                if let Some(previous) = previous.filter(|p| p != supporter_staff_id) {
+                    self.release(&previous, case_id, at, metadata).await?;
+                }
+                Ok(version)
+            }
+            Err(refused) => {
+                if previous.as_deref() != Some(supporter_staff_id) {
+                    self.release(supporter_staff_id, case_id, at, metadata)
+                        .await?;
+                }
+                Err(refused)
+            }
+        }
+    }
+
+    /// Frees the slot a supporter holds for a case; nothing happens if they hold none.
+    pub async fn release(
+        &self,
+        supporter_staff_id: &str,
+        case_id: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+        metadata: &Metadata,
+    ) -> Result<(), CommandError> {
+        let id = outreach_domain::ids::supporter_id(supporter_staff_id).to_string();
+        execute(
+            &self.supporters,
+            &id,
+            &SupporterCommand::ReleaseCase { case_id, at },
+            metadata,
+        )
+        .await
     }
 
     pub async fn handle_case(

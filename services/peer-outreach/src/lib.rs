@@ -13,8 +13,8 @@ use outreach_api::{ApiState, BrokerHealth, MetricsExposition};
 use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
-use outreach_outbound::OutboxPublisher;
-use outreach_process_managers::DeadlineWatch;
+use outreach_outbound::{EmailPublisher, OutboxPublisher};
+use outreach_process_managers::{AutoAssign, CaseloadKeeper, DeadlineWatch};
 use outreach_projections::{ProjectionRunner, RunnerSettings};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
@@ -44,6 +44,7 @@ impl Service {
                     (&kafka.incidents_topic, kafka.partitions),
                     (&kafka.dead_letter_topic, kafka.partitions),
                     (&settings.notifications.topic, kafka.partitions),
+                    (&settings.notifications.assignments_topic, kafka.partitions),
                 ],
             )
             .await
@@ -71,14 +72,45 @@ impl Service {
             settings.deadline_watch.watch_interval(),
         );
         tasks.spawn(deadline_watch.run(shutdown.child_token()));
-        // Director notices leave from the outbox, at least once (see outreach_outbound).
+        // Slots of ended cases go back to their supporters; so do those of interrupted
+        // assignments (see the module).
+        let keeper = CaseloadKeeper {
+            pool: pool.clone(),
+            commands: commands.clone(),
+            interval: settings.matching.sweep_interval(),
+        };
+        tasks.spawn(keeper.run(shutdown.child_token()));
+        // Off by default: a program manager assigns.
+        if settings.policy.matching.auto_assign.enabled {
+            let auto_assign = AutoAssign {
+                pool: pool.clone(),
+                commands: commands.clone(),
+                interval: settings.matching.sweep_interval(),
+            };
+            tasks.spawn(auto_assign.run(shutdown.child_token()));
+        }
+        // Director and assignment notices leave from the outbox, at least once (see
+        // outreach_outbound); assignment notices, which carry contact details, on their own topic.
         let notices = OutboxPublisher::new(
             pool.clone(),
             &kafka.brokers,
             &settings.notifications.topic,
             settings.notifications.publish_interval(),
-        )?;
+        )?
+        .with_topic_for(
+            outreach_projections::ASSIGNMENT,
+            &settings.notifications.assignments_topic,
+        );
         tasks.spawn(notices.run(shutdown.child_token()));
+        // Assignment e-mails, only when an SMTP relay is configured.
+        if let Some(smtp) = &settings.notifications.smtp {
+            let emails = EmailPublisher::new(
+                pool.clone(),
+                smtp,
+                settings.notifications.publish_interval(),
+            )?;
+            tasks.spawn(emails.run(shutdown.child_token()));
+        }
         tasks.spawn(observe_gauges(
             pool.clone(),
             Duration::from_millis(settings.telemetry.gauge_interval_ms),

@@ -23,22 +23,47 @@ pub struct Settings {
     /// `[deadlines]`: the deadline watch. When first contact is due is `[policy.deadlines]`.
     #[serde(rename = "deadlines")]
     pub deadline_watch: DeadlineWatchSettings,
+    /// `[matching]`: the caseload keeper and automatic assignment. How supporters are ranked is
+    /// `[policy.matching]`.
+    pub matching: MatchingSweepSettings,
     pub notifications: NotificationSettings,
 }
 
-/// `[notifications]`: notices to the program director, published from the outbox.
+/// `[notifications]`: messages published from the outbox: notices to the program director, and
+/// assignment notices to supporters (on Kafka, and by e-mail when `[notifications.smtp]` is set).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationSettings {
     /// The topic director notices go to. Carries case ids and categories only.
     pub topic: String,
-    /// How often the outbox publisher looks for unpublished notices when not woken sooner.
+    /// The topic assignment notices go to. They carry the member's name and contact details
+    /// (for the assigned supporter), so they are kept off the director's facts-only topic.
+    pub assignments_topic: String,
+    /// How often the outbox publishers look for unpublished notices when not woken sooner.
     pub publish_interval_ms: u64,
+    /// The SMTP relay assignment e-mails go through. Absent: no e-mail is sent (the e-mail
+    /// rows wait in the outbox, and go out once a relay is configured).
+    #[serde(default)]
+    pub smtp: Option<outreach_outbound::SmtpSettings>,
 }
 
 impl NotificationSettings {
     pub fn publish_interval(&self) -> Duration {
         Duration::from_millis(self.publish_interval_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchingSweepSettings {
+    /// How often the caseload keeper frees slots of ended cases, and automatic assignment (when
+    /// on) looks for cases awaiting assignment.
+    pub sweep_interval_ms: u64,
+}
+
+impl MatchingSweepSettings {
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.sweep_interval_ms)
     }
 }
 
@@ -112,6 +137,8 @@ pub struct PolicySettings {
     pub deadlines: DeadlinePolicy,
     pub lifecycle: LifecyclePolicy,
     pub group_debrief: outreach_domain::report::GroupDebriefPolicy,
+    pub roster: outreach_domain::RosterPolicy,
+    pub matching: outreach_domain::MatchingPolicy,
 }
 
 impl PolicySettings {
@@ -121,6 +148,8 @@ impl PolicySettings {
             lifecycle: self.lifecycle.clone(),
             eligibility: self.eligibility.clone(),
             group_debrief: self.group_debrief.clone(),
+            roster: self.roster.clone(),
+            matching: self.matching.clone(),
         }
     }
 }
@@ -208,5 +237,33 @@ mod tests {
         )
         .unwrap();
         assert!(Settings::load(Some(&typo)).is_err());
+    }
+
+    #[test]
+    fn no_email_is_sent_unless_an_smtp_relay_is_configured() {
+        let settings = Settings::load(None).unwrap();
+        assert!(settings.notifications.smtp.is_none());
+        assert_ne!(
+            settings.notifications.assignments_topic,
+            settings.notifications.topic
+        );
+
+        let dir = std::env::temp_dir().join(format!("peer-outreach-smtp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("smtp.toml");
+        std::fs::write(
+            &file,
+            "[notifications.smtp]\nhost = \"smtp.hospital.example\"\nport = 587\n\
+             from = \"Peer Support <peer-support@hospital.example>\"\ntls = \"starttls\"\n",
+        )
+        .unwrap();
+        let smtp = Settings::load(Some(&file))
+            .unwrap()
+            .notifications
+            .smtp
+            .expect("the relay is configured");
+        assert_eq!(smtp.port, 587);
+        assert_eq!(smtp.tls, outreach_outbound::SmtpTls::Starttls);
+        assert!(smtp.username.is_none());
     }
 }

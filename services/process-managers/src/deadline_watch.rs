@@ -6,15 +6,10 @@
 //! were never contacted, are past their deadline and have not been noticed yet, oldest deadline
 //! first, and issues `NoticeDeadlinePassed` for each.
 //!
-//! # Why the advisory lock is only an optimisation
+//! # Why repeating it is harmless
 //!
-//! Every instance of the service runs a watch. A sweep takes a PostgreSQL session advisory lock
-//! ([`LOCK_KEY`]) on a connection of its own and skips the tick when another instance holds it,
-//! so that normally one instance sweeps at a time and the others do not issue the same commands
-//! and fight over the same aggregates. The lock is not what makes the outcome correct, and
-//! nothing relies on it for that: it is released when its connection drops, a sweep can outlive a
-//! connection that died, and the read model the sweep reads lags the event store, so the same
-//! case can be picked again by the next sweep here or by another instance's.
+//! Every instance runs a watch; the shared [sweep loop](crate::sweep) keeps them mostly to one
+//! at a time, but the read model lags and the lock is only an optimisation.
 //!
 //! The guarantee is the aggregate's own rule: an outreach case records
 //! `FirstContactDeadlinePassed` at most once, only while it is open, never contacted and past due,
@@ -32,6 +27,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_command_side::{CommandSide, Metadata};
 use outreach_domain::CaseCommand;
@@ -39,6 +35,8 @@ use outreach_telemetry::metrics::metrics;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::sweep::Sweep;
 
 /// The advisory lock a sweep holds: `pg_try_advisory_lock(8098991046881212209)`, the ASCII
 /// bytes of "peerdlw1" read as a big-endian 64-bit integer. Advisory locks are per database, so
@@ -73,56 +71,14 @@ impl DeadlineWatch {
     /// Sweeps every `interval` until `shutdown` is cancelled. A sweep in progress finishes the
     /// case in hand and stops; failures are logged and the next tick tries again.
     pub async fn run(self, shutdown: CancellationToken) {
-        // The lock's own connection, kept between ticks. Detached from the pool: should the
-        // watch stop or fail while holding the lock, dropping the connection closes the session
-        // and PostgreSQL releases the lock, where a pooled connection would go on holding it.
-        let mut lock_connection: Option<PgConnection> = None;
-        while !shutdown.is_cancelled() {
-            match self.tick(&mut lock_connection, &shutdown).await {
-                Ok(Some(_)) => {}
-                Ok(None) => tracing::debug!("another instance is sweeping deadlines; skipping"),
-                Err(error) => {
-                    tracing::warn!(%error, "deadline watch could not sweep; will retry");
-                    // Its session state is unknown: a fresh connection next time.
-                    lock_connection = None;
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-        tracing::info!("deadline watch stopped");
+        crate::sweep::run(&self, &self.pool, self.interval, shutdown).await;
     }
+}
 
-    /// One tick: the lock, a sweep, the unlock. `None` when another instance holds the lock.
-    async fn tick(
-        &self,
-        slot: &mut Option<PgConnection>,
-        shutdown: &CancellationToken,
-    ) -> Result<Option<u64>, sqlx::Error> {
-        let db = match slot {
-            Some(db) => db,
-            None => slot.insert(self.pool.acquire().await?.detach()),
-        };
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .fetch_one(&mut *db)
-            .await?;
-        if !locked {
-            return Ok(None);
-        }
-        let swept = self.sweep(db, shutdown).await;
-        // An error here leaves the lock held by this session: the caller drops the connection.
-        let unlocked: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK_KEY)
-            .fetch_one(&mut *db)
-            .await?;
-        if !unlocked {
-            tracing::warn!("the deadline watch's advisory lock was not held at the end of a sweep");
-        }
-        swept.map(Some)
-    }
+#[async_trait]
+impl Sweep for DeadlineWatch {
+    const NAME: &'static str = "deadline-watch";
+    const LOCK_KEY: i64 = LOCK_KEY;
 
     /// Notices the passed deadlines of up to `batch` cases; returns how many it recorded.
     #[tracing::instrument(
@@ -161,7 +117,9 @@ impl DeadlineWatch {
         span.record("count", noticed);
         Ok(noticed)
     }
+}
 
+impl DeadlineWatch {
     /// Open or assigned cases never contacted, past due at `now` and not yet noticed, oldest
     /// deadline first. Follows the partial index `outreach_cases_awaiting_first_contact`.
     async fn overdue_cases(

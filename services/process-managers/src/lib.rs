@@ -1,6 +1,11 @@
 //! Process managers: reactions to events and to the passing of time. They decide nothing
 //! themselves and write no read model: they issue commands, and the aggregates decide.
 
+pub mod auto_assign;
+pub mod caseload_keeper;
 pub mod deadline_watch;
+pub mod sweep;
 
+pub use auto_assign::AutoAssign;
+pub use caseload_keeper::CaseloadKeeper;
 pub use deadline_watch::DeadlineWatch;

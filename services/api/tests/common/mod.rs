@@ -68,7 +68,28 @@ impl TestApp {
         let mut app = Self::with_pool(pool, policies);
         app.database = Some(name);
         app.broker.set_reachable(true);
+        for supporter in ROSTER {
+            app.put_on_roster(supporter).await;
+        }
         app
+    }
+
+    /// Puts a trained supporter with room for five cases on the roster, through the command
+    /// side, as a program manager would.
+    pub async fn put_on_roster(&self, staff_id: &str) {
+        let (profile, contact) = roster_entry(staff_id);
+        self.commands
+            .act_on_supporter(
+                staff_id,
+                outreach_domain::SupporterCommand::Join {
+                    profile,
+                    contact,
+                    at: Utc::now(),
+                },
+                &HashMap::new(),
+            )
+            .await
+            .expect("put the supporter on the roster");
     }
 
     /// A router whose database cannot be reached; nothing is created.
@@ -202,6 +223,45 @@ pub fn post_request(uri: &str, body: Option<Value>, if_match: Option<&str>) -> R
 }
 
 /// What intake would ask to open a case for member `staff_id` named on an incident report.
+/// The supporters every test app starts with on its roster.
+pub const ROSTER: [&str; 2] = ["E20001", "E30003"];
+
+/// A trained supporter's roster entry: another campus and department than [`open_command`]'s
+/// member, five cases at most, available any time.
+pub fn roster_entry(
+    staff_id: &str,
+) -> (
+    outreach_events::supporter::SupporterProfile,
+    outreach_events::supporter::SupporterContact,
+) {
+    use outreach_events::supporter::*;
+    (
+        SupporterProfile {
+            staff_id: staff_id.into(),
+            campus: "South".into(),
+            department: "Anesthesia".into(),
+            discipline: Discipline::Nurse,
+            specialty: None,
+            seniority: outreach_events::Seniority::Senior,
+            languages: vec!["en".into()],
+            interests: vec![],
+            training: Training {
+                status: TrainingStatus::Trained,
+                completed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 15),
+            },
+            capacity: 5,
+            availability: Availability::default(),
+        },
+        SupporterContact {
+            given_name: "Ines".into(),
+            family_name: format!("Okafor-{staff_id}"),
+            email: format!("{}@hospital.example", staff_id.to_lowercase()),
+            phone: None,
+            gender: None,
+        },
+    )
+}
+
 pub fn open_command(case_id: Uuid, staff_id: &str) -> CaseCommand {
     CaseCommand::Open {
         case_id,
@@ -451,5 +511,24 @@ impl CaseFixture {
         .execute(pool)
         .await
         .expect("insert outreach case");
+    }
+}
+
+impl TestApp {
+    /// Brings the matching read model up to the event store, as the service's runner would.
+    /// Events of a transaction are read once every older transaction in the cluster ended, and
+    /// other tests run beside this one: so it waits until nothing is left, not until a batch
+    /// comes back empty.
+    pub async fn project_matching(&self) {
+        let runner = outreach_projections::ProjectionRunner::new(
+            self.pool.clone(),
+            Arc::new(outreach_projections::MatchingProjection),
+            outreach_projections::RunnerSettings::default(),
+        );
+        while runner.lag().await.expect("projection lag") > 0 {
+            if runner.catch_up_batch().await.expect("project") == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 }

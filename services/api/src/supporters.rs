@@ -1,0 +1,551 @@
+//! The roster of peer supporters, kept by program managers: who they are, where and how they
+//! work, their training, capacity and availability; pausing and resuming them.
+//!
+//! Changes go through the command side to the supporter's aggregate; reads come from the
+//! matching read model (`roster_supporters`), which follows shortly after. Bodies are closed
+//! (`deny_unknown_fields`), and each value is checked twice: its shape as it is read (a 400 that
+//! names the field), then the program's rules (a 422 with the field in `field`).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use outreach_command_side::CommandError;
+use outreach_domain::supporter::{self, SupporterError};
+use outreach_domain::SupporterCommand;
+use outreach_events::supporter as roster;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoResponses, ToSchema};
+
+use crate::case_commands::StaffId;
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonBody, Path, Query};
+use crate::members::{
+    metadata, problems, staff_id_in_path, Discipline, Email, Phone, Seniority, ShortText,
+    SupporterGender, INTERNAL, PAYLOAD_TOO_LARGE, UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
+};
+use crate::ApiState;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/supporters", post(add_supporter).get(list_supporters))
+        .route(
+            "/v1/supporters/{staff_id}",
+            get(get_supporter).put(change_supporter),
+        )
+        .route("/v1/supporters/{staff_id}/pause", post(pause_supporter))
+        .route("/v1/supporters/{staff_id}/resume", post(resume_supporter))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies.
+
+/// A supporter's roster entry, whole: adding one and changing one send the same body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RosterEntry {
+    /// The supporter's staff id; they are hospital staff too.
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "S20001")]
+    pub staff_id: StaffId,
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Ines")]
+    pub given_name: ShortText,
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Okafor")]
+    pub family_name: ShortText,
+    /// Where assignment notices are e-mailed.
+    #[schema(value_type = String, max_length = 254, pattern = r"^\S+@\S+$", example = "ines.okafor@hospital.example")]
+    pub email: Email,
+    #[serde(default)]
+    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0100")]
+    pub phone: Option<Phone>,
+    /// Only as the supporter describes themselves, and only if they wish.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub gender: Option<SupporterGender>,
+    /// One of the program's campuses (configuration: `policy.roster.campuses`).
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Parnassus")]
+    pub campus: ShortText,
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Anesthesia")]
+    pub department: ShortText,
+    pub discipline: Discipline,
+    /// Area of practice.
+    #[serde(default)]
+    #[schema(value_type = String, nullable = false, min_length = 1, max_length = 100, example = "Anesthesiology")]
+    pub specialty: Option<ShortText>,
+    pub seniority: Seniority,
+    /// Languages a conversation can be held in, at most 20.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, example = json!(["en", "es"]))]
+    pub languages: Vec<ShortText>,
+    /// Topics the supporter offers to talk about, at most 20.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, example = json!(["litigation stress"]))]
+    pub interests: Vec<ShortText>,
+    pub training: Training,
+    /// The most cases the supporter holds at once, 0 to 20.
+    #[schema(minimum = 0, maximum = 20, example = 3)]
+    pub capacity: i64,
+    #[serde(default)]
+    pub availability: Availability,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Training {
+    pub status: TrainingStatus,
+    /// Required once trained; not in the future.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub completed_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainingStatus {
+    InTraining,
+    Trained,
+    /// The refresher is overdue: takes no new cases.
+    Lapsed,
+}
+mirror!(TrainingStatus => roster::TrainingStatus { InTraining, Trained, Lapsed });
+
+/// When the supporter takes peer support calls, in the program's time zone.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Availability {
+    /// No hours: any time.
+    #[serde(default)]
+    pub weekly_hours: Vec<WeeklyHours>,
+    /// The on-call weeks; none: every week.
+    #[serde(default)]
+    pub on_call: Vec<DatePeriod>,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyHours {
+    pub day: Day,
+    #[schema(value_type = String, example = "08:00:00")]
+    pub starts: NaiveTime,
+    #[schema(value_type = String, example = "17:00:00")]
+    pub ends: NaiveTime,
+}
+
+/// Dates inclusive.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatePeriod {
+    pub starts: NaiveDate,
+    pub ends: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Day {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+mirror!(Day => roster::Day { Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday });
+
+impl From<Availability> for roster::Availability {
+    fn from(value: Availability) -> Self {
+        Self {
+            weekly_hours: value
+                .weekly_hours
+                .into_iter()
+                .map(|h| roster::WeeklyHours {
+                    day: h.day.into(),
+                    starts: h.starts,
+                    ends: h.ends,
+                })
+                .collect(),
+            on_call: value
+                .on_call
+                .into_iter()
+                .map(|p| roster::DatePeriod {
+                    starts: p.starts,
+                    ends: p.ends,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RosterEntry {
+    /// The domain's entry, or the first field the program's rules refuse.
+    fn into_entry(
+        self,
+        state: &ApiState,
+        today: NaiveDate,
+    ) -> Result<(roster::SupporterProfile, roster::SupporterContact), ApiError> {
+        let capacity = u32::try_from(self.capacity).map_err(|_| ApiError::InvalidField {
+            rule: "invalid-roster-entry",
+            field: "capacity".into(),
+            problem: format!("must be from 0 to {}", supporter::MAX_CAPACITY),
+        })?;
+        let texts = |values: Vec<ShortText>| values.into_iter().map(|v| v.0).collect();
+        let profile = roster::SupporterProfile {
+            staff_id: self.staff_id.0,
+            campus: self.campus.0,
+            department: self.department.0,
+            discipline: self.discipline.into(),
+            specialty: self.specialty.map(|s| s.0),
+            seniority: self.seniority.into(),
+            languages: texts(self.languages),
+            interests: texts(self.interests),
+            training: roster::Training {
+                status: self.training.status.into(),
+                completed_on: self.training.completed_on,
+            },
+            capacity,
+            availability: self.availability.into(),
+        };
+        let contact = roster::SupporterContact {
+            given_name: self.given_name.0,
+            family_name: self.family_name.0,
+            email: self.email.0,
+            phone: self.phone.map(|p| p.0),
+            gender: self.gender.map(Into::into),
+        };
+        supporter::validate(&profile, &contact, &state.commands.policies().roster, today)
+            .map_err(refusal)?;
+        Ok((profile, contact))
+    }
+}
+
+/// A roster rule's refusal as the API reports it: a wrong value names its field.
+fn refusal(error: SupporterError) -> ApiError {
+    match error {
+        SupporterError::Invalid { field, problem } => ApiError::InvalidField {
+            rule: "invalid-roster-entry",
+            field,
+            problem,
+        },
+        other => ApiError::Refused {
+            rule: other.rule(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// The command side's answer about a supporter named in the path.
+fn on_roster(error: CommandError) -> ApiError {
+    match error {
+        CommandError::Refused {
+            rule: "supporter-not-found",
+            ..
+        } => ApiError::SupporterNotFound,
+        other => other.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses.
+
+/// The supporter's roster entry after a command: its new version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupporterVersion {
+    pub staff_id: String,
+    #[schema(example = 1)]
+    pub version: u64,
+}
+
+pub(crate) struct Created(SupporterVersion);
+
+impl IntoResponse for Created {
+    fn into_response(self) -> Response {
+        let location = HeaderValue::from_str(&format!("/v1/supporters/{}", self.0.staff_id))
+            .expect("a checked staff id is a valid header value");
+        (
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            Json(self.0),
+        )
+            .into_response()
+    }
+}
+
+/// A supporter on the roster, as the matching read model holds them.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Supporter {
+    pub staff_id: String,
+    #[schema(required = true)]
+    pub given_name: Option<String>,
+    #[schema(required = true)]
+    pub family_name: Option<String>,
+    #[schema(required = true)]
+    pub email: Option<String>,
+    #[schema(required = true)]
+    pub phone: Option<String>,
+    #[schema(value_type = Option<SupporterGender>, required = true)]
+    pub gender: Option<String>,
+    pub campus: String,
+    pub department: String,
+    #[schema(value_type = Discipline)]
+    pub discipline: String,
+    #[schema(required = true)]
+    pub specialty: Option<String>,
+    #[schema(value_type = Seniority)]
+    pub seniority: String,
+    pub languages: Vec<String>,
+    pub interests: Vec<String>,
+    #[schema(value_type = TrainingStatus)]
+    pub training_status: String,
+    #[schema(required = true)]
+    pub trained_on: Option<NaiveDate>,
+    pub capacity: i32,
+    /// Cases the supporter holds now.
+    pub open_cases: i32,
+    pub paused: bool,
+    #[schema(value_type = Availability)]
+    pub availability: serde_json::Value,
+    pub joined_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+const SUPPORTER_COLUMNS: &str = "staff_id, given_name, family_name, email, phone, gender, campus,
+    department, discipline, specialty, seniority, languages, interests, training_status,
+    trained_on, capacity, open_cases, paused, availability, joined_at, changed_at, version";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Roster {
+    pub supporters: Vec<Supporter>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RosterFilter {
+    /// Only supporters of this campus.
+    #[serde(default)]
+    pub campus: Option<String>,
+    /// Only paused (`true`) or active (`false`) supporters.
+    #[serde(default)]
+    pub paused: Option<bool>,
+}
+
+/// 400, 409, 413, 415, 500 and 503 of a roster command, as problem documents.
+pub(crate) struct RosterProblems;
+
+impl IntoResponses for RosterProblems {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        problems(&[
+            ("400", "`invalid-body`: the body is not JSON, has an unknown field, misses one or has a value of the wrong shape, such as an unknown discipline (the detail names the field); `invalid-parameter`: the staff id is malformed"),
+            ("409", "`stale-version`: other commands on the supporter kept winning a race; retry"),
+            PAYLOAD_TOO_LARGE,
+            UNSUPPORTED_MEDIA_TYPE,
+            INTERNAL,
+            UNAVAILABLE,
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The endpoints.
+
+/// Put a supporter on the roster.
+#[utoipa::path(
+    post,
+    path = "/v1/supporters",
+    tag = "roster",
+    request_body = RosterEntry,
+    responses(
+        (status = 201, description = "On the roster", body = SupporterVersion,
+            headers(("Location" = String, description = "The supporter, `/v1/supporters/{staff_id}`"))),
+        (status = 422, description = "`invalid-roster-entry` (an unknown campus, a capacity out of range, hours or weeks that end before they start, a training date missing or in the future; `field` names the value), or `supporter-already-on-roster`", body = Problem, content_type = "application/problem+json"),
+        RosterProblems,
+    )
+)]
+pub(crate) async fn add_supporter(
+    State(state): State<ApiState>,
+    JsonBody(body): JsonBody<RosterEntry>,
+) -> Result<Created, ApiError> {
+    let now = Utc::now();
+    let (profile, contact) = body.into_entry(&state, now.date_naive())?;
+    let staff_id = profile.staff_id.clone();
+    let command = SupporterCommand::Join {
+        profile,
+        contact,
+        at: now,
+    };
+    let version = state
+        .commands
+        .act_on_supporter(&staff_id, command, &metadata())
+        .await?;
+    Ok(Created(SupporterVersion { staff_id, version }))
+}
+
+/// Replace a supporter's roster entry with the one sent.
+#[utoipa::path(
+    put,
+    path = "/v1/supporters/{staff_id}",
+    tag = "roster",
+    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    request_body = RosterEntry,
+    responses(
+        (status = 200, description = "Changed", body = SupporterVersion),
+        (status = 404, description = "`supporter-not-found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-roster-entry` (`field` names the value; `staff_id` when it differs from the path)", body = Problem, content_type = "application/problem+json"),
+        RosterProblems,
+    )
+)]
+pub(crate) async fn change_supporter(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+    JsonBody(body): JsonBody<RosterEntry>,
+) -> Result<Json<SupporterVersion>, ApiError> {
+    let staff_id = staff_id_in_path(staff_id)?;
+    let now = Utc::now();
+    let (profile, contact) = body.into_entry(&state, now.date_naive())?;
+    if profile.staff_id != staff_id {
+        return Err(ApiError::InvalidField {
+            rule: "invalid-roster-entry",
+            field: "staff_id".into(),
+            problem: "must be the staff id in the path: a roster entry keeps its staff id".into(),
+        });
+    }
+    let command = SupporterCommand::ChangeProfile {
+        profile,
+        contact,
+        at: now,
+    };
+    let version = state
+        .commands
+        .act_on_supporter(&staff_id, command, &metadata())
+        .await
+        .map_err(on_roster)?;
+    Ok(Json(SupporterVersion { staff_id, version }))
+}
+
+/// Pause a supporter: no new cases until resumed; the cases they hold stay theirs.
+#[utoipa::path(
+    post,
+    path = "/v1/supporters/{staff_id}/pause",
+    tag = "roster",
+    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    responses(
+        (status = 200, description = "Paused (or already paused)", body = SupporterVersion),
+        (status = 404, description = "`supporter-not-found`", body = Problem, content_type = "application/problem+json"),
+        RosterProblems,
+    )
+)]
+pub(crate) async fn pause_supporter(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+) -> Result<Json<SupporterVersion>, ApiError> {
+    let at = Utc::now();
+    on_or_off(state, staff_id, SupporterCommand::Pause { at }).await
+}
+
+/// Resume a paused supporter.
+#[utoipa::path(
+    post,
+    path = "/v1/supporters/{staff_id}/resume",
+    tag = "roster",
+    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    responses(
+        (status = 200, description = "Active (or already active)", body = SupporterVersion),
+        (status = 404, description = "`supporter-not-found`", body = Problem, content_type = "application/problem+json"),
+        RosterProblems,
+    )
+)]
+pub(crate) async fn resume_supporter(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+) -> Result<Json<SupporterVersion>, ApiError> {
+    let at = Utc::now();
+    on_or_off(state, staff_id, SupporterCommand::Resume { at }).await
+}
+
+async fn on_or_off(
+    state: ApiState,
+    staff_id: String,
+    command: SupporterCommand,
+) -> Result<Json<SupporterVersion>, ApiError> {
+    let staff_id = staff_id_in_path(staff_id)?;
+    let version = state
+        .commands
+        .act_on_supporter(&staff_id, command, &metadata())
+        .await
+        .map_err(on_roster)?;
+    Ok(Json(SupporterVersion { staff_id, version }))
+}
+
+/// The roster, by family name.
+#[utoipa::path(
+    get,
+    path = "/v1/supporters",
+    tag = "roster",
+    params(RosterFilter),
+    responses(
+        (status = 200, description = "The roster as the matching read model holds it", body = Roster),
+        (status = 400, description = "`invalid-parameter`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_supporters(
+    State(state): State<ApiState>,
+    Query(filter): Query<RosterFilter>,
+) -> Result<Json<Roster>, ApiError> {
+    let supporters = sqlx::query_as::<_, Supporter>(&format!(
+        "SELECT {SUPPORTER_COLUMNS} FROM roster_supporters
+         WHERE ($1::text IS NULL OR campus = $1)
+           AND ($2::boolean IS NULL OR paused = $2)
+         ORDER BY family_name, given_name, staff_id"
+    ))
+    .bind(filter.campus)
+    .bind(filter.paused)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(Roster { supporters }))
+}
+
+/// One supporter's roster entry, with the cases they hold.
+#[utoipa::path(
+    get,
+    path = "/v1/supporters/{staff_id}",
+    tag = "roster",
+    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    responses(
+        (status = 200, description = "The supporter", body = Supporter),
+        (status = 404, description = "`supporter-not-found`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid-parameter`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_supporter(
+    State(state): State<ApiState>,
+    Path(staff_id): Path<String>,
+) -> Result<Json<Supporter>, ApiError> {
+    let staff_id = staff_id_in_path(staff_id)?;
+    sqlx::query_as::<_, Supporter>(&format!(
+        "SELECT {SUPPORTER_COLUMNS} FROM roster_supporters WHERE staff_id = $1"
+    ))
+    .bind(&staff_id)
+    .fetch_optional(&state.pool)
+    .await?
+    .map(Json)
+    .ok_or(ApiError::SupporterNotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case_commands::tests::reads_the_same;
+
+    #[test]
+    fn the_api_codes_are_the_domain_codes() {
+        reads_the_same::<TrainingStatus, roster::TrainingStatus>();
+        reads_the_same::<Day, roster::Day>();
+    }
+}
