@@ -47,6 +47,7 @@ impl TestBed {
         settings.kafka.incidents_topic = format!("incidents-{id}");
         settings.kafka.dead_letter_topic = format!("incidents-{id}.dead-letter");
         settings.notifications.topic = format!("director-notices-{id}");
+        settings.notifications.assignments_topic = format!("assignments-{id}");
         settings.kafka.group_id = format!("peer-outreach-{id}");
         settings.kafka.partitions = 2;
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
@@ -122,6 +123,15 @@ impl TestBed {
         let response = request.send().await.expect("the API answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Puts a trained supporter on the roster through the API, as a program manager would:
+    /// room for five cases, available any time, at Mission Bay in Anesthesia.
+    pub async fn put_on_roster(&self, service: &Service, staff_id: &str) {
+        let (status, body) = self
+            .post(service, "/v1/supporters", roster_entry(staff_id), None)
+            .await;
+        assert_eq!(status, 201, "putting {staff_id} on the roster: {body}");
     }
 
     /// The service's `/metrics` text.
@@ -333,4 +343,21 @@ pub fn metric_value(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
         })
         .find(|line| labels.iter().all(|label| line.contains(label)))
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// A trained supporter's roster entry as the API takes it.
+pub fn roster_entry(staff_id: &str) -> Value {
+    serde_json::json!({
+        "staff_id": staff_id,
+        "given_name": "Ines",
+        "family_name": format!("Okafor {staff_id}"),
+        "email": format!("{}@hospital.example", staff_id.to_lowercase()),
+        "campus": "Mission Bay",
+        "department": "Anesthesia",
+        "discipline": "physician",
+        "seniority": "senior",
+        "languages": ["en"],
+        "training": {"status": "trained", "completed_on": "2026-01-15"},
+        "capacity": 5
+    })
 }

@@ -147,6 +147,7 @@ async fn deadlines_never_pass_for_a_case_contacted_in_time() {
     })
     .await;
     let service = bed.start().await;
+    bed.put_on_roster(&service, "S1").await;
     let db = bed.db().await;
     bed.publish(
         &incident("INC-702", vec![staff("C1", "nurse"), staff("U1", "nurse")]),

@@ -37,7 +37,8 @@ async fn records_on(bed: &TestBed, topic: &str) -> i64 {
 
 async fn outbox(bed: &TestBed) -> Vec<(Uuid, String, String, bool, i32)> {
     sqlx::query_as(
-        "SELECT id, kind, topic_key, published_at IS NOT NULL, attempts FROM outbox ORDER BY id",
+        "SELECT id, kind, topic_key, published_at IS NOT NULL, attempts FROM outbox
+         WHERE kind = 'escalation' ORDER BY id",
     )
     .fetch_all(&bed.db().await)
     .await
@@ -48,6 +49,7 @@ async fn outbox(bed: &TestBed) -> Vec<(Uuid, String, String, bool, i32)> {
 async fn an_escalation_goes_to_director_notices_once_with_its_category_and_nothing_personal() {
     let bed = TestBed::new().await;
     let service = bed.start().await;
+    bed.put_on_roster(&service, "S1").await;
     bed.publish(
         &incident("INC-700", vec![staff("E1", "nurse")]),
         Mode::Structured,

@@ -17,6 +17,9 @@ fn case_of<'a>(cases: &'a [Value], staff_id: &str) -> &'a Value {
 async fn a_case_is_assigned_contacted_accepted_met_and_closed_and_the_read_model_follows() {
     let bed = TestBed::new().await;
     let service = bed.start().await;
+    for supporter in ["P1", "S9", "S8"] {
+        bed.put_on_roster(&service, supporter).await;
+    }
     bed.publish(
         &incident(
             "INC-500",
@@ -135,6 +138,7 @@ async fn a_case_is_assigned_contacted_accepted_met_and_closed_and_the_read_model
 async fn a_declined_member_is_not_contacted_again() {
     let bed = TestBed::new().await;
     let service = bed.start().await;
+    bed.put_on_roster(&service, "S1").await;
     bed.publish(
         &incident("INC-501", vec![staff("D1", "nurse")]),
         Mode::Structured,
@@ -183,6 +187,7 @@ async fn cases_past_their_first_contact_deadline_stand_out_until_someone_tries()
     })
     .await;
     let service = bed.start().await;
+    bed.put_on_roster(&service, "S1").await;
     bed.publish(
         &incident("INC-502", vec![staff("O1", "nurse"), staff("O2", "nurse")]),
         Mode::Structured,

@@ -10,6 +10,7 @@ use serde_json::json;
 async fn a_member_named_in_a_second_report_stays_in_their_open_case() {
     let bed = TestBed::with(|s| s.kafka.partitions = 1).await;
     let service = bed.start().await;
+    bed.put_on_roster(&service, "S1").await;
     bed.publish(
         &incident("INC-600", vec![staff("L1", "nurse")]),
         Mode::Structured,
