@@ -349,3 +349,85 @@ fn a_supporter_cannot_take_their_own_case() {
         })
         .then_expect_error(SupporterError::IsTheMember);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Take(u128),
+        Release(u128),
+        Pause,
+        Resume,
+        Capacity(u32),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..6_u128).prop_map(Step::Take),
+            2 => (0..6_u128).prop_map(Step::Release),
+            1 => Just(Step::Pause),
+            1 => Just(Step::Resume),
+            1 => (0..4_u32).prop_map(Step::Capacity),
+        ]
+    }
+
+    fn command(step: &Step) -> SupporterCommand {
+        match step {
+            Step::Take(case) => take(*case),
+            Step::Release(case) => SupporterCommand::ReleaseCase {
+                case_id: Uuid::from_u128(*case),
+                at: at(23),
+            },
+            Step::Pause => SupporterCommand::Pause { at: at(23) },
+            Step::Resume => SupporterCommand::Resume { at: at(23) },
+            Step::Capacity(capacity) => SupporterCommand::ChangeProfile {
+                profile: SupporterProfile {
+                    capacity: *capacity,
+                    ..profile()
+                },
+                contact: contact(),
+                at: at(23),
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            // A failure is reported with its minimal case; nothing is written into the tree.
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever managers do in whatever order, a case is taken only while the supporter is
+        /// active and below capacity, and a case is held at most once.
+        #[test]
+        fn no_sequence_of_commands_takes_a_case_beyond_capacity(
+            steps in proptest::collection::vec(step(), 1..40)
+        ) {
+            let mut history = vec![joined()];
+            let mut supporter = PeerSupporter::default();
+            supporter.apply(joined());
+            for step in &steps {
+                let before = supporter.clone();
+                let produced = scenario()
+                    .given(history.clone())
+                    .when(command(step))
+                    .inspect_result()
+                    .unwrap_or_default();
+                for event in produced {
+                    if let SupporterEvent::CaseTaken { case_id, .. } = &event {
+                        let capacity = before.profile.as_ref().unwrap().capacity as usize;
+                        prop_assert!(!before.paused);
+                        prop_assert!(before.holding.len() < capacity);
+                        prop_assert!(!before.holding.contains(case_id));
+                    }
+                    supporter.apply(event.clone());
+                    history.push(event);
+                }
+            }
+        }
+    }
+}
