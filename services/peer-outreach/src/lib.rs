@@ -38,17 +38,9 @@ impl Service {
         let pool = database::prepare(&settings.database).await?;
         let kafka = &settings.kafka;
         if kafka.create_topics {
-            ensure_topics(
-                &kafka.brokers,
-                &[
-                    (&kafka.incidents_topic, kafka.partitions),
-                    (&kafka.dead_letter_topic, kafka.partitions),
-                    (&settings.notifications.topic, kafka.partitions),
-                    (&settings.notifications.assignments_topic, kafka.partitions),
-                ],
-            )
-            .await
-            .context("creating the Kafka topics")?;
+            ensure_topics(&kafka.brokers, &settings.topics())
+                .await
+                .context("creating the Kafka topics")?;
         }
 
         let commands = Arc::new(CommandSide::new(

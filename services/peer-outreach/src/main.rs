@@ -71,19 +71,10 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::CreateTopics => {
-            let kafka = &settings.kafka;
-            outreach_intake::admin::ensure_topics(
-                &kafka.brokers,
-                &[
-                    (&kafka.incidents_topic, kafka.partitions),
-                    (&kafka.dead_letter_topic, kafka.partitions),
-                ],
-            )
-            .await?;
-            println!(
-                "topics {} and {} exist",
-                kafka.incidents_topic, kafka.dead_letter_topic
-            );
+            let topics = settings.topics();
+            outreach_intake::admin::ensure_topics(&settings.kafka.brokers, &topics).await?;
+            let names: Vec<&str> = topics.iter().map(|(name, _)| *name).collect();
+            println!("topics exist: {}", names.join(", "));
         }
         Command::Projections { command } => projections(&settings, command).await?,
         Command::Publish { paths, mode } => {

@@ -169,6 +169,18 @@ pub struct LogSettings {
 }
 
 impl Settings {
+    /// Every topic the service reads or writes, with its partition count: what it creates at
+    /// start (`kafka.create_topics`) and `peer-outreach create-topics` creates.
+    pub fn topics(&self) -> Vec<(&str, i32)> {
+        let partitions = self.kafka.partitions;
+        vec![
+            (self.kafka.incidents_topic.as_str(), partitions),
+            (self.kafka.dead_letter_topic.as_str(), partitions),
+            (self.notifications.topic.as_str(), partitions),
+            (self.notifications.assignments_topic.as_str(), partitions),
+        ]
+    }
+
     /// The defaults, overridden by `file` when given, then by the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
         let settings = Self::read(file)?;
