@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use outreach_intake::sample::{Encoded, Mode, Publisher};
+use outreach_test_support::{database_url_base, drop_database};
 use peer_outreach::{Service, Settings};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -15,11 +16,6 @@ use rdkafka::message::{Headers, Message};
 use serde_json::Value;
 
 pub const WAIT: Duration = Duration::from_secs(45);
-
-fn database_base() -> String {
-    std::env::var("DATABASE_URL_BASE")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
 
 fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -41,7 +37,8 @@ impl TestBed {
     pub async fn with(tweak: impl FnOnce(&mut Settings)) -> TestBed {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let mut settings = Settings::load(None).expect("default settings load");
-        settings.database.url = format!("{}/po_test_{id}", database_base());
+        // Created and migrated by the service when it first starts (`create_database`).
+        settings.database.url = format!("{}/{}", database_url_base(), database_name(&id));
         settings.database.max_connections = 5;
         settings.kafka.brokers = brokers();
         settings.kafka.incidents_topic = format!("incidents-{id}");
@@ -253,25 +250,15 @@ impl TestBed {
     }
 }
 
+/// The database of the test bed `id`.
+fn database_name(id: &str) -> String {
+    format!("po_test_{id}")
+}
+
 impl Drop for TestBed {
     /// Drops the test's database, even when the test failed, so nothing is left behind.
     fn drop(&mut self) {
-        let name = format!("po_test_{}", self.id);
-        let admin = format!("{}/postgres", database_base());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let pool = sqlx::PgPool::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&pool)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        drop_database(&database_name(&self.id));
     }
 }
 

@@ -8,44 +8,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use outreach_outbound::{EmailPublisher, OutboxPublisher, Round, SmtpSettings, SmtpTls};
+use outreach_test_support::TestDatabase;
 use serde_json::json;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-fn database_url_base() -> String {
-    std::env::var("DATABASE_URL_BASE")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
+/// A fresh database with every migration applied, dropped with the value; with the outbox
+/// helpers these tests share.
+struct TestDb(TestDatabase);
 
-/// A fresh database with every migration applied, dropped with the value.
-struct TestDb {
-    pool: PgPool,
-    name: String,
+impl std::ops::Deref for TestDb {
+    type Target = TestDatabase;
+
+    fn deref(&self) -> &TestDatabase {
+        &self.0
+    }
 }
 
 impl TestDb {
     async fn new() -> Self {
-        let base = database_url_base();
-        let name = format!("outbound_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&format!("{base}/postgres"))
-            .await
-            .expect("connect to the postgres database");
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        admin.close().await.ok();
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&format!("{base}/{name}"))
-            .await
-            .expect("connect to the test database");
-        sqlx::migrate!("../../migrations")
-            .run(&pool)
-            .await
-            .expect("run migrations");
-        TestDb { pool, name }
+        TestDb(TestDatabase::create("outbound_test").await)
     }
 
     async fn insert(&self, kind: &str, channel: &str, payload: serde_json::Value) -> Uuid {
@@ -72,29 +53,6 @@ impl TestDb {
             .fetch_one(&self.pool)
             .await
             .unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    /// Best effort, also when the test panicked, from a thread with a runtime of its own.
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let url = format!("{}/postgres", database_url_base());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&url).await {
-                    let _ =
-                        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                            .execute(&mut admin)
-                            .await;
-                }
-            });
-        })
-        .join();
     }
 }
 

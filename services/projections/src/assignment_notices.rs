@@ -440,42 +440,21 @@ mod tests {
             CaseOpened, CaseOpenedFacts, Discipline, Involvement, MemberProfile, ReportRef,
             Seniority, TriggerKind,
         };
+        use outreach_test_support::TestDatabase;
         use sqlx::postgres::PgPoolOptions;
-        use sqlx::{Connection, PgPool};
 
         use super::*;
 
+        /// A fresh, migrated database, dropped with the value; with the helpers below.
         struct TestDb {
-            pool: PgPool,
-            name: String,
-        }
-
-        fn base() -> String {
-            std::env::var("DATABASE_URL_BASE")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+            db: TestDatabase,
         }
 
         impl TestDb {
             async fn new() -> Self {
-                let name = format!("projections_test_{}", Uuid::new_v4().simple());
-                let mut admin = PgConnection::connect(&format!("{}/postgres", base()))
-                    .await
-                    .expect("connect to the postgres database");
-                sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create the test database");
-                admin.close().await.ok();
-                let pool = PgPoolOptions::new()
-                    .max_connections(2)
-                    .connect(&format!("{}/{name}", base()))
-                    .await
-                    .expect("connect to the test database");
-                sqlx::migrate!("../../migrations")
-                    .run(&pool)
-                    .await
-                    .expect("run migrations");
-                TestDb { pool, name }
+                let pool = PgPoolOptions::new().max_connections(2);
+                let db = TestDatabase::create_with("projections_test", pool).await;
+                TestDb { db }
             }
 
             async fn append(
@@ -497,13 +476,13 @@ mod tests {
                 .bind(sequence)
                 .bind(event_type)
                 .bind(payload)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.db.pool)
                 .await
                 .unwrap()
             }
 
             async fn apply(&self, event: &StoredEvent) -> Result<(), ProjectionError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.db.pool.begin().await?;
                 AssignmentNotices.apply(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
@@ -513,31 +492,9 @@ mod tests {
                 sqlx::query_as(
                     "SELECT id, kind, channel, topic_key, payload FROM outbox ORDER BY kind",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await
                 .unwrap()
-            }
-        }
-
-        impl Drop for TestDb {
-            fn drop(&mut self) {
-                let (name, url) = (self.name.clone(), format!("{}/postgres", base()));
-                let _ = std::thread::spawn(move || {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime")
-                        .block_on(async {
-                            if let Ok(mut admin) = PgConnection::connect(&url).await {
-                                let _ = sqlx::query(&format!(
-                                    r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-                                ))
-                                .execute(&mut admin)
-                                .await;
-                            }
-                        });
-                })
-                .join();
             }
         }
 

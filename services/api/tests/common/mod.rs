@@ -16,16 +16,12 @@ use outreach_domain::{CaseCommand, CasePolicies};
 use outreach_events::{
     Channel, Discipline, Involvement, MemberContact, MemberProfile, ReportRef, TriggerKind,
 };
+use outreach_test_support::TestDatabase;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use tower::ServiceExt;
 use uuid::Uuid;
-
-fn database_url_base() -> String {
-    std::env::var("DATABASE_URL_BASE")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
 
 pub struct TestApp {
     pub router: Router,
@@ -33,7 +29,8 @@ pub struct TestApp {
     pub broker: BrokerHealth,
     /// The command side the router sends commands to, for tests to open cases with.
     pub commands: Arc<CommandSide>,
-    database: Option<String>,
+    /// The test's own database, dropped with the app; none for [`TestApp::without_database`].
+    database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -44,29 +41,9 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with the command side deciding under the given policies.
     pub async fn spawn_with_policies(policies: CasePolicies) -> Self {
-        let base = database_url_base();
-        let name = format!("api_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&format!("{base}/postgres"))
-            .await
-            .expect("connect to the postgres database");
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        admin.close().await.ok();
-
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&format!("{base}/{name}"))
-            .await
-            .expect("connect to the test database");
-        sqlx::migrate!("../../migrations")
-            .run(&pool)
-            .await
-            .expect("run migrations");
-
-        let mut app = Self::with_pool(pool, policies);
-        app.database = Some(name);
+        let database = TestDatabase::create("api_test").await;
+        let mut app = Self::with_pool(database.pool.clone(), policies);
+        app.database = Some(database);
         app.broker.set_reachable(true);
         for supporter in ROSTER {
             app.put_on_roster(supporter).await;
@@ -292,33 +269,6 @@ pub fn open_command(case_id: Uuid, staff_id: &str) -> CaseCommand {
     }
 }
 
-impl Drop for TestApp {
-    /// Best effort, also when the test panicked. Drop cannot await, and the test's runtime
-    /// cannot be re-entered, so the database is dropped from a thread with its own runtime.
-    fn drop(&mut self) {
-        let Some(name) = self.database.take() else {
-            return;
-        };
-        let url = format!("{}/postgres", database_url_base());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&url).await {
-                    // FORCE: the test's pool may still hold connections.
-                    let _ =
-                        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                            .execute(&mut admin)
-                            .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -515,14 +465,14 @@ impl CaseFixture {
 }
 
 impl TestApp {
-    /// Brings the matching read model up to the event store, as the service's runner would.
-    /// Events of a transaction are read once every older transaction in the cluster ended, and
-    /// other tests run beside this one: so it waits until nothing is left, not until a batch
-    /// comes back empty.
-    pub async fn project_matching(&self) {
+    /// Brings a read model up to the event store, as the service's runner would. Events of a
+    /// transaction are read once every older transaction in the cluster ended, and other tests
+    /// run beside this one: so it waits until nothing is left, not until a batch comes back
+    /// empty.
+    pub async fn project(&self, projection: Arc<dyn outreach_projections::Projection>) {
         let runner = outreach_projections::ProjectionRunner::new(
             self.pool.clone(),
-            Arc::new(outreach_projections::MatchingProjection),
+            projection,
             outreach_projections::RunnerSettings::default(),
         );
         while runner.lag().await.expect("projection lag") > 0 {
@@ -530,5 +480,11 @@ impl TestApp {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+
+    /// Brings the matching read model up to the event store.
+    pub async fn project_matching(&self) {
+        self.project(Arc::new(outreach_projections::MatchingProjection))
+            .await;
     }
 }
