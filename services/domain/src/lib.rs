@@ -7,9 +7,11 @@ pub mod deadline;
 pub mod ids;
 pub mod matching;
 pub mod member;
+pub mod period;
 pub mod policy;
 pub mod report;
 pub mod supporter;
+pub mod suppression;
 
 pub use case::{CaseCommand, CaseError, CasePolicies, LifecyclePolicy, OutreachCase};
 pub use member::{CareTeamMember, MemberCommand, MemberError};
