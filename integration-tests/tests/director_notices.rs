@@ -123,7 +123,8 @@ async fn an_escalation_goes_to_director_notices_once_with_its_category_and_nothi
     let db = bed.db().await;
     let runner = ProjectionRunner::new(
         db.clone(),
-        outreach_projections::by_name("director-notices").unwrap(),
+        outreach_projections::by_name("director-notices", &bed.settings.projection_setup())
+            .unwrap(),
         RunnerSettings::default(),
     );
     let replayed = runner.rebuild(|_, _| {}).await.unwrap();

@@ -114,7 +114,8 @@ async fn an_incident_naming_seven_staff_proposes_one_group_debrief_and_one_namin
     };
     let incremental = snapshot().await;
     assert_eq!(incremental.len(), 1);
-    let projection = outreach_projections::by_name("group-debriefs").unwrap();
+    let projection =
+        outreach_projections::by_name("group-debriefs", &bed.settings.projection_setup()).unwrap();
     outreach_projections::ProjectionRunner::new(db.clone(), projection, Default::default())
         .rebuild(|_, _| {})
         .await

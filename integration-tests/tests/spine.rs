@@ -247,7 +247,8 @@ async fn the_outreach_read_model_rebuilt_from_zero_equals_what_was_built_increme
     let incremental = snapshot().await;
     assert_eq!(incremental.len(), 12);
 
-    let projection = outreach_projections::by_name("outreach").unwrap();
+    let projection =
+        outreach_projections::by_name("outreach", &bed.settings.projection_setup()).unwrap();
     let runner =
         outreach_projections::ProjectionRunner::new(db.clone(), projection, Default::default());
     let mut progress = Vec::new();

@@ -39,6 +39,12 @@ pub enum ApiError {
     MemberNotFound,
     #[error("no supporter on the roster has this staff id")]
     SupporterNotFound,
+    /// The feedback link is not one the program sent (or is malformed). Says nothing more.
+    #[error("no feedback link has this token")]
+    FeedbackTokenUnknown,
+    /// The feedback link was used already: it takes one answer.
+    #[error("this feedback link has been used already; it takes one answer")]
+    FeedbackTokenUsed,
     /// A value that reads well but breaks a rule of the program (an unknown campus, a capacity
     /// below zero, hours that end before they start); `field` names it, as the client sent it.
     #[error("`{field}`: {problem}")]
@@ -157,6 +163,16 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "supporter-not-found",
                 "Supporter not found",
+            ),
+            Self::FeedbackTokenUnknown => (
+                StatusCode::NOT_FOUND,
+                "feedback-token-unknown",
+                "Feedback link not found",
+            ),
+            Self::FeedbackTokenUsed => (
+                StatusCode::GONE,
+                "feedback-token-used",
+                "Feedback link already used",
             ),
             Self::InvalidField { rule, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -22,11 +22,13 @@ mod case_commands;
 mod cases;
 mod error;
 mod extract;
+mod feedback;
 mod group_debriefs;
 mod health;
 mod matching;
 mod members;
 mod openapi;
+mod statistics;
 mod supporters;
 
 pub use error::{ApiError, Problem};
@@ -87,6 +89,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(members::routes())
         .merge(supporters::routes())
         .merge(matching::routes())
+        .merge(statistics::routes())
+        .merge(feedback::routes())
         .merge(group_debriefs::routes())
         .merge(health::routes())
         .merge(openapi::routes())

@@ -8,7 +8,8 @@ use utoipa::OpenApi;
 
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
-    case_commands, cases, error, group_debriefs, health, matching, members, supporters, ApiState,
+    case_commands, cases, error, feedback, group_debriefs, health, matching, members, statistics,
+    supporters, ApiState,
 };
 
 #[derive(OpenApi)]
@@ -43,7 +44,10 @@ use crate::{
         supporters::list_supporters,
         supporters::get_supporter,
         matching::list_candidates,
+        statistics::get_statistics,
+        statistics::publish_statistics,
         group_debriefs::list_group_debriefs,
+        feedback::give_feedback,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -59,7 +63,9 @@ use crate::{
         (name = "members", description = "What care team members ask of the program: a referral for support (by themselves, a colleague or a supervisor), preferences about contact and supporter, opting out of automatic outreach. Who to reach and how, never what happened."),
         (name = "roster", description = "The program's peer supporters, kept by program managers: campus, department, discipline, seniority, training, capacity and availability. Matching reads it."),
         (name = "matching", description = "Which supporters fit a case and why, from the matching read model; never anyone from the member's department unless asked, named in the same report, paused, untrained, at capacity or unavailable before the contact deadline"),
+        (name = "statistics", description = "Cumulative counts for the safety office by quarter or month, broken down by campus and discipline; counts from 1 to 10, and any cell they could be derived from, are suppressed"),
         (name = "group debriefs", description = "Reports that affect many staff at once and call for a group debrief as well as individual outreach: counts, campus and unit, never who"),
+        (name = "feedback", description = "Anonymous feedback through one-time links sent to members whose case completed: two ratings, kept with nothing that leads back to the member, the case or the link, and published only as suppressed counts"),
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
     )
 )]

@@ -14,7 +14,7 @@ use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
 use outreach_outbound::{EmailPublisher, OutboxPublisher};
-use outreach_process_managers::{AutoAssign, CaseloadKeeper, DeadlineWatch};
+use outreach_process_managers::{AutoAssign, CaseloadKeeper, DeadlineWatch, StatisticsSchedule};
 use outreach_projections::{ProjectionRunner, RunnerSettings};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
@@ -51,7 +51,7 @@ impl Service {
         let mut tasks = JoinSet::new();
 
         if settings.projections.enabled {
-            for projection in outreach_projections::all() {
+            for projection in outreach_projections::all(&settings.projection_setup()) {
                 let runner =
                     ProjectionRunner::new(pool.clone(), projection, runner_settings(settings));
                 tasks.spawn(runner.run(shutdown.child_token()));
@@ -72,6 +72,13 @@ impl Service {
             interval: settings.matching.sweep_interval(),
         };
         tasks.spawn(keeper.run(shutdown.child_token()));
+        // Each quarter's statistics, once it is over.
+        let schedule = StatisticsSchedule {
+            pool: pool.clone(),
+            commands: commands.clone(),
+            interval: settings.statistics.schedule_interval(),
+        };
+        tasks.spawn(schedule.run(shutdown.child_token()));
         // Off by default: a program manager assigns.
         if settings.policy.matching.auto_assign.enabled {
             let auto_assign = AutoAssign {
@@ -92,6 +99,10 @@ impl Service {
         .with_topic_for(
             outreach_projections::ASSIGNMENT,
             &settings.notifications.assignments_topic,
+        )
+        .with_topic_for(
+            outreach_projections::statistics_publication::STATISTICS,
+            &settings.notifications.statistics_topic,
         );
         tasks.spawn(notices.run(shutdown.child_token()));
         // Assignment e-mails, only when an SMTP relay is configured.

@@ -108,9 +108,10 @@ async fn main() -> anyhow::Result<()> {
 
 async fn projections(settings: &Settings, command: ProjectionCommand) -> anyhow::Result<()> {
     let pool = database::prepare(&settings.database).await?;
+    let setup = settings.projection_setup();
     match command {
         ProjectionCommand::List => {
-            for projection in outreach_projections::all() {
+            for projection in outreach_projections::all(&setup) {
                 let runner =
                     ProjectionRunner::new(pool.clone(), projection, runner_settings(settings));
                 println!(
@@ -121,8 +122,8 @@ async fn projections(settings: &Settings, command: ProjectionCommand) -> anyhow:
             }
         }
         ProjectionCommand::Rebuild { name } => {
-            let Some(projection) = outreach_projections::by_name(&name) else {
-                let known: Vec<_> = outreach_projections::all()
+            let Some(projection) = outreach_projections::by_name(&name, &setup) else {
+                let known: Vec<_> = outreach_projections::all(&setup)
                     .iter()
                     .map(|p| p.name())
                     .collect();

@@ -26,6 +26,10 @@ pub struct Settings {
     /// `[matching]`: the caseload keeper and automatic assignment. How supporters are ranked is
     /// `[policy.matching]`.
     pub matching: MatchingSweepSettings,
+    /// `[statistics]`: the quarterly publication.
+    pub statistics: StatisticsSettings,
+    /// `[feedback]`: the anonymous feedback links sent when a case completes.
+    pub feedback: FeedbackSettings,
     pub notifications: NotificationSettings,
 }
 
@@ -39,6 +43,9 @@ pub struct NotificationSettings {
     /// The topic assignment notices go to. They carry the member's name and contact details
     /// (for the assigned supporter), so they are kept off the director's facts-only topic.
     pub assignments_topic: String,
+    /// The topic each period's statistics are published on, as a CloudEvent: counts only,
+    /// small cells suppressed.
+    pub statistics_topic: String,
     /// How often the outbox publishers look for unpublished notices when not woken sooner.
     pub publish_interval_ms: u64,
     /// The SMTP relay assignment e-mails go through. Absent: no e-mail is sent (the e-mail
@@ -50,6 +57,27 @@ pub struct NotificationSettings {
 impl NotificationSettings {
     pub fn publish_interval(&self) -> Duration {
         Duration::from_millis(self.publish_interval_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackSettings {
+    /// Where the feedback page is: a link is `{link_base}/{token}`, and the page posts the
+    /// answers to `POST /v1/feedback/{token}`.
+    pub link_base: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsSettings {
+    /// How often to check whether the last quarter is over and unpublished.
+    pub schedule_interval_ms: u64,
+}
+
+impl StatisticsSettings {
+    pub fn schedule_interval(&self) -> Duration {
+        Duration::from_millis(self.schedule_interval_ms)
     }
 }
 
@@ -169,6 +197,14 @@ pub struct LogSettings {
 }
 
 impl Settings {
+    /// What the projections are built with.
+    pub fn projection_setup(&self) -> outreach_projections::Setup {
+        outreach_projections::Setup {
+            policies: self.policy.case_policies(),
+            feedback_link_base: self.feedback.link_base.clone(),
+        }
+    }
+
     /// Every topic the service reads or writes, with its partition count: what it creates at
     /// start (`kafka.create_topics`) and `peer-outreach create-topics` creates.
     pub fn topics(&self) -> Vec<(&str, i32)> {
@@ -178,6 +214,7 @@ impl Settings {
             (self.kafka.dead_letter_topic.as_str(), partitions),
             (self.notifications.topic.as_str(), partitions),
             (self.notifications.assignments_topic.as_str(), partitions),
+            (self.notifications.statistics_topic.as_str(), partitions),
         ]
     }
 

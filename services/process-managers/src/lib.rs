@@ -4,8 +4,10 @@
 pub mod auto_assign;
 pub mod caseload_keeper;
 pub mod deadline_watch;
+pub mod statistics_schedule;
 pub mod sweep;
 
 pub use auto_assign::AutoAssign;
 pub use caseload_keeper::CaseloadKeeper;
 pub use deadline_watch::DeadlineWatch;
+pub use statistics_schedule::StatisticsSchedule;

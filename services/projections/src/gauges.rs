@@ -7,7 +7,8 @@ use sqlx::PgPool;
 use crate::{ProjectionError, ProjectionRunner, RunnerSettings};
 
 pub async fn observe(pool: &PgPool) -> Result<(), ProjectionError> {
-    for projection in crate::all() {
+    // Lag depends on the projection's name only, not on what it was built with.
+    for projection in crate::all(&crate::Setup::default()) {
         let name = projection.name();
         let runner = ProjectionRunner::new(pool.clone(), projection, RunnerSettings::default());
         let (events, seconds) = runner.lag_with_age().await?;

@@ -10,20 +10,29 @@ mod assignment_notices;
 pub mod candidates;
 mod director_notices;
 mod error;
+mod feedback_invitations;
+pub mod feedback_report;
 pub mod gauges;
 mod group_debriefs;
 mod matching;
 mod outreach;
 mod runner;
+mod statistics;
+pub mod statistics_publication;
+pub mod statistics_report;
 mod stored_event;
 
 pub use assignment_notices::{AssignmentNotices, ASSIGNMENT, ASSIGNMENT_EMAIL};
 pub use director_notices::DirectorNotices;
 pub use error::ProjectionError;
+pub use feedback_invitations::{
+    FeedbackInvitations, DEFAULT_FEEDBACK_LINK_BASE, FEEDBACK_INVITATION,
+};
 pub use group_debriefs::GroupDebriefs;
 pub use matching::MatchingProjection;
 pub use outreach::OutreachProjection;
 pub use runner::{ProjectionRunner, RunnerSettings};
+pub use statistics::StatisticsProjection;
 pub use stored_event::StoredEvent;
 
 use std::sync::Arc;
@@ -61,17 +70,39 @@ pub async fn listen(pool: &sqlx::PgPool, channel: &str) -> Option<sqlx::postgres
     Some(listener)
 }
 
-/// Every projection the service keeps, by name.
-pub fn all() -> Vec<Arc<dyn Projection>> {
+/// What the projections are built with: the program's policies (statistics count time in its
+/// working calendar) and where feedback links point.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub policies: outreach_domain::CasePolicies,
+    /// The start of feedback links: a link is `{feedback_link_base}/{token}`.
+    pub feedback_link_base: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            policies: Default::default(),
+            feedback_link_base: DEFAULT_FEEDBACK_LINK_BASE.to_owned(),
+        }
+    }
+}
+
+/// Every projection the service keeps.
+pub fn all(setup: &Setup) -> Vec<Arc<dyn Projection>> {
     vec![
+        Arc::new(StatisticsProjection::new(
+            setup.policies.deadlines.calendar.clone(),
+        )),
         Arc::new(OutreachProjection),
         Arc::new(DirectorNotices),
         Arc::new(AssignmentNotices),
+        Arc::new(FeedbackInvitations::new(&setup.feedback_link_base)),
         Arc::new(GroupDebriefs),
         Arc::new(MatchingProjection),
     ]
 }
 
-pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
-    all().into_iter().find(|p| p.name() == name)
+pub fn by_name(name: &str, setup: &Setup) -> Option<Arc<dyn Projection>> {
+    all(setup).into_iter().find(|p| p.name() == name)
 }

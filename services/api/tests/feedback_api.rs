@@ -1,0 +1,454 @@
+//! Anonymous feedback, end to end: a completed case invites its member by e-mail with a one-time
+//! link, once, even when the invitations are replayed; the link takes one answer of two ratings,
+//! and what is kept of the answer leads back to no case, member or link.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::{Datelike, Utc};
+use common::{open_command, TestApp};
+use outreach_domain::CaseCommand;
+use outreach_events::lifecycle::{CloseReason, ContactOutcome};
+use outreach_events::Channel;
+use outreach_projections::{
+    FeedbackInvitations, ProjectionRunner, DEFAULT_FEEDBACK_LINK_BASE, FEEDBACK_INVITATION,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn invitations() -> Arc<FeedbackInvitations> {
+    Arc::new(FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE))
+}
+
+async fn project(app: &TestApp) {
+    app.project(invitations()).await;
+}
+
+/// Opens a case for `staff_id` (with an e-mail address, or a mobile number only); returns its id.
+async fn open(app: &TestApp, staff_id: &str, email: bool) -> Uuid {
+    let case_id = Uuid::new_v4();
+    let mut command = open_command(case_id, staff_id);
+    if let CaseCommand::Open { contact, .. } = &mut command {
+        if !email {
+            // Reachable by phone only.
+            contact.email = None;
+            contact.mobile = Some("+1 555 0100".into());
+        }
+    }
+    app.commands
+        .handle_case(case_id, command, &HashMap::new())
+        .await
+        .expect("open the case");
+    case_id
+}
+
+async fn act(app: &TestApp, case_id: Uuid, command: CaseCommand) {
+    app.commands
+        .act_on_case(case_id, command, None, &HashMap::new())
+        .await
+        .expect("the case takes the command");
+}
+
+/// Assigns the case to `E20001`, who reaches the member.
+async fn reach(app: &TestApp, case_id: Uuid) {
+    let now = Utc::now();
+    app.commands
+        .assign(case_id, "E20001", None, now, &HashMap::new())
+        .await
+        .expect("assign");
+    act(
+        app,
+        case_id,
+        CaseCommand::RecordContactAttempt {
+            channel: Channel::Email,
+            outcome: ContactOutcome::Reached,
+            at: now,
+        },
+    )
+    .await;
+}
+
+/// A case for `staff_id` that ends as `completed`: reached, accepted, closed.
+async fn completed_case(app: &TestApp, staff_id: &str, email: bool) -> Uuid {
+    let case_id = open(app, staff_id, email).await;
+    reach(app, case_id).await;
+    act(
+        app,
+        case_id,
+        CaseCommand::RecordAcceptance { at: Utc::now() },
+    )
+    .await;
+    act(
+        app,
+        case_id,
+        CaseCommand::Close {
+            reason: CloseReason::Completed,
+            at: Utc::now(),
+        },
+    )
+    .await;
+    case_id
+}
+
+/// The outbox's feedback invitations: `(topic_key, payload)`.
+async fn invitation_emails(app: &TestApp) -> Vec<(String, Value)> {
+    sqlx::query_as(
+        "SELECT topic_key, payload FROM outbox WHERE kind = $1 AND channel = 'email'
+          ORDER BY created_at",
+    )
+    .bind(FEEDBACK_INVITATION)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn token_rows(app: &TestApp) -> Vec<(Uuid, Vec<u8>, bool)> {
+    sqlx::query_as("SELECT id, token_hash, used FROM feedback_tokens ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn feedback_rows(app: &TestApp) -> Vec<(chrono::NaiveDate, i16, bool)> {
+    sqlx::query_as(
+        "SELECT month, helpfulness, would_recommend FROM feedback
+          ORDER BY month, helpfulness, would_recommend",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// The token in an invitation's link.
+fn token_in(email: &Value) -> String {
+    let body = email["body"].as_str().expect("a body");
+    let prefix = format!("{DEFAULT_FEEDBACK_LINK_BASE}/");
+    body.lines()
+        .find_map(|line| line.trim().strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no link in {body}"))
+        .to_owned()
+}
+
+fn uri(token: &str) -> String {
+    format!("/v1/feedback/{token}")
+}
+
+#[tokio::test]
+async fn a_completed_case_invites_its_member_once_even_when_replayed() {
+    let app = TestApp::spawn().await;
+    let case_id = completed_case(&app, "E7", true).await;
+
+    project(&app).await;
+
+    let emails = invitation_emails(&app).await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let (key, email) = &emails[0];
+    assert_eq!(key, &case_id.to_string());
+    assert_eq!(email["to"], "ana.silva@hospital.example");
+    assert_eq!(email["to_name"], "Ana");
+    let token = token_in(email);
+    assert_eq!(token.len(), 64);
+    let body = email["body"].as_str().unwrap();
+    assert!(
+        body.contains("anonymous") && body.contains("optional"),
+        "{body}"
+    );
+    // Nothing of the case goes along.
+    for fact in ["ICU 4", "Critical care", "INC-", "North", "E20001"] {
+        assert!(!email.to_string().contains(fact), "{fact}");
+    }
+    let tokens = token_rows(&app).await;
+    assert_eq!(tokens.len(), 1);
+    assert!(!tokens[0].2, "unused");
+    // Only the token's hash is stored, never the token.
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT to_jsonb(t)::text || encode(token_hash, 'escape') FROM feedback_tokens t",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(!stored[0].contains(&token));
+
+    // Caught up again: nothing new.
+    project(&app).await;
+    // Rebuilt from the first event: the token row is found, no second token, no second e-mail.
+    let runner = ProjectionRunner::new(app.pool.clone(), invitations(), Default::default());
+    runner.reset().await.unwrap();
+    project(&app).await;
+
+    assert_eq!(invitation_emails(&app).await, emails);
+    assert_eq!(token_rows(&app).await, tokens);
+}
+
+#[tokio::test]
+async fn feedback_through_the_link_is_kept_with_nothing_that_leads_back() {
+    let app = TestApp::spawn().await;
+    let case_id = completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+
+    let response = app
+        .post(
+            &uri(&token),
+            Some(json!({"helpfulness": 4, "would_recommend": true})),
+            None,
+        )
+        .await;
+
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let zone = app.commands.policies().deadlines.calendar.time_zone;
+    let month = Utc::now()
+        .with_timezone(&zone)
+        .date_naive()
+        .with_day(1)
+        .unwrap();
+    assert_eq!(feedback_rows(&app).await, [(month, 4, true)]);
+    assert!(token_rows(&app).await[0].2, "the token is used");
+
+    // The table has the two ratings and the month, nothing else.
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns
+          WHERE table_name = 'feedback' ORDER BY ordinal_position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        columns,
+        [
+            ("month".to_owned(), "date".to_owned()),
+            ("helpfulness".to_owned(), "smallint".to_owned()),
+            ("would_recommend".to_owned(), "boolean".to_owned()),
+        ]
+    );
+    // No key either, nor a foreign key to anything.
+    let constraints: Vec<String> = sqlx::query_scalar(
+        "SELECT constraint_type::text FROM information_schema.table_constraints
+          WHERE table_name = 'feedback' AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY', 'UNIQUE')",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(constraints.is_empty(), "{constraints:?}");
+
+    // And no value that names the case, the member, the supporter or the link.
+    let data: String = sqlx::query_scalar("SELECT json_agg(f)::text FROM feedback f")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let hash: String = sqlx::query_scalar("SELECT encode(token_hash, 'hex') FROM feedback_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let token_id: Uuid = sqlx::query_scalar("SELECT id FROM feedback_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for identifying in [
+        case_id.to_string(),
+        case_id.simple().to_string(),
+        token_id.to_string(),
+        "E7".to_owned(),
+        "E20001".to_owned(),
+        "Ana".to_owned(),
+        "Silva".to_owned(),
+        "ana.silva@hospital.example".to_owned(),
+        token.clone(),
+        hash,
+    ] {
+        assert!(!data.contains(&identifying), "{identifying} in {data}");
+    }
+}
+
+#[tokio::test]
+async fn a_used_link_is_gone_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+    let first = app
+        .post(
+            &uri(&token),
+            Some(json!({"helpfulness": 5, "would_recommend": true})),
+            None,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let (tokens, feedback) = (token_rows(&app).await, feedback_rows(&app).await);
+
+    let again = app
+        .post(
+            &uri(&token),
+            Some(json!({"helpfulness": 1, "would_recommend": false})),
+            None,
+        )
+        .await;
+
+    again.assert_problem(StatusCode::GONE, "feedback-token-used");
+    assert_eq!(token_rows(&app).await, tokens);
+    assert_eq!(feedback_rows(&app).await, feedback);
+}
+
+#[tokio::test]
+async fn an_unknown_or_malformed_link_is_not_found_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+    let tokens = token_rows(&app).await;
+    let unknown = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+
+    for bad in [
+        unknown,
+        token[..63].to_owned(),
+        format!("{token}0"),
+        token.to_uppercase(),
+        "not-a-token".to_owned(),
+    ] {
+        let response = app
+            .post(
+                &uri(&bad),
+                Some(json!({"helpfulness": 3, "would_recommend": true})),
+                None,
+            )
+            .await;
+        let detail = response.assert_problem(StatusCode::NOT_FOUND, "feedback-token-unknown");
+        assert!(!detail.contains(&bad), "{detail}");
+    }
+    assert_eq!(token_rows(&app).await, tokens);
+    assert!(feedback_rows(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_rating_out_of_range_is_refused_by_name_and_the_link_still_works() {
+    let app = TestApp::spawn().await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+
+    for helpfulness in [0, 6, -1, 100] {
+        let response = app
+            .post(
+                &uri(&token),
+                Some(json!({"helpfulness": helpfulness, "would_recommend": true})),
+                None,
+            )
+            .await;
+        response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "rating-out-of-range");
+        assert_eq!(response.body["rule"], "rating-out-of-range");
+        assert_eq!(response.body["field"], "helpfulness");
+    }
+    // A body that is not two ratings is refused too: no free text gets in.
+    for body in [
+        json!({"helpfulness": 3, "would_recommend": true, "comment": "thanks"}),
+        json!({"helpfulness": 3}),
+        json!({"helpfulness": "3", "would_recommend": true}),
+        json!({"helpfulness": 2.5, "would_recommend": true}),
+    ] {
+        let response = app.post(&uri(&token), Some(body), None).await;
+        response.assert_problem(StatusCode::BAD_REQUEST, "invalid-body");
+    }
+    assert!(feedback_rows(&app).await.is_empty());
+    assert!(!token_rows(&app).await[0].2, "still unused");
+
+    let response = app
+        .post(
+            &uri(&token),
+            Some(json!({"helpfulness": 1, "would_recommend": false})),
+            None,
+        )
+        .await;
+
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    assert_eq!(feedback_rows(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn declined_merged_and_unaddressable_members_are_not_invited() {
+    let app = TestApp::spawn().await;
+    // Declined: reached, said no, closed.
+    let declined = open(&app, "E7", true).await;
+    reach(&app, declined).await;
+    act(
+        &app,
+        declined,
+        CaseCommand::RecordDecline { at: Utc::now() },
+    )
+    .await;
+    act(
+        &app,
+        declined,
+        CaseCommand::Close {
+            reason: CloseReason::Declined,
+            at: Utc::now(),
+        },
+    )
+    .await;
+    // Merged into another open case.
+    let merged = open(&app, "E8", true).await;
+    let other = open(&app, "E9", true).await;
+    app.commands
+        .merge_case(merged, other, None, &HashMap::new())
+        .await
+        .expect("merge");
+    // Completed, but the member has no e-mail address.
+    completed_case(&app, "E10", false).await;
+
+    project(&app).await;
+
+    assert!(invitation_emails(&app).await.is_empty());
+    assert!(token_rows(&app).await.is_empty());
+    let event_types: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_type = 'OutreachCase'
+            AND event_type = 'CaseClosed'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(event_types.len(), 3, "all three cases closed");
+}
+
+/// PostgreSQL stamps each row with the transaction that wrote it (`xmin`). The answer and its
+/// token's `used` flag are written together, so every used token is rewritten with them: no
+/// token row shares its transaction with one answer only.
+#[tokio::test]
+async fn the_transaction_ids_of_answers_single_out_no_token() {
+    let app = TestApp::spawn().await;
+    for staff_id in ["E7", "E8", "E9"] {
+        completed_case(&app, staff_id, true).await;
+    }
+    project(&app).await;
+    let emails = invitation_emails(&app).await;
+    assert_eq!(emails.len(), 3);
+    for (email, helpfulness) in emails.iter().take(2).zip([5, 2]) {
+        let response = app
+            .post(
+                &uri(&token_in(&email.1)),
+                Some(json!({"helpfulness": helpfulness, "would_recommend": true})),
+                None,
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED);
+    }
+
+    let used: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT xmin::text FROM feedback_tokens WHERE used")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let answers: Vec<(String, i16)> =
+        sqlx::query_as("SELECT xmin::text, helpfulness FROM feedback ORDER BY helpfulness")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    // Both used tokens carry the latest answer's transaction; the first answer's matches none.
+    assert_eq!(used.len(), 1, "{used:?}");
+    assert_eq!(answers.len(), 2);
+    let (first, latest) = (&answers[1], &answers[0]);
+    assert_eq!((latest.1, first.1), (2, 5));
+    assert_eq!(used[0], latest.0);
+    assert_ne!(used[0], first.0);
+}

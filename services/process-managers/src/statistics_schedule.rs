@@ -1,0 +1,75 @@
+//! Publishes each quarter's statistics once the quarter is over: the safety office receives
+//! "quarterly usage stats" without anyone having to ask.
+//!
+//! Every `interval` it checks whether the quarter before today's (in the program's calendar)
+//! was published, and publishes it if not. Publishing is once per period by construction (see
+//! `outreach_projections::statistics_publication`), so a second instance or a repeated check
+//! sends nothing new. A quarter that ended before the service recorded anything is not
+//! published: a new installation does not announce an empty quarter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use outreach_command_side::CommandSide;
+use outreach_domain::period::Period;
+use outreach_projections::statistics_publication::{publish, Publication, RequestedBy};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::sweep::Sweep;
+
+/// "peerstq1" read as a big-endian 64-bit integer.
+pub const LOCK_KEY: i64 = 0x7065_6572_7374_7131;
+
+pub struct StatisticsSchedule {
+    pub pool: PgPool,
+    pub commands: Arc<CommandSide>,
+    pub interval: Duration,
+}
+
+impl StatisticsSchedule {
+    pub async fn run(self, shutdown: CancellationToken) {
+        crate::sweep::run(&self, &self.pool, self.interval, shutdown).await;
+    }
+}
+
+#[async_trait]
+impl Sweep for StatisticsSchedule {
+    const NAME: &'static str = "statistics-schedule";
+    const LOCK_KEY: i64 = LOCK_KEY;
+
+    async fn sweep(
+        &self,
+        db: &mut PgConnection,
+        _shutdown: &CancellationToken,
+    ) -> Result<u64, sqlx::Error> {
+        let now = Utc::now();
+        let zone = self.commands.policies().deadlines.calendar.time_zone;
+        let quarter = Period::quarter_of(now.with_timezone(&zone).date_naive()).previous_quarter();
+        let end = quarter
+            .end()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_local_timezone(zone)
+            .earliest()
+            .map(|end| end.with_timezone(&Utc))
+            .unwrap_or(now);
+        let ran_during_it: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE recorded_at < $1)")
+                .bind(end)
+                .fetch_one(&mut *db)
+                .await?;
+        if !ran_during_it {
+            return Ok(0);
+        }
+        match publish(&self.pool, quarter, RequestedBy::Schedule, now).await? {
+            Publication::Published { event_id } => {
+                tracing::info!(period = %quarter, %event_id, "published the quarter's statistics");
+                Ok(1)
+            }
+            Publication::AlreadyPublished { .. } => Ok(0),
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! Feedback invitations: when a case closes as completed, the member is sent a one-time link to
+//! rate the support they had, anonymously and only if they wish (seed 004: "quarterly usage
+//! stats and anonymous feedback").
+//!
+//! # Who is asked
+//!
+//! Only a member whose case closed as `completed`: support happened, so there is something to
+//! rate. Not after `declined` (a decline ends contact, promise 4: asking them to rate support
+//! they turned down would be the further contact they said no to), `unreachable` (the member was
+//! never reached and has nothing to rate), `withdrawn` or `merged` (the member's other case goes
+//! on, and is asked about when it completes). Nor:
+//!
+//! - a member without an e-mail address in the case's opening (there is nowhere to write);
+//! - a member who had opted out of automatic outreach when the case closed: an unsolicited
+//!   e-mail is outreach too;
+//! - a case completed before: a case reopened and completed again is asked about once.
+//!
+//! # What is written
+//!
+//! In the same transaction as this projection's checkpoint (architecture rules 1 and 4):
+//!
+//! - a `feedback_tokens` row: the SHA-256 of a fresh random token (two v4 UUIDs, 244 bits from
+//!   the operating system's generator), computed by PostgreSQL; the token itself is not stored
+//!   there, and the row names no case, member or time;
+//! - a `feedback-invitation` row on the outbox's e-mail channel: to the member, a short plain-text
+//!   message with the link `{link_base}/{token}` saying that it is optional and anonymous.
+//!
+//! Both share one id, derived from the closing event ([`outbox_id`]). The token row is inserted
+//! `ON CONFLICT (id) DO NOTHING`, and the e-mail only if that inserted a row: a replay or a
+//! rebuild (the random token differs each time) finds the row and creates no second token and no
+//! second e-mail. Like the other reactions, `reset` deletes nothing, and the start line is set
+//! by the migration that introduced it, so cases completed before it existed are not asked.
+//!
+//! The e-mail row holds the member's name and address and the live token: personal data, like the
+//! assignment e-mails, that a retention purge must clear once sent. The e-mail is built from the
+//! member's given name and address alone; nothing of the case is read but its opening's contact
+//! details and staff id (to look up an opt-out), and nothing of the case goes into any row.
+
+use async_trait::async_trait;
+use outreach_events::care_team_member::MemberEvent;
+use outreach_events::lifecycle::{CaseClosed, CloseReason};
+use outreach_events::{CaseEvent, CaseOpened};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::director_notices::outbox_id;
+use crate::{Projection, ProjectionError, StoredEvent};
+
+/// The outbox `kind` of the feedback invitation e-mail (and the namespace of its id).
+pub const FEEDBACK_INVITATION: &str = "feedback-invitation";
+
+/// Where links point unless configured otherwise: the page that shows the two questions and
+/// posts the answer to `POST /v1/feedback/{token}`. The link is `{link_base}/{token}`.
+pub const DEFAULT_FEEDBACK_LINK_BASE: &str = "https://peer-support.example/feedback";
+
+/// The subject: no name in it, as subjects show in notifications and lists.
+const SUBJECT: &str = "Peer support: two questions, if you wish (anonymous)";
+
+const EVENT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version,
+    payload, metadata, transaction_id::text AS transaction_id, global_position, recorded_at";
+
+pub struct FeedbackInvitations {
+    /// Without a trailing slash.
+    link_base: String,
+}
+
+impl FeedbackInvitations {
+    /// Invitations whose links start with `link_base` (e.g. [`DEFAULT_FEEDBACK_LINK_BASE`]).
+    pub fn new(link_base: impl Into<String>) -> Self {
+        let link_base: String = link_base.into();
+        Self {
+            link_base: link_base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn link(&self, token: &str) -> String {
+        format!("{}/{token}", self.link_base)
+    }
+}
+
+#[async_trait]
+impl Projection for FeedbackInvitations {
+    fn name(&self) -> &'static str {
+        "feedback-invitations"
+    }
+
+    /// Deletes nothing: invitations may have been sent already (see the module).
+    async fn reset(&self, _db: &mut PgConnection) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "OutreachCase" || event.event_type != "CaseClosed" {
+            return Ok(());
+        }
+        let CaseEvent::CaseClosed(closed) = event.decode::<CaseEvent>()? else {
+            return Err(event.unreadable("event type and payload disagree".into()));
+        };
+        if !asks_for_feedback(&closed) || completed_before(db, event).await? {
+            return Ok(());
+        }
+        let opened = case_opening(db, event).await?;
+        let Some(address) = opened
+            .personal
+            .email
+            .as_deref()
+            .map(one_line)
+            .filter(|a| !a.is_empty())
+        else {
+            return Ok(());
+        };
+        if opted_out_before(db, &opened.facts.member.staff_id, event).await? {
+            return Ok(());
+        }
+
+        let id = outbox_id(FEEDBACK_INVITATION, event);
+        let token = new_token();
+        let created = sqlx::query(
+            "INSERT INTO feedback_tokens (id, token_hash)
+             VALUES ($1, sha256(convert_to($2, 'UTF8')))
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&token)
+        .execute(&mut *db)
+        .await?
+        .rows_affected();
+        if created == 0 {
+            // Invited already (a replay): the token sent then stands; nothing new is sent.
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at)
+             VALUES ($1, $2, 'email', $3, $4, $5)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(FEEDBACK_INVITATION)
+        .bind(&event.aggregate_id)
+        .bind(invitation_email(
+            &address,
+            &opened.personal.given_name,
+            &self.link(&token),
+        ))
+        .bind(event.recorded_at)
+        .execute(&mut *db)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Whether this closing is one the member is asked about: support happened.
+fn asks_for_feedback(closed: &CaseClosed) -> bool {
+    closed.reason == CloseReason::Completed
+}
+
+/// A fresh one-time token: 64 lowercase hex characters, 244 random bits (two v4 UUIDs, drawn
+/// from the operating system's generator).
+fn new_token() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
+/// Whether an earlier closing of the same case was a completion (the case was reopened since):
+/// the member has been asked about this case already.
+async fn completed_before(
+    db: &mut PgConnection,
+    closing: &StoredEvent,
+) -> Result<bool, ProjectionError> {
+    let earlier: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
+           FROM events
+          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
+            AND event_type = 'CaseClosed' AND sequence < $2
+          ORDER BY sequence"
+    ))
+    .bind(&closing.aggregate_id)
+    .bind(closing.sequence)
+    .fetch_all(&mut *db)
+    .await?;
+    for event in earlier {
+        match event.decode::<CaseEvent>()? {
+            CaseEvent::CaseClosed(closed) if asks_for_feedback(&closed) => return Ok(true),
+            CaseEvent::CaseClosed(_) => {}
+            _ => return Err(event.unreadable("event type and payload disagree".into())),
+        }
+    }
+    Ok(false)
+}
+
+/// The case's opening: the member's contact details and staff id.
+async fn case_opening(
+    db: &mut PgConnection,
+    closing: &StoredEvent,
+) -> Result<CaseOpened, ProjectionError> {
+    let opened: Option<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
+           FROM events
+          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
+            AND event_type = 'CaseOpened'
+          ORDER BY sequence
+          LIMIT 1"
+    ))
+    .bind(&closing.aggregate_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(opened) = opened else {
+        return Err(closing.unreadable("the case has no CaseOpened event".into()));
+    };
+    match opened.decode::<CaseEvent>()? {
+        CaseEvent::CaseOpened(opened) => Ok(opened),
+        _ => Err(opened.unreadable("event type and payload disagree".into())),
+    }
+}
+
+/// Whether the member had opted out of automatic outreach when the case closed: their latest
+/// opt-out or opt-in committed before the closing (so a rebuild decides the same).
+async fn opted_out_before(
+    db: &mut PgConnection,
+    staff_id: &str,
+    closing: &StoredEvent,
+) -> Result<bool, ProjectionError> {
+    let latest: Option<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
+           FROM events
+          WHERE aggregate_type = 'CareTeamMember' AND aggregate_id = $1
+            AND event_type IN ('OptedOut', 'OptedIn')
+            AND (transaction_id, global_position) < ($2::xid8, $3)
+          ORDER BY transaction_id DESC, global_position DESC
+          LIMIT 1"
+    ))
+    .bind(outreach_domain::ids::member_id(staff_id).to_string())
+    .bind(&closing.transaction_id)
+    .bind(closing.global_position)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(latest) = latest else {
+        return Ok(false);
+    };
+    match latest.decode::<MemberEvent>()? {
+        MemberEvent::OptedOut { .. } => Ok(true),
+        MemberEvent::OptedIn { .. } => Ok(false),
+        _ => Err(latest.unreadable("event type and payload disagree".into())),
+    }
+}
+
+/// The invitation: to the member, their given name, the link, and that answering is optional
+/// and anonymous. Nothing of the case.
+fn invitation_email(address: &str, given_name: &str, link: &str) -> serde_json::Value {
+    let name = one_line(given_name);
+    json!({
+        "to": address,
+        "to_name": name,
+        "subject": SUBJECT,
+        "body": format!(
+            "Hello {name},\n\n\
+             Thank you for talking with a peer supporter. If you would like to tell the peer\n\
+             support program how helpful it was, there are two questions for you here:\n\n\
+             {link}\n\n\
+             Answering is optional, and anonymous: your answers are kept without your name,\n\
+             your case or this link, and only totals are ever reported, with small numbers\n\
+             left out. The link works once.\n"
+        ),
+    })
+}
+
+/// A name or address on one line: control characters become spaces, so nothing can add lines
+/// or headers of its own.
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_completed_case_asks_for_feedback() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for (reason, asks) in [
+            (CloseReason::Completed, true),
+            (CloseReason::Declined, false),
+            (CloseReason::Unreachable, false),
+            (CloseReason::Withdrawn, false),
+            (CloseReason::Merged, false),
+        ] {
+            let closed = CaseClosed {
+                reason,
+                closed_at: at,
+                merged_into: None,
+            };
+            assert_eq!(asks_for_feedback(&closed), asks, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_is_64_hex_characters_and_never_the_same() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_link_is_the_base_and_the_token() {
+        let invitations = FeedbackInvitations::new("https://peer-support.example/feedback/");
+        assert_eq!(
+            invitations.link("abc"),
+            "https://peer-support.example/feedback/abc"
+        );
+        assert_eq!(
+            FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE).link("abc"),
+            "https://peer-support.example/feedback/abc"
+        );
+    }
+
+    #[test]
+    fn the_email_holds_the_name_the_link_and_the_promise_only() {
+        let email = invitation_email(
+            "ada@example.org",
+            "Ada\r\nBcc: x@example.org",
+            "https://peer-support.example/feedback/t0k3n",
+        );
+        let fields: Vec<&str> = email
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(fields, ["body", "subject", "to", "to_name"]);
+        assert_eq!(email["to"], "ada@example.org");
+        assert_eq!(email["to_name"], "Ada  Bcc: x@example.org");
+        let body = email["body"].as_str().unwrap();
+        assert!(
+            body.starts_with("Hello Ada  Bcc: x@example.org,\n"),
+            "{body}"
+        );
+        assert!(body.contains("\nhttps://peer-support.example/feedback/t0k3n\n"));
+        assert!(body.contains("optional"));
+        assert!(body.contains("anonymous"));
+        assert!(!email["subject"].as_str().unwrap().contains("Ada"));
+    }
+
+    /// `apply` against the event store, outbox and tokens of a fresh, migrated database.
+    mod in_the_database {
+        use chrono::DateTime;
+        use outreach_events::{
+            CaseOpenedFacts, Discipline, Involvement, MemberContact, MemberProfile, ReportRef,
+            TriggerKind,
+        };
+        use outreach_test_support::TestDatabase;
+        use sqlx::postgres::PgPoolOptions;
+
+        use super::*;
+
+        struct TestDb {
+            db: TestDatabase,
+        }
+
+        impl TestDb {
+            async fn new() -> Self {
+                let pool = PgPoolOptions::new().max_connections(2);
+                let db = TestDatabase::create_with("projections_test", pool).await;
+                TestDb { db }
+            }
+
+            async fn append(
+                &self,
+                aggregate_type: &str,
+                aggregate_id: Uuid,
+                sequence: i64,
+                event_type: &str,
+                payload: serde_json::Value,
+            ) -> StoredEvent {
+                sqlx::query_as(&format!(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                         event_version, payload, metadata)
+                     VALUES ($1, $2, $3, $4, '1', $5, '{{}}')
+                     RETURNING {EVENT_COLUMNS}"
+                ))
+                .bind(aggregate_type)
+                .bind(aggregate_id.to_string())
+                .bind(sequence)
+                .bind(event_type)
+                .bind(payload)
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap()
+            }
+
+            async fn apply(&self, event: &StoredEvent) {
+                let mut tx = self.db.pool.begin().await.unwrap();
+                FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE)
+                    .apply(&mut tx, event)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+
+            async fn outbox(&self) -> Vec<(Uuid, String, String, String, serde_json::Value)> {
+                sqlx::query_as("SELECT id, kind, channel, topic_key, payload FROM outbox")
+                    .fetch_all(&self.db.pool)
+                    .await
+                    .unwrap()
+            }
+
+            async fn tokens(&self) -> Vec<(Uuid, Vec<u8>, bool)> {
+                sqlx::query_as("SELECT id, token_hash, used FROM feedback_tokens")
+                    .fetch_all(&self.db.pool)
+                    .await
+                    .unwrap()
+            }
+
+            /// A case opened for `E1`, with `email`; returns its id.
+            async fn open(&self, email: Option<&str>) -> Uuid {
+                let case = Uuid::new_v4();
+                let opened = CaseEvent::CaseOpened(CaseOpened {
+                    facts: CaseOpenedFacts {
+                        case_id: case,
+                        report: ReportRef {
+                            source: "/datix/a".into(),
+                            report_id: "INC-1".into(),
+                        },
+                        trigger: TriggerKind::Incident,
+                        campus: "Parnassus".into(),
+                        unit: "ED".into(),
+                        member: MemberProfile {
+                            staff_id: "E1".into(),
+                            role: "Nurse".into(),
+                            discipline: Discipline::Nurse,
+                            department: "Emergency".into(),
+                            seniority: None,
+                            involvement: Involvement::Primary,
+                        },
+                        opened_at: DateTime::from_timestamp(1_799_000_000, 0).unwrap(),
+                        first_contact_due: None,
+                    },
+                    personal: MemberContact {
+                        given_name: "Ada".into(),
+                        family_name: "Lovelace".into(),
+                        email: email.map(str::to_owned),
+                        phone: None,
+                        mobile: None,
+                        preferred_channel: None,
+                    },
+                });
+                self.append(
+                    "OutreachCase",
+                    case,
+                    1,
+                    "CaseOpened",
+                    serde_json::to_value(opened).unwrap(),
+                )
+                .await;
+                case
+            }
+
+            async fn close(&self, case: Uuid, sequence: i64, reason: CloseReason) -> StoredEvent {
+                let closed = CaseEvent::CaseClosed(CaseClosed {
+                    reason,
+                    closed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                    merged_into: None,
+                });
+                self.append(
+                    "OutreachCase",
+                    case,
+                    sequence,
+                    "CaseClosed",
+                    serde_json::to_value(closed).unwrap(),
+                )
+                .await
+            }
+
+            async fn member_event(&self, sequence: i64, event: MemberEvent) {
+                self.append(
+                    "CareTeamMember",
+                    outreach_domain::ids::member_id("E1"),
+                    sequence,
+                    &member_event_type(&event),
+                    serde_json::to_value(event).unwrap(),
+                )
+                .await;
+            }
+        }
+
+        fn member_event_type(event: &MemberEvent) -> String {
+            match event {
+                MemberEvent::OptedOut { .. } => "OptedOut",
+                MemberEvent::OptedIn { .. } => "OptedIn",
+                _ => unreachable!("the tests record opt-outs and opt-ins only"),
+            }
+            .to_owned()
+        }
+
+        #[tokio::test]
+        async fn a_completed_case_stores_a_token_hash_and_queues_one_email() {
+            let db = TestDb::new().await;
+            let case = db.open(Some("ada@example.org")).await;
+            let closing = db.close(case, 2, CloseReason::Completed).await;
+
+            db.apply(&closing).await;
+
+            let outbox = db.outbox().await;
+            assert_eq!(outbox.len(), 1, "{outbox:?}");
+            let (id, kind, channel, key, payload) = &outbox[0];
+            assert_eq!(*id, outbox_id(FEEDBACK_INVITATION, &closing));
+            assert_eq!(
+                (kind.as_str(), channel.as_str(), key),
+                ("feedback-invitation", "email", &case.to_string())
+            );
+            assert_eq!(payload["to"], "ada@example.org");
+            let body = payload["body"].as_str().unwrap();
+            let token = body
+                .lines()
+                .find_map(|line| line.strip_prefix("https://peer-support.example/feedback/"))
+                .expect("the link is in the body");
+            assert_eq!(token.len(), 64);
+            for fact in ["Parnassus", "Emergency", "INC-1", "Lovelace", "E1"] {
+                assert!(!payload.to_string().contains(fact), "{fact}");
+            }
+
+            let tokens = db.tokens().await;
+            assert_eq!(tokens.len(), 1);
+            let (token_id, hash, used) = &tokens[0];
+            assert_eq!(token_id, id);
+            assert!(!used);
+            let expected: Vec<u8> = sqlx::query_scalar("SELECT sha256(convert_to($1, 'UTF8'))")
+                .bind(token)
+                .fetch_one(&db.db.pool)
+                .await
+                .unwrap();
+            assert_eq!(*hash, expected);
+
+            // A replay (a rebuild) finds the token there: no second token, no second e-mail.
+            db.apply(&closing).await;
+            assert_eq!(db.outbox().await, outbox);
+            assert_eq!(db.tokens().await, tokens);
+        }
+
+        #[tokio::test]
+        async fn other_closings_and_members_without_an_address_are_not_asked() {
+            let db = TestDb::new().await;
+            for reason in [
+                CloseReason::Declined,
+                CloseReason::Unreachable,
+                CloseReason::Withdrawn,
+                CloseReason::Merged,
+            ] {
+                let case = db.open(Some("ada@example.org")).await;
+                db.apply(&db.close(case, 2, reason).await).await;
+            }
+            for email in [None, Some(""), Some("  ")] {
+                let case = db.open(email).await;
+                db.apply(&db.close(case, 2, CloseReason::Completed).await)
+                    .await;
+            }
+
+            assert!(db.outbox().await.is_empty());
+            assert!(db.tokens().await.is_empty());
+        }
+
+        #[tokio::test]
+        async fn a_case_completed_again_after_reopening_is_asked_once() {
+            let db = TestDb::new().await;
+            let case = db.open(Some("ada@example.org")).await;
+            let first = db.close(case, 2, CloseReason::Completed).await;
+            db.apply(&first).await;
+            // Sequence 3 would be the reopening, which this projection does not read.
+            let second = db.close(case, 4, CloseReason::Completed).await;
+            db.apply(&second).await;
+
+            assert_eq!(db.outbox().await.len(), 1);
+            assert_eq!(db.tokens().await.len(), 1);
+        }
+
+        #[tokio::test]
+        async fn a_member_who_opted_out_is_not_asked_until_they_opt_in_again() {
+            let db = TestDb::new().await;
+            let at = DateTime::from_timestamp(1_799_500_000, 0).unwrap();
+            db.member_event(
+                1,
+                MemberEvent::OptedOut {
+                    staff_id: "E1".into(),
+                    opted_out_at: at,
+                },
+            )
+            .await;
+            let case = db.open(Some("ada@example.org")).await;
+            db.apply(&db.close(case, 2, CloseReason::Completed).await)
+                .await;
+            assert!(db.outbox().await.is_empty());
+
+            db.member_event(
+                2,
+                MemberEvent::OptedIn {
+                    staff_id: "E1".into(),
+                    opted_in_at: at,
+                },
+            )
+            .await;
+            let case = db.open(Some("ada@example.org")).await;
+            db.apply(&db.close(case, 2, CloseReason::Completed).await)
+                .await;
+            assert_eq!(db.outbox().await.len(), 1);
+        }
+    }
+}

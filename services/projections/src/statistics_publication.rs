@@ -1,0 +1,122 @@
+//! Publishing a period's statistics: once per period, as a CloudEvent on the statistics topic,
+//! through the outbox. The document is the one `GET /v1/statistics` serves, suppressed the same
+//! way; it holds counts only.
+//!
+//! The publication row and the outbox row are written in one transaction, keyed by the period,
+//! so a second request for a period (the schedule noticing the quarter's end again, the
+//! director asking twice, two instances at once) publishes nothing new and says so.
+
+use chrono::{DateTime, Utc};
+use outreach_domain::period::Period;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::statistics_report;
+
+/// The outbox `kind` of a statistics publication.
+pub const STATISTICS: &str = "statistics";
+
+/// The CloudEvents `type` of a publication.
+pub const EVENT_TYPE: &str = "health.peer-support.statistics.published.v1";
+
+/// The CloudEvents `source` of a publication.
+pub const EVENT_SOURCE: &str = "/peer-outreach/statistics";
+
+/// Ids of publications derive from the period in this namespace. Never change it: consumers
+/// dedupe on the ids.
+const NAMESPACE: Uuid = Uuid::from_u128(0x7374_6174_7350_7562_8d2a_41c7_0b9e_55f3);
+
+/// Who asked for a publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestedBy {
+    Schedule,
+    Director,
+}
+
+impl RequestedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestedBy::Schedule => "schedule",
+            RequestedBy::Director => "director",
+        }
+    }
+}
+
+/// What a request to publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publication {
+    /// Published now, as the event with this id.
+    Published { event_id: Uuid },
+    /// Published before, at that time, as the event with this id; nothing new was sent.
+    AlreadyPublished {
+        event_id: Uuid,
+        published_at: DateTime<Utc>,
+    },
+}
+
+/// The id of the event that publishes `period`.
+pub fn event_id(period: Period) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, period.to_string().as_bytes())
+}
+
+/// Publishes `period`'s statistics unless they were published already.
+pub async fn publish(
+    pool: &PgPool,
+    period: Period,
+    requested_by: RequestedBy,
+    now: DateTime<Utc>,
+) -> Result<Publication, sqlx::Error> {
+    let id = event_id(period);
+    let mut tx = pool.begin().await?;
+    let claimed = sqlx::query(
+        "INSERT INTO statistics_publications (period, event_id, published_at, requested_by)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (period) DO NOTHING",
+    )
+    .bind(period.to_string())
+    .bind(id)
+    .bind(now)
+    .bind(requested_by.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        tx.rollback().await?;
+        let published_at: DateTime<Utc> = sqlx::query_scalar(
+            "SELECT published_at FROM statistics_publications WHERE period = $1",
+        )
+        .bind(period.to_string())
+        .fetch_one(pool)
+        .await?;
+        return Ok(Publication::AlreadyPublished {
+            event_id: id,
+            published_at,
+        });
+    }
+    let statistics = statistics_report::read(pool, period).await?;
+    let event = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": EVENT_SOURCE,
+        "type": EVENT_TYPE,
+        "subject": period.to_string(),
+        "time": now,
+        "datacontenttype": "application/json",
+        "data": statistics,
+    });
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, topic_key, payload, created_at, channel)
+         VALUES ($1, $2, $3, $4, $5, 'kafka')",
+    )
+    .bind(id)
+    .bind(STATISTICS)
+    .bind(period.to_string())
+    .bind(event)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Publication::Published { event_id: id })
+}
