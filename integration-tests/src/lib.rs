@@ -45,6 +45,7 @@ impl TestBed {
         settings.kafka.dead_letter_topic = format!("incidents-{id}.dead-letter");
         settings.notifications.topic = format!("director-notices-{id}");
         settings.notifications.assignments_topic = format!("assignments-{id}");
+        settings.notifications.statistics_topic = format!("statistics-{id}");
         settings.kafka.group_id = format!("peer-outreach-{id}");
         settings.kafka.partitions = 2;
         settings.http.listen = "127.0.0.1:0".parse().unwrap();

@@ -42,6 +42,9 @@ use uuid::Uuid;
 
 pub use email::{EmailPublisher, SmtpSettings, SmtpTls};
 
+/// The content type of a structured-mode CloudEvent (CloudEvents Kafka protocol binding).
+const CLOUDEVENTS_JSON: &str = "application/cloudevents+json; charset=UTF-8";
+
 /// The channel the outbox's trigger notifies on every insert.
 const OUTBOX_CHANNEL: &str = "peer_outreach_outbox";
 
@@ -217,7 +220,7 @@ impl OutboxPublisher {
     async fn send(&self, row: &OutboxRow) -> Result<(), KafkaError> {
         let id = row.id.to_string();
         let payload = serde_json::to_vec(&row.payload).expect("a JSON value serialises");
-        let headers = OwnedHeaders::new()
+        let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: "idempotency-key",
                 value: Some(&id),
@@ -226,6 +229,14 @@ impl OutboxPublisher {
                 key: "notice-kind",
                 value: Some(&row.kind),
             });
+        // A row that is a whole CloudEvent (the statistics publications) goes out in the Kafka
+        // binding's structured mode, which the content type announces.
+        if row.payload.get("specversion").is_some() {
+            headers = headers.insert(Header {
+                key: "content-type",
+                value: Some(CLOUDEVENTS_JSON),
+            });
+        }
         let record = FutureRecord::to(self.topic_for(&row.kind))
             .key(&row.topic_key)
             .payload(&payload)

@@ -33,6 +33,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
+use crate::stored_event::EVENT_COLUMNS;
 use crate::{Projection, ProjectionError, StoredEvent};
 
 /// The outbox `kind` (and `notice-kind` header) of the Kafka assignment notice.
@@ -42,9 +43,6 @@ pub const ASSIGNMENT_EMAIL: &str = "assignment-email";
 
 /// The e-mail's subject: no name in it, as subjects show in notifications and lists.
 const SUBJECT: &str = "Peer support: a colleague for you to reach out to";
-
-const EVENT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version,
-    payload, metadata, transaction_id::text AS transaction_id, global_position, recorded_at";
 
 pub struct AssignmentNotices;
 
@@ -433,96 +431,22 @@ mod tests {
 
     /// `apply` against the event store and outbox of a fresh, migrated database.
     mod in_the_database {
+        use crate::testing::{case_opened, TestDb};
         use outreach_events::supporter::{
             Availability, SupporterProfile, Training, TrainingStatus,
         };
-        use outreach_events::{
-            CaseOpened, CaseOpenedFacts, Discipline, Involvement, MemberProfile, ReportRef,
-            Seniority, TriggerKind,
-        };
-        use outreach_test_support::TestDatabase;
-        use sqlx::postgres::PgPoolOptions;
+        use outreach_events::{Discipline, Seniority};
 
         use super::*;
 
-        /// A fresh, migrated database, dropped with the value; with the helpers below.
-        struct TestDb {
-            db: TestDatabase,
-        }
-
         impl TestDb {
-            async fn new() -> Self {
-                let pool = PgPoolOptions::new().max_connections(2);
-                let db = TestDatabase::create_with("projections_test", pool).await;
-                TestDb { db }
-            }
-
-            async fn append(
-                &self,
-                aggregate_type: &str,
-                aggregate_id: Uuid,
-                sequence: i64,
-                event_type: &str,
-                payload: serde_json::Value,
-            ) -> StoredEvent {
-                sqlx::query_as(&format!(
-                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                                         event_version, payload, metadata)
-                     VALUES ($1, $2, $3, $4, '1', $5, '{{}}')
-                     RETURNING {EVENT_COLUMNS}"
-                ))
-                .bind(aggregate_type)
-                .bind(aggregate_id.to_string())
-                .bind(sequence)
-                .bind(event_type)
-                .bind(payload)
-                .fetch_one(&self.db.pool)
-                .await
-                .unwrap()
-            }
-
-            async fn apply(&self, event: &StoredEvent) -> Result<(), ProjectionError> {
-                let mut tx = self.db.pool.begin().await?;
-                AssignmentNotices.apply(&mut tx, event).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn outbox(&self) -> Vec<(Uuid, String, String, String, serde_json::Value)> {
-                sqlx::query_as(
-                    "SELECT id, kind, channel, topic_key, payload FROM outbox ORDER BY kind",
-                )
-                .fetch_all(&self.db.pool)
-                .await
-                .unwrap()
+            async fn notify(&self, event: &StoredEvent) -> Result<(), ProjectionError> {
+                self.apply_with(&AssignmentNotices, event).await
             }
         }
 
         fn opened(case_id: Uuid) -> serde_json::Value {
-            serde_json::to_value(CaseEvent::CaseOpened(CaseOpened {
-                facts: CaseOpenedFacts {
-                    case_id,
-                    report: ReportRef {
-                        source: "/datix/a".into(),
-                        report_id: "INC-1".into(),
-                    },
-                    trigger: TriggerKind::Incident,
-                    campus: "Parnassus".into(),
-                    unit: "ED".into(),
-                    member: MemberProfile {
-                        staff_id: "E1".into(),
-                        role: "Nurse".into(),
-                        discipline: Discipline::Nurse,
-                        department: "Emergency".into(),
-                        seniority: None,
-                        involvement: Involvement::Primary,
-                    },
-                    opened_at: DateTime::from_timestamp(1_799_000_000, 0).unwrap(),
-                    first_contact_due: None,
-                },
-                personal: member(),
-            }))
-            .unwrap()
+            serde_json::to_value(case_opened(case_id, member())).unwrap()
         }
 
         fn roster_entry(changed: bool, email: &str) -> serde_json::Value {
@@ -594,7 +518,7 @@ mod tests {
                 .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
                 .await;
 
-            db.apply(&event).await.unwrap();
+            db.notify(&event).await.unwrap();
 
             let rows = db.outbox().await;
             assert_eq!(rows.len(), 2, "{rows:?}");
@@ -620,7 +544,7 @@ mod tests {
             }
 
             // A replay finds the rows there and records nothing new.
-            db.apply(&event).await.unwrap();
+            db.notify(&event).await.unwrap();
             assert_eq!(db.outbox().await, rows);
         }
 
@@ -634,7 +558,7 @@ mod tests {
                 .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
                 .await;
 
-            db.apply(&event).await.unwrap();
+            db.notify(&event).await.unwrap();
 
             let rows = db.outbox().await;
             assert_eq!(rows.len(), 1, "{rows:?}");
@@ -657,7 +581,7 @@ mod tests {
                 )
                 .await;
 
-            let error = db.apply(&event).await.unwrap_err();
+            let error = db.notify(&event).await.unwrap_err();
 
             assert!(
                 matches!(error, ProjectionError::UnreadableEvent { .. }),

@@ -45,6 +45,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
+use crate::stored_event::EVENT_COLUMNS;
 use crate::{Projection, ProjectionError, StoredEvent};
 
 /// The outbox `kind` of the feedback invitation e-mail (and the namespace of its id).
@@ -56,9 +57,6 @@ pub const DEFAULT_FEEDBACK_LINK_BASE: &str = "https://peer-support.example/feedb
 
 /// The subject: no name in it, as subjects show in notifications and lists.
 const SUBJECT: &str = "Peer support: two questions, if you wish (anonymous)";
-
-const EVENT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version,
-    payload, metadata, transaction_id::text AS transaction_id, global_position, recorded_at";
 
 pub struct FeedbackInvitations {
     /// Without a trailing slash.
@@ -352,65 +350,17 @@ mod tests {
 
     /// `apply` against the event store, outbox and tokens of a fresh, migrated database.
     mod in_the_database {
+        use crate::testing::{case_opened, TestDb};
         use chrono::DateTime;
-        use outreach_events::{
-            CaseOpenedFacts, Discipline, Involvement, MemberContact, MemberProfile, ReportRef,
-            TriggerKind,
-        };
-        use outreach_test_support::TestDatabase;
-        use sqlx::postgres::PgPoolOptions;
+        use outreach_events::MemberContact;
 
         use super::*;
 
-        struct TestDb {
-            db: TestDatabase,
-        }
-
         impl TestDb {
-            async fn new() -> Self {
-                let pool = PgPoolOptions::new().max_connections(2);
-                let db = TestDatabase::create_with("projections_test", pool).await;
-                TestDb { db }
-            }
-
-            async fn append(
-                &self,
-                aggregate_type: &str,
-                aggregate_id: Uuid,
-                sequence: i64,
-                event_type: &str,
-                payload: serde_json::Value,
-            ) -> StoredEvent {
-                sqlx::query_as(&format!(
-                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                                         event_version, payload, metadata)
-                     VALUES ($1, $2, $3, $4, '1', $5, '{{}}')
-                     RETURNING {EVENT_COLUMNS}"
-                ))
-                .bind(aggregate_type)
-                .bind(aggregate_id.to_string())
-                .bind(sequence)
-                .bind(event_type)
-                .bind(payload)
-                .fetch_one(&self.db.pool)
-                .await
-                .unwrap()
-            }
-
-            async fn apply(&self, event: &StoredEvent) {
-                let mut tx = self.db.pool.begin().await.unwrap();
-                FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE)
-                    .apply(&mut tx, event)
+            async fn invite(&self, event: &StoredEvent) {
+                self.apply_with(&FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE), event)
                     .await
                     .unwrap();
-                tx.commit().await.unwrap();
-            }
-
-            async fn outbox(&self) -> Vec<(Uuid, String, String, String, serde_json::Value)> {
-                sqlx::query_as("SELECT id, kind, channel, topic_key, payload FROM outbox")
-                    .fetch_all(&self.db.pool)
-                    .await
-                    .unwrap()
             }
 
             async fn tokens(&self) -> Vec<(Uuid, Vec<u8>, bool)> {
@@ -423,28 +373,9 @@ mod tests {
             /// A case opened for `E1`, with `email`; returns its id.
             async fn open(&self, email: Option<&str>) -> Uuid {
                 let case = Uuid::new_v4();
-                let opened = CaseEvent::CaseOpened(CaseOpened {
-                    facts: CaseOpenedFacts {
-                        case_id: case,
-                        report: ReportRef {
-                            source: "/datix/a".into(),
-                            report_id: "INC-1".into(),
-                        },
-                        trigger: TriggerKind::Incident,
-                        campus: "Parnassus".into(),
-                        unit: "ED".into(),
-                        member: MemberProfile {
-                            staff_id: "E1".into(),
-                            role: "Nurse".into(),
-                            discipline: Discipline::Nurse,
-                            department: "Emergency".into(),
-                            seniority: None,
-                            involvement: Involvement::Primary,
-                        },
-                        opened_at: DateTime::from_timestamp(1_799_000_000, 0).unwrap(),
-                        first_contact_due: None,
-                    },
-                    personal: MemberContact {
+                let opened = case_opened(
+                    case,
+                    MemberContact {
                         given_name: "Ada".into(),
                         family_name: "Lovelace".into(),
                         email: email.map(str::to_owned),
@@ -452,7 +383,7 @@ mod tests {
                         mobile: None,
                         preferred_channel: None,
                     },
-                });
+                );
                 self.append(
                     "OutreachCase",
                     case,
@@ -507,7 +438,7 @@ mod tests {
             let case = db.open(Some("ada@example.org")).await;
             let closing = db.close(case, 2, CloseReason::Completed).await;
 
-            db.apply(&closing).await;
+            db.invite(&closing).await;
 
             let outbox = db.outbox().await;
             assert_eq!(outbox.len(), 1, "{outbox:?}");
@@ -541,7 +472,7 @@ mod tests {
             assert_eq!(*hash, expected);
 
             // A replay (a rebuild) finds the token there: no second token, no second e-mail.
-            db.apply(&closing).await;
+            db.invite(&closing).await;
             assert_eq!(db.outbox().await, outbox);
             assert_eq!(db.tokens().await, tokens);
         }
@@ -556,11 +487,11 @@ mod tests {
                 CloseReason::Merged,
             ] {
                 let case = db.open(Some("ada@example.org")).await;
-                db.apply(&db.close(case, 2, reason).await).await;
+                db.invite(&db.close(case, 2, reason).await).await;
             }
             for email in [None, Some(""), Some("  ")] {
                 let case = db.open(email).await;
-                db.apply(&db.close(case, 2, CloseReason::Completed).await)
+                db.invite(&db.close(case, 2, CloseReason::Completed).await)
                     .await;
             }
 
@@ -573,10 +504,10 @@ mod tests {
             let db = TestDb::new().await;
             let case = db.open(Some("ada@example.org")).await;
             let first = db.close(case, 2, CloseReason::Completed).await;
-            db.apply(&first).await;
+            db.invite(&first).await;
             // Sequence 3 would be the reopening, which this projection does not read.
             let second = db.close(case, 4, CloseReason::Completed).await;
-            db.apply(&second).await;
+            db.invite(&second).await;
 
             assert_eq!(db.outbox().await.len(), 1);
             assert_eq!(db.tokens().await.len(), 1);
@@ -595,7 +526,7 @@ mod tests {
             )
             .await;
             let case = db.open(Some("ada@example.org")).await;
-            db.apply(&db.close(case, 2, CloseReason::Completed).await)
+            db.invite(&db.close(case, 2, CloseReason::Completed).await)
                 .await;
             assert!(db.outbox().await.is_empty());
 
@@ -608,7 +539,7 @@ mod tests {
             )
             .await;
             let case = db.open(Some("ada@example.org")).await;
-            db.apply(&db.close(case, 2, CloseReason::Completed).await)
+            db.invite(&db.close(case, 2, CloseReason::Completed).await)
                 .await;
             assert_eq!(db.outbox().await.len(), 1);
         }

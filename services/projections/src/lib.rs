@@ -21,6 +21,8 @@ mod statistics;
 pub mod statistics_publication;
 pub mod statistics_report;
 mod stored_event;
+#[cfg(test)]
+mod testing;
 
 pub use assignment_notices::{AssignmentNotices, ASSIGNMENT, ASSIGNMENT_EMAIL};
 pub use director_notices::DirectorNotices;

@@ -9,6 +9,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::stored_event::EVENT_COLUMNS;
 use crate::{Projection, ProjectionError, StoredEvent};
 
 /// The channel the event store's trigger notifies on every append.
@@ -92,16 +93,14 @@ impl ProjectionRunner {
         // Locking the checkpoint row serialises runners of the same projection: a second one
         // waits, then sees the checkpoint the first one committed.
         let (checkpoint_tx, checkpoint_pos) = lock_checkpoint(&mut tx, name).await?;
-        let events: Vec<StoredEvent> = sqlx::query_as(
-            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version,
-                    payload, metadata, transaction_id::text AS transaction_id, global_position,
-                    recorded_at
+        let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS}
                FROM events
               WHERE (transaction_id, global_position) > ($1::xid8, $2)
                 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
               ORDER BY transaction_id, global_position
-              LIMIT $3",
-        )
+              LIMIT $3"
+        ))
         .bind(&checkpoint_tx)
         .bind(checkpoint_pos)
         .bind(self.settings.batch_size)

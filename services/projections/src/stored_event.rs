@@ -3,6 +3,11 @@ use serde::de::DeserializeOwned;
 
 use crate::ProjectionError;
 
+/// The columns of a [`StoredEvent`], to select or return them by.
+pub(crate) const EVENT_COLUMNS: &str = "aggregate_type, aggregate_id, sequence, event_type,
+    event_version, payload, metadata, transaction_id::text AS transaction_id, global_position,
+    recorded_at";
+
 /// An event as the event store holds it, with its place in commit order.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredEvent {
