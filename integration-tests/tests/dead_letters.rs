@@ -1,6 +1,6 @@
 //! Bad input goes to the dead-letter topic with its reason and origin, and the stream goes on.
 
-use integration_tests::reports::{amendment, incident, staff};
+use integration_tests::reports::{incident, staff};
 use integration_tests::{staff_ids, DeadLetter, TestBed};
 use outreach_intake::sample::{encode, Encoded, Mode};
 use serde_json::json;
@@ -91,15 +91,4 @@ async fn a_message_over_the_size_limit_is_dead_lettered_unread() {
     let letter = dead_letter_for(&bed, bad).await;
     assert_eq!(letter.header("dlq-reason-code"), "too-large");
     assert!(letter.header("dlq-reason").contains("4096-byte limit"));
-}
-
-#[tokio::test]
-async fn an_amendment_to_a_report_never_received_is_dead_lettered_with_the_rule() {
-    let bed = one_partition().await;
-    let event = amendment("INC-NEVER", vec![staff("Z1", "nurse")], vec![]);
-    let letter = dead_letter_for(&bed, encode(&event, Mode::Structured).unwrap()).await;
-    assert_eq!(letter.header("dlq-reason-code"), "refused");
-    assert!(letter
-        .header("dlq-reason")
-        .contains("report-not-yet-received"));
 }

@@ -193,6 +193,63 @@ async fn amendments_and_withdrawals_reach_the_right_cases() {
 }
 
 #[tokio::test]
+async fn an_amendment_or_withdrawal_ahead_of_its_report_waits_for_it() {
+    let bed = TestBed::new().await;
+    let service = bed.start().await;
+    // The reporting system's amendment and withdrawal overtake the reports they change.
+    bed.publish(
+        &amendment("INC-500", vec![staff("P3", "nurse")], vec!["P2"]),
+        Mode::Binary,
+    )
+    .await;
+    bed.publish(&withdrawal("INC-501"), Mode::Structured).await;
+    bed.publish(
+        &incident(
+            "INC-500",
+            vec![staff("P1", "nurse"), staff("P2", "physician")],
+        ),
+        Mode::Structured,
+    )
+    .await;
+    bed.publish(
+        &incident("INC-501", vec![staff("Q1", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+
+    let cases = bed
+        .wait_for_cases(&service, "the reports and what overtook them", |cases| {
+            let status = |id: &str| {
+                cases
+                    .iter()
+                    .find(|c| c["member"]["staff_id"] == id)
+                    .map(|c| c["status"].clone())
+            };
+            status("P2") == Some("cancelled".into())
+                && status("Q1") == Some("cancelled".into())
+                && status("P3").is_some()
+        })
+        .await;
+
+    assert_eq!(staff_ids(&cases), ["P1", "P2", "P3", "Q1"]);
+    let reason = |id: &str| {
+        cases
+            .iter()
+            .find(|c| c["member"]["staff_id"] == id)
+            .unwrap()["close_reason"]
+            .clone()
+    };
+    assert_eq!(reason("P2"), "removed_from_report");
+    assert_eq!(reason("Q1"), "report_withdrawn");
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM parked_report_commands")
+        .fetch_one(&bed.db().await)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "nothing is left waiting once its report came");
+    service.stop().await;
+}
+
+#[tokio::test]
 async fn the_sample_stream_yields_the_cases_a_program_manager_expects() {
     let bed = TestBed::new().await;
     let service = bed.start().await;

@@ -97,6 +97,7 @@ fn classify<E: Rule>(error: AggregateError<E>, aggregate: &'static str) -> Comma
 pub type Metadata = HashMap<String, String>;
 
 pub struct CommandSide {
+    pool: PgPool,
     cases: PostgresCqrs<OutreachCase>,
     reports: PostgresCqrs<SafetyReport>,
     report_store: PersistedEventStore<PostgresEventRepository, SafetyReport>,
@@ -120,6 +121,20 @@ pub struct Referral {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+/// What became of a report command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Applied, with this many case commands following from it.
+    Applied { case_commands: usize },
+    /// Its report has not been recorded yet: it waits, and is applied when the report comes.
+    Parked,
+}
+
+/// A database failure around the event store: worth retrying later.
+fn unavailable(error: sqlx::Error) -> CommandError {
+    CommandError::Unavailable(error.to_string())
+}
+
 /// Where a trigger for a member ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outreach {
@@ -136,6 +151,7 @@ impl CommandSide {
     /// in commit order (see the projections crate), so nothing here dispatches queries.
     pub fn new(pool: PgPool, policies: CasePolicies) -> Self {
         Self {
+            pool: pool.clone(),
             cases: postgres_cqrs(pool.clone(), vec![], policies.clone()),
             members: postgres_cqrs(pool.clone(), vec![], ()),
             member_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
@@ -161,17 +177,47 @@ impl CommandSide {
 
     /// Applies a report command, then the case commands that follow from it.
     ///
+    /// An amendment or withdrawal of a report not yet recorded is parked, as decoded, and
+    /// applied once the report arrives (the stream does not promise order across partitions or
+    /// producers). Recording a report applies what was parked for it, in arrival order.
+    ///
     /// Safe to repeat: if a crash interrupts this half-way, running it again with the same
     /// command finishes the work without opening or cancelling anything twice.
     pub async fn handle_report(
         &self,
         command: ReportCommand,
         metadata: &Metadata,
+    ) -> Result<Handled, CommandError> {
+        match self.apply_report(&command, metadata).await {
+            Err(CommandError::Refused {
+                rule: "report-not-yet-received",
+                ..
+            }) => {
+                self.park(&command).await?;
+                // The report may have been recorded since this command was refused: nothing
+                // may wait for a report that already came.
+                self.apply_parked(command.report(), metadata).await?;
+                Ok(Handled::Parked)
+            }
+            Err(other) => Err(other),
+            Ok(case_commands) => {
+                if matches!(command, ReportCommand::Record { .. }) {
+                    self.apply_parked(command.report(), metadata).await?;
+                }
+                Ok(Handled::Applied { case_commands })
+            }
+        }
+    }
+
+    async fn apply_report(
+        &self,
+        command: &ReportCommand,
+        metadata: &Metadata,
     ) -> Result<usize, CommandError> {
         let report_id = outreach_domain::ids::report_id(command.report()).to_string();
-        execute(&self.reports, &report_id, &command, metadata).await?;
+        execute(&self.reports, &report_id, command, metadata).await?;
         let (report, _) = load(&self.report_store, &report_id).await?;
-        let follow_up = report.follow_up(&command);
+        let follow_up = report.follow_up(command);
         let issued = follow_up.len();
         futures::stream::iter(follow_up)
             .map(|(case_id, case_command)| self.follow_up(case_id, case_command, metadata))
@@ -179,6 +225,93 @@ impl CommandSide {
             .try_collect::<Vec<_>>()
             .await?;
         Ok(issued)
+    }
+
+    /// Keeps a command for a report not yet recorded.
+    async fn park(&self, command: &ReportCommand) -> Result<(), CommandError> {
+        let report = command.report();
+        let json = serde_json::to_value(command)
+            .map_err(|e| CommandError::Unavailable(format!("a command did not serialise: {e}")))?;
+        sqlx::query(
+            "INSERT INTO parked_report_commands (report_source, report_id, command)
+             VALUES ($1, $2, $3)",
+        )
+        .bind(&report.source)
+        .bind(&report.report_id)
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        tracing::info!("a report command arrived before its report and waits for it");
+        Ok(())
+    }
+
+    /// Applies, in arrival order, the commands parked for `report` once it is recorded.
+    ///
+    /// One drain at a time per report (a session advisory lock on a connection of its own):
+    /// two drains applying the same parked commands in between each other's deletes could
+    /// replay an earlier amendment after a later one. Each command is deleted right after it
+    /// is applied; a crash in between applies it again, which amendments and withdrawals
+    /// shrug off (they add only members not named yet, and remove or withdraw once).
+    async fn apply_parked(
+        &self,
+        report: &ReportRef,
+        metadata: &Metadata,
+    ) -> Result<(), CommandError> {
+        let report_id = outreach_domain::ids::report_id(report).to_string();
+        if load(&self.report_store, &report_id).await?.1 == 0 {
+            return Ok(());
+        }
+        let mut lock = self.pool.acquire().await.map_err(unavailable)?.detach();
+        let key = format!(
+            "parked-report-commands/{}/{}",
+            report.source, report.report_id
+        );
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind(&key)
+            .execute(&mut lock)
+            .await
+            .map_err(unavailable)?;
+        let drained = self.drain(report, metadata).await;
+        // Closing the connection would release the lock too; unlocking keeps it explicit.
+        let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            .bind(&key)
+            .execute(&mut lock)
+            .await;
+        drained
+    }
+
+    async fn drain(&self, report: &ReportRef, metadata: &Metadata) -> Result<(), CommandError> {
+        let parked: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+            "SELECT id, command FROM parked_report_commands
+              WHERE report_source = $1 AND report_id = $2
+              ORDER BY id",
+        )
+        .bind(&report.source)
+        .bind(&report.report_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        for (id, json) in parked {
+            match serde_json::from_value::<ReportCommand>(json) {
+                Ok(command) => match self.apply_report(&command, metadata).await {
+                    Ok(_) => {}
+                    // A lasting refusal will not change by waiting longer: it is logged, by
+                    // rule, and the command goes (it holds no clinical detail to keep).
+                    Err(CommandError::Refused { rule, .. }) => {
+                        tracing::warn!(rule, "a parked report command was refused; dropped")
+                    }
+                    Err(other) => return Err(other),
+                },
+                Err(_) => tracing::error!(id, "a parked report command no longer reads; dropped"),
+            }
+            sqlx::query("DELETE FROM parked_report_commands WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn follow_up(

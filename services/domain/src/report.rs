@@ -60,7 +60,7 @@ impl GroupDebriefPolicy {
 }
 
 /// A care team member as a report names them, with the eligibility decision taken at intake.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvolvedMember {
     pub profile: MemberProfile,
     pub contact: MemberContact,
@@ -68,7 +68,8 @@ pub struct InvolvedMember {
 }
 
 /// What intake asks of a report. These types have no field that could hold clinical detail.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialisable, so an amendment that arrives before its report can wait for it as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReportCommand {
     Record {
         report: ReportRef,

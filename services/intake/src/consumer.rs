@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use outreach_command_side::{CommandError, CommandSide};
+use outreach_command_side::{CommandError, CommandSide, Handled};
 use outreach_telemetry::metrics::{attribute, metrics};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -154,15 +154,18 @@ impl Intake {
                 .await;
                 match outcome {
                     None => return false,
-                    Some(Ok(case_commands)) => {
-                        tracing::Span::current().record("outcome", "applied");
-                        metrics()
-                            .messages
-                            .add(1, &[attribute("outcome", "applied")]);
+                    Some(Ok(handled)) => {
+                        // Parked: an amendment or withdrawal ahead of its report waits for it.
+                        let (outcome, case_commands) = match handled {
+                            Handled::Applied { case_commands } => ("applied", case_commands),
+                            Handled::Parked => ("parked", 0),
+                        };
+                        tracing::Span::current().record("outcome", outcome);
+                        metrics().messages.add(1, &[attribute("outcome", outcome)]);
                         tracing::info!(
                             topic = origin.0, partition = origin.1, offset = origin.2,
                             event_id = %decoded.event_id, event_type = decoded.message_type.cloudevent_type(),
-                            case_commands, "message applied"
+                            case_commands, "message {outcome}"
                         );
                         None
                     }
