@@ -35,6 +35,10 @@ pub struct IntakeSettings {
     /// How long the broker may hold a fetch that has no new data: the floor of intake latency on
     /// brokers that do not answer early when data arrives.
     pub fetch_wait_max_ms: u64,
+    /// librdkafka's `max.poll.interval.ms`.
+    pub max_poll_interval_ms: u64,
+    /// librdkafka's `group.instance.id`, for static group membership; none by default.
+    pub group_instance_id: Option<String>,
 }
 
 pub struct Intake {
@@ -48,7 +52,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Intake {
     pub fn new(settings: IntakeSettings, commands: Arc<CommandSide>) -> Result<Self, IntakeError> {
-        let consumer: StreamConsumer<IntakeContext> = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        if let Some(instance) = &settings.group_instance_id {
+            // Static membership (KIP-345): a restarted instance takes its own place back.
+            config.set("group.instance.id", instance);
+        }
+        let consumer: StreamConsumer<IntakeContext> = config
             .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group_id)
             .set("client.id", "peer-outreach-intake")
@@ -59,6 +68,13 @@ impl Intake {
             .set("enable.auto.offset.store", "false")
             .set("auto.commit.interval.ms", "1000")
             .set("session.timeout.ms", "10000")
+            // How long handling one message may take before the consumer counts as stuck and
+            // its partitions go to another instance; also how long a restart waits on a broker
+            // that holds a crashed member's partitions for the whole rebalance timeout (tansu).
+            .set(
+                "max.poll.interval.ms",
+                settings.max_poll_interval_ms.to_string(),
+            )
             .set(
                 "statistics.interval.ms",
                 settings.statistics_interval_ms.to_string(),

@@ -129,6 +129,8 @@ impl Service {
                 max_message_bytes: kafka.max_message_bytes,
                 statistics_interval_ms: kafka.statistics_interval_ms,
                 fetch_wait_max_ms: kafka.fetch_wait_max_ms,
+                max_poll_interval_ms: kafka.max_poll_interval_ms,
+                group_instance_id: kafka.group_instance_id.clone(),
                 policies: Policies {
                     trigger: settings.policy.trigger.clone(),
                     eligibility: settings.policy.eligibility.clone(),

@@ -135,6 +135,13 @@ pub struct KafkaSettings {
     pub partitions: i32,
     pub statistics_interval_ms: u64,
     pub fetch_wait_max_ms: u64,
+    /// How long handling one message may take before the consumer gives its partitions up;
+    /// also bounds how long a restart after a crash waits for the group on some brokers.
+    pub max_poll_interval_ms: u64,
+    /// A name of this instance that stays the same across restarts (static group membership):
+    /// a restarted instance takes its partitions back at once instead of after a rebalance.
+    #[serde(default)]
+    pub group_instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
