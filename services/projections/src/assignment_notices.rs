@@ -68,10 +68,7 @@ impl Projection for AssignmentNotices {
         let CaseEvent::SupporterAssigned(assigned) = event.decode::<CaseEvent>()? else {
             return Err(event.unreadable("event type and payload disagree".into()));
         };
-        let case_id: Uuid = event
-            .aggregate_id
-            .parse()
-            .map_err(|_| event.unreadable("aggregate id is not a UUID".into()))?;
+        let case_id = event.aggregate_uuid()?;
 
         let member = member_contact(db, event).await?;
         insert(

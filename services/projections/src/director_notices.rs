@@ -65,10 +65,7 @@ impl Projection for DirectorNotices {
         let CaseEvent::EscalationRecorded(escalation) = event.decode::<CaseEvent>()? else {
             return Err(event.unreadable("event type and payload disagree".into()));
         };
-        let case_id: Uuid = event
-            .aggregate_id
-            .parse()
-            .map_err(|_| event.unreadable("aggregate id is not a UUID".into()))?;
+        let case_id = event.aggregate_uuid()?;
         sqlx::query(
             "INSERT INTO outbox (id, kind, topic_key, payload, created_at)
              VALUES ($1, $2, $3, $4, $5)

@@ -74,7 +74,7 @@ impl Projection for MatchingProjection {
         if !wanted {
             return Ok(());
         }
-        let id = aggregate_uuid(event)?;
+        let id = event.aggregate_uuid()?;
         match event.aggregate_type.as_str() {
             CASE => apply_case(db, event, id).await,
             REPORT => apply_report(db, event, id).await,
@@ -82,13 +82,6 @@ impl Projection for MatchingProjection {
             _ => apply_supporter(db, event, id).await,
         }
     }
-}
-
-fn aggregate_uuid(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
-    event
-        .aggregate_id
-        .parse()
-        .map_err(|_| event.unreadable("aggregate id is not a UUID".into()))
 }
 
 /// The name an enum is stored under: its serde name, as in the event payload.

@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_events::{CaseEvent, CaseOpened};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::{Projection, ProjectionError, StoredEvent};
 
@@ -31,7 +30,7 @@ impl Projection for OutreachProjection {
         if event.aggregate_type != "OutreachCase" {
             return Ok(());
         }
-        let case = case_id(event)?;
+        let case = event.aggregate_uuid()?;
         let (sql, text, at): (&str, Option<String>, Option<DateTime<Utc>>) = match event.decode::<CaseEvent>()? {
             CaseEvent::CaseOpened(opened) => return insert_case(db, &opened, event.sequence).await,
             CaseEvent::CaseCancelled(e) => (
@@ -109,13 +108,6 @@ fn name<T: serde::Serialize>(value: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()
-}
-
-fn case_id(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
-    event
-        .aggregate_id
-        .parse()
-        .map_err(|_| event.unreadable("aggregate id is not a UUID".into()))
 }
 
 async fn insert_case(

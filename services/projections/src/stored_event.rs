@@ -37,6 +37,13 @@ impl StoredEvent {
         })
     }
 
+    /// The aggregate's id as the UUID every aggregate of ours is known by.
+    pub fn aggregate_uuid(&self) -> Result<uuid::Uuid, ProjectionError> {
+        self.aggregate_id
+            .parse()
+            .map_err(|_| self.unreadable("aggregate id is not a UUID".into()))
+    }
+
     /// The trace-context fields the command that stored this event left in its metadata.
     pub fn trace_context(&self) -> impl Iterator<Item = (&str, &str)> {
         self.metadata
