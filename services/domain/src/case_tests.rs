@@ -510,3 +510,145 @@ fn a_case_merges_into_the_members_other_case_and_not_by_a_plain_close() {
         CaseError::MergeIntoItself,
     );
 }
+
+/// Any sequence of commands, in any order, keeps the case's promises.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn command(choice: u8, variant: u8, step: u32) -> CaseCommand {
+        // Every step an hour after the last, from the Monday the case opens.
+        let at = at(23, 10) + Duration::hours(i64::from(step) + 1);
+        match choice {
+            0 => open(contact(Some("noor@example.org"))),
+            1 => assign(if variant % 2 == 0 { "S1" } else { "S2" }),
+            2 => CaseCommand::RecordContactAttempt {
+                channel: Channel::Phone,
+                outcome: [
+                    ContactOutcome::NoAnswer,
+                    ContactOutcome::MessageLeft,
+                    ContactOutcome::Reached,
+                ][usize::from(variant % 3)],
+                at,
+            },
+            3 => CaseCommand::RecordDecline { at },
+            4 => CaseCommand::RecordAcceptance { at },
+            5 => CaseCommand::RecordEncounter {
+                held_on: at.date_naive(),
+                modality: Modality::Phone,
+                format: EncounterFormat::Individual,
+                duration: DurationBand::FifteenToThirtyMinutes,
+                at,
+            },
+            6 => CaseCommand::RecordResourcesSent { at },
+            7 => CaseCommand::ReferToProfessionalHelp {
+                service: ProfessionalHelp::EmployeeAssistance,
+                at,
+            },
+            8 => CaseCommand::RecordEscalation {
+                category: EscalationCategory::DangerToSelfOrOthers,
+                at,
+            },
+            9 => CaseCommand::Close {
+                reason: [
+                    CloseReason::Completed,
+                    CloseReason::Declined,
+                    CloseReason::Unreachable,
+                    CloseReason::Withdrawn,
+                ][usize::from(variant % 4)],
+                at,
+            },
+            10 => CaseCommand::Reopen { at },
+            11 => CaseCommand::NoticeDeadlinePassed {
+                at: at + Duration::days(i64::from(variant % 5)),
+            },
+            _ => CaseCommand::Cancel {
+                reason: CancelReason::ReportWithdrawn,
+                cancelled_at: at,
+            },
+        }
+    }
+
+    /// The rules every history must keep, checked event by event.
+    fn check(history: &[CaseEvent]) -> Result<(), String> {
+        let (mut assigned, mut reached, mut declined, mut accepted) = (false, false, false, false);
+        let (mut attempted, mut noticed, mut closed, mut cancelled) = (false, false, false, false);
+        for (n, event) in history.iter().enumerate() {
+            let fail = |rule: &str| Err(format!("event {n} ({event:?}) breaks: {rule}"));
+            if n == 0 && !matches!(event, CaseEvent::CaseOpened(_)) {
+                return fail("a case starts with its opening");
+            }
+            if cancelled {
+                return fail("nothing follows a cancellation");
+            }
+            if closed && !matches!(event, CaseEvent::CaseReopened(_)) {
+                return fail("only reopening follows a closing");
+            }
+            match event {
+                CaseEvent::CaseOpened(_) if n > 0 => return fail("a case opens once"),
+                CaseEvent::SupporterAssigned(_) => assigned = true,
+                CaseEvent::ContactAttempted(attempt) => {
+                    if !assigned {
+                        return fail("contact needs a supporter");
+                    }
+                    if declined {
+                        return fail("no contact after a decline (unless reopened since)");
+                    }
+                    attempted = true;
+                    reached |= attempt.outcome == ContactOutcome::Reached;
+                }
+                CaseEvent::SupportDeclined(_) | CaseEvent::SupportAccepted(_) if !reached => {
+                    return fail("a decision needs the member reached")
+                }
+                CaseEvent::SupportAccepted(_) if accepted || declined => {
+                    return fail("one decision, at most one acceptance")
+                }
+                CaseEvent::SupportDeclined(_) if accepted => {
+                    return fail("an accepted member does not then decline")
+                }
+                CaseEvent::SupportAccepted(_) => accepted = true,
+                CaseEvent::SupportDeclined(_) => declined = true,
+                CaseEvent::EncounterRecorded(_) if !reached || declined => {
+                    return fail("an encounter needs a reached member who did not decline")
+                }
+                CaseEvent::FirstContactDeadlinePassed(_) if noticed || attempted => {
+                    return fail("a passed deadline is noticed once, and only before contact")
+                }
+                CaseEvent::FirstContactDeadlinePassed(_) => noticed = true,
+                CaseEvent::CaseClosed(_) => closed = true,
+                // The member asking again: an earlier decline no longer stands.
+                CaseEvent::CaseReopened(_) => (closed, declined) = (false, false),
+                CaseEvent::CaseCancelled(_) => cancelled = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn no_sequence_of_commands_breaks_a_promise(
+            steps in proptest::collection::vec((0u8..13, any::<u8>()), 1..40)
+        ) {
+            let mut history: Vec<CaseEvent> = Vec::new();
+            for (step, (choice, variant)) in steps.into_iter().enumerate() {
+                let produced = scenario()
+                    .given(history.clone())
+                    .when(command(choice, variant, step as u32))
+                    .inspect_result()
+                    .unwrap_or_default();
+                history.extend(produced);
+                if let Err(broken) = check(&history) {
+                    prop_assert!(false, "{}", broken);
+                }
+            }
+        }
+    }
+}
