@@ -206,3 +206,65 @@ async fn a_service_killed_with_sigkill_mid_backlog_and_restarted_opens_every_cas
         assert_eq!(snapshot(&bed, table, key).await, before, "{name}");
     }
 }
+
+#[tokio::test]
+async fn two_instances_share_the_stream_through_rebalances_and_each_case_opens_once() {
+    let bed = TestBed::with(|settings| settings.kafka.partitions = 4).await;
+    let mut expected = 0;
+    for n in 0..80 {
+        let size = 1 + n % 5;
+        let named = (0..size)
+            .map(|s| staff(&format!("R{n}-{s}"), "nurse"))
+            .collect();
+        let mode = if n % 2 == 0 {
+            Mode::Structured
+        } else {
+            Mode::Binary
+        };
+        bed.publish(&incident(&format!("INC-R{n}"), named), mode)
+            .await;
+        expected += size as i64;
+    }
+
+    // The first instance starts on the backlog; a second joins mid-stream (a rebalance), and
+    // the first then stops (another): the second finishes alone.
+    let first = bed.start().await;
+    eventually(
+        "the first instance to be part-way",
+        || cases_in_read_model(&bed),
+        |cases| *cases >= 10,
+    )
+    .await;
+    let second = bed.start().await;
+    eventually(
+        "more cases with both instances in the group",
+        || cases_in_read_model(&bed),
+        |cases| *cases >= expected / 2,
+    )
+    .await;
+    first.stop().await;
+    let restarted = std::time::Instant::now();
+    loop {
+        let cases = cases_in_read_model(&bed).await;
+        if cases == expected {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(90),
+            "stuck at {cases} of {expected} cases after the first instance stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (opened, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT aggregate_id) FROM events WHERE event_type = 'CaseOpened'",
+    )
+    .fetch_one(&bed.db().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        (opened, distinct),
+        (expected, expected),
+        "each case opened once"
+    );
+    second.stop().await;
+}

@@ -522,7 +522,11 @@ mod properties {
         let at = at(23, 10) + Duration::hours(i64::from(step) + 1);
         match choice {
             0 => open(contact(Some("noor@example.org"))),
-            1 => assign(if variant.is_multiple_of(2) { "S1" } else { "S2" }),
+            1 => assign(if variant.is_multiple_of(2) {
+                "S1"
+            } else {
+                "S2"
+            }),
             2 => CaseCommand::RecordContactAttempt {
                 channel: Channel::Phone,
                 outcome: [
