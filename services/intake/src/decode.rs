@@ -237,4 +237,129 @@ mod tests {
             Err(Rejection::DataNotJson)
         ));
     }
+
+    /// Whatever arrives, decoding answers: a command, or a rejection whose reason quotes no
+    /// value of the event's data (where clinical detail lives). It never panics.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const CANARY: &str = "Canary-Okapi-7331";
+
+        /// Every path into an event's `data`, objects and arrays included.
+        fn paths(value: &Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
+            out.push(at.clone());
+            match value {
+                Value::Object(map) => {
+                    for (key, inner) in map {
+                        let mut next = at.clone();
+                        next.push(key.clone());
+                        paths(inner, next, out);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, inner) in items.iter().enumerate() {
+                        let mut next = at.clone();
+                        next.push(i.to_string());
+                        paths(inner, next, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        fn replace(value: &mut Value, path: &[String], with: Value) {
+            match path.split_first() {
+                None => *value = with,
+                Some((head, rest)) => {
+                    let inner = match value {
+                        Value::Object(map) => map.get_mut(head),
+                        Value::Array(items) => {
+                            head.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+                        }
+                        _ => None,
+                    };
+                    if let Some(inner) = inner {
+                        replace(inner, rest, with);
+                    }
+                }
+            }
+        }
+
+        fn odd_value(choice: u8) -> Value {
+            match choice % 8 {
+                0 => json!(CANARY),
+                1 => json!(format!("{CANARY} {}", "x".repeat(300))),
+                2 => json!(null),
+                3 => json!(-1.5e300),
+                4 => json!([CANARY, 7, {"nested": CANARY}]),
+                5 => json!({ CANARY: CANARY }),
+                6 => json!(true),
+                _ => json!(""),
+            }
+        }
+
+        const EXAMPLES: [&str; 6] = [
+            "01-incident-reported-medication-error.json",
+            "02-ireport-filed-fall.json",
+            "03-ireport-filed-anonymous.json",
+            "04-incident-amended-staff-added.json",
+            "05-incident-reported-rapid-response.json",
+            "06-incident-withdrawn-duplicate.json",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 512,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn a_mangled_event_is_decoded_or_rejected_without_quoting_its_data(
+                which in 0..EXAMPLES.len(),
+                mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+                binary_mode in any::<bool>(),
+            ) {
+                let mut event = example(EXAMPLES[which]);
+                for (index, choice) in mutations {
+                    let mut all = Vec::new();
+                    paths(&event["data"], Vec::new(), &mut all);
+                    let path = index.get(&all).clone();
+                    replace(&mut event["data"], &path, odd_value(choice));
+                }
+                let record = if binary_mode && event["data"].is_object() {
+                    binary(&event)
+                } else {
+                    structured(&event)
+                };
+                if let Err(rejection) = decode_with(&record, &Policies::default()) {
+                    let reason = rejection.to_string();
+                    prop_assert!(!reason.contains(CANARY), "{} quotes the data", reason);
+                    prop_assert!(!rejection.code().is_empty());
+                }
+            }
+
+            #[test]
+            fn any_bytes_and_headers_are_decoded_or_rejected(
+                payload in proptest::collection::vec(any::<u8>(), 0..512),
+                headers in proptest::collection::vec(
+                    (prop::sample::select(vec!["content-type", "ce_specversion", "ce_id",
+                        "ce_source", "ce_type", "ce_time", "traceparent", "other"]),
+                     proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40))),
+                    0..6),
+            ) {
+                let record = InboundRecord {
+                    topic: "incidents".into(),
+                    headers: headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                    payload: Some(payload),
+                    ..Default::default()
+                };
+                if let Err(rejection) = decode_with(&record, &Policies::default()) {
+                    prop_assert!(!rejection.code().is_empty());
+                }
+            }
+        }
+    }
 }
