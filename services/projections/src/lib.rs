@@ -60,6 +60,15 @@ pub trait Projection: Send + Sync {
     ) -> Result<(), ProjectionError>;
 }
 
+/// The name a code is stored and published under: its serde name, as in the event payload
+/// (e.g. `danger_to_self_or_others`).
+pub(crate) fn code_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// A listener for `channel` on a connection of its own, outside `pool`, so that the service's
 /// many listeners (one per projection and publisher) never starve the pool that commands and
 /// queries use; the listener reconnects by itself. `None` (polling only) if it cannot listen.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use outreach_events::{CaseEvent, CaseOpened};
 use sqlx::PgConnection;
 
-use crate::{Projection, ProjectionError, StoredEvent};
+use crate::{code_name, Projection, ProjectionError, StoredEvent};
 
 pub struct OutreachProjection;
 
@@ -49,7 +49,7 @@ impl Projection for OutreachProjection {
                  first_contacted_at = coalesce(first_contacted_at, $4),
                  reached_at = CASE WHEN $3 = 'reached' THEN coalesce(reached_at, $4) ELSE reached_at END,
                  status = CASE WHEN $3 = 'reached' AND status IN ('open', 'assigned') THEN 'reached' ELSE status END",
-                Some(name(&e.outcome)),
+                Some(code_name(&e.outcome)),
                 Some(e.attempted_at),
             ),
             CaseEvent::SupportDeclined(e) => (
@@ -68,7 +68,7 @@ impl Projection for OutreachProjection {
             CaseEvent::EscalationRecorded(_) => ("escalations = escalations + 1", None, None),
             CaseEvent::CaseClosed(e) => (
                 "status = 'closed', closed_at = $4, close_reason = $3",
-                Some(name(&e.reason)),
+                Some(code_name(&e.reason)),
                 Some(e.closed_at),
             ),
             CaseEvent::FirstContactDeadlinePassed(e) => {
@@ -100,14 +100,6 @@ impl Projection for OutreachProjection {
         .await?;
         Ok(())
     }
-}
-
-/// The name an enum is stored under: its serde name, as in the event payload.
-fn name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 async fn insert_case(

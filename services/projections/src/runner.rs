@@ -198,14 +198,26 @@ impl ProjectionRunner {
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.pool)
             .await?;
+        progress(0, total as u64);
+        self.catch_up_with(|applied| progress(applied, (total as u64).max(applied)))
+            .await
+    }
+
+    /// Applies batches until no event lies beyond the checkpoint; returns how many it applied.
+    pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        self.catch_up_with(|_| {}).await
+    }
+
+    /// As [`catch_up`](Self::catch_up), reporting the events applied so far after each batch.
+    async fn catch_up_with(&self, mut progress: impl FnMut(u64)) -> Result<u64, ProjectionError> {
         let mut applied = 0u64;
-        progress(applied, total as u64);
         loop {
             let batch = self.catch_up_batch().await? as u64;
             applied += batch;
-            progress(applied, (total as u64).max(applied));
+            progress(applied);
             if batch == 0 {
-                // Either the end, or events still hidden behind a running transaction.
+                // Either the end, or events still hidden behind a transaction still running
+                // (in any database of the cluster: xmin is cluster-wide).
                 if self.lag().await? == 0 {
                     return Ok(applied);
                 }

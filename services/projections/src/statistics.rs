@@ -20,7 +20,7 @@ use outreach_events::lifecycle::{CloseReason, ContactOutcome};
 use outreach_events::{CaseEvent, CaseOpened, ReportEvent};
 use sqlx::PgConnection;
 
-use crate::{Projection, ProjectionError, StoredEvent};
+use crate::{code_name, Projection, ProjectionError, StoredEvent};
 
 /// Where an event's count goes when the event does not say (an opted-out member's discipline).
 pub const UNKNOWN: &str = "unknown";
@@ -185,7 +185,7 @@ impl StatisticsProjection {
             CaseEvent::CaseClosed(_) => Ok(()),
             CaseEvent::EncounterRecorded(e) => {
                 let month = e.held_on.with_day(1).expect("every month has a first day");
-                let measure = format!("encounters:{}", code(&e.format));
+                let measure = format!("encounters:{}", code_name(&e.format));
                 count(db, month, &measure, campus, discipline).await
             }
             CaseEvent::ReferredToProfessionalHelp(e) => {
@@ -199,7 +199,7 @@ impl StatisticsProjection {
                 .await
             }
             CaseEvent::EscalationRecorded(e) => {
-                let measure = format!("escalations:{}", code(&e.category));
+                let measure = format!("escalations:{}", code_name(&e.category));
                 count(db, self.month(e.recorded_at), &measure, campus, discipline).await
             }
             _ => Err(event.unreadable("event type and payload disagree".into())),
@@ -228,14 +228,6 @@ async fn count(
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// A code as the events serialise it, e.g. `danger_to_self_or_others`.
-fn code<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| UNKNOWN.to_owned())
 }
 
 /// The facts of the case `event` belongs to, from the case's opening in the event store.

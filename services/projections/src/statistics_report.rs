@@ -118,19 +118,11 @@ fn groups() -> Vec<Group> {
                     EscalationCategory::DiscriminationHarassmentOrRetaliation,
                 ]
                 .iter()
-                .map(code)
+                .map(crate::code_name)
                 .collect(),
             ),
         },
     ]
-}
-
-/// A code as the events serialise it, e.g. `danger_to_self_or_others`.
-fn code<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 pub async fn read(pool: &PgPool, period: Period) -> Result<Statistics, sqlx::Error> {

@@ -465,21 +465,16 @@ impl CaseFixture {
 }
 
 impl TestApp {
-    /// Brings a read model up to the event store, as the service's runner would. Events of a
-    /// transaction are read once every older transaction in the cluster ended, and other tests
-    /// run beside this one: so it waits until nothing is left, not until a batch comes back
-    /// empty.
+    /// Brings a read model up to the event store, as the service's runner would.
     pub async fn project(&self, projection: Arc<dyn outreach_projections::Projection>) {
-        let runner = outreach_projections::ProjectionRunner::new(
-            self.pool.clone(),
-            projection,
-            outreach_projections::RunnerSettings::default(),
-        );
-        while runner.lag().await.expect("projection lag") > 0 {
-            if runner.catch_up_batch().await.expect("project") == 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+        let settings = outreach_projections::RunnerSettings {
+            poll_interval: Duration::from_millis(10),
+            ..Default::default()
+        };
+        outreach_projections::ProjectionRunner::new(self.pool.clone(), projection, settings)
+            .catch_up()
+            .await
+            .expect("project");
     }
 
     /// Brings the matching read model up to the event store.
