@@ -1,0 +1,152 @@
+use std::collections::BTreeSet;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use crate::key_set::KeySet;
+use crate::{AuthError, AuthSettings, Caller};
+
+/// Checks bearer tokens against one issuer.
+pub struct Authenticator {
+    settings: AuthSettings,
+    keys: KeySet,
+}
+
+impl Authenticator {
+    /// Loads the issuer's keys as the settings say (a `file:` path, a URL, or discovery).
+    pub async fn connect(settings: AuthSettings) -> Result<Self, AuthError> {
+        let keys = KeySet::load(&settings.issuer, settings.jwks_uri.as_deref()).await?;
+        Ok(Authenticator { settings, keys })
+    }
+
+    /// With keys the caller already has (tests, and a development issuer in-process).
+    pub fn with_keys(settings: AuthSettings, keys: JwkSet) -> Self {
+        Authenticator {
+            settings,
+            keys: KeySet::fixed(keys),
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// The caller a bearer token stands for, if every check passes: a known key of the issuer
+    /// signed it with RS256 or ES256, it names our issuer and audience, it is within its
+    /// validity, and it grants at least one of the program's roles.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        let (algorithm, kid) = header_of(token)?;
+        let jwk = self
+            .keys
+            .find(kid.as_deref())
+            .await
+            .ok_or(AuthError::UnknownKey)?;
+        // The key decides the algorithm as much as the token does: an RSA key never verifies
+        // an ES256 token, nor a P-384 key an ES256 one.
+        let fits = match (&jwk.algorithm, algorithm) {
+            (AlgorithmParameters::RSA(_), Algorithm::RS256) => true,
+            (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES256) => {
+                ec.curve == EllipticCurve::P256
+            }
+            _ => false,
+        };
+        if !fits {
+            return Err(AuthError::UnknownKey);
+        }
+        let key = DecodingKey::from_jwk(&jwk).map_err(|_| AuthError::UnknownKey)?;
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.settings.leeway_seconds;
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| refusal(e.kind()))?
+            .claims;
+        self.caller(&claims)
+    }
+
+    fn caller(&self, claims: &Map<String, Value>) -> Result<Caller, AuthError> {
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|sub| !sub.is_empty())
+            .ok_or_else(|| AuthError::MissingClaim("sub".into()))?
+            .to_owned();
+        let roles: BTreeSet<_> = role_names(claim_at(claims, &self.settings.roles_claim))
+            .filter_map(|name| self.settings.role_names.role_named(name))
+            .collect();
+        if roles.is_empty() {
+            return Err(AuthError::NoRole);
+        }
+        let staff_id = claim_at(claims, &self.settings.staff_id_claim)
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        Ok(Caller {
+            subject,
+            staff_id,
+            roles,
+        })
+    }
+}
+
+/// The token's algorithm and key id, read before anything else so that `alg: none` and
+/// symmetric algorithms are refused by name, not by a parser's accident.
+fn header_of(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
+    let encoded = token.split('.').next().ok_or(AuthError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| AuthError::Malformed)?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed)?;
+    let algorithm = match header.get("alg").and_then(Value::as_str) {
+        Some("RS256") => Algorithm::RS256,
+        Some("ES256") => Algorithm::ES256,
+        Some(_) => return Err(AuthError::AlgorithmNotAccepted),
+        None => return Err(AuthError::Malformed),
+    };
+    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
+    Ok((algorithm, kid))
+}
+
+fn refusal(kind: &ErrorKind) -> AuthError {
+    match kind {
+        ErrorKind::InvalidSignature => AuthError::BadSignature,
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+        ErrorKind::InvalidAudience => AuthError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            AuthError::AlgorithmNotAccepted
+        }
+        ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
+            AuthError::UnknownKey
+        }
+        _ => AuthError::Malformed,
+    }
+}
+
+/// The value at a dotted path, e.g. `realm_access.roles`.
+fn claim_at<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.get(part)?;
+    }
+    Some(value)
+}
+
+/// A roles claim is a list of names, or one name, or a space-separated string (as `scope` is).
+fn role_names(claim: Option<&Value>) -> Box<dyn Iterator<Item = &str> + '_> {
+    match claim {
+        Some(Value::Array(names)) => Box::new(names.iter().filter_map(Value::as_str)),
+        Some(Value::String(names)) => Box::new(names.split_whitespace()),
+        _ => Box::new(std::iter::empty()),
+    }
+}

@@ -1,0 +1,41 @@
+/// Why a caller was not let in, or why the issuer's keys could not be had.
+///
+/// The messages name the failed check, never a token or a claim's value.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token's algorithm is not accepted (RS256 and ES256 are)")]
+    AlgorithmNotAccepted,
+    #[error("the token is signed by a key the issuer does not publish")]
+    UnknownKey,
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token is from another issuer")]
+    WrongIssuer,
+    #[error("the token is meant for another audience")]
+    WrongAudience,
+    #[error("the token lacks the required claim `{0}`")]
+    MissingClaim(String),
+    #[error("the token grants no role of the peer support program")]
+    NoRole,
+    #[error("the issuer's keys could not be loaded from {uri}: {reason}")]
+    KeySet { uri: String, reason: String },
+    #[error("development issuer: {0}")]
+    DevIssuer(String),
+}
+
+impl AuthError {
+    pub(crate) fn key_set(uri: &str, reason: impl ToString) -> Self {
+        AuthError::KeySet {
+            uri: uri.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
