@@ -24,6 +24,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
 use uuid::Uuid;
 
+use crate::access::{Allowed, RecordOutreach, RunTheProgram};
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{IfMatch, JsonBody, Path};
 use crate::ApiState;
@@ -382,6 +383,7 @@ impl IntoResponses for CommandProblems {
 )]
 pub(crate) async fn assign_supporter(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     IfMatch(expected_version): IfMatch,
     JsonBody(body): JsonBody<AssignSupporter>,
@@ -428,10 +430,12 @@ pub(crate) async fn assign_supporter(
 )]
 pub(crate) async fn record_contact_attempt(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<RecordContactAttempt>,
 ) -> Result<CaseVersion, ApiError> {
+    caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordContactAttempt {
         channel: body.channel.into(),
         outcome: body.outcome.into(),
@@ -457,10 +461,12 @@ pub(crate) async fn record_contact_attempt(
 )]
 pub(crate) async fn record_decline(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(NoFields {}): JsonBody<NoFields>,
 ) -> Result<CaseVersion, ApiError> {
+    caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordDecline { at: Utc::now() };
     act(&state, case_id, if_match, command).await
 }
@@ -481,10 +487,12 @@ pub(crate) async fn record_decline(
 )]
 pub(crate) async fn record_acceptance(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(NoFields {}): JsonBody<NoFields>,
 ) -> Result<CaseVersion, ApiError> {
+    caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordAcceptance { at: Utc::now() };
     act(&state, case_id, if_match, command).await
 }
@@ -505,10 +513,12 @@ pub(crate) async fn record_acceptance(
 )]
 pub(crate) async fn record_encounter(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<RecordEncounter>,
 ) -> Result<CaseVersion, ApiError> {
+    caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordEncounter {
         held_on: body.held_on,
         modality: body.modality.into(),
@@ -535,10 +545,12 @@ pub(crate) async fn record_encounter(
 )]
 pub(crate) async fn record_resources_sent(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(NoFields {}): JsonBody<NoFields>,
 ) -> Result<CaseVersion, ApiError> {
+    caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordResourcesSent { at: Utc::now() };
     act(&state, case_id, if_match, command).await
 }
@@ -559,10 +571,12 @@ pub(crate) async fn record_resources_sent(
 )]
 pub(crate) async fn refer_to_professional_help(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<ReferToProfessionalHelp>,
 ) -> Result<CaseVersion, ApiError> {
+    caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::ReferToProfessionalHelp {
         service: body.service.into(),
         at: Utc::now(),
@@ -586,10 +600,12 @@ pub(crate) async fn refer_to_professional_help(
 )]
 pub(crate) async fn record_escalation(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<RecordEscalation>,
 ) -> Result<CaseVersion, ApiError> {
+    caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordEscalation {
         category: body.category.into(),
         at: Utc::now(),
@@ -613,6 +629,7 @@ pub(crate) async fn record_escalation(
 )]
 pub(crate) async fn close_case(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<CloseCase>,
@@ -640,6 +657,7 @@ pub(crate) async fn close_case(
 )]
 pub(crate) async fn reopen_case(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(NoFields {}): JsonBody<NoFields>,
@@ -673,6 +691,7 @@ pub struct MergeCase {
 )]
 pub(crate) async fn merge_case(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     IfMatch(expected_version): IfMatch,
     JsonBody(body): JsonBody<MergeCase>,

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::access::{Allowed, RunTheProgram};
+use crate::access_audit::{self, Read};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
 use crate::ApiState;
@@ -384,6 +386,7 @@ impl From<CaseRow> for Case {
 )]
 pub(crate) async fn list_cases(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Query(query): Query<ListCasesQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
     let limit = query.limit.0;
@@ -425,6 +428,8 @@ pub(crate) async fn list_cases(
     } else {
         None
     };
+    let shown: Vec<Uuid> = rows.iter().map(|row| row.case_id).collect();
+    access_audit::record(&state.pool, &caller, "GET /v1/cases", Read::Cases(&shown)).await?;
     Ok(Json(CaseList {
         cases: rows.into_iter().map(Case::from).collect(),
         next,
@@ -447,6 +452,7 @@ pub(crate) async fn list_cases(
 )]
 pub(crate) async fn get_case(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
 ) -> Result<Case, ApiError> {
     let row = sqlx::query_as::<_, CaseRow>(concat!(
@@ -462,6 +468,13 @@ pub(crate) async fn get_case(
     .fetch_optional(&state.pool)
     .await?
     .ok_or(ApiError::CaseNotFound)?;
+    access_audit::record(
+        &state.pool,
+        &caller,
+        "GET /v1/cases/{case_id}",
+        Read::Cases(&[case_id]),
+    )
+    .await?;
     Ok(row.into())
 }
 

@@ -53,6 +53,16 @@ pub enum ApiError {
         field: String,
         problem: String,
     },
+    /// No bearer token, or one that did not check out; the message names the failed check.
+    #[error("{0}")]
+    Unauthenticated(outreach_auth::AuthError),
+    /// The caller's roles do not allow this (or, for a supporter, the case is not theirs).
+    #[error("your role in the peer support program does not allow this")]
+    Forbidden,
+    /// The caller sent more of these requests than the limit allows; retry after the given
+    /// number of seconds.
+    #[error("too many requests; retry in {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("this method is not supported on this path")]
@@ -195,6 +205,17 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            Self::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Sign-in required",
+            ),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Self::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -259,11 +280,33 @@ impl IntoResponse for ApiError {
             Json(problem),
         )
             .into_response();
-        // A 503 invites a retry; say when (RFC 9110, section 10.2.3).
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        let headers = response.headers_mut();
+        match &self {
+            // A 503 invites a retry; say when (RFC 9110, section 10.2.3).
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            }
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => {
+                headers.insert(header::RETRY_AFTER, (*retry_after_seconds).into());
+            }
+            // RFC 6750, section 3: a missing token gets the bare challenge, a bad one the error.
+            Self::Unauthenticated(outreach_auth::AuthError::MissingToken) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static(r#"Bearer realm="peer-outreach""#),
+                );
+            }
+            Self::Unauthenticated(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static(
+                        r#"Bearer realm="peer-outreach", error="invalid_token""#,
+                    ),
+                );
+            }
+            _ => {}
         }
         response
     }

@@ -130,9 +130,81 @@ where
         } else {
             return Err(ApiError::UnsupportedMediaType);
         };
+        if nests_deeper_than(bytes, MAX_JSON_DEPTH) {
+            return Err(ApiError::InvalidBody(format!(
+                "the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels"
+            )));
+        }
         axum::Json::<T>::from_bytes(bytes)
             .map(|axum::Json(value)| JsonBody(value))
             .map_err(ApiError::from)
+    }
+}
+
+/// No body of ours nests deeper than four levels; this leaves room and keeps a hostile body
+/// from making the parser recurse (serde_json would stop at 128, after the work).
+const MAX_JSON_DEPTH: usize = 16;
+
+/// Whether the JSON text opens more than `max` objects and arrays inside each other. Counts
+/// brackets outside strings only; malformed text is left for the parser to name.
+fn nests_deeper_than(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// serde's messages quote the offending value (`invalid type: string "…"`, ``integer `…` ``,
+/// ``unknown variant `…` ``); a body may carry a name or an e-mail address, so values are cut
+/// out of the message and only the field's path and the expectation remain.
+fn without_values(message: &str) -> String {
+    // The kinds serde_json names before a backquoted value (field names stay: they are ours).
+    const BEFORE_VALUE: [&str; 5] = [
+        "integer `",
+        "floating point `",
+        "variant `",
+        "character `",
+        "boolean `",
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let quote = rest.find('"').map(|at| (at, at + 1, '"'));
+        let value = BEFORE_VALUE
+            .iter()
+            .filter_map(|kind| rest.find(kind).map(|at| (at, at + kind.len(), '`')))
+            .min();
+        let Some((_, start, close)) = [quote, value].into_iter().flatten().min() else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..start]);
+        out.push('…');
+        out.push(close);
+        match rest[start..].find(close) {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => return out,
+        }
     }
 }
 
@@ -160,7 +232,7 @@ impl From<JsonRejection> for ApiError {
             message = error.to_string();
             source = error.source();
         }
-        ApiError::InvalidBody(message)
+        ApiError::InvalidBody(without_values(&message))
     }
 }
 
@@ -296,5 +368,41 @@ mod tests {
         assert!(!with("text/plain"));
         assert!(!with("application/x-www-form-urlencoded"));
         assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn deep_nesting_is_found_outside_strings_only() {
+        let deep = format!("{}{}", "[".repeat(17), "]".repeat(17));
+        assert!(nests_deeper_than(deep.as_bytes(), 16));
+        let fine = format!("{}{}", "[".repeat(16), "]".repeat(16));
+        assert!(!nests_deeper_than(fine.as_bytes(), 16));
+        let quoted = format!(r#"{{"a": "{}\\" }}"#, "[".repeat(40));
+        assert!(!nests_deeper_than(quoted.as_bytes(), 16));
+        assert!(!nests_deeper_than(
+            br#"{"a": "\"[[[[[[[[[[[[[[[[[[[[[["}"#,
+            2
+        ));
+    }
+
+    #[test]
+    fn values_are_cut_out_of_serde_messages() {
+        assert_eq!(
+            without_values(
+                r#"contact.email: invalid type: string "ada@example.org", expected a map at line 1 column 9"#
+            ),
+            r#"contact.email: invalid type: string "…", expected a map at line 1 column 9"#
+        );
+        assert_eq!(
+            without_values("channel: unknown variant `Lovelace`, expected `email` or `phone`"),
+            "channel: unknown variant `…`, expected `email` or `phone`"
+        );
+        assert_eq!(
+            without_values("phone: invalid type: integer `5550199`, expected a string"),
+            "phone: invalid type: integer `…`, expected a string"
+        );
+        assert_eq!(
+            without_values("missing field `name`"),
+            "missing field `name`"
+        );
     }
 }

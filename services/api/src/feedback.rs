@@ -79,6 +79,7 @@ pub struct Feedback {
         (status = 410, description = "`feedback-token-used`: the link was used already; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload-too-large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported-media-type`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too-many-requests`: too many answers through this link, or through all links, in the last minute; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`rating-out-of-range`: `helpfulness` is not from 1 to 5 (`field` names it); nothing changed, the link still works", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
@@ -88,6 +89,8 @@ pub(crate) async fn give_feedback(
     Path(token): Path<String>,
     JsonBody(feedback): JsonBody<Feedback>,
 ) -> Result<StatusCode, ApiError> {
+    // Limited before the token is looked up: guessing links is slow whatever the answer.
+    state.rate_limits.feedback(&token)?;
     if !is_well_formed(&token) {
         return Err(ApiError::FeedbackTokenUnknown);
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::access::{Allowed, RunTheProgram};
 use crate::cases::ReportRef;
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
@@ -88,6 +89,7 @@ impl From<ProposalRow> for GroupDebriefProposal {
 )]
 pub(crate) async fn list_group_debriefs(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Query(query): Query<ListGroupDebriefsQuery>,
 ) -> Result<Json<GroupDebriefList>, ApiError> {
     let rows = sqlx::query_as::<_, ProposalRow>(

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::access::{Allowed, ScrapeMetrics};
 use crate::ApiState;
 
 /// Readiness must answer quickly even when the database hangs; probes have their own timeouts.
@@ -30,7 +31,10 @@ pub(crate) fn routes() -> Router<ApiState> {
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
 )]
-pub(crate) async fn metrics(State(state): State<ApiState>) -> axum::response::Response {
+pub(crate) async fn metrics(
+    State(state): State<ApiState>,
+    _: Allowed<ScrapeMetrics>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     (
         [(

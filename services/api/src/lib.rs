@@ -19,6 +19,8 @@ use tower_http::trace::TraceLayer;
 // `#[macro_use]`: `members` and `supporters` mirror domain codes with the case commands' `mirror!`.
 #[macro_use]
 mod case_commands;
+mod access;
+mod access_audit;
 mod cases;
 mod error;
 mod extract;
@@ -27,12 +29,15 @@ mod group_debriefs;
 mod health;
 mod matching;
 mod members;
+mod my_cases;
 mod openapi;
+mod rate_limits;
 mod statistics;
 mod supporters;
 
 pub use error::{ApiError, Problem};
-pub use openapi::openapi;
+pub use openapi::{openapi, PUBLIC_ROUTES};
+pub use rate_limits::{RateLimitSettings, RateLimits};
 
 /// Command bodies are a few codes and ids; the limit keeps a client from making us buffer more.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -45,6 +50,9 @@ pub struct ApiState {
     pub metrics: MetricsExposition,
     /// Where case commands go.
     pub commands: Arc<outreach_command_side::CommandSide>,
+    /// Checks every caller's bearer token.
+    pub auth: Arc<outreach_auth::Authenticator>,
+    pub rate_limits: RateLimits,
 }
 
 /// Renders the service's metrics in the Prometheus text format; supplied by the binary, which
@@ -85,6 +93,8 @@ impl BrokerHealth {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(cases::routes())
+        .merge(my_cases::routes())
+        .merge(access_audit::routes())
         .merge(case_commands::routes())
         .merge(members::routes())
         .merge(supporters::routes())

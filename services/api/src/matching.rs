@@ -14,6 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::access::{Allowed, RunTheProgram};
 use crate::error::{ApiError, Problem};
 use crate::extract::Path;
 use crate::ApiState;
@@ -80,6 +81,7 @@ pub struct ExcludedSupporter {
 )]
 pub(crate) async fn list_candidates(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
 ) -> Result<Json<Candidates>, ApiError> {
     let mut db = state.pool.acquire().await?;

@@ -23,6 +23,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
 use uuid::Uuid;
 
+use crate::access::{ActAsMember, Allowed, Refer};
+use crate::access_audit::{self, Read};
 use crate::case_commands::{Channel, NoFields, StaffId};
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{JsonBody, Path};
@@ -584,13 +586,16 @@ impl IntoResponses for MemberCommandProblems {
             headers(("Location" = String, description = "The case, `/v1/cases/{case_id}`"))),
         (status = 200, description = "The member's open case took the referral in", body = Referred),
         (status = 422, description = "Refused by a rule: `member-not-eligible` (the program does not serve the member's discipline)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too-many-requests`: the caller sent too many referrals in the last minute; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         ReferralProblems,
     )
 )]
 pub(crate) async fn refer(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<Refer>,
     JsonBody(body): JsonBody<Referral>,
 ) -> Result<Referred, ApiError> {
+    state.rate_limits.referral(caller.subject())?;
     let referral_id = body.referral_id.unwrap_or_else(Uuid::new_v4);
     let referral = body.into_command(referral_id, Utc::now())?;
     let (case_id, outcome) = match state.commands.refer(referral, &metadata()).await? {
@@ -625,10 +630,12 @@ pub(crate) async fn refer(
 )]
 pub(crate) async fn state_preferences(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
     JsonBody(body): JsonBody<StatePreferences>,
 ) -> Result<Json<MemberVersion>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
+    caller.require_member_or_staff(&staff_id)?;
     let command = MemberCommand::StatePreferences {
         staff_id: staff_id.clone(),
         preferences: body.into(),
@@ -651,10 +658,12 @@ pub(crate) async fn state_preferences(
 )]
 pub(crate) async fn opt_out(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
     JsonBody(NoFields {}): JsonBody<NoFields>,
 ) -> Result<Json<MemberVersion>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
+    caller.require_member_or_staff(&staff_id)?;
     let command = MemberCommand::OptOut {
         staff_id: staff_id.clone(),
         at: Utc::now(),
@@ -676,10 +685,12 @@ pub(crate) async fn opt_out(
 )]
 pub(crate) async fn opt_in(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
     JsonBody(NoFields {}): JsonBody<NoFields>,
 ) -> Result<Json<MemberVersion>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
+    caller.require_member_or_staff(&staff_id)?;
     let command = MemberCommand::OptIn {
         staff_id: staff_id.clone(),
         at: Utc::now(),
@@ -713,15 +724,24 @@ async fn act(
 )]
 pub(crate) async fn get_member(
     State(state): State<ApiState>,
+    Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
 ) -> Result<Json<MemberRecord>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
+    caller.require_member_or_staff(&staff_id)?;
     // The member's record is small and has no read model yet: it is loaded from its events
     // through the command side. A read model would take over once one is projected.
     let (member, version) = state.commands.member(&staff_id).await?;
     if version == 0 {
         return Err(ApiError::MemberNotFound);
     }
+    access_audit::record(
+        &state.pool,
+        &caller,
+        "GET /v1/members/{staff_id}",
+        Read::Member(outreach_domain::ids::member_id(&staff_id)),
+    )
+    .await?;
     Ok(Json(MemberRecord {
         staff_id,
         opted_out: member.opted_out(),

@@ -8,8 +8,8 @@ use utoipa::OpenApi;
 
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
-    case_commands, cases, error, feedback, group_debriefs, health, matching, members, statistics,
-    supporters, ApiState,
+    access_audit, case_commands, cases, error, feedback, group_debriefs, health, matching, members,
+    my_cases, statistics, supporters, ApiState,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,9 @@ use crate::{
     paths(
         cases::list_cases,
         cases::get_case,
+        my_cases::list_my_cases,
+        my_cases::get_my_case,
+        access_audit::read_access_audit,
         case_commands::assign_supporter,
         case_commands::record_contact_attempt,
         case_commands::record_decline,
@@ -56,7 +59,7 @@ use crate::{
     // Problem is listed explicitly: unknown routes and wrong methods answer with it too, and
     // the commands' shared error responses refer to it by name.
     components(schemas(error::Problem)),
-    modifiers(&OptionalNoFieldsBodies),
+    modifiers(&OptionalNoFieldsBodies, &BearerTokens),
     tags(
         (name = "cases", description = "Outreach cases, from the outreach read model"),
         (name = "case commands", description = "What program managers and peer supporters record on a case. Facts, codes and dates only: no notes. The read model shows the result shortly after."),
@@ -66,10 +69,82 @@ use crate::{
         (name = "statistics", description = "Cumulative counts for the safety office by quarter or month, broken down by campus and discipline; counts from 1 to 10, and any cell they could be derived from, are suppressed"),
         (name = "group debriefs", description = "Reports that affect many staff at once and call for a group debrief as well as individual outreach: counts, campus and unit, never who"),
         (name = "feedback", description = "Anonymous feedback through one-time links sent to members whose case completed: two ratings, kept with nothing that leads back to the member, the case or the link, and published only as suppressed counts"),
+        (name = "my cases", description = "A peer supporter's own cases: only the member's name, contact details and preferences, nothing else about the case or the report"),
+        (name = "access audit", description = "Every read of a member's personal data, for the program director; append-only"),
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
     )
 )]
 struct ApiDoc;
+
+/// Routes anyone may call without a bearer token: the probes an orchestrator calls, this
+/// document, and the one-time feedback link (its token is the credential, and anonymity is the
+/// point). Every other route requires a token; `tests/access_api.rs` holds them to it.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/openapi.json"),
+    ("post", "/v1/feedback/{token}"),
+];
+
+/// Declares the bearer scheme, requires it of every operation but [`PUBLIC_ROUTES`], and adds
+/// the 401 and 403 answers those operations share.
+struct BearerTokens;
+
+impl utoipa::Modify for BearerTokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An OpenID Connect access token from the hospital's identity provider (RS256 or ES256), with the program's roles in its roles claim"))
+                    .build(),
+            ),
+        );
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    error::PROBLEM_CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("get", item.get.as_mut()),
+                ("post", item.post.as_mut()),
+                ("put", item.put.as_mut()),
+                ("delete", item.delete.as_mut()),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                if PUBLIC_ROUTES.contains(&(method, path.as_str())) {
+                    operation.security = Some(vec![SecurityRequirement::default()]);
+                    continue;
+                }
+                operation.security =
+                    Some(vec![SecurityRequirement::new::<_, _, &str>("bearer", [])]);
+                let responses = &mut operation.responses.responses;
+                responses.entry("401".into()).or_insert_with(|| {
+                    problem("No bearer token, or one that did not check out").into()
+                });
+                responses
+                    .entry("403".into())
+                    .or_insert_with(|| problem("The caller's role does not allow this").into());
+            }
+        }
+    }
+}
 
 /// The OpenAPI document for every route of [`crate::router`].
 pub fn openapi() -> utoipa::openapi::OpenApi {

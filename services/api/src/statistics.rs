@@ -19,6 +19,7 @@ use outreach_projections::statistics_report::{self, Statistics};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::{self, Allowed, ReadStatistics};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Query};
 use crate::ApiState;
@@ -64,6 +65,7 @@ pub enum Format {
 )]
 pub(crate) async fn get_statistics(
     State(state): State<ApiState>,
+    _: Allowed<ReadStatistics>,
     headers: HeaderMap,
     Query(query): Query<StatisticsQuery>,
 ) -> Result<Response, ApiError> {
@@ -132,6 +134,7 @@ pub struct StatisticsPublication {
 )]
 pub(crate) async fn publish_statistics(
     State(state): State<ApiState>,
+    _: Allowed<access::PublishStatistics>,
     JsonBody(body): JsonBody<PublishStatistics>,
 ) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
 
+use crate::access::{Allowed, RunTheProgram};
 use crate::case_commands::StaffId;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path, Query};
@@ -368,6 +369,7 @@ impl IntoResponses for RosterProblems {
 )]
 pub(crate) async fn add_supporter(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     JsonBody(body): JsonBody<RosterEntry>,
 ) -> Result<Created, ApiError> {
     let now = Utc::now();
@@ -401,6 +403,7 @@ pub(crate) async fn add_supporter(
 )]
 pub(crate) async fn change_supporter(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(staff_id): Path<String>,
     JsonBody(body): JsonBody<RosterEntry>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
@@ -441,6 +444,7 @@ pub(crate) async fn change_supporter(
 )]
 pub(crate) async fn pause_supporter(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(staff_id): Path<String>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
     let at = Utc::now();
@@ -461,6 +465,7 @@ pub(crate) async fn pause_supporter(
 )]
 pub(crate) async fn resume_supporter(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(staff_id): Path<String>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
     let at = Utc::now();
@@ -495,6 +500,7 @@ async fn on_or_off(
 )]
 pub(crate) async fn list_supporters(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Query(filter): Query<RosterFilter>,
 ) -> Result<Json<Roster>, ApiError> {
     let supporters = sqlx::query_as::<_, Supporter>(&format!(
@@ -525,6 +531,7 @@ pub(crate) async fn list_supporters(
 )]
 pub(crate) async fn get_supporter(
     State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
     Path(staff_id): Path<String>,
 ) -> Result<Json<Supporter>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;

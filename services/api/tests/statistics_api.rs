@@ -344,10 +344,18 @@ async fn the_quarter_downloads_as_csv() {
     }
     project(&app).await;
 
+    // As the safety office would download it.
     let request = axum::http::Request::get(format!(
         "/v1/statistics?period={}&format=csv",
         this_quarter()
     ))
+    .header(
+        "authorization",
+        format!(
+            "Bearer {}",
+            app.token(outreach_auth::Role::SafetyOffice, None)
+        ),
+    )
     .body(axum::body::Body::empty())
     .unwrap();
     let response = app.router.clone();

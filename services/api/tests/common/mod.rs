@@ -10,7 +10,10 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
-use outreach_api::{router, ApiState, BrokerHealth, MetricsExposition};
+use outreach_api::{
+    router, ApiState, BrokerHealth, MetricsExposition, RateLimitSettings, RateLimits,
+};
+use outreach_auth::{Authenticator, DevIssuer, Role, TokenRequest};
 use outreach_command_side::CommandSide;
 use outreach_domain::{CaseCommand, CasePolicies};
 use outreach_events::{
@@ -31,6 +34,19 @@ pub struct TestApp {
     pub commands: Arc<CommandSide>,
     /// The test's own database, dropped with the app; none for [`TestApp::without_database`].
     database: Option<TestDatabase>,
+    /// The identity provider the router trusts: every request goes through the real checks.
+    pub issuer: Arc<DevIssuer>,
+    /// Sent with requests that carry no `Authorization` of their own: the program director's.
+    default_token: String,
+}
+
+/// Limits no scenario reaches, except the rate-limit tests that set their own.
+pub fn generous_rate_limits() -> RateLimitSettings {
+    RateLimitSettings {
+        referrals_per_minute: 100_000,
+        feedback_per_link_per_minute: 100_000,
+        feedback_per_minute: 100_000,
+    }
 }
 
 impl TestApp {
@@ -82,21 +98,83 @@ impl TestApp {
     }
 
     fn with_pool(pool: PgPool, policies: CasePolicies) -> Self {
+        Self::with_pool_and_limits(pool, policies, generous_rate_limits())
+    }
+
+    /// As [`TestApp::spawn`], with these rate limits.
+    pub async fn spawn_with_rate_limits(limits: RateLimitSettings) -> Self {
+        let database = TestDatabase::create("api_test").await;
+        let mut app =
+            Self::with_pool_and_limits(database.pool.clone(), CasePolicies::default(), limits);
+        app.database = Some(database);
+        app.broker.set_reachable(true);
+        app
+    }
+
+    fn with_pool_and_limits(
+        pool: PgPool,
+        policies: CasePolicies,
+        limits: RateLimitSettings,
+    ) -> Self {
         let broker = BrokerHealth::default();
         let commands = Arc::new(CommandSide::new(pool.clone(), policies));
+        let issuer = Arc::new(DevIssuer::generate().expect("a development key pair"));
+        let auth = Arc::new(Authenticator::with_keys(
+            issuer.settings_in_process(),
+            issuer.jwks(),
+        ));
         let router = router(ApiState {
             pool: pool.clone(),
             broker: broker.clone(),
             metrics: MetricsExposition::new(|| "# the service's metrics\n".into()),
             commands: commands.clone(),
+            auth,
+            rate_limits: RateLimits::new(limits),
         });
+        let default_token = issuer
+            .mint(&TokenRequest::new("oidc|director", Role::Director).staff_id("E90001"))
+            .expect("a token");
         TestApp {
             router,
             pool,
             broker,
             commands,
             database: None,
+            issuer,
+            default_token,
         }
+    }
+
+    /// A valid token for someone with `role` (and a staff id, which supporters and members
+    /// are found by).
+    pub fn token(&self, role: Role, staff_id: Option<&str>) -> String {
+        let mut request = TokenRequest::new(format!("oidc|{}", role.code()), role);
+        request.staff_id = staff_id.map(str::to_owned);
+        self.issuer.mint(&request).expect("a token")
+    }
+
+    /// Sends the request as the caller with `token` (`None`: with no token at all).
+    pub async fn send_as(&self, token: Option<&str>, mut request: Request<Body>) -> TestResponse {
+        request.headers_mut().remove("authorization");
+        if let Some(token) = token {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("a header value"),
+            );
+        }
+        self.exchange(request).await
+    }
+
+    /// GETs `uri` as the caller with `token`.
+    pub async fn get_as(&self, token: &str, uri: &str) -> TestResponse {
+        self.send_as(Some(token), Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// POSTs as the caller with `token`.
+    pub async fn post_as(&self, token: &str, uri: &str, body: Option<Value>) -> TestResponse {
+        self.send_as(Some(token), post_request(uri, body, None))
+            .await
     }
 
     pub async fn get(&self, uri: &str) -> TestResponse {
@@ -104,7 +182,20 @@ impl TestApp {
             .await
     }
 
-    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+    /// Sends the request as the program director, unless it carries its own `Authorization`.
+    pub async fn send(&self, mut request: Request<Body>) -> TestResponse {
+        if !request.headers().contains_key("authorization") {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {}", self.default_token)
+                    .parse()
+                    .expect("a header value"),
+            );
+        }
+        self.exchange(request).await
+    }
+
+    async fn exchange(&self, request: Request<Body>) -> TestResponse {
         let response = self
             .router
             .clone()
@@ -122,8 +213,9 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
+            // Metrics and CSV are text; tests that expect JSON find a string and fail there.
             serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("body is not JSON: {}", String::from_utf8_lossy(&bytes)))
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         TestResponse {
             status,

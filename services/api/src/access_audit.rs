@@ -1,0 +1,148 @@
+//! The access audit: every read of a member's personal data (name, contact details,
+//! preferences) is recorded before the data is served: who read it, when, which case (or
+//! member), through which endpoint. The table is append-only by a trigger (migration
+//! `access_audit`), and the director reads it here; nothing in the service updates or deletes
+//! it.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::access::{Allowed, Caller, ReadAccessAudit};
+use crate::error::{ApiError, Problem};
+use crate::extract::Query;
+use crate::ApiState;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new().route("/v1/access-audit", get(read_access_audit))
+}
+
+/// What was read: the cases shown, or a member's own record.
+pub(crate) enum Read<'a> {
+    Cases(&'a [Uuid]),
+    Member(Uuid),
+}
+
+/// Records that `caller` read personal data through `endpoint`. Called before the data is
+/// returned: if the record cannot be written, the data is not served.
+pub(crate) async fn record(
+    pool: &sqlx::PgPool,
+    caller: &Caller,
+    endpoint: &'static str,
+    read: Read<'_>,
+) -> Result<(), ApiError> {
+    let (case_ids, member_id): (&[Uuid], Option<Uuid>) = match read {
+        Read::Cases([]) => return Ok(()),
+        Read::Cases(ids) => (ids, None),
+        Read::Member(id) => (&[], Some(id)),
+    };
+    sqlx::query(
+        r#"
+        INSERT INTO access_audit (subject, reader_staff_id, reader_roles, endpoint, case_id, member_id)
+        SELECT $1, $2, $3, $4, case_id, $6
+        FROM (SELECT unnest($5::uuid[]) AS case_id UNION ALL SELECT NULL WHERE $6::uuid IS NOT NULL) read
+        "#,
+    )
+    .bind(caller.subject())
+    .bind(caller.0.staff_id.as_deref())
+    .bind(caller.role_codes())
+    .bind(endpoint)
+    .bind(case_ids)
+    .bind(member_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// One read of personal data.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AccessRecord {
+    /// Increasing: pass the last one as `after` for the next page.
+    pub entry_id: i64,
+    pub read_at: DateTime<Utc>,
+    /// The reader, as the identity provider names them (`sub`).
+    pub subject: String,
+    /// The reader's staff id, if their token carries one.
+    #[schema(required = true)]
+    pub reader_staff_id: Option<String>,
+    /// The reader's roles at the time.
+    pub reader_roles: Vec<String>,
+    /// The endpoint, e.g. `GET /v1/cases/{case_id}`.
+    pub endpoint: String,
+    /// The case read; null when a member's own record was read.
+    #[schema(required = true)]
+    pub case_id: Option<Uuid>,
+    /// The member whose record was read (the member's pseudonymous id); null for case reads.
+    #[schema(required = true)]
+    pub member_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessAudit {
+    /// Oldest first.
+    pub records: Vec<AccessRecord>,
+    /// Pass as `after` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AccessAuditQuery {
+    /// Only reads of this case.
+    case_id: Option<Uuid>,
+    /// Only reads by this subject.
+    subject: Option<String>,
+    /// The `next` value of the previous page.
+    after: Option<i64>,
+}
+
+const PAGE: i64 = 500;
+
+/// Who read which case's personal data, when, and through which endpoint (the director only).
+#[utoipa::path(
+    get,
+    path = "/v1/access-audit",
+    tag = "access audit",
+    params(AccessAuditQuery),
+    responses(
+        (status = 200, description = "One page of the access audit, oldest first", body = AccessAudit),
+        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the program director reads the access audit", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn read_access_audit(
+    State(state): State<ApiState>,
+    _: Allowed<ReadAccessAudit>,
+    Query(query): Query<AccessAuditQuery>,
+) -> Result<Json<AccessAudit>, ApiError> {
+    let mut records = sqlx::query_as::<_, AccessRecord>(
+        r#"
+        SELECT entry_id, read_at, subject, reader_staff_id, reader_roles, endpoint, case_id, member_id
+        FROM access_audit
+        WHERE ($1::uuid IS NULL OR case_id = $1)
+          AND ($2::text IS NULL OR subject = $2)
+          AND entry_id > COALESCE($3, 0)
+        ORDER BY entry_id
+        LIMIT $4
+        "#,
+    )
+    .bind(query.case_id)
+    .bind(query.subject)
+    .bind(query.after)
+    .bind(PAGE + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let next = if records.len() as i64 > PAGE {
+        records.truncate(PAGE as usize);
+        records.last().map(|last| last.entry_id)
+    } else {
+        None
+    };
+    Ok(Json(AccessAudit { records, next }))
+}
