@@ -7,6 +7,7 @@ pub mod reports;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use outreach_auth::{DevIssuer, Role, TokenRequest};
 use outreach_intake::sample::{Encoded, Mode, Publisher};
 use outreach_test_support::{database_url_base, drop_database};
 use peer_outreach::{Service, Settings};
@@ -25,7 +26,10 @@ pub struct TestBed {
     pub settings: Settings,
     pub id: String,
     publisher: Publisher,
+    /// Calls the API as the program director.
     http: reqwest::Client,
+    /// The identity provider the service trusts, through its key file.
+    pub issuer: DevIssuer,
 }
 
 impl TestBed {
@@ -50,6 +54,11 @@ impl TestBed {
         settings.kafka.partitions = 2;
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
         settings.projections.poll_interval_ms = 50;
+        // Each test bed its own identity provider, trusted through its key file as a local
+        // run trusts the development issuer.
+        let issuer_dir = std::env::temp_dir().join(format!("peer-outreach-issuer-{id}"));
+        let issuer = DevIssuer::load_or_generate(&issuer_dir).expect("a development issuer");
+        settings.auth = Some(issuer.settings(&issuer_dir));
         tweak(&mut settings);
         // Created up front so a test can publish before the service first starts.
         let kafka = &settings.kafka;
@@ -64,12 +73,45 @@ impl TestBed {
         .expect("the test's topics can be created");
         let publisher = Publisher::new(&settings.kafka.brokers, &settings.kafka.incidents_topic)
             .expect("a producer can be created");
+        let director = issuer
+            .mint(&TokenRequest::new("oidc|director", Role::Director).staff_id("E90001"))
+            .expect("a token");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {director}")
+                .parse()
+                .expect("a header value"),
+        );
         TestBed {
             settings,
             id,
             publisher,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("an HTTP client"),
+            issuer,
         }
+    }
+
+    /// A token for someone with `role` (and a staff id), from the test bed's issuer.
+    pub fn token(&self, role: Role, staff_id: Option<&str>) -> String {
+        let mut request = TokenRequest::new(format!("oidc|{}", role.code()), role);
+        request.staff_id = staff_id.map(str::to_owned);
+        self.issuer.mint(&request).expect("a token")
+    }
+
+    /// GETs `path` as the caller with `token`.
+    pub async fn get_as(&self, service: &Service, token: &str, path: &str) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}{path}", service.addr))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn start(&self) -> Service {

@@ -46,6 +46,10 @@ impl Drop for Process {
 /// Starts the binary with the test bed's settings, as an operator would: by environment.
 fn spawn(settings: &Settings) -> Process {
     let kafka = &settings.kafka;
+    let auth = settings
+        .auth
+        .as_ref()
+        .expect("the test bed trusts its issuer");
     let mut child = Command::new(binary())
         .arg("run")
         .env("PEER_OUTREACH__DATABASE__URL", &settings.database.url)
@@ -80,6 +84,12 @@ fn spawn(settings: &Settings) -> Process {
             &settings.notifications.statistics_topic,
         )
         .env("PEER_OUTREACH__HTTP__LISTEN", "127.0.0.1:0")
+        .env("PEER_OUTREACH__AUTH__ISSUER", &auth.issuer)
+        .env("PEER_OUTREACH__AUTH__AUDIENCE", &auth.audience)
+        .env(
+            "PEER_OUTREACH__AUTH__JWKS_URI",
+            auth.jwks_uri.as_deref().unwrap_or_default(),
+        )
         .env("PEER_OUTREACH__PROJECTIONS__POLL_INTERVAL_MS", "50")
         .env("PEER_OUTREACH__LOG__FILTER", "warn")
         .stdout(Stdio::piped())

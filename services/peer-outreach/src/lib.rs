@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use outreach_api::{ApiState, BrokerHealth, MetricsExposition};
+use outreach_api::{ApiState, BrokerHealth, MetricsExposition, RateLimits};
+use outreach_auth::Authenticator;
 use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
@@ -35,6 +36,18 @@ impl Service {
     pub async fn start(settings: &Settings) -> anyhow::Result<Service> {
         // Before anything records a metric (a no-op when main installed it already).
         telemetry::install_metrics(false)?;
+        // First: a service that could not check its callers must not start at all.
+        let auth = settings.auth.clone().context(
+            "[auth] is not configured: the API serves only callers with a token from the \
+             hospital's identity provider. Set auth.issuer and auth.audience (and auth.jwks_uri \
+             unless the issuer publishes a discovery document); for a local run, \
+             `peer-outreach dev-issuer init` prints the settings of a development issuer",
+        )?;
+        let auth = Arc::new(
+            Authenticator::connect(auth)
+                .await
+                .context("loading the identity provider's keys")?,
+        );
         let pool = database::prepare(&settings.database).await?;
         let kafka = &settings.kafka;
         if kafka.create_topics {
@@ -162,6 +175,8 @@ impl Service {
             broker,
             metrics,
             commands,
+            auth,
+            rate_limits: RateLimits::new(settings.http.rate_limits),
         });
         let api_shutdown = shutdown.child_token();
         tasks.spawn(async move {

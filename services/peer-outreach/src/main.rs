@@ -1,8 +1,9 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use outreach_auth::{DevIssuer, Role, TokenRequest};
 use outreach_intake::sample::{Mode, Publisher};
 use outreach_projections::ProjectionRunner;
 use peer_outreach::{database, runner_settings, telemetry, Service, Settings};
@@ -31,6 +32,14 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionCommand,
     },
+    /// A development identity provider for local runs: its own key pair, and tokens from it.
+    DevIssuer {
+        /// Where its key pair and public key set are kept.
+        #[arg(long, global = true, default_value = ".dev-issuer")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        command: DevIssuerCommand,
+    },
     /// Publish sample CloudEvents (by default every file in schemas/examples) to the incidents topic.
     Publish {
         /// Files or directories of CloudEvents in structured JSON.
@@ -49,6 +58,53 @@ enum ProjectionCommand {
     Rebuild { name: String },
 }
 
+#[derive(Subcommand)]
+enum DevIssuerCommand {
+    /// Make the key pair (once; kept in --dir) and print the settings that trust it.
+    Init {
+        /// Print the settings as `export` lines for a shell to `eval`.
+        #[arg(long)]
+        env: bool,
+    },
+    /// Print a signed token for someone with the given role.
+    Token {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The hospital staff id: a supporter's cases and a member's own record are found by it.
+        #[arg(long)]
+        staff_id: Option<String>,
+        /// Who the token is for; defaults to `dev|<role>`.
+        #[arg(long)]
+        subject: Option<String>,
+        /// How long the token is valid, in minutes.
+        #[arg(long, default_value_t = 480)]
+        minutes: i64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Director,
+    ProgramManager,
+    PeerSupporter,
+    SafetyOffice,
+    CareTeamMember,
+    Service,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Director => Role::Director,
+            RoleArg::ProgramManager => Role::ProgramManager,
+            RoleArg::PeerSupporter => Role::PeerSupporter,
+            RoleArg::SafetyOffice => Role::SafetyOffice,
+            RoleArg::CareTeamMember => Role::CareTeamMember,
+            RoleArg::Service => Role::Service,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum PublishMode {
     Structured,
@@ -58,6 +114,10 @@ enum PublishMode {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The development issuer needs no configuration, database or broker.
+    if let Some(Command::DevIssuer { dir, command }) = &cli.command {
+        return dev_issuer(dir, command);
+    }
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     let _telemetry = telemetry::init(&settings)?;
     match cli.command.unwrap_or(Command::Run) {
@@ -77,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             println!("topics exist: {}", names.join(", "));
         }
         Command::Projections { command } => projections(&settings, command).await?,
+        Command::DevIssuer { .. } => unreachable!("handled before the configuration is read"),
         Command::Publish { paths, mode } => {
             let mode = match mode {
                 PublishMode::Structured => Mode::Structured,
@@ -101,6 +162,56 @@ async fn main() -> anyhow::Result<()> {
                 "published {sent} events to {}",
                 settings.kafka.incidents_topic
             );
+        }
+    }
+    Ok(())
+}
+
+fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()> {
+    let issuer = DevIssuer::load_or_generate(dir)?;
+    match command {
+        DevIssuerCommand::Init { env } => {
+            let settings = issuer.settings(&std::fs::canonicalize(dir)?);
+            let jwks_uri = settings.jwks_uri.unwrap_or_default();
+            if *env {
+                println!("export PEER_OUTREACH__AUTH__ISSUER='{}'", settings.issuer);
+                println!(
+                    "export PEER_OUTREACH__AUTH__AUDIENCE='{}'",
+                    settings.audience
+                );
+                println!("export PEER_OUTREACH__AUTH__JWKS_URI='{jwks_uri}'");
+            } else {
+                println!("A development issuer is kept in {}.", dir.display());
+                println!("Trust it (never in production) with, in a config file:\n");
+                println!("[auth]");
+                println!("issuer = \"{}\"", settings.issuer);
+                println!("audience = \"{}\"", settings.audience);
+                println!("jwks_uri = \"{jwks_uri}\"\n");
+                println!(
+                    "or with `eval \"$(peer-outreach dev-issuer init --env)\"`. Then mint a token:"
+                );
+                println!(
+                    "  peer-outreach dev-issuer token --role program-manager --staff-id E90002"
+                );
+                println!("and call the API with `Authorization: Bearer <token>`.");
+            }
+        }
+        DevIssuerCommand::Token {
+            role,
+            staff_id,
+            subject,
+            minutes,
+        } => {
+            let role = Role::from(*role);
+            let mut request = TokenRequest::new(
+                subject
+                    .clone()
+                    .unwrap_or_else(|| format!("dev|{}", role.code())),
+                role,
+            );
+            request.staff_id = staff_id.clone();
+            request.expires_in = minutes * 60;
+            println!("{}", issuer.mint(&request)?);
         }
     }
     Ok(())

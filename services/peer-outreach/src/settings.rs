@@ -31,6 +31,11 @@ pub struct Settings {
     /// `[feedback]`: the anonymous feedback links sent when a case completes.
     pub feedback: FeedbackSettings,
     pub notifications: NotificationSettings,
+    /// `[auth]`: the identity provider whose tokens the API accepts. Required to serve: there
+    /// is no setting that turns authentication off. Locally, `peer-outreach dev-issuer init`
+    /// makes a development issuer and prints these settings.
+    #[serde(default)]
+    pub auth: Option<outreach_auth::AuthSettings>,
 }
 
 /// `[notifications]`: messages published from the outbox: notices to the program director, and
@@ -148,6 +153,9 @@ pub struct KafkaSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// `[http.rate_limits]`: per-minute limits on referrals and feedback answers.
+    #[serde(default)]
+    pub rate_limits: outreach_api::RateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
