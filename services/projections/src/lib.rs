@@ -16,6 +16,7 @@ pub mod gauges;
 mod group_debriefs;
 mod matching;
 mod outreach;
+mod purge;
 mod runner;
 mod statistics;
 pub mod statistics_publication;

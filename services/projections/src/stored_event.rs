@@ -24,6 +24,16 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// Opens the sealed personal parts of `events` with one key lookup, so projections see plain
+/// data, or `None` where a purge destroyed the member's key.
+pub(crate) async fn open_personal(
+    db: &mut sqlx::PgConnection,
+    events: &mut [StoredEvent],
+) -> Result<(), ProjectionError> {
+    outreach_privacy::open_all(db, events.iter_mut().map(|e| &mut e.payload).collect()).await?;
+    Ok(())
+}
+
 impl StoredEvent {
     /// Reads the payload as `T`, naming the event (never its content) when that fails.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
