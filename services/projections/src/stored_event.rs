@@ -25,8 +25,9 @@ pub struct StoredEvent {
 }
 
 /// Opens the sealed personal parts of `events` with one key lookup, so projections see plain
-/// data, or `None` where a purge destroyed the member's key.
-pub(crate) async fn open_personal(
+/// data, or `None` where a purge destroyed the member's key. The runner does this for every
+/// batch; whoever hands events to a projection otherwise must do it too.
+pub async fn open_personal(
     db: &mut sqlx::PgConnection,
     events: &mut [StoredEvent],
 ) -> Result<(), ProjectionError> {
