@@ -20,9 +20,11 @@ pub enum MemberEvent {
         ended_at: DateTime<Utc>,
     },
     /// Preferences are personal data: they sit in their own part, purgeable with the rest.
+    /// Stored sealed under the member's data key; `None` once that key was destroyed.
     PreferencesStated {
         staff_id: String,
-        personal: Preferences,
+        #[serde(default)]
+        personal: Option<Preferences>,
         stated_at: DateTime<Utc>,
     },
     OptedOut {
@@ -38,6 +40,14 @@ pub enum MemberEvent {
         staff_id: String,
         report: ReportRef,
         skipped_at: DateTime<Utc>,
+    },
+    /// The retention period after the member's last case is over: the data key `key_id` that
+    /// sealed their personal data is destroyed, and read models drop their name, contact
+    /// details and preferences. Statistics keep their counts.
+    PersonalDataPurged {
+        staff_id: String,
+        key_id: Uuid,
+        purged_at: DateTime<Utc>,
     },
 }
 
@@ -89,6 +99,7 @@ impl cqrs_es::DomainEvent for MemberEvent {
             MemberEvent::OptedOut { .. } => "OptedOut",
             MemberEvent::OptedIn { .. } => "OptedIn",
             MemberEvent::AutomaticOutreachSkipped { .. } => "AutomaticOutreachSkipped",
+            MemberEvent::PersonalDataPurged { .. } => "PersonalDataPurged",
         }
         .to_string()
     }

@@ -35,8 +35,10 @@ pub enum CaseEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseOpened {
     pub facts: CaseOpenedFacts,
-    /// Name and contact details: purgeable, never needed for statistics.
-    pub personal: MemberContact,
+    /// Name and contact details: purgeable, never needed for statistics. Stored sealed under
+    /// the member's data key; `None` once the key was destroyed (the member's data purged).
+    #[serde(default)]
+    pub personal: Option<MemberContact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,14 +135,14 @@ mod tests {
                 opened_at: DateTime::from_timestamp(0, 0).unwrap(),
                 first_contact_due: None,
             },
-            personal: MemberContact {
+            personal: Some(MemberContact {
                 given_name: "Ada".into(),
                 family_name: "Lovelace".into(),
                 email: Some("ada@example.org".into()),
                 phone: None,
                 mobile: None,
                 preferred_channel: None,
-            },
+            }),
         });
         let json = serde_json::to_value(&event).unwrap();
         let opened = &json["CaseOpened"];
@@ -152,5 +154,44 @@ mod tests {
             .is_none());
         let back: CaseEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    /// A purged opening (its key destroyed, the personal part read as null) still reads.
+    #[test]
+    fn a_purged_opening_reads_with_no_personal_part() {
+        let event = CaseEvent::CaseOpened(CaseOpened {
+            facts: CaseOpenedFacts {
+                case_id: Uuid::nil(),
+                report: ReportRef {
+                    source: "/datix/a".into(),
+                    report_id: "INC-1".into(),
+                },
+                trigger: TriggerKind::Incident,
+                campus: "Parnassus".into(),
+                unit: "ED".into(),
+                member: MemberProfile {
+                    staff_id: "E1".into(),
+                    role: "Nurse".into(),
+                    discipline: Discipline::Nurse,
+                    department: "Emergency".into(),
+                    seniority: None,
+                    involvement: Involvement::Primary,
+                },
+                opened_at: DateTime::from_timestamp(0, 0).unwrap(),
+                first_contact_due: None,
+            },
+            personal: None,
+        });
+        let mut json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["CaseOpened"]["personal"], serde_json::Value::Null);
+        assert_eq!(
+            serde_json::from_value::<CaseEvent>(json.clone()).unwrap(),
+            event
+        );
+        json["CaseOpened"]
+            .as_object_mut()
+            .unwrap()
+            .remove("personal");
+        assert_eq!(serde_json::from_value::<CaseEvent>(json).unwrap(), event);
     }
 }

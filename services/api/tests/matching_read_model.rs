@@ -755,7 +755,7 @@ async fn applying_a_stored_event_again_changes_nothing() {
 
     // Every event, handed to the projection again: in the runner's order, then newest first (an
     // old event arriving late must not undo what later ones did).
-    let events: Vec<StoredEvent> = sqlx::query_as(
+    let mut events: Vec<StoredEvent> = sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version,
                 payload, metadata, transaction_id::text AS transaction_id, global_position,
                 recorded_at
@@ -765,6 +765,9 @@ async fn applying_a_stored_event_again_changes_nothing() {
     .await
     .unwrap();
     let mut tx = app.pool.begin().await.unwrap();
+    outreach_projections::open_personal(&mut tx, &mut events)
+        .await
+        .unwrap();
     for event in events.iter().chain(events.iter().rev()) {
         MatchingProjection
             .apply(&mut tx, event)

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use futures::{StreamExt, TryStreamExt};
 use opentelemetry::KeyValue;
 use outreach_domain::case::CaseStatus;
@@ -19,9 +19,27 @@ use outreach_domain::{
 };
 use outreach_events::{ReportRef, TriggerKind};
 use outreach_telemetry::metrics::metrics;
-use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+mod parked;
+mod purge;
+mod sealing;
+pub use purge::Purge;
+pub use sealing::SealingEventRepository;
+
+/// An aggregate's events, personal parts sealed (see [`SealingEventRepository`]).
+type Store<A> = PersistedEventStore<SealingEventRepository, A>;
+type Cqrs<A> = CqrsFramework<A, Store<A>>;
+
+fn store<A: Aggregate>(pool: &PgPool) -> Store<A> {
+    // An event store without snapshots: a snapshot would hold personal data unsealed.
+    PersistedEventStore::new_event_store(SealingEventRepository::new(pool.clone()))
+}
+
+fn cqrs<A: Aggregate>(pool: &PgPool, services: A::Services) -> Cqrs<A> {
+    CqrsFramework::new(store(pool), vec![], services)
+}
 
 /// How many times a command is retried after losing a write race on its aggregate.
 const CONFLICT_ATTEMPTS: u32 = 8;
@@ -98,14 +116,14 @@ pub type Metadata = HashMap<String, String>;
 
 pub struct CommandSide {
     pool: PgPool,
-    cases: PostgresCqrs<OutreachCase>,
-    reports: PostgresCqrs<SafetyReport>,
-    report_store: PersistedEventStore<PostgresEventRepository, SafetyReport>,
-    case_store: PersistedEventStore<PostgresEventRepository, OutreachCase>,
-    members: PostgresCqrs<CareTeamMember>,
-    member_store: PersistedEventStore<PostgresEventRepository, CareTeamMember>,
-    supporters: PostgresCqrs<PeerSupporter>,
-    supporter_store: PersistedEventStore<PostgresEventRepository, PeerSupporter>,
+    cases: Cqrs<OutreachCase>,
+    reports: Cqrs<SafetyReport>,
+    report_store: Store<SafetyReport>,
+    case_store: Store<OutreachCase>,
+    members: Cqrs<CareTeamMember>,
+    member_store: Store<CareTeamMember>,
+    supporters: Cqrs<PeerSupporter>,
+    supporter_store: Store<PeerSupporter>,
     policies: CasePolicies,
 }
 
@@ -135,6 +153,12 @@ fn unavailable(error: sqlx::Error) -> CommandError {
     CommandError::Unavailable(error.to_string())
 }
 
+/// Sealing or opening personal data failed (the key store, or a corrupt envelope). The
+/// error names no personal datum.
+fn privacy_unavailable(error: outreach_privacy::PrivacyError) -> CommandError {
+    CommandError::Unavailable(error.to_string())
+}
+
 /// Where a trigger for a member ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outreach {
@@ -151,22 +175,16 @@ impl CommandSide {
     /// in commit order (see the projections crate), so nothing here dispatches queries.
     pub fn new(pool: PgPool, policies: CasePolicies) -> Self {
         Self {
-            pool: pool.clone(),
-            cases: postgres_cqrs(pool.clone(), vec![], policies.clone()),
-            members: postgres_cqrs(pool.clone(), vec![], ()),
-            member_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
-                pool.clone(),
-            )),
-            reports: postgres_cqrs(pool.clone(), vec![], policies.group_debrief.clone()),
-            supporters: postgres_cqrs(pool.clone(), vec![], policies.roster.clone()),
-            supporter_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
-                pool.clone(),
-            )),
+            cases: cqrs(&pool, policies.clone()),
+            members: cqrs(&pool, ()),
+            member_store: store(&pool),
+            reports: cqrs(&pool, policies.group_debrief.clone()),
+            supporters: cqrs(&pool, policies.roster.clone()),
+            supporter_store: store(&pool),
+            report_store: store(&pool),
+            case_store: store(&pool),
             policies,
-            report_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(
-                pool.clone(),
-            )),
-            case_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
+            pool,
         }
     }
 
@@ -227,11 +245,15 @@ impl CommandSide {
         Ok(issued)
     }
 
-    /// Keeps a command for a report not yet recorded.
+    /// Keeps a command for a report not yet recorded, members' contact details sealed.
     async fn park(&self, command: &ReportCommand) -> Result<(), CommandError> {
         let report = command.report();
-        let json = serde_json::to_value(command)
+        let mut json = serde_json::to_value(command)
             .map_err(|e| CommandError::Unavailable(format!("a command did not serialise: {e}")))?;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        parked::seal_contacts(&mut tx, &mut json)
+            .await
+            .map_err(privacy_unavailable)?;
         sqlx::query(
             "INSERT INTO parked_report_commands (report_source, report_id, command)
              VALUES ($1, $2, $3)",
@@ -239,9 +261,10 @@ impl CommandSide {
         .bind(&report.source)
         .bind(&report.report_id)
         .bind(json)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
         tracing::info!("a report command arrived before its report and waits for it");
         Ok(())
     }
@@ -282,16 +305,23 @@ impl CommandSide {
     }
 
     async fn drain(&self, report: &ReportRef, metadata: &Metadata) -> Result<(), CommandError> {
-        let parked: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+        let mut db = self.pool.acquire().await.map_err(unavailable)?;
+        let mut parked: Vec<(i64, serde_json::Value)> = sqlx::query_as(
             "SELECT id, command FROM parked_report_commands
               WHERE report_source = $1 AND report_id = $2
               ORDER BY id",
         )
         .bind(&report.source)
         .bind(&report.report_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *db)
         .await
         .map_err(unavailable)?;
+        // A member purged while the command waited reads with no contact, and so not at all:
+        // it is dropped below like any command that no longer reads.
+        outreach_privacy::open_all(&mut db, parked.iter_mut().map(|(_, json)| json).collect())
+            .await
+            .map_err(privacy_unavailable)?;
+        drop(db);
         for (id, json) in parked {
             match serde_json::from_value::<ReportCommand>(json) {
                 Ok(command) => match self.apply_report(&command, metadata).await {
@@ -590,6 +620,13 @@ impl CommandSide {
                     detail: "a member's cases follow from case and report commands".into(),
                 })
             }
+            // A purge destroys a key as well: only `purge_member` does both, in order.
+            MemberCommand::PurgePersonalData { .. } => {
+                return Err(CommandError::Refused {
+                    rule: "not-a-members-own-command",
+                    detail: "personal data is purged by the retention policy".into(),
+                })
+            }
         };
         let member_id = outreach_domain::ids::member_id(&staff_id).to_string();
         execute(&self.members, &member_id, &command, metadata).await?;
@@ -809,10 +846,7 @@ impl CommandSide {
 }
 
 /// An aggregate's current state and version.
-async fn load<A: Aggregate>(
-    store: &PersistedEventStore<PostgresEventRepository, A>,
-    id: &str,
-) -> Result<(A, u64), CommandError>
+async fn load<A: Aggregate>(store: &Store<A>, id: &str) -> Result<(A, u64), CommandError>
 where
     A::Error: Rule,
 {
@@ -825,7 +859,7 @@ where
 
 /// Runs one command once: a lost write race is the caller's to handle.
 async fn execute_once<A>(
-    cqrs: &PostgresCqrs<A>,
+    cqrs: &Cqrs<A>,
     aggregate_id: &str,
     command: &A::Command,
     metadata: &Metadata,
@@ -840,7 +874,7 @@ where
 
 /// Runs one command on one aggregate, retrying lost write races.
 async fn execute<A>(
-    cqrs: &PostgresCqrs<A>,
+    cqrs: &Cqrs<A>,
     aggregate_id: &str,
     command: &A::Command,
     metadata: &Metadata,
@@ -863,7 +897,7 @@ where
     fields(aggregate = A::TYPE, aggregate_id = %aggregate_id, attempts = tracing::field::Empty)
 )]
 async fn execute_with_attempts<A>(
-    cqrs: &PostgresCqrs<A>,
+    cqrs: &Cqrs<A>,
     aggregate_id: &str,
     command: &A::Command,
     metadata: &Metadata,

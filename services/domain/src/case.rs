@@ -314,7 +314,7 @@ impl OutreachCase {
                 };
                 CaseEvent::CaseOpened(CaseOpened {
                     facts,
-                    personal: contact,
+                    personal: Some(contact),
                 })
             }
             C::Cancel {

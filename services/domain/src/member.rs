@@ -2,7 +2,7 @@
 //! a member already in an open case who is named again is not contacted twice by two
 //! supporters, and it holds their preferences and their choice to opt out of automatic outreach.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use outreach_events::care_team_member::{MemberEvent, Preferences};
@@ -39,6 +39,15 @@ pub enum MemberCommand {
         report: ReportRef,
         at: DateTime<Utc>,
     },
+    /// Purge the member's personal data sealed under data key `key_id`, once `retention` has
+    /// passed since their last case ended and no case is open. The key itself is destroyed by
+    /// the caller after this is recorded; the aggregate decides whether the purge is due.
+    PurgePersonalData {
+        staff_id: String,
+        key_id: Uuid,
+        retention: Duration,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,6 +56,10 @@ pub enum MemberError {
     AlreadyHasOpenCase(Uuid),
     #[error("a preferred specialty is a name of at most 100 characters")]
     SpecialtyTooLong,
+    #[error("the member's case {0} is open: their personal data is still needed")]
+    OpenCaseBlocksPurge(Uuid),
+    #[error("the retention period after the member's last case is not over")]
+    RetentionNotOver,
 }
 
 impl MemberError {
@@ -54,6 +67,8 @@ impl MemberError {
         match self {
             MemberError::AlreadyHasOpenCase(_) => "member-has-an-open-case",
             MemberError::SpecialtyTooLong => "specialty-too-long",
+            MemberError::OpenCaseBlocksPurge(_) => "no-purge-while-a-case-is-open",
+            MemberError::RetentionNotOver => "retention-period-not-over",
         }
     }
 }
@@ -63,6 +78,13 @@ pub struct CareTeamMember {
     open_case: Option<Uuid>,
     opted_out: bool,
     preferences: Preferences,
+    /// When the member's last case ended: the retention period runs from here.
+    #[serde(default)]
+    last_case_ended: Option<DateTime<Utc>>,
+    /// The key of the last purge, while nothing personal has been recorded since: purging
+    /// under it again has nothing left to do.
+    #[serde(default)]
+    purged_key: Option<Uuid>,
 }
 
 impl CareTeamMember {
@@ -78,6 +100,36 @@ impl CareTeamMember {
 
     pub fn preferences(&self) -> &Preferences {
         &self.preferences
+    }
+
+    /// The data key last purged, if nothing personal was recorded since. Only then may that
+    /// key be destroyed: personal data recorded after the purge may be sealed under it.
+    pub fn purged_key(&self) -> Option<Uuid> {
+        self.purged_key
+    }
+
+    fn decide_purge(
+        &self,
+        staff_id: String,
+        key_id: Uuid,
+        retention: Duration,
+        at: DateTime<Utc>,
+    ) -> Result<Option<MemberEvent>, MemberError> {
+        if self.purged_key == Some(key_id) {
+            return Ok(None);
+        }
+        if let Some(open) = self.open_case {
+            return Err(MemberError::OpenCaseBlocksPurge(open));
+        }
+        match self.last_case_ended {
+            Some(ended) if ended + retention <= at => Ok(Some(MemberEvent::PersonalDataPurged {
+                staff_id,
+                key_id,
+                purged_at: at,
+            })),
+            // Never a case (preferences only), or not long enough ago.
+            _ => Err(MemberError::RetentionNotOver),
+        }
     }
 
     fn decide(&self, command: MemberCommand) -> Result<Option<MemberEvent>, MemberError> {
@@ -121,7 +173,7 @@ impl CareTeamMember {
                 }
                 MemberEvent::PreferencesStated {
                     staff_id,
-                    personal: preferences,
+                    personal: Some(preferences),
                     stated_at: at,
                 }
             }
@@ -143,6 +195,12 @@ impl CareTeamMember {
                 report,
                 skipped_at: at,
             },
+            MemberCommand::PurgePersonalData {
+                staff_id,
+                key_id,
+                retention,
+                at,
+            } => return self.decide_purge(staff_id, key_id, retention, at),
         }))
     }
 }
@@ -168,9 +226,24 @@ impl Aggregate for CareTeamMember {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            MemberEvent::CaseStarted { case_id, .. } => self.open_case = Some(case_id),
-            MemberEvent::CaseEnded { .. } => self.open_case = None,
-            MemberEvent::PreferencesStated { personal, .. } => self.preferences = personal,
+            MemberEvent::CaseStarted { case_id, .. } => {
+                self.open_case = Some(case_id);
+                // The new case's contact details will be sealed under the live key.
+                self.purged_key = None;
+            }
+            MemberEvent::CaseEnded { ended_at, .. } => {
+                self.open_case = None;
+                self.last_case_ended = Some(ended_at);
+            }
+            // Purged preferences read as none stated.
+            MemberEvent::PreferencesStated { personal, .. } => {
+                self.preferences = personal.unwrap_or_default();
+                self.purged_key = None;
+            }
+            MemberEvent::PersonalDataPurged { key_id, .. } => {
+                self.preferences = Preferences::default();
+                self.purged_key = Some(key_id);
+            }
             MemberEvent::OptedOut { .. } => self.opted_out = true,
             MemberEvent::OptedIn { .. } => self.opted_out = false,
             MemberEvent::AutomaticOutreachSkipped { .. } => {}
@@ -280,5 +353,138 @@ mod tests {
                 at: at(),
             })
             .then_expect_error(MemberError::SpecialtyTooLong);
+    }
+
+    fn ended(case: u128, at: DateTime<Utc>) -> MemberEvent {
+        MemberEvent::CaseEnded {
+            case_id: Uuid::from_u128(case),
+            ended_at: at,
+        }
+    }
+
+    fn purge(key: u128, days_after: i64) -> MemberCommand {
+        MemberCommand::PurgePersonalData {
+            staff_id: "E1".into(),
+            key_id: Uuid::from_u128(key),
+            retention: Duration::days(30),
+            at: at() + Duration::days(days_after),
+        }
+    }
+
+    fn purged(key: u128, days_after: i64) -> MemberEvent {
+        MemberEvent::PersonalDataPurged {
+            staff_id: "E1".into(),
+            key_id: Uuid::from_u128(key),
+            purged_at: at() + Duration::days(days_after),
+        }
+    }
+
+    #[test]
+    fn personal_data_is_purged_once_the_retention_period_after_the_last_case_is_over() {
+        Scenario::with(())
+            .given(vec![started(1), ended(1, at())])
+            .when(purge(7, 30))
+            .then_expect_events(vec![purged(7, 30)]);
+    }
+
+    #[test]
+    fn no_purge_before_the_retention_period_is_over() {
+        Scenario::with(())
+            .given(vec![started(1), ended(1, at())])
+            .when(purge(7, 29))
+            .then_expect_error(MemberError::RetentionNotOver);
+    }
+
+    #[test]
+    fn the_retention_period_runs_from_the_last_case_that_ended() {
+        Scenario::with(())
+            .given(vec![
+                started(1),
+                ended(1, at() - Duration::days(90)),
+                started(2),
+                ended(2, at()),
+            ])
+            .when(purge(7, 10))
+            .then_expect_error(MemberError::RetentionNotOver);
+    }
+
+    #[test]
+    fn no_purge_while_a_case_is_open() {
+        Scenario::with(())
+            .given(vec![started(1), ended(1, at()), started(2)])
+            .when(purge(7, 60))
+            .then_expect_error(MemberError::OpenCaseBlocksPurge(Uuid::from_u128(2)));
+    }
+
+    #[test]
+    fn a_member_who_never_had_a_case_is_not_purged() {
+        Scenario::with(())
+            .given_no_previous_events()
+            .when(purge(7, 60))
+            .then_expect_error(MemberError::RetentionNotOver);
+    }
+
+    #[test]
+    fn purging_again_under_the_same_key_changes_nothing() {
+        Scenario::with(())
+            .given(vec![started(1), ended(1, at()), purged(7, 30)])
+            .when(purge(7, 31))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_case_after_a_purge_is_purged_again_in_its_turn() {
+        // The new case's contact details were sealed under the same live key: purging under
+        // it again is not a repeat, read models must drop the new case's data too.
+        Scenario::with(())
+            .given(vec![
+                started(1),
+                ended(1, at()),
+                purged(7, 30),
+                started(2),
+                ended(2, at() + Duration::days(31)),
+            ])
+            .when(purge(7, 61))
+            .then_expect_events(vec![purged(7, 61)]);
+    }
+
+    #[test]
+    fn after_a_purge_the_member_has_no_preferences_and_no_purged_key_once_they_state_some() {
+        let stated = MemberEvent::PreferencesStated {
+            staff_id: "E1".into(),
+            personal: Some(Preferences {
+                supporter_specialty: Some("Anaesthesia".into()),
+                ..Default::default()
+            }),
+            stated_at: at(),
+        };
+        let mut member = CareTeamMember::default();
+        for event in [started(1), stated.clone(), ended(1, at()), purged(7, 30)] {
+            member.apply(event);
+        }
+        assert_eq!(member.preferences(), &Preferences::default());
+        assert_eq!(member.purged_key(), Some(Uuid::from_u128(7)));
+        member.apply(stated);
+        assert_eq!(member.purged_key(), None);
+    }
+
+    #[test]
+    fn shredded_preferences_read_as_none_stated() {
+        let mut member = CareTeamMember::default();
+        member.apply(MemberEvent::PreferencesStated {
+            staff_id: "E1".into(),
+            personal: Some(Preferences {
+                supporter_specialty: Some("Anaesthesia".into()),
+                ..Default::default()
+            }),
+            stated_at: at(),
+        });
+        // Replayed after the key was destroyed: the personal part reads as None.
+        member.apply(MemberEvent::PreferencesStated {
+            staff_id: "E1".into(),
+            personal: None,
+            stated_at: at(),
+        });
+        assert_eq!(member.preferences(), &Preferences::default());
     }
 }

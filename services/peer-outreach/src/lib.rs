@@ -15,7 +15,9 @@ use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
 use outreach_outbound::{EmailPublisher, OutboxPublisher};
-use outreach_process_managers::{AutoAssign, CaseloadKeeper, DeadlineWatch, StatisticsSchedule};
+use outreach_process_managers::{
+    AutoAssign, CaseloadKeeper, DeadlineWatch, RetentionPurge, StatisticsSchedule,
+};
 use outreach_projections::{ProjectionRunner, RunnerSettings};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
@@ -92,6 +94,14 @@ impl Service {
             interval: settings.statistics.schedule_interval(),
         };
         tasks.spawn(schedule.run(shutdown.child_token()));
+        // Personal data goes once the retention period after a member's last case is over.
+        let purge = RetentionPurge::new(
+            pool.clone(),
+            commands.clone(),
+            settings.privacy.retention(),
+            settings.privacy.purge_interval(),
+        );
+        tasks.spawn(purge.run(shutdown.child_token()));
         // Off by default: a program manager assigns.
         if settings.policy.matching.auto_assign.enabled {
             let auto_assign = AutoAssign {

@@ -30,6 +30,8 @@ pub struct Settings {
     pub statistics: StatisticsSettings,
     /// `[feedback]`: the anonymous feedback links sent when a case completes.
     pub feedback: FeedbackSettings,
+    /// `[privacy]`: the retention purge of members' personal data.
+    pub privacy: PrivacySettings,
     pub notifications: NotificationSettings,
     /// `[auth]`: the identity provider whose tokens the API accepts. Required to serve: there
     /// is no setting that turns authentication off. Locally, `peer-outreach dev-issuer init`
@@ -62,6 +64,26 @@ pub struct NotificationSettings {
 impl NotificationSettings {
     pub fn publish_interval(&self) -> Duration {
         Duration::from_millis(self.publish_interval_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Days after a member's last case closed (with none open) before their personal data is
+    /// purged.
+    pub retention_days: u32,
+    /// How often the retention purge looks for members whose period is over.
+    pub purge_interval_ms: u64,
+}
+
+impl PrivacySettings {
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
+    }
+
+    pub fn purge_interval(&self) -> Duration {
+        Duration::from_millis(self.purge_interval_ms)
     }
 }
 

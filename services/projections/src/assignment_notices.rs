@@ -33,7 +33,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
-use crate::stored_event::EVENT_COLUMNS;
+use crate::stored_event::{open_personal, EVENT_COLUMNS};
 use crate::{Projection, ProjectionError, StoredEvent};
 
 /// The outbox `kind` (and `notice-kind` header) of the Kafka assignment notice.
@@ -62,6 +62,10 @@ impl Projection for AssignmentNotices {
         db: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
+        if let Some(staff_id) = crate::purge::purged_member(event)? {
+            let cases = crate::purge::cases_purged_by(db, &staff_id, event).await?;
+            return crate::purge::clear_outbox(db, &cases, &[ASSIGNMENT, ASSIGNMENT_EMAIL]).await;
+        }
         if event.aggregate_type != "OutreachCase" || event.event_type != "SupporterAssigned" {
             return Ok(());
         }
@@ -70,7 +74,10 @@ impl Projection for AssignmentNotices {
         };
         let case_id = event.aggregate_uuid()?;
 
-        let member = member_contact(db, event).await?;
+        // Purged before this assignment was applied (a replay after the purge): nobody to tell.
+        let Some(member) = member_contact(db, event).await? else {
+            return Ok(());
+        };
         insert(
             db,
             event,
@@ -119,12 +126,12 @@ async fn insert(
     Ok(())
 }
 
-/// The member's name and contact details, from the case's opening.
+/// The member's name and contact details, from the case's opening; `None` once purged.
 async fn member_contact(
     db: &mut PgConnection,
     assigned: &StoredEvent,
-) -> Result<MemberContact, ProjectionError> {
-    let opened: Option<StoredEvent> = sqlx::query_as(&format!(
+) -> Result<Option<MemberContact>, ProjectionError> {
+    let mut opened: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
@@ -133,9 +140,10 @@ async fn member_contact(
           LIMIT 1"
     ))
     .bind(&assigned.aggregate_id)
-    .fetch_optional(&mut *db)
+    .fetch_all(&mut *db)
     .await?;
-    let Some(opened) = opened else {
+    open_personal(db, &mut opened).await?;
+    let Some(opened) = opened.pop() else {
         return Err(assigned.unreadable("the case has no CaseOpened event".into()));
     };
     match opened.decode::<CaseEvent>()? {
@@ -543,6 +551,56 @@ mod tests {
             // A replay finds the rows there and records nothing new.
             db.notify(&event).await.unwrap();
             assert_eq!(db.outbox().await, rows);
+        }
+
+        #[tokio::test]
+        async fn a_purge_empties_sent_notices_and_deletes_unsent_ones() {
+            let db = TestDb::new().await;
+            let case = Uuid::new_v4();
+            let supporter = outreach_domain::ids::supporter_id("S1");
+            db.append("OutreachCase", case, 1, "CaseOpened", opened(case))
+                .await;
+            db.append(
+                "PeerSupporter",
+                supporter,
+                1,
+                "SupporterJoined",
+                roster_entry(false, "grace@example.org"),
+            )
+            .await;
+            let event = db
+                .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
+                .await;
+            db.notify(&event).await.unwrap();
+            // The Kafka notice went out; the e-mail is still waiting.
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE kind = $1")
+                .bind(ASSIGNMENT)
+                .execute(&db.db.pool)
+                .await
+                .unwrap();
+
+            let purge = serde_json::json!({"PersonalDataPurged": {
+                "staff_id": "E1", "key_id": Uuid::new_v4(),
+                "purged_at": "2027-01-01T00:00:00Z"}});
+            let purged = db
+                .append(
+                    "CareTeamMember",
+                    outreach_domain::ids::member_id("E1"),
+                    3,
+                    "PersonalDataPurged",
+                    purge,
+                )
+                .await;
+            db.notify(&purged).await.unwrap();
+
+            let rows = db.outbox().await;
+            assert_eq!(rows.len(), 1, "the unsent e-mail is gone: {rows:?}");
+            let (id, kind, _, _, payload) = &rows[0];
+            assert_eq!(
+                (*id, kind.as_str()),
+                (outbox_id(ASSIGNMENT, &event), ASSIGNMENT)
+            );
+            assert_eq!(*payload, serde_json::json!({"purged": true}));
         }
 
         #[tokio::test]

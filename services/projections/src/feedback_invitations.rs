@@ -45,7 +45,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
-use crate::stored_event::EVENT_COLUMNS;
+use crate::stored_event::{open_personal, EVENT_COLUMNS};
 use crate::{Projection, ProjectionError, StoredEvent};
 
 /// The outbox `kind` of the feedback invitation e-mail (and the namespace of its id).
@@ -93,6 +93,10 @@ impl Projection for FeedbackInvitations {
         db: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
+        if let Some(staff_id) = crate::purge::purged_member(event)? {
+            let cases = crate::purge::cases_purged_by(db, &staff_id, event).await?;
+            return crate::purge::clear_outbox(db, &cases, &[FEEDBACK_INVITATION]).await;
+        }
         if event.aggregate_type != "OutreachCase" || event.event_type != "CaseClosed" {
             return Ok(());
         }
@@ -103,8 +107,11 @@ impl Projection for FeedbackInvitations {
             return Ok(());
         }
         let opened = case_opening(db, event).await?;
-        let Some(address) = opened
-            .personal
+        // Purged before this closing was applied (a replay after the purge): nobody to ask.
+        let Some(personal) = opened.personal.as_ref() else {
+            return Ok(());
+        };
+        let Some(address) = personal
             .email
             .as_deref()
             .map(one_line)
@@ -142,7 +149,7 @@ impl Projection for FeedbackInvitations {
         .bind(&event.aggregate_id)
         .bind(invitation_email(
             &address,
-            &opened.personal.given_name,
+            &personal.given_name,
             &self.link(&token),
         ))
         .bind(event.recorded_at)
@@ -195,7 +202,7 @@ async fn case_opening(
     db: &mut PgConnection,
     closing: &StoredEvent,
 ) -> Result<CaseOpened, ProjectionError> {
-    let opened: Option<StoredEvent> = sqlx::query_as(&format!(
+    let mut opened: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
@@ -204,9 +211,10 @@ async fn case_opening(
           LIMIT 1"
     ))
     .bind(&closing.aggregate_id)
-    .fetch_optional(&mut *db)
+    .fetch_all(&mut *db)
     .await?;
-    let Some(opened) = opened else {
+    open_personal(db, &mut opened).await?;
+    let Some(opened) = opened.pop() else {
         return Err(closing.unreadable("the case has no CaseOpened event".into()));
     };
     match opened.decode::<CaseEvent>()? {

@@ -16,6 +16,7 @@ pub mod gauges;
 mod group_debriefs;
 mod matching;
 mod outreach;
+mod purge;
 mod runner;
 mod statistics;
 pub mod statistics_publication;
@@ -35,7 +36,7 @@ pub use matching::MatchingProjection;
 pub use outreach::OutreachProjection;
 pub use runner::{ProjectionRunner, RunnerSettings};
 pub use statistics::StatisticsProjection;
-pub use stored_event::StoredEvent;
+pub use stored_event::{open_personal, StoredEvent};
 
 use std::sync::Arc;
 

@@ -67,7 +67,10 @@ impl Projection for MatchingProjection {
                 event.event_type.as_str(),
                 "ReportRecorded" | "StaffAdded" | "StaffRemoved"
             ),
-            MEMBER => event.event_type == "PreferencesStated",
+            MEMBER => matches!(
+                event.event_type.as_str(),
+                "PreferencesStated" | "PersonalDataPurged"
+            ),
             SUPPORTER => true,
             _ => false,
         };
@@ -277,11 +280,20 @@ async fn report_at(
 }
 
 async fn apply_member(db: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
-    let MemberEvent::PreferencesStated {
-        staff_id, personal, ..
-    } = event.decode::<MemberEvent>()?
-    else {
-        return Err(event.unreadable("event type and payload disagree".into()));
+    let (staff_id, personal) = match event.decode::<MemberEvent>()? {
+        MemberEvent::PreferencesStated {
+            staff_id, personal, ..
+        } => (staff_id, personal),
+        MemberEvent::PersonalDataPurged { staff_id, .. } => (staff_id, None),
+        _ => return Err(event.unreadable("event type and payload disagree".into())),
+    };
+    // Purged (or stated before a purge and rebuilt after it): no preferences are held.
+    let Some(personal) = personal else {
+        sqlx::query("DELETE FROM matching_preferences WHERE staff_id = $1")
+            .bind(&staff_id)
+            .execute(db)
+            .await?;
+        return Ok(());
     };
     // The whole set, as last stated: a preference left out is no longer held.
     sqlx::query(

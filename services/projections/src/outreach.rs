@@ -27,6 +27,9 @@ impl Projection for OutreachProjection {
         db: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
+        if let Some(staff_id) = crate::purge::purged_member(event)? {
+            return drop_personal_data(db, &staff_id, event).await;
+        }
         if event.aggregate_type != "OutreachCase" {
             return Ok(());
         }
@@ -102,12 +105,33 @@ impl Projection for OutreachProjection {
     }
 }
 
+/// The member's name and contact details leave every case of theirs the purge covers.
+async fn drop_personal_data(
+    db: &mut PgConnection,
+    staff_id: &str,
+    purge: &StoredEvent,
+) -> Result<(), ProjectionError> {
+    let cases = crate::purge::cases_purged_by(db, staff_id, purge).await?;
+    sqlx::query(
+        "UPDATE outreach_cases
+            SET given_name = NULL, family_name = NULL, email = NULL, phone = NULL,
+                mobile = NULL, preferred_channel = NULL
+          WHERE case_id = ANY($1)",
+    )
+    .bind(&cases)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 async fn insert_case(
     db: &mut PgConnection,
     opened: &CaseOpened,
     version: i64,
 ) -> Result<(), ProjectionError> {
-    let (facts, member, personal) = (&opened.facts, &opened.facts.member, &opened.personal);
+    let (facts, member) = (&opened.facts, &opened.facts.member);
+    // A purged opening (rebuilt after the purge) has no name or contact details.
+    let personal = opened.personal.as_ref();
     sqlx::query(
         "INSERT INTO outreach_cases (
              case_id, report_source, report_id, trigger_kind, campus, unit, status, opened_at,
@@ -130,12 +154,12 @@ async fn insert_case(
     .bind(&member.department)
     .bind(member.seniority.map(|s| s.as_str()))
     .bind(member.involvement.as_str())
-    .bind(&personal.given_name)
-    .bind(&personal.family_name)
-    .bind(&personal.email)
-    .bind(&personal.phone)
-    .bind(&personal.mobile)
-    .bind(personal.preferred_channel.map(|c| c.as_str()))
+    .bind(personal.map(|p| &p.given_name))
+    .bind(personal.map(|p| &p.family_name))
+    .bind(personal.and_then(|p| p.email.as_ref()))
+    .bind(personal.and_then(|p| p.phone.as_ref()))
+    .bind(personal.and_then(|p| p.mobile.as_ref()))
+    .bind(personal.and_then(|p| p.preferred_channel.map(|c| c.as_str())))
     .bind(version)
     .bind(facts.first_contact_due)
     .execute(db)

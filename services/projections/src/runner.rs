@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::stored_event::EVENT_COLUMNS;
+use crate::stored_event::{open_personal, EVENT_COLUMNS};
 use crate::{Projection, ProjectionError, StoredEvent};
 
 /// The channel the event store's trigger notifies on every append.
@@ -93,7 +93,7 @@ impl ProjectionRunner {
         // Locking the checkpoint row serialises runners of the same projection: a second one
         // waits, then sees the checkpoint the first one committed.
         let (checkpoint_tx, checkpoint_pos) = lock_checkpoint(&mut tx, name).await?;
-        let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+        let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS}
                FROM events
               WHERE (transaction_id, global_position) > ($1::xid8, $2)
@@ -106,6 +106,7 @@ impl ProjectionRunner {
         .bind(self.settings.batch_size)
         .fetch_all(&mut *tx)
         .await?;
+        open_personal(&mut tx, &mut events).await?;
         let Some(last) = events.last() else {
             tx.rollback().await?;
             return Ok(0);

@@ -235,7 +235,7 @@ async fn case_facts(
     db: &mut PgConnection,
     event: &StoredEvent,
 ) -> Result<CaseFacts, ProjectionError> {
-    let payload: Option<serde_json::Value> = sqlx::query_scalar(
+    let mut payload: Option<serde_json::Value> = sqlx::query_scalar(
         "SELECT payload FROM events
           WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
             AND event_type = 'CaseOpened'",
@@ -243,6 +243,10 @@ async fn case_facts(
     .bind(&event.aggregate_id)
     .fetch_optional(&mut *db)
     .await?;
+    // Statistics never need personal data: the sealed part is set aside, not opened.
+    if let Some(opened) = payload.as_mut().and_then(|p| p.get_mut("CaseOpened")) {
+        opened["personal"] = serde_json::Value::Null;
+    }
     let Some(Ok(CaseEvent::CaseOpened(CaseOpened { facts, .. }))) =
         payload.map(serde_json::from_value::<CaseEvent>)
     else {

@@ -24,6 +24,17 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// Opens the sealed personal parts of `events` with one key lookup, so projections see plain
+/// data, or `None` where a purge destroyed the member's key. The runner does this for every
+/// batch; whoever hands events to a projection otherwise must do it too.
+pub async fn open_personal(
+    db: &mut sqlx::PgConnection,
+    events: &mut [StoredEvent],
+) -> Result<(), ProjectionError> {
+    outreach_privacy::open_all(db, events.iter_mut().map(|e| &mut e.payload).collect()).await?;
+    Ok(())
+}
+
 impl StoredEvent {
     /// Reads the payload as `T`, naming the event (never its content) when that fails.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {

@@ -94,6 +94,6 @@ pub(crate) fn case_opened(case_id: Uuid, contact: MemberContact) -> CaseEvent {
             opened_at: DateTime::from_timestamp(1_799_000_000, 0).unwrap(),
             first_contact_due: None,
         },
-        personal: contact,
+        personal: Some(contact),
     })
 }

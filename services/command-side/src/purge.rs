@@ -1,0 +1,74 @@
+//! Purging a member's personal data: the member aggregate decides, then the key goes.
+
+use chrono::{DateTime, Duration, Utc};
+use outreach_domain::MemberCommand;
+use outreach_privacy::DataKeys;
+
+use crate::{execute, load, privacy_unavailable, unavailable, CommandError, CommandSide, Metadata};
+
+/// What became of a purge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// `PersonalDataPurged` is recorded and the key destroyed.
+    Purged { key_id: uuid::Uuid },
+    /// The member has no live key: nothing personal of theirs is stored sealed.
+    NoKey,
+    /// Recorded, but the member's record has personal data again since (a new case or new
+    /// preferences, sealed under the same key): the key stays until that is purged in turn.
+    KeyStillNeeded,
+}
+
+impl CommandSide {
+    /// Purges a member's personal data if the member aggregate finds the retention period
+    /// over (a refusal says why not), then destroys their data key.
+    ///
+    /// The event comes first: a crash before the key is destroyed leaves a purge that the
+    /// next sweep repeats (a no-op for the same key) and then destroys the key. The key is
+    /// destroyed under the member's key lock, and only if nothing personal was recorded
+    /// since the purge: sealing holds the same lock until its events are stored, so no event
+    /// sealed under this key can appear after the check.
+    pub async fn purge_member(
+        &self,
+        staff_id: &str,
+        retention: Duration,
+        at: DateTime<Utc>,
+        metadata: &Metadata,
+    ) -> Result<Purge, CommandError> {
+        let mut db = self.pool.acquire().await.map_err(unavailable)?;
+        let Some(key_id) = DataKeys::on(&mut db)
+            .live_key_id(staff_id)
+            .await
+            .map_err(privacy_unavailable)?
+        else {
+            return Ok(Purge::NoKey);
+        };
+        drop(db);
+        let member_id = outreach_domain::ids::member_id(staff_id).to_string();
+        let purge = MemberCommand::PurgePersonalData {
+            staff_id: staff_id.to_owned(),
+            key_id,
+            retention,
+            at,
+        };
+        execute(&self.members, &member_id, &purge, metadata).await?;
+
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        DataKeys::on(&mut tx)
+            .hold_for_purge(staff_id)
+            .await
+            .map_err(privacy_unavailable)?;
+        let (member, _) = load(&self.member_store, &member_id).await?;
+        if member.purged_key() != Some(key_id) {
+            tx.rollback().await.map_err(unavailable)?;
+            tracing::info!("personal data recorded since the purge; the member's key stays");
+            return Ok(Purge::KeyStillNeeded);
+        }
+        DataKeys::on(&mut tx)
+            .destroy(key_id)
+            .await
+            .map_err(privacy_unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        tracing::info!(%key_id, "a member's personal data was purged");
+        Ok(Purge::Purged { key_id })
+    }
+}

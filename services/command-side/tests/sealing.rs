@@ -1,0 +1,289 @@
+//! Personal data reaches the event store and the parked commands only sealed, is read back in
+//! the clear by the command side, and is gone once a purge destroyed the member's key.
+
+use chrono::{DateTime, Duration, Utc};
+use outreach_command_side::{CommandError, CommandSide, Metadata, Purge};
+use outreach_domain::case::CaseStatus;
+use outreach_domain::{CaseCommand, InvolvedMember, MemberCommand, ReportCommand};
+use outreach_events::care_team_member::Preferences;
+use outreach_events::lifecycle::CloseReason;
+use outreach_events::{
+    Discipline, Involvement, MemberContact, MemberProfile, ReportRef, TriggerKind,
+};
+use outreach_test_support::TestDatabase;
+use uuid::Uuid;
+
+const GIVEN: &str = "Zebulonqx";
+const EMAIL: &str = "zq.vex@canary.example";
+const SPECIALTY: &str = "Canaryspecialtyqx";
+
+fn at() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_799_000_000, 0).unwrap()
+}
+
+fn report(id: &str) -> ReportRef {
+    ReportRef {
+        source: "/datix/test".into(),
+        report_id: id.into(),
+    }
+}
+
+fn member(staff_id: &str) -> InvolvedMember {
+    InvolvedMember {
+        profile: MemberProfile {
+            staff_id: staff_id.into(),
+            role: "Nurse".into(),
+            discipline: Discipline::Nurse,
+            department: "Emergency".into(),
+            seniority: None,
+            involvement: Involvement::Primary,
+        },
+        contact: MemberContact {
+            given_name: GIVEN.into(),
+            family_name: "Quarrington-Vex".into(),
+            email: Some(EMAIL.into()),
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+        },
+        eligible: true,
+    }
+}
+
+fn record(id: &str, members: Vec<InvolvedMember>) -> ReportCommand {
+    ReportCommand::Record {
+        report: report(id),
+        trigger: TriggerKind::Incident,
+        outreach: true,
+        campus: "Parnassus".into(),
+        unit: "ED".into(),
+        members,
+        recorded_at: at(),
+    }
+}
+
+/// Every row of `table` as text, lower-cased.
+async fn table_text(db: &TestDatabase, table: &str) -> String {
+    let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    rows.join("\n").to_lowercase()
+}
+
+async fn live_keys(db: &TestDatabase) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM member_data_keys")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn personal_data_is_stored_sealed_and_read_back_in_the_clear() {
+    let db = TestDatabase::create("command_sealing").await;
+    let side = CommandSide::new(db.pool.clone(), Default::default());
+    let none = Metadata::new();
+    side.handle_report(record("INC-1", vec![member("E1")]), &none)
+        .await
+        .unwrap();
+    let preferences = Preferences {
+        supporter_specialty: Some(SPECIALTY.into()),
+        ..Default::default()
+    };
+    side.act_on_member(
+        MemberCommand::StatePreferences {
+            staff_id: "E1".into(),
+            preferences: preferences.clone(),
+            at: at(),
+        },
+        &none,
+    )
+    .await
+    .unwrap();
+
+    let events = table_text(&db, "events").await;
+    for canary in [GIVEN, EMAIL, SPECIALTY] {
+        assert!(
+            !events.contains(&canary.to_lowercase()),
+            "{canary} in events"
+        );
+    }
+    assert!(events.contains("\"sealed\""), "personal parts are sealed");
+    assert_eq!(table_text(&db, "snapshots").await, "");
+    assert_eq!(live_keys(&db).await, 1, "one key for the member");
+
+    let (member, _) = side.member("E1").await.unwrap();
+    assert_eq!(member.preferences(), &preferences);
+    let case_id = outreach_domain::ids::case_id(&report("INC-1"), "E1");
+    let (case, _) = side.case(case_id).await.unwrap();
+    assert_eq!(case.status(), Some(CaseStatus::Open));
+}
+
+#[tokio::test]
+async fn a_parked_amendment_keeps_contact_details_sealed_until_its_report_comes() {
+    let db = TestDatabase::create("command_sealing").await;
+    let side = CommandSide::new(db.pool.clone(), Default::default());
+    let none = Metadata::new();
+    let amend = ReportCommand::Amend {
+        report: report("INC-2"),
+        added: vec![member("E2")],
+        removed: vec![],
+        amended_at: at(),
+    };
+    side.handle_report(amend, &none).await.unwrap();
+    let parked = table_text(&db, "parked_report_commands").await;
+    assert!(parked.contains("\"sealed\""), "{parked}");
+    for canary in [GIVEN, EMAIL] {
+        assert!(!parked.contains(&canary.to_lowercase()), "{canary} parked");
+    }
+
+    side.handle_report(record("INC-2", vec![]), &none)
+        .await
+        .unwrap();
+    assert_eq!(table_text(&db, "parked_report_commands").await, "");
+    let case_id = outreach_domain::ids::case_id(&report("INC-2"), "E2");
+    let (case, _) = side.case(case_id).await.unwrap();
+    assert_eq!(
+        case.status(),
+        Some(CaseStatus::Open),
+        "the amendment, opened again, opened the added member's case"
+    );
+}
+
+#[tokio::test]
+async fn a_purge_destroys_the_key_once_due_and_the_events_still_load() {
+    let db = TestDatabase::create("command_sealing").await;
+    let side = CommandSide::new(db.pool.clone(), Default::default());
+    let none = Metadata::new();
+    side.handle_report(record("INC-3", vec![member("E3")]), &none)
+        .await
+        .unwrap();
+    side.act_on_member(
+        MemberCommand::StatePreferences {
+            staff_id: "E3".into(),
+            preferences: Preferences {
+                supporter_specialty: Some(SPECIALTY.into()),
+                ..Default::default()
+            },
+            at: at(),
+        },
+        &none,
+    )
+    .await
+    .unwrap();
+    let case_id = outreach_domain::ids::case_id(&report("INC-3"), "E3");
+
+    // Open case: refused, key kept.
+    let refused = side
+        .purge_member("E3", Duration::zero(), Utc::now(), &none)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            CommandError::Refused {
+                rule: "no-purge-while-a-case-is-open",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert_eq!(live_keys(&db).await, 1);
+
+    let close = CaseCommand::Close {
+        reason: CloseReason::Withdrawn,
+        at: Utc::now(),
+    };
+    side.act_on_case(case_id, close, None, &none).await.unwrap();
+
+    // Closed, but not long enough ago.
+    let refused = side
+        .purge_member("E3", Duration::days(30), Utc::now(), &none)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            CommandError::Refused {
+                rule: "retention-period-not-over",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert_eq!(live_keys(&db).await, 1);
+
+    let later = Utc::now() + Duration::days(31);
+    let purged = side
+        .purge_member("E3", Duration::days(30), later, &none)
+        .await
+        .unwrap();
+    assert!(matches!(purged, Purge::Purged { .. }), "{purged:?}");
+    assert_eq!(live_keys(&db).await, 0);
+    assert_eq!(
+        side.purge_member("E3", Duration::days(30), later, &none)
+            .await
+            .unwrap(),
+        Purge::NoKey
+    );
+
+    // Everything still loads: the purged parts read as None.
+    let (member, _) = side.member("E3").await.unwrap();
+    assert_eq!(member.preferences(), &Preferences::default());
+    let (case, _) = side.case(case_id).await.unwrap();
+    assert_eq!(case.status(), Some(CaseStatus::Closed));
+    let purges: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'PersonalDataPurged'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(purges, 1);
+}
+
+#[tokio::test]
+async fn a_purge_interrupted_before_the_key_went_finishes_on_the_next_try() {
+    let db = TestDatabase::create("command_sealing").await;
+    let side = CommandSide::new(db.pool.clone(), Default::default());
+    let none = Metadata::new();
+    side.handle_report(record("INC-4", vec![member("E4")]), &none)
+        .await
+        .unwrap();
+    let case_id = outreach_domain::ids::case_id(&report("INC-4"), "E4");
+    let close = CaseCommand::Close {
+        reason: CloseReason::Withdrawn,
+        at: Utc::now(),
+    };
+    side.act_on_case(case_id, close, None, &none).await.unwrap();
+    // A crash after the purge was recorded: the key is still there.
+    let key_id: Uuid = sqlx::query_scalar("SELECT key_id FROM member_data_keys")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let member_id = outreach_domain::ids::member_id("E4").to_string();
+    let (_, version) = side.member("E4").await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('CareTeamMember', $1, $2, 'PersonalDataPurged', '1', $3, '{}')",
+    )
+    .bind(&member_id)
+    .bind(version as i64 + 1)
+    .bind(serde_json::json!({"PersonalDataPurged": {
+        "staff_id": "E4", "key_id": key_id, "purged_at": Utc::now()}}))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    let purged = side
+        .purge_member("E4", Duration::zero(), Utc::now(), &none)
+        .await
+        .unwrap();
+    assert_eq!(purged, Purge::Purged { key_id });
+    assert_eq!(live_keys(&db).await, 0);
+    let purges: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'PersonalDataPurged'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(purges, 1, "the repeat recorded nothing");
+}

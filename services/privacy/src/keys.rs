@@ -1,0 +1,167 @@
+//! The key store: one live AES-256 data key per member, in `member_data_keys`.
+
+use std::collections::HashMap;
+
+use aes_gcm::aead::OsRng;
+use aes_gcm::{Aes256Gcm, Key, KeyInit};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::PrivacyError;
+
+/// A member's data key. Its bytes never leave this crate, and `Debug` does not show them.
+#[derive(Clone)]
+pub struct DataKey {
+    pub(crate) key_id: Uuid,
+    key: Key<Aes256Gcm>,
+}
+
+impl DataKey {
+    /// A fresh key from the operating system's generator.
+    pub fn generate() -> Self {
+        Self {
+            key_id: Uuid::new_v4(),
+            key: Aes256Gcm::generate_key(OsRng),
+        }
+    }
+
+    pub fn key_id(&self) -> Uuid {
+        self.key_id
+    }
+
+    pub(crate) fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&self.key)
+    }
+
+    fn from_row(key_id: Uuid, bytes: &[u8]) -> Result<Self, PrivacyError> {
+        if bytes.len() != 32 {
+            return Err(PrivacyError::BadKey(key_id));
+        }
+        Ok(Self {
+            key_id,
+            key: *Key::<Aes256Gcm>::from_slice(bytes),
+        })
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The keys a batch of sealed values needs, looked up at once. A key absent from the ring has
+/// been destroyed: what it sealed is gone.
+#[derive(Debug, Default, Clone)]
+pub struct KeyRing(HashMap<Uuid, DataKey>);
+
+impl KeyRing {
+    pub fn get(&self, key_id: Uuid) -> Option<&DataKey> {
+        self.0.get(&key_id)
+    }
+
+    pub fn insert(&mut self, key: DataKey) {
+        self.0.insert(key.key_id, key);
+    }
+}
+
+/// The key store, on a connection (or a transaction) of the caller's.
+pub struct DataKeys<'c> {
+    db: &'c mut PgConnection,
+}
+
+impl<'c> DataKeys<'c> {
+    pub fn on(db: &'c mut PgConnection) -> Self {
+        Self { db }
+    }
+
+    /// The member's live key, created if they have none. Safe under concurrency: two callers
+    /// creating at once both end up with the one key that won the insert.
+    pub async fn live_key(&mut self, staff_id: &str) -> Result<DataKey, PrivacyError> {
+        if let Some(key) = self.find_live(staff_id).await? {
+            return Ok(key);
+        }
+        let fresh = DataKey::generate();
+        sqlx::query(
+            "INSERT INTO member_data_keys (key_id, staff_id, key) VALUES ($1, $2, $3)
+             ON CONFLICT (staff_id) DO NOTHING",
+        )
+        .bind(fresh.key_id)
+        .bind(staff_id)
+        .bind(fresh.key.as_slice())
+        .execute(&mut *self.db)
+        .await?;
+        self.find_live(staff_id)
+            .await?
+            .ok_or(PrivacyError::Malformed(
+                "the member's key vanished as it was created",
+            ))
+    }
+
+    /// The id of the member's live key, if they have one.
+    pub async fn live_key_id(&mut self, staff_id: &str) -> Result<Option<Uuid>, PrivacyError> {
+        Ok(self.find_live(staff_id).await?.map(|k| k.key_id))
+    }
+
+    async fn find_live(&mut self, staff_id: &str) -> Result<Option<DataKey>, PrivacyError> {
+        let row: Option<(Uuid, Vec<u8>)> =
+            sqlx::query_as("SELECT key_id, key FROM member_data_keys WHERE staff_id = $1")
+                .bind(staff_id)
+                .fetch_optional(&mut *self.db)
+                .await?;
+        row.map(|(id, bytes)| DataKey::from_row(id, &bytes))
+            .transpose()
+    }
+
+    /// The keys with these ids that still exist, in one query.
+    pub async fn ring(&mut self, key_ids: &[Uuid]) -> Result<KeyRing, PrivacyError> {
+        let mut ring = KeyRing::default();
+        if key_ids.is_empty() {
+            return Ok(ring);
+        }
+        let rows: Vec<(Uuid, Vec<u8>)> =
+            sqlx::query_as("SELECT key_id, key FROM member_data_keys WHERE key_id = ANY($1)")
+                .bind(key_ids)
+                .fetch_all(&mut *self.db)
+                .await?;
+        for (id, bytes) in rows {
+            ring.insert(DataKey::from_row(id, &bytes)?);
+        }
+        Ok(ring)
+    }
+
+    /// Destroys a key: whatever it sealed is gone for good. Returns whether it existed.
+    pub async fn destroy(&mut self, key_id: Uuid) -> Result<bool, PrivacyError> {
+        let deleted = sqlx::query("DELETE FROM member_data_keys WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *self.db)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    /// Held (shared) by a transaction that seals with the member's key until it commits, so a
+    /// purge cannot destroy the key between sealing and storing: see [`Self::hold_for_purge`].
+    pub async fn hold_for_sealing(&mut self, staff_id: &str) -> Result<(), PrivacyError> {
+        sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+            .bind(lock_name(staff_id))
+            .execute(&mut *self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Held (exclusive) by the transaction that destroys the member's key: it waits for every
+    /// sealing transaction in flight to commit, and sealing after it gets a new key.
+    pub async fn hold_for_purge(&mut self, staff_id: &str) -> Result<(), PrivacyError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(lock_name(staff_id))
+            .execute(&mut *self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+fn lock_name(staff_id: &str) -> String {
+    format!("member-data-key/{staff_id}")
+}

@@ -1,0 +1,137 @@
+//! The retention purge: once a member's cases have all been closed for the retention period,
+//! their personal data is purged (issue 7; UW Medicine deletes identifiable information once
+//! the encounter is completed; HIPAA's minimum-necessary standard).
+//!
+//! Every `interval` it asks the outreach read model for members who still have a data key, no
+//! case open, and whose last case closed more than `retention` ago (the read model proposes),
+//! and sends each `PurgePersonalData` through the command side, where the member aggregate
+//! decides and the key is destroyed after the event is stored.
+//!
+//! # Why repeating it is harmless
+//!
+//! The member aggregate refuses a purge while a case is open or before the period is over, and
+//! a purge under a key already purged records nothing; a crash between the event and the key's
+//! destruction leaves the key, so the member is proposed again and the next sweep destroys it.
+//! A refusal (the read model lagging the event store) is logged and tried again next time.
+//!
+//! Tracing carries counts only: never who was purged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use outreach_command_side::{CommandError, CommandSide, Metadata, Purge};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::sweep::Sweep;
+
+/// The advisory lock a sweep holds: the ASCII bytes of "peerprg1" read as a big-endian 64-bit
+/// integer (see [`crate::deadline_watch::LOCK_KEY`]).
+pub const LOCK_KEY: i64 = 0x7065_6572_7072_6731;
+
+/// Members purged per sweep; the rest wait for the next tick.
+pub const DEFAULT_BATCH: i64 = 100;
+
+/// Where the events it causes come from, in their metadata.
+const SOURCE: &str = "retention-purge";
+
+pub struct RetentionPurge {
+    pub pool: PgPool,
+    pub commands: Arc<CommandSide>,
+    /// How long after a member's last case closed their personal data is kept.
+    pub retention: chrono::Duration,
+    /// How long to wait between sweeps.
+    pub interval: Duration,
+    /// At most this many members are purged per sweep.
+    pub batch: i64,
+}
+
+impl RetentionPurge {
+    pub fn new(
+        pool: PgPool,
+        commands: Arc<CommandSide>,
+        retention: chrono::Duration,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            commands,
+            retention,
+            interval,
+            batch: DEFAULT_BATCH,
+        }
+    }
+
+    /// Sweeps every `interval` until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        crate::sweep::run(&self, &self.pool, self.interval, shutdown).await;
+    }
+
+    /// Staff ids of members with a live key, no case open in the read model and every case
+    /// closed at or before `closed_by`, longest closed first.
+    async fn due(
+        &self,
+        db: &mut PgConnection,
+        closed_by: DateTime<Utc>,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT k.staff_id
+               FROM member_data_keys k
+               JOIN outreach_cases c ON c.staff_id = k.staff_id
+              GROUP BY k.staff_id
+             HAVING bool_and(c.closed_at IS NOT NULL) AND max(c.closed_at) <= $1
+              ORDER BY max(c.closed_at)
+              LIMIT $2",
+        )
+        .bind(closed_by)
+        .bind(self.batch)
+        .fetch_all(db)
+        .await
+    }
+}
+
+#[async_trait]
+impl Sweep for RetentionPurge {
+    const NAME: &'static str = "retention-purge";
+    const LOCK_KEY: i64 = LOCK_KEY;
+
+    /// Purges up to `batch` members whose retention period is over; returns how many.
+    #[tracing::instrument(
+        name = "retention_purge.sweep",
+        skip_all,
+        fields(candidates = tracing::field::Empty, count = tracing::field::Empty)
+    )]
+    async fn sweep(
+        &self,
+        db: &mut PgConnection,
+        shutdown: &CancellationToken,
+    ) -> Result<u64, sqlx::Error> {
+        let now = Utc::now();
+        let due = self.due(db, now - self.retention).await?;
+        let span = tracing::Span::current();
+        span.record("candidates", due.len());
+        let metadata = Metadata::from([("source".to_string(), SOURCE.to_string())]);
+        let mut purged = 0;
+        for staff_id in due {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self
+                .commands
+                .purge_member(&staff_id, self.retention, now, &metadata)
+                .await
+            {
+                Ok(Purge::Purged { .. }) => purged += 1,
+                Ok(Purge::NoKey | Purge::KeyStillNeeded) => {}
+                Err(CommandError::Refused { rule, .. }) => {
+                    tracing::debug!(rule, "a proposed purge was refused; will look again")
+                }
+                Err(error) => tracing::warn!(%error, "could not purge; will retry"),
+            }
+        }
+        span.record("count", purged);
+        Ok(purged)
+    }
+}
