@@ -1,15 +1,32 @@
 //! "A designated peer supporter, who will only be given contact information and no clinical
-//! details": clinical detail is dropped at the boundary and exists nowhere in the service.
+//! details": clinical detail is dropped at the boundary and exists nowhere in the service, nor
+//! in anything it sends out.
 
+use chrono::Datelike;
 use integration_tests::logs::CapturedLogs;
 use integration_tests::reports::{incident_with_clinical_detail, staff};
-use integration_tests::TestBed;
+use integration_tests::{eventually, TestBed};
 use outreach_intake::sample::Mode;
+use outreach_outbound::{SmtpSettings, SmtpTls};
+use outreach_test_support::SmtpServer;
+use serde_json::json;
 
 #[tokio::test]
-async fn clinical_detail_reaches_no_table_no_log_line_and_no_response() {
+async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_no_email() {
     let logs = CapturedLogs::install();
-    let bed = TestBed::new().await;
+    let smtp = SmtpServer::start();
+    let bed = TestBed::with(|settings| {
+        settings.notifications.smtp = Some(SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: smtp.port,
+            from: "Peer Support Program <peer-support@hospital.example>".into(),
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+        });
+        settings.notifications.publish_interval_ms = 100;
+    })
+    .await;
     let canary = format!("CANARY{}", bed.id.to_uppercase());
     let service = bed.start().await;
     // Two reports, different people: one member, one open case would otherwise link them.
@@ -44,7 +61,78 @@ async fn clinical_detail_reaches_no_table_no_log_line_and_no_response() {
     for path in ["/v1/cases?status=open", "/readyz", "/openapi.json"] {
         responses.push(bed.get(&service, path).await.1.to_string());
     }
+
+    // Everything the service sends out: an assignment (a Kafka notice and an e-mail to the
+    // supporter), an escalation (a notice to the director), a completed case (a feedback
+    // invitation by e-mail to the member), and last quarter's statistics.
+    bed.put_on_roster(&service, "SUP1").await;
+    let case_id = cases[0]["case_id"].as_str().unwrap();
+    for (what, body) in [
+        ("assignment", json!({"supporter_id": "SUP1"})),
+        (
+            "contact-attempts",
+            json!({"channel": "phone", "outcome": "reached"}),
+        ),
+        (
+            "escalations",
+            json!({"category": "danger_to_self_or_others"}),
+        ),
+        ("acceptance", json!({})),
+        (
+            "encounters",
+            json!({"held_on": chrono::Utc::now().date_naive(), "modality": "video", "format": "individual", "duration": "30_to_60_minutes"}),
+        ),
+        ("closure", json!({"reason": "completed"})),
+    ] {
+        let (status, answer) = bed
+            .post(&service, &format!("/v1/cases/{case_id}/{what}"), body, None)
+            .await;
+        assert_eq!(status, 200, "{what}: {answer}");
+    }
+    let (status, published) = bed
+        .post(
+            &service,
+            "/v1/statistics/publications",
+            json!({"period": last_quarter()}),
+            None,
+        )
+        .await;
+    assert!(
+        status == 201 || status == 202 || status == 200,
+        "{status}: {published}"
+    );
+    let settings = &bed.settings.notifications;
+    let mut sent: Vec<String> = Vec::new();
+    for (topic, count) in [
+        (&settings.assignments_topic, 1),
+        (&settings.topic, 1),
+        (&settings.statistics_topic, 1),
+    ] {
+        for record in bed.read_topic(topic, count).await {
+            sent.push(format!(
+                "{topic}: {:?} {}",
+                record.headers,
+                String::from_utf8_lossy(&record.payload)
+            ));
+        }
+    }
+    let emails = eventually(
+        "the assignment e-mail and the feedback invitation",
+        || async { smtp.messages() },
+        |messages| messages.len() >= 2,
+    )
+    .await;
     service.stop().await;
+    assert!(
+        sent[0].contains("GivenS") && emails.iter().any(|m| m.contains("GivenS")),
+        "the assignment went out with the member's name: {sent:?}"
+    );
+    for message in sent.iter().chain(&emails) {
+        assert!(
+            !message.contains(&canary),
+            "a message sent out holds clinical detail: {message}"
+        );
+    }
     for response in &responses {
         assert!(
             !response.contains(&canary),
@@ -88,4 +176,16 @@ async fn clinical_detail_reaches_no_table_no_log_line_and_no_response() {
         !logged.contains(&canary),
         "a log line holds clinical detail"
     );
+}
+
+/// The quarter before this one, e.g. `2026-Q3`: over, so it may be published.
+fn last_quarter() -> String {
+    let today = chrono::Utc::now().date_naive();
+    let quarter = (today.month0() / 3) as i32; // 0-based: this quarter
+    let (year, previous) = if quarter == 0 {
+        (today.year() - 1, 4)
+    } else {
+        (today.year(), quarter)
+    };
+    format!("{year}-Q{previous}")
 }

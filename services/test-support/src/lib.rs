@@ -4,6 +4,10 @@
 //! The server is `DATABASE_URL_BASE` (default `postgres://postgres@127.0.0.1:5432`); its
 //! `postgres` database is where test databases are created and dropped from.
 
+mod smtp;
+
+pub use smtp::{free_port, SmtpServer};
+
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
