@@ -111,10 +111,8 @@ mod tests {
     use super::*;
     use crate::{Discipline, Involvement};
 
-    /// The stored shape is a contract: projections and later upcasters read it.
-    #[test]
-    fn personal_data_sits_apart_from_the_facts() {
-        let event = CaseEvent::CaseOpened(CaseOpened {
+    fn opened(personal: Option<MemberContact>) -> CaseEvent {
+        CaseEvent::CaseOpened(CaseOpened {
             facts: CaseOpenedFacts {
                 case_id: Uuid::nil(),
                 report: ReportRef {
@@ -135,15 +133,21 @@ mod tests {
                 opened_at: DateTime::from_timestamp(0, 0).unwrap(),
                 first_contact_due: None,
             },
-            personal: Some(MemberContact {
-                given_name: "Ada".into(),
-                family_name: "Lovelace".into(),
-                email: Some("ada@example.org".into()),
-                phone: None,
-                mobile: None,
-                preferred_channel: None,
-            }),
-        });
+            personal,
+        })
+    }
+
+    /// The stored shape is a contract: projections and later upcasters read it.
+    #[test]
+    fn personal_data_sits_apart_from_the_facts() {
+        let event = opened(Some(MemberContact {
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            email: Some("ada@example.org".into()),
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+        }));
         let json = serde_json::to_value(&event).unwrap();
         let opened = &json["CaseOpened"];
         assert_eq!(opened["personal"]["given_name"], "Ada");
@@ -159,29 +163,7 @@ mod tests {
     /// A purged opening (its key destroyed, the personal part read as null) still reads.
     #[test]
     fn a_purged_opening_reads_with_no_personal_part() {
-        let event = CaseEvent::CaseOpened(CaseOpened {
-            facts: CaseOpenedFacts {
-                case_id: Uuid::nil(),
-                report: ReportRef {
-                    source: "/datix/a".into(),
-                    report_id: "INC-1".into(),
-                },
-                trigger: TriggerKind::Incident,
-                campus: "Parnassus".into(),
-                unit: "ED".into(),
-                member: MemberProfile {
-                    staff_id: "E1".into(),
-                    role: "Nurse".into(),
-                    discipline: Discipline::Nurse,
-                    department: "Emergency".into(),
-                    seniority: None,
-                    involvement: Involvement::Primary,
-                },
-                opened_at: DateTime::from_timestamp(0, 0).unwrap(),
-                first_contact_due: None,
-            },
-            personal: None,
-        });
+        let event = opened(None);
         let mut json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["CaseOpened"]["personal"], serde_json::Value::Null);
         assert_eq!(
