@@ -59,6 +59,22 @@ impl Role {
     }
 }
 
+/// A role by its code; `-` may stand for `_` (`program-manager`), as on a command line.
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        let code = code.replace('-', "_");
+        Role::ALL
+            .into_iter()
+            .find(|role| role.code() == code)
+            .ok_or_else(|| {
+                let known: Vec<_> = Role::ALL.iter().map(|role| role.code()).collect();
+                format!("no role is called {code:?}; the roles: {}", known.join(", "))
+            })
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

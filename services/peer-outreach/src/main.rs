@@ -68,8 +68,9 @@ enum DevIssuerCommand {
     },
     /// Print a signed token for someone with the given role.
     Token {
-        #[arg(long, value_enum)]
-        role: RoleArg,
+        /// director, program-manager, peer-supporter, safety-office, care-team-member, service
+        #[arg(long)]
+        role: Role,
         /// The hospital staff id: a supporter's cases and a member's own record are found by it.
         #[arg(long)]
         staff_id: Option<String>,
@@ -80,29 +81,6 @@ enum DevIssuerCommand {
         #[arg(long, default_value_t = 480)]
         minutes: i64,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum RoleArg {
-    Director,
-    ProgramManager,
-    PeerSupporter,
-    SafetyOffice,
-    CareTeamMember,
-    Service,
-}
-
-impl From<RoleArg> for Role {
-    fn from(role: RoleArg) -> Self {
-        match role {
-            RoleArg::Director => Role::Director,
-            RoleArg::ProgramManager => Role::ProgramManager,
-            RoleArg::PeerSupporter => Role::PeerSupporter,
-            RoleArg::SafetyOffice => Role::SafetyOffice,
-            RoleArg::CareTeamMember => Role::CareTeamMember,
-            RoleArg::Service => Role::Service,
-        }
-    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -202,7 +180,7 @@ fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()> {
             subject,
             minutes,
         } => {
-            let role = Role::from(*role);
+            let role = *role;
             let mut request = TokenRequest::new(
                 subject
                     .clone()
