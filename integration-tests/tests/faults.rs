@@ -212,6 +212,29 @@ async fn a_service_killed_with_sigkill_mid_backlog_and_restarted_opens_every_cas
     }
 }
 
+/// How many projection leadership locks are held in the test's database, and by which sessions.
+async fn projection_leaders(bed: &TestBed) -> (i64, Vec<i32>) {
+    let names: Vec<String> = outreach_projections::all(&bed.settings.projection_setup())
+        .iter()
+        .map(|p| format!("peer-outreach projection {}", p.name()))
+        .collect();
+    let held: Vec<i32> = sqlx::query_scalar(
+        "SELECT l.pid FROM pg_locks l
+          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND ((l.classid::bigint << 32) | l.objid::bigint)
+                = ANY (SELECT hashtextextended(n, 0) FROM unnest($1::text[]) n)",
+    )
+    .bind(&names)
+    .fetch_all(&bed.db().await)
+    .await
+    .unwrap();
+    let mut sessions = held.clone();
+    sessions.sort_unstable();
+    sessions.dedup();
+    (held.len() as i64, sessions)
+}
+
 #[tokio::test]
 async fn two_instances_share_the_stream_through_rebalances_and_each_case_opens_once() {
     let bed = TestBed::with(|settings| settings.kafka.partitions = 4).await;
@@ -247,7 +270,19 @@ async fn two_instances_share_the_stream_through_rebalances_and_each_case_opens_o
         |cases| *cases >= expected / 2,
     )
     .await;
+    // Both instances compete for every projection; the first, there first, drives them all.
+    let projections = outreach_projections::all(&bed.settings.projection_setup()).len() as i64;
+    let (leads, leaders) = projection_leaders(&bed).await;
+    assert_eq!((leads, leaders.len()), (projections, 1), "one instance drives each projection");
     first.stop().await;
+    let taken_over = eventually(
+        "the second instance to take the projections over",
+        || projection_leaders(&bed),
+        |(leads, _)| *leads == projections,
+    )
+    .await;
+    assert_eq!(taken_over.1.len(), 1);
+    assert_ne!(taken_over.1, leaders, "the second instance drives them now");
     let restarted = std::time::Instant::now();
     loop {
         let cases = cases_in_read_model(&bed).await;

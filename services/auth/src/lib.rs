@@ -70,7 +70,10 @@ impl std::str::FromStr for Role {
             .find(|role| role.code() == code)
             .ok_or_else(|| {
                 let known: Vec<_> = Role::ALL.iter().map(|role| role.code()).collect();
-                format!("no role is called {code:?}; the roles: {}", known.join(", "))
+                format!(
+                    "no role is called {code:?}; the roles: {}",
+                    known.join(", ")
+                )
             })
     }
 }

@@ -18,7 +18,7 @@ use outreach_outbound::{EmailPublisher, OutboxPublisher};
 use outreach_process_managers::{
     AutoAssign, CaseloadKeeper, DeadlineWatch, RetentionPurge, StatisticsSchedule,
 };
-use outreach_projections::{ProjectionRunner, RunnerSettings};
+use outreach_projections::{Leadership, ProjectionRunner, RunnerSettings};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -66,11 +66,20 @@ impl Service {
         let mut tasks = JoinSet::new();
 
         if settings.projections.enabled {
+            // Every instance may drive the projections; one at a time drives each (see
+            // `outreach_projections::leadership`), and a standby takes over when it dies.
+            let mut leadership = Leadership::new(
+                pool.clone(),
+                outreach_projections::leadership::DEFAULT_INTERVAL,
+            );
             for projection in outreach_projections::all(&settings.projection_setup()) {
+                let lead = leadership.compete_for(projection.name());
                 let runner =
-                    ProjectionRunner::new(pool.clone(), projection, runner_settings(settings));
+                    ProjectionRunner::new(pool.clone(), projection, runner_settings(settings))
+                        .following(lead);
                 tasks.spawn(runner.run(shutdown.child_token()));
             }
+            tasks.spawn(leadership.run(shutdown.child_token()));
         }
         // Every instance watches; an advisory lock lets one sweep at a time (see the module).
         let deadline_watch = DeadlineWatch::new(

@@ -14,6 +14,7 @@ mod feedback_invitations;
 pub mod feedback_report;
 pub mod gauges;
 mod group_debriefs;
+pub mod leadership;
 mod matching;
 mod outreach;
 mod purge;
@@ -32,6 +33,7 @@ pub use feedback_invitations::{
     FeedbackInvitations, DEFAULT_FEEDBACK_LINK_BASE, FEEDBACK_INVITATION,
 };
 pub use group_debriefs::GroupDebriefs;
+pub use leadership::{Lead, Leadership};
 pub use matching::MatchingProjection;
 pub use outreach::OutreachProjection;
 pub use runner::{ProjectionRunner, RunnerSettings};

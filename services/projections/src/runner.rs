@@ -9,6 +9,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::leadership::Lead;
 use crate::stored_event::{open_personal, EVENT_COLUMNS};
 use crate::{Projection, ProjectionError, StoredEvent};
 
@@ -37,6 +38,8 @@ pub struct ProjectionRunner {
     pool: PgPool,
     projection: Arc<dyn Projection>,
     settings: RunnerSettings,
+    /// Whether this instance drives the projection now; [`Lead::alone`] unless told otherwise.
+    lead: Lead,
 }
 
 impl ProjectionRunner {
@@ -45,7 +48,14 @@ impl ProjectionRunner {
             pool,
             projection,
             settings,
+            lead: Lead::alone(),
         }
+    }
+
+    /// Runs only while `lead` says this instance drives the projection.
+    pub fn following(mut self, lead: Lead) -> Self {
+        self.lead = lead;
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -58,7 +68,18 @@ impl ProjectionRunner {
         let name = self.name();
         let mut listener = self.listen().await;
         let mut backoff = Duration::from_millis(100);
+        let mut lead = self.lead.clone();
         while !shutdown.is_cancelled() {
+            if !lead.is_leading() {
+                tracing::info!(
+                    projection = name,
+                    "another instance drives this projection; standing by"
+                );
+                tokio::select! {
+                    _ = lead.changed() => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
             match self.catch_up_batch().await {
                 Ok(applied) if applied as i64 == self.settings.batch_size => continue,
                 Ok(_) => backoff = Duration::from_millis(100),
