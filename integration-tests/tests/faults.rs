@@ -273,7 +273,11 @@ async fn two_instances_share_the_stream_through_rebalances_and_each_case_opens_o
     // Both instances compete for every projection; the first, there first, drives them all.
     let projections = outreach_projections::all(&bed.settings.projection_setup()).len() as i64;
     let (leads, leaders) = projection_leaders(&bed).await;
-    assert_eq!((leads, leaders.len()), (projections, 1), "one instance drives each projection");
+    assert_eq!(
+        (leads, leaders.len()),
+        (projections, 1),
+        "one instance drives each projection"
+    );
     first.stop().await;
     let taken_over = eventually(
         "the second instance to take the projections over",
