@@ -759,7 +759,7 @@ async fn applying_a_stored_event_again_changes_nothing() {
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version,
                 payload, metadata, transaction_id::text AS transaction_id, global_position,
                 recorded_at
-           FROM events ORDER BY transaction_id, global_position",
+           FROM events ORDER BY events.transaction_id, global_position",
     )
     .fetch_all(&app.pool)
     .await

@@ -283,3 +283,65 @@ async fn wait_for_notification(listener: &mut Option<PgListener>) {
         None => std::future::pending::<()>().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use outreach_events::MemberContact;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::testing::{case_opened, TestDb};
+    use crate::OutreachProjection;
+
+    /// Transaction ids are numbers: 10 follows 9, though "10" sorts before "9" as text. (A
+    /// batch sorted as text once moved the checkpoint back past 99,999 -> 100,000.)
+    #[tokio::test]
+    async fn events_are_applied_in_commit_order_across_a_change_in_the_number_of_digits() {
+        let db = TestDb::new().await;
+        let contact = MemberContact {
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            email: None,
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+        };
+        for (transaction_id, case) in [("9", 1u128), ("10", 2)] {
+            let case_id = Uuid::from_u128(case);
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                     event_version, payload, metadata, transaction_id)
+                 VALUES ('OutreachCase', $1, 1, 'CaseOpened', '1', $2, '{}', $3::text::xid8)",
+            )
+            .bind(case_id.to_string())
+            .bind(serde_json::to_value(case_opened(case_id, contact.clone())).unwrap())
+            .bind(transaction_id)
+            .execute(&db.db.pool)
+            .await
+            .unwrap();
+        }
+        // One event per batch: each batch must take the next in commit order.
+        let runner = ProjectionRunner::new(
+            db.db.pool.clone(),
+            Arc::new(OutreachProjection),
+            RunnerSettings {
+                batch_size: 1,
+                ..Default::default()
+            },
+        );
+
+        let applied = [
+            runner.catch_up_batch().await.unwrap(),
+            runner.catch_up_batch().await.unwrap(),
+            runner.catch_up_batch().await.unwrap(),
+        ];
+
+        assert_eq!(applied, [1, 1, 0]);
+        let opened: Vec<Uuid> =
+            sqlx::query_scalar("SELECT case_id FROM outreach_cases ORDER BY case_id")
+                .fetch_all(&db.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(opened, [Uuid::from_u128(1), Uuid::from_u128(2)]);
+    }
+}
