@@ -236,7 +236,8 @@ async fn opted_out_before(
           WHERE aggregate_type = 'CareTeamMember' AND aggregate_id = $1
             AND event_type IN ('OptedOut', 'OptedIn')
             AND (transaction_id, global_position) < ($2::xid8, $3)
-          ORDER BY transaction_id DESC, global_position DESC
+          -- Qualified: a bare name would sort by the text output column (100000 < 99999).
+          ORDER BY events.transaction_id DESC, global_position DESC
           LIMIT 1"
     ))
     .bind(outreach_domain::ids::member_id(staff_id).to_string())

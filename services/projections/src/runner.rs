@@ -93,12 +93,15 @@ impl ProjectionRunner {
         // Locking the checkpoint row serialises runners of the same projection: a second one
         // waits, then sees the checkpoint the first one committed.
         let (checkpoint_tx, checkpoint_pos) = lock_checkpoint(&mut tx, name).await?;
+        // Ordered by the column, qualified: a bare `transaction_id` names the output column
+        // `transaction_id::text`, whose text order puts 100000 before 99999, so a batch that
+        // spans a change in the number of digits moved the checkpoint back and skipped events.
         let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS}
                FROM events
               WHERE (transaction_id, global_position) > ($1::xid8, $2)
                 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY transaction_id, global_position
+              ORDER BY events.transaction_id, global_position
               LIMIT $3"
         ))
         .bind(&checkpoint_tx)
