@@ -1,0 +1,752 @@
+//! peer-outreach-bench: the real service (its release binary, as a child process) measured
+//! beside two references taken in the same run on the same PostgreSQL: a naive cqrs-es
+//! pipeline, and the limit of what the database can commit. Machines here are noisy, so the
+//! ratios are what count.
+//!
+//! Phases (`--only`): catch-up (a backlog on the topic until every case is in the outreach read
+//! model), latency (a steady rate, produce to the case visible through the API), rebuild (each
+//! projection from zero, `peer-outreach projections rebuild NAME` as a child so its memory can
+//! be read), limit, naive. Rebuild and limit use the catch-up run's events, so they run the
+//! catch-up (without reporting it) when it is not selected.
+
+mod limit;
+mod naive;
+mod reports;
+mod service;
+mod table;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use futures::{StreamExt, TryStreamExt};
+use outreach_auth::{Role, TokenRequest};
+use outreach_intake::sample::{encode, Encoded, Mode, Publisher};
+use outreach_intake::Policies;
+use peer_outreach::settings::DatabaseSettings;
+use peer_outreach::Settings;
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::reports::Rng;
+use crate::service::Environment;
+use crate::table::{ms, per_second, Table};
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Reports already on the topic when the service starts (catch-up).
+    #[arg(long, default_value_t = 100_000)]
+    reports: u64,
+    /// Reports per second in the latency phase.
+    #[arg(long, default_value_t = 200)]
+    rate: u64,
+    /// How long the latency phase produces.
+    #[arg(long, default_value_t = 30)]
+    latency_seconds: u64,
+    /// Phases to run (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Phase>,
+    /// Reports the naive pipeline processes (default: the same as --reports, at most 10,000:
+    /// it runs one at a time and its rate does not depend on the backlog's size).
+    #[arg(long)]
+    naive_reports: Option<u64>,
+    /// Also write the table as Markdown here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// The service binary (default: `peer-outreach` beside this one).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// The PostgreSQL server, without a database name.
+    #[arg(
+        long,
+        env = "DATABASE_URL_BASE",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    database: String,
+    /// Keep the run's databases afterwards (to look at them).
+    #[arg(long)]
+    keep: bool,
+    #[arg(long, default_value_t = 8)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    CatchUp,
+    Latency,
+    Rebuild,
+    Limit,
+    Naive,
+}
+
+/// How often the catch-up watcher counts the read model; the catch-up time is this precise.
+const COUNT_INTERVAL: Duration = Duration::from_millis(200);
+/// How often a latency probe asks the API for its case; latencies are this precise.
+const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the read model may stand still before the catch-up counts as stalled.
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut databases = Vec::new();
+    let outcome = run(&cli, &mut databases).await;
+    // Also after a failure: a run leaves no databases behind unless asked to.
+    if !cli.keep {
+        for name in &databases {
+            if let Err(error) = drop_database(&cli.database, name).await {
+                eprintln!("could not drop {name}: {error}");
+            }
+        }
+    } else {
+        eprintln!("kept databases: {}", databases.join(", "));
+    }
+    outcome
+}
+
+async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
+    let only = if cli.only.is_empty() {
+        vec![
+            Phase::CatchUp,
+            Phase::Latency,
+            Phase::Rebuild,
+            Phase::Limit,
+            Phase::Naive,
+        ]
+    } else {
+        cli.only.clone()
+    };
+    let wants = |phase| only.contains(&phase);
+    let needs_service = wants(Phase::CatchUp)
+        || wants(Phase::Latency)
+        || wants(Phase::Rebuild)
+        || wants(Phase::Limit);
+
+    // The service's own defaults: its pool size is the limit's concurrency.
+    let defaults = Settings::load(None).context("the service's default settings")?;
+    let connections = defaults.database.max_connections;
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let binary = match &cli.binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the bench runs from a directory")?
+            .join("peer-outreach"),
+    };
+    if needs_service && !binary.exists() {
+        bail!(
+            "{} is missing: `cargo build --release -p peer-outreach` first",
+            binary.display()
+        );
+    }
+    let profile = if binary.to_string_lossy().contains("/debug/") {
+        "debug"
+    } else {
+        "release"
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    eprintln!(
+        "run {id}: {} reports, {} reports/s for {} s, service {} ({profile}), {cores} cores",
+        cli.reports,
+        cli.rate,
+        cli.latency_seconds,
+        binary.display()
+    );
+
+    // The backlog, generated and encoded once; the naive pipeline takes the same records.
+    let mut rng = Rng::new(cli.seed);
+    let backlog: Vec<reports::Report> = (0..cli.reports)
+        .map(|n| reports::report(&format!("B{id}"), n, &mut rng))
+        .collect();
+    let expected_cases: u64 = backlog.iter().map(|r| r.staff_ids.len() as u64).sum();
+    let records: Vec<(String, Encoded)> = backlog
+        .iter()
+        .map(|r| -> anyhow::Result<(String, Encoded)> {
+            Ok((r.report_id.clone(), encode(&r.event, Mode::Structured)?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    drop(backlog);
+    let bytes: usize = records.iter().map(|(_, e)| e.payload.len()).sum();
+    eprintln!(
+        "{} reports naming {expected_cases} staff, {} bytes each on average",
+        records.len(),
+        bytes / records.len().max(1)
+    );
+
+    let mut table = Table::default();
+    let mut notes: Vec<String> = vec![format!(
+        "{cores} cores; service {profile} build; PostgreSQL and tansu (Kafka API, SQLite storage) on the same machine; run {id}"
+    )];
+
+    let catch_up_db = format!("bench_{id}");
+    let catch_up_url = format!("{}/{catch_up_db}", cli.database);
+    let mut catch_up: Option<CatchUp> = None;
+    let mut latency: Option<Vec<Duration>> = None;
+    let mut latency_timeouts = 0;
+    let mut service_peak_kib = None;
+    let mut rebuilds = Vec::new();
+    let (env, issuer) = Environment::new(
+        binary,
+        catch_up_url.clone(),
+        cli.brokers.clone(),
+        id.clone(),
+        defaults.kafka.partitions,
+    )?;
+
+    if needs_service {
+        databases.push(catch_up_db.clone());
+        let topic = env.incidents_topic();
+        let dead_letters = format!("{topic}.dead-letter");
+        outreach_intake::admin::ensure_topics(
+            &cli.brokers,
+            &[
+                (&topic, defaults.kafka.partitions),
+                (&dead_letters, defaults.kafka.partitions),
+            ],
+        )
+        .await?;
+        let publisher = Arc::new(Publisher::new(&cli.brokers, &topic)?);
+        let produced = Instant::now();
+        futures::stream::iter(records.iter())
+            .map(|(key, encoded)| publisher.publish_raw(Some(key.as_str()), encoded))
+            .buffer_unordered(1000)
+            .try_collect::<Vec<()>>()
+            .await?;
+        eprintln!(
+            "produced {} reports in {:.1} s",
+            records.len(),
+            produced.elapsed().as_secs_f64()
+        );
+
+        let process = env.spawn_service()?;
+        let started = Instant::now();
+        let pool = PgPool::connect(&catch_up_url).await?;
+        let mut first_case = None;
+        let (mut last_count, mut last_change) = (0, Instant::now());
+        loop {
+            let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach_cases")
+                .fetch_one(&pool)
+                .await?;
+            if cases > 0 && first_case.is_none() {
+                first_case = Some(started.elapsed());
+            }
+            if cases as u64 >= expected_cases {
+                break;
+            }
+            if cases != last_count {
+                (last_count, last_change) = (cases, Instant::now());
+            }
+            // A stalled pipeline (a consumer group that never rejoins, a projection that keeps
+            // failing) would otherwise hang the run; the service's stderr says why.
+            if last_change.elapsed() > STALL_TIMEOUT {
+                bail!(
+                    "catch-up stalled at {cases} of {expected_cases} cases for {} s",
+                    STALL_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(COUNT_INTERVAL).await;
+        }
+        let elapsed = started.elapsed();
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&pool)
+            .await?;
+        let transactions: i64 =
+            sqlx::query_scalar("SELECT count(DISTINCT transaction_id) FROM events")
+                .fetch_one(&pool)
+                .await?;
+        let result = CatchUp {
+            reports: records.len() as u64,
+            cases: expected_cases,
+            events: events as u64,
+            transactions: transactions as u64,
+            elapsed,
+            first_case: first_case.unwrap_or_default(),
+            peak_kib: process.peak_rss_kib(),
+        };
+        eprintln!(
+            "caught up: {} cases, {} events in {} transactions, {:.1} s (first case after {:.1} s)",
+            result.cases,
+            result.events,
+            result.transactions,
+            elapsed.as_secs_f64(),
+            result.first_case.as_secs_f64()
+        );
+        catch_up = Some(result);
+
+        if wants(Phase::Latency) {
+            let token = issuer.mint(&TokenRequest::new("bench", Role::Director))?;
+            let (sorted, timeouts) = measure_latency(
+                &publisher,
+                &process.addr,
+                &token,
+                &id,
+                cli.rate,
+                cli.latency_seconds,
+                cli.seed,
+            )
+            .await?;
+            latency = Some(sorted);
+            latency_timeouts = timeouts;
+        }
+        service_peak_kib = process.peak_rss_kib();
+        drop(process);
+        pool.close().await;
+
+        if wants(Phase::Rebuild) {
+            for projection in outreach_projections::all(&defaults.projection_setup()) {
+                let name = projection.name();
+                let rebuilt = env.rebuild(name)?;
+                eprintln!(
+                    "rebuilt {name}: {} events in {:.2} s, peak RSS {} KiB",
+                    rebuilt.events,
+                    rebuilt.elapsed.as_secs_f64(),
+                    rebuilt.peak_kib
+                );
+                rebuilds.push((name, rebuilt));
+            }
+        }
+    }
+
+    let mut limit_result = None;
+    if wants(Phase::Limit) {
+        let name = format!("bench_{id}_limit");
+        databases.push(name.clone());
+        let url = format!("{}/{name}", cli.database);
+        let pool = peer_outreach::database::prepare(&DatabaseSettings {
+            url: url.clone(),
+            max_connections: connections,
+            create_database: true,
+        })
+        .await?;
+        let source = PgPool::connect(&catch_up_url).await?;
+        let rows = Arc::new(limit::load_rows(&source, i64::MAX).await?);
+        source.close().await;
+        eprintln!(
+            "limit: {} rows, one per transaction, {connections} connections",
+            rows.len()
+        );
+        let single = limit::single_row_commits(&url, rows.clone(), connections as usize).await?;
+        let copy = limit::copy(&pool, &rows).await?;
+        eprintln!(
+            "limit: single-row {:.1} s, COPY {:.2} s",
+            single.elapsed.as_secs_f64(),
+            copy.as_secs_f64()
+        );
+        limit_result = Some(Limit {
+            rows: rows.len() as u64,
+            single,
+            copy,
+        });
+        pool.close().await;
+    }
+
+    let mut naive_result = None;
+    if wants(Phase::Naive) {
+        let name = format!("bench_{id}_naive");
+        databases.push(name.clone());
+        create_database(&cli.database, &name).await?;
+        let pool = PgPool::connect(&format!("{}/{name}", cli.database)).await?;
+        naive::create_schema(&pool).await?;
+        let count = cli
+            .naive_reports
+            .unwrap_or(cli.reports.min(10_000))
+            .min(records.len() as u64) as usize;
+        let intake = Policies {
+            trigger: defaults.policy.trigger.clone(),
+            eligibility: defaults.policy.eligibility.clone(),
+        };
+        let run = naive::run(
+            &pool,
+            &records[..count],
+            &intake,
+            &defaults.policy.case_policies(),
+        )
+        .await?;
+        eprintln!(
+            "naive: {} reports, {} cases, {} events in {:.1} s; view replayed from {} events in {:.2} s",
+            run.reports,
+            run.cases,
+            run.events,
+            run.elapsed.as_secs_f64(),
+            run.replayed_events,
+            run.replay_elapsed.as_secs_f64()
+        );
+        naive_result = Some(run);
+        pool.close().await;
+    }
+
+    // The table.
+    let naive_events_rate = naive_result
+        .as_ref()
+        .map(|n| per_second(n.events, n.elapsed));
+    let limit_rate = limit_result
+        .as_ref()
+        .map(|l| per_second(l.rows, l.single.elapsed));
+    let copy_rate = limit_result.as_ref().map(|l| per_second(l.rows, l.copy));
+    if let Some(n) = &naive_result {
+        notes.push(format!(
+            "naive: the project's aggregates (report, member, case) through cqrs-es CqrsFramework on postgres-es, a GenericQuery case view, one report at a time, decoded from the same records in memory (no Kafka); {} reports, {} cases, {} events",
+            n.reports, n.cases, n.events
+        ));
+    }
+    if let Some(l) = &limit_result {
+        notes.push(format!(
+            "limit: the catch-up run's {} event rows into the service's events table in a fresh database, one row per transaction over {connections} connections (the service's pool), then one COPY: {} rows/s",
+            l.rows,
+            fmt_rate(copy_rate.unwrap_or_default())
+        ));
+    }
+    if wants(Phase::CatchUp) {
+        if let Some(c) = &catch_up {
+            let reports_rate = per_second(c.reports, c.elapsed);
+            let events_rate = per_second(c.events, c.elapsed);
+            table.row(
+                "catch-up: reports/s",
+                fmt_rate(reports_rate),
+                naive_result
+                    .as_ref()
+                    .map(|n| fmt_rate(per_second(n.reports, n.elapsed))),
+                None,
+                naive_result
+                    .as_ref()
+                    .map(|n| ratio(reports_rate, per_second(n.reports, n.elapsed), "naive")),
+                None,
+                None,
+            );
+            let vs_naive = naive_events_rate.map(|n| events_rate / n);
+            let vs_limit = limit_rate.map(|l| events_rate / l);
+            let met = match (vs_naive, vs_limit) {
+                (Some(n), Some(l)) => Some(n >= 5.0 && l >= 0.5),
+                _ => None,
+            };
+            table.row(
+                "catch-up: events/s",
+                fmt_rate(events_rate),
+                naive_events_rate.map(fmt_rate),
+                limit_rate.map(fmt_rate),
+                Some(
+                    [
+                        vs_naive.map(|r| format!("{r:.2}x naive")),
+                        vs_limit.map(|r| format!("{r:.2}x limit")),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                ),
+                Some(">= 5x naive, >= 0.5x limit".into()),
+                met,
+            );
+            notes.push(format!(
+                "catch-up: {} reports, {} cases, {} events in {} transactions ({:.1} events per commit), {:.1} s from the service serving (first case after {:.1} s: consumer group join)",
+                c.reports,
+                c.cases,
+                c.events,
+                c.transactions,
+                c.events as f64 / c.transactions.max(1) as f64,
+                c.elapsed.as_secs_f64(),
+                c.first_case.as_secs_f64()
+            ));
+            if let Some(kib) = c.peak_kib {
+                table.row(
+                    "memory: service peak RSS, catch-up",
+                    format!("{:.1} MiB", kib as f64 / 1024.0),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                );
+            }
+        }
+    }
+    if let Some(sorted) = &latency {
+        let naive_p = |q| {
+            naive_result
+                .as_ref()
+                .map(|n| ms(percentile(&n.per_report, q)))
+        };
+        let limit_p = |q| {
+            limit_result
+                .as_ref()
+                .map(|l| ms(percentile(&l.single.commits, q)))
+        };
+        for (label, q) in [("p50", 0.50), ("p99", 0.99), ("max", 1.0)] {
+            let value = percentile(sorted, q);
+            let (target, met) = if label == "p99" {
+                (
+                    Some("< 100 ms".to_string()),
+                    Some(value < Duration::from_millis(100)),
+                )
+            } else {
+                (None, None)
+            };
+            table.row(
+                &format!("latency {label}: produce to case in API"),
+                ms(value),
+                naive_p(q),
+                limit_p(q),
+                None,
+                target,
+                met,
+            );
+        }
+        notes.push(format!(
+            "latency: {} reports at {} reports/s for {} s, each timed from before its produce (acks=all) until GET /v1/cases/{{id}} of its last-named member answers 200, polled every {} ms, then every tenth of the time waited ({latency_timeouts} not produced or not visible within {} s, counted at {} s); naive column: one report's time through the naive pipeline; limit column: one single-row commit",
+            sorted.len(),
+            cli.rate,
+            cli.latency_seconds,
+            PROBE_INTERVAL.as_millis(),
+            PROBE_TIMEOUT.as_secs(),
+            PROBE_TIMEOUT.as_secs()
+        ));
+    }
+    if !rebuilds.is_empty() {
+        let naive_replay = naive_result
+            .as_ref()
+            .map(|n| per_second(n.replayed_events, n.replay_elapsed));
+        for (name, rebuilt) in &rebuilds {
+            let rate = per_second(rebuilt.events, rebuilt.elapsed);
+            table.row(
+                &format!("rebuild {name}: events/s"),
+                fmt_rate(rate),
+                naive_replay.map(fmt_rate),
+                copy_rate.map(fmt_rate),
+                naive_replay.map(|n| ratio(rate, n, "naive")),
+                Some(">= 50,000".into()),
+                Some(rate >= 50_000.0),
+            );
+        }
+        let (name, largest) = rebuilds
+            .iter()
+            .max_by_key(|(_, r)| r.peak_kib)
+            .expect("not empty");
+        table.row(
+            &format!("memory: peak RSS, rebuild (largest: {name})"),
+            format!("{:.1} MiB", largest.peak_kib as f64 / 1024.0),
+            None,
+            None,
+            None,
+            None,
+            None,
+        );
+        notes.push(format!(
+            "rebuild: `peer-outreach projections rebuild NAME` as a child on the catch-up database ({} events), timed from spawn to exit (includes start-up and connecting); naive column: cqrs-es QueryReplay of the GenericQuery case view ({}); limit column: COPY of the same number of rows",
+            rebuilds.first().map_or(0, |(_, r)| r.events),
+            naive_result
+                .as_ref()
+                .map_or("not run".into(), |n| format!("{} case events", n.replayed_events))
+        ));
+    }
+    if let Some(kib) = service_peak_kib.filter(|_| latency.is_some()) {
+        table.row(
+            "memory: service peak RSS, catch-up + latency",
+            format!("{:.1} MiB", kib as f64 / 1024.0),
+            None,
+            None,
+            None,
+            None,
+            None,
+        );
+    }
+    if !wants(Phase::CatchUp) && !wants(Phase::Latency) && !wants(Phase::Rebuild) {
+        if let (Some(l), Some(rate)) = (&limit_result, limit_rate) {
+            table.row(
+                "limit: single-row commits, rows/s",
+                fmt_rate(rate),
+                None,
+                Some(fmt_rate(rate)),
+                None,
+                None,
+                None,
+            );
+            table.row(
+                "limit: COPY, rows/s",
+                fmt_rate(per_second(l.rows, l.copy)),
+                None,
+                None,
+                None,
+                None,
+                None,
+            );
+        }
+        if let (Some(n), Some(rate)) = (&naive_result, naive_events_rate) {
+            table.row(
+                "naive: events/s",
+                fmt_rate(rate),
+                Some(fmt_rate(rate)),
+                None,
+                None,
+                None,
+                None,
+            );
+            table.row(
+                "naive: reports/s",
+                fmt_rate(per_second(n.reports, n.elapsed)),
+                None,
+                None,
+                None,
+                None,
+                None,
+            );
+        }
+    }
+
+    println!("{}", table.text());
+    for note in &notes {
+        println!("- {note}");
+    }
+    if let Some(path) = &cli.markdown {
+        let mut markdown = table.markdown();
+        markdown.push('\n');
+        for note in &notes {
+            markdown.push_str(&format!("- {note}\n"));
+        }
+        std::fs::write(path, markdown).with_context(|| path.display().to_string())?;
+    }
+
+    env.cleanup();
+    Ok(())
+}
+
+struct CatchUp {
+    reports: u64,
+    cases: u64,
+    events: u64,
+    transactions: u64,
+    elapsed: Duration,
+    first_case: Duration,
+    peak_kib: Option<u64>,
+}
+
+struct Limit {
+    rows: u64,
+    single: limit::SingleRows,
+    copy: Duration,
+}
+
+/// Produces `rate` reports a second for `seconds`, each timed from just before its produce
+/// until its case answers through the API. Returns the sorted latencies and how many timed out.
+async fn measure_latency(
+    publisher: &Arc<Publisher>,
+    addr: &str,
+    token: &str,
+    id: &str,
+    rate: u64,
+    seconds: u64,
+    seed: u64,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
+    let client = reqwest::Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse::<reqwest::header::HeaderValue>()?,
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()?;
+    let mut rng = Rng::new(seed ^ 0x1a7e);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let mut probes = tokio::task::JoinSet::new();
+    for n in 0..rate * seconds {
+        let report = reports::report(&format!("L{id}"), n, &mut rng);
+        let encoded = encode(&report.event, Mode::Structured)?;
+        let case = *report.case_ids().last().expect("a report names someone");
+        let url = format!("http://{addr}/v1/cases/{case}");
+        let (publisher, client) = (publisher.clone(), client.clone());
+        ticker.tick().await;
+        probes.spawn(async move {
+            let started = Instant::now();
+            if publisher
+                .publish_raw(Some(&report.report_id), &encoded)
+                .await
+                .is_err()
+            {
+                // The broker did not take it within 30 s: counted with the timeouts.
+                return Ok(None);
+            }
+            loop {
+                let status = client.get(&url).send().await?.status();
+                if status.is_success() {
+                    return anyhow::Ok(Some(started.elapsed()));
+                }
+                if status != reqwest::StatusCode::NOT_FOUND {
+                    bail!("GET {url} answered {status}");
+                }
+                if started.elapsed() > PROBE_TIMEOUT {
+                    return Ok(None);
+                }
+                // Every 10 ms at first, then a tenth of the time waited so far (at most 0.5 s):
+                // each latency is within 10% or 10 ms, and a service that falls behind is not
+                // also buried under thousands of polls a second.
+                let wait = (started.elapsed() / 10).clamp(PROBE_INTERVAL, Duration::from_millis(500));
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut timeouts = 0;
+    while let Some(done) = probes.join_next().await {
+        match done?? {
+            Some(latency) => latencies.push(latency),
+            // Counted at the timeout, so the percentiles never hide them.
+            None => {
+                timeouts += 1;
+                latencies.push(PROBE_TIMEOUT);
+            }
+        }
+    }
+    latencies.sort();
+    Ok((latencies, timeouts))
+}
+
+/// The `q` quantile of sorted durations (nearest rank); 1.0 is the maximum.
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ratio(value: f64, reference: f64, name: &str) -> String {
+    format!("{:.2}x {name}", value / reference)
+}
+
+fn fmt_rate(rate: f64) -> String {
+    // Thousands separated, as the README's figures are.
+    let whole = rate.round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn create_database(base: &str, name: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(&format!("{base}/postgres")).await?;
+    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+async fn drop_database(base: &str, name: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(&format!("{base}/postgres")).await?;
+    sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
