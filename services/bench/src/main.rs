@@ -685,7 +685,8 @@ async fn measure_latency(
                 // Every 10 ms at first, then a tenth of the time waited so far (at most 0.5 s):
                 // each latency is within 10% or 10 ms, and a service that falls behind is not
                 // also buried under thousands of polls a second.
-                let wait = (started.elapsed() / 10).clamp(PROBE_INTERVAL, Duration::from_millis(500));
+                let wait =
+                    (started.elapsed() / 10).clamp(PROBE_INTERVAL, Duration::from_millis(500));
                 tokio::time::sleep(wait).await;
             }
         });
@@ -725,7 +726,7 @@ fn fmt_rate(rate: f64) -> String {
     let digits = whole.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
