@@ -286,6 +286,40 @@ impl TestBed {
     }
 
     /// Runs SQL against this test's database.
+    /// Waits (`within` at most) until the read model holds `expected` cases, then checks that
+    /// the event store opened each exactly once. Reads that meet a database outage are retried.
+    pub async fn expect_every_case_once(&self, expected: i64, after: &str, within: Duration) {
+        let since = Instant::now();
+        loop {
+            let now = match sqlx::PgPool::connect(&self.settings.database.url).await {
+                Ok(db) => sqlx::query_scalar("SELECT count(*) FROM outreach_cases")
+                    .fetch_one(&db)
+                    .await
+                    .unwrap_or(-1),
+                Err(_) => -1,
+            };
+            if now == expected {
+                break;
+            }
+            assert!(
+                since.elapsed() < within,
+                "stuck at {now} of {expected} cases after {after}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let (opened, distinct): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(DISTINCT aggregate_id) FROM events WHERE event_type = 'CaseOpened'",
+        )
+        .fetch_one(&self.db().await)
+        .await
+        .expect("the event store is readable");
+        assert_eq!(
+            (opened, distinct),
+            (expected, expected),
+            "each case opened once"
+        );
+    }
+
     pub async fn db(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.settings.database.url)
             .await

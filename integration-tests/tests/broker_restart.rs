@@ -142,29 +142,10 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_the_consumer_resumes_by_i
         bed.publish(report, Mode::Binary).await;
     }
 
-    let restarted = Instant::now();
-    loop {
-        let now = cases(&bed).await;
-        if now == expected {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(90),
-            "stuck at {now} of {expected} cases after the broker restarted"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let (opened, distinct): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT aggregate_id) FROM events WHERE event_type = 'CaseOpened'",
-    )
-    .fetch_one(&bed.db().await)
-    .await
-    .unwrap();
-    assert_eq!(
-        (opened, distinct),
-        (expected, expected),
-        "each case opened once"
-    );
+    // The consumer rejoins its group once the broker is back; on tansu, whose group state
+    // restarts with it, that took from 10 s to over 90 s on a loaded 2-core machine.
+    bed.expect_every_case_once(expected, "the broker restarted", Duration::from_secs(240))
+        .await;
     service.stop().await;
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);

@@ -193,35 +193,7 @@ async fn a_database_restart_mid_stream_loses_nothing_and_the_service_carries_on_
         bed.publish(report, Mode::Binary).await;
     }
 
-    let restarted = Instant::now();
-    loop {
-        // The test's own reads may meet the restart too: a failed read is a retry.
-        let now = match sqlx::PgPool::connect(&bed.settings.database.url).await {
-            Ok(db) => sqlx::query_scalar("SELECT count(*) FROM outreach_cases")
-                .fetch_one(&db)
-                .await
-                .unwrap_or(-1),
-            Err(_) => -1,
-        };
-        if now == expected {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(90),
-            "stuck at {now} of {expected} cases after the database restarted"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let (opened, distinct): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT aggregate_id) FROM events WHERE event_type = 'CaseOpened'",
-    )
-    .fetch_one(&bed.db().await)
-    .await
-    .unwrap();
-    assert_eq!(
-        (opened, distinct),
-        (expected, expected),
-        "each case opened once"
-    );
+    bed.expect_every_case_once(expected, "the database restarted", Duration::from_secs(90))
+        .await;
     service.stop().await;
 }
