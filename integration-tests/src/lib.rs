@@ -286,6 +286,26 @@ impl TestBed {
     }
 
     /// Runs SQL against this test's database.
+    /// Waits (a minute at most) until the read model holds at least `count` cases.
+    pub async fn wait_for_case_count(&self, count: i64) {
+        let since = Instant::now();
+        let db = self.db().await;
+        loop {
+            let now: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach_cases")
+                .fetch_one(&db)
+                .await
+                .expect("the read model is readable");
+            if now >= count {
+                return;
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(60),
+                "{now} of {count} cases after a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits (`within` at most) until the read model holds `expected` cases, then checks that
     /// the event store opened each exactly once. Reads that meet a database outage are retried.
     pub async fn expect_every_case_once(&self, expected: i64, after: &str, within: Duration) {

@@ -92,3 +92,22 @@ pub fn examples() -> Vec<Value> {
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
         .collect()
 }
+
+/// Incidents `INC-{prefix}{n}` for each `n` in `range`, naming 1 to 3 nurses each, and how many
+/// cases they call for together.
+pub fn incidents(prefix: &str, range: std::ops::Range<usize>) -> (Vec<Value>, i64) {
+    let mut cases = 0;
+    let reports = range
+        .map(|n| {
+            let size = 1 + n % 3;
+            cases += size as i64;
+            incident(
+                &format!("INC-{prefix}{n}"),
+                (0..size)
+                    .map(|s| staff(&format!("{prefix}{n}-{s}"), "nurse"))
+                    .collect(),
+            )
+        })
+        .collect();
+    (reports, cases)
+}

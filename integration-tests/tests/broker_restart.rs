@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::reports::{incident, staff};
+use integration_tests::reports::incidents;
 use integration_tests::TestBed;
 use outreach_intake::sample::Mode;
 use outreach_test_support::free_port;
@@ -88,13 +88,6 @@ impl Drop for Broker {
     }
 }
 
-async fn cases(bed: &TestBed) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outreach_cases")
-        .fetch_one(&bed.db().await)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_broker_restart_mid_stream_loses_nothing_and_the_consumer_resumes_by_itself() {
     let dir = std::env::temp_dir().join(format!("peer-outreach-broker-{}", uuid::Uuid::new_v4()));
@@ -106,36 +99,14 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_the_consumer_resumes_by_i
         settings.kafka.partitions = 2;
     })
     .await;
-    let mut expected = 0;
-    let mut publish = |from: usize, to: usize| {
-        let reports: Vec<_> = (from..to)
-            .map(|n| {
-                let size = 1 + n % 3;
-                expected += size as i64;
-                incident(
-                    &format!("INC-B{n}"),
-                    (0..size)
-                        .map(|s| staff(&format!("B{n}-{s}"), "nurse"))
-                        .collect(),
-                )
-            })
-            .collect();
-        reports
-    };
-    let before = publish(0, 30);
-    let after = publish(30, 60);
+    let (before, first) = incidents("B", 0..30);
+    let (after, second) = incidents("B", 30..60);
+    let expected = first + second;
     for report in &before {
         bed.publish(report, Mode::Structured).await;
     }
     let service = bed.start().await;
-    let started = Instant::now();
-    while cases(&bed).await < 5 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no cases before the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bed.wait_for_case_count(5).await;
 
     let broker = broker.restart_after(Duration::from_secs(2));
     for report in &after {

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use integration_tests::reports::{incident, staff};
+use integration_tests::reports::incidents;
 use integration_tests::TestBed;
 use outreach_intake::sample::Mode;
 use outreach_test_support::free_port;
@@ -143,13 +143,6 @@ fn path(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
 
-async fn cases(bed: &TestBed) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outreach_cases")
-        .fetch_one(&bed.db().await)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_database_restart_mid_stream_loses_nothing_and_the_service_carries_on_by_itself() {
     let cluster = Cluster::create();
@@ -158,35 +151,14 @@ async fn a_database_restart_mid_stream_loses_nothing_and_the_service_carries_on_
         settings.kafka.partitions = 2;
     })
     .await;
-    let mut expected = 0;
-    let mut reports = |from: usize, to: usize| {
-        (from..to)
-            .map(|n| {
-                let size = 1 + n % 3;
-                expected += size as i64;
-                incident(
-                    &format!("INC-D{n}"),
-                    (0..size)
-                        .map(|s| staff(&format!("D{n}-{s}"), "nurse"))
-                        .collect(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let before = reports(0, 30);
-    let after = reports(30, 60);
+    let (before, first) = incidents("D", 0..30);
+    let (after, second) = incidents("D", 30..60);
+    let expected = first + second;
     for report in &before {
         bed.publish(report, Mode::Structured).await;
     }
     let service = bed.start().await;
-    let started = Instant::now();
-    while cases(&bed).await < 5 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no cases before the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bed.wait_for_case_count(5).await;
 
     cluster.restart_after(Duration::from_secs(2));
     for report in &after {
