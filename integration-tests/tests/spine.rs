@@ -81,7 +81,8 @@ async fn a_report_delivered_twice_opens_each_case_once() {
 
 #[tokio::test]
 async fn a_service_killed_mid_stream_and_restarted_neither_loses_nor_duplicates_a_case() {
-    let bed = TestBed::new().await;
+    // Small batches, so that the stream takes many transactions and the kill lands among them.
+    let bed = TestBed::with(|s| s.kafka.max_batch_messages = 4).await;
     let reports = 60;
     for n in 0..reports {
         let report = incident(

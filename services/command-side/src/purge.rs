@@ -4,7 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use outreach_domain::MemberCommand;
 use outreach_privacy::DataKeys;
 
-use crate::{execute, load, privacy_unavailable, unavailable, CommandError, CommandSide, Metadata};
+use outreach_domain::CareTeamMember;
+
+use crate::{privacy_unavailable, unavailable, CommandError, CommandSide, Metadata};
 
 /// What became of a purge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +52,16 @@ impl CommandSide {
             retention,
             at,
         };
-        execute(&self.members, &member_id, &purge, metadata).await?;
+        let mut work = self.immediate();
+        work.execute::<CareTeamMember>(&member_id, &purge, metadata)
+            .await?;
 
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         DataKeys::on(&mut tx)
             .hold_for_purge(staff_id)
             .await
             .map_err(privacy_unavailable)?;
-        let (member, _) = load(&self.member_store, &member_id).await?;
+        let (member, _) = work.load::<CareTeamMember>(&member_id).await?;
         if member.purged_key() != Some(key_id) {
             tx.rollback().await.map_err(unavailable)?;
             tracing::info!("personal data recorded since the purge; the member's key stays");

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use outreach_command_side::{CommandError, CommandSide, Handled};
+use futures::FutureExt;
+use outreach_command_side::{CommandError, CommandSide, Handled, ReportMessage};
 use outreach_telemetry::metrics::{attribute, metrics};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -39,6 +40,8 @@ pub struct IntakeSettings {
     pub max_poll_interval_ms: u64,
     /// librdkafka's `group.instance.id`, for static group membership; none by default.
     pub group_instance_id: Option<String>,
+    /// At most this many messages are decided and stored in one transaction.
+    pub max_batch_messages: usize,
 }
 
 pub struct Intake {
@@ -99,7 +102,7 @@ impl Intake {
                 received = self.consumer.recv() => received,
                 _ = shutdown.cancelled() => break,
             };
-            let record = match received {
+            let first = match received {
                 Ok(message) => InboundRecord::from_kafka(&message),
                 Err(error) => {
                     tracing::warn!(%error, "could not receive from the broker; retrying");
@@ -112,24 +115,22 @@ impl Intake {
                 }
             };
             backoff = Duration::from_millis(100);
-            let span = tracing::info_span!(
-                "intake.message",
-                otel.kind = "consumer",
-                messaging.system = "kafka",
-                messaging.destination.name = %record.topic,
-                messaging.kafka.partition = record.partition,
-                messaging.kafka.offset = record.offset,
-                cloudevents.event_id = tracing::field::Empty,
-                cloudevents.event_type = tracing::field::Empty,
-                outcome = tracing::field::Empty,
-            );
-            // The producer's trace continues here, if it sent one.
-            outreach_telemetry::continue_trace(&span, record.text_headers());
-            if !self.process(&record, &shutdown).instrument(span).await {
-                break; // shutting down mid-retry: the offset stays, the message comes again
+            // What has arrived already joins the batch; nothing waits for more, so a quiet
+            // stream gets one message at a time and a backlog many per transaction.
+            let mut records = vec![first];
+            while records.len() < self.settings.max_batch_messages.max(1) {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(message)) => records.push(InboundRecord::from_kafka(&message)),
+                    Some(Err(_)) | None => break,
+                }
             }
-            self.consumer
-                .store_offset(&record.topic, record.partition, record.offset)?;
+            if !self.process(&records, &shutdown).await {
+                break; // shutting down mid-retry: the offsets stay, the messages come again
+            }
+            for record in &records {
+                self.consumer
+                    .store_offset(&record.topic, record.partition, record.offset)?;
+            }
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(%error, "no offsets to commit at shutdown");
@@ -138,88 +139,167 @@ impl Intake {
         Ok(())
     }
 
-    /// Handles one record to completion. Returns false only if shutdown interrupted it.
-    async fn process(&self, record: &InboundRecord, shutdown: &CancellationToken) -> bool {
-        let origin = (record.topic.as_str(), record.partition, record.offset);
-        let rejection = match decode(
-            record,
-            &self.settings.policies,
-            self.settings.max_message_bytes,
-            Utc::now(),
-        ) {
-            Err(rejection) => Some(rejection),
-            Ok(decoded) => {
-                let span = tracing::Span::current();
-                span.record("cloudevents.event_id", decoded.event_id.as_str());
-                span.record(
-                    "cloudevents.event_type",
-                    decoded.message_type.cloudevent_type(),
-                );
-                let metadata = HashMap::from([
-                    ("event_id".to_string(), decoded.event_id.clone()),
-                    ("event_source".to_string(), decoded.event_source.clone()),
-                    (
-                        "event_type".to_string(),
-                        decoded.message_type.cloudevent_type().to_string(),
-                    ),
-                ]);
-                let outcome = retry(shutdown, "apply the message's commands", || {
-                    self.commands
-                        .handle_report(decoded.command.clone(), &metadata)
-                })
-                .await;
-                match outcome {
-                    None => return false,
-                    Some(Ok(handled)) => {
-                        // Parked: an amendment or withdrawal ahead of its report waits for it.
-                        let (outcome, case_commands) = match handled {
-                            Handled::Applied { case_commands } => ("applied", case_commands),
-                            Handled::Parked => ("parked", 0),
-                        };
-                        tracing::Span::current().record("outcome", outcome);
-                        metrics().messages.add(1, &[attribute("outcome", outcome)]);
-                        tracing::info!(
-                            topic = origin.0, partition = origin.1, offset = origin.2,
-                            event_id = %decoded.event_id, event_type = decoded.message_type.cloudevent_type(),
-                            case_commands, "message {outcome}"
-                        );
-                        None
-                    }
-                    Some(Err(CommandError::Refused { rule, detail })) => {
-                        Some(Rejection::Refused { rule, detail })
-                    }
-                    // Any other lasting refusal (none is expected from intake's commands) is
-                    // still dead-lettered with its reason, never dropped.
-                    Some(Err(other)) => Some(Rejection::Refused {
-                        rule: "unexpected-refusal",
-                        detail: other.to_string(),
-                    }),
+    /// Handles a batch of records to completion: their commands applied in one transaction
+    /// (see `CommandSide::handle_reports`), the ones refused or unreadable dead-lettered.
+    /// Returns false only if shutdown interrupted it.
+    async fn process(&self, records: &[InboundRecord], shutdown: &CancellationToken) -> bool {
+        let spans: Vec<tracing::Span> = records.iter().map(message_span).collect();
+        let mut rejections: Vec<Option<Rejection>> = Vec::with_capacity(records.len());
+        let mut messages = Vec::new();
+        let mut applies = Vec::new();
+        for (record, span) in records.iter().zip(&spans) {
+            match decode(
+                record,
+                &self.settings.policies,
+                self.settings.max_message_bytes,
+                Utc::now(),
+            ) {
+                Err(rejection) => rejections.push(Some(rejection)),
+                Ok(decoded) => {
+                    span.record("cloudevents.event_id", decoded.event_id.as_str());
+                    span.record(
+                        "cloudevents.event_type",
+                        decoded.message_type.cloudevent_type(),
+                    );
+                    let metadata = HashMap::from([
+                        ("event_id".to_string(), decoded.event_id.clone()),
+                        ("event_source".to_string(), decoded.event_source.clone()),
+                        (
+                            "event_type".to_string(),
+                            decoded.message_type.cloudevent_type().to_string(),
+                        ),
+                    ]);
+                    applies.push((rejections.len(), decoded));
+                    rejections.push(None);
+                    messages.push(ReportMessage {
+                        command: applies.last().expect("just pushed").1.command.clone(),
+                        metadata,
+                        span: span.clone(),
+                    });
                 }
             }
+        }
+        let Some(outcomes) = self.apply(&messages, shutdown).await else {
+            return false;
         };
-        if let Some(rejection) = rejection {
-            let sent = retry(shutdown, "dead-letter a message", || {
-                self.dead_letters.send(record, &rejection)
-            })
-            .await;
-            if sent.is_none() {
+        for ((index, decoded), outcome) in applies.into_iter().zip(outcomes) {
+            let record = &records[index];
+            let _entered = spans[index].enter();
+            match outcome {
+                Ok(handled) => {
+                    // Parked: an amendment or withdrawal ahead of its report waits for it.
+                    let (outcome, case_commands) = match handled {
+                        Handled::Applied { case_commands } => ("applied", case_commands),
+                        Handled::Parked => ("parked", 0),
+                    };
+                    tracing::Span::current().record("outcome", outcome);
+                    metrics().messages.add(1, &[attribute("outcome", outcome)]);
+                    tracing::info!(
+                        topic = %record.topic, partition = record.partition, offset = record.offset,
+                        event_id = %decoded.event_id, event_type = decoded.message_type.cloudevent_type(),
+                        case_commands, "message {outcome}"
+                    );
+                }
+                Err(CommandError::Refused { rule, detail }) => {
+                    rejections[index] = Some(Rejection::Refused { rule, detail })
+                }
+                // Any other lasting refusal (none is expected from intake's commands) is
+                // still dead-lettered with its reason, never dropped.
+                Err(other) => {
+                    rejections[index] = Some(Rejection::Refused {
+                        rule: "unexpected-refusal",
+                        detail: other.to_string(),
+                    })
+                }
+            }
+        }
+        for ((record, span), rejection) in records.iter().zip(&spans).zip(rejections) {
+            let Some(rejection) = rejection else { continue };
+            if !self
+                .dead_letter(record, &rejection, shutdown)
+                .instrument(span.clone())
+                .await
+            {
                 return false;
             }
-            tracing::Span::current().record("outcome", "dead_lettered");
-            metrics().messages.add(
-                1,
-                &[
-                    attribute("outcome", "dead_lettered"),
-                    attribute("reason", rejection.code()),
-                ],
-            );
-            tracing::warn!(
-                topic = origin.0, partition = origin.1, offset = origin.2,
-                reason_code = rejection.code(), reason = %rejection, "message dead-lettered"
-            );
         }
         true
     }
+
+    /// Applies the messages' commands, retrying while the event store is unavailable. Returns
+    /// one outcome per message, or `None` if shutdown came first.
+    async fn apply(
+        &self,
+        messages: &[ReportMessage],
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<Result<Handled, CommandError>>> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        while outcomes.len() < messages.len() {
+            let rest = &messages[outcomes.len()..];
+            match retry(shutdown, "apply the messages' commands", || {
+                self.commands.handle_reports(rest)
+            })
+            .await?
+            {
+                Ok(handled) => outcomes.extend(handled),
+                // Not transient, so not expected of a batch: each message left gets the reason.
+                Err(error) => outcomes.extend(rest.iter().map(|_| {
+                    Err(CommandError::Refused {
+                        rule: "unexpected-refusal",
+                        detail: error.to_string(),
+                    })
+                })),
+            }
+        }
+        Some(outcomes)
+    }
+
+    /// Sends a record to the dead-letter topic with its reason. Returns false only if shutdown
+    /// interrupted it.
+    async fn dead_letter(
+        &self,
+        record: &InboundRecord,
+        rejection: &Rejection,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let sent = retry(shutdown, "dead-letter a message", || {
+            self.dead_letters.send(record, rejection)
+        })
+        .await;
+        if sent.is_none() {
+            return false;
+        }
+        tracing::Span::current().record("outcome", "dead_lettered");
+        metrics().messages.add(
+            1,
+            &[
+                attribute("outcome", "dead_lettered"),
+                attribute("reason", rejection.code()),
+            ],
+        );
+        tracing::warn!(
+            topic = %record.topic, partition = record.partition, offset = record.offset,
+            reason_code = rejection.code(), reason = %rejection, "message dead-lettered"
+        );
+        true
+    }
+}
+
+/// The span of one inbound message, continuing the producer's trace if it sent one.
+fn message_span(record: &InboundRecord) -> tracing::Span {
+    let span = tracing::info_span!(
+        "intake.message",
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.destination.name = %record.topic,
+        messaging.kafka.partition = record.partition,
+        messaging.kafka.offset = record.offset,
+        cloudevents.event_id = tracing::field::Empty,
+        cloudevents.event_type = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    outreach_telemetry::continue_trace(&span, record.text_headers());
+    span
 }
 
 /// Reports librdkafka's per-partition consumer lag as a metric.

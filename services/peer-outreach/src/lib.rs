@@ -163,6 +163,7 @@ impl Service {
                 fetch_wait_max_ms: kafka.fetch_wait_max_ms,
                 max_poll_interval_ms: kafka.max_poll_interval_ms,
                 group_instance_id: kafka.group_instance_id.clone(),
+                max_batch_messages: kafka.max_batch_messages,
                 policies: Policies {
                     trigger: settings.policy.trigger.clone(),
                     eligibility: settings.policy.eligibility.clone(),

@@ -169,6 +169,8 @@ pub struct KafkaSettings {
     /// a restarted instance takes its partitions back at once instead of after a rebalance.
     #[serde(default)]
     pub group_instance_id: Option<String>,
+    /// At most this many messages are decided and stored in one transaction.
+    pub max_batch_messages: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

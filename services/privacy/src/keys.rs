@@ -100,6 +100,56 @@ impl<'c> DataKeys<'c> {
             ))
     }
 
+    /// The live keys of many members at once, created for those who have none: one lookup, one
+    /// insert, one more lookup for what the insert could not take (another writer's key won).
+    pub async fn live_keys(
+        &mut self,
+        staff_ids: &[String],
+    ) -> Result<HashMap<String, DataKey>, PrivacyError> {
+        let mut keys = self.find_live_many(staff_ids).await?;
+        let missing: Vec<String> = staff_ids
+            .iter()
+            .filter(|id| !keys.contains_key(*id))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(keys);
+        }
+        let fresh: Vec<DataKey> = missing.iter().map(|_| DataKey::generate()).collect();
+        sqlx::query(
+            "INSERT INTO member_data_keys (key_id, staff_id, key)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[])
+             ON CONFLICT (staff_id) DO NOTHING",
+        )
+        .bind(fresh.iter().map(|k| k.key_id).collect::<Vec<_>>())
+        .bind(&missing)
+        .bind(fresh.iter().map(|k| k.key.to_vec()).collect::<Vec<_>>())
+        .execute(&mut *self.db)
+        .await?;
+        keys.extend(self.find_live_many(&missing).await?);
+        match missing.iter().find(|id| !keys.contains_key(*id)) {
+            Some(_) => Err(PrivacyError::Malformed(
+                "a member's key vanished as it was created",
+            )),
+            None => Ok(keys),
+        }
+    }
+
+    async fn find_live_many(
+        &mut self,
+        staff_ids: &[String],
+    ) -> Result<HashMap<String, DataKey>, PrivacyError> {
+        let rows: Vec<(String, Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT staff_id, key_id, key FROM member_data_keys WHERE staff_id = ANY($1)",
+        )
+        .bind(staff_ids)
+        .fetch_all(&mut *self.db)
+        .await?;
+        rows.into_iter()
+            .map(|(staff_id, id, bytes)| Ok((staff_id, DataKey::from_row(id, &bytes)?)))
+            .collect()
+    }
+
     /// The id of the member's live key, if they have one.
     pub async fn live_key_id(&mut self, staff_id: &str) -> Result<Option<Uuid>, PrivacyError> {
         Ok(self.find_live(staff_id).await?.map(|k| k.key_id))
@@ -148,6 +198,23 @@ impl<'c> DataKeys<'c> {
             .bind(lock_name(staff_id))
             .execute(&mut *self.db)
             .await?;
+        Ok(())
+    }
+
+    /// [`Self::hold_for_sealing`] for many members in one statement. The locks are taken in
+    /// staff id order: shared locks never wait on each other, and a purge holds one lock only,
+    /// so no order of batches can deadlock.
+    pub async fn hold_all_for_sealing(&mut self, staff_ids: &[String]) -> Result<(), PrivacyError> {
+        let mut names: Vec<String> = staff_ids.iter().map(|id| lock_name(id)).collect();
+        names.sort_unstable();
+        names.dedup();
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended(name, 0))
+               FROM UNNEST($1::text[]) WITH ORDINALITY AS held(name, n) ORDER BY n",
+        )
+        .bind(&names)
+        .execute(&mut *self.db)
+        .await?;
         Ok(())
     }
 
