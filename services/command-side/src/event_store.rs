@@ -164,7 +164,12 @@ pub(crate) async fn append(
     .await;
     match inserted {
         Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+        // A duplicate (aggregate, sequence): another writer stored there first. A deadlock:
+        // two batches stored events of the same aggregates in opposite orders, and PostgreSQL
+        // aborted this one; deciding it again on fresh state is all it takes either way.
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("23505") | Some("40P01")) =>
+        {
             Err(AppendError::Conflict)
         }
         Err(other) => Err(AppendError::Unavailable(unavailable(other))),

@@ -151,7 +151,7 @@ impl CommandSide {
                 ..
             }) => {
                 work.rollback_scope();
-                work.park(command.clone());
+                work.park(command.clone()).await?;
                 Ok(Handled::Parked)
             }
             Err(other) => {

@@ -372,14 +372,20 @@ impl<'p> UnitOfWork<'p> {
     }
 
     /// Parks a command until its report arrives; stored by [`Self::commit`].
-    pub fn park(&mut self, command: outreach_domain::ReportCommand) {
+    pub async fn park(
+        &mut self,
+        command: outreach_domain::ReportCommand,
+    ) -> Result<(), CommandError> {
         let report = command.report().clone();
+        // Those stored already come first if the report is recorded later in this unit.
+        self.preload_parked(vec![report.clone()]).await?;
         self.save_parked(&report);
         self.parked
             .entry(report)
             .or_default()
             .waiting
             .push(Parked { id: None, command });
+        Ok(())
     }
 
     /// Takes every command waiting for `report`, in arrival order, to be applied; those stored
