@@ -38,6 +38,10 @@ pub struct Settings {
     /// makes a development issuer and prints these settings.
     #[serde(default)]
     pub auth: Option<outreach_auth::AuthSettings>,
+    /// `[dashboard]`: the web pages under `/dashboard` and their sign-in. Absent: the service
+    /// serves the API only. Locally, `peer-outreach dev-issuer serve` prints these settings.
+    #[serde(default)]
+    pub dashboard: Option<outreach_api::DashboardSettings>,
 }
 
 /// `[notifications]`: messages published from the outbox: notices to the program director, and
