@@ -330,6 +330,29 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_is_served_only_when_its_sign_in_is_configured() {
+        assert!(Settings::load(None).unwrap().dashboard.is_none());
+        let dir =
+            std::env::temp_dir().join(format!("peer-outreach-dashboard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("dashboard.toml");
+        std::fs::write(
+            &file,
+            "[dashboard.sign_in]\nclient_id = \"peer-outreach-dashboard\"\n\
+             redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n",
+        )
+        .unwrap();
+        let dashboard = Settings::load(Some(&file))
+            .unwrap()
+            .dashboard
+            .expect("the dashboard is configured");
+        assert_eq!(dashboard.sign_in.client_id, "peer-outreach-dashboard");
+        // Unset endpoints are found through the issuer's discovery document.
+        assert!(dashboard.sign_in.authorization_endpoint.is_none());
+        assert_eq!(dashboard.queue_refresh_seconds, 5);
+    }
+
+    #[test]
     fn no_email_is_sent_unless_an_smtp_relay_is_configured() {
         let settings = Settings::load(None).unwrap();
         assert!(settings.notifications.smtp.is_none());
