@@ -163,28 +163,57 @@ impl Browser {
         self.client.goto(url).await.expect("the page loads");
     }
 
+    /// Clicks `css` once it is there; a page still settling (an element gone stale between
+    /// finding and clicking) is tried again.
     async fn click(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+        let started = Instant::now();
+        loop {
+            let clicked = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.click().await.map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(error) if started.elapsed() > Duration::from_secs(20) => {
+                    panic!("clicking {css}: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
+    /// The text of `css` once it is there, tried again while the page settles.
     async fn text(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .text()
-            .await
-            .expect("its text")
+        let started = Instant::now();
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            match text {
+                Ok(text) => return text,
+                Err(error) if started.elapsed() > Duration::from_secs(20) => {
+                    panic!("no text of {css}: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Waits until the page's h1 reads as `expected` says: the next page has loaded.
+    async fn arrive(&self, expected: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let heading = self.text("h1").await;
+            if expected(&heading) {
+                return heading;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "still on the page {heading:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn source(&self) -> String {
@@ -230,7 +259,7 @@ impl Browser {
 
     async fn sign_out(&mut self) {
         self.click("form.sign-out button").await;
-        assert_eq!(self.text("h1").await, "Signed out");
+        self.arrive(|h1| h1 == "Signed out").await;
     }
 
     async fn stop(mut self) {
@@ -298,7 +327,7 @@ async fn a_manager_assigns_the_top_candidate_and_the_supporter_sees_only_that_ca
     manager
         .sign_in(&site, "program_manager", "E90002", "manager")
         .await;
-    assert_eq!(manager.text("h1").await, "Queue");
+    manager.arrive(|h1| h1 == "Queue").await;
     assert_eq!(manager.count("tr[data-case-id]").await, 0);
     manager.shot("queue-empty").await;
 
@@ -372,7 +401,7 @@ async fn a_manager_assigns_the_top_candidate_and_the_supporter_sees_only_that_ca
     manager
         .sign_in(&site, "peer_supporter", "S-PAR", "supporter")
         .await;
-    assert_eq!(manager.text("h1").await, "My cases");
+    manager.arrive(|h1| h1 == "My cases").await;
     assert_eq!(manager.count("tr[data-case-id]").await, 1);
     assert_eq!(
         manager
@@ -405,7 +434,7 @@ async fn a_manager_assigns_the_top_candidate_and_the_supporter_sees_only_that_ca
     }
     manager.shot("my-cases").await;
     manager.click("tr[data-case-id] a").await;
-    assert!(manager.text("h1").await.contains("GivenN1"));
+    manager.arrive(|h1| h1.contains("GivenN1")).await;
     manager.shot("my-case").await;
     manager
         .client
@@ -435,7 +464,7 @@ async fn a_manager_assigns_the_top_candidate_and_the_supporter_sees_only_that_ca
     manager
         .sign_in(&site, "safety_office", "E90003", "safety-office")
         .await;
-    assert!(manager.text("h1").await.starts_with("Statistics"));
+    manager.arrive(|h1| h1.starts_with("Statistics")).await;
     let statistics = manager.source().await;
     assert!(
         statistics.contains("suppressed"),
@@ -445,7 +474,7 @@ async fn a_manager_assigns_the_top_candidate_and_the_supporter_sees_only_that_ca
     assert!(manager.count("svg.chart").await == 2);
     manager.shot("statistics").await;
     manager.goto(&case_url).await;
-    assert_eq!(manager.text("h1").await, "Not allowed");
+    manager.arrive(|h1| h1 == "Not allowed").await;
     assert!(!manager.source().await.contains("GivenN1"));
     manager.shot("case-forbidden").await;
     manager.stop().await;
