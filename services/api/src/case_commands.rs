@@ -15,7 +15,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use outreach_domain::CaseCommand;
 use outreach_events as events;
 use outreach_events::lifecycle;
@@ -67,11 +67,12 @@ impl IntoResponse for CaseVersion {
     }
 }
 
-/// Runs a command on a case, at the version the client saw if it said which.
-async fn act(
+/// Runs a command on a case, at the version the client saw if it said which (the JSON API's
+/// `If-Match`, the version a dashboard page was rendered at).
+pub(crate) async fn act(
     state: &ApiState,
     case_id: Uuid,
-    IfMatch(expected_version): IfMatch,
+    expected_version: Option<u64>,
     command: CaseCommand,
 ) -> Result<CaseVersion, ApiError> {
     // Where the command came from; the trace context is added by the command side.
@@ -167,6 +168,55 @@ pub struct RecordEscalation {
 #[serde(deny_unknown_fields)]
 pub struct CloseCase {
     pub reason: CloseReason,
+}
+
+impl RecordContactAttempt {
+    pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
+        CaseCommand::RecordContactAttempt {
+            channel: self.channel.into(),
+            outcome: self.outcome.into(),
+            at,
+        }
+    }
+}
+
+impl RecordEncounter {
+    pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
+        CaseCommand::RecordEncounter {
+            held_on: self.held_on,
+            modality: self.modality.into(),
+            format: self.format.into(),
+            duration: self.duration.into(),
+            at,
+        }
+    }
+}
+
+impl ReferToProfessionalHelp {
+    pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
+        CaseCommand::ReferToProfessionalHelp {
+            service: self.service.into(),
+            at,
+        }
+    }
+}
+
+impl RecordEscalation {
+    pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
+        CaseCommand::RecordEscalation {
+            category: self.category.into(),
+            at,
+        }
+    }
+}
+
+impl CloseCase {
+    pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
+        CaseCommand::Close {
+            reason: self.reason.into(),
+            at,
+        }
+    }
 }
 
 /// A command without fields: send no body, or `{}`.
@@ -388,13 +438,23 @@ pub(crate) async fn assign_supporter(
     IfMatch(expected_version): IfMatch,
     JsonBody(body): JsonBody<AssignSupporter>,
 ) -> Result<CaseVersion, ApiError> {
+    assign(&state, case_id, &body.supporter_id, expected_version).await
+}
+
+/// Assigns a supporter from the roster: the supporter's slot is taken, then the case records
+/// the assignment; either may refuse.
+pub(crate) async fn assign(
+    state: &ApiState,
+    case_id: Uuid,
+    supporter_id: &StaffId,
+    expected_version: Option<u64>,
+) -> Result<CaseVersion, ApiError> {
     let metadata = HashMap::from([("source".to_owned(), "api".to_owned())]);
-    // The supporter's slot is taken, then the case records the assignment; either refuses.
     let version = state
         .commands
         .assign(
             case_id,
-            &body.supporter_id.0,
+            &supporter_id.0,
             expected_version,
             Utc::now(),
             &metadata,
@@ -436,12 +496,8 @@ pub(crate) async fn record_contact_attempt(
     JsonBody(body): JsonBody<RecordContactAttempt>,
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
-    let command = CaseCommand::RecordContactAttempt {
-        channel: body.channel.into(),
-        outcome: body.outcome.into(),
-        at: Utc::now(),
-    };
-    act(&state, case_id, if_match, command).await
+    let command = body.command(Utc::now());
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Record that the member declined support: no further contact follows; the resource sheet is
@@ -468,7 +524,7 @@ pub(crate) async fn record_decline(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordDecline { at: Utc::now() };
-    act(&state, case_id, if_match, command).await
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Record that the member accepted support.
@@ -494,7 +550,7 @@ pub(crate) async fn record_acceptance(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordAcceptance { at: Utc::now() };
-    act(&state, case_id, if_match, command).await
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Record that a conversation took place: its date, modality, format and length band only.
@@ -519,14 +575,8 @@ pub(crate) async fn record_encounter(
     JsonBody(body): JsonBody<RecordEncounter>,
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
-    let command = CaseCommand::RecordEncounter {
-        held_on: body.held_on,
-        modality: body.modality.into(),
-        format: body.format.into(),
-        duration: body.duration.into(),
-        at: Utc::now(),
-    };
-    act(&state, case_id, if_match, command).await
+    let command = body.command(Utc::now());
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Record that follow-up resources were sent to the member (declined or not).
@@ -552,7 +602,7 @@ pub(crate) async fn record_resources_sent(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordResourcesSent { at: Utc::now() };
-    act(&state, case_id, if_match, command).await
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Record a referral to professional help (tier 3).
@@ -577,11 +627,8 @@ pub(crate) async fn refer_to_professional_help(
     JsonBody(body): JsonBody<ReferToProfessionalHelp>,
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
-    let command = CaseCommand::ReferToProfessionalHelp {
-        service: body.service.into(),
-        at: Utc::now(),
-    };
-    act(&state, case_id, if_match, command).await
+    let command = body.command(Utc::now());
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Record an escalation: a limit of confidentiality was reached. Its category only.
@@ -606,11 +653,8 @@ pub(crate) async fn record_escalation(
     JsonBody(body): JsonBody<RecordEscalation>,
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
-    let command = CaseCommand::RecordEscalation {
-        category: body.category.into(),
-        at: Utc::now(),
-    };
-    act(&state, case_id, if_match, command).await
+    let command = body.command(Utc::now());
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Close the case, for a reason that fits what happened.
@@ -634,11 +678,8 @@ pub(crate) async fn close_case(
     if_match: IfMatch,
     JsonBody(body): JsonBody<CloseCase>,
 ) -> Result<CaseVersion, ApiError> {
-    let command = CaseCommand::Close {
-        reason: body.reason.into(),
-        at: Utc::now(),
-    };
-    act(&state, case_id, if_match, command).await
+    let command = body.command(Utc::now());
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Reopen a closed case (the member asks again), within the program's reopening window.
@@ -663,7 +704,7 @@ pub(crate) async fn reopen_case(
     JsonBody(NoFields {}): JsonBody<NoFields>,
 ) -> Result<CaseVersion, ApiError> {
     let command = CaseCommand::Reopen { at: Utc::now() };
-    act(&state, case_id, if_match, command).await
+    act(&state, case_id, if_match.0, command).await
 }
 
 /// Merge the case into another open case of the same person.

@@ -189,10 +189,10 @@ pub(crate) struct ListCasesQuery {
 /// A page size known to be in range, so the handler cannot forget to check it.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(try_from = "u32")]
-struct Limit(u32);
+pub(crate) struct Limit(pub(crate) u32);
 
 impl Limit {
-    const MAX: u32 = 200;
+    pub(crate) const MAX: u32 = 200;
 }
 
 impl Default for Limit {
@@ -219,7 +219,7 @@ impl TryFrom<u32> for Limit {
 /// round trip is exact and no case is skipped or repeated at a page boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-struct Cursor {
+pub(crate) struct Cursor {
     opened_at: DateTime<Utc>,
     case_id: Uuid,
 }
@@ -264,6 +264,7 @@ macro_rules! case_columns {
         given_name, family_name, email, phone, mobile, preferred_channel,
         supporter_id, first_contact_due, first_contacted_at, reached_at, decision, decided_at,
         contact_attempts, encounters, resources_sent, referrals, escalations,
+        deadline_passed_at, linked_triggers,
         "#
     };
 }
@@ -277,48 +278,53 @@ macro_rules! overdue {
     };
 }
 
-/// A row of `outreach_cases`, with `overdue` computed.
+/// A row of `outreach_cases`, with `overdue` computed: what the JSON [`Case`] and the
+/// dashboard's pages are both made from.
 #[derive(sqlx::FromRow)]
-struct CaseRow {
-    case_id: Uuid,
-    version: i64,
-    status: CaseStatus,
-    trigger_kind: String,
-    report_source: String,
-    report_id: String,
-    campus: String,
-    unit: String,
-    opened_at: DateTime<Utc>,
-    closed_at: Option<DateTime<Utc>>,
-    close_reason: Option<String>,
-    staff_id: String,
-    role: String,
-    discipline: String,
-    department: String,
-    seniority: Option<String>,
-    involvement: String,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    mobile: Option<String>,
-    preferred_channel: Option<String>,
-    supporter_id: Option<String>,
-    first_contact_due: Option<DateTime<Utc>>,
-    overdue: bool,
-    first_contacted_at: Option<DateTime<Utc>>,
-    reached_at: Option<DateTime<Utc>>,
-    decision: Option<Decision>,
-    decided_at: Option<DateTime<Utc>>,
-    contact_attempts: i32,
-    encounters: i32,
-    resources_sent: i32,
-    referrals: i32,
-    escalations: i32,
+pub(crate) struct CaseRow {
+    pub(crate) case_id: Uuid,
+    pub(crate) version: i64,
+    pub(crate) status: CaseStatus,
+    pub(crate) trigger_kind: String,
+    pub(crate) report_source: String,
+    pub(crate) report_id: String,
+    pub(crate) campus: String,
+    pub(crate) unit: String,
+    pub(crate) opened_at: DateTime<Utc>,
+    pub(crate) closed_at: Option<DateTime<Utc>>,
+    pub(crate) close_reason: Option<String>,
+    pub(crate) staff_id: String,
+    pub(crate) role: String,
+    pub(crate) discipline: String,
+    pub(crate) department: String,
+    pub(crate) seniority: Option<String>,
+    pub(crate) involvement: String,
+    pub(crate) given_name: Option<String>,
+    pub(crate) family_name: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) mobile: Option<String>,
+    pub(crate) preferred_channel: Option<String>,
+    pub(crate) supporter_id: Option<String>,
+    pub(crate) first_contact_due: Option<DateTime<Utc>>,
+    pub(crate) overdue: bool,
+    pub(crate) first_contacted_at: Option<DateTime<Utc>>,
+    pub(crate) reached_at: Option<DateTime<Utc>>,
+    pub(crate) decision: Option<Decision>,
+    pub(crate) decided_at: Option<DateTime<Utc>>,
+    pub(crate) contact_attempts: i32,
+    pub(crate) encounters: i32,
+    pub(crate) resources_sent: i32,
+    pub(crate) referrals: i32,
+    pub(crate) escalations: i32,
+    /// When the deadline watch noticed first contact was past due (the dashboard's timeline).
+    pub(crate) deadline_passed_at: Option<DateTime<Utc>>,
+    /// How many later triggers joined the case (the dashboard's timeline).
+    pub(crate) linked_triggers: i32,
 }
 
 /// Counts and versions are never negative; the columns are signed only because PostgreSQL's are.
-fn unsigned<T: TryFrom<i64> + Default>(value: impl Into<i64>) -> T {
+pub(crate) fn unsigned<T: TryFrom<i64> + Default>(value: impl Into<i64>) -> T {
     T::try_from(value.into()).unwrap_or_default()
 }
 
@@ -389,7 +395,42 @@ pub(crate) async fn list_cases(
     Allowed(caller, _): Allowed<RunTheProgram>,
     Query(query): Query<ListCasesQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
-    let limit = query.limit.0;
+    let filter = CaseFilter {
+        statuses: query.status.map(|status| vec![status]),
+        campus: query.campus,
+        trigger: None,
+        overdue: query.overdue,
+        after: query.after,
+        limit: query.limit,
+    };
+    let (rows, next) = find_cases(&state.pool, &filter).await?;
+    let shown: Vec<Uuid> = rows.iter().map(|row| row.case_id).collect();
+    access_audit::record(&state.pool, &caller, "GET /v1/cases", Read::Cases(&shown)).await?;
+    Ok(Json(CaseList {
+        cases: rows.into_iter().map(Case::from).collect(),
+        next: next.map(|cursor| cursor.to_string()),
+    }))
+}
+
+/// Which cases to list: the JSON list's filters, and the dashboard queue's (any of several
+/// statuses, a trigger).
+#[derive(Debug, Default)]
+pub(crate) struct CaseFilter {
+    pub(crate) statuses: Option<Vec<CaseStatus>>,
+    pub(crate) campus: Option<String>,
+    pub(crate) trigger: Option<String>,
+    pub(crate) overdue: Option<bool>,
+    pub(crate) after: Option<Cursor>,
+    pub(crate) limit: Limit,
+}
+
+/// One page of cases, newest first, and where the next page starts (if one follows). Reads
+/// personal data: the caller records the read in the access audit before serving it.
+pub(crate) async fn find_cases(
+    pool: &sqlx::PgPool,
+    filter: &CaseFilter,
+) -> Result<(Vec<CaseRow>, Option<Cursor>), ApiError> {
+    let limit = filter.limit.0;
     // One row more than the page tells whether another page follows without a count.
     let mut rows = sqlx::query_as::<_, CaseRow>(concat!(
         "SELECT ",
@@ -397,43 +438,56 @@ pub(crate) async fn list_cases(
         overdue!(),
         r#" AS overdue
         FROM outreach_cases
-        WHERE ($1::text IS NULL OR status = $1)
+        WHERE ($1::text[] IS NULL OR status = ANY($1))
           AND ($2::text IS NULL OR campus = $2)
           AND ($3::timestamptz IS NULL OR (opened_at, case_id) < ($3, $4::uuid))
           AND ($6::bool IS NULL OR "#,
         overdue!(),
         r#" = $6)
+          AND ($7::text IS NULL OR trigger_kind = $7)
         ORDER BY opened_at DESC, case_id DESC
         LIMIT $5
         "#,
     ))
-    .bind(query.status)
-    .bind(query.campus)
-    .bind(query.after.map(|c| c.opened_at))
-    .bind(query.after.map(|c| c.case_id))
+    .bind(filter.statuses.as_ref())
+    .bind(filter.campus.as_deref())
+    .bind(filter.after.map(|c| c.opened_at))
+    .bind(filter.after.map(|c| c.case_id))
     .bind(i64::from(limit) + 1)
-    .bind(query.overdue)
-    .fetch_all(&state.pool)
+    .bind(filter.overdue)
+    .bind(filter.trigger.as_deref())
+    .fetch_all(pool)
     .await?;
 
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|last| {
-            Cursor {
-                opened_at: last.opened_at,
-                case_id: last.case_id,
-            }
-            .to_string()
+        rows.last().map(|last| Cursor {
+            opened_at: last.opened_at,
+            case_id: last.case_id,
         })
     } else {
         None
     };
-    let shown: Vec<Uuid> = rows.iter().map(|row| row.case_id).collect();
-    access_audit::record(&state.pool, &caller, "GET /v1/cases", Read::Cases(&shown)).await?;
-    Ok(Json(CaseList {
-        cases: rows.into_iter().map(Case::from).collect(),
-        next,
-    }))
+    Ok((rows, next))
+}
+
+/// One case, if the read model has it. Reads personal data: the caller records the read.
+pub(crate) async fn find_case(
+    pool: &sqlx::PgPool,
+    case_id: Uuid,
+) -> Result<Option<CaseRow>, ApiError> {
+    Ok(sqlx::query_as::<_, CaseRow>(concat!(
+        "SELECT ",
+        case_columns!(),
+        overdue!(),
+        r#" AS overdue
+        FROM outreach_cases
+        WHERE case_id = $1
+        "#,
+    ))
+    .bind(case_id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// One outreach case.
@@ -455,19 +509,9 @@ pub(crate) async fn get_case(
     Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
 ) -> Result<Case, ApiError> {
-    let row = sqlx::query_as::<_, CaseRow>(concat!(
-        "SELECT ",
-        case_columns!(),
-        overdue!(),
-        r#" AS overdue
-        FROM outreach_cases
-        WHERE case_id = $1
-        "#,
-    ))
-    .bind(case_id)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or(ApiError::CaseNotFound)?;
+    let row = find_case(&state.pool, case_id)
+        .await?
+        .ok_or(ApiError::CaseNotFound)?;
     access_audit::record(
         &state.pool,
         &caller,

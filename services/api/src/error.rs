@@ -63,6 +63,9 @@ pub enum ApiError {
     /// number of seconds.
     #[error("too many requests; retry in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// A dashboard form came without its session's CSRF token (an old page, or another site).
+    #[error("the form was not sent from a current page of the dashboard")]
+    CsrfRefused,
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("this method is not supported on this path")]
@@ -211,6 +214,7 @@ impl ApiError {
                 "Sign-in required",
             ),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Self::CsrfRefused => (StatusCode::FORBIDDEN, "csrf-refused", "Form not accepted"),
             Self::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-requests",
@@ -233,6 +237,19 @@ impl ApiError {
                 "Internal server error",
             ),
         }
+    }
+}
+
+impl ApiError {
+    /// The status this error is answered with; a failure of ours is logged here, once, as
+    /// the problem document would log it (for the dashboard's error pages).
+    pub(crate) fn status_and_log(&self) -> StatusCode {
+        match self {
+            Self::Database(error) => tracing::error!(%error, "database query failed"),
+            Self::Internal(error) => tracing::error!(%error, "internal error"),
+            _ => {}
+        }
+        self.status_slug_title().0
     }
 }
 

@@ -34,10 +34,12 @@ mod openapi;
 mod rate_limits;
 mod statistics;
 mod supporters;
+mod web;
 
 pub use error::{ApiError, Problem};
 pub use openapi::{openapi, PUBLIC_ROUTES};
 pub use rate_limits::{RateLimitSettings, RateLimits};
+pub use web::{Dashboard, DashboardSettings};
 
 /// Command bodies are a few codes and ids; the limit keeps a client from making us buffer more.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -91,7 +93,16 @@ impl BrokerHealth {
 
 /// All routes, traced, with a 64 KiB request body limit; every error is a problem document.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    build(state, None)
+}
+
+/// The API's routes and the dashboard's pages under `/dashboard` (see [`Dashboard`]).
+pub fn router_with_dashboard(state: ApiState, dashboard: Arc<Dashboard>) -> Router {
+    build(state, Some(dashboard))
+}
+
+fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
+    let api = Router::new()
         .merge(cases::routes())
         .merge(my_cases::routes())
         .merge(access_audit::routes())
@@ -104,10 +115,15 @@ pub fn router(state: ApiState) -> Router {
         .merge(group_debriefs::routes())
         .merge(health::routes())
         .merge(openapi::routes())
+        .with_state(state.clone());
+    let routes = match dashboard {
+        Some(dashboard) => api.merge(web::routes(state, dashboard)),
+        None => api,
+    };
+    routes
         .fallback(route_not_found)
         // Must follow the routes: it is installed on each route registered so far.
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(middleware::map_response(body_limit_as_problem))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

@@ -84,6 +84,12 @@ pub(crate) async fn list_candidates(
     _: Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
 ) -> Result<Json<Candidates>, ApiError> {
+    ranked(&state, case_id).await.map(Json)
+}
+
+/// The supporters ranked for an open case, best first, and those excluded; refused for a
+/// closed case. Names come from the roster (supporters', not the member's).
+pub(crate) async fn ranked(state: &ApiState, case_id: Uuid) -> Result<Candidates, ApiError> {
     let mut db = state.pool.acquire().await?;
     let (case, ranking) =
         candidates::candidates(&mut db, case_id, state.commands.policies(), Utc::now())
@@ -106,7 +112,7 @@ pub(crate) async fn list_candidates(
         .map(|(staff_id, given, family)| (staff_id, (given, family)))
         .collect();
     let name = |staff_id: &str| names.get(staff_id).cloned().unwrap_or_default();
-    Ok(Json(Candidates {
+    Ok(Candidates {
         case_id,
         supporter_id: case.supporter_id,
         candidates: ranking
@@ -143,5 +149,5 @@ pub(crate) async fn list_candidates(
                 }
             })
             .collect(),
-    }))
+    })
 }

@@ -23,7 +23,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
 use uuid::Uuid;
 
-use crate::access::{ActAsMember, Allowed, Refer};
+use crate::access::{ActAsMember, Allowed, Caller, Refer};
 use crate::access_audit::{self, Read};
 use crate::case_commands::{Channel, NoFields, StaffId};
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
@@ -62,7 +62,7 @@ pub(crate) fn staff_id_in_path(staff_id: String) -> Result<String, ApiError> {
 /// A staff id in a body, with the rules of [`StaffId`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct MemberStaffId(String);
+pub struct MemberStaffId(pub(crate) String);
 
 impl TryFrom<String> for MemberStaffId {
     type Error = &'static str;
@@ -595,6 +595,16 @@ pub(crate) async fn refer(
     Allowed(caller, _): Allowed<Refer>,
     JsonBody(body): JsonBody<Referral>,
 ) -> Result<Referred, ApiError> {
+    refer_member(&state, &caller, body).await
+}
+
+/// Records a referral for `caller`, within their rate limit: opens a case, or joins the
+/// member's open case.
+pub(crate) async fn refer_member(
+    state: &ApiState,
+    caller: &Caller,
+    body: Referral,
+) -> Result<Referred, ApiError> {
     state.rate_limits.referral(caller.subject())?;
     let referral_id = body.referral_id.unwrap_or_else(Uuid::new_v4);
     let referral = body.into_command(referral_id, Utc::now())?;
@@ -634,6 +644,18 @@ pub(crate) async fn state_preferences(
     Path(staff_id): Path<String>,
     JsonBody(body): JsonBody<StatePreferences>,
 ) -> Result<Json<MemberVersion>, ApiError> {
+    state_member_preferences(&state, &caller, staff_id, body)
+        .await
+        .map(Json)
+}
+
+/// States a member's preferences, for the member themselves or the program's staff.
+pub(crate) async fn state_member_preferences(
+    state: &ApiState,
+    caller: &Caller,
+    staff_id: String,
+    body: StatePreferences,
+) -> Result<MemberVersion, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     caller.require_member_or_staff(&staff_id)?;
     let command = MemberCommand::StatePreferences {
@@ -641,7 +663,7 @@ pub(crate) async fn state_preferences(
         preferences: body.into(),
         at: Utc::now(),
     };
-    act(&state, staff_id, command).await
+    act(state, staff_id, command).await.map(|Json(v)| v)
 }
 
 /// Opt out of automatic outreach after reported events. The member can still refer themselves.

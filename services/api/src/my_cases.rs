@@ -99,11 +99,13 @@ const SUPPORTED_CASES: &str = r#"
     LIMIT 500
 "#;
 
-async fn supported(
+/// The caller's own cases (`case_id`: only that one), newest first. Reads personal data: the
+/// caller records the read in the access audit before serving it.
+pub(crate) async fn supported(
     state: &ApiState,
     caller: &Caller,
     case_id: Option<Uuid>,
-) -> Result<Vec<SupportedRow>, ApiError> {
+) -> Result<Vec<SupportedCase>, ApiError> {
     // A supporter's token without a staff id cannot be matched to any case.
     let Some(staff_id) = caller.0.staff_id.as_deref() else {
         return Ok(Vec::new());
@@ -112,7 +114,10 @@ async fn supported(
         .bind(staff_id)
         .bind(case_id)
         .fetch_all(&state.pool)
-        .await?)
+        .await?
+        .into_iter()
+        .map(SupportedCase::from)
+        .collect())
 }
 
 /// The cases assigned to the calling peer supporter, with whom to reach and how.
@@ -132,9 +137,7 @@ pub(crate) async fn list_my_cases(
     let rows = supported(&state, &caller, None).await?;
     let ids: Vec<Uuid> = rows.iter().map(|row| row.case_id).collect();
     access_audit::record(&state.pool, &caller, "GET /v1/my/cases", Read::Cases(&ids)).await?;
-    Ok(Json(SupportedCases {
-        cases: rows.into_iter().map(SupportedCase::from).collect(),
-    }))
+    Ok(Json(SupportedCases { cases: rows }))
 }
 
 /// One case assigned to the calling peer supporter. Another supporter's case is not found.
@@ -165,5 +168,5 @@ pub(crate) async fn get_my_case(
         Read::Cases(&[row.case_id]),
     )
     .await?;
-    Ok(Json(row.into()))
+    Ok(Json(row))
 }

@@ -77,23 +77,31 @@ pub(crate) async fn get_statistics(
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|accept| accept.contains("text/csv")));
     if wants_csv {
-        let disposition = format!("attachment; filename=\"statistics-{}.csv\"", query.period);
-        return Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/csv; charset=utf-8"),
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    HeaderValue::from_str(&disposition).expect("a period is a valid header"),
-                ),
-            ],
-            csv(&statistics),
-        )
-            .into_response());
+        return Ok(csv_download(&statistics));
     }
     Ok(Json(statistics).into_response())
+}
+
+/// The period's statistics as a CSV file to save (the API's and the dashboard's download).
+pub(crate) fn csv_download(statistics: &Statistics) -> Response {
+    let disposition = format!(
+        "attachment; filename=\"statistics-{}.csv\"",
+        statistics.period
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).expect("a period is a valid header"),
+            ),
+        ],
+        csv(statistics),
+    )
+        .into_response()
 }
 
 /// A request to publish a period's statistics.

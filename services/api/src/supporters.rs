@@ -183,7 +183,7 @@ impl From<Availability> for roster::Availability {
 
 impl RosterEntry {
     /// The domain's entry, or the first field the program's rules refuse.
-    fn into_entry(
+    pub(crate) fn into_entry(
         self,
         state: &ApiState,
         today: NaiveDate,
@@ -372,8 +372,13 @@ pub(crate) async fn add_supporter(
     _: Allowed<RunTheProgram>,
     JsonBody(body): JsonBody<RosterEntry>,
 ) -> Result<Created, ApiError> {
+    add(&state, body).await.map(Created)
+}
+
+/// Puts a supporter on the roster, if the entry keeps the program's rules.
+pub(crate) async fn add(state: &ApiState, body: RosterEntry) -> Result<SupporterVersion, ApiError> {
     let now = Utc::now();
-    let (profile, contact) = body.into_entry(&state, now.date_naive())?;
+    let (profile, contact) = body.into_entry(state, now.date_naive())?;
     let staff_id = profile.staff_id.clone();
     let command = SupporterCommand::Join {
         profile,
@@ -384,7 +389,7 @@ pub(crate) async fn add_supporter(
         .commands
         .act_on_supporter(&staff_id, command, &metadata())
         .await?;
-    Ok(Created(SupporterVersion { staff_id, version }))
+    Ok(SupporterVersion { staff_id, version })
 }
 
 /// Replace a supporter's roster entry with the one sent.
@@ -407,9 +412,18 @@ pub(crate) async fn change_supporter(
     Path(staff_id): Path<String>,
     JsonBody(body): JsonBody<RosterEntry>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
+    change(&state, staff_id, body).await.map(Json)
+}
+
+/// Replaces a supporter's roster entry, which keeps its staff id.
+pub(crate) async fn change(
+    state: &ApiState,
+    staff_id: String,
+    body: RosterEntry,
+) -> Result<SupporterVersion, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     let now = Utc::now();
-    let (profile, contact) = body.into_entry(&state, now.date_naive())?;
+    let (profile, contact) = body.into_entry(state, now.date_naive())?;
     if profile.staff_id != staff_id {
         return Err(ApiError::InvalidField {
             rule: "invalid-roster-entry",
@@ -427,7 +441,7 @@ pub(crate) async fn change_supporter(
         .act_on_supporter(&staff_id, command, &metadata())
         .await
         .map_err(on_roster)?;
-    Ok(Json(SupporterVersion { staff_id, version }))
+    Ok(SupporterVersion { staff_id, version })
 }
 
 /// Pause a supporter: no new cases until resumed; the cases they hold stay theirs.
@@ -448,7 +462,9 @@ pub(crate) async fn pause_supporter(
     Path(staff_id): Path<String>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
     let at = Utc::now();
-    on_or_off(state, staff_id, SupporterCommand::Pause { at }).await
+    on_or_off(&state, staff_id, SupporterCommand::Pause { at })
+        .await
+        .map(Json)
 }
 
 /// Resume a paused supporter.
@@ -469,21 +485,24 @@ pub(crate) async fn resume_supporter(
     Path(staff_id): Path<String>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
     let at = Utc::now();
-    on_or_off(state, staff_id, SupporterCommand::Resume { at }).await
+    on_or_off(&state, staff_id, SupporterCommand::Resume { at })
+        .await
+        .map(Json)
 }
 
-async fn on_or_off(
-    state: ApiState,
+/// Pauses or resumes a supporter.
+pub(crate) async fn on_or_off(
+    state: &ApiState,
     staff_id: String,
     command: SupporterCommand,
-) -> Result<Json<SupporterVersion>, ApiError> {
+) -> Result<SupporterVersion, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     let version = state
         .commands
         .act_on_supporter(&staff_id, command, &metadata())
         .await
         .map_err(on_roster)?;
-    Ok(Json(SupporterVersion { staff_id, version }))
+    Ok(SupporterVersion { staff_id, version })
 }
 
 /// The roster, by family name.
@@ -503,17 +522,26 @@ pub(crate) async fn list_supporters(
     _: Allowed<RunTheProgram>,
     Query(filter): Query<RosterFilter>,
 ) -> Result<Json<Roster>, ApiError> {
-    let supporters = sqlx::query_as::<_, Supporter>(&format!(
+    Ok(Json(Roster {
+        supporters: roster(&state.pool, &filter).await?,
+    }))
+}
+
+/// The roster as the matching read model holds it, by family name.
+pub(crate) async fn roster(
+    pool: &sqlx::PgPool,
+    filter: &RosterFilter,
+) -> Result<Vec<Supporter>, ApiError> {
+    Ok(sqlx::query_as::<_, Supporter>(&format!(
         "SELECT {SUPPORTER_COLUMNS} FROM roster_supporters
          WHERE ($1::text IS NULL OR campus = $1)
            AND ($2::boolean IS NULL OR paused = $2)
          ORDER BY family_name, given_name, staff_id"
     ))
-    .bind(filter.campus)
+    .bind(filter.campus.as_deref())
     .bind(filter.paused)
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(Json(Roster { supporters }))
+    .fetch_all(pool)
+    .await?)
 }
 
 /// One supporter's roster entry, with the cases they hold.
@@ -535,14 +563,23 @@ pub(crate) async fn get_supporter(
     Path(staff_id): Path<String>,
 ) -> Result<Json<Supporter>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
-    sqlx::query_as::<_, Supporter>(&format!(
+    roster_entry(&state.pool, &staff_id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::SupporterNotFound)
+}
+
+/// One supporter as the matching read model holds them.
+pub(crate) async fn roster_entry(
+    pool: &sqlx::PgPool,
+    staff_id: &str,
+) -> Result<Option<Supporter>, ApiError> {
+    Ok(sqlx::query_as::<_, Supporter>(&format!(
         "SELECT {SUPPORTER_COLUMNS} FROM roster_supporters WHERE staff_id = $1"
     ))
-    .bind(&staff_id)
-    .fetch_optional(&state.pool)
-    .await?
-    .map(Json)
-    .ok_or(ApiError::SupporterNotFound)
+    .bind(staff_id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 #[cfg(test)]

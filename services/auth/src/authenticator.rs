@@ -39,6 +39,37 @@ impl Authenticator {
     /// signed it with RS256 or ES256, it names our issuer and audience, it is within its
     /// validity, and it grants at least one of the program's roles.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        let claims = self.verified_claims(token, &self.settings.audience).await?;
+        self.caller(&claims)
+    }
+
+    /// Checks the ID token a sign-in returned (OpenID Connect Core 1.0, section 3.1.3.7): signed
+    /// by the issuer's keys, for our issuer, meant for `client_id`, in date, carrying the
+    /// `nonce` this sign-in sent (so it cannot be replayed into another), and about the same
+    /// person as the access token that came with it.
+    pub async fn check_id_token(
+        &self,
+        id_token: &str,
+        client_id: &str,
+        nonce: &str,
+        subject: &str,
+    ) -> Result<(), AuthError> {
+        let claims = self.verified_claims(id_token, client_id).await?;
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(AuthError::NonceMismatch);
+        }
+        if claims.get("sub").and_then(Value::as_str) != Some(subject) {
+            return Err(AuthError::SubjectMismatch);
+        }
+        Ok(())
+    }
+
+    /// The claims of a JWT whose signature, issuer, audience and dates check out.
+    async fn verified_claims(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<Map<String, Value>, AuthError> {
         let (algorithm, kid) = header_of(token)?;
         let jwk = self
             .keys
@@ -60,14 +91,15 @@ impl Authenticator {
         let key = DecodingKey::from_jwk(&jwk).map_err(|_| AuthError::UnknownKey)?;
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.settings.issuer]);
-        validation.set_audience(&[&self.settings.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.settings.leeway_seconds;
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-            .map_err(|e| refusal(e.kind()))?
-            .claims;
-        self.caller(&claims)
+        Ok(
+            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+                .map_err(|e| refusal(e.kind()))?
+                .claims,
+        )
     }
 
     fn caller(&self, claims: &Map<String, Value>) -> Result<Caller, AuthError> {
@@ -87,10 +119,16 @@ impl Authenticator {
             .and_then(Value::as_str)
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
+        // Required and checked by the validation above.
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
         Ok(Caller {
             subject,
             staff_id,
             roles,
+            expires_at,
         })
     }
 }

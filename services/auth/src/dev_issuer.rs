@@ -164,10 +164,7 @@ impl DevIssuer {
     }
 
     pub fn mint(&self, request: &TokenRequest) -> Result<String, AuthError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| AuthError::DevIssuer(e.to_string()))?
-            .as_secs() as i64;
+        let now = unix_now()?;
         let mut claims = json!({
             "iss": request.issuer.as_deref().unwrap_or(&self.stored.issuer),
             "aud": request.audience.as_deref().unwrap_or(&self.stored.audience),
@@ -179,14 +176,50 @@ impl DevIssuer {
         if let Some(staff_id) = &request.staff_id {
             claims["staff_id"] = json!(staff_id);
         }
+        self.sign(&claims)
+    }
+
+    /// An OpenID Connect ID token for `client_id`, carrying the `nonce` the relying party sent
+    /// with its authorization request, as [`DevProvider`](crate::DevProvider) issues at sign-in.
+    pub fn mint_id_token(
+        &self,
+        subject: &str,
+        client_id: &str,
+        nonce: &str,
+        expires_in: i64,
+    ) -> Result<String, AuthError> {
+        let now = unix_now()?;
+        self.sign(&json!({
+            "iss": self.stored.issuer,
+            "aud": client_id,
+            "sub": subject,
+            "nonce": nonce,
+            "iat": now,
+            "exp": now + expires_in,
+        }))
+    }
+
+    fn sign(&self, claims: &Value) -> Result<String, AuthError> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.stored.key_id.clone());
         let pkcs8 = STANDARD
             .decode(&self.stored.private_key)
             .map_err(|_| AuthError::DevIssuer("the private key is not base64".into()))?;
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(&pkcs8))
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_der(&pkcs8))
             .map_err(|e| AuthError::DevIssuer(e.to_string()))
     }
+
+    /// The issuer's name (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.stored.issuer
+    }
+}
+
+fn unix_now() -> Result<i64, AuthError> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| AuthError::DevIssuer(e.to_string()))?
+        .as_secs() as i64)
 }
 
 fn io(path: &Path, error: std::io::Error) -> AuthError {

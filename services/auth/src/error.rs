@@ -27,6 +27,14 @@ pub enum AuthError {
     NoRole,
     #[error("the issuer's keys could not be loaded from {uri}: {reason}")]
     KeySet { uri: String, reason: String },
+    #[error("the ID token does not carry the nonce this sign-in sent")]
+    NonceMismatch,
+    #[error("the ID token is about someone else than the access token")]
+    SubjectMismatch,
+    /// The sign-in could not be completed with the identity provider: the reason names the
+    /// step (and the provider's error code), never a code, token or secret.
+    #[error("sign-in: {0}")]
+    SignIn(String),
     #[error("development issuer: {0}")]
     DevIssuer(String),
 }

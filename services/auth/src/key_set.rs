@@ -4,10 +4,9 @@
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
-use serde::Deserialize;
 use tokio::sync::RwLock;
 
-use crate::AuthError;
+use crate::{discovery, AuthError};
 
 /// Where the keys come from.
 #[derive(Debug, Clone)]
@@ -47,7 +46,12 @@ impl KeySet {
     pub(crate) async fn load(issuer: &str, uri: Option<&str>) -> Result<Self, AuthError> {
         let uri = match uri {
             Some(uri) => uri.to_owned(),
-            None => discover_jwks_uri(issuer).await?,
+            None => {
+                let discovery = discovery::discover(issuer).await?;
+                discovery.jwks_uri.ok_or_else(|| {
+                    AuthError::key_set(&discovery.url, "the discovery document names no jwks_uri")
+                })?
+            }
         };
         let keys = fetch(&uri).await?;
         Ok(KeySet {
@@ -91,21 +95,6 @@ impl KeySet {
     }
 }
 
-#[derive(Deserialize)]
-struct Discovery {
-    jwks_uri: String,
-}
-
-async fn discover_jwks_uri(issuer: &str) -> Result<String, AuthError> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    let discovery: Discovery = serde_json::from_slice(&get(&url).await?)
-        .map_err(|e| AuthError::key_set(&url, format!("not a discovery document: {e}")))?;
-    Ok(discovery.jwks_uri)
-}
-
 async fn fetch(uri: &str) -> Result<JwkSet, AuthError> {
     let bytes = match uri.strip_prefix("file:") {
         // `file:///abs/path`, `file:/abs/path` and `file:relative/path` all name a path.
@@ -114,26 +103,8 @@ async fn fetch(uri: &str) -> Result<JwkSet, AuthError> {
             // A few hundred bytes, read at start and on key rotation: not worth a thread.
             std::fs::read(path).map_err(|e| AuthError::key_set(uri, e))?
         }
-        None => get(uri).await?,
+        None => discovery::get(uri).await?,
     };
     serde_json::from_slice(&bytes)
         .map_err(|e| AuthError::key_set(uri, format!("not a JSON Web Key Set: {e}")))
-}
-
-async fn get(url: &str) -> Result<Vec<u8>, AuthError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| AuthError::key_set(url, e))?;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| AuthError::key_set(url, e))?;
-    Ok(response
-        .bytes()
-        .await
-        .map_err(|e| AuthError::key_set(url, e))?
-        .to_vec())
 }

@@ -2,19 +2,24 @@
 //! JWT) from the hospital's identity provider; this crate checks it against the configured
 //! issuer, audience and the issuer's published keys (RS256 or ES256), and maps the roles claim
 //! to the program's roles. There is no setting that turns the check off: local runs and tests
-//! use a [`DevIssuer`] of their own instead.
+//! use a [`DevIssuer`] of their own instead, which [`DevProvider`] serves as an OpenID provider
+//! for the dashboard's sign-in ([`sign_in`]).
 
 mod authenticator;
 mod dev_issuer;
+mod dev_provider;
+mod discovery;
 mod error;
 mod key_set;
 mod settings;
+pub mod sign_in;
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 pub use authenticator::Authenticator;
 pub use dev_issuer::{DevIssuer, TokenRequest};
+pub use dev_provider::DevProvider;
 pub use error::AuthError;
 pub use settings::{AuthSettings, RoleNames};
 
@@ -94,6 +99,8 @@ pub struct Caller {
     pub staff_id: Option<String>,
     /// At least one: a token that maps to no role of the program is refused.
     pub roles: BTreeSet<Role>,
+    /// The token's `exp`, in seconds since the Unix epoch: a dashboard session ends with it.
+    pub expires_at: i64,
 }
 
 impl Caller {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use outreach_api::{ApiState, BrokerHealth, MetricsExposition, RateLimits};
+use outreach_api::{ApiState, BrokerHealth, Dashboard, MetricsExposition, RateLimits};
 use outreach_auth::Authenticator;
 use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
@@ -45,6 +45,14 @@ impl Service {
              unless the issuer publishes a discovery document); for a local run, \
              `peer-outreach dev-issuer init` prints the settings of a development issuer",
         )?;
+        let dashboard = match settings.dashboard.clone() {
+            Some(dashboard) => Some(Arc::new(
+                Dashboard::connect(dashboard, &auth.issuer)
+                    .await
+                    .context("finding the identity provider's sign-in endpoints")?,
+            )),
+            None => None,
+        };
         let auth = Arc::new(
             Authenticator::connect(auth)
                 .await
@@ -190,14 +198,18 @@ impl Service {
             .with_context(|| format!("binding {}", settings.http.listen))?;
         let addr = listener.local_addr()?;
         let metrics = MetricsExposition::new(telemetry::prometheus_text);
-        let app = outreach_api::router(ApiState {
+        let state = ApiState {
             pool: pool.clone(),
             broker,
             metrics,
             commands,
             auth,
             rate_limits: RateLimits::new(settings.http.rate_limits),
-        });
+        };
+        let app = match dashboard {
+            Some(dashboard) => outreach_api::router_with_dashboard(state, dashboard),
+            None => outreach_api::router(state),
+        };
         let api_shutdown = shutdown.child_token();
         tasks.spawn(async move {
             let served = axum::serve(listener, app)

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use outreach_auth::{DevIssuer, Role, TokenRequest};
+use outreach_auth::{DevIssuer, DevProvider, Role, TokenRequest};
 use outreach_intake::sample::{Mode, Publisher};
 use outreach_projections::ProjectionRunner;
 use peer_outreach::{database, runner_settings, telemetry, Service, Settings};
@@ -65,6 +65,22 @@ enum DevIssuerCommand {
         /// Print the settings as `export` lines for a shell to `eval`.
         #[arg(long)]
         env: bool,
+        /// Also print the dashboard's sign-in settings for the issuer served here by
+        /// `dev-issuer serve`, e.g. http://127.0.0.1:8090.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Where the service serves (for the dashboard's redirect URI).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        service: String,
+    },
+    /// Serve the issuer as an OpenID provider for signing in to the dashboard locally:
+    /// discovery, keys, a development-only authorize page and a token endpoint (PKCE).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: std::net::SocketAddr,
+        /// How long the tokens it issues are valid, in minutes.
+        #[arg(long, default_value_t = 480)]
+        minutes: u64,
     },
     /// Print a signed token for someone with the given role.
     Token {
@@ -83,6 +99,9 @@ enum DevIssuerCommand {
     },
 }
 
+/// The client id the dashboard has with the development issuer.
+const DEV_CLIENT_ID: &str = "peer-outreach-dashboard";
+
 #[derive(Clone, Copy, ValueEnum)]
 enum PublishMode {
     Structured,
@@ -94,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The development issuer needs no configuration, database or broker.
     if let Some(Command::DevIssuer { dir, command }) = &cli.command {
-        return dev_issuer(dir, command);
+        return dev_issuer(dir, command).await;
     }
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     let _telemetry = telemetry::init(&settings)?;
@@ -145,12 +164,44 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()> {
+async fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()> {
     let issuer = DevIssuer::load_or_generate(dir)?;
     match command {
-        DevIssuerCommand::Init { env } => {
+        DevIssuerCommand::Serve { listen, minutes } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            let base = format!("http://{}", listener.local_addr()?);
+            let provider = std::sync::Arc::new(
+                DevProvider::new(std::sync::Arc::new(issuer), &base)
+                    .token_lifetime(std::time::Duration::from_secs(minutes * 60)),
+            );
+            println!("the development issuer signs anyone in at {base}/authorize (development only; Ctrl-C stops it)");
+            provider.serve(listener, shutdown_signal()).await?;
+        }
+        DevIssuerCommand::Init {
+            env,
+            provider,
+            service,
+        } => {
             let settings = issuer.settings(&std::fs::canonicalize(dir)?);
             let jwks_uri = settings.jwks_uri.unwrap_or_default();
+            // The dashboard signs in through the provider `dev-issuer serve` runs.
+            let sign_in = provider.as_deref().map(|provider| {
+                let provider = provider.trim_end_matches('/');
+                [
+                    ("CLIENT_ID", DEV_CLIENT_ID.to_owned()),
+                    (
+                        "REDIRECT_URI",
+                        format!(
+                            "{}/dashboard/sign-in/callback",
+                            service.trim_end_matches('/')
+                        ),
+                    ),
+                    ("AUTHORIZATION_ENDPOINT", format!("{provider}/authorize")),
+                    ("TOKEN_ENDPOINT", format!("{provider}/token")),
+                ]
+            });
             if *env {
                 println!("export PEER_OUTREACH__AUTH__ISSUER='{}'", settings.issuer);
                 println!(
@@ -158,6 +209,9 @@ fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()> {
                     settings.audience
                 );
                 println!("export PEER_OUTREACH__AUTH__JWKS_URI='{jwks_uri}'");
+                for (key, value) in sign_in.iter().flatten() {
+                    println!("export PEER_OUTREACH__DASHBOARD__SIGN_IN__{key}='{value}'");
+                }
             } else {
                 println!("A development issuer is kept in {}.", dir.display());
                 println!("Trust it (never in production) with, in a config file:\n");
@@ -172,6 +226,13 @@ fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()> {
                     "  peer-outreach dev-issuer token --role program-manager --staff-id E90002"
                 );
                 println!("and call the API with `Authorization: Bearer <token>`.");
+                if let Some(sign_in) = &sign_in {
+                    println!("\nThe dashboard signs in through `dev-issuer serve` with:\n");
+                    println!("[dashboard.sign_in]");
+                    for (key, value) in sign_in {
+                        println!("{} = \"{value}\"", key.to_lowercase());
+                    }
+                }
             }
         }
         DevIssuerCommand::Token {

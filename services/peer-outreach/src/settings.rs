@@ -38,6 +38,10 @@ pub struct Settings {
     /// makes a development issuer and prints these settings.
     #[serde(default)]
     pub auth: Option<outreach_auth::AuthSettings>,
+    /// `[dashboard]`: the web pages under `/dashboard` and their sign-in. Absent: the service
+    /// serves the API only. Locally, `peer-outreach dev-issuer serve` prints these settings.
+    #[serde(default)]
+    pub dashboard: Option<outreach_api::DashboardSettings>,
 }
 
 /// `[notifications]`: messages published from the outbox: notices to the program director, and
@@ -325,6 +329,29 @@ mod tests {
         )
         .unwrap();
         assert!(Settings::load(Some(&typo)).is_err());
+    }
+
+    #[test]
+    fn the_dashboard_is_served_only_when_its_sign_in_is_configured() {
+        assert!(Settings::load(None).unwrap().dashboard.is_none());
+        let dir =
+            std::env::temp_dir().join(format!("peer-outreach-dashboard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("dashboard.toml");
+        std::fs::write(
+            &file,
+            "[dashboard.sign_in]\nclient_id = \"peer-outreach-dashboard\"\n\
+             redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n",
+        )
+        .unwrap();
+        let dashboard = Settings::load(Some(&file))
+            .unwrap()
+            .dashboard
+            .expect("the dashboard is configured");
+        assert_eq!(dashboard.sign_in.client_id, "peer-outreach-dashboard");
+        // Unset endpoints are found through the issuer's discovery document.
+        assert!(dashboard.sign_in.authorization_endpoint.is_none());
+        assert_eq!(dashboard.queue_refresh_seconds, 5);
     }
 
     #[test]

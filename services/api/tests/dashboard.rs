@@ -1,0 +1,701 @@
+//! The dashboard's pages, driven in-process: signing in through the development issuer served
+//! as an OpenID provider, sessions, CSRF refusal, which role may open which page, forms that
+//! show their errors next to the field and change nothing, and page reads in the access audit.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use common::{open_command, TestApp};
+use http_body_util::BodyExt;
+use outreach_api::{router_with_dashboard, ApiState, Dashboard, DashboardSettings, RateLimits};
+use outreach_auth::sign_in::SignInSettings;
+use outreach_auth::{Authenticator, DevProvider, Role};
+use outreach_projections::{MatchingProjection, OutreachProjection, ProjectionRunner};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const REDIRECT: &str = "http://127.0.0.1:9/dashboard/sign-in/callback";
+
+struct Site {
+    app: TestApp,
+    router: Router,
+    provider: String,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    cookies: Vec<String>,
+    html: String,
+}
+
+impl Site {
+    async fn new() -> Site {
+        Self::with_token_lifetime(Duration::from_secs(3600)).await
+    }
+
+    async fn with_token_lifetime(lifetime: Duration) -> Site {
+        let app = TestApp::spawn().await;
+        let issuer = app.issuer.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let provider = format!("http://{}", listener.local_addr().unwrap());
+        let served = Arc::new(DevProvider::new(issuer.clone(), &provider).token_lifetime(lifetime));
+        tokio::spawn(served.serve(listener, std::future::pending()));
+        let dashboard = Dashboard::connect(
+            DashboardSettings {
+                sign_in: SignInSettings {
+                    client_id: "peer-outreach-dashboard".into(),
+                    client_secret: None,
+                    redirect_uri: REDIRECT.into(),
+                    authorization_endpoint: None,
+                    token_endpoint: None,
+                    scopes: vec![],
+                },
+                queue_refresh_seconds: 5,
+            },
+            // Found through the provider's discovery document.
+            &provider,
+        )
+        .await
+        .expect("the provider's endpoints are found");
+        let router = router_with_dashboard(
+            ApiState {
+                pool: app.pool.clone(),
+                broker: app.broker.clone(),
+                metrics: Default::default(),
+                commands: app.commands.clone(),
+                auth: Arc::new(Authenticator::with_keys(
+                    issuer.settings_in_process(),
+                    issuer.jwks(),
+                )),
+                rate_limits: RateLimits::new(common::generous_rate_limits()),
+            },
+            Arc::new(dashboard),
+        );
+        Site {
+            app,
+            router,
+            provider,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> Page {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Page {
+            status,
+            location,
+            cookies,
+            html: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, session: Option<&str>) -> Page {
+        let mut request = Request::get(path);
+        if let Some(session) = session {
+            request = request.header("cookie", format!("po_session={session}"));
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, session: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        self.send(
+            Request::post(path)
+                .header("cookie", format!("po_session={session}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Signs in through the provider's authorize page as `role`; returns the session cookie.
+    async fn sign_in(&self, role: Role, staff_id: &str) -> String {
+        let start = self.get("/dashboard/sign-in", None).await;
+        assert_eq!(start.status, StatusCode::SEE_OTHER);
+        let attempt = cookie_value(&start.cookies, "po_sign_in").expect("a sign-in cookie");
+        let authorize = reqwest::Url::parse(start.location.as_deref().unwrap()).unwrap();
+        assert!(authorize.as_str().starts_with(&self.provider));
+        let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+        form.push(("role".into(), role.code().into()));
+        form.push(("staff_id".into(), staff_id.into()));
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let back = browser
+            .post(authorize.join("/authorize").unwrap())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let callback = back.headers()["location"].to_str().unwrap().to_owned();
+        let callback = callback
+            .strip_prefix("http://127.0.0.1:9")
+            .unwrap()
+            .to_owned();
+        let done = self
+            .send(
+                Request::get(callback)
+                    .header("cookie", format!("po_sign_in={attempt}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+        let session = cookie_value(&done.cookies, "po_session").expect("a session cookie");
+        let set = done
+            .cookies
+            .iter()
+            .find(|c| c.starts_with("po_session="))
+            .unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+            "{set}"
+        );
+        assert!(!set.contains("Secure"), "served over http here: {set}");
+        session
+    }
+
+    /// The CSRF token the session's pages carry.
+    async fn csrf(&self, session: &str) -> String {
+        let page = self.get("/dashboard/signed-out", None).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let page = self.get("/dashboard", Some(session)).await;
+        let first = page.location.expect("home sends each role on");
+        let page = self.get(&first, Some(session)).await;
+        let at = page.html.find(r#"name="csrf" value=""#).expect("a form") + 19;
+        page.html[at..at + 43].to_owned()
+    }
+
+    /// A case of member E7, assigned to supporter E20001 and, when `reached`, with the member
+    /// reached; once the read model shows it.
+    async fn case(&self, reached: bool) -> Uuid {
+        let case_id = Uuid::new_v4();
+        let commands = &self.app.commands;
+        commands
+            .handle_case(case_id, open_command(case_id, "E7"), &HashMap::new())
+            .await
+            .unwrap();
+        let version = commands
+            .assign(case_id, "E20001", None, chrono::Utc::now(), &HashMap::new())
+            .await
+            .unwrap();
+        let mut version = version;
+        if reached {
+            version = commands
+                .act_on_case(
+                    case_id,
+                    outreach_domain::CaseCommand::RecordContactAttempt {
+                        channel: outreach_events::Channel::Phone,
+                        outcome: outreach_events::lifecycle::ContactOutcome::Reached,
+                        at: chrono::Utc::now(),
+                    },
+                    None,
+                    &HashMap::new(),
+                )
+                .await
+                .unwrap();
+        }
+        self.project().await;
+        for _ in 0..200 {
+            let seen: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM outreach_cases WHERE case_id = $1")
+                    .bind(case_id)
+                    .fetch_optional(&self.app.pool)
+                    .await
+                    .unwrap();
+            if seen == Some(version as i64) {
+                return case_id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seen: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM outreach_cases WHERE case_id = $1")
+                .bind(case_id)
+                .fetch_optional(&self.app.pool)
+                .await
+                .unwrap();
+        panic!("the read model never showed the case at {version}: {seen:?}");
+    }
+
+    /// Brings the read models up to the event store, as the service's runners do.
+    async fn project(&self) {
+        for projection in [
+            Arc::new(OutreachProjection) as Arc<dyn outreach_projections::Projection>,
+            Arc::new(MatchingProjection),
+        ] {
+            ProjectionRunner::new(self.app.pool.clone(), projection, Default::default())
+                .catch_up()
+                .await
+                .expect("the projections catch up");
+        }
+    }
+
+    async fn events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
+    cookies.iter().find_map(|c| {
+        let value = c.strip_prefix(&format!("{name}="))?;
+        Some(value.split(';').next()?.to_owned()).filter(|v| !v.is_empty())
+    })
+}
+
+#[tokio::test]
+async fn pages_without_a_session_send_the_browser_to_sign_in_with_pkce() {
+    let site = Site::new().await;
+
+    let page = site.get("/dashboard/queue", None).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/dashboard/sign-in?return_to=%2Fdashboard%2Fqueue")
+    );
+
+    let start = site.get(page.location.as_deref().unwrap(), None).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    let to = reqwest::Url::parse(start.location.as_deref().unwrap()).unwrap();
+    let query: HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["redirect_uri"], REDIRECT);
+    assert!(query["state"].len() >= 43 && query["nonce"].len() >= 43);
+    let set = &start.cookies[0];
+    assert!(
+        set.starts_with("po_sign_in=") && set.contains("HttpOnly") && set.contains("SameSite=Lax")
+    );
+    // Nothing personal is in the sign-in's address.
+    assert!(!start.location.unwrap().contains("E7"));
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_this_browsers_sign_in_is_refused() {
+    let site = Site::new().await;
+    let start = site.get("/dashboard/sign-in", None).await;
+    let attempt = cookie_value(&start.cookies, "po_sign_in").unwrap();
+
+    // The browser's own sign-in, answered with another state: refused, and spent.
+    let wrong_state = site
+        .send(
+            Request::get("/dashboard/sign-in/callback?code=abc&state=forged")
+                .header("cookie", format!("po_sign_in={attempt}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(wrong_state.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong_state.html.contains("Sign-in did not complete"));
+    assert!(cookie_value(&wrong_state.cookies, "po_session").is_none());
+
+    // An answer without the browser's cookie (a link sent by someone else).
+    let to = reqwest::Url::parse(start.location.as_deref().unwrap()).unwrap();
+    let state = to
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let no_cookie = site
+        .get(
+            &format!("/dashboard/sign-in/callback?code=abc&state={state}"),
+            None,
+        )
+        .await;
+    assert_eq!(no_cookie.status, StatusCode::UNAUTHORIZED);
+    assert!(cookie_value(&no_cookie.cookies, "po_session").is_none());
+}
+
+#[tokio::test]
+async fn each_role_opens_exactly_the_pages_the_access_table_allows() {
+    let site = Site::new().await;
+    let case_id = site.case(false).await;
+    let case = format!("/dashboard/cases/{case_id}");
+    let my_case = format!("/dashboard/my-cases/{case_id}");
+    // (page, roles that may open it)
+    use Role::*;
+    let pages: Vec<(&str, &[Role])> = vec![
+        ("/dashboard/queue", &[Director, ProgramManager]),
+        (&case, &[Director, ProgramManager]),
+        ("/dashboard/roster", &[Director, ProgramManager]),
+        ("/dashboard/roster/new", &[Director, ProgramManager]),
+        ("/dashboard/my-cases", &[PeerSupporter]),
+        (&my_case, &[PeerSupporter]),
+        (
+            "/dashboard/statistics",
+            &[Director, ProgramManager, SafetyOffice],
+        ),
+        (
+            "/dashboard/referral",
+            &[
+                Director,
+                ProgramManager,
+                PeerSupporter,
+                CareTeamMember,
+                Service,
+            ],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for role in Role::ALL {
+        // The supporter is the case's.
+        let session = site.sign_in(role, "E20001").await;
+        for (page, allowed) in &pages {
+            let seen = site.get(page, Some(&session)).await;
+            let expected = if allowed.contains(&role) {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            if seen.status != expected {
+                wrong.push(format!("{page} as {role}: {}", seen.status));
+            }
+            if seen.status == StatusCode::FORBIDDEN && !seen.html.contains("<h1>Not allowed</h1>") {
+                wrong.push(format!("{page} as {role}: no clear 403 page"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "wrong answers:\n{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn a_supporter_sees_only_contact_details_and_another_supporters_case_is_not_found() {
+    let site = Site::new().await;
+    let case_id = site.case(false).await;
+    let mine = site.sign_in(Role::PeerSupporter, "E20001").await;
+    let page = site
+        .get(&format!("/dashboard/my-cases/{case_id}"), Some(&mine))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Ana Silva") && page.html.contains("ana.silva@hospital.example"));
+    for fact in [
+        "INC-",
+        "ICU 4",
+        "Critical care",
+        "Registered nurse",
+        "incident",
+    ] {
+        assert!(!page.html.contains(fact), "{fact} shown to the supporter");
+    }
+    let theirs = site.sign_in(Role::PeerSupporter, "E30003").await;
+    let page = site
+        .get(&format!("/dashboard/my-cases/{case_id}"), Some(&theirs))
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.html.contains("Silva"));
+}
+
+#[tokio::test]
+async fn a_form_without_the_sessions_csrf_token_changes_nothing() {
+    let site = Site::new().await;
+    let case_id = site.case(false).await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+    let before = site.events().await;
+    let path = format!("/dashboard/cases/{case_id}/contact-attempts");
+    let form = [("channel", "phone"), ("outcome", "no_answer")];
+
+    let none = site.post(&path, &session, &form).await;
+    let other = site.sign_in(Role::ProgramManager, "E90002").await;
+    let other_csrf = site.csrf(&other).await;
+    let mut forged = form.to_vec();
+    forged.push(("csrf", &other_csrf));
+    let foreign = site.post(&path, &session, &forged).await;
+
+    for page in [none, foreign] {
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(page.html.contains("Form not accepted"), "{}", page.html);
+    }
+    assert_eq!(site.events().await, before, "nothing was recorded");
+
+    let csrf = site.csrf(&session).await;
+    let mut sent = form.to_vec();
+    sent.push(("csrf", &csrf));
+    let done = site.post(&path, &session, &sent).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert!(site.events().await > before);
+}
+
+#[tokio::test]
+async fn a_refused_step_shows_its_error_next_to_the_field_and_records_nothing() {
+    let site = Site::new().await;
+    let case_id = site.case(true).await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+    let csrf = site.csrf(&session).await;
+    let before = site.events().await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2))
+        .date_naive()
+        .to_string();
+    let path = format!("/dashboard/cases/{case_id}/encounters");
+
+    let future = site
+        .post(
+            &path,
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("held_on", &tomorrow),
+                ("modality", "video"),
+                ("format", "individual"),
+                ("duration", "30_to_60_minutes"),
+            ],
+        )
+        .await;
+    assert_eq!(future.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        future.html.contains(r#"id="encounters-held_on-error""#),
+        "{}",
+        future.html
+    );
+    assert!(future
+        .html
+        .contains(r#"aria-describedby="encounters-held_on-hint encounters-held_on-error""#));
+    // The values sent are shown again.
+    assert!(future.html.contains(&format!(r#"value="{tomorrow}""#)));
+
+    let missing = site
+        .post(&path, &session, &[("csrf", &csrf), ("held_on", &tomorrow)])
+        .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        missing.html.contains(r#"id="encounters-modality-error""#),
+        "{}",
+        missing.html
+    );
+
+    // A page rendered at an older version: someone changed the case since.
+    let stale = site
+        .post(
+            &format!("/dashboard/cases/{case_id}/resources"),
+            &session,
+            &[("csrf", &csrf), ("version", "1")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(stale.html.contains("Someone changed this case"));
+
+    assert_eq!(site.events().await, before, "nothing was recorded");
+}
+
+#[tokio::test]
+async fn the_roster_form_names_every_wrong_field_and_adds_nobody() {
+    let site = Site::new().await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+    let csrf = site.csrf(&session).await;
+    let before = site.events().await;
+    let page = site
+        .post(
+            "/dashboard/roster",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("staff_id", "S-NEW"),
+                ("given_name", ""),
+                ("family_name", "Okafor"),
+                ("email", "not an address"),
+                ("campus", "Parnassus"),
+                ("department", "Anesthesia"),
+                ("discipline", "physician"),
+                ("seniority", "senior"),
+                ("training.status", "trained"),
+                ("training.completed_on", "2026-01-15"),
+                ("capacity", "3"),
+                ("hours.monday.starts", "09:00"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for field in [
+        "roster-given_name",
+        "roster-email",
+        "roster-hours-monday-ends",
+    ] {
+        assert!(
+            page.html.contains(&format!(r#"id="{field}-error""#)),
+            "no error next to {field}: {}",
+            page.html
+        );
+    }
+    assert!(page.html.contains("Please correct these"));
+    assert_eq!(site.events().await, before, "nobody was added");
+
+    // A rule of the program (at most 20 cases at once) lands next to its field too.
+    let page = site
+        .post(
+            "/dashboard/roster",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("staff_id", "S-NEW"),
+                ("given_name", "Ines"),
+                ("family_name", "Okafor"),
+                ("email", "ines@hospital.example"),
+                ("campus", "Parnassus"),
+                ("department", "Anesthesia"),
+                ("discipline", "physician"),
+                ("seniority", "senior"),
+                ("training.status", "trained"),
+                ("training.completed_on", "2026-01-15"),
+                ("capacity", "99"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(r#"id="roster-capacity-error""#),
+        "{}",
+        page.html
+    );
+    assert_eq!(site.events().await, before, "nobody was added");
+}
+
+#[tokio::test]
+async fn a_page_read_of_personal_data_is_in_the_access_audit_and_the_queue_is_not() {
+    let site = Site::new().await;
+    let case_id = site.case(false).await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+
+    let queue = site.get("/dashboard/queue/rows", Some(&session)).await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(queue.html.contains(&case_id.to_string()));
+    assert!(!queue.html.contains("Silva"), "the queue shows no names");
+    let page = site
+        .get(&format!("/dashboard/cases/{case_id}"), Some(&session))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Ana Silva"));
+
+    type Entry = (String, Option<Uuid>, Option<String>, Vec<String>);
+    let audit: Vec<Entry> = sqlx::query_as(
+        "SELECT endpoint, case_id, reader_staff_id, reader_roles FROM access_audit ORDER BY entry_id",
+    )
+    .fetch_all(&site.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit,
+        vec![(
+            "GET /dashboard/cases/{case_id}".to_owned(),
+            Some(case_id),
+            Some("E90002".to_owned()),
+            vec!["program_manager".to_owned()],
+        )]
+    );
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_so_does_the_tokens_expiry() {
+    let site = Site::with_token_lifetime(Duration::from_secs(2)).await;
+    let session = site.sign_in(Role::SafetyOffice, "E90003").await;
+    let csrf = site.csrf(&session).await;
+    let out = site
+        .post("/dashboard/sign-out", &session, &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location.as_deref(), Some("/dashboard/signed-out"));
+    assert!(out.cookies[0].contains("Max-Age=0"));
+    let after = site.get("/dashboard/statistics", Some(&session)).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "signed out");
+
+    let session = site.sign_in(Role::SafetyOffice, "E90003").await;
+    assert_eq!(
+        site.get("/dashboard/statistics", Some(&session))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let expired = site.get("/dashboard/statistics", Some(&session)).await;
+    assert_eq!(
+        expired.status,
+        StatusCode::SEE_OTHER,
+        "the session ended with its token"
+    );
+}
+
+#[tokio::test]
+async fn a_self_referral_with_preferences_opens_a_case() {
+    let site = Site::new().await;
+    let session = site.sign_in(Role::CareTeamMember, "E55").await;
+    let csrf = site.csrf(&session).await;
+    let form = site.get("/dashboard/referral", Some(&session)).await;
+    assert!(
+        form.html.contains(r#"value="E55""#),
+        "the caller's own staff id is filled in"
+    );
+    let sent = site
+        .post(
+            "/dashboard/referral",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("referral_id", &Uuid::new_v4().to_string()),
+                ("referred_by", "self"),
+                ("member.staff_id", "E55"),
+                ("member.name.given", "Noor"),
+                ("member.name.family", "Haddad"),
+                ("member.role", "Pharmacist"),
+                ("member.discipline", "pharmacist"),
+                ("member.department", "Pharmacy"),
+                ("campus", "Parnassus"),
+                ("unit", "Pharmacy"),
+                ("member.contact.email", "noor@hospital.example"),
+                ("preferences.supporter_gender", "woman"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.html);
+    assert!(sent.html.contains("Referral sent"));
+    let (member, _) = site.app.commands.member("E55").await.unwrap();
+    assert!(member.open_case().is_some());
+
+    // No way to reach the member: refused, next to the form, and nothing opened.
+    let before = site.events().await;
+    let refused = site
+        .post(
+            "/dashboard/referral",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("referred_by", "colleague"),
+                ("member.staff_id", "E56"),
+                ("member.name.given", "Sam"),
+                ("member.name.family", "Lee"),
+                ("member.role", "Nurse"),
+                ("member.discipline", "nurse"),
+                ("member.department", "ICU"),
+                ("campus", "Parnassus"),
+                ("unit", "ICU"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.html.contains("referral-error"), "{}", refused.html);
+    assert_eq!(site.events().await, before);
+}
