@@ -45,6 +45,11 @@ struct Cli {
     /// How long the latency phase produces.
     #[arg(long, default_value_t = 30)]
     latency_seconds: u64,
+    /// Time one report in this many in the latency phase (every report is produced). Each
+    /// timed report polls the API every 10 ms until its case shows, so timing all of them would
+    /// load the service with the probes' own requests (at 200 reports/s, thousands a second).
+    #[arg(long, default_value_t = 4)]
+    probe_every: u64,
     /// Phases to run (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Phase>,
@@ -187,6 +192,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
     let catch_up_url = format!("{}/{catch_up_db}", cli.database);
     let mut catch_up: Option<CatchUp> = None;
     let mut latency: Option<Vec<Duration>> = None;
+    let mut latency_stages: Option<(Vec<Duration>, Vec<Duration>)> = None;
     let mut latency_timeouts = 0;
     let mut service_peak_kib = None;
     let mut rebuilds = Vec::new();
@@ -280,18 +286,20 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
 
         if wants(Phase::Latency) {
             let token = issuer.mint(&TokenRequest::new("bench", Role::Director))?;
-            let (sorted, timeouts) = measure_latency(
+            let run = measure_latency(
                 &publisher,
                 &process.addr,
                 &token,
                 &id,
                 cli.rate,
                 cli.latency_seconds,
+                cli.probe_every,
                 cli.seed,
             )
             .await?;
-            latency = Some(sorted);
-            latency_timeouts = timeouts;
+            latency_stages = Some(run.stages(&pool).await?);
+            latency = Some(run.sorted);
+            latency_timeouts = run.timeouts;
         }
         service_peak_kib = process.peak_rss_kib();
         drop(process);
@@ -496,11 +504,35 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
                 met,
             );
         }
+        if let Some((to_intake, to_api)) = &latency_stages {
+            for (label, q) in [("p50", 0.50), ("p99", 0.99)] {
+                table.row(
+                    &format!("latency {label}: produce to intake"),
+                    ms(percentile(to_intake, q)),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                );
+                table.row(
+                    &format!("latency {label}: intake to case in API"),
+                    ms(percentile(to_api, q)),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                );
+            }
+        }
         notes.push(format!(
-            "latency: {} reports at {} reports/s for {} s, each timed from before its produce (acks=all) until GET /v1/cases/{{id}} of its last-named member answers 200, polled every {} ms, then every tenth of the time waited ({latency_timeouts} not produced or not visible within {} s, counted at {} s); naive column: one report's time through the naive pipeline; limit column: one single-row commit",
-            sorted.len(),
+            "latency: {} reports at {} reports/s for {} s, one in {} timed ({} timed) from before its produce (acks=all) until GET /v1/cases/{{id}} of its last-named member answers 200, polled every {} ms, then every tenth of the time waited ({latency_timeouts} not produced or not visible within {} s, counted at {} s); naive column: one report's time through the naive pipeline; limit column: one single-row commit",
+            cli.rate * cli.latency_seconds,
             cli.rate,
             cli.latency_seconds,
+            cli.probe_every.max(1),
+            sorted.len(),
             PROBE_INTERVAL.as_millis(),
             PROBE_TIMEOUT.as_secs(),
             PROBE_TIMEOUT.as_secs()
@@ -630,8 +662,44 @@ struct Limit {
     copy: Duration,
 }
 
-/// Produces `rate` reports a second for `seconds`, each timed from just before its produce
-/// until its case answers through the API. Returns the sorted latencies and how many timed out.
+/// The latency phase's timed reports.
+struct LatencyRun {
+    /// Every latency, sorted; timeouts counted at the timeout.
+    sorted: Vec<Duration>,
+    timeouts: usize,
+    /// Each case seen, when its report was produced, and how long it took to show.
+    seen: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>, Duration)>,
+}
+
+impl LatencyRun {
+    /// Each latency split at the moment intake decoded the report (the case's `opened_at`):
+    /// produce to intake (broker, fetch), and intake to the API (commands, projection, probe).
+    async fn stages(&self, pool: &PgPool) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+        let ids: Vec<uuid::Uuid> = self.seen.iter().map(|(id, ..)| *id).collect();
+        let opened: std::collections::HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>> =
+            sqlx::query_as("SELECT case_id, opened_at FROM outreach_cases WHERE case_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .collect();
+        let (mut to_intake, mut to_api) = (Vec::new(), Vec::new());
+        for (case, produced_at, latency) in &self.seen {
+            let Some(opened_at) = opened.get(case) else {
+                continue;
+            };
+            let first = (*opened_at - *produced_at).to_std().unwrap_or_default();
+            to_intake.push(first);
+            to_api.push(latency.saturating_sub(first));
+        }
+        to_intake.sort();
+        to_api.sort();
+        Ok((to_intake, to_api))
+    }
+}
+
+/// Produces `rate` reports a second for `seconds`, one in `probe_every` timed from just before
+/// its produce until its case answers through the API.
 async fn measure_latency(
     publisher: &Arc<Publisher>,
     addr: &str,
@@ -639,8 +707,9 @@ async fn measure_latency(
     id: &str,
     rate: u64,
     seconds: u64,
+    probe_every: u64,
     seed: u64,
-) -> anyhow::Result<(Vec<Duration>, usize)> {
+) -> anyhow::Result<LatencyRun> {
     let client = reqwest::Client::builder()
         .default_headers(
             [(
@@ -660,27 +729,31 @@ async fn measure_latency(
         let case = *report.case_ids().last().expect("a report names someone");
         let url = format!("http://{addr}/v1/cases/{case}");
         let (publisher, client) = (publisher.clone(), client.clone());
+        let timed = n % probe_every.max(1) == 0;
         ticker.tick().await;
         probes.spawn(async move {
             let started = Instant::now();
-            if publisher
+            let produced_at = chrono::Utc::now();
+            let produced = publisher
                 .publish_raw(Some(&report.report_id), &encoded)
-                .await
-                .is_err()
-            {
+                .await;
+            if !timed {
+                return produced.map(|()| None).map_err(Into::into);
+            }
+            if produced.is_err() {
                 // The broker did not take it within 30 s: counted with the timeouts.
-                return Ok(None);
+                return Ok(Some(None));
             }
             loop {
                 let status = client.get(&url).send().await?.status();
                 if status.is_success() {
-                    return anyhow::Ok(Some(started.elapsed()));
+                    return anyhow::Ok(Some(Some((case, produced_at, started.elapsed()))));
                 }
                 if status != reqwest::StatusCode::NOT_FOUND {
                     bail!("GET {url} answered {status}");
                 }
                 if started.elapsed() > PROBE_TIMEOUT {
-                    return Ok(None);
+                    return Ok(Some(None));
                 }
                 // Every 10 ms at first, then a tenth of the time waited so far (at most 0.5 s):
                 // each latency is within 10% or 10 ms, and a service that falls behind is not
@@ -692,19 +765,28 @@ async fn measure_latency(
         });
     }
     let mut latencies = Vec::new();
+    let mut seen = Vec::new();
     let mut timeouts = 0;
     while let Some(done) = probes.join_next().await {
         match done?? {
-            Some(latency) => latencies.push(latency),
+            None => {} // produced, not timed
+            Some(Some((case, produced_at, latency))) => {
+                latencies.push(latency);
+                seen.push((case, produced_at, latency));
+            }
             // Counted at the timeout, so the percentiles never hide them.
-            None => {
+            Some(None) => {
                 timeouts += 1;
                 latencies.push(PROBE_TIMEOUT);
             }
         }
     }
     latencies.sort();
-    Ok((latencies, timeouts))
+    Ok(LatencyRun {
+        sorted: latencies,
+        timeouts,
+        seen,
+    })
 }
 
 /// The `q` quantile of sorted durations (nearest rank); 1.0 is the maximum.
