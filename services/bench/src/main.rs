@@ -286,17 +286,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
 
         if wants(Phase::Latency) {
             let token = issuer.mint(&TokenRequest::new("bench", Role::Director))?;
-            let run = measure_latency(
-                &publisher,
-                &process.addr,
-                &token,
-                &id,
-                cli.rate,
-                cli.latency_seconds,
-                cli.probe_every,
-                cli.seed,
-            )
-            .await?;
+            let run = measure_latency(&publisher, &process.addr, &token, &id, cli).await?;
             latency_stages = Some(run.stages(&pool).await?);
             latency = Some(run.sorted);
             latency_timeouts = run.timeouts;
@@ -698,18 +688,16 @@ impl LatencyRun {
     }
 }
 
-/// Produces `rate` reports a second for `seconds`, one in `probe_every` timed from just before
-/// its produce until its case answers through the API.
+/// Produces `--rate` reports a second for `--latency-seconds`, one in `--probe-every` timed
+/// from just before its produce until its case answers through the API.
 async fn measure_latency(
     publisher: &Arc<Publisher>,
     addr: &str,
     token: &str,
     id: &str,
-    rate: u64,
-    seconds: u64,
-    probe_every: u64,
-    seed: u64,
+    cli: &Cli,
 ) -> anyhow::Result<LatencyRun> {
+    let (rate, seconds, probe_every) = (cli.rate, cli.latency_seconds, cli.probe_every);
     let client = reqwest::Client::builder()
         .default_headers(
             [(
@@ -720,7 +708,7 @@ async fn measure_latency(
             .collect(),
         )
         .build()?;
-    let mut rng = Rng::new(seed ^ 0x1a7e);
+    let mut rng = Rng::new(cli.seed ^ 0x1a7e);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     let mut probes = tokio::task::JoinSet::new();
     for n in 0..rate * seconds {
