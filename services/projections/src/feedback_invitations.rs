@@ -464,6 +464,124 @@ mod tests {
         assert!(!email["subject"].as_str().unwrap().contains("Ada"));
     }
 
+    fn closing(case_id: Uuid, sequence: i64) -> StoredEvent {
+        let closed = CaseEvent::CaseClosed(CaseClosed {
+            reason: CloseReason::Completed,
+            closed_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            merged_into: None,
+        });
+        StoredEvent {
+            aggregate_type: "OutreachCase".into(),
+            aggregate_id: case_id.to_string(),
+            sequence,
+            event_type: "CaseClosed".into(),
+            event_version: "1".into(),
+            payload: serde_json::to_value(closed).unwrap(),
+            metadata: json!({}),
+            transaction_id: "10".into(),
+            global_position: sequence,
+            recorded_at: chrono::DateTime::from_timestamp(1_800_000_001, 0).unwrap(),
+        }
+    }
+
+    /// What the store tells of a case of Ada's completed at `completions`.
+    fn known(case_id: Uuid, completions: Vec<i64>) -> Known {
+        let contact = outreach_events::MemberContact {
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            email: Some("ada@example.org".into()),
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+        };
+        let CaseEvent::CaseOpened(opened) = crate::testing::case_opened(case_id, contact) else {
+            unreachable!()
+        };
+        Known {
+            completions: HashMap::from([(case_id, completions)]),
+            openings: HashMap::from([(case_id, opened)]),
+            opt_outs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_case_completed_reopened_and_completed_again_in_one_batch_is_asked_once() {
+        let case_id = Uuid::from_u128(1);
+        let known = known(case_id, vec![2, 4]);
+        let invitations = FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE);
+        let mut invited = Invited::default();
+        for sequence in [2, 4] {
+            let step = Step::Completed(case_id);
+            invitations
+                .invite(
+                    &mut invited,
+                    &known,
+                    &closing(case_id, sequence),
+                    step,
+                    || "t0k3n".into(),
+                )
+                .unwrap();
+        }
+
+        assert_eq!(
+            invited.tokens,
+            [(
+                outbox_id(FEEDBACK_INVITATION, &closing(case_id, 2)),
+                "t0k3n".into()
+            )]
+        );
+        assert_eq!(invited.emails.rows.len(), 1);
+        assert_eq!(invited.emails.rows[0].payload["to"], "ada@example.org");
+    }
+
+    #[test]
+    fn a_purge_later_in_the_batch_takes_the_unsent_invitation_back_and_keeps_the_token() {
+        let case_id = Uuid::from_u128(1);
+        let known = known(case_id, vec![2]);
+        let invitations = FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE);
+        let mut invited = Invited::default();
+        let event = closing(case_id, 2);
+        invitations
+            .invite(
+                &mut invited,
+                &known,
+                &event,
+                Step::Completed(case_id),
+                || "t".into(),
+            )
+            .unwrap();
+        let purge = Step::Purge(HashSet::from([case_id]));
+        invitations
+            .invite(&mut invited, &known, &event, purge, || unreachable!())
+            .unwrap();
+
+        assert!(invited.emails.rows.is_empty());
+        assert_eq!(invited.emails.purged, HashSet::from([case_id]));
+        assert_eq!(invited.tokens.len(), 1, "a token row names no one");
+    }
+
+    #[test]
+    fn a_member_who_opted_out_before_the_closing_is_not_asked() {
+        let case_id = Uuid::from_u128(1);
+        let mut known = known(case_id, vec![2]);
+        // Out at position 1, in again at position 5: the closing at (10, 2) falls between.
+        known
+            .opt_outs
+            .insert("E1".into(), vec![((10, 1), true), ((10, 5), false)]);
+        let mut invited = Invited::default();
+        FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE)
+            .invite(
+                &mut invited,
+                &known,
+                &closing(case_id, 2),
+                Step::Completed(case_id),
+                || "t".into(),
+            )
+            .unwrap();
+
+        assert!(invited.tokens.is_empty() && invited.emails.rows.is_empty());
+    }
+
     /// `apply` against the event store, outbox and tokens of a fresh, migrated database.
     mod in_the_database {
         use crate::testing::{case_opened, TestDb};

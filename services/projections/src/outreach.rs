@@ -423,3 +423,163 @@ async fn write(db: &mut PgConnection, cases: &[&CaseRow]) -> Result<(), Projecti
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use outreach_events::lifecycle::{
+        CaseClosed, CaseReopened, CloseReason, ContactAttempted, SupportDeclined, SupporterAssigned,
+    };
+    use outreach_events::{Channel, MemberContact};
+
+    use super::*;
+    use crate::testing::case_opened;
+
+    fn at(hour: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_799_000_000 + hour * 3600, 0).unwrap()
+    }
+
+    fn ada() -> MemberContact {
+        MemberContact {
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            email: Some("ada@example.org".into()),
+            phone: None,
+            mobile: None,
+            preferred_channel: Some(Channel::Email),
+        }
+    }
+
+    /// Folds `events` of one case (sequences from 1) into `cases`.
+    fn follow_case(cases: &mut HashMap<Uuid, CaseRow>, case_id: Uuid, events: Vec<CaseEvent>) {
+        for (n, event) in events.into_iter().enumerate() {
+            let sequence = n as i64 + 1;
+            fold(
+                cases,
+                Some(Applied::Case {
+                    case_id,
+                    sequence,
+                    event,
+                }),
+            );
+        }
+    }
+
+    fn attempt(outcome: ContactOutcome, hour: i64) -> CaseEvent {
+        CaseEvent::ContactAttempted(ContactAttempted {
+            channel: Channel::Phone,
+            outcome,
+            attempted_at: at(hour),
+        })
+    }
+
+    #[test]
+    fn a_case_opened_worked_and_closed_in_one_batch_keeps_its_whole_story() {
+        let case_id = Uuid::from_u128(1);
+        let mut cases = HashMap::new();
+        follow_case(
+            &mut cases,
+            case_id,
+            vec![
+                case_opened(case_id, ada()),
+                CaseEvent::SupporterAssigned(SupporterAssigned {
+                    supporter_id: "S1".into(),
+                    assigned_at: at(1),
+                }),
+                attempt(ContactOutcome::NoAnswer, 2),
+                attempt(ContactOutcome::Reached, 3),
+                attempt(ContactOutcome::Reached, 4),
+                CaseEvent::CaseClosed(CaseClosed {
+                    reason: CloseReason::Completed,
+                    closed_at: at(48),
+                    merged_into: None,
+                }),
+            ],
+        );
+
+        let case = &cases[&case_id];
+        assert_eq!(case.status, "closed");
+        assert_eq!(case.close_reason.as_deref(), Some("completed"));
+        assert_eq!(case.supporter_id.as_deref(), Some("S1"));
+        assert_eq!(case.contact_attempts, 3);
+        assert_eq!(
+            case.first_contacted_at,
+            Some(at(2)),
+            "the first attempt, reached or not"
+        );
+        assert_eq!(
+            case.reached_at,
+            Some(at(3)),
+            "the first time they were reached"
+        );
+        assert_eq!(case.version, 6);
+        assert_eq!(case.given_name.as_deref(), Some("Ada"));
+    }
+
+    #[test]
+    fn a_reopened_case_goes_back_to_where_it_stood_and_a_decline_no_longer_stands() {
+        let case_id = Uuid::from_u128(1);
+        let mut cases = HashMap::new();
+        follow_case(
+            &mut cases,
+            case_id,
+            vec![
+                case_opened(case_id, ada()),
+                CaseEvent::SupporterAssigned(SupporterAssigned {
+                    supporter_id: "S1".into(),
+                    assigned_at: at(1),
+                }),
+                attempt(ContactOutcome::Reached, 2),
+                CaseEvent::SupportDeclined(SupportDeclined {
+                    resource_sheet_sent: true,
+                    declined_at: at(3),
+                }),
+                CaseEvent::CaseClosed(CaseClosed {
+                    reason: CloseReason::Declined,
+                    closed_at: at(4),
+                    merged_into: None,
+                }),
+                CaseEvent::CaseReopened(CaseReopened { reopened_at: at(5) }),
+            ],
+        );
+
+        let case = &cases[&case_id];
+        assert_eq!(case.status, "reached");
+        assert_eq!((case.decision.as_ref(), case.decided_at), (None, None));
+        assert_eq!((case.closed_at, case.close_reason.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn a_purge_drops_the_name_from_the_members_earlier_cases_only() {
+        let (earlier, later) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut cases = HashMap::new();
+        follow_case(&mut cases, earlier, vec![case_opened(earlier, ada())]);
+        fold(
+            &mut cases,
+            Some(Applied::Purge {
+                staff_id: "E1".into(),
+            }),
+        );
+        follow_case(&mut cases, later, vec![case_opened(later, ada())]);
+
+        let purged = &cases[&earlier];
+        assert_eq!(
+            (&purged.given_name, &purged.family_name, &purged.email),
+            (&None, &None, &None)
+        );
+        assert_eq!(purged.preferred_channel, None);
+        assert_eq!(purged.staff_id, "E1", "the facts stay");
+        assert_eq!(cases[&later].given_name.as_deref(), Some("Ada"));
+    }
+
+    #[test]
+    fn an_event_of_a_case_the_read_model_does_not_hold_changes_nothing() {
+        let mut cases = HashMap::new();
+        follow_case(
+            &mut cases,
+            Uuid::from_u128(1),
+            vec![attempt(ContactOutcome::Reached, 2)],
+        );
+        assert!(cases.is_empty());
+    }
+}

@@ -416,3 +416,161 @@ async fn write(db: &mut PgConnection, tally: &Tally) -> Result<(), ProjectionErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use outreach_events::lifecycle::{ContactAttempted, SupportAccepted};
+    use outreach_events::{Channel, MemberContact};
+
+    use super::*;
+    use crate::testing::case_opened;
+
+    fn statistics() -> StatisticsProjection {
+        StatisticsProjection::new(crate::Setup::default().policies.deadlines.calendar)
+    }
+
+    fn at(hour: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_799_000_000 + hour * 3600, 0).unwrap()
+    }
+
+    fn opened(case_id: Uuid) -> Counted {
+        let contact = MemberContact {
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            email: None,
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+        };
+        Counted::Case {
+            case_id,
+            event: case_opened(case_id, contact),
+        }
+    }
+
+    fn attempt(case_id: Uuid, outcome: ContactOutcome, hour: i64) -> Counted {
+        Counted::Case {
+            case_id,
+            event: CaseEvent::ContactAttempted(ContactAttempted {
+                channel: Channel::Phone,
+                outcome,
+                attempted_at: at(hour),
+            }),
+        }
+    }
+
+    fn measures(tally: &Tally) -> Vec<(String, i64)> {
+        tally
+            .counts
+            .iter()
+            .map(|((_, measure, campus, discipline), n)| {
+                (format!("{measure} {campus} {discipline}"), *n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_first_contact_is_timed_once_and_reaching_the_member_counts_once() {
+        let (statistics, case) = (statistics(), Uuid::from_u128(1));
+        let (mut known, mut tally) = (Known::default(), Tally::default());
+        for counted in [
+            opened(case),
+            attempt(case, ContactOutcome::NoAnswer, 2),
+            attempt(case, ContactOutcome::Reached, 3),
+            attempt(case, ContactOutcome::Reached, 4),
+            Counted::Case {
+                case_id: case,
+                event: CaseEvent::SupportAccepted(SupportAccepted { accepted_at: at(5) }),
+            },
+        ] {
+            statistics.fold(&mut known, &mut tally, counted).unwrap();
+        }
+
+        assert_eq!(
+            measures(&tally),
+            [
+                ("accepted Parnassus nurse".to_string(), 1),
+                ("opened:incident Parnassus nurse".to_string(), 1),
+                ("reached Parnassus nurse".to_string(), 1),
+            ]
+        );
+        assert_eq!(tally.first_contacts.len(), 1);
+        let (_, campus, discipline, _, within) = &tally.first_contacts[0];
+        assert_eq!(
+            (campus.as_str(), discipline.as_str(), within),
+            ("Parnassus", "nurse", &true)
+        );
+    }
+
+    #[test]
+    fn a_case_contacted_before_the_batch_is_not_timed_again() {
+        let (statistics, case) = (statistics(), Uuid::from_u128(1));
+        let mut known = Known::default();
+        let CaseEvent::CaseOpened(opening) = (match opened(case) {
+            Counted::Case { event, .. } => event,
+            Counted::Skipped { .. } => unreachable!(),
+        }) else {
+            unreachable!()
+        };
+        known.cases.insert(case, (&opening.facts).into());
+        known.contacted.insert(case);
+        let mut tally = Tally::default();
+
+        statistics
+            .fold(
+                &mut known,
+                &mut tally,
+                attempt(case, ContactOutcome::Reached, 30),
+            )
+            .unwrap();
+
+        assert!(tally.first_contacts.is_empty());
+        assert_eq!(
+            measures(&tally),
+            [("reached Parnassus nurse".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn an_event_of_a_case_whose_opening_is_unknown_is_unreadable() {
+        let mut tally = Tally::default();
+        let error = statistics()
+            .fold(
+                &mut Known::default(),
+                &mut tally,
+                attempt(Uuid::from_u128(1), ContactOutcome::Reached, 3),
+            )
+            .unwrap_err();
+        assert_eq!(error, "the case has no readable opening");
+        assert_eq!(tally, Tally::default());
+    }
+
+    #[test]
+    fn a_skipped_outreach_counts_under_its_reports_campus_and_no_discipline() {
+        let report = ReportRef {
+            source: "/datix/a".into(),
+            report_id: "INC-1".into(),
+        };
+        let mut known = Known::default();
+        known
+            .report_campus
+            .insert(report.clone(), Some("Mission Bay".into()));
+        let mut tally = Tally::default();
+        let skipped = |report: ReportRef| Counted::Skipped { report, at: at(1) };
+        let unrecorded = ReportRef {
+            report_id: "INC-2".into(),
+            ..report.clone()
+        };
+        for counted in [skipped(report), skipped(unrecorded)] {
+            statistics().fold(&mut known, &mut tally, counted).unwrap();
+        }
+
+        assert_eq!(
+            measures(&tally),
+            [
+                ("opted_out Mission Bay unknown".to_string(), 1),
+                ("opted_out unknown unknown".to_string(), 1),
+            ]
+        );
+    }
+}
