@@ -74,20 +74,17 @@ impl Projection for AssignmentNotices {
         db: &mut PgConnection,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        let mut steps: HashMap<usize, Step> = crate::purge::cases_purged_by(db, events)
-            .await?
-            .into_iter()
-            .map(|(at, cases)| (at, Step::Purge(cases)))
-            .collect();
-        for (at, event) in events.iter().enumerate() {
-            if event.aggregate_type == "OutreachCase" && event.event_type == "SupporterAssigned" {
-                let CaseEvent::SupporterAssigned(assigned) = event.decode::<CaseEvent>()? else {
-                    return Err(event.unreadable("event type and payload disagree".into()));
-                };
-                let case_id = event.aggregate_uuid()?;
-                steps.insert(at, Step::Assigned { case_id, assigned });
+        let mut steps = crate::outbox::steps(db, events, Step::Purge, |event| {
+            if event.aggregate_type != "OutreachCase" || event.event_type != "SupporterAssigned" {
+                return Ok(None);
             }
-        }
+            let CaseEvent::SupporterAssigned(assigned) = event.decode::<CaseEvent>()? else {
+                return Err(event.unreadable("event type and payload disagree".into()));
+            };
+            let case_id = event.aggregate_uuid()?;
+            Ok(Some(Step::Assigned { case_id, assigned }))
+        })
+        .await?;
         let known = load(db, steps.values()).await?;
         let mut recorded = Recorded::default();
         for (at, event) in events.iter().enumerate() {
@@ -485,10 +482,6 @@ mod tests {
     /// `apply` against the event store and outbox of a fresh, migrated database.
     mod in_the_database {
         use crate::testing::{case_opened, TestDb};
-        use outreach_events::supporter::{
-            Availability, SupporterProfile, Training, TrainingStatus,
-        };
-        use outreach_events::{Discipline, Seniority};
 
         use super::*;
 
@@ -503,22 +496,7 @@ mod tests {
         }
 
         fn roster_entry(changed: bool, email: &str) -> serde_json::Value {
-            let profile = SupporterProfile {
-                staff_id: "S1".into(),
-                campus: "Parnassus".into(),
-                department: "Medicine".into(),
-                discipline: Discipline::Physician,
-                specialty: None,
-                seniority: Seniority::Senior,
-                languages: vec![],
-                interests: vec![],
-                training: Training {
-                    status: TrainingStatus::Trained,
-                    completed_on: None,
-                },
-                capacity: 3,
-                availability: Availability::default(),
-            };
+            let profile = crate::testing::supporter_profile();
             let personal = SupporterContact {
                 email: email.into(),
                 ..supporter()

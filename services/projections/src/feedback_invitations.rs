@@ -105,21 +105,19 @@ impl Projection for FeedbackInvitations {
         db: &mut PgConnection,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        let mut steps: HashMap<usize, Step> = crate::purge::cases_purged_by(db, events)
-            .await?
-            .into_iter()
-            .map(|(at, cases)| (at, Step::Purge(cases)))
-            .collect();
-        for (at, event) in events.iter().enumerate() {
-            if event.aggregate_type == "OutreachCase" && event.event_type == "CaseClosed" {
-                let CaseEvent::CaseClosed(closed) = event.decode::<CaseEvent>()? else {
-                    return Err(event.unreadable("event type and payload disagree".into()));
-                };
-                if asks_for_feedback(&closed) {
-                    steps.insert(at, Step::Completed(event.aggregate_uuid()?));
-                }
+        let mut steps = crate::outbox::steps(db, events, Step::Purge, |event| {
+            if event.aggregate_type != "OutreachCase" || event.event_type != "CaseClosed" {
+                return Ok(None);
             }
-        }
+            let CaseEvent::CaseClosed(closed) = event.decode::<CaseEvent>()? else {
+                return Err(event.unreadable("event type and payload disagree".into()));
+            };
+            if !asks_for_feedback(&closed) {
+                return Ok(None);
+            }
+            Ok(Some(Step::Completed(event.aggregate_uuid()?)))
+        })
+        .await?;
         let known = load(db, steps.values()).await?;
         let mut invited = Invited::default();
         for (at, event) in events.iter().enumerate() {
@@ -486,15 +484,8 @@ mod tests {
 
     /// What the store tells of a case of Ada's completed at `completions`.
     fn known(case_id: Uuid, completions: Vec<i64>) -> Known {
-        let contact = outreach_events::MemberContact {
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            email: Some("ada@example.org".into()),
-            phone: None,
-            mobile: None,
-            preferred_channel: None,
-        };
-        let CaseEvent::CaseOpened(opened) = crate::testing::case_opened(case_id, contact) else {
+        let ada = crate::testing::ada();
+        let CaseEvent::CaseOpened(opened) = crate::testing::case_opened(case_id, ada) else {
             unreachable!()
         };
         Known {

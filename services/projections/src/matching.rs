@@ -932,8 +932,7 @@ async fn write_caseloads(
 #[cfg(test)]
 mod tests {
     use chrono::DateTime;
-    use outreach_events::supporter::{Availability, Training, TrainingStatus};
-    use outreach_events::{Discipline, ReportMember, Seniority};
+    use outreach_events::ReportMember;
 
     use super::*;
 
@@ -974,29 +973,8 @@ mod tests {
 
     fn joined() -> SupporterEvent {
         SupporterEvent::SupporterJoined {
-            profile: SupporterProfile {
-                staff_id: "S1".into(),
-                campus: "Parnassus".into(),
-                department: "Medicine".into(),
-                discipline: Discipline::Physician,
-                specialty: None,
-                seniority: Seniority::Senior,
-                languages: vec!["en".into()],
-                interests: vec![],
-                training: Training {
-                    status: TrainingStatus::Trained,
-                    completed_on: None,
-                },
-                capacity: 3,
-                availability: Availability::default(),
-            },
-            personal: SupporterContact {
-                given_name: "Grace".into(),
-                family_name: "Hopper".into(),
-                email: "grace@example.org".into(),
-                phone: None,
-                gender: None,
-            },
+            profile: crate::testing::supporter_profile(),
+            personal: crate::testing::grace(),
             joined_at: at(0),
         }
     }
@@ -1100,17 +1078,11 @@ mod tests {
         let changed = SupporterEvent::SupporterProfileChanged {
             profile: SupporterProfile {
                 capacity: 5,
-                ..match joined() {
-                    SupporterEvent::SupporterJoined { profile, .. } => profile,
-                    _ => unreachable!(),
-                }
+                ..crate::testing::supporter_profile()
             },
             personal: SupporterContact {
-                given_name: "Grace".into(),
-                family_name: "Hopper".into(),
                 email: "g.hopper@example.org".into(),
-                phone: None,
-                gender: None,
+                ..crate::testing::grace()
             },
             changed_at: at(9),
         };

@@ -7,7 +7,28 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::ProjectionError;
+use crate::{ProjectionError, StoredEvent};
+
+/// A reaction's work in a batch, by the place of the event that calls for it: each purge with
+/// the cases it covers (`purge`), and what `step` makes of the other events.
+pub(crate) async fn steps<S>(
+    db: &mut PgConnection,
+    events: &[StoredEvent],
+    purge: fn(HashSet<Uuid>) -> S,
+    step: impl Fn(&StoredEvent) -> Result<Option<S>, ProjectionError>,
+) -> Result<std::collections::HashMap<usize, S>, ProjectionError> {
+    let mut steps: std::collections::HashMap<usize, S> = crate::purge::cases_purged_by(db, events)
+        .await?
+        .into_iter()
+        .map(|(at, cases)| (at, purge(cases)))
+        .collect();
+    for (at, event) in events.iter().enumerate() {
+        if let Some(step) = step(event)? {
+            steps.insert(at, step);
+        }
+    }
+    Ok(steps)
+}
 
 /// One message to send, its id derived from the event that caused it.
 #[derive(Debug, Clone, PartialEq)]

@@ -430,24 +430,13 @@ mod tests {
     use outreach_events::lifecycle::{
         CaseClosed, CaseReopened, CloseReason, ContactAttempted, SupportDeclined, SupporterAssigned,
     };
-    use outreach_events::{Channel, MemberContact};
+    use outreach_events::Channel;
 
     use super::*;
-    use crate::testing::case_opened;
+    use crate::testing::{ada, case_opened};
 
     fn at(hour: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_799_000_000 + hour * 3600, 0).unwrap()
-    }
-
-    fn ada() -> MemberContact {
-        MemberContact {
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            email: Some("ada@example.org".into()),
-            phone: None,
-            mobile: None,
-            preferred_channel: Some(Channel::Email),
-        }
     }
 
     /// Folds `events` of one case (sequences from 1) into `cases`.
@@ -465,6 +454,30 @@ mod tests {
         }
     }
 
+    /// Case 1 of Ada's, opened and assigned to `S1`, then `later`, all in one batch.
+    fn assigned_then(later: Vec<CaseEvent>) -> CaseRow {
+        let case_id = Uuid::from_u128(1);
+        let mut events = vec![
+            case_opened(case_id, ada()),
+            CaseEvent::SupporterAssigned(SupporterAssigned {
+                supporter_id: "S1".into(),
+                assigned_at: at(1),
+            }),
+        ];
+        events.extend(later);
+        let mut cases = HashMap::new();
+        follow_case(&mut cases, case_id, events);
+        cases.remove(&case_id).unwrap()
+    }
+
+    fn closed(reason: CloseReason, hour: i64) -> CaseEvent {
+        CaseEvent::CaseClosed(CaseClosed {
+            reason,
+            closed_at: at(hour),
+            merged_into: None,
+        })
+    }
+
     fn attempt(outcome: ContactOutcome, hour: i64) -> CaseEvent {
         CaseEvent::ContactAttempted(ContactAttempted {
             channel: Channel::Phone,
@@ -475,29 +488,13 @@ mod tests {
 
     #[test]
     fn a_case_opened_worked_and_closed_in_one_batch_keeps_its_whole_story() {
-        let case_id = Uuid::from_u128(1);
-        let mut cases = HashMap::new();
-        follow_case(
-            &mut cases,
-            case_id,
-            vec![
-                case_opened(case_id, ada()),
-                CaseEvent::SupporterAssigned(SupporterAssigned {
-                    supporter_id: "S1".into(),
-                    assigned_at: at(1),
-                }),
-                attempt(ContactOutcome::NoAnswer, 2),
-                attempt(ContactOutcome::Reached, 3),
-                attempt(ContactOutcome::Reached, 4),
-                CaseEvent::CaseClosed(CaseClosed {
-                    reason: CloseReason::Completed,
-                    closed_at: at(48),
-                    merged_into: None,
-                }),
-            ],
-        );
+        let case = assigned_then(vec![
+            attempt(ContactOutcome::NoAnswer, 2),
+            attempt(ContactOutcome::Reached, 3),
+            attempt(ContactOutcome::Reached, 4),
+            closed(CloseReason::Completed, 48),
+        ]);
 
-        let case = &cases[&case_id];
         assert_eq!(case.status, "closed");
         assert_eq!(case.close_reason.as_deref(), Some("completed"));
         assert_eq!(case.supporter_id.as_deref(), Some("S1"));
@@ -518,32 +515,16 @@ mod tests {
 
     #[test]
     fn a_reopened_case_goes_back_to_where_it_stood_and_a_decline_no_longer_stands() {
-        let case_id = Uuid::from_u128(1);
-        let mut cases = HashMap::new();
-        follow_case(
-            &mut cases,
-            case_id,
-            vec![
-                case_opened(case_id, ada()),
-                CaseEvent::SupporterAssigned(SupporterAssigned {
-                    supporter_id: "S1".into(),
-                    assigned_at: at(1),
-                }),
-                attempt(ContactOutcome::Reached, 2),
-                CaseEvent::SupportDeclined(SupportDeclined {
-                    resource_sheet_sent: true,
-                    declined_at: at(3),
-                }),
-                CaseEvent::CaseClosed(CaseClosed {
-                    reason: CloseReason::Declined,
-                    closed_at: at(4),
-                    merged_into: None,
-                }),
-                CaseEvent::CaseReopened(CaseReopened { reopened_at: at(5) }),
-            ],
-        );
+        let case = assigned_then(vec![
+            attempt(ContactOutcome::Reached, 2),
+            CaseEvent::SupportDeclined(SupportDeclined {
+                resource_sheet_sent: true,
+                declined_at: at(3),
+            }),
+            closed(CloseReason::Declined, 4),
+            CaseEvent::CaseReopened(CaseReopened { reopened_at: at(5) }),
+        ]);
 
-        let case = &cases[&case_id];
         assert_eq!(case.status, "reached");
         assert_eq!((case.decision.as_ref(), case.decided_at), (None, None));
         assert_eq!((case.closed_at, case.close_reason.as_ref()), (None, None));

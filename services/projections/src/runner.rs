@@ -314,7 +314,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::testing::{a_bit_of_everything, case_opened, every_read_model, TestDb};
+    use crate::testing::{a_bit_of_everything, ada, case_opened, every_read_model, TestDb};
     use crate::{DirectorNotices, OutreachProjection, Setup};
 
     fn runners(db: &TestDb, batch_size: i64) -> Vec<ProjectionRunner> {
@@ -419,15 +419,7 @@ mod tests {
     async fn an_unreadable_event_fails_its_whole_batch() {
         let db = TestDb::new().await;
         let case = Uuid::from_u128(1);
-        let contact = MemberContact {
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            email: None,
-            phone: None,
-            mobile: None,
-            preferred_channel: None,
-        };
-        let opened = serde_json::to_value(case_opened(case, contact)).unwrap();
+        let opened = serde_json::to_value(case_opened(case, ada())).unwrap();
         db.append("OutreachCase", case, 1, "CaseOpened", opened)
             .await;
         let closed = json!({"CaseClosed": {"reason": "vanished"}});

@@ -420,10 +420,10 @@ async fn write(db: &mut PgConnection, tally: &Tally) -> Result<(), ProjectionErr
 #[cfg(test)]
 mod tests {
     use outreach_events::lifecycle::{ContactAttempted, SupportAccepted};
-    use outreach_events::{Channel, MemberContact};
+    use outreach_events::Channel;
 
     use super::*;
-    use crate::testing::case_opened;
+    use crate::testing::{ada, case_opened};
 
     fn statistics() -> StatisticsProjection {
         StatisticsProjection::new(crate::Setup::default().policies.deadlines.calendar)
@@ -434,17 +434,9 @@ mod tests {
     }
 
     fn opened(case_id: Uuid) -> Counted {
-        let contact = MemberContact {
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            email: None,
-            phone: None,
-            mobile: None,
-            preferred_channel: None,
-        };
         Counted::Case {
             case_id,
-            event: case_opened(case_id, contact),
+            event: case_opened(case_id, ada()),
         }
     }
 

@@ -73,6 +73,50 @@ impl TestDb {
     }
 }
 
+/// Ada Lovelace, reachable by e-mail.
+pub(crate) fn ada() -> MemberContact {
+    MemberContact {
+        given_name: "Ada".into(),
+        family_name: "Lovelace".into(),
+        email: Some("ada@example.org".into()),
+        phone: None,
+        mobile: None,
+        preferred_channel: Some(outreach_events::Channel::Email),
+    }
+}
+
+/// Supporter `S1`: a trained senior physician in Medicine at Parnassus, for three cases.
+pub(crate) fn supporter_profile() -> outreach_events::supporter::SupporterProfile {
+    use outreach_events::supporter::{Availability, SupporterProfile, Training, TrainingStatus};
+    SupporterProfile {
+        staff_id: "S1".into(),
+        campus: "Parnassus".into(),
+        department: "Medicine".into(),
+        discipline: Discipline::Physician,
+        specialty: None,
+        seniority: outreach_events::Seniority::Senior,
+        languages: vec!["en".into()],
+        interests: vec![],
+        training: Training {
+            status: TrainingStatus::Trained,
+            completed_on: None,
+        },
+        capacity: 3,
+        availability: Availability::default(),
+    }
+}
+
+/// Grace Hopper, supporter `S1`'s contact details.
+pub(crate) fn grace() -> outreach_events::supporter::SupporterContact {
+    outreach_events::supporter::SupporterContact {
+        given_name: "Grace".into(),
+        family_name: "Hopper".into(),
+        email: "grace@example.org".into(),
+        phone: None,
+        gender: None,
+    }
+}
+
 /// A case opened for nurse `E1` at Parnassus after incident `INC-1`, reachable through `contact`.
 pub(crate) fn case_opened(case_id: Uuid, contact: MemberContact) -> CaseEvent {
     CaseEvent::CaseOpened(CaseOpened {
@@ -109,10 +153,8 @@ pub(crate) fn case_opened(case_id: Uuid, contact: MemberContact) -> CaseEvent {
 pub(crate) async fn a_bit_of_everything(db: &TestDb) {
     use outreach_events::care_team_member::{MemberEvent, Preferences};
     use outreach_events::lifecycle::*;
-    use outreach_events::supporter::{
-        Availability, SupporterContact, SupporterEvent, SupporterProfile, Training, TrainingStatus,
-    };
-    use outreach_events::{Channel, ReportEvent, ReportMember, Seniority};
+    use outreach_events::supporter::SupporterEvent;
+    use outreach_events::{Channel, ReportEvent, ReportMember};
 
     let at = DateTime::from_timestamp(1_799_000_000, 0).unwrap();
     let hours = |h: i64| at + chrono::Duration::hours(h);
@@ -129,11 +171,8 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
     let supporter = outreach_domain::ids::supporter_id("S1");
     let contact = |given: &str| MemberContact {
         given_name: given.into(),
-        family_name: "Lovelace".into(),
         email: Some(format!("{given}@example.org")),
-        phone: None,
-        mobile: None,
-        preferred_channel: None,
+        ..ada()
     };
     let opened = |case_id: Uuid, staff_id: &str, given: &str| {
         let CaseEvent::CaseOpened(mut opened) = case_opened(case_id, contact(given)) else {
@@ -152,29 +191,8 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             supporter,
             "SupporterJoined",
             json(&SupporterEvent::SupporterJoined {
-                profile: SupporterProfile {
-                    staff_id: "S1".into(),
-                    campus: "Parnassus".into(),
-                    department: "Medicine".into(),
-                    discipline: Discipline::Physician,
-                    specialty: None,
-                    seniority: Seniority::Senior,
-                    languages: vec!["en".into(), "es".into()],
-                    interests: vec![],
-                    training: Training {
-                        status: TrainingStatus::Trained,
-                        completed_on: None,
-                    },
-                    capacity: 3,
-                    availability: Availability::default(),
-                },
-                personal: SupporterContact {
-                    given_name: "Grace".into(),
-                    family_name: "Hopper".into(),
-                    email: "grace@example.org".into(),
-                    phone: None,
-                    gender: None,
-                },
+                profile: supporter_profile(),
+                personal: grace(),
                 joined_at: at,
             }),
         ),
