@@ -2,8 +2,9 @@
 //! table: events, seconds, events/s, rows written, peak RSS.
 //!
 //! `cargo bench -p outreach-projections --bench rebuild` (release). `REPORTS` sets the number of
-//! safety reports (default 100,000: about 1.1 million events), `REBUILD_BATCH` the events per
-//! transaction, `PROJECTIONS` a comma-separated list of names to rebuild (default: all).
+//! safety reports (default 100,000: about 1.25 million events), `REBUILD_BATCH` the events per
+//! transaction (a comma-separated list compares sizes on the one store), `PROJECTIONS` a
+//! comma-separated list of names to rebuild (default: all).
 //!
 //! The store is filled the way the service fills it, minus the commands: domain events of every
 //! aggregate, their personal parts sealed under each member's own key, inserted in transactions
@@ -532,32 +533,41 @@ async fn main() {
 
     let only: Option<Vec<String>> =
         env::<String>("PROJECTIONS").map(|v| v.split(',').map(str::to_owned).collect());
-    let mut settings = RunnerSettings::default();
-    if let Some(batch) = env("REBUILD_BATCH") {
-        settings.rebuild_batch_size = batch;
-    }
+    // Several sizes (`REBUILD_BATCH=5000,10000,20000`) compare on the one store.
+    let batches: Vec<i64> = std::env::var("REBUILD_BATCH")
+        .ok()
+        .map(|v| v.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![RunnerSettings::default().rebuild_batch_size]);
     // What filling the store left resident is in every figure: shown beside the peak.
-    println!("| projection | events | seconds | events/s | rows written | peak RSS (at start) |");
-    println!("|---|---|---|---|---|---|");
-    for projection in outreach_projections::all(&Setup::default()) {
-        let name = projection.name();
-        if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
-            continue;
+    println!(
+        "| projection | batch | events | seconds | events/s | rows written | peak RSS (at start) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for batch in batches {
+        let settings = RunnerSettings {
+            rebuild_batch_size: batch,
+            ..RunnerSettings::default()
+        };
+        for projection in outreach_projections::all(&Setup::default()) {
+            let name = projection.name();
+            if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
+                continue;
+            }
+            let runner = ProjectionRunner::new(pool.clone(), projection, settings.clone());
+            let at_start = rss_kib() as f64 / 1024.0;
+            let peak = PeakRss::start();
+            let started = Instant::now();
+            let applied = runner.rebuild(|_, _| {}).await.expect("rebuild");
+            let seconds = started.elapsed().as_secs_f64();
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT {}", rows_of(name)))
+                .fetch_one(pool)
+                .await
+                .expect("count rows");
+            println!(
+                "| {name} | {batch} | {applied} | {seconds:.2} | {:.0} | {rows} | {:.1} MiB ({at_start:.1}) |",
+                applied as f64 / seconds,
+                peak.mib()
+            );
         }
-        let runner = ProjectionRunner::new(pool.clone(), projection, settings.clone());
-        let at_start = rss_kib() as f64 / 1024.0;
-        let peak = PeakRss::start();
-        let started = Instant::now();
-        let applied = runner.rebuild(|_, _| {}).await.expect("rebuild");
-        let seconds = started.elapsed().as_secs_f64();
-        let rows: i64 = sqlx::query_scalar(&format!("SELECT {}", rows_of(name)))
-            .fetch_one(pool)
-            .await
-            .expect("count rows");
-        println!(
-            "| {name} | {applied} | {seconds:.2} | {:.0} | {rows} | {:.1} MiB ({at_start:.1}) |",
-            applied as f64 / seconds,
-            peak.mib()
-        );
     }
 }

@@ -101,6 +101,25 @@ pub(crate) fn applying(projection: &'static str, event: &StoredEvent) -> tracing
     span
 }
 
+/// The rows of `now` a batch must write: those `loaded` lacks (new to the read model), and those
+/// it holds otherwise (changed). New rows go in as plain inserts: the batch holds its
+/// projection's checkpoint lock, so nothing else writes them meanwhile, and a plain insert
+/// spares PostgreSQL the speculative insertion of `ON CONFLICT` (a third of a rebuild's writes).
+pub(crate) fn new_and_changed<'a, K: Eq + std::hash::Hash, T: PartialEq>(
+    loaded: &std::collections::HashMap<K, T>,
+    now: &'a std::collections::HashMap<K, T>,
+) -> (Vec<&'a T>, Vec<&'a T>) {
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
+    for (key, row) in now {
+        match loaded.get(key) {
+            None => new.push(row),
+            Some(before) if before != row => changed.push(row),
+            Some(_) => {}
+        }
+    }
+    (new, changed)
+}
+
 /// The name a code is stored and published under: its serde name, as in the event payload
 /// (e.g. `danger_to_self_or_others`).
 pub(crate) fn code_name<T: serde::Serialize>(value: &T) -> String {

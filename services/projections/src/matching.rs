@@ -626,24 +626,36 @@ async fn write(
     loaded: &Matching,
     now: &Matching,
 ) -> Result<(), ProjectionError> {
-    write_cases(db, &changed(&loaded.cases, &now.cases)).await?;
+    let (new, changed) = crate::new_and_changed(&loaded.cases, &now.cases);
+    write_cases(db, &new, false).await?;
+    write_cases(db, &changed, true).await?;
     write_case_reports(db, &now.case_reports).await?;
-    write_reports(db, &changed(&loaded.reports, &now.reports)).await?;
+    let (new, changed) = crate::new_and_changed(&loaded.reports, &now.reports);
+    write_reports(db, &new, false).await?;
+    write_reports(db, &changed, true).await?;
     write_report_staff(db, &now.report_staff).await?;
     write_preferences(db, &now.preferences).await?;
-    write_supporters(db, &changed(&loaded.supporters, &now.supporters)).await?;
+    let (new, changed) = crate::new_and_changed(&loaded.supporters, &now.supporters);
+    write_supporters(db, &new, false).await?;
+    write_supporters(db, &changed, true).await?;
     write_caseloads(db, &loaded.caseloads, &now.caseloads).await
 }
 
-/// The rows of `now` that differ from (or are missing in) `loaded`.
-fn changed<'a, T: PartialEq>(loaded: &HashMap<Uuid, T>, now: &'a HashMap<Uuid, T>) -> Vec<&'a T> {
-    now.iter()
-        .filter(|(id, row)| loaded.get(*id) != Some(*row))
-        .map(|(_, row)| row)
-        .collect()
-}
+/// What a row replaces its stored self with.
+const REPLACE_CASE: &str = "ON CONFLICT (case_id) DO UPDATE SET
+     member_staff_id = excluded.member_staff_id, campus = excluded.campus,
+     department = excluded.department, discipline = excluded.discipline,
+     seniority = excluded.seniority, role = excluded.role,
+     involvement = excluded.involvement, first_contact_due = excluded.first_contact_due,
+     opened_at = excluded.opened_at, supporter_id = excluded.supporter_id,
+     assigned_at = excluded.assigned_at, ended_at = excluded.ended_at,
+     version = excluded.version";
 
-async fn write_cases(db: &mut PgConnection, rows: &[&MatchingCase]) -> Result<(), ProjectionError> {
+async fn write_cases(
+    db: &mut PgConnection,
+    rows: &[&MatchingCase],
+    replacing: bool,
+) -> Result<(), ProjectionError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -653,7 +665,8 @@ async fn write_cases(db: &mut PgConnection, rows: &[&MatchingCase]) -> Result<()
     let time = |f: fn(&MatchingCase) -> Option<DateTime<Utc>>| {
         rows.iter().map(|r| f(r)).collect::<Vec<_>>()
     };
-    sqlx::query(
+    let on_conflict = if replacing { REPLACE_CASE } else { "" };
+    sqlx::query(&format!(
         "INSERT INTO matching_cases (
              case_id, member_staff_id, campus, department, discipline, seniority, role,
              involvement, first_contact_due, opened_at, supporter_id, assigned_at, ended_at,
@@ -662,15 +675,8 @@ async fn write_cases(db: &mut PgConnection, rows: &[&MatchingCase]) -> Result<()
                               $6::text[], $7::text[], $8::text[], $9::timestamptz[],
                               $10::timestamptz[], $11::text[], $12::timestamptz[],
                               $13::timestamptz[], $14::bigint[])
-         ON CONFLICT (case_id) DO UPDATE SET
-             member_staff_id = excluded.member_staff_id, campus = excluded.campus,
-             department = excluded.department, discipline = excluded.discipline,
-             seniority = excluded.seniority, role = excluded.role,
-             involvement = excluded.involvement, first_contact_due = excluded.first_contact_due,
-             opened_at = excluded.opened_at, supporter_id = excluded.supporter_id,
-             assigned_at = excluded.assigned_at, ended_at = excluded.ended_at,
-             version = excluded.version",
-    )
+         {on_conflict}"
+    ))
     .bind(rows.iter().map(|r| r.case_id).collect::<Vec<_>>())
     .bind(text(|r| &r.member_staff_id))
     .bind(text(|r| &r.campus))
@@ -710,18 +716,24 @@ async fn write_case_reports(
     Ok(())
 }
 
+/// What a row replaces its stored self with.
+const REPLACE_REPORT: &str =
+    "ON CONFLICT (report_aggregate_id) DO UPDATE SET version = excluded.version";
+
 async fn write_reports(
     db: &mut PgConnection,
     rows: &[&MatchingReport],
+    replacing: bool,
 ) -> Result<(), ProjectionError> {
     if rows.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    let on_conflict = if replacing { REPLACE_REPORT } else { "" };
+    sqlx::query(&format!(
         "INSERT INTO matching_reports (report_aggregate_id, report_source, report_id, version)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[])
-         ON CONFLICT (report_aggregate_id) DO UPDATE SET version = excluded.version",
-    )
+         {on_conflict}"
+    ))
     .bind(
         rows.iter()
             .map(|r| r.report_aggregate_id)
@@ -805,9 +817,24 @@ async fn write_preferences(
     Ok(())
 }
 
+/// What a row replaces its stored self with.
+const REPLACE_SUPPORTER: &str = "ON CONFLICT (supporter_id) DO UPDATE SET
+     staff_id = excluded.staff_id, campus = excluded.campus,
+     department = excluded.department, discipline = excluded.discipline,
+     specialty = excluded.specialty, seniority = excluded.seniority,
+     languages = excluded.languages, interests = excluded.interests,
+     training_status = excluded.training_status, trained_on = excluded.trained_on,
+     capacity = excluded.capacity, availability = excluded.availability,
+     paused = excluded.paused, open_cases = excluded.open_cases,
+     given_name = excluded.given_name, family_name = excluded.family_name,
+     email = excluded.email, phone = excluded.phone, gender = excluded.gender,
+     joined_at = excluded.joined_at, changed_at = excluded.changed_at,
+     version = excluded.version";
+
 async fn write_supporters(
     db: &mut PgConnection,
     rows: &[&RosterSupporter],
+    replacing: bool,
 ) -> Result<(), ProjectionError> {
     if rows.is_empty() {
         return Ok(());
@@ -821,7 +848,8 @@ async fn write_supporters(
             .map(|r| serde_json::json!(f(r)))
             .collect::<Vec<_>>()
     };
-    sqlx::query(
+    let on_conflict = if replacing { REPLACE_SUPPORTER } else { "" };
+    sqlx::query(&format!(
         "INSERT INTO roster_supporters (
              supporter_id, staff_id, campus, department, discipline, specialty, seniority,
              languages, interests, training_status, trained_on, capacity, availability, paused,
@@ -843,19 +871,8 @@ async fn write_supporters(
                   languages, interests, training_status, trained_on, capacity, availability,
                   paused, open_cases, given_name, family_name, email, phone, gender, joined_at,
                   changed_at, version)
-         ON CONFLICT (supporter_id) DO UPDATE SET
-             staff_id = excluded.staff_id, campus = excluded.campus,
-             department = excluded.department, discipline = excluded.discipline,
-             specialty = excluded.specialty, seniority = excluded.seniority,
-             languages = excluded.languages, interests = excluded.interests,
-             training_status = excluded.training_status, trained_on = excluded.trained_on,
-             capacity = excluded.capacity, availability = excluded.availability,
-             paused = excluded.paused, open_cases = excluded.open_cases,
-             given_name = excluded.given_name, family_name = excluded.family_name,
-             email = excluded.email, phone = excluded.phone, gender = excluded.gender,
-             joined_at = excluded.joined_at, changed_at = excluded.changed_at,
-             version = excluded.version",
-    )
+         {on_conflict}"
+    ))
     .bind(rows.iter().map(|r| r.supporter_id).collect::<Vec<_>>())
     .bind(text(|r| &r.staff_id))
     .bind(text(|r| &r.campus))

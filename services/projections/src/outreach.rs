@@ -121,11 +121,9 @@ impl Projection for OutreachProjection {
             let _applying = crate::applying(self.name(), event).entered();
             fold(&mut cases, applied);
         }
-        let changed: Vec<&CaseRow> = cases
-            .values()
-            .filter(|case| loaded.get(&case.case_id) != Some(*case))
-            .collect();
-        write(db, &changed).await
+        let (new, changed) = crate::new_and_changed(&loaded, &cases);
+        write(db, &new, false).await?;
+        write(db, &changed, true).await
     }
 }
 
@@ -334,8 +332,34 @@ fn drop_personal_data(case: &mut CaseRow) {
     case.preferred_channel = None;
 }
 
-/// Writes `cases` back whole, inserted or replacing what was there.
-async fn write(db: &mut PgConnection, cases: &[&CaseRow]) -> Result<(), ProjectionError> {
+/// What a case row replaces its stored self with.
+const REPLACE_CASE: &str = "ON CONFLICT (case_id) DO UPDATE SET
+     report_source = excluded.report_source, report_id = excluded.report_id,
+     trigger_kind = excluded.trigger_kind, campus = excluded.campus,
+     unit = excluded.unit, status = excluded.status, opened_at = excluded.opened_at,
+     closed_at = excluded.closed_at, close_reason = excluded.close_reason,
+     staff_id = excluded.staff_id, role = excluded.role,
+     discipline = excluded.discipline, department = excluded.department,
+     seniority = excluded.seniority, involvement = excluded.involvement,
+     given_name = excluded.given_name, family_name = excluded.family_name,
+     email = excluded.email, phone = excluded.phone, mobile = excluded.mobile,
+     preferred_channel = excluded.preferred_channel, version = excluded.version,
+     supporter_id = excluded.supporter_id,
+     first_contact_due = excluded.first_contact_due,
+     first_contacted_at = excluded.first_contacted_at,
+     reached_at = excluded.reached_at, decision = excluded.decision,
+     decided_at = excluded.decided_at, contact_attempts = excluded.contact_attempts,
+     encounters = excluded.encounters, resources_sent = excluded.resources_sent,
+     referrals = excluded.referrals, escalations = excluded.escalations,
+     deadline_passed_at = excluded.deadline_passed_at,
+     linked_triggers = excluded.linked_triggers";
+
+/// Writes `cases` back whole: inserted, or with `replacing` over what was there.
+async fn write(
+    db: &mut PgConnection,
+    cases: &[&CaseRow],
+    replacing: bool,
+) -> Result<(), ProjectionError> {
     if cases.is_empty() {
         return Ok(());
     }
@@ -346,7 +370,8 @@ async fn write(db: &mut PgConnection, cases: &[&CaseRow]) -> Result<(), Projecti
     let maybe = |f: fn(&CaseRow) -> Option<&str>| column(cases, f);
     let time = |f: fn(&CaseRow) -> Option<DateTime<Utc>>| column(cases, f);
     let count = |f: fn(&CaseRow) -> i32| column(cases, f);
-    sqlx::query(
+    let on_conflict = if replacing { REPLACE_CASE } else { "" };
+    sqlx::query(&format!(
         "INSERT INTO outreach_cases (
              case_id, report_source, report_id, trigger_kind, campus, unit, status, opened_at,
              closed_at, close_reason, staff_id, role, discipline, department, seniority,
@@ -362,27 +387,8 @@ async fn write(db: &mut PgConnection, cases: &[&CaseRow]) -> Result<(), Projecti
              $25::timestamptz[], $26::timestamptz[], $27::timestamptz[], $28::text[],
              $29::timestamptz[], $30::int[], $31::int[], $32::int[], $33::int[], $34::int[],
              $35::timestamptz[], $36::int[])
-         ON CONFLICT (case_id) DO UPDATE SET
-             report_source = excluded.report_source, report_id = excluded.report_id,
-             trigger_kind = excluded.trigger_kind, campus = excluded.campus,
-             unit = excluded.unit, status = excluded.status, opened_at = excluded.opened_at,
-             closed_at = excluded.closed_at, close_reason = excluded.close_reason,
-             staff_id = excluded.staff_id, role = excluded.role,
-             discipline = excluded.discipline, department = excluded.department,
-             seniority = excluded.seniority, involvement = excluded.involvement,
-             given_name = excluded.given_name, family_name = excluded.family_name,
-             email = excluded.email, phone = excluded.phone, mobile = excluded.mobile,
-             preferred_channel = excluded.preferred_channel, version = excluded.version,
-             supporter_id = excluded.supporter_id,
-             first_contact_due = excluded.first_contact_due,
-             first_contacted_at = excluded.first_contacted_at,
-             reached_at = excluded.reached_at, decision = excluded.decision,
-             decided_at = excluded.decided_at, contact_attempts = excluded.contact_attempts,
-             encounters = excluded.encounters, resources_sent = excluded.resources_sent,
-             referrals = excluded.referrals, escalations = excluded.escalations,
-             deadline_passed_at = excluded.deadline_passed_at,
-             linked_triggers = excluded.linked_triggers",
-    )
+         {on_conflict}"
+    ))
     .bind(column(cases, |c| c.case_id))
     .bind(text(|c| &c.report_source))
     .bind(text(|c| &c.report_id))
