@@ -768,12 +768,11 @@ async fn applying_a_stored_event_again_changes_nothing() {
     outreach_projections::open_personal(&mut tx, &mut events)
         .await
         .unwrap();
-    for event in events.iter().chain(events.iter().rev()) {
-        MatchingProjection
-            .apply(&mut tx, event)
-            .await
-            .expect("apply again");
-    }
+    let again: Vec<StoredEvent> = events.iter().chain(events.iter().rev()).cloned().collect();
+    MatchingProjection
+        .apply(&mut tx, &again)
+        .await
+        .expect("apply again");
     tx.commit().await.unwrap();
 
     assert_eq!(read_model(&app.pool).await, before);

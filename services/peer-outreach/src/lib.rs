@@ -253,6 +253,7 @@ impl Service {
 pub fn runner_settings(settings: &Settings) -> RunnerSettings {
     RunnerSettings {
         batch_size: settings.projections.batch_size,
+        rebuild_batch_size: settings.projections.rebuild_batch_size,
         poll_interval: settings.projections.poll_interval(),
     }
 }

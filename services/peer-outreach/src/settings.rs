@@ -191,6 +191,7 @@ pub struct HttpSettings {
 pub struct ProjectionSettings {
     pub enabled: bool,
     pub batch_size: i64,
+    pub rebuild_batch_size: i64,
     pub poll_interval_ms: u64,
 }
 

@@ -24,6 +24,8 @@
 //! that introduced it, so assignments made before it existed are not notified; a rebuild starts
 //! from the first event and would notify those. Do not rebuild this projection.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
 use async_trait::async_trait;
 use outreach_events::lifecycle::SupporterAssigned;
 use outreach_events::supporter::{SupporterContact, SupporterEvent};
@@ -33,8 +35,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
+use crate::outbox::{OutboxRow, Recorded};
 use crate::stored_event::{open_personal, EVENT_COLUMNS};
-use crate::{Projection, ProjectionError, StoredEvent};
+use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
 /// The outbox `kind` (and `notice-kind` header) of the Kafka assignment notice.
 pub const ASSIGNMENT: &str = "assignment";
@@ -52,6 +55,15 @@ impl Projection for AssignmentNotices {
         "assignment-notices"
     }
 
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: &["SupporterAssigned", "PersonalDataPurged"],
+            // Neither holds any; the members' contact details come from their cases' openings,
+            // opened when they are loaded.
+            personal_data_of: &[],
+        }
+    }
+
     /// Deletes nothing: notices may have been published already (see the module).
     async fn reset(&self, _db: &mut PgConnection) -> Result<(), ProjectionError> {
         Ok(())
@@ -60,123 +72,156 @@ impl Projection for AssignmentNotices {
     async fn apply(
         &self,
         db: &mut PgConnection,
-        event: &StoredEvent,
+        events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        if let Some(staff_id) = crate::purge::purged_member(event)? {
-            let cases = crate::purge::cases_purged_by(db, &staff_id, event).await?;
-            return crate::purge::clear_outbox(db, &cases, &[ASSIGNMENT, ASSIGNMENT_EMAIL]).await;
-        }
-        if event.aggregate_type != "OutreachCase" || event.event_type != "SupporterAssigned" {
-            return Ok(());
-        }
-        let CaseEvent::SupporterAssigned(assigned) = event.decode::<CaseEvent>()? else {
-            return Err(event.unreadable("event type and payload disagree".into()));
-        };
-        let case_id = event.aggregate_uuid()?;
-
-        // Purged before this assignment was applied (a replay after the purge): nobody to tell.
-        let Some(member) = member_contact(db, event).await? else {
-            return Ok(());
-        };
-        insert(
-            db,
-            event,
-            ASSIGNMENT,
-            "kafka",
-            case_id,
-            assignment_notice(case_id, &assigned, &member),
-        )
+        let mut steps = crate::outbox::steps(db, events, Step::Purge, |event| {
+            if event.aggregate_type != "OutreachCase" || event.event_type != "SupporterAssigned" {
+                return Ok(None);
+            }
+            let CaseEvent::SupporterAssigned(assigned) = event.decode::<CaseEvent>()? else {
+                return Err(event.unreadable("event type and payload disagree".into()));
+            };
+            let case_id = event.aggregate_uuid()?;
+            Ok(Some(Step::Assigned { case_id, assigned }))
+        })
         .await?;
-        if let Some(supporter) = supporter_contact(db, &assigned.supporter_id).await? {
-            insert(
-                db,
-                event,
-                ASSIGNMENT_EMAIL,
-                "email",
-                case_id,
-                assignment_email(&supporter, &member),
-            )
-            .await?;
+        let known = load(db, steps.values()).await?;
+        let mut recorded = Recorded::default();
+        for (at, event) in events.iter().enumerate() {
+            let _applying = crate::applying(self.name(), event).entered();
+            if let Some(step) = steps.remove(&at) {
+                notify(&mut recorded, &known, event, step)?;
+            }
         }
-        Ok(())
+        recorded.write(db, &[ASSIGNMENT, ASSIGNMENT_EMAIL]).await
     }
 }
 
-async fn insert(
-    db: &mut PgConnection,
+/// What the notices read of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    Assigned {
+        case_id: Uuid,
+        assigned: SupporterAssigned,
+    },
+    /// A purge, and the cases it covers.
+    Purge(HashSet<Uuid>),
+}
+
+/// The contact details the batch's notices are built from, read from the event store.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// Each assigned case's member, from its opening; `None` once purged.
+    pub members: HashMap<Uuid, Option<MemberContact>>,
+    /// Each assigned supporter's name and address from their latest roster entry, by staff id;
+    /// absent if the supporter is not on the roster (assigned before the roster existed).
+    pub supporters: HashMap<String, SupporterContact>,
+}
+
+/// Records the notices of one assignment, or takes back what a purge covers.
+pub(crate) fn notify(
+    recorded: &mut Recorded,
+    known: &Known,
     event: &StoredEvent,
-    kind: &str,
-    channel: &str,
-    case_id: Uuid,
-    payload: serde_json::Value,
+    step: Step,
 ) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(outbox_id(kind, event))
-    .bind(kind)
-    .bind(channel)
-    .bind(case_id.to_string())
-    .bind(payload)
-    .bind(event.recorded_at)
-    .execute(db)
-    .await?;
+    let (case_id, assigned) = match step {
+        Step::Purge(cases) => {
+            recorded.purge(&cases);
+            return Ok(());
+        }
+        Step::Assigned { case_id, assigned } => (case_id, assigned),
+    };
+    let Some(member) = known.members.get(&case_id) else {
+        return Err(event.unreadable("the case has no CaseOpened event".into()));
+    };
+    // Purged before this assignment was applied (a replay after the purge): nobody to tell.
+    let Some(member) = member else {
+        return Ok(());
+    };
+    let row = |kind, channel, payload| OutboxRow {
+        id: outbox_id(kind, event),
+        kind,
+        channel,
+        case_id,
+        payload,
+        created_at: event.recorded_at,
+    };
+    recorded.record(row(
+        ASSIGNMENT,
+        "kafka",
+        assignment_notice(case_id, &assigned, member),
+    ));
+    if let Some(supporter) = known.supporters.get(&assigned.supporter_id) {
+        recorded.record(row(
+            ASSIGNMENT_EMAIL,
+            "email",
+            assignment_email(supporter, member),
+        ));
+    }
     Ok(())
 }
 
-/// The member's name and contact details, from the case's opening; `None` once purged.
-async fn member_contact(
+/// The members' contact details (from their cases' openings, opened) and the supporters'
+/// (from their latest roster entries) for the batch's assignments: two queries.
+async fn load(
     db: &mut PgConnection,
-    assigned: &StoredEvent,
-) -> Result<Option<MemberContact>, ProjectionError> {
-    let mut opened: Vec<StoredEvent> = sqlx::query_as(&format!(
+    steps: impl Iterator<Item = &Step>,
+) -> Result<Known, ProjectionError> {
+    let mut cases = BTreeSet::new();
+    let mut supporters = BTreeMap::new();
+    for step in steps {
+        if let Step::Assigned { case_id, assigned } = step {
+            cases.insert(case_id.to_string());
+            let aggregate = outreach_domain::ids::supporter_id(&assigned.supporter_id);
+            supporters.insert(aggregate.to_string(), assigned.supporter_id.clone());
+        }
+    }
+    let mut known = Known::default();
+    if cases.is_empty() {
+        return Ok(known);
+    }
+    let mut openings: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
-          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
-            AND event_type = 'CaseOpened'
-          ORDER BY sequence
-          LIMIT 1"
+          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
+            AND event_type = 'CaseOpened'"
     ))
-    .bind(&assigned.aggregate_id)
+    .bind(cases.into_iter().collect::<Vec<_>>())
     .fetch_all(&mut *db)
     .await?;
-    open_personal(db, &mut opened).await?;
-    let Some(opened) = opened.pop() else {
-        return Err(assigned.unreadable("the case has no CaseOpened event".into()));
-    };
-    match opened.decode::<CaseEvent>()? {
-        CaseEvent::CaseOpened(opened) => Ok(opened.personal),
-        _ => Err(opened.unreadable("event type and payload disagree".into())),
+    open_personal(db, &mut openings).await?;
+    for opened in &openings {
+        match opened.decode::<CaseEvent>()? {
+            CaseEvent::CaseOpened(opening) => {
+                known
+                    .members
+                    .insert(opening.facts.case_id, opening.personal);
+            }
+            _ => return Err(opened.unreadable("event type and payload disagree".into())),
+        }
     }
-}
-
-/// The supporter's name and address from their latest roster entry; `None` if the supporter
-/// is not on the roster (assigned by staff id before the roster existed).
-async fn supporter_contact(
-    db: &mut PgConnection,
-    staff_id: &str,
-) -> Result<Option<SupporterContact>, ProjectionError> {
-    let latest: Option<StoredEvent> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS}
+    let entries: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT DISTINCT ON (aggregate_id) {EVENT_COLUMNS}
            FROM events
-          WHERE aggregate_type = 'PeerSupporter' AND aggregate_id = $1
+          WHERE aggregate_type = 'PeerSupporter' AND aggregate_id = ANY($1)
             AND event_type IN ('SupporterJoined', 'SupporterProfileChanged')
-          ORDER BY sequence DESC
-          LIMIT 1"
+          ORDER BY aggregate_id, sequence DESC"
     ))
-    .bind(outreach_domain::ids::supporter_id(staff_id).to_string())
-    .fetch_optional(&mut *db)
+    .bind(supporters.keys().collect::<Vec<_>>())
+    .fetch_all(&mut *db)
     .await?;
-    let Some(latest) = latest else {
-        return Ok(None);
-    };
-    match latest.decode::<SupporterEvent>()? {
-        SupporterEvent::SupporterJoined { personal, .. }
-        | SupporterEvent::SupporterProfileChanged { personal, .. } => Ok(Some(personal)),
-        _ => Err(latest.unreadable("event type and payload disagree".into())),
+    for entry in entries {
+        let personal = match entry.decode::<SupporterEvent>()? {
+            SupporterEvent::SupporterJoined { personal, .. }
+            | SupporterEvent::SupporterProfileChanged { personal, .. } => personal,
+            _ => return Err(entry.unreadable("event type and payload disagree".into())),
+        };
+        if let Some(staff_id) = supporters.get(&entry.aggregate_id) {
+            known.supporters.insert(staff_id.clone(), personal);
+        }
     }
+    Ok(known)
 }
 
 /// The Kafka notice: which case, who was assigned and when, and how to reach the member.
@@ -437,10 +482,6 @@ mod tests {
     /// `apply` against the event store and outbox of a fresh, migrated database.
     mod in_the_database {
         use crate::testing::{case_opened, TestDb};
-        use outreach_events::supporter::{
-            Availability, SupporterProfile, Training, TrainingStatus,
-        };
-        use outreach_events::{Discipline, Seniority};
 
         use super::*;
 
@@ -455,22 +496,7 @@ mod tests {
         }
 
         fn roster_entry(changed: bool, email: &str) -> serde_json::Value {
-            let profile = SupporterProfile {
-                staff_id: "S1".into(),
-                campus: "Parnassus".into(),
-                department: "Medicine".into(),
-                discipline: Discipline::Physician,
-                specialty: None,
-                seniority: Seniority::Senior,
-                languages: vec![],
-                interests: vec![],
-                training: Training {
-                    status: TrainingStatus::Trained,
-                    completed_on: None,
-                },
-                capacity: 3,
-                availability: Availability::default(),
-            };
+            let profile = crate::testing::supporter_profile();
             let personal = SupporterContact {
                 email: email.into(),
                 ..supporter()

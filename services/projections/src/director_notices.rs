@@ -31,7 +31,8 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Projection, ProjectionError, StoredEvent};
+use crate::outbox::OutboxRow;
+use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
 /// The outbox `kind` (and `notice-kind` header) of an escalation notice.
 pub const ESCALATION: &str = "escalation";
@@ -49,6 +50,13 @@ impl Projection for DirectorNotices {
         "director-notices"
     }
 
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: &["EscalationRecorded"],
+            personal_data_of: &[],
+        }
+    }
+
     /// Deletes nothing: notices may have been published already (see the module).
     async fn reset(&self, _db: &mut PgConnection) -> Result<(), ProjectionError> {
         Ok(())
@@ -57,29 +65,34 @@ impl Projection for DirectorNotices {
     async fn apply(
         &self,
         db: &mut PgConnection,
-        event: &StoredEvent,
+        events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != "OutreachCase" || event.event_type != "EscalationRecorded" {
-            return Ok(());
+        let mut notices = Vec::new();
+        for event in events {
+            let _applying = crate::applying(self.name(), event).entered();
+            notices.extend(notice(event)?);
         }
-        let CaseEvent::EscalationRecorded(escalation) = event.decode::<CaseEvent>()? else {
-            return Err(event.unreadable("event type and payload disagree".into()));
-        };
-        let case_id = event.aggregate_uuid()?;
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, topic_key, payload, created_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(outbox_id(ESCALATION, event))
-        .bind(ESCALATION)
-        .bind(case_id.to_string())
-        .bind(escalation_notice(case_id, &escalation))
-        .bind(event.recorded_at)
-        .execute(db)
-        .await?;
-        Ok(())
+        crate::outbox::insert(db, &notices).await
     }
+}
+
+/// The director's notice of an escalation; `None` for any other event.
+fn notice(event: &StoredEvent) -> Result<Option<OutboxRow>, ProjectionError> {
+    if event.aggregate_type != "OutreachCase" || event.event_type != "EscalationRecorded" {
+        return Ok(None);
+    }
+    let CaseEvent::EscalationRecorded(escalation) = event.decode::<CaseEvent>()? else {
+        return Err(event.unreadable("event type and payload disagree".into()));
+    };
+    let case_id = event.aggregate_uuid()?;
+    Ok(Some(OutboxRow {
+        id: outbox_id(ESCALATION, event),
+        kind: ESCALATION,
+        channel: "kafka",
+        case_id,
+        payload: escalation_notice(case_id, &escalation),
+        created_at: event.recorded_at,
+    }))
 }
 
 /// The idempotency key of the `kind` message caused by `event`.

@@ -36,6 +36,8 @@
 //! member's given name and address alone; nothing of the case is read but its opening's contact
 //! details and staff id (to look up an opt-out), and nothing of the case goes into any row.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
 use async_trait::async_trait;
 use outreach_events::care_team_member::MemberEvent;
 use outreach_events::lifecycle::{CaseClosed, CloseReason};
@@ -45,8 +47,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
+use crate::outbox::{OutboxRow, Recorded};
 use crate::stored_event::{open_personal, EVENT_COLUMNS};
-use crate::{Projection, ProjectionError, StoredEvent};
+use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
 /// The outbox `kind` of the feedback invitation e-mail (and the namespace of its id).
 pub const FEEDBACK_INVITATION: &str = "feedback-invitation";
@@ -83,6 +86,15 @@ impl Projection for FeedbackInvitations {
         "feedback-invitations"
     }
 
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: &["CaseClosed", "PersonalDataPurged"],
+            // Neither holds any; the members' addresses come from their cases' openings,
+            // opened when they are loaded.
+            personal_data_of: &[],
+        }
+    }
+
     /// Deletes nothing: invitations may have been sent already (see the module).
     async fn reset(&self, _db: &mut PgConnection) -> Result<(), ProjectionError> {
         Ok(())
@@ -91,22 +103,120 @@ impl Projection for FeedbackInvitations {
     async fn apply(
         &self,
         db: &mut PgConnection,
-        event: &StoredEvent,
+        events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        if let Some(staff_id) = crate::purge::purged_member(event)? {
-            let cases = crate::purge::cases_purged_by(db, &staff_id, event).await?;
-            return crate::purge::clear_outbox(db, &cases, &[FEEDBACK_INVITATION]).await;
+        let mut steps = crate::outbox::steps(db, events, Step::Purge, |event| {
+            if event.aggregate_type != "OutreachCase" || event.event_type != "CaseClosed" {
+                return Ok(None);
+            }
+            let CaseEvent::CaseClosed(closed) = event.decode::<CaseEvent>()? else {
+                return Err(event.unreadable("event type and payload disagree".into()));
+            };
+            if !asks_for_feedback(&closed) {
+                return Ok(None);
+            }
+            Ok(Some(Step::Completed(event.aggregate_uuid()?)))
+        })
+        .await?;
+        let known = load(db, steps.values()).await?;
+        let mut invited = Invited::default();
+        for (at, event) in events.iter().enumerate() {
+            let _applying = crate::applying(self.name(), event).entered();
+            if let Some(step) = steps.remove(&at) {
+                self.invite(&mut invited, &known, event, step, new_token)?;
+            }
         }
-        if event.aggregate_type != "OutreachCase" || event.event_type != "CaseClosed" {
+        invited.write(db).await
+    }
+}
+
+/// What the invitations read of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    /// A case closed as completed.
+    Completed(Uuid),
+    /// A purge, and the cases it covers.
+    Purge(HashSet<Uuid>),
+}
+
+/// What deciding on the batch's completions reads from the event store.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// The sequences of each case's closings as completed (all of them, this batch's too).
+    pub completions: HashMap<Uuid, Vec<i64>>,
+    /// Each completed case's opening, its personal part opened.
+    pub openings: HashMap<Uuid, CaseOpened>,
+    /// Each member's opt-outs (`true`) and opt-ins (`false`), by their place in commit order.
+    pub opt_outs: HashMap<String, Vec<OptChoice>>,
+}
+
+/// An opt-out (`true`) or opt-in, and where it stands in commit order.
+pub(crate) type OptChoice = ((u64, i64), bool);
+
+/// What a batch sends: the tokens (their hashes stored) and the e-mails.
+#[derive(Debug, Default)]
+pub(crate) struct Invited {
+    /// (id, token): stored as the token's hash under the invitation's id.
+    pub tokens: Vec<(Uuid, String)>,
+    pub emails: Recorded,
+}
+
+impl Invited {
+    /// Stores the tokens, then the e-mails of those that are new: a replay (or a rebuild, the
+    /// random token differing) finds its token there and sends nothing again.
+    async fn write(self, db: &mut PgConnection) -> Result<(), ProjectionError> {
+        crate::purge::clear_outbox(db, &self.emails.purged, &[FEEDBACK_INVITATION]).await?;
+        if self.tokens.is_empty() {
             return Ok(());
         }
-        let CaseEvent::CaseClosed(closed) = event.decode::<CaseEvent>()? else {
-            return Err(event.unreadable("event type and payload disagree".into()));
+        let created: HashSet<Uuid> = sqlx::query_scalar(
+            "INSERT INTO feedback_tokens (id, token_hash)
+             SELECT id, sha256(convert_to(token, 'UTF8'))
+               FROM UNNEST($1::uuid[], $2::text[]) AS t(id, token)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id",
+        )
+        .bind(self.tokens.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(self.tokens.iter().map(|t| t.1.as_str()).collect::<Vec<_>>())
+        .fetch_all(&mut *db)
+        .await?
+        .into_iter()
+        .collect();
+        let mut emails = self.emails.rows;
+        emails.retain(|row| created.contains(&row.id));
+        crate::outbox::insert(db, &emails).await
+    }
+}
+
+impl FeedbackInvitations {
+    /// Invites the member of one completed case, if they are to be asked (a token from
+    /// `token`), or takes back what a purge covers.
+    pub(crate) fn invite(
+        &self,
+        invited: &mut Invited,
+        known: &Known,
+        event: &StoredEvent,
+        step: Step,
+        token: impl FnOnce() -> String,
+    ) -> Result<(), ProjectionError> {
+        let case_id = match step {
+            Step::Purge(cases) => {
+                invited.emails.purge(&cases);
+                return Ok(());
+            }
+            Step::Completed(case_id) => case_id,
         };
-        if !asks_for_feedback(&closed) || completed_before(db, event).await? {
+        // Completed before, then reopened: the member was asked about this case already.
+        let completions = known.completions.get(&case_id).into_iter().flatten();
+        if completions
+            .into_iter()
+            .any(|&sequence| sequence < event.sequence)
+        {
             return Ok(());
         }
-        let opened = case_opening(db, event).await?;
+        let Some(opened) = known.openings.get(&case_id) else {
+            return Err(event.unreadable("the case has no CaseOpened event".into()));
+        };
         // Purged before this closing was applied (a replay after the purge): nobody to ask.
         let Some(personal) = opened.personal.as_ref() else {
             return Ok(());
@@ -119,42 +229,30 @@ impl Projection for FeedbackInvitations {
         else {
             return Ok(());
         };
-        if opted_out_before(db, &opened.facts.member.staff_id, event).await? {
+        // Their latest opt-out or opt-in committed before the closing (a rebuild decides the same).
+        let closing = event.commit_position()?;
+        let opted_out = known
+            .opt_outs
+            .get(&opened.facts.member.staff_id)
+            .into_iter()
+            .flatten()
+            .filter(|(at, _)| *at < closing)
+            .max_by_key(|(at, _)| *at)
+            .is_some_and(|(_, out)| *out);
+        if opted_out {
             return Ok(());
         }
-
         let id = outbox_id(FEEDBACK_INVITATION, event);
-        let token = new_token();
-        let created = sqlx::query(
-            "INSERT INTO feedback_tokens (id, token_hash)
-             VALUES ($1, sha256(convert_to($2, 'UTF8')))
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(&token)
-        .execute(&mut *db)
-        .await?
-        .rows_affected();
-        if created == 0 {
-            // Invited already (a replay): the token sent then stands; nothing new is sent.
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at)
-             VALUES ($1, $2, 'email', $3, $4, $5)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(FEEDBACK_INVITATION)
-        .bind(&event.aggregate_id)
-        .bind(invitation_email(
-            &address,
-            &personal.given_name,
-            &self.link(&token),
-        ))
-        .bind(event.recorded_at)
-        .execute(&mut *db)
-        .await?;
+        let token = token();
+        invited.emails.record(OutboxRow {
+            id,
+            kind: FEEDBACK_INVITATION,
+            channel: "email",
+            case_id,
+            payload: invitation_email(&address, &personal.given_name, &self.link(&token)),
+            created_at: event.recorded_at,
+        });
+        invited.tokens.push((id, token));
         Ok(())
     }
 }
@@ -170,89 +268,96 @@ fn new_token() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
-/// Whether an earlier closing of the same case was a completion (the case was reopened since):
-/// the member has been asked about this case already.
-async fn completed_before(
+/// For the batch's completed cases, three queries: their completed closings, their openings
+/// (opened) and their members' opt-outs and opt-ins.
+async fn load(
     db: &mut PgConnection,
-    closing: &StoredEvent,
-) -> Result<bool, ProjectionError> {
-    let earlier: Vec<StoredEvent> = sqlx::query_as(&format!(
+    steps: impl Iterator<Item = &Step>,
+) -> Result<Known, ProjectionError> {
+    let cases: BTreeSet<String> = steps
+        .filter_map(|step| match step {
+            Step::Completed(case_id) => Some(case_id.to_string()),
+            Step::Purge(_) => None,
+        })
+        .collect();
+    let mut known = Known::default();
+    if cases.is_empty() {
+        return Ok(known);
+    }
+    let cases: Vec<String> = cases.into_iter().collect();
+    let closings: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
-          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
-            AND event_type = 'CaseClosed' AND sequence < $2
-          ORDER BY sequence"
+          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
+            AND event_type = 'CaseClosed'"
     ))
-    .bind(&closing.aggregate_id)
-    .bind(closing.sequence)
+    .bind(&cases)
     .fetch_all(&mut *db)
     .await?;
-    for event in earlier {
-        match event.decode::<CaseEvent>()? {
-            CaseEvent::CaseClosed(closed) if asks_for_feedback(&closed) => return Ok(true),
+    for closing in closings {
+        match closing.decode::<CaseEvent>()? {
+            CaseEvent::CaseClosed(closed) if asks_for_feedback(&closed) => known
+                .completions
+                .entry(closing.aggregate_uuid()?)
+                .or_default()
+                .push(closing.sequence),
             CaseEvent::CaseClosed(_) => {}
-            _ => return Err(event.unreadable("event type and payload disagree".into())),
+            _ => return Err(closing.unreadable("event type and payload disagree".into())),
         }
     }
-    Ok(false)
-}
-
-/// The case's opening: the member's contact details and staff id.
-async fn case_opening(
-    db: &mut PgConnection,
-    closing: &StoredEvent,
-) -> Result<CaseOpened, ProjectionError> {
-    let mut opened: Vec<StoredEvent> = sqlx::query_as(&format!(
+    let mut openings: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
-          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
-            AND event_type = 'CaseOpened'
-          ORDER BY sequence
-          LIMIT 1"
+          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
+            AND event_type = 'CaseOpened'"
     ))
-    .bind(&closing.aggregate_id)
+    .bind(&cases)
     .fetch_all(&mut *db)
     .await?;
-    open_personal(db, &mut opened).await?;
-    let Some(opened) = opened.pop() else {
-        return Err(closing.unreadable("the case has no CaseOpened event".into()));
-    };
-    match opened.decode::<CaseEvent>()? {
-        CaseEvent::CaseOpened(opened) => Ok(opened),
-        _ => Err(opened.unreadable("event type and payload disagree".into())),
+    open_personal(db, &mut openings).await?;
+    for opened in &openings {
+        match opened.decode::<CaseEvent>()? {
+            CaseEvent::CaseOpened(opening) => {
+                known.openings.insert(opening.facts.case_id, opening);
+            }
+            _ => return Err(opened.unreadable("event type and payload disagree".into())),
+        }
     }
-}
-
-/// Whether the member had opted out of automatic outreach when the case closed: their latest
-/// opt-out or opt-in committed before the closing (so a rebuild decides the same).
-async fn opted_out_before(
-    db: &mut PgConnection,
-    staff_id: &str,
-    closing: &StoredEvent,
-) -> Result<bool, ProjectionError> {
-    let latest: Option<StoredEvent> = sqlx::query_as(&format!(
+    let members: BTreeMap<String, String> = known
+        .openings
+        .values()
+        .map(|o| {
+            let staff_id = &o.facts.member.staff_id;
+            (
+                outreach_domain::ids::member_id(staff_id).to_string(),
+                staff_id.clone(),
+            )
+        })
+        .collect();
+    let choices: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
-          WHERE aggregate_type = 'CareTeamMember' AND aggregate_id = $1
-            AND event_type IN ('OptedOut', 'OptedIn')
-            AND (transaction_id, global_position) < ($2::xid8, $3)
-          -- Qualified: a bare name would sort by the text output column (100000 < 99999).
-          ORDER BY events.transaction_id DESC, global_position DESC
-          LIMIT 1"
+          WHERE aggregate_type = 'CareTeamMember' AND aggregate_id = ANY($1)
+            AND event_type IN ('OptedOut', 'OptedIn')"
     ))
-    .bind(outreach_domain::ids::member_id(staff_id).to_string())
-    .bind(&closing.transaction_id)
-    .bind(closing.global_position)
-    .fetch_optional(&mut *db)
+    .bind(members.keys().collect::<Vec<_>>())
+    .fetch_all(&mut *db)
     .await?;
-    let Some(latest) = latest else {
-        return Ok(false);
-    };
-    match latest.decode::<MemberEvent>()? {
-        MemberEvent::OptedOut { .. } => Ok(true),
-        MemberEvent::OptedIn { .. } => Ok(false),
-        _ => Err(latest.unreadable("event type and payload disagree".into())),
+    for choice in choices {
+        let opted_out = match choice.decode::<MemberEvent>()? {
+            MemberEvent::OptedOut { .. } => true,
+            MemberEvent::OptedIn { .. } => false,
+            _ => return Err(choice.unreadable("event type and payload disagree".into())),
+        };
+        if let Some(staff_id) = members.get(&choice.aggregate_id) {
+            known
+                .opt_outs
+                .entry(staff_id.clone())
+                .or_default()
+                .push((choice.commit_position()?, opted_out));
+        }
     }
+    Ok(known)
 }
 
 /// The invitation: to the member, their given name, the link, and that answering is optional
@@ -355,6 +460,117 @@ mod tests {
         assert!(body.contains("optional"));
         assert!(body.contains("anonymous"));
         assert!(!email["subject"].as_str().unwrap().contains("Ada"));
+    }
+
+    fn closing(case_id: Uuid, sequence: i64) -> StoredEvent {
+        let closed = CaseEvent::CaseClosed(CaseClosed {
+            reason: CloseReason::Completed,
+            closed_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            merged_into: None,
+        });
+        StoredEvent {
+            aggregate_type: "OutreachCase".into(),
+            aggregate_id: case_id.to_string(),
+            sequence,
+            event_type: "CaseClosed".into(),
+            event_version: "1".into(),
+            payload: serde_json::to_value(closed).unwrap(),
+            metadata: json!({}),
+            transaction_id: "10".into(),
+            global_position: sequence,
+            recorded_at: chrono::DateTime::from_timestamp(1_800_000_001, 0).unwrap(),
+        }
+    }
+
+    /// What the store tells of a case of Ada's completed at `completions`.
+    fn known(case_id: Uuid, completions: Vec<i64>) -> Known {
+        let ada = crate::testing::ada();
+        let CaseEvent::CaseOpened(opened) = crate::testing::case_opened(case_id, ada) else {
+            unreachable!()
+        };
+        Known {
+            completions: HashMap::from([(case_id, completions)]),
+            openings: HashMap::from([(case_id, opened)]),
+            opt_outs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_case_completed_reopened_and_completed_again_in_one_batch_is_asked_once() {
+        let case_id = Uuid::from_u128(1);
+        let known = known(case_id, vec![2, 4]);
+        let invitations = FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE);
+        let mut invited = Invited::default();
+        for sequence in [2, 4] {
+            let step = Step::Completed(case_id);
+            invitations
+                .invite(
+                    &mut invited,
+                    &known,
+                    &closing(case_id, sequence),
+                    step,
+                    || "t0k3n".into(),
+                )
+                .unwrap();
+        }
+
+        assert_eq!(
+            invited.tokens,
+            [(
+                outbox_id(FEEDBACK_INVITATION, &closing(case_id, 2)),
+                "t0k3n".into()
+            )]
+        );
+        assert_eq!(invited.emails.rows.len(), 1);
+        assert_eq!(invited.emails.rows[0].payload["to"], "ada@example.org");
+    }
+
+    #[test]
+    fn a_purge_later_in_the_batch_takes_the_unsent_invitation_back_and_keeps_the_token() {
+        let case_id = Uuid::from_u128(1);
+        let known = known(case_id, vec![2]);
+        let invitations = FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE);
+        let mut invited = Invited::default();
+        let event = closing(case_id, 2);
+        invitations
+            .invite(
+                &mut invited,
+                &known,
+                &event,
+                Step::Completed(case_id),
+                || "t".into(),
+            )
+            .unwrap();
+        let purge = Step::Purge(HashSet::from([case_id]));
+        invitations
+            .invite(&mut invited, &known, &event, purge, || unreachable!())
+            .unwrap();
+
+        assert!(invited.emails.rows.is_empty());
+        assert_eq!(invited.emails.purged, HashSet::from([case_id]));
+        assert_eq!(invited.tokens.len(), 1, "a token row names no one");
+    }
+
+    #[test]
+    fn a_member_who_opted_out_before_the_closing_is_not_asked() {
+        let case_id = Uuid::from_u128(1);
+        let mut known = known(case_id, vec![2]);
+        // Out at position 1, in again at position 5: the closing at (10, 2) falls between.
+        known
+            .opt_outs
+            .insert("E1".into(), vec![((10, 1), true), ((10, 5), false)]);
+        let mut invited = Invited::default();
+        FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE)
+            .invite(
+                &mut invited,
+                &known,
+                &closing(case_id, 2),
+                Step::Completed(case_id),
+                || "t".into(),
+            )
+            .unwrap();
+
+        assert!(invited.tokens.is_empty() && invited.emails.rows.is_empty());
     }
 
     /// `apply` against the event store, outbox and tokens of a fresh, migrated database.

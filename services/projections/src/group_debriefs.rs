@@ -2,10 +2,11 @@
 //! outreach. Counts, campus and unit only; no staff ids or names.
 
 use async_trait::async_trait;
-use outreach_events::ReportEvent;
+use chrono::{DateTime, Utc};
+use outreach_events::{ReportEvent, ReportRef};
 use sqlx::PgConnection;
 
-use crate::{Projection, ProjectionError, StoredEvent};
+use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
 pub struct GroupDebriefs;
 
@@ -13,6 +14,13 @@ pub struct GroupDebriefs;
 impl Projection for GroupDebriefs {
     fn name(&self) -> &'static str {
         "group-debriefs"
+    }
+
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: &["GroupDebriefProposed"],
+            personal_data_of: &[],
+        }
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -25,40 +33,76 @@ impl Projection for GroupDebriefs {
     async fn apply(
         &self,
         db: &mut PgConnection,
-        event: &StoredEvent,
+        events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        // Filtered on the stored type first: the report's other events are never decoded here.
-        if event.aggregate_type != "SafetyReport" || event.event_type != "GroupDebriefProposed" {
+        let mut proposals = Vec::new();
+        for event in events {
+            let _applying = crate::applying(self.name(), event).entered();
+            proposals.extend(proposal(event)?);
+        }
+        if proposals.is_empty() {
             return Ok(());
         }
-        let ReportEvent::GroupDebriefProposed {
-            report,
-            campus,
-            unit,
-            staff,
-            departments,
-            proposed_at,
-        } = event.decode::<ReportEvent>()?
-        else {
-            return Err(event.unreadable("not a GroupDebriefProposed payload".into()));
-        };
         let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-        // The report proposes at most once; a repeated apply changes nothing.
+        let column = |f: fn(&Proposal) -> &str| proposals.iter().map(f).collect::<Vec<_>>();
+        // A report proposes at most once; a repeated apply changes nothing.
         sqlx::query(
             "INSERT INTO group_debrief_proposals
                  (report_source, report_id, campus, unit, staff, departments, proposed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
+                                  $6::int[], $7::timestamptz[])
              ON CONFLICT (report_source, report_id) DO NOTHING",
         )
-        .bind(&report.source)
-        .bind(&report.report_id)
-        .bind(&campus)
-        .bind(&unit)
-        .bind(count(staff))
-        .bind(count(departments))
-        .bind(proposed_at)
+        .bind(column(|p| &p.report.source))
+        .bind(column(|p| &p.report.report_id))
+        .bind(column(|p| &p.campus))
+        .bind(column(|p| &p.unit))
+        .bind(proposals.iter().map(|p| count(p.staff)).collect::<Vec<_>>())
+        .bind(
+            proposals
+                .iter()
+                .map(|p| count(p.departments))
+                .collect::<Vec<_>>(),
+        )
+        .bind(proposals.iter().map(|p| p.proposed_at).collect::<Vec<_>>())
         .execute(db)
         .await?;
         Ok(())
     }
+}
+
+/// A report's proposal of a group debrief.
+struct Proposal {
+    report: ReportRef,
+    campus: String,
+    unit: String,
+    staff: usize,
+    departments: usize,
+    proposed_at: DateTime<Utc>,
+}
+
+fn proposal(event: &StoredEvent) -> Result<Option<Proposal>, ProjectionError> {
+    // Filtered on the stored type first: the report's other events are never decoded here.
+    if event.aggregate_type != "SafetyReport" || event.event_type != "GroupDebriefProposed" {
+        return Ok(None);
+    }
+    let ReportEvent::GroupDebriefProposed {
+        report,
+        campus,
+        unit,
+        staff,
+        departments,
+        proposed_at,
+    } = event.decode::<ReportEvent>()?
+    else {
+        return Err(event.unreadable("not a GroupDebriefProposed payload".into()));
+    };
+    Ok(Some(Proposal {
+        report,
+        campus,
+        unit,
+        staff,
+        departments,
+        proposed_at,
+    }))
 }

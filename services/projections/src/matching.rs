@@ -3,20 +3,25 @@
 //! the staff each report names (a supporter named in the member's report is not a stranger to
 //! what happened), and members' stated preferences.
 //!
-//! It follows four aggregates and decodes only the events it uses; the rest are skipped on their
-//! stored type. Updates of a case, a supporter or a report carry the aggregate's sequence and
-//! change nothing if the row already holds that event or a later one, so applying an event twice
-//! is a no-op; inserts are `ON CONFLICT` upserts.
+//! It follows four aggregates and reads only the events it uses. A batch loads the cases, reports
+//! and supporters its events touch (one query per table), folds the events into them in memory
+//! ([`Matching::fold`]: no I/O) and writes back what changed with one statement per table.
+//! Changes of a case, a supporter or a report carry the aggregate's sequence and change nothing
+//! if the row already holds that event or a later one, so applying an event twice is a no-op;
+//! the sets (a case's reports, a report's staff, a supporter's caseload) end as their last
+//! change in the batch left them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use outreach_events::care_team_member::MemberEvent;
 use outreach_events::supporter::{SupporterContact, SupporterEvent, SupporterProfile};
-use outreach_events::{CaseEvent, CaseOpened, ReportEvent, ReportMember, ReportRef};
+use outreach_events::{CaseEvent, CaseOpened, ReportEvent, ReportRef};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Projection, ProjectionError, StoredEvent};
+use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
 const CASE: &str = "OutreachCase";
 const REPORT: &str = "SafetyReport";
@@ -25,10 +30,132 @@ const SUPPORTER: &str = "PeerSupporter";
 
 pub struct MatchingProjection;
 
+const READS: &[&str] = &[
+    "CaseOpened",
+    "SupporterAssigned",
+    "CaseClosed",
+    "CaseCancelled",
+    "CaseReopened",
+    "TriggerLinked",
+    "ReportRecorded",
+    "StaffAdded",
+    "StaffRemoved",
+    "PreferencesStated",
+    "PersonalDataPurged",
+    "SupporterJoined",
+    "SupporterProfileChanged",
+    "SupporterPaused",
+    "SupporterResumed",
+    "CaseTaken",
+    "CaseReleased",
+];
+
+/// One row of `matching_cases`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub(crate) struct MatchingCase {
+    pub case_id: Uuid,
+    pub member_staff_id: String,
+    pub campus: String,
+    pub department: String,
+    pub discipline: String,
+    pub seniority: Option<String>,
+    pub role: String,
+    pub involvement: String,
+    pub first_contact_due: Option<DateTime<Utc>>,
+    pub opened_at: DateTime<Utc>,
+    pub supporter_id: Option<String>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// One row of `matching_reports`: the report a SafetyReport aggregate is.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub(crate) struct MatchingReport {
+    pub report_aggregate_id: Uuid,
+    pub report_source: String,
+    pub report_id: String,
+    pub version: i64,
+}
+
+/// One row of `roster_supporters`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub(crate) struct RosterSupporter {
+    pub supporter_id: Uuid,
+    pub staff_id: String,
+    pub campus: String,
+    pub department: String,
+    pub discipline: String,
+    pub specialty: Option<String>,
+    pub seniority: String,
+    pub languages: Vec<String>,
+    pub interests: Vec<String>,
+    pub training_status: String,
+    pub trained_on: Option<NaiveDate>,
+    pub capacity: i32,
+    pub availability: serde_json::Value,
+    pub paused: bool,
+    pub open_cases: i32,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub gender: Option<String>,
+    pub joined_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// What matching reads of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Read {
+    Case {
+        case_id: Uuid,
+        sequence: i64,
+        event: CaseEvent,
+    },
+    Report {
+        aggregate: Uuid,
+        sequence: i64,
+        event: ReportEvent,
+    },
+    Member(MemberEvent),
+    Supporter {
+        supporter_id: Uuid,
+        sequence: i64,
+        event: SupporterEvent,
+    },
+}
+
+/// The rows a batch touches: loaded, then as its events leave them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Matching {
+    pub cases: HashMap<Uuid, MatchingCase>,
+    /// (case, report source, report id): every report behind a case; only ever added to.
+    pub case_reports: BTreeSet<(Uuid, String, String)>,
+    pub reports: HashMap<Uuid, MatchingReport>,
+    /// (report source, report id, staff id) -> whether the report names them now.
+    pub report_staff: BTreeMap<(String, String, String), bool>,
+    /// A member's preferences as last stated; `None`: none held (purged).
+    pub preferences: BTreeMap<String, Option<serde_json::Value>>,
+    pub supporters: HashMap<Uuid, RosterSupporter>,
+    /// Each supporter's whole caseload (case -> taken at), for the supporters whose caseload the
+    /// batch changes.
+    pub caseloads: HashMap<Uuid, BTreeMap<Uuid, DateTime<Utc>>>,
+}
+
 #[async_trait]
 impl Projection for MatchingProjection {
     fn name(&self) -> &'static str {
         "matching"
+    }
+
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: READS,
+            // Members' preferences; a case's member is matched by facts, not by name.
+            personal_data_of: &["PreferencesStated"],
+        }
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -51,40 +178,132 @@ impl Projection for MatchingProjection {
     async fn apply(
         &self,
         db: &mut PgConnection,
-        event: &StoredEvent,
+        events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        let wanted = match event.aggregate_type.as_str() {
-            CASE => matches!(
-                event.event_type.as_str(),
-                "CaseOpened"
-                    | "SupporterAssigned"
-                    | "CaseClosed"
-                    | "CaseCancelled"
-                    | "CaseReopened"
-                    | "TriggerLinked"
-            ),
-            REPORT => matches!(
-                event.event_type.as_str(),
-                "ReportRecorded" | "StaffAdded" | "StaffRemoved"
-            ),
-            MEMBER => matches!(
-                event.event_type.as_str(),
-                "PreferencesStated" | "PersonalDataPurged"
-            ),
-            SUPPORTER => true,
-            _ => false,
-        };
-        if !wanted {
-            return Ok(());
+        let read = events.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        let loaded = load(db, &read).await?;
+        let mut matching = loaded.clone();
+        for (event, read) in events.iter().zip(read) {
+            let _applying = crate::applying(self.name(), event).entered();
+            if let Some(read) = read {
+                matching
+                    .fold(read)
+                    .map_err(|reason| event.unreadable(reason.into()))?;
+            }
         }
-        let id = event.aggregate_uuid()?;
-        match event.aggregate_type.as_str() {
-            CASE => apply_case(db, event, id).await,
-            REPORT => apply_report(db, event, id).await,
-            MEMBER => apply_member(db, event).await,
-            _ => apply_supporter(db, event, id).await,
+        write(db, &loaded, &matching).await
+    }
+}
+
+/// The event as matching reads it; `None` for one of a type it does not read (skipped on the
+/// stored type, never decoded).
+fn read(event: &StoredEvent) -> Result<Option<Read>, ProjectionError> {
+    if !READS.contains(&event.event_type.as_str()) {
+        return Ok(None);
+    }
+    let sequence = event.sequence;
+    Ok(Some(match event.aggregate_type.as_str() {
+        CASE => Read::Case {
+            case_id: event.aggregate_uuid()?,
+            sequence,
+            event: event.decode()?,
+        },
+        REPORT => Read::Report {
+            aggregate: event.aggregate_uuid()?,
+            sequence,
+            event: event.decode()?,
+        },
+        MEMBER => Read::Member(event.decode()?),
+        SUPPORTER => Read::Supporter {
+            supporter_id: event.aggregate_uuid()?,
+            sequence,
+            event: event.decode()?,
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// The stored rows the batch's events touch: four queries.
+async fn load(db: &mut PgConnection, read: &[Option<Read>]) -> Result<Matching, ProjectionError> {
+    let (mut cases, mut reports, mut supporters, mut caseloads) = (
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    );
+    for read in read.iter().flatten() {
+        match read {
+            Read::Case { case_id, .. } => {
+                cases.insert(*case_id);
+            }
+            Read::Report { aggregate, .. } => {
+                reports.insert(*aggregate);
+            }
+            Read::Member(_) => {}
+            Read::Supporter {
+                supporter_id,
+                event,
+                ..
+            } => {
+                supporters.insert(*supporter_id);
+                if let SupporterEvent::CaseTaken { .. } | SupporterEvent::CaseReleased { .. } =
+                    event
+                {
+                    caseloads.insert(*supporter_id);
+                }
+            }
         }
     }
+    let ids = |set: BTreeSet<Uuid>| set.into_iter().collect::<Vec<_>>();
+    let mut matching = Matching::default();
+    if !cases.is_empty() {
+        let rows: Vec<MatchingCase> =
+            sqlx::query_as("SELECT * FROM matching_cases WHERE case_id = ANY($1)")
+                .bind(ids(cases))
+                .fetch_all(&mut *db)
+                .await?;
+        matching.cases = rows.into_iter().map(|r| (r.case_id, r)).collect();
+    }
+    if !reports.is_empty() {
+        let rows: Vec<MatchingReport> =
+            sqlx::query_as("SELECT * FROM matching_reports WHERE report_aggregate_id = ANY($1)")
+                .bind(ids(reports))
+                .fetch_all(&mut *db)
+                .await?;
+        matching.reports = rows
+            .into_iter()
+            .map(|r| (r.report_aggregate_id, r))
+            .collect();
+    }
+    if !supporters.is_empty() {
+        let rows: Vec<RosterSupporter> =
+            sqlx::query_as("SELECT * FROM roster_supporters WHERE supporter_id = ANY($1)")
+                .bind(ids(supporters))
+                .fetch_all(&mut *db)
+                .await?;
+        matching.supporters = rows.into_iter().map(|r| (r.supporter_id, r)).collect();
+    }
+    if !caseloads.is_empty() {
+        let holding = ids(caseloads);
+        let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT supporter_id, case_id, taken_at FROM roster_caseload
+              WHERE supporter_id = ANY($1)",
+        )
+        .bind(&holding)
+        .fetch_all(&mut *db)
+        .await?;
+        for supporter in holding {
+            matching.caseloads.entry(supporter).or_default();
+        }
+        for (supporter, case, taken_at) in rows {
+            matching
+                .caseloads
+                .entry(supporter)
+                .or_default()
+                .insert(case, taken_at);
+        }
+    }
+    Ok(matching)
 }
 
 /// The name an enum is stored under: its serde name, as in the event payload.
@@ -94,378 +313,845 @@ fn name<T: serde::Serialize>(value: &T) -> Option<String> {
         .and_then(|v| v.as_str().map(String::from))
 }
 
-fn json<T: serde::Serialize>(
-    event: &StoredEvent,
-    value: &T,
-) -> Result<serde_json::Value, ProjectionError> {
-    serde_json::to_value(value).map_err(|_| event.unreadable("cannot be stored as JSON".into()))
+fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, &'static str> {
+    serde_json::to_value(value).map_err(|_| "cannot be stored as JSON")
 }
 
-async fn apply_case(
-    db: &mut PgConnection,
-    event: &StoredEvent,
-    case: Uuid,
-) -> Result<(), ProjectionError> {
-    // $1 the case, $2 the version, $3 a staff id, $4 a time (unused ones bind NULL).
-    let (set, staff, at): (&str, Option<String>, Option<DateTime<Utc>>) =
-        match event.decode::<CaseEvent>()? {
-            CaseEvent::CaseOpened(opened) => {
-                return open_case(db, &opened, event.sequence).await;
-            }
-            CaseEvent::SupporterAssigned(e) => (
-                "supporter_id = $3, assigned_at = $4,",
-                Some(e.supporter_id),
-                Some(e.assigned_at),
-            ),
-            // Merging closes the case too (reason `merged`); its report joins the other case.
-            CaseEvent::CaseClosed(e) => ("ended_at = $4,", None, Some(e.closed_at)),
-            CaseEvent::CaseCancelled(e) => ("ended_at = $4,", None, Some(e.cancelled_at)),
-            // The supporter stays assigned: the case goes back to them.
-            CaseEvent::CaseReopened(_) => ("ended_at = NULL,", None, None),
-            CaseEvent::TriggerLinked(e) => {
-                add_case_report(db, case, &e.report).await?;
-                ("", None, None)
-            }
-            _ => return Err(event.unreadable("event type and payload disagree".into())),
-        };
-    sqlx::query(&format!(
-        "UPDATE matching_cases SET {set} version = $2 WHERE case_id = $1 AND version < $2"
-    ))
-    .bind(case)
-    .bind(event.sequence)
-    .bind(staff)
-    .bind(at)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-async fn open_case(
-    db: &mut PgConnection,
-    opened: &CaseOpened,
-    version: i64,
-) -> Result<(), ProjectionError> {
-    let (facts, member) = (&opened.facts, &opened.facts.member);
-    // A case opens once; applying its opening again leaves the row as later events made it.
-    sqlx::query(
-        "INSERT INTO matching_cases (
-             case_id, member_staff_id, campus, department, discipline, seniority, role,
-             involvement, first_contact_due, opened_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (case_id) DO NOTHING",
-    )
-    .bind(facts.case_id)
-    .bind(&member.staff_id)
-    .bind(&facts.campus)
-    .bind(&member.department)
-    .bind(member.discipline.as_str())
-    .bind(member.seniority.map(|s| s.as_str()))
-    .bind(&member.role)
-    .bind(member.involvement.as_str())
-    .bind(facts.first_contact_due)
-    .bind(facts.opened_at)
-    .bind(version)
-    .execute(&mut *db)
-    .await?;
-    add_case_report(db, facts.case_id, &facts.report).await
-}
-
-async fn add_case_report(
-    db: &mut PgConnection,
-    case: Uuid,
-    report: &ReportRef,
-) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "INSERT INTO matching_case_reports (case_id, report_source, report_id)
-         VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(case)
-    .bind(&report.source)
-    .bind(&report.report_id)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-async fn apply_report(
-    db: &mut PgConnection,
-    event: &StoredEvent,
-    aggregate: Uuid,
-) -> Result<(), ProjectionError> {
-    let (report, added, removed) = match event.decode::<ReportEvent>()? {
-        ReportEvent::ReportRecorded {
-            report, members, ..
-        } => {
-            // Amendments name only the aggregate: remember which report it is.
-            let recorded = sqlx::query(
-                "INSERT INTO matching_reports (report_aggregate_id, report_source, report_id, version)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (report_aggregate_id) DO NOTHING",
-            )
-            .bind(aggregate)
-            .bind(&report.source)
-            .bind(&report.report_id)
-            .bind(event.sequence)
-            .execute(&mut *db)
-            .await?
-            .rows_affected();
-            if recorded == 0 {
-                return Ok(()); // recorded already: later amendments may have changed the staff
-            }
-            (report, members, Vec::new())
-        }
-        ReportEvent::StaffAdded { members, .. } => {
-            let Some(report) = report_at(db, aggregate, event.sequence).await? else {
-                return Ok(());
-            };
-            (report, members, Vec::new())
-        }
-        ReportEvent::StaffRemoved { staff_ids, .. } => {
-            let Some(report) = report_at(db, aggregate, event.sequence).await? else {
-                return Ok(());
-            };
-            (report, Vec::new(), staff_ids)
-        }
-        _ => return Err(event.unreadable("event type and payload disagree".into())),
-    };
-    // Everyone named, eligible for outreach or not: they were all there.
-    let added: Vec<String> = added
-        .into_iter()
-        .map(|m: ReportMember| m.staff_id)
-        .collect();
-    if !added.is_empty() {
-        sqlx::query(
-            "INSERT INTO matching_report_staff (report_source, report_id, staff_id)
-             SELECT $1, $2, unnest($3::text[])
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&report.source)
-        .bind(&report.report_id)
-        .bind(&added)
-        .execute(&mut *db)
-        .await?;
-    }
-    if !removed.is_empty() {
-        sqlx::query(
-            "DELETE FROM matching_report_staff
-              WHERE report_source = $1 AND report_id = $2 AND staff_id = ANY($3)",
-        )
-        .bind(&report.source)
-        .bind(&report.report_id)
-        .bind(&removed)
-        .execute(&mut *db)
-        .await?;
-    }
-    Ok(())
-}
-
-/// The report a SafetyReport aggregate is, moving its version to `sequence`; `None` if the
-/// report is unknown or already holds this event (so applying an amendment twice is a no-op).
-async fn report_at(
-    db: &mut PgConnection,
-    aggregate: Uuid,
-    sequence: i64,
-) -> Result<Option<ReportRef>, ProjectionError> {
-    let found: Option<(String, String)> = sqlx::query_as(
-        "UPDATE matching_reports SET version = $2
-          WHERE report_aggregate_id = $1 AND version < $2
-          RETURNING report_source, report_id",
-    )
-    .bind(aggregate)
-    .bind(sequence)
-    .fetch_optional(db)
-    .await?;
-    Ok(found.map(|(source, report_id)| ReportRef { source, report_id }))
-}
-
-async fn apply_member(db: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
-    let (staff_id, personal) = match event.decode::<MemberEvent>()? {
-        MemberEvent::PreferencesStated {
-            staff_id, personal, ..
-        } => (staff_id, personal),
-        MemberEvent::PersonalDataPurged { staff_id, .. } => (staff_id, None),
-        _ => return Err(event.unreadable("event type and payload disagree".into())),
-    };
-    // Purged (or stated before a purge and rebuilt after it): no preferences are held.
-    let Some(personal) = personal else {
-        sqlx::query("DELETE FROM matching_preferences WHERE staff_id = $1")
-            .bind(&staff_id)
-            .execute(db)
-            .await?;
-        return Ok(());
-    };
-    // The whole set, as last stated: a preference left out is no longer held.
-    sqlx::query(
-        "INSERT INTO matching_preferences (staff_id, preferences) VALUES ($1, $2)
-         ON CONFLICT (staff_id) DO UPDATE SET preferences = excluded.preferences",
-    )
-    .bind(&staff_id)
-    .bind(json(event, &personal)?)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-async fn apply_supporter(
-    db: &mut PgConnection,
-    event: &StoredEvent,
-    supporter: Uuid,
-) -> Result<(), ProjectionError> {
-    let (taken, case, at) = match event.decode::<SupporterEvent>()? {
-        SupporterEvent::SupporterJoined {
-            profile,
-            personal,
-            joined_at,
-        } => {
-            return write_profile(
-                db,
+impl Matching {
+    /// Folds one event in. Fails, saying why, for an event whose payload is not of a kind
+    /// matching reads.
+    pub(crate) fn fold(&mut self, read: Read) -> Result<(), &'static str> {
+        match read {
+            Read::Case {
+                case_id,
+                sequence,
                 event,
-                supporter,
-                &profile,
-                &personal,
-                Some(joined_at),
+            } => self.follow_case(case_id, sequence, event),
+            Read::Report {
+                aggregate,
+                sequence,
+                event,
+            } => self.follow_report(aggregate, sequence, event),
+            Read::Member(event) => self.follow_member(event),
+            Read::Supporter {
+                supporter_id,
+                sequence,
+                event,
+            } => self.follow_supporter(supporter_id, sequence, event),
+        }
+    }
+
+    fn add_case_report(&mut self, case: Uuid, report: &ReportRef) {
+        self.case_reports
+            .insert((case, report.source.clone(), report.report_id.clone()));
+    }
+
+    fn follow_case(
+        &mut self,
+        case: Uuid,
+        sequence: i64,
+        event: CaseEvent,
+    ) -> Result<(), &'static str> {
+        let change: fn(&mut MatchingCase, &CaseEvent) = match &event {
+            CaseEvent::CaseOpened(opened) => {
+                // A case opens once; its opening again leaves the row as later events made it.
+                self.cases
+                    .entry(opened.facts.case_id)
+                    .or_insert_with(|| opened_case(opened, sequence));
+                self.add_case_report(opened.facts.case_id, &opened.facts.report);
+                return Ok(());
+            }
+            CaseEvent::SupporterAssigned(_) => |case, event| {
+                if let CaseEvent::SupporterAssigned(e) = event {
+                    case.supporter_id = Some(e.supporter_id.clone());
+                    case.assigned_at = Some(e.assigned_at);
+                }
+            },
+            // Merging closes the case too (reason `merged`); its report joins the other case.
+            CaseEvent::CaseClosed(_) => |case, event| {
+                if let CaseEvent::CaseClosed(e) = event {
+                    case.ended_at = Some(e.closed_at);
+                }
+            },
+            CaseEvent::CaseCancelled(_) => |case, event| {
+                if let CaseEvent::CaseCancelled(e) = event {
+                    case.ended_at = Some(e.cancelled_at);
+                }
+            },
+            // The supporter stays assigned: the case goes back to them.
+            CaseEvent::CaseReopened(_) => |case, _| case.ended_at = None,
+            CaseEvent::TriggerLinked(linked) => {
+                self.add_case_report(case, &linked.report);
+                |_, _| {}
+            }
+            _ => return Err("event type and payload disagree"),
+        };
+        if let Some(row) = self.cases.get_mut(&case).filter(|r| r.version < sequence) {
+            change(row, &event);
+            row.version = sequence;
+        }
+        Ok(())
+    }
+
+    fn follow_report(
+        &mut self,
+        aggregate: Uuid,
+        sequence: i64,
+        event: ReportEvent,
+    ) -> Result<(), &'static str> {
+        let (report, added, removed) = match event {
+            ReportEvent::ReportRecorded {
+                report, members, ..
+            } => {
+                if self.reports.contains_key(&aggregate) {
+                    return Ok(()); // recorded already: later amendments may have changed the staff
+                }
+                // Amendments name only the aggregate: remember which report it is.
+                self.reports.insert(
+                    aggregate,
+                    MatchingReport {
+                        report_aggregate_id: aggregate,
+                        report_source: report.source.clone(),
+                        report_id: report.report_id.clone(),
+                        version: sequence,
+                    },
+                );
+                (report, members, Vec::new())
+            }
+            ReportEvent::StaffAdded { members, .. } => {
+                let Some(report) = self.report_at(aggregate, sequence) else {
+                    return Ok(());
+                };
+                (report, members, Vec::new())
+            }
+            ReportEvent::StaffRemoved { staff_ids, .. } => {
+                let Some(report) = self.report_at(aggregate, sequence) else {
+                    return Ok(());
+                };
+                (report, Vec::new(), staff_ids)
+            }
+            _ => return Err("event type and payload disagree"),
+        };
+        // Everyone named, eligible for outreach or not: they were all there.
+        let key = |staff_id| (report.source.clone(), report.report_id.clone(), staff_id);
+        for member in added {
+            self.report_staff.insert(key(member.staff_id), true);
+        }
+        for staff_id in removed {
+            self.report_staff.insert(key(staff_id), false);
+        }
+        Ok(())
+    }
+
+    /// The report a SafetyReport aggregate is, moving its version to `sequence`; `None` if the
+    /// report is unknown or already holds this event (so applying an amendment twice is a no-op).
+    fn report_at(&mut self, aggregate: Uuid, sequence: i64) -> Option<ReportRef> {
+        let row = self
+            .reports
+            .get_mut(&aggregate)
+            .filter(|r| r.version < sequence)?;
+        row.version = sequence;
+        Some(ReportRef {
+            source: row.report_source.clone(),
+            report_id: row.report_id.clone(),
+        })
+    }
+
+    fn follow_member(&mut self, event: MemberEvent) -> Result<(), &'static str> {
+        let (staff_id, personal) = match event {
+            MemberEvent::PreferencesStated {
+                staff_id, personal, ..
+            } => (staff_id, personal),
+            MemberEvent::PersonalDataPurged { staff_id, .. } => (staff_id, None),
+            _ => return Err("event type and payload disagree"),
+        };
+        // The whole set, as last stated: a preference left out is no longer held. Purged (or
+        // stated before a purge and rebuilt after it): none are held.
+        let preferences = personal.as_ref().map(json).transpose()?;
+        self.preferences.insert(staff_id, preferences);
+        Ok(())
+    }
+
+    fn follow_supporter(
+        &mut self,
+        supporter: Uuid,
+        sequence: i64,
+        event: SupporterEvent,
+    ) -> Result<(), &'static str> {
+        let (taken, case, at) = match event {
+            SupporterEvent::SupporterJoined {
+                profile,
+                personal,
                 joined_at,
-            )
-            .await;
+            } => {
+                let entry = roster_entry(supporter, sequence, &profile, &personal, joined_at)?;
+                self.write_profile(entry, Some(joined_at));
+                return Ok(());
+            }
+            SupporterEvent::SupporterProfileChanged {
+                profile,
+                personal,
+                changed_at,
+            } => {
+                let entry = roster_entry(supporter, sequence, &profile, &personal, changed_at)?;
+                self.write_profile(entry, None);
+                return Ok(());
+            }
+            SupporterEvent::SupporterPaused { .. } => {
+                self.set_paused(supporter, sequence, true);
+                return Ok(());
+            }
+            SupporterEvent::SupporterResumed { .. } => {
+                self.set_paused(supporter, sequence, false);
+                return Ok(());
+            }
+            SupporterEvent::CaseTaken { case_id, taken_at } => (true, case_id, taken_at),
+            SupporterEvent::CaseReleased {
+                case_id,
+                released_at,
+            } => (false, case_id, released_at),
+        };
+        // A supporter the roster does not know, or an event already applied, changes nothing.
+        let Some(row) = self
+            .supporters
+            .get_mut(&supporter)
+            .filter(|r| r.version < sequence)
+        else {
+            return Ok(());
+        };
+        row.version = sequence;
+        let caseload = self.caseloads.entry(supporter).or_default();
+        if taken {
+            // Taking a case held already keeps the first taking (and counts it once).
+            caseload.entry(case).or_insert(at);
+        } else {
+            caseload.remove(&case);
         }
-        SupporterEvent::SupporterProfileChanged {
-            profile,
-            personal,
-            changed_at,
-        } => {
-            return write_profile(db, event, supporter, &profile, &personal, None, changed_at)
-                .await;
-        }
-        SupporterEvent::SupporterPaused { .. } => {
-            return set_paused(db, event, supporter, true).await
-        }
-        SupporterEvent::SupporterResumed { .. } => {
-            return set_paused(db, event, supporter, false).await;
-        }
-        SupporterEvent::CaseTaken { case_id, taken_at } => (true, case_id, taken_at),
-        SupporterEvent::CaseReleased {
-            case_id,
-            released_at,
-        } => (false, case_id, released_at),
-    };
-    // Moves the version first: a supporter the roster does not know, or an event already
-    // applied, changes nothing.
-    let moved = sqlx::query(
-        "UPDATE roster_supporters SET version = $2 WHERE supporter_id = $1 AND version < $2",
-    )
-    .bind(supporter)
-    .bind(event.sequence)
-    .execute(&mut *db)
-    .await?
-    .rows_affected();
-    if moved == 0 {
-        return Ok(());
+        // Counted, not incremented: the count can never drift from the rows.
+        row.open_cases = i32::try_from(caseload.len()).unwrap_or(i32::MAX);
+        Ok(())
     }
-    if taken {
-        // Taking a case held already keeps the first taking (and counts it once).
-        sqlx::query(
-            "INSERT INTO roster_caseload (supporter_id, case_id, taken_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(supporter)
-        .bind(case)
-        .bind(at)
-        .execute(&mut *db)
-        .await?;
-    } else {
-        sqlx::query("DELETE FROM roster_caseload WHERE supporter_id = $1 AND case_id = $2")
-            .bind(supporter)
-            .bind(case)
-            .execute(&mut *db)
-            .await?;
+
+    /// The roster entry as a whole: on joining (`joined_at`) or on a change, which keeps the
+    /// joining date, the pause and the caseload. A change of a supporter the roster does not
+    /// know yet (no joining seen) enters them as joined at that change, so the roster never
+    /// lacks someone whose events it has.
+    fn write_profile(&mut self, entry: RosterSupporter, joined_at: Option<DateTime<Utc>>) {
+        match self.supporters.get_mut(&entry.supporter_id) {
+            None => {
+                self.supporters.insert(entry.supporter_id, entry);
+            }
+            Some(row) if row.version < entry.version => {
+                *row = RosterSupporter {
+                    joined_at: joined_at.unwrap_or(row.joined_at),
+                    paused: row.paused,
+                    open_cases: row.open_cases,
+                    ..entry
+                };
+            }
+            Some(_) => {}
+        }
     }
-    // Counted, not incremented: the count can never drift from the rows.
-    sqlx::query(
-        "UPDATE roster_supporters
-            SET open_cases = (SELECT count(*) FROM roster_caseload WHERE supporter_id = $1)
-          WHERE supporter_id = $1",
-    )
-    .bind(supporter)
-    .execute(db)
-    .await?;
-    Ok(())
+
+    fn set_paused(&mut self, supporter: Uuid, sequence: i64, paused: bool) {
+        if let Some(row) = self
+            .supporters
+            .get_mut(&supporter)
+            .filter(|r| r.version < sequence)
+        {
+            row.paused = paused;
+            row.version = sequence;
+        }
+    }
 }
 
-/// Writes the roster entry as a whole: on joining (`joined_at`) or on a change, which keeps the
-/// joining date, the pause and the caseload.
-async fn write_profile(
-    db: &mut PgConnection,
-    event: &StoredEvent,
+fn opened_case(opened: &CaseOpened, version: i64) -> MatchingCase {
+    let (facts, member) = (&opened.facts, &opened.facts.member);
+    MatchingCase {
+        case_id: facts.case_id,
+        member_staff_id: member.staff_id.clone(),
+        campus: facts.campus.clone(),
+        department: member.department.clone(),
+        discipline: member.discipline.as_str().into(),
+        seniority: member.seniority.map(|s| s.as_str().into()),
+        role: member.role.clone(),
+        involvement: member.involvement.as_str().into(),
+        first_contact_due: facts.first_contact_due,
+        opened_at: facts.opened_at,
+        supporter_id: None,
+        assigned_at: None,
+        ended_at: None,
+        version,
+    }
+}
+
+/// A new roster entry from a joining or a change at `at`: not paused, no cases held.
+fn roster_entry(
     supporter: Uuid,
+    version: i64,
     profile: &SupporterProfile,
     personal: &SupporterContact,
-    joined_at: Option<DateTime<Utc>>,
-    changed_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<RosterSupporter, &'static str> {
+    Ok(RosterSupporter {
+        supporter_id: supporter,
+        staff_id: profile.staff_id.clone(),
+        campus: profile.campus.clone(),
+        department: profile.department.clone(),
+        discipline: profile.discipline.as_str().into(),
+        specialty: profile.specialty.clone(),
+        seniority: profile.seniority.as_str().into(),
+        languages: profile.languages.clone(),
+        interests: profile.interests.clone(),
+        training_status: profile.training.status.as_str().into(),
+        trained_on: profile.training.completed_on,
+        capacity: i32::try_from(profile.capacity).unwrap_or(i32::MAX),
+        availability: json(&profile.availability)?,
+        paused: false,
+        open_cases: 0,
+        given_name: Some(personal.given_name.clone()),
+        family_name: Some(personal.family_name.clone()),
+        email: Some(personal.email.clone()),
+        phone: personal.phone.clone(),
+        gender: personal.gender.as_ref().and_then(name),
+        joined_at: at,
+        changed_at: at,
+        version,
+    })
+}
+
+/// Writes what the batch changed, one statement per table and kind of change.
+async fn write(
+    db: &mut PgConnection,
+    loaded: &Matching,
+    now: &Matching,
 ) -> Result<(), ProjectionError> {
-    let capacity = i32::try_from(profile.capacity).unwrap_or(i32::MAX);
-    // A change of a supporter the roster does not know yet (no joining seen) enters them as
-    // joined at that change, so the roster never lacks someone whose events it has.
-    sqlx::query(
-        "INSERT INTO roster_supporters (
-             supporter_id, staff_id, campus, department, discipline, specialty, seniority,
-             languages, interests, training_status, trained_on, capacity, availability,
-             given_name, family_name, email, phone, gender, joined_at, changed_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                 $14, $15, $16, $17, $18, coalesce($19, $20), $20, $21)
-         ON CONFLICT (supporter_id) DO UPDATE SET
-             staff_id = excluded.staff_id, campus = excluded.campus,
-             department = excluded.department, discipline = excluded.discipline,
-             specialty = excluded.specialty, seniority = excluded.seniority,
-             languages = excluded.languages, interests = excluded.interests,
-             training_status = excluded.training_status, trained_on = excluded.trained_on,
-             capacity = excluded.capacity, availability = excluded.availability,
-             given_name = excluded.given_name, family_name = excluded.family_name,
-             email = excluded.email, phone = excluded.phone, gender = excluded.gender,
-             joined_at = coalesce($19, roster_supporters.joined_at),
-             changed_at = excluded.changed_at, version = excluded.version
-         WHERE roster_supporters.version < excluded.version",
-    )
-    .bind(supporter)
-    .bind(&profile.staff_id)
-    .bind(&profile.campus)
-    .bind(&profile.department)
-    .bind(profile.discipline.as_str())
-    .bind(&profile.specialty)
-    .bind(profile.seniority.as_str())
-    .bind(&profile.languages)
-    .bind(&profile.interests)
-    .bind(profile.training.status.as_str())
-    .bind(profile.training.completed_on)
-    .bind(capacity)
-    .bind(json(event, &profile.availability)?)
-    .bind(&personal.given_name)
-    .bind(&personal.family_name)
-    .bind(&personal.email)
-    .bind(&personal.phone)
-    .bind(personal.gender.as_ref().and_then(name))
-    .bind(joined_at)
-    .bind(changed_at)
-    .bind(event.sequence)
+    let (new, changed) = crate::new_and_changed(&loaded.cases, &now.cases);
+    write_cases(db, &new, false).await?;
+    write_cases(db, &changed, true).await?;
+    write_case_reports(db, &now.case_reports).await?;
+    let (new, changed) = crate::new_and_changed(&loaded.reports, &now.reports);
+    write_reports(db, &new, false).await?;
+    write_reports(db, &changed, true).await?;
+    write_report_staff(db, &now.report_staff).await?;
+    write_preferences(db, &now.preferences).await?;
+    let (new, changed) = crate::new_and_changed(&loaded.supporters, &now.supporters);
+    write_supporters(db, &new, false).await?;
+    write_supporters(db, &changed, true).await?;
+    write_caseloads(db, &loaded.caseloads, &now.caseloads).await
+}
+
+/// What a row replaces its stored self with.
+const REPLACE_CASE: &str = "ON CONFLICT (case_id) DO UPDATE SET
+     member_staff_id = excluded.member_staff_id, campus = excluded.campus,
+     department = excluded.department, discipline = excluded.discipline,
+     seniority = excluded.seniority, role = excluded.role,
+     involvement = excluded.involvement, first_contact_due = excluded.first_contact_due,
+     opened_at = excluded.opened_at, supporter_id = excluded.supporter_id,
+     assigned_at = excluded.assigned_at, ended_at = excluded.ended_at,
+     version = excluded.version";
+
+async fn write_cases(
+    db: &mut PgConnection,
+    rows: &[&MatchingCase],
+    replacing: bool,
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let text = |f: fn(&MatchingCase) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let maybe =
+        |f: fn(&MatchingCase) -> Option<&str>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let time = |f: fn(&MatchingCase) -> Option<DateTime<Utc>>| {
+        rows.iter().map(|r| f(r)).collect::<Vec<_>>()
+    };
+    let on_conflict = if replacing { REPLACE_CASE } else { "" };
+    sqlx::query(&format!(
+        "INSERT INTO matching_cases (
+             case_id, member_staff_id, campus, department, discipline, seniority, role,
+             involvement, first_contact_due, opened_at, supporter_id, assigned_at, ended_at,
+             version)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                              $6::text[], $7::text[], $8::text[], $9::timestamptz[],
+                              $10::timestamptz[], $11::text[], $12::timestamptz[],
+                              $13::timestamptz[], $14::bigint[])
+         {on_conflict}"
+    ))
+    .bind(rows.iter().map(|r| r.case_id).collect::<Vec<_>>())
+    .bind(text(|r| &r.member_staff_id))
+    .bind(text(|r| &r.campus))
+    .bind(text(|r| &r.department))
+    .bind(text(|r| &r.discipline))
+    .bind(maybe(|r| r.seniority.as_deref()))
+    .bind(text(|r| &r.role))
+    .bind(text(|r| &r.involvement))
+    .bind(time(|r| r.first_contact_due))
+    .bind(rows.iter().map(|r| r.opened_at).collect::<Vec<_>>())
+    .bind(maybe(|r| r.supporter_id.as_deref()))
+    .bind(time(|r| r.assigned_at))
+    .bind(time(|r| r.ended_at))
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
     .execute(db)
     .await?;
     Ok(())
 }
 
-async fn set_paused(
+async fn write_case_reports(
     db: &mut PgConnection,
-    event: &StoredEvent,
-    supporter: Uuid,
-    paused: bool,
+    rows: &BTreeSet<(Uuid, String, String)>,
 ) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
-        "UPDATE roster_supporters SET paused = $3, version = $2
-          WHERE supporter_id = $1 AND version < $2",
+        "INSERT INTO matching_case_reports (case_id, report_source, report_id)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[])
+         ON CONFLICT DO NOTHING",
     )
-    .bind(supporter)
-    .bind(event.sequence)
-    .bind(paused)
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// What a row replaces its stored self with.
+const REPLACE_REPORT: &str =
+    "ON CONFLICT (report_aggregate_id) DO UPDATE SET version = excluded.version";
+
+async fn write_reports(
+    db: &mut PgConnection,
+    rows: &[&MatchingReport],
+    replacing: bool,
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let on_conflict = if replacing { REPLACE_REPORT } else { "" };
+    sqlx::query(&format!(
+        "INSERT INTO matching_reports (report_aggregate_id, report_source, report_id, version)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[])
+         {on_conflict}"
+    ))
+    .bind(
+        rows.iter()
+            .map(|r| r.report_aggregate_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.report_source.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.report_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+async fn write_report_staff(
+    db: &mut PgConnection,
+    staff: &BTreeMap<(String, String, String), bool>,
+) -> Result<(), ProjectionError> {
+    for named in [true, false] {
+        let rows: Vec<_> = staff
+            .iter()
+            .filter(|(_, n)| **n == named)
+            .map(|(k, _)| k)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let sql = if named {
+            "INSERT INTO matching_report_staff (report_source, report_id, staff_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
+             ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM matching_report_staff s
+              USING UNNEST($1::text[], $2::text[], $3::text[]) AS r(report_source, report_id, staff_id)
+              WHERE (s.report_source, s.report_id, s.staff_id)
+                  = (r.report_source, r.report_id, r.staff_id)"
+        };
+        sqlx::query(sql)
+            .bind(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+            .execute(&mut *db)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn write_preferences(
+    db: &mut PgConnection,
+    preferences: &BTreeMap<String, Option<serde_json::Value>>,
+) -> Result<(), ProjectionError> {
+    let (held, dropped): (Vec<_>, Vec<_>) = preferences.iter().partition(|(_, p)| p.is_some());
+    if !held.is_empty() {
+        sqlx::query(
+            "INSERT INTO matching_preferences (staff_id, preferences)
+             SELECT * FROM UNNEST($1::text[], $2::jsonb[])
+             ON CONFLICT (staff_id) DO UPDATE SET preferences = excluded.preferences",
+        )
+        .bind(held.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>())
+        .bind(
+            held.iter()
+                .filter_map(|(_, p)| p.as_ref())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+    if !dropped.is_empty() {
+        sqlx::query("DELETE FROM matching_preferences WHERE staff_id = ANY($1)")
+            .bind(dropped.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>())
+            .execute(&mut *db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a row replaces its stored self with.
+const REPLACE_SUPPORTER: &str = "ON CONFLICT (supporter_id) DO UPDATE SET
+     staff_id = excluded.staff_id, campus = excluded.campus,
+     department = excluded.department, discipline = excluded.discipline,
+     specialty = excluded.specialty, seniority = excluded.seniority,
+     languages = excluded.languages, interests = excluded.interests,
+     training_status = excluded.training_status, trained_on = excluded.trained_on,
+     capacity = excluded.capacity, availability = excluded.availability,
+     paused = excluded.paused, open_cases = excluded.open_cases,
+     given_name = excluded.given_name, family_name = excluded.family_name,
+     email = excluded.email, phone = excluded.phone, gender = excluded.gender,
+     joined_at = excluded.joined_at, changed_at = excluded.changed_at,
+     version = excluded.version";
+
+async fn write_supporters(
+    db: &mut PgConnection,
+    rows: &[&RosterSupporter],
+    replacing: bool,
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let text = |f: fn(&RosterSupporter) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let maybe =
+        |f: fn(&RosterSupporter) -> Option<&str>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    // Arrays of arrays do not bind: the text arrays travel as JSON and are unpacked here.
+    let lists = |f: fn(&RosterSupporter) -> &Vec<String>| {
+        rows.iter()
+            .map(|r| serde_json::json!(f(r)))
+            .collect::<Vec<_>>()
+    };
+    let on_conflict = if replacing { REPLACE_SUPPORTER } else { "" };
+    sqlx::query(&format!(
+        "INSERT INTO roster_supporters (
+             supporter_id, staff_id, campus, department, discipline, specialty, seniority,
+             languages, interests, training_status, trained_on, capacity, availability, paused,
+             open_cases, given_name, family_name, email, phone, gender, joined_at, changed_at,
+             version)
+         SELECT r.supporter_id, r.staff_id, r.campus, r.department, r.discipline, r.specialty,
+                r.seniority,
+                ARRAY(SELECT jsonb_array_elements_text(r.languages)),
+                ARRAY(SELECT jsonb_array_elements_text(r.interests)),
+                r.training_status, r.trained_on, r.capacity, r.availability, r.paused,
+                r.open_cases, r.given_name, r.family_name, r.email, r.phone, r.gender,
+                r.joined_at, r.changed_at, r.version
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::jsonb[], $9::jsonb[], $10::text[], $11::date[],
+                       $12::int[], $13::jsonb[], $14::bool[], $15::int[], $16::text[],
+                       $17::text[], $18::text[], $19::text[], $20::text[],
+                       $21::timestamptz[], $22::timestamptz[], $23::bigint[])
+             AS r(supporter_id, staff_id, campus, department, discipline, specialty, seniority,
+                  languages, interests, training_status, trained_on, capacity, availability,
+                  paused, open_cases, given_name, family_name, email, phone, gender, joined_at,
+                  changed_at, version)
+         {on_conflict}"
+    ))
+    .bind(rows.iter().map(|r| r.supporter_id).collect::<Vec<_>>())
+    .bind(text(|r| &r.staff_id))
+    .bind(text(|r| &r.campus))
+    .bind(text(|r| &r.department))
+    .bind(text(|r| &r.discipline))
+    .bind(maybe(|r| r.specialty.as_deref()))
+    .bind(text(|r| &r.seniority))
+    .bind(lists(|r| &r.languages))
+    .bind(lists(|r| &r.interests))
+    .bind(text(|r| &r.training_status))
+    .bind(rows.iter().map(|r| r.trained_on).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.capacity).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| &r.availability).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.paused).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.open_cases).collect::<Vec<_>>())
+    .bind(maybe(|r| r.given_name.as_deref()))
+    .bind(maybe(|r| r.family_name.as_deref()))
+    .bind(maybe(|r| r.email.as_deref()))
+    .bind(maybe(|r| r.phone.as_deref()))
+    .bind(maybe(|r| r.gender.as_deref()))
+    .bind(rows.iter().map(|r| r.joined_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.changed_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The caseload rows the batch added and removed.
+async fn write_caseloads(
+    db: &mut PgConnection,
+    loaded: &HashMap<Uuid, BTreeMap<Uuid, DateTime<Utc>>>,
+    now: &HashMap<Uuid, BTreeMap<Uuid, DateTime<Utc>>>,
+) -> Result<(), ProjectionError> {
+    let empty = BTreeMap::new();
+    let (mut taken, mut released) = (Vec::new(), Vec::new());
+    for (supporter, cases) in now {
+        let before = loaded.get(supporter).unwrap_or(&empty);
+        for (case, at) in cases {
+            if !before.contains_key(case) {
+                taken.push((*supporter, *case, *at));
+            }
+        }
+        for case in before.keys().filter(|case| !cases.contains_key(case)) {
+            released.push((*supporter, *case));
+        }
+    }
+    if !taken.is_empty() {
+        sqlx::query(
+            "INSERT INTO roster_caseload (supporter_id, case_id, taken_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(taken.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(taken.iter().map(|t| t.1).collect::<Vec<_>>())
+        .bind(taken.iter().map(|t| t.2).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await?;
+    }
+    if !released.is_empty() {
+        sqlx::query(
+            "DELETE FROM roster_caseload c
+              USING UNNEST($1::uuid[], $2::uuid[]) AS r(supporter_id, case_id)
+              WHERE (c.supporter_id, c.case_id) = (r.supporter_id, r.case_id)",
+        )
+        .bind(released.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(released.iter().map(|r| r.1).collect::<Vec<_>>())
+        .execute(db)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use outreach_events::ReportMember;
+
+    use super::*;
+
+    fn at(hour: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_799_000_000 + hour * 3600, 0).unwrap()
+    }
+
+    fn report() -> ReportRef {
+        ReportRef {
+            source: "/datix/a".into(),
+            report_id: "INC-1".into(),
+        }
+    }
+
+    fn named(staff_id: &str) -> ReportMember {
+        ReportMember {
+            staff_id: staff_id.into(),
+            case_id: Uuid::new_v4(),
+            eligible: true,
+        }
+    }
+
+    fn on_report(sequence: i64, event: ReportEvent) -> Read {
+        Read::Report {
+            aggregate: Uuid::from_u128(7),
+            sequence,
+            event,
+        }
+    }
+
+    fn on_supporter(sequence: i64, event: SupporterEvent) -> Read {
+        Read::Supporter {
+            supporter_id: Uuid::from_u128(9),
+            sequence,
+            event,
+        }
+    }
+
+    fn joined() -> SupporterEvent {
+        SupporterEvent::SupporterJoined {
+            profile: crate::testing::supporter_profile(),
+            personal: crate::testing::grace(),
+            joined_at: at(0),
+        }
+    }
+
+    fn fold_all(matching: &mut Matching, events: Vec<Read>) {
+        for read in events {
+            matching.fold(read).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_colleague_added_and_removed_again_in_one_batch_is_not_named_by_the_report() {
+        let mut matching = Matching::default();
+        fold_all(
+            &mut matching,
+            vec![
+                on_report(
+                    1,
+                    ReportEvent::ReportRecorded {
+                        report: report(),
+                        trigger: outreach_events::TriggerKind::Incident,
+                        outreach: true,
+                        campus: "Parnassus".into(),
+                        unit: "ED".into(),
+                        members: vec![named("E1")],
+                        recorded_at: at(0),
+                    },
+                ),
+                on_report(
+                    2,
+                    ReportEvent::StaffAdded {
+                        members: vec![named("E2")],
+                        amended_at: at(1),
+                    },
+                ),
+                on_report(
+                    3,
+                    ReportEvent::StaffRemoved {
+                        staff_ids: vec!["E2".into()],
+                        amended_at: at(2),
+                    },
+                ),
+            ],
+        );
+
+        let staff: Vec<_> = matching.report_staff.iter().collect();
+        let key = |s: &str| ("/datix/a".to_string(), "INC-1".to_string(), s.to_string());
+        assert_eq!(staff, [(&key("E1"), &true), (&key("E2"), &false)]);
+        assert_eq!(matching.reports[&Uuid::from_u128(7)].version, 3);
+    }
+
+    #[test]
+    fn a_supporter_counts_the_cases_held_and_taking_one_twice_counts_it_once() {
+        let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut matching = Matching::default();
+        fold_all(
+            &mut matching,
+            vec![
+                on_supporter(1, joined()),
+                on_supporter(
+                    2,
+                    SupporterEvent::CaseTaken {
+                        case_id: first,
+                        taken_at: at(1),
+                    },
+                ),
+                on_supporter(
+                    3,
+                    SupporterEvent::CaseTaken {
+                        case_id: first,
+                        taken_at: at(2),
+                    },
+                ),
+                on_supporter(
+                    4,
+                    SupporterEvent::CaseTaken {
+                        case_id: second,
+                        taken_at: at(3),
+                    },
+                ),
+                on_supporter(
+                    5,
+                    SupporterEvent::CaseReleased {
+                        case_id: second,
+                        released_at: at(4),
+                    },
+                ),
+                on_supporter(6, SupporterEvent::SupporterPaused { paused_at: at(5) }),
+            ],
+        );
+
+        let supporter = &matching.supporters[&Uuid::from_u128(9)];
+        assert_eq!((supporter.open_cases, supporter.paused), (1, true));
+        let caseload = &matching.caseloads[&Uuid::from_u128(9)];
+        assert_eq!(caseload.iter().collect::<Vec<_>>(), [(&first, &at(1))]);
+    }
+
+    #[test]
+    fn a_change_to_a_supporter_keeps_their_joining_their_pause_and_their_cases() {
+        let mut matching = Matching::default();
+        let changed = SupporterEvent::SupporterProfileChanged {
+            profile: SupporterProfile {
+                capacity: 5,
+                ..crate::testing::supporter_profile()
+            },
+            personal: SupporterContact {
+                email: "g.hopper@example.org".into(),
+                ..crate::testing::grace()
+            },
+            changed_at: at(9),
+        };
+        let take = SupporterEvent::CaseTaken {
+            case_id: Uuid::from_u128(1),
+            taken_at: at(1),
+        };
+        let pause = SupporterEvent::SupporterPaused { paused_at: at(2) };
+        fold_all(
+            &mut matching,
+            vec![
+                on_supporter(1, joined()),
+                on_supporter(2, take),
+                on_supporter(3, pause),
+                on_supporter(4, changed),
+            ],
+        );
+
+        let supporter = &matching.supporters[&Uuid::from_u128(9)];
+        assert_eq!(supporter.capacity, 5);
+        assert_eq!(supporter.email.as_deref(), Some("g.hopper@example.org"));
+        assert_eq!((supporter.joined_at, supporter.changed_at), (at(0), at(9)));
+        assert_eq!((supporter.paused, supporter.open_cases), (true, 1));
+    }
+
+    #[test]
+    fn events_folded_again_in_any_order_change_nothing() {
+        let events = vec![
+            on_supporter(1, joined()),
+            on_supporter(
+                2,
+                SupporterEvent::CaseTaken {
+                    case_id: Uuid::from_u128(1),
+                    taken_at: at(1),
+                },
+            ),
+            on_supporter(
+                3,
+                SupporterEvent::CaseReleased {
+                    case_id: Uuid::from_u128(1),
+                    released_at: at(2),
+                },
+            ),
+            on_supporter(4, SupporterEvent::SupporterPaused { paused_at: at(3) }),
+        ];
+        let mut once = Matching::default();
+        fold_all(&mut once, events.clone());
+        let mut again = once.clone();
+        fold_all(&mut again, events.iter().rev().cloned().collect());
+        fold_all(&mut again, events);
+
+        assert_eq!(again, once);
+        assert_eq!(once.supporters[&Uuid::from_u128(9)].open_cases, 0);
+    }
 }

@@ -1,18 +1,105 @@
 //! The outreach read model: where each case stands.
+//!
+//! A batch loads the cases its events touch, folds the events into them in memory ([`fold`]:
+//! no I/O) and writes back the cases it changed with one upsert.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use outreach_events::lifecycle::ContactOutcome;
 use outreach_events::{CaseEvent, CaseOpened};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use crate::{code_name, Projection, ProjectionError, StoredEvent};
+use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 
 pub struct OutreachProjection;
+
+/// One row of `outreach_cases`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub(crate) struct CaseRow {
+    pub case_id: Uuid,
+    pub report_source: String,
+    pub report_id: String,
+    pub trigger_kind: String,
+    pub campus: String,
+    pub unit: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<String>,
+    pub staff_id: String,
+    pub role: String,
+    pub discipline: String,
+    pub department: String,
+    pub seniority: Option<String>,
+    pub involvement: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub preferred_channel: Option<String>,
+    pub version: i64,
+    pub supporter_id: Option<String>,
+    pub first_contact_due: Option<DateTime<Utc>>,
+    pub first_contacted_at: Option<DateTime<Utc>>,
+    pub reached_at: Option<DateTime<Utc>>,
+    pub decision: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub contact_attempts: i32,
+    pub encounters: i32,
+    pub resources_sent: i32,
+    pub referrals: i32,
+    pub escalations: i32,
+    pub deadline_passed_at: Option<DateTime<Utc>>,
+    pub linked_triggers: i32,
+}
+
+/// What the outreach read model reads of one event.
+// A case event carries the whole opening; boxing it would only add noise to every match.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Applied {
+    Case {
+        case_id: Uuid,
+        sequence: i64,
+        event: CaseEvent,
+    },
+    /// The member's name and contact details leave every case of theirs opened before this.
+    Purge { staff_id: String },
+}
+
+const READS: &[&str] = &[
+    "CaseOpened",
+    "CaseCancelled",
+    "SupporterAssigned",
+    "ContactAttempted",
+    "SupportDeclined",
+    "SupportAccepted",
+    "EncounterRecorded",
+    "ResourcesSent",
+    "ReferredToProfessionalHelp",
+    "EscalationRecorded",
+    "CaseClosed",
+    "CaseReopened",
+    "FirstContactDeadlinePassed",
+    "TriggerLinked",
+    "PersonalDataPurged",
+];
 
 #[async_trait]
 impl Projection for OutreachProjection {
     fn name(&self) -> &'static str {
         "outreach"
+    }
+
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: READS,
+            personal_data_of: &["CaseOpened"],
+        }
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -25,144 +112,461 @@ impl Projection for OutreachProjection {
     async fn apply(
         &self,
         db: &mut PgConnection,
-        event: &StoredEvent,
+        events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        if let Some(staff_id) = crate::purge::purged_member(event)? {
-            return drop_personal_data(db, &staff_id, event).await;
+        let applied = events.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        let loaded = load(db, &applied).await?;
+        let mut cases = loaded.clone();
+        for (event, applied) in events.iter().zip(applied) {
+            let _applying = crate::applying(self.name(), event).entered();
+            fold(&mut cases, applied);
         }
-        if event.aggregate_type != "OutreachCase" {
-            return Ok(());
-        }
-        let case = event.aggregate_uuid()?;
-        let (sql, text, at): (&str, Option<String>, Option<DateTime<Utc>>) = match event.decode::<CaseEvent>()? {
-            CaseEvent::CaseOpened(opened) => return insert_case(db, &opened, event.sequence).await,
-            CaseEvent::CaseCancelled(e) => (
-                "status = 'cancelled', closed_at = $4, close_reason = $3",
-                Some(e.reason.as_str().to_string()),
-                Some(e.cancelled_at),
-            ),
-            CaseEvent::SupporterAssigned(e) => (
-                "supporter_id = $3,
-                 status = CASE WHEN status = 'open' THEN 'assigned' ELSE status END",
-                Some(e.supporter_id),
-                Some(e.assigned_at),
-            ),
-            CaseEvent::ContactAttempted(e) => (
-                "contact_attempts = contact_attempts + 1,
-                 first_contacted_at = coalesce(first_contacted_at, $4),
-                 reached_at = CASE WHEN $3 = 'reached' THEN coalesce(reached_at, $4) ELSE reached_at END,
-                 status = CASE WHEN $3 = 'reached' AND status IN ('open', 'assigned') THEN 'reached' ELSE status END",
-                Some(code_name(&e.outcome)),
-                Some(e.attempted_at),
-            ),
-            CaseEvent::SupportDeclined(e) => (
-                "decision = 'declined', decided_at = $4, status = 'declined'",
-                None,
-                Some(e.declined_at),
-            ),
-            CaseEvent::SupportAccepted(e) => (
-                "decision = 'accepted', decided_at = $4, status = 'accepted'",
-                None,
-                Some(e.accepted_at),
-            ),
-            CaseEvent::EncounterRecorded(_) => ("encounters = encounters + 1", None, None),
-            CaseEvent::ResourcesSent(_) => ("resources_sent = resources_sent + 1", None, None),
-            CaseEvent::ReferredToProfessionalHelp(_) => ("referrals = referrals + 1", None, None),
-            CaseEvent::EscalationRecorded(_) => ("escalations = escalations + 1", None, None),
-            CaseEvent::CaseClosed(e) => (
-                "status = 'closed', closed_at = $4, close_reason = $3",
-                Some(code_name(&e.reason)),
-                Some(e.closed_at),
-            ),
-            CaseEvent::FirstContactDeadlinePassed(e) => {
-                ("deadline_passed_at = $4", None, Some(e.noticed_at))
-            }
-            CaseEvent::TriggerLinked(_) => ("linked_triggers = linked_triggers + 1", None, None),
-            // Back to where the case stood before it closed; a decline no longer stands.
-            CaseEvent::CaseReopened(_) => (
-                "closed_at = NULL, close_reason = NULL,
-                 decision = CASE WHEN decision = 'declined' THEN NULL ELSE decision END,
-                 decided_at = CASE WHEN decision = 'declined' THEN NULL ELSE decided_at END,
-                 status = CASE WHEN decision = 'accepted' THEN 'accepted'
-                               WHEN reached_at IS NOT NULL THEN 'reached'
-                               WHEN supporter_id IS NOT NULL THEN 'assigned'
-                               ELSE 'open' END",
-                None,
-                None,
-            ),
-        };
-        // $1 the case, $2 the version, $3 and $4 what the event says (unused ones bind NULL).
-        sqlx::query(&format!(
-            "UPDATE outreach_cases SET {sql}, version = $2 WHERE case_id = $1"
-        ))
-        .bind(case)
-        .bind(event.sequence)
-        .bind(text)
-        .bind(at)
-        .execute(db)
-        .await?;
-        Ok(())
+        let (new, changed) = crate::new_and_changed(&loaded, &cases);
+        write(db, &new, false).await?;
+        write(db, &changed, true).await
     }
 }
 
-/// The member's name and contact details leave every case of theirs the purge covers.
-async fn drop_personal_data(
+/// The event as the read model reads it; `None` for an event of another aggregate.
+fn read(event: &StoredEvent) -> Result<Option<Applied>, ProjectionError> {
+    if let Some(staff_id) = crate::purge::purged_member(event)? {
+        return Ok(Some(Applied::Purge { staff_id }));
+    }
+    if event.aggregate_type != "OutreachCase" || !READS.contains(&event.event_type.as_str()) {
+        return Ok(None);
+    }
+    Ok(Some(Applied::Case {
+        case_id: event.aggregate_uuid()?,
+        sequence: event.sequence,
+        event: event.decode()?,
+    }))
+}
+
+/// The stored cases the batch touches: those its events belong to, and every case of a member
+/// it purges.
+async fn load(
     db: &mut PgConnection,
-    staff_id: &str,
-    purge: &StoredEvent,
+    applied: &[Option<Applied>],
+) -> Result<HashMap<Uuid, CaseRow>, ProjectionError> {
+    let mut ids = Vec::new();
+    let mut purged = Vec::new();
+    for applied in applied.iter().flatten() {
+        match applied {
+            Applied::Case { case_id, .. } => ids.push(*case_id),
+            Applied::Purge { staff_id } => purged.push(staff_id.as_str()),
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut rows: Vec<CaseRow> =
+        sqlx::query_as("SELECT * FROM outreach_cases WHERE case_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *db)
+            .await?;
+    // Apart, and only when there is a purge: there is no index by member.
+    if !purged.is_empty() {
+        rows.extend(
+            sqlx::query_as::<_, CaseRow>(
+                "SELECT * FROM outreach_cases WHERE staff_id = ANY($1) AND case_id <> ALL($2)",
+            )
+            .bind(&purged)
+            .bind(&ids)
+            .fetch_all(&mut *db)
+            .await?,
+        );
+    }
+    Ok(rows.into_iter().map(|row| (row.case_id, row)).collect())
+}
+
+/// Folds one event into the cases. An event of a case the read model does not hold changes
+/// nothing (as an update of no row would).
+pub(crate) fn fold(cases: &mut HashMap<Uuid, CaseRow>, applied: Option<Applied>) {
+    match applied {
+        None => {}
+        Some(Applied::Purge { staff_id }) => cases
+            .values_mut()
+            .filter(|case| case.staff_id == staff_id)
+            .for_each(drop_personal_data),
+        Some(Applied::Case {
+            sequence,
+            event: CaseEvent::CaseOpened(opened),
+            ..
+        }) => {
+            let case = opened_case(&opened, sequence);
+            cases.insert(case.case_id, case);
+        }
+        Some(Applied::Case {
+            case_id,
+            sequence,
+            event,
+        }) => {
+            if let Some(case) = cases.get_mut(&case_id) {
+                follow(case, event);
+                case.version = sequence;
+            }
+        }
+    }
+}
+
+/// A case as its opening leaves it. A purged opening (rebuilt after the purge) has no name or
+/// contact details.
+pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
+    let (facts, member) = (&opened.facts, &opened.facts.member);
+    let personal = opened.personal.as_ref();
+    CaseRow {
+        case_id: facts.case_id,
+        report_source: facts.report.source.clone(),
+        report_id: facts.report.report_id.clone(),
+        trigger_kind: facts.trigger.as_str().into(),
+        campus: facts.campus.clone(),
+        unit: facts.unit.clone(),
+        status: "open".into(),
+        opened_at: facts.opened_at,
+        closed_at: None,
+        close_reason: None,
+        staff_id: member.staff_id.clone(),
+        role: member.role.clone(),
+        discipline: member.discipline.as_str().into(),
+        department: member.department.clone(),
+        seniority: member.seniority.map(|s| s.as_str().into()),
+        involvement: member.involvement.as_str().into(),
+        given_name: personal.map(|p| p.given_name.clone()),
+        family_name: personal.map(|p| p.family_name.clone()),
+        email: personal.and_then(|p| p.email.clone()),
+        phone: personal.and_then(|p| p.phone.clone()),
+        mobile: personal.and_then(|p| p.mobile.clone()),
+        preferred_channel: personal.and_then(|p| p.preferred_channel.map(|c| c.as_str().into())),
+        version,
+        supporter_id: None,
+        first_contact_due: facts.first_contact_due,
+        first_contacted_at: None,
+        reached_at: None,
+        decision: None,
+        decided_at: None,
+        contact_attempts: 0,
+        encounters: 0,
+        resources_sent: 0,
+        referrals: 0,
+        escalations: 0,
+        deadline_passed_at: None,
+        linked_triggers: 0,
+    }
+}
+
+/// What a later event of the case changes.
+fn follow(case: &mut CaseRow, event: CaseEvent) {
+    let status = |case: &mut CaseRow, status: &str| case.status = status.into();
+    match event {
+        // A second opening of the same case cannot be stored (the aggregate opens once).
+        CaseEvent::CaseOpened(_) => {}
+        CaseEvent::CaseCancelled(e) => {
+            status(case, "cancelled");
+            case.closed_at = Some(e.cancelled_at);
+            case.close_reason = Some(e.reason.as_str().into());
+        }
+        CaseEvent::SupporterAssigned(e) => {
+            case.supporter_id = Some(e.supporter_id);
+            if case.status == "open" {
+                status(case, "assigned");
+            }
+        }
+        CaseEvent::ContactAttempted(e) => {
+            case.contact_attempts += 1;
+            case.first_contacted_at.get_or_insert(e.attempted_at);
+            if e.outcome == ContactOutcome::Reached {
+                case.reached_at.get_or_insert(e.attempted_at);
+                if matches!(case.status.as_str(), "open" | "assigned") {
+                    status(case, "reached");
+                }
+            }
+        }
+        CaseEvent::SupportDeclined(e) => {
+            case.decision = Some("declined".into());
+            case.decided_at = Some(e.declined_at);
+            status(case, "declined");
+        }
+        CaseEvent::SupportAccepted(e) => {
+            case.decision = Some("accepted".into());
+            case.decided_at = Some(e.accepted_at);
+            status(case, "accepted");
+        }
+        CaseEvent::EncounterRecorded(_) => case.encounters += 1,
+        CaseEvent::ResourcesSent(_) => case.resources_sent += 1,
+        CaseEvent::ReferredToProfessionalHelp(_) => case.referrals += 1,
+        CaseEvent::EscalationRecorded(_) => case.escalations += 1,
+        CaseEvent::CaseClosed(e) => {
+            status(case, "closed");
+            case.closed_at = Some(e.closed_at);
+            case.close_reason = Some(code_name(&e.reason));
+        }
+        CaseEvent::FirstContactDeadlinePassed(e) => case.deadline_passed_at = Some(e.noticed_at),
+        CaseEvent::TriggerLinked(_) => case.linked_triggers += 1,
+        // Back to where the case stood before it closed; a decline no longer stands.
+        CaseEvent::CaseReopened(_) => {
+            case.closed_at = None;
+            case.close_reason = None;
+            if case.decision.as_deref() == Some("declined") {
+                case.decision = None;
+                case.decided_at = None;
+            }
+            let stood = if case.decision.as_deref() == Some("accepted") {
+                "accepted"
+            } else if case.reached_at.is_some() {
+                "reached"
+            } else if case.supporter_id.is_some() {
+                "assigned"
+            } else {
+                "open"
+            };
+            status(case, stood);
+        }
+    }
+}
+
+fn drop_personal_data(case: &mut CaseRow) {
+    case.given_name = None;
+    case.family_name = None;
+    case.email = None;
+    case.phone = None;
+    case.mobile = None;
+    case.preferred_channel = None;
+}
+
+/// What a case row replaces its stored self with.
+const REPLACE_CASE: &str = "ON CONFLICT (case_id) DO UPDATE SET
+     report_source = excluded.report_source, report_id = excluded.report_id,
+     trigger_kind = excluded.trigger_kind, campus = excluded.campus,
+     unit = excluded.unit, status = excluded.status, opened_at = excluded.opened_at,
+     closed_at = excluded.closed_at, close_reason = excluded.close_reason,
+     staff_id = excluded.staff_id, role = excluded.role,
+     discipline = excluded.discipline, department = excluded.department,
+     seniority = excluded.seniority, involvement = excluded.involvement,
+     given_name = excluded.given_name, family_name = excluded.family_name,
+     email = excluded.email, phone = excluded.phone, mobile = excluded.mobile,
+     preferred_channel = excluded.preferred_channel, version = excluded.version,
+     supporter_id = excluded.supporter_id,
+     first_contact_due = excluded.first_contact_due,
+     first_contacted_at = excluded.first_contacted_at,
+     reached_at = excluded.reached_at, decision = excluded.decision,
+     decided_at = excluded.decided_at, contact_attempts = excluded.contact_attempts,
+     encounters = excluded.encounters, resources_sent = excluded.resources_sent,
+     referrals = excluded.referrals, escalations = excluded.escalations,
+     deadline_passed_at = excluded.deadline_passed_at,
+     linked_triggers = excluded.linked_triggers";
+
+/// Writes `cases` back whole: inserted, or with `replacing` over what was there.
+async fn write(
+    db: &mut PgConnection,
+    cases: &[&CaseRow],
+    replacing: bool,
 ) -> Result<(), ProjectionError> {
-    let cases = crate::purge::cases_purged_by(db, staff_id, purge).await?;
-    sqlx::query(
-        "UPDATE outreach_cases
-            SET given_name = NULL, family_name = NULL, email = NULL, phone = NULL,
-                mobile = NULL, preferred_channel = NULL
-          WHERE case_id = ANY($1)",
-    )
-    .bind(&cases)
+    if cases.is_empty() {
+        return Ok(());
+    }
+    fn column<'a, T>(cases: &[&'a CaseRow], f: impl Fn(&'a CaseRow) -> T) -> Vec<T> {
+        cases.iter().map(|case| f(case)).collect()
+    }
+    let text = |f: fn(&CaseRow) -> &str| column(cases, f);
+    let maybe = |f: fn(&CaseRow) -> Option<&str>| column(cases, f);
+    let time = |f: fn(&CaseRow) -> Option<DateTime<Utc>>| column(cases, f);
+    let count = |f: fn(&CaseRow) -> i32| column(cases, f);
+    let on_conflict = if replacing { REPLACE_CASE } else { "" };
+    sqlx::query(&format!(
+        "INSERT INTO outreach_cases (
+             case_id, report_source, report_id, trigger_kind, campus, unit, status, opened_at,
+             closed_at, close_reason, staff_id, role, discipline, department, seniority,
+             involvement, given_name, family_name, email, phone, mobile, preferred_channel,
+             version, supporter_id, first_contact_due, first_contacted_at, reached_at, decision,
+             decided_at, contact_attempts, encounters, resources_sent, referrals, escalations,
+             deadline_passed_at, linked_triggers)
+         SELECT * FROM UNNEST(
+             $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[],
+             $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
+             $19::text[], $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[],
+             $25::timestamptz[], $26::timestamptz[], $27::timestamptz[], $28::text[],
+             $29::timestamptz[], $30::int[], $31::int[], $32::int[], $33::int[], $34::int[],
+             $35::timestamptz[], $36::int[])
+         {on_conflict}"
+    ))
+    .bind(column(cases, |c| c.case_id))
+    .bind(text(|c| &c.report_source))
+    .bind(text(|c| &c.report_id))
+    .bind(text(|c| &c.trigger_kind))
+    .bind(text(|c| &c.campus))
+    .bind(text(|c| &c.unit))
+    .bind(text(|c| &c.status))
+    .bind(column(cases, |c| c.opened_at))
+    .bind(time(|c| c.closed_at))
+    .bind(maybe(|c| c.close_reason.as_deref()))
+    .bind(text(|c| &c.staff_id))
+    .bind(text(|c| &c.role))
+    .bind(text(|c| &c.discipline))
+    .bind(text(|c| &c.department))
+    .bind(maybe(|c| c.seniority.as_deref()))
+    .bind(text(|c| &c.involvement))
+    .bind(maybe(|c| c.given_name.as_deref()))
+    .bind(maybe(|c| c.family_name.as_deref()))
+    .bind(maybe(|c| c.email.as_deref()))
+    .bind(maybe(|c| c.phone.as_deref()))
+    .bind(maybe(|c| c.mobile.as_deref()))
+    .bind(maybe(|c| c.preferred_channel.as_deref()))
+    .bind(column(cases, |c| c.version))
+    .bind(maybe(|c| c.supporter_id.as_deref()))
+    .bind(time(|c| c.first_contact_due))
+    .bind(time(|c| c.first_contacted_at))
+    .bind(time(|c| c.reached_at))
+    .bind(maybe(|c| c.decision.as_deref()))
+    .bind(time(|c| c.decided_at))
+    .bind(count(|c| c.contact_attempts))
+    .bind(count(|c| c.encounters))
+    .bind(count(|c| c.resources_sent))
+    .bind(count(|c| c.referrals))
+    .bind(count(|c| c.escalations))
+    .bind(time(|c| c.deadline_passed_at))
+    .bind(count(|c| c.linked_triggers))
     .execute(db)
     .await?;
     Ok(())
 }
 
-async fn insert_case(
-    db: &mut PgConnection,
-    opened: &CaseOpened,
-    version: i64,
-) -> Result<(), ProjectionError> {
-    let (facts, member) = (&opened.facts, &opened.facts.member);
-    // A purged opening (rebuilt after the purge) has no name or contact details.
-    let personal = opened.personal.as_ref();
-    sqlx::query(
-        "INSERT INTO outreach_cases (
-             case_id, report_source, report_id, trigger_kind, campus, unit, status, opened_at,
-             staff_id, role, discipline, department, seniority, involvement,
-             given_name, family_name, email, phone, mobile, preferred_channel, version,
-             first_contact_due)
-         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13,
-                 $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(facts.case_id)
-    .bind(&facts.report.source)
-    .bind(&facts.report.report_id)
-    .bind(facts.trigger.as_str())
-    .bind(&facts.campus)
-    .bind(&facts.unit)
-    .bind(facts.opened_at)
-    .bind(&member.staff_id)
-    .bind(&member.role)
-    .bind(member.discipline.as_str())
-    .bind(&member.department)
-    .bind(member.seniority.map(|s| s.as_str()))
-    .bind(member.involvement.as_str())
-    .bind(personal.map(|p| &p.given_name))
-    .bind(personal.map(|p| &p.family_name))
-    .bind(personal.and_then(|p| p.email.as_ref()))
-    .bind(personal.and_then(|p| p.phone.as_ref()))
-    .bind(personal.and_then(|p| p.mobile.as_ref()))
-    .bind(personal.and_then(|p| p.preferred_channel.map(|c| c.as_str())))
-    .bind(version)
-    .bind(facts.first_contact_due)
-    .execute(db)
-    .await?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use outreach_events::lifecycle::{
+        CaseClosed, CaseReopened, CloseReason, ContactAttempted, SupportDeclined, SupporterAssigned,
+    };
+    use outreach_events::Channel;
+
+    use super::*;
+    use crate::testing::{ada, case_opened};
+
+    fn at(hour: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_799_000_000 + hour * 3600, 0).unwrap()
+    }
+
+    /// Folds `events` of one case (sequences from 1) into `cases`.
+    fn follow_case(cases: &mut HashMap<Uuid, CaseRow>, case_id: Uuid, events: Vec<CaseEvent>) {
+        for (n, event) in events.into_iter().enumerate() {
+            let sequence = n as i64 + 1;
+            fold(
+                cases,
+                Some(Applied::Case {
+                    case_id,
+                    sequence,
+                    event,
+                }),
+            );
+        }
+    }
+
+    /// Case 1 of Ada's, opened and assigned to `S1`, then `later`, all in one batch.
+    fn assigned_then(later: Vec<CaseEvent>) -> CaseRow {
+        let case_id = Uuid::from_u128(1);
+        let mut events = vec![
+            case_opened(case_id, ada()),
+            CaseEvent::SupporterAssigned(SupporterAssigned {
+                supporter_id: "S1".into(),
+                assigned_at: at(1),
+            }),
+        ];
+        events.extend(later);
+        let mut cases = HashMap::new();
+        follow_case(&mut cases, case_id, events);
+        cases.remove(&case_id).unwrap()
+    }
+
+    fn closed(reason: CloseReason, hour: i64) -> CaseEvent {
+        CaseEvent::CaseClosed(CaseClosed {
+            reason,
+            closed_at: at(hour),
+            merged_into: None,
+        })
+    }
+
+    fn attempt(outcome: ContactOutcome, hour: i64) -> CaseEvent {
+        CaseEvent::ContactAttempted(ContactAttempted {
+            channel: Channel::Phone,
+            outcome,
+            attempted_at: at(hour),
+        })
+    }
+
+    #[test]
+    fn a_case_opened_worked_and_closed_in_one_batch_keeps_its_whole_story() {
+        let case = assigned_then(vec![
+            attempt(ContactOutcome::NoAnswer, 2),
+            attempt(ContactOutcome::Reached, 3),
+            attempt(ContactOutcome::Reached, 4),
+            closed(CloseReason::Completed, 48),
+        ]);
+
+        assert_eq!(case.status, "closed");
+        assert_eq!(case.close_reason.as_deref(), Some("completed"));
+        assert_eq!(case.supporter_id.as_deref(), Some("S1"));
+        assert_eq!(case.contact_attempts, 3);
+        assert_eq!(
+            case.first_contacted_at,
+            Some(at(2)),
+            "the first attempt, reached or not"
+        );
+        assert_eq!(
+            case.reached_at,
+            Some(at(3)),
+            "the first time they were reached"
+        );
+        assert_eq!(case.version, 6);
+        assert_eq!(case.given_name.as_deref(), Some("Ada"));
+    }
+
+    #[test]
+    fn a_reopened_case_goes_back_to_where_it_stood_and_a_decline_no_longer_stands() {
+        let case = assigned_then(vec![
+            attempt(ContactOutcome::Reached, 2),
+            CaseEvent::SupportDeclined(SupportDeclined {
+                resource_sheet_sent: true,
+                declined_at: at(3),
+            }),
+            closed(CloseReason::Declined, 4),
+            CaseEvent::CaseReopened(CaseReopened { reopened_at: at(5) }),
+        ]);
+
+        assert_eq!(case.status, "reached");
+        assert_eq!((case.decision.as_ref(), case.decided_at), (None, None));
+        assert_eq!((case.closed_at, case.close_reason.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn a_purge_drops_the_name_from_the_members_earlier_cases_only() {
+        let (earlier, later) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut cases = HashMap::new();
+        follow_case(&mut cases, earlier, vec![case_opened(earlier, ada())]);
+        fold(
+            &mut cases,
+            Some(Applied::Purge {
+                staff_id: "E1".into(),
+            }),
+        );
+        follow_case(&mut cases, later, vec![case_opened(later, ada())]);
+
+        let purged = &cases[&earlier];
+        assert_eq!(
+            (&purged.given_name, &purged.family_name, &purged.email),
+            (&None, &None, &None)
+        );
+        assert_eq!(purged.preferred_channel, None);
+        assert_eq!(purged.staff_id, "E1", "the facts stay");
+        assert_eq!(cases[&later].given_name.as_deref(), Some("Ada"));
+    }
+
+    #[test]
+    fn an_event_of_a_case_the_read_model_does_not_hold_changes_nothing() {
+        let mut cases = HashMap::new();
+        follow_case(
+            &mut cases,
+            Uuid::from_u128(1),
+            vec![attempt(ContactOutcome::Reached, 2)],
+        );
+        assert!(cases.is_empty());
+    }
 }

@@ -1,9 +1,11 @@
 //! What read models do when a member's personal data is purged (`PersonalDataPurged`).
 //!
-//! The events' personal parts are already unreadable (their key is destroyed); each read model
-//! that copied a name, contact details or preferences drops its copy. The cases a purge covers
-//! are the member's cases opened before it in commit order, so a rebuild drops exactly what the
-//! live run dropped, and a case opened after the purge keeps its data.
+//! The events' personal parts are already unreadable (their key is destroyed), or soon will be;
+//! each read model that copied a name, contact details or preferences drops its copy. The cases
+//! a purge covers are the member's cases opened before it in commit order, so a rebuild drops
+//! exactly what the live run dropped, and a case opened after the purge keeps its data.
+
+use std::collections::HashSet;
 
 use outreach_events::care_team_member::MemberEvent;
 use sqlx::PgConnection;
@@ -22,30 +24,56 @@ pub(crate) fn purged_member(event: &StoredEvent) -> Result<Option<String>, Proje
     }
 }
 
-/// The member's cases whose opening committed before `purge`. Reads the facts only (the staff
-/// id sits outside the sealed part).
+/// For each purge of `events`, in order, the member's cases whose opening committed before it:
+/// one query for the whole batch. Reads the facts only (the staff id sits outside the sealed
+/// part). Events that are not purges are skipped.
 pub(crate) async fn cases_purged_by(
     db: &mut PgConnection,
-    staff_id: &str,
-    purge: &StoredEvent,
-) -> Result<Vec<Uuid>, ProjectionError> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events
-          WHERE aggregate_type = 'OutreachCase' AND event_type = 'CaseOpened'
-            AND payload -> 'CaseOpened' -> 'facts' -> 'member' ->> 'staff_id' = $1
-            AND (transaction_id, global_position) < ($2::xid8, $3)",
+    events: &[StoredEvent],
+) -> Result<Vec<(usize, HashSet<Uuid>)>, ProjectionError> {
+    let mut purges = Vec::new();
+    for (at, event) in events.iter().enumerate() {
+        if let Some(staff_id) = purged_member(event)? {
+            purges.push((at, staff_id));
+        }
+    }
+    if purges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let staff: Vec<&str> = purges.iter().map(|(_, s)| s.as_str()).collect();
+    let transactions: Vec<&str> = purges
+        .iter()
+        .map(|(at, _)| events[*at].transaction_id.as_str())
+        .collect();
+    let positions: Vec<i64> = purges
+        .iter()
+        .map(|(at, _)| events[*at].global_position)
+        .collect();
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT p.purge, e.aggregate_id
+           FROM UNNEST($1::text[], $2::text[], $3::bigint[])
+                WITH ORDINALITY AS p(staff_id, transaction_id, global_position, purge)
+           JOIN events e
+             ON e.payload -> 'CaseOpened' -> 'facts' -> 'member' ->> 'staff_id' = p.staff_id
+            AND (e.transaction_id, e.global_position)
+              < (p.transaction_id::xid8, p.global_position)
+          WHERE e.aggregate_type = 'OutreachCase' AND e.event_type = 'CaseOpened'",
     )
-    .bind(staff_id)
-    .bind(&purge.transaction_id)
-    .bind(purge.global_position)
+    .bind(&staff)
+    .bind(&transactions)
+    .bind(&positions)
     .fetch_all(db)
     .await?;
-    ids.iter()
-        .map(|id| {
-            id.parse()
-                .map_err(|_| purge.unreadable("a case id is not a UUID".into()))
-        })
-        .collect()
+    let mut covered: Vec<(usize, HashSet<Uuid>)> =
+        purges.iter().map(|(at, _)| (*at, HashSet::new())).collect();
+    for (purge, case) in rows {
+        let (at, cases) = &mut covered[purge as usize - 1];
+        let case = case
+            .parse()
+            .map_err(|_| events[*at].unreadable("a case id is not a UUID".into()))?;
+        cases.insert(case);
+    }
+    Ok(covered)
 }
 
 /// Outbox rows of `kinds` for `cases` carry the member's name and contact details: a sent row
@@ -53,9 +81,12 @@ pub(crate) async fn cases_purged_by(
 /// one is deleted, as there is no one left to send it to.
 pub(crate) async fn clear_outbox(
     db: &mut PgConnection,
-    cases: &[Uuid],
+    cases: &HashSet<Uuid>,
     kinds: &[&str],
 ) -> Result<(), ProjectionError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
     let keys: Vec<String> = cases.iter().map(Uuid::to_string).collect();
     sqlx::query(
         "DELETE FROM outbox

@@ -3,23 +3,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::leadership::Lead;
+use crate::stored_event::{open_personal_of, EVENT_COLUMNS};
+use crate::{Projection, ProjectionError, StoredEvent};
 use outreach_telemetry::metrics::{attribute, metrics};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
-
-use crate::leadership::Lead;
-use crate::stored_event::{open_personal, EVENT_COLUMNS};
-use crate::{Projection, ProjectionError, StoredEvent};
 
 /// The channel the event store's trigger notifies on every append.
 const EVENTS_CHANNEL: &str = "peer_outreach_events";
 
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
-    /// Events applied per transaction.
+    /// Events per transaction when following the event store: small enough that a batch
+    /// commits within milliseconds of its events.
     pub batch_size: i64,
+    /// Events per transaction when rebuilding from the first event: large, as a batch costs a
+    /// few statements whatever its size.
+    pub rebuild_batch_size: i64,
     /// How long to wait for a notification before looking anyway. Also bounds the delay when
     /// a notified event is still hidden behind an older transaction that has not finished.
     pub poll_interval: Duration,
@@ -29,6 +31,7 @@ impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
             batch_size: 500,
+            rebuild_batch_size: 10_000,
             poll_interval: Duration::from_millis(200),
         }
     }
@@ -107,50 +110,66 @@ impl ProjectionRunner {
     }
 
     /// Applies the next batch of events in one transaction with the checkpoint.
-    /// Returns how many events it applied.
+    /// Returns how many events the checkpoint moved over.
     pub async fn catch_up_batch(&self) -> Result<usize, ProjectionError> {
+        self.apply_batch(self.settings.batch_size).await
+    }
+
+    async fn apply_batch(&self, limit: i64) -> Result<usize, ProjectionError> {
         let name = self.projection.name();
+        let reads = self.projection.reads();
         let mut tx = self.pool.begin().await?;
         // Locking the checkpoint row serialises runners of the same projection: a second one
         // waits, then sees the checkpoint the first one committed.
         let (checkpoint_tx, checkpoint_pos) = lock_checkpoint(&mut tx, name).await?;
-        // Ordered by the column, qualified: a bare `transaction_id` names the output column
-        // `transaction_id::text`, whose text order puts 100000 before 99999, so a batch that
-        // spans a change in the number of digits moved the checkpoint back and skipped events.
-        let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS}
-               FROM events
-              WHERE (transaction_id, global_position) > ($1::xid8, $2)
-                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY events.transaction_id, global_position
-              LIMIT $3"
-        ))
+        // Where the batch ends: the next `limit` events in commit order, below the line no
+        // transaction can commit under any more. Ordered by the column, qualified: a bare
+        // `transaction_id` names the output column `transaction_id::text`, whose text order puts
+        // 100000 before 99999 (a batch that spanned that moved the checkpoint back).
+        let end: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT batch.transaction_id::text, batch.global_position, count(*) OVER ()
+               FROM (SELECT transaction_id, global_position
+                       FROM events
+                      WHERE (transaction_id, global_position) > ($1::xid8, $2)
+                        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                      ORDER BY events.transaction_id, global_position
+                      LIMIT $3) batch
+              ORDER BY batch.transaction_id DESC, batch.global_position DESC
+              LIMIT 1",
+        )
         .bind(&checkpoint_tx)
         .bind(checkpoint_pos)
-        .bind(self.settings.batch_size)
-        .fetch_all(&mut *tx)
+        .bind(limit)
+        .fetch_optional(&mut *tx)
         .await?;
-        open_personal(&mut tx, &mut events).await?;
-        let Some(last) = events.last() else {
+        let Some((last_tx, last_pos, moved_over)) = end else {
             tx.rollback().await?;
             return Ok(0);
         };
-        let (last_tx, last_pos) = (last.transaction_id.clone(), last.global_position);
-        for event in &events {
-            // Each event continues the trace of the command that stored it.
-            let span = tracing::info_span!(
-                "projection.apply",
-                projection = name,
-                event_type = %event.event_type,
-                aggregate_type = %event.aggregate_type,
-                aggregate_id = %event.aggregate_id,
-                sequence = event.sequence,
-            );
-            outreach_telemetry::continue_trace(&span, event.trace_context());
-            self.projection
-                .apply(&mut tx, event)
-                .instrument(span)
-                .await?;
+        // The events of the batch this projection reads; the rest never leave the database.
+        // Every transaction up to the batch's end had finished when it was found, so this sees
+        // exactly the events that were there. The BETWEEN is implied by the row comparisons;
+        // it is what lets a prepared statement's generic plan see a narrow range and walk the
+        // index (without it, PostgreSQL guessed a third of the table and scanned all of it).
+        let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS}
+               FROM events
+              WHERE transaction_id BETWEEN $1::xid8 AND $3::xid8
+                AND (transaction_id, global_position) > ($1::xid8, $2)
+                AND (transaction_id, global_position) <= ($3::xid8, $4)
+                AND event_type = ANY($5)
+              ORDER BY events.transaction_id, global_position"
+        ))
+        .bind(&checkpoint_tx)
+        .bind(checkpoint_pos)
+        .bind(&last_tx)
+        .bind(last_pos)
+        .bind(reads.event_types)
+        .fetch_all(&mut *tx)
+        .await?;
+        open_personal_of(&mut tx, &mut events, reads.personal_data_of).await?;
+        if !events.is_empty() {
+            self.projection.apply(&mut tx, &events).await?;
         }
         sqlx::query(
             "UPDATE projection_checkpoints
@@ -165,13 +184,14 @@ impl ProjectionRunner {
         tx.commit().await?;
         metrics()
             .projection_events
-            .add(events.len() as u64, &[attribute("projection", name)]);
+            .add(moved_over as u64, &[attribute("projection", name)]);
         tracing::debug!(
             projection = name,
+            events = moved_over,
             applied = events.len(),
             "projection batch committed"
         );
-        Ok(events.len())
+        Ok(moved_over as usize)
     }
 
     /// Empties the read model and moves the checkpoint back to the start, in one transaction.
@@ -224,20 +244,26 @@ impl ProjectionRunner {
             .fetch_one(&self.pool)
             .await?;
         progress(0, total as u64);
-        self.catch_up_with(|applied| progress(applied, (total as u64).max(applied)))
-            .await
+        self.catch_up_with(self.settings.rebuild_batch_size, |applied| {
+            progress(applied, (total as u64).max(applied))
+        })
+        .await
     }
 
     /// Applies batches until no event lies beyond the checkpoint; returns how many it applied.
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
-        self.catch_up_with(|_| {}).await
+        self.catch_up_with(self.settings.batch_size, |_| {}).await
     }
 
     /// As [`catch_up`](Self::catch_up), reporting the events applied so far after each batch.
-    async fn catch_up_with(&self, mut progress: impl FnMut(u64)) -> Result<u64, ProjectionError> {
+    async fn catch_up_with(
+        &self,
+        batch_size: i64,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, ProjectionError> {
         let mut applied = 0u64;
         loop {
-            let batch = self.catch_up_batch().await? as u64;
+            let batch = self.apply_batch(batch_size).await? as u64;
             applied += batch;
             progress(applied);
             if batch == 0 {
@@ -287,11 +313,170 @@ async fn wait_for_notification(listener: &mut Option<PgListener>) {
 #[cfg(test)]
 mod tests {
     use outreach_events::MemberContact;
+    use serde_json::json;
     use uuid::Uuid;
 
     use super::*;
-    use crate::testing::{case_opened, TestDb};
-    use crate::OutreachProjection;
+    use crate::testing::{a_bit_of_everything, ada, case_opened, every_read_model, TestDb};
+    use crate::{DirectorNotices, OutreachProjection, Setup};
+
+    fn runners(db: &TestDb, batch_size: i64) -> Vec<ProjectionRunner> {
+        crate::all(&Setup::default())
+            .into_iter()
+            .map(|projection| {
+                let settings = RunnerSettings {
+                    batch_size,
+                    rebuild_batch_size: batch_size,
+                    poll_interval: Duration::from_millis(10),
+                };
+                ProjectionRunner::new(db.db.pool.clone(), projection, settings)
+            })
+            .collect()
+    }
+
+    /// Folding many events in memory and writing them at once gives the rows that applying
+    /// them one at a time gives: several events of one case, a case opened and closed, a purge
+    /// between a member's cases, events no projection reads, all in one batch.
+    #[tokio::test]
+    async fn a_batch_of_many_events_gives_the_rows_that_one_event_batches_give() {
+        let db = TestDb::new().await;
+        a_bit_of_everything(&db).await;
+        for runner in runners(&db, 1) {
+            runner.catch_up().await.unwrap();
+        }
+        let one_by_one = every_read_model(&db).await;
+        // The batch had things to do: the worked case, the purged one, the one after the purge.
+        let cases = one_by_one["outreach_cases"].as_array().unwrap();
+        let case = |n: u128| {
+            let id = json!(Uuid::from_u128(n));
+            cases.iter().find(|c| c["case_id"] == id).unwrap().clone()
+        };
+        let names: Vec<_> = (1..=3).map(|n| case(n)["given_name"].clone()).collect();
+        assert_eq!(names, [json!("Ada"), json!(null), json!("Bea")]);
+        assert_eq!(case(1)["status"], "closed");
+        assert_eq!(case(1)["contact_attempts"], 2);
+        let kinds: Vec<_> = one_by_one["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| (row["kind"].clone(), row["topic_key"].clone()))
+            .collect();
+        let worked = json!(Uuid::from_u128(1));
+        for kind in [
+            "assignment",
+            "assignment-email",
+            "escalation",
+            "feedback-invitation",
+        ] {
+            assert!(
+                kinds.contains(&(json!(kind), worked.clone())),
+                "{kind}: {kinds:?}"
+            );
+        }
+        assert_eq!(
+            kinds.len(),
+            4,
+            "the purged case's notices are gone: {kinds:?}"
+        );
+        assert_eq!(
+            one_by_one["matching_report_staff"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(one_by_one["matching_preferences"], json!([]));
+        assert_eq!(one_by_one["roster_caseload"], json!([]));
+        assert_eq!(
+            one_by_one["statistics_first_contact"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            one_by_one["group_debrief_proposals"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // The reactions' reset keeps what may have been sent; start them from nothing too.
+        for table in ["outbox", "feedback_tokens"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&db.db.pool)
+                .await
+                .unwrap();
+        }
+        for runner in runners(&db, 1000) {
+            runner.rebuild(|_, _| {}).await.unwrap();
+        }
+
+        assert_eq!(every_read_model(&db).await, one_by_one);
+    }
+
+    /// Nothing is half-applied: the batch's good events are rolled back with the bad one, and
+    /// the checkpoint stays where it was.
+    #[tokio::test]
+    async fn an_unreadable_event_fails_its_whole_batch() {
+        let db = TestDb::new().await;
+        let case = Uuid::from_u128(1);
+        let opened = serde_json::to_value(case_opened(case, ada())).unwrap();
+        db.append("OutreachCase", case, 1, "CaseOpened", opened)
+            .await;
+        let closed = json!({"CaseClosed": {"reason": "vanished"}});
+        db.append("OutreachCase", case, 2, "CaseClosed", closed)
+            .await;
+        let runner = ProjectionRunner::new(
+            db.db.pool.clone(),
+            Arc::new(OutreachProjection),
+            RunnerSettings::default(),
+        );
+
+        // Other transactions of the cluster may keep the events hidden for a moment.
+        let error = loop {
+            match runner.catch_up_batch().await {
+                Ok(0) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Ok(applied) => panic!("applied {applied} events"),
+                Err(error) => break error,
+            }
+        };
+
+        assert!(
+            matches!(error, ProjectionError::UnreadableEvent { .. }),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("vanished"), "{error}");
+        let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach_cases")
+            .fetch_one(&db.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(cases, 0);
+        assert_eq!(runner.lag().await.unwrap(), 2);
+    }
+
+    /// Events a projection does not read are never handed to it, and the checkpoint moves over
+    /// them all the same.
+    #[tokio::test]
+    async fn the_checkpoint_moves_over_events_the_projection_does_not_read() {
+        let db = TestDb::new().await;
+        a_bit_of_everything(&db).await;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&db.db.pool)
+            .await
+            .unwrap();
+        let runner = ProjectionRunner::new(
+            db.db.pool.clone(),
+            Arc::new(DirectorNotices),
+            RunnerSettings::default(),
+        );
+
+        assert_eq!(runner.catch_up().await.unwrap() as i64, total);
+
+        assert_eq!(runner.lag().await.unwrap(), 0);
+        assert_eq!(db.outbox().await.len(), 1, "the one escalation");
+    }
 
     /// Transaction ids are numbers: 10 follows 9, though "10" sorts before "9" as text. (A
     /// batch sorted as text once moved the checkpoint back past 99,999 -> 100,000.)

@@ -3,27 +3,44 @@
 //!
 //! It holds no identifier of a member, supporter or case: each event adds one to a count, or one
 //! anonymous duration for a first contact. What it needs to know about the case an event belongs
-//! to (the member's campus and discipline, when the case opened and when contact was due) it
-//! reads from the case's `CaseOpened` in the event store, which is committed and never changes;
-//! so it keeps no per-case state of its own. Each event is applied exactly once (the checkpoint
-//! moves in the same transaction), which is what makes `+ 1` safe.
+//! to (the member's campus and discipline, when the case opened and when contact was due, whether
+//! it was contacted or reached before) it reads from the event store, which is committed and
+//! never changes: once per batch for all the cases the batch touches ([`Known`]). So it keeps no
+//! per-case state of its own. A batch's counts are tallied in memory ([`Tally`]) and added with
+//! one statement; each event is applied exactly once (the checkpoint moves in the same
+//! transaction), which is what makes `+ count` safe.
 //!
 //! A month is a month of the program's calendar (its time zone), and time to first contact is
 //! counted in that calendar's working hours: the projection is built with the calendar, and a
 //! rebuild after the calendar changed recounts everything under the new one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use outreach_domain::deadline::WorkingCalendar;
 use outreach_events::care_team_member::MemberEvent;
 use outreach_events::lifecycle::{CloseReason, ContactOutcome};
-use outreach_events::{CaseEvent, CaseOpened, ReportEvent};
+use outreach_events::{CaseEvent, CaseOpenedFacts, ReportRef};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use crate::{code_name, Projection, ProjectionError, StoredEvent};
+use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 
 /// Where an event's count goes when the event does not say (an opted-out member's discipline).
 pub const UNKNOWN: &str = "unknown";
+
+const READS: &[&str] = &[
+    "CaseOpened",
+    "ContactAttempted",
+    "SupportAccepted",
+    "SupportDeclined",
+    "CaseClosed",
+    "EncounterRecorded",
+    "ReferredToProfessionalHelp",
+    "EscalationRecorded",
+    "AutomaticOutreachSkipped",
+];
 
 pub struct StatisticsProjection {
     calendar: WorkingCalendar,
@@ -42,17 +59,83 @@ impl StatisticsProjection {
 }
 
 /// The facts of a case that its statistics are broken down by.
-struct CaseFacts {
-    campus: String,
-    discipline: String,
-    opened_at: DateTime<Utc>,
-    first_contact_due: Option<DateTime<Utc>>,
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CaseFacts {
+    pub campus: String,
+    pub discipline: String,
+    pub opened_at: DateTime<Utc>,
+    pub first_contact_due: Option<DateTime<Utc>>,
+}
+
+impl From<&CaseOpenedFacts> for CaseFacts {
+    fn from(facts: &CaseOpenedFacts) -> Self {
+        CaseFacts {
+            campus: facts.campus.clone(),
+            discipline: facts.member.discipline.as_str().to_owned(),
+            opened_at: facts.opened_at,
+            first_contact_due: facts.first_contact_due,
+        }
+    }
+}
+
+/// What counting a batch needs to know of what came before it; the fold adds what the batch
+/// itself tells.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Known {
+    /// The facts of each case, from its opening.
+    pub cases: HashMap<Uuid, CaseFacts>,
+    /// Cases that had a contact attempt, and those whose member was reached.
+    pub contacted: HashSet<Uuid>,
+    pub reached: HashSet<Uuid>,
+    /// The campus of each report whose skipped outreach is counted (`None`: not recorded).
+    pub report_campus: HashMap<ReportRef, Option<String>>,
+}
+
+/// What a batch adds: to each count, and one anonymous row per first contact.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Tally {
+    /// (month, measure, campus, discipline) -> how many.
+    pub counts: BTreeMap<(NaiveDate, String, String, String), i64>,
+    /// (month, campus, discipline, working seconds, within the deadline).
+    pub first_contacts: Vec<(NaiveDate, String, String, i64, bool)>,
+}
+
+impl Tally {
+    fn count(&mut self, month: NaiveDate, measure: &str, campus: &str, discipline: &str) {
+        *self
+            .counts
+            .entry((month, measure.into(), campus.into(), discipline.into()))
+            .or_default() += 1;
+    }
+}
+
+/// What statistics read of one event.
+// A case event carries the whole opening; boxing it would only add noise to every match.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Counted {
+    Case {
+        case_id: Uuid,
+        event: CaseEvent,
+    },
+    Skipped {
+        report: ReportRef,
+        at: DateTime<Utc>,
+    },
 }
 
 #[async_trait]
 impl Projection for StatisticsProjection {
     fn name(&self) -> &'static str {
         "statistics"
+    }
+
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: READS,
+            // Counts never need a name: the sealed parts are set aside, not opened.
+            personal_data_of: &[],
+        }
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -68,236 +151,418 @@ impl Projection for StatisticsProjection {
     async fn apply(
         &self,
         db: &mut PgConnection,
-        event: &StoredEvent,
+        events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        match (event.aggregate_type.as_str(), event.event_type.as_str()) {
-            ("OutreachCase", "CaseOpened") => {
-                let CaseEvent::CaseOpened(opened) = event.decode()? else {
-                    return Err(event.unreadable("event type and payload disagree".into()));
-                };
-                let facts = &opened.facts;
-                let measure = format!("opened:{}", facts.trigger.as_str());
-                let month = self.month(facts.opened_at);
-                count(
-                    db,
-                    month,
-                    &measure,
-                    &facts.campus,
-                    facts.member.discipline.as_str(),
-                )
-                .await
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let counted = events.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        let mut known = load(db, first, &counted).await?;
+        let mut tally = Tally::default();
+        for (event, counted) in events.iter().zip(counted) {
+            let _applying = crate::applying(self.name(), event).entered();
+            if let Some(counted) = counted {
+                self.fold(&mut known, &mut tally, counted)
+                    .map_err(|reason| event.unreadable(reason.into()))?;
             }
-            (
-                "OutreachCase",
-                "ContactAttempted"
-                | "SupportAccepted"
-                | "SupportDeclined"
-                | "CaseClosed"
-                | "EncounterRecorded"
-                | "ReferredToProfessionalHelp"
-                | "EscalationRecorded",
-            ) => self.apply_to_case(db, event).await,
-            ("CareTeamMember", "AutomaticOutreachSkipped") => {
-                let MemberEvent::AutomaticOutreachSkipped {
-                    report, skipped_at, ..
-                } = event.decode()?
-                else {
-                    return Err(event.unreadable("event type and payload disagree".into()));
-                };
-                let campus = report_campus(db, &report).await?;
-                let month = self.month(skipped_at);
-                count(
-                    db,
-                    month,
-                    "opted_out",
-                    campus.as_deref().unwrap_or(UNKNOWN),
-                    UNKNOWN,
-                )
-                .await
-            }
-            _ => Ok(()),
         }
+        write(db, &tally).await
+    }
+}
+
+/// The event as statistics read it; `None` for one they do not count (skipped on the stored
+/// type, never decoded).
+fn read(event: &StoredEvent) -> Result<Option<Counted>, ProjectionError> {
+    if !READS.contains(&event.event_type.as_str()) {
+        return Ok(None);
+    }
+    match (event.aggregate_type.as_str(), event.event_type.as_str()) {
+        ("OutreachCase", _) => Ok(Some(Counted::Case {
+            case_id: event.aggregate_uuid()?,
+            event: event.decode()?,
+        })),
+        ("CareTeamMember", "AutomaticOutreachSkipped") => match event.decode()? {
+            MemberEvent::AutomaticOutreachSkipped {
+                report, skipped_at, ..
+            } => Ok(Some(Counted::Skipped {
+                report,
+                at: skipped_at,
+            })),
+            _ => Err(event.unreadable("event type and payload disagree".into())),
+        },
+        _ => Ok(None),
     }
 }
 
 impl StatisticsProjection {
-    async fn apply_to_case(
+    /// Counts one event. Fails (naming what is missing) for an event of a case whose opening
+    /// is unknown.
+    pub(crate) fn fold(
         &self,
-        db: &mut PgConnection,
-        event: &StoredEvent,
-    ) -> Result<(), ProjectionError> {
-        let case = case_facts(db, event).await?;
+        known: &mut Known,
+        tally: &mut Tally,
+        counted: Counted,
+    ) -> Result<(), &'static str> {
+        let (case_id, event) = match counted {
+            Counted::Skipped { report, at } => {
+                let campus = known.report_campus.get(&report).cloned().flatten();
+                let campus = campus.as_deref().unwrap_or(UNKNOWN);
+                tally.count(self.month(at), "opted_out", campus, UNKNOWN);
+                return Ok(());
+            }
+            Counted::Case {
+                case_id,
+                event: CaseEvent::CaseOpened(opened),
+            } => {
+                let facts = &opened.facts;
+                let measure = format!("opened:{}", facts.trigger.as_str());
+                let discipline = facts.member.discipline.as_str();
+                tally.count(
+                    self.month(facts.opened_at),
+                    &measure,
+                    &facts.campus,
+                    discipline,
+                );
+                known.cases.insert(case_id, facts.into());
+                return Ok(());
+            }
+            Counted::Case { case_id, event } => (case_id, event),
+        };
+        let case = known
+            .cases
+            .get(&case_id)
+            .ok_or("the case has no readable opening")?;
         let (campus, discipline) = (case.campus.as_str(), case.discipline.as_str());
-        match event.decode::<CaseEvent>()? {
+        match event {
             CaseEvent::ContactAttempted(attempt) => {
                 let at = attempt.attempted_at;
-                if is_first(db, event, false).await? {
+                if known.contacted.insert(case_id) {
                     let working = self.calendar.working_seconds_between(case.opened_at, at);
                     let within = case.first_contact_due.is_none_or(|due| at <= due);
-                    sqlx::query(
-                        "INSERT INTO statistics_first_contact
-                             (month, campus, discipline, working_seconds, within_deadline)
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(self.month(at))
-                    .bind(campus)
-                    .bind(discipline)
-                    .bind(working.max(0))
-                    .bind(within)
-                    .execute(&mut *db)
-                    .await?;
+                    tally.first_contacts.push((
+                        self.month(at),
+                        campus.into(),
+                        discipline.into(),
+                        working.max(0),
+                        within,
+                    ));
                 }
-                if attempt.outcome == ContactOutcome::Reached && is_first(db, event, true).await? {
-                    count(db, self.month(at), "reached", campus, discipline).await?;
+                if attempt.outcome == ContactOutcome::Reached && known.reached.insert(case_id) {
+                    tally.count(self.month(at), "reached", campus, discipline);
                 }
-                Ok(())
             }
             CaseEvent::SupportAccepted(e) => {
-                count(
-                    db,
-                    self.month(e.accepted_at),
-                    "accepted",
-                    campus,
-                    discipline,
-                )
-                .await
+                tally.count(self.month(e.accepted_at), "accepted", campus, discipline)
             }
             CaseEvent::SupportDeclined(e) => {
-                count(
-                    db,
-                    self.month(e.declined_at),
-                    "declined",
-                    campus,
-                    discipline,
-                )
-                .await
+                tally.count(self.month(e.declined_at), "declined", campus, discipline)
             }
             CaseEvent::CaseClosed(e) if e.reason == CloseReason::Unreachable => {
-                count(
-                    db,
-                    self.month(e.closed_at),
-                    "unreachable",
-                    campus,
-                    discipline,
-                )
-                .await
+                tally.count(self.month(e.closed_at), "unreachable", campus, discipline)
             }
-            CaseEvent::CaseClosed(_) => Ok(()),
+            CaseEvent::CaseClosed(_) => {}
             CaseEvent::EncounterRecorded(e) => {
                 let month = e.held_on.with_day(1).expect("every month has a first day");
                 let measure = format!("encounters:{}", code_name(&e.format));
-                count(db, month, &measure, campus, discipline).await
+                tally.count(month, &measure, campus, discipline)
             }
-            CaseEvent::ReferredToProfessionalHelp(e) => {
-                count(
-                    db,
-                    self.month(e.referred_at),
-                    "tier3_referrals",
-                    campus,
-                    discipline,
-                )
-                .await
-            }
+            CaseEvent::ReferredToProfessionalHelp(e) => tally.count(
+                self.month(e.referred_at),
+                "tier3_referrals",
+                campus,
+                discipline,
+            ),
             CaseEvent::EscalationRecorded(e) => {
                 let measure = format!("escalations:{}", code_name(&e.category));
-                count(db, self.month(e.recorded_at), &measure, campus, discipline).await
+                tally.count(self.month(e.recorded_at), &measure, campus, discipline)
             }
-            _ => Err(event.unreadable("event type and payload disagree".into())),
+            _ => return Err("event type and payload disagree"),
         }
+        Ok(())
     }
 }
 
-/// Adds one to a count.
-async fn count(
+/// What the batch's events need from before it, three queries at most: the openings of the
+/// cases it touches (those it opens it tells itself), which of the cases it contacts had a
+/// contact attempt before it (`first` is its first event), and the campus of each report whose
+/// skip it counts.
+async fn load(
     db: &mut PgConnection,
-    month: NaiveDate,
-    measure: &str,
-    campus: &str,
-    discipline: &str,
-) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "INSERT INTO statistics_counts (month, measure, campus, discipline, count)
-         VALUES ($1, $2, $3, $4, 1)
-         ON CONFLICT (month, measure, campus, discipline)
-         DO UPDATE SET count = statistics_counts.count + 1",
-    )
-    .bind(month)
-    .bind(measure)
-    .bind(campus)
-    .bind(discipline)
-    .execute(db)
-    .await?;
+    first: &StoredEvent,
+    counted: &[Option<Counted>],
+) -> Result<Known, ProjectionError> {
+    let mut opened = HashSet::new();
+    let mut earlier = BTreeSet::new();
+    let mut contacted = BTreeSet::new();
+    let mut reports = BTreeSet::new();
+    for counted in counted.iter().flatten() {
+        match counted {
+            Counted::Case {
+                case_id,
+                event: CaseEvent::CaseOpened(_),
+            } => {
+                opened.insert(*case_id);
+            }
+            Counted::Case { case_id, event } => {
+                if !opened.contains(case_id) {
+                    earlier.insert(case_id.to_string());
+                }
+                if let CaseEvent::ContactAttempted(_) = event {
+                    contacted.insert(case_id.to_string());
+                }
+            }
+            Counted::Skipped { report, .. } => {
+                reports.insert(outreach_domain::ids::report_id(report).to_string());
+            }
+        }
+    }
+    let mut known = Known::default();
+    if !earlier.is_empty() {
+        let openings: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT aggregate_id, payload -> 'CaseOpened' -> 'facts'
+               FROM events
+              WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
+                AND event_type = 'CaseOpened'",
+        )
+        .bind(earlier.into_iter().collect::<Vec<_>>())
+        .fetch_all(&mut *db)
+        .await?;
+        // An opening that does not read stays unknown: its case's events fail as unreadable.
+        for (case_id, facts) in openings {
+            if let (Ok(case_id), Ok(facts)) = (
+                case_id.parse::<Uuid>(),
+                serde_json::from_value::<CaseOpenedFacts>(facts),
+            ) {
+                known.cases.insert(case_id, (&facts).into());
+            }
+        }
+    }
+    if !contacted.is_empty() {
+        let attempted: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT aggregate_id,
+                    bool_or(payload -> 'ContactAttempted' ->> 'outcome' = 'reached')
+               FROM events
+              WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
+                AND event_type = 'ContactAttempted'
+                AND (transaction_id, global_position) < ($2::xid8, $3)
+              GROUP BY aggregate_id",
+        )
+        .bind(contacted.into_iter().collect::<Vec<_>>())
+        .bind(&first.transaction_id)
+        .bind(first.global_position)
+        .fetch_all(&mut *db)
+        .await?;
+        for (case_id, reached) in attempted {
+            let case_id: Uuid = case_id
+                .parse()
+                .map_err(|_| first.unreadable("a case id is not a UUID".into()))?;
+            known.contacted.insert(case_id);
+            if reached {
+                known.reached.insert(case_id);
+            }
+        }
+    }
+    if !reports.is_empty() {
+        let recorded: Vec<(serde_json::Value, Option<String>)> = sqlx::query_as(
+            "SELECT payload -> 'ReportRecorded' -> 'report', payload -> 'ReportRecorded' ->> 'campus'
+               FROM events
+              WHERE aggregate_type = 'SafetyReport' AND aggregate_id = ANY($1)
+                AND event_type = 'ReportRecorded'",
+        )
+        .bind(reports.into_iter().collect::<Vec<_>>())
+        .fetch_all(&mut *db)
+        .await?;
+        for (report, campus) in recorded {
+            if let Ok(report) = serde_json::from_value::<ReportRef>(report) {
+                known.report_campus.insert(report, campus);
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// Adds the batch's tally: to each count, and its first contacts.
+async fn write(db: &mut PgConnection, tally: &Tally) -> Result<(), ProjectionError> {
+    if !tally.counts.is_empty() {
+        let keys = tally.counts.keys();
+        sqlx::query(
+            "INSERT INTO statistics_counts (month, measure, campus, discipline, count)
+             SELECT * FROM UNNEST($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+             ON CONFLICT (month, measure, campus, discipline)
+             DO UPDATE SET count = statistics_counts.count + excluded.count",
+        )
+        .bind(keys.clone().map(|k| k.0).collect::<Vec<_>>())
+        .bind(keys.clone().map(|k| k.1.as_str()).collect::<Vec<_>>())
+        .bind(keys.clone().map(|k| k.2.as_str()).collect::<Vec<_>>())
+        .bind(keys.map(|k| k.3.as_str()).collect::<Vec<_>>())
+        .bind(tally.counts.values().copied().collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await?;
+    }
+    if !tally.first_contacts.is_empty() {
+        let rows = &tally.first_contacts;
+        sqlx::query(
+            "INSERT INTO statistics_first_contact
+                 (month, campus, discipline, working_seconds, within_deadline)
+             SELECT * FROM UNNEST($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bool[])",
+        )
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.4).collect::<Vec<_>>())
+        .execute(db)
+        .await?;
+    }
     Ok(())
 }
 
-/// The facts of the case `event` belongs to, from the case's opening in the event store.
-async fn case_facts(
-    db: &mut PgConnection,
-    event: &StoredEvent,
-) -> Result<CaseFacts, ProjectionError> {
-    let mut payload: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT payload FROM events
-          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
-            AND event_type = 'CaseOpened'",
-    )
-    .bind(&event.aggregate_id)
-    .fetch_optional(&mut *db)
-    .await?;
-    // Statistics never need personal data: the sealed part is set aside, not opened.
-    if let Some(opened) = payload.as_mut().and_then(|p| p.get_mut("CaseOpened")) {
-        opened["personal"] = serde_json::Value::Null;
+#[cfg(test)]
+mod tests {
+    use outreach_events::lifecycle::{ContactAttempted, SupportAccepted};
+    use outreach_events::Channel;
+
+    use super::*;
+    use crate::testing::{ada, case_opened};
+
+    fn statistics() -> StatisticsProjection {
+        StatisticsProjection::new(crate::Setup::default().policies.deadlines.calendar)
     }
-    let Some(Ok(CaseEvent::CaseOpened(CaseOpened { facts, .. }))) =
-        payload.map(serde_json::from_value::<CaseEvent>)
-    else {
-        return Err(event.unreadable("the case has no readable opening".into()));
-    };
-    Ok(CaseFacts {
-        campus: facts.campus,
-        discipline: facts.member.discipline.as_str().to_owned(),
-        opened_at: facts.opened_at,
-        first_contact_due: facts.first_contact_due,
-    })
-}
 
-/// Whether `event` is its case's first contact attempt (or, with `reached`, the first that
-/// reached the member).
-async fn is_first(
-    db: &mut PgConnection,
-    event: &StoredEvent,
-    reached: bool,
-) -> Result<bool, ProjectionError> {
-    let earlier: bool = sqlx::query_scalar(
-        "SELECT EXISTS (
-             SELECT 1 FROM events
-              WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
-                AND event_type = 'ContactAttempted' AND sequence < $2
-                AND (NOT $3 OR payload -> 'ContactAttempted' ->> 'outcome' = 'reached'))",
-    )
-    .bind(&event.aggregate_id)
-    .bind(event.sequence)
-    .bind(reached)
-    .fetch_one(&mut *db)
-    .await?;
-    Ok(!earlier)
-}
+    fn at(hour: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_799_000_000 + hour * 3600, 0).unwrap()
+    }
 
-/// The campus of a report, from its recording in the event store.
-async fn report_campus(
-    db: &mut PgConnection,
-    report: &outreach_events::ReportRef,
-) -> Result<Option<String>, ProjectionError> {
-    let id = outreach_domain::ids::report_id(report).to_string();
-    let payload: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT payload FROM events
-          WHERE aggregate_type = 'SafetyReport' AND aggregate_id = $1
-            AND event_type = 'ReportRecorded'",
-    )
-    .bind(id)
-    .fetch_optional(&mut *db)
-    .await?;
-    Ok(match payload.map(serde_json::from_value::<ReportEvent>) {
-        Some(Ok(ReportEvent::ReportRecorded { campus, .. })) => Some(campus),
-        _ => None,
-    })
+    fn opened(case_id: Uuid) -> Counted {
+        Counted::Case {
+            case_id,
+            event: case_opened(case_id, ada()),
+        }
+    }
+
+    fn attempt(case_id: Uuid, outcome: ContactOutcome, hour: i64) -> Counted {
+        Counted::Case {
+            case_id,
+            event: CaseEvent::ContactAttempted(ContactAttempted {
+                channel: Channel::Phone,
+                outcome,
+                attempted_at: at(hour),
+            }),
+        }
+    }
+
+    fn measures(tally: &Tally) -> Vec<(String, i64)> {
+        tally
+            .counts
+            .iter()
+            .map(|((_, measure, campus, discipline), n)| {
+                (format!("{measure} {campus} {discipline}"), *n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_first_contact_is_timed_once_and_reaching_the_member_counts_once() {
+        let (statistics, case) = (statistics(), Uuid::from_u128(1));
+        let (mut known, mut tally) = (Known::default(), Tally::default());
+        for counted in [
+            opened(case),
+            attempt(case, ContactOutcome::NoAnswer, 2),
+            attempt(case, ContactOutcome::Reached, 3),
+            attempt(case, ContactOutcome::Reached, 4),
+            Counted::Case {
+                case_id: case,
+                event: CaseEvent::SupportAccepted(SupportAccepted { accepted_at: at(5) }),
+            },
+        ] {
+            statistics.fold(&mut known, &mut tally, counted).unwrap();
+        }
+
+        assert_eq!(
+            measures(&tally),
+            [
+                ("accepted Parnassus nurse".to_string(), 1),
+                ("opened:incident Parnassus nurse".to_string(), 1),
+                ("reached Parnassus nurse".to_string(), 1),
+            ]
+        );
+        assert_eq!(tally.first_contacts.len(), 1);
+        let (_, campus, discipline, _, within) = &tally.first_contacts[0];
+        assert_eq!(
+            (campus.as_str(), discipline.as_str(), within),
+            ("Parnassus", "nurse", &true)
+        );
+    }
+
+    #[test]
+    fn a_case_contacted_before_the_batch_is_not_timed_again() {
+        let (statistics, case) = (statistics(), Uuid::from_u128(1));
+        let mut known = Known::default();
+        let CaseEvent::CaseOpened(opening) = (match opened(case) {
+            Counted::Case { event, .. } => event,
+            Counted::Skipped { .. } => unreachable!(),
+        }) else {
+            unreachable!()
+        };
+        known.cases.insert(case, (&opening.facts).into());
+        known.contacted.insert(case);
+        let mut tally = Tally::default();
+
+        statistics
+            .fold(
+                &mut known,
+                &mut tally,
+                attempt(case, ContactOutcome::Reached, 30),
+            )
+            .unwrap();
+
+        assert!(tally.first_contacts.is_empty());
+        assert_eq!(
+            measures(&tally),
+            [("reached Parnassus nurse".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn an_event_of_a_case_whose_opening_is_unknown_is_unreadable() {
+        let mut tally = Tally::default();
+        let error = statistics()
+            .fold(
+                &mut Known::default(),
+                &mut tally,
+                attempt(Uuid::from_u128(1), ContactOutcome::Reached, 3),
+            )
+            .unwrap_err();
+        assert_eq!(error, "the case has no readable opening");
+        assert_eq!(tally, Tally::default());
+    }
+
+    #[test]
+    fn a_skipped_outreach_counts_under_its_reports_campus_and_no_discipline() {
+        let report = ReportRef {
+            source: "/datix/a".into(),
+            report_id: "INC-1".into(),
+        };
+        let mut known = Known::default();
+        known
+            .report_campus
+            .insert(report.clone(), Some("Mission Bay".into()));
+        let mut tally = Tally::default();
+        let skipped = |report: ReportRef| Counted::Skipped { report, at: at(1) };
+        let unrecorded = ReportRef {
+            report_id: "INC-2".into(),
+            ..report.clone()
+        };
+        for counted in [skipped(report), skipped(unrecorded)] {
+            statistics().fold(&mut known, &mut tally, counted).unwrap();
+        }
+
+        assert_eq!(
+            measures(&tally),
+            [
+                ("opted_out Mission Bay unknown".to_string(), 1),
+                ("opted_out unknown unknown".to_string(), 1),
+            ]
+        );
+    }
 }

@@ -35,10 +35,40 @@ pub async fn open_personal(
     Ok(())
 }
 
+/// Opens the sealed personal parts of the events of `types` (one key lookup for all), and sets
+/// the others' aside unopened, as `null` (what a purge leaves).
+pub(crate) async fn open_personal_of(
+    db: &mut sqlx::PgConnection,
+    events: &mut [StoredEvent],
+    types: &[&str],
+) -> Result<(), ProjectionError> {
+    fn set_aside(value: &mut serde_json::Value) {
+        if outreach_privacy::is_sealed(value) {
+            *value = serde_json::Value::Null;
+            return;
+        }
+        match value {
+            serde_json::Value::Object(map) => map.values_mut().for_each(set_aside),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(set_aside),
+            _ => {}
+        }
+    }
+    let mut read = Vec::new();
+    for event in events {
+        if types.contains(&event.event_type.as_str()) {
+            read.push(&mut event.payload);
+        } else {
+            set_aside(&mut event.payload);
+        }
+    }
+    outreach_privacy::open_all(db, read).await?;
+    Ok(())
+}
+
 impl StoredEvent {
     /// Reads the payload as `T`, naming the event (never its content) when that fails.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ProjectionError> {
-        serde_json::from_value(self.payload.clone()).map_err(|e| {
+        T::deserialize(&self.payload).map_err(|e| {
             // serde's own message may quote the offending value, which may be personal data.
             self.unreadable(format!(
                 "{:?} error: payload does not match the {} type",
@@ -53,6 +83,15 @@ impl StoredEvent {
         self.aggregate_id
             .parse()
             .map_err(|_| self.unreadable("aggregate id is not a UUID".into()))
+    }
+
+    /// Where the event stands in commit order: (transaction id, global position).
+    pub fn commit_position(&self) -> Result<(u64, i64), ProjectionError> {
+        let transaction = self
+            .transaction_id
+            .parse()
+            .map_err(|_| self.unreadable("transaction id is not a number".into()))?;
+        Ok((transaction, self.global_position))
     }
 
     /// The trace-context fields the command that stored this event left in its metadata.
