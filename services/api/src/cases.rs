@@ -264,7 +264,7 @@ macro_rules! case_columns {
         given_name, family_name, email, phone, mobile, preferred_channel,
         supporter_id, first_contact_due, first_contacted_at, reached_at, decision, decided_at,
         contact_attempts, encounters, resources_sent, referrals, escalations,
-        deadline_passed_at, linked_triggers,
+        linked_triggers,
         "#
     };
 }
@@ -317,9 +317,7 @@ pub(crate) struct CaseRow {
     pub(crate) resources_sent: i32,
     pub(crate) referrals: i32,
     pub(crate) escalations: i32,
-    /// When the deadline watch noticed first contact was past due (the dashboard's timeline).
-    pub(crate) deadline_passed_at: Option<DateTime<Utc>>,
-    /// How many later triggers joined the case (the dashboard's timeline).
+    /// How many later triggers joined the case (the dashboard's counts).
     pub(crate) linked_triggers: i32,
 }
 

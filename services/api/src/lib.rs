@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 mod case_commands;
 mod access;
 mod access_audit;
+mod case_timeline;
 mod cases;
 mod error;
 mod extract;
@@ -104,6 +105,7 @@ pub fn router_with_dashboard(state: ApiState, dashboard: Arc<Dashboard>) -> Rout
 fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
     let api = Router::new()
         .merge(cases::routes())
+        .merge(case_timeline::routes())
         .merge(my_cases::routes())
         .merge(access_audit::routes())
         .merge(case_commands::routes())

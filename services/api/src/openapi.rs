@@ -8,8 +8,8 @@ use utoipa::OpenApi;
 
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
-    access_audit, case_commands, cases, error, feedback, group_debriefs, health, matching, members,
-    my_cases, statistics, supporters, ApiState,
+    access_audit, case_commands, case_timeline, cases, error, feedback, group_debriefs, health,
+    matching, members, my_cases, statistics, supporters, ApiState,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::{
     paths(
         cases::list_cases,
         cases::get_case,
+        case_timeline::get_case_timeline,
         my_cases::list_my_cases,
         my_cases::get_my_case,
         access_audit::read_access_audit,

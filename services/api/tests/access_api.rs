@@ -48,6 +48,12 @@ fn routes() -> Vec<(&'static str, &'static str, Who, Option<Value>)> {
         ("get", "/v1/cases/{case_id}", Who::Roles(STAFF), None),
         (
             "get",
+            "/v1/cases/{case_id}/timeline",
+            Who::Roles(STAFF),
+            None,
+        ),
+        (
+            "get",
             "/v1/cases/{case_id}/candidates",
             Who::Roles(STAFF),
             None,

@@ -16,7 +16,9 @@ use http_body_util::BodyExt;
 use outreach_api::{router_with_dashboard, ApiState, Dashboard, DashboardSettings, RateLimits};
 use outreach_auth::sign_in::SignInSettings;
 use outreach_auth::{Authenticator, DevProvider, Role};
-use outreach_projections::{MatchingProjection, OutreachProjection, ProjectionRunner};
+use outreach_projections::{
+    CaseTimeline, MatchingProjection, OutreachProjection, ProjectionRunner,
+};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -242,6 +244,7 @@ impl Site {
         for projection in [
             Arc::new(OutreachProjection) as Arc<dyn outreach_projections::Projection>,
             Arc::new(MatchingProjection),
+            Arc::new(CaseTimeline),
         ] {
             ProjectionRunner::new(self.app.pool.clone(), projection, Default::default())
                 .catch_up()
@@ -378,6 +381,29 @@ async fn each_role_opens_exactly_the_pages_the_access_table_allows() {
         }
     }
     assert!(wrong.is_empty(), "wrong answers:\n{}", wrong.join("\n"));
+}
+
+/// The manager's case page tells the case's story line by line, oldest first: opening,
+/// assignment, each contact attempt with its channel and outcome.
+#[tokio::test]
+async fn the_case_page_lists_each_step_of_the_case_in_time_order() {
+    let site = Site::new().await;
+    let case_id = site.case(true).await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+
+    let page = site
+        .get(&format!("/dashboard/cases/{case_id}"), Some(&session))
+        .await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    let lines = [
+        "Case opened: incident",
+        "Supporter E20001 assigned",
+        "Contact attempted by phone: reached",
+    ];
+    let at: Vec<Option<usize>> = lines.iter().map(|line| page.html.find(line)).collect();
+    assert!(at.iter().all(Option::is_some), "{at:?}\n{}", page.html);
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order: {at:?}");
 }
 
 #[tokio::test]

@@ -418,6 +418,7 @@ fn rows_of(projection: &str) -> &'static str {
             "(SELECT count(*) FROM statistics_counts) + (SELECT count(*) FROM statistics_first_contact)"
         }
         "outreach" => "(SELECT count(*) FROM outreach_cases)",
+        "case-timeline" => "(SELECT count(*) FROM case_timeline)",
         "director-notices" => "(SELECT count(*) FROM outbox WHERE kind = 'escalation')",
         "assignment-notices" => {
             "(SELECT count(*) FROM outbox WHERE kind IN ('assignment', 'assignment-email'))"

@@ -8,6 +8,7 @@
 
 mod assignment_notices;
 pub mod candidates;
+mod case_timeline;
 mod director_notices;
 mod error;
 mod feedback_invitations;
@@ -28,6 +29,7 @@ mod stored_event;
 mod testing;
 
 pub use assignment_notices::{AssignmentNotices, ASSIGNMENT, ASSIGNMENT_EMAIL};
+pub use case_timeline::CaseTimeline;
 pub use director_notices::DirectorNotices;
 pub use error::ProjectionError;
 pub use feedback_invitations::{
@@ -171,6 +173,7 @@ pub fn all(setup: &Setup) -> Vec<Arc<dyn Projection>> {
         Arc::new(FeedbackInvitations::new(&setup.feedback_link_base)),
         Arc::new(GroupDebriefs),
         Arc::new(MatchingProjection),
+        Arc::new(CaseTimeline),
     ]
 }
 

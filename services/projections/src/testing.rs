@@ -425,6 +425,7 @@ pub(crate) async fn every_read_model(db: &TestDb) -> serde_json::Value {
     let mut tables = serde_json::Map::new();
     for (table, rows) in [
         ("outreach_cases", "SELECT * FROM outreach_cases"),
+        ("case_timeline", "SELECT * FROM case_timeline"),
         ("statistics_counts", "SELECT * FROM statistics_counts"),
         (
             "statistics_first_contact",

@@ -27,6 +27,7 @@ use crate::case_commands::{
     self, AssignSupporter, CloseCase, NoFields, RecordContactAttempt, RecordEncounter,
     RecordEscalation, ReferToProfessionalHelp,
 };
+use crate::case_timeline::{self, StepKind, TimelineStep};
 use crate::cases::{self, CaseRow, CaseStatus};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
@@ -199,18 +200,21 @@ pub(crate) async fn perform(
         .map(|v| v.version)
 }
 
-/// Waits (a few seconds at most) until the outreach read model shows the case at `version`, so
-/// the page shown next includes what was just recorded.
+/// Waits (a few seconds at most) until the outreach read model and the case's timeline show the
+/// case at `version`, so the page shown next includes what was just recorded.
 pub(crate) async fn read_model_reaches(pool: &sqlx::PgPool, case_id: Uuid, version: u64) {
     let version = i64::try_from(version).unwrap_or(i64::MAX);
     for _ in 0..60 {
-        let seen: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM outreach_cases WHERE case_id = $1")
-                .bind(case_id)
-                .fetch_optional(pool)
-                .await
-                .ok()
-                .flatten();
+        let seen: Option<i64> = sqlx::query_scalar(
+            "SELECT least(c.version, (SELECT coalesce(max(sequence), 0) FROM case_timeline t
+                                           WHERE t.case_id = c.case_id))
+                   FROM outreach_cases c WHERE c.case_id = $1",
+        )
+        .bind(case_id)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten();
         if seen.is_some_and(|seen| seen >= version) {
             return;
         }
@@ -372,55 +376,71 @@ pub(crate) struct Fact {
     pub what: String,
 }
 
-/// The case's dated facts, oldest first. The read model dates these steps; the repeating ones
-/// (attempts, encounters, resources, referrals, escalations) it counts, and the page lists
-/// their counts beside.
-fn facts(row: &CaseRow, clock: Clock) -> Vec<Fact> {
-    let mut dated = vec![(
-        row.opened_at,
-        format!(
-            "Case opened: {} (report {} from {})",
-            words(&row.trigger_kind),
-            row.report_id,
-            row.report_source
-        ),
-    )];
-    if let Some(at) = row.deadline_passed_at {
-        dated.push((
-            at,
-            "First-contact deadline passed without an attempt".into(),
-        ));
-    }
-    if let Some(at) = row.first_contacted_at {
-        dated.push((at, "First contact attempted".into()));
-    }
-    if let Some(at) = row.reached_at {
-        dated.push((at, "Member reached".into()));
-    }
-    if let (Some(at), Some(decision)) = (row.decided_at, row.decision) {
-        let what = match decision {
-            cases::Decision::Accepted => "Member accepted support",
-            cases::Decision::Declined => "Member declined support (resources are still offered)",
-        };
-        dated.push((at, what.into()));
-    }
-    if let Some(at) = row.closed_at {
-        let what = match (row.status, row.close_reason.as_deref()) {
-            (CaseStatus::Cancelled, Some(reason)) => format!("Case cancelled: {}", words(reason)),
-            (_, Some(reason)) => format!("Case closed: {}", words(reason)),
-            _ => "Case closed".into(),
-        };
-        dated.push((at, what));
-    }
-    dated.sort_by_key(|(at, _)| *at);
-    dated
-        .into_iter()
-        .map(|(at, what)| Fact {
-            at: clock.at(at),
-            at_iso: at.to_rfc3339(),
-            what,
+/// The case's steps, oldest first, from the case timeline: each contact attempt, encounter and
+/// referral on its own line, in words, with its codes; never anything said.
+fn facts(steps: &[TimelineStep], clock: Clock) -> Vec<Fact> {
+    steps
+        .iter()
+        .map(|step| Fact {
+            at: clock.at(step.at),
+            at_iso: step.at.to_rfc3339(),
+            what: what_happened(step),
         })
         .collect()
+}
+
+/// A step in a manager's words.
+fn what_happened(step: &TimelineStep) -> String {
+    let code = |value: &Option<String>| words(value.as_deref().unwrap_or("unknown"));
+    let report = || match &step.report {
+        Some(report) => format!(" (report {} from {})", report.report_id, report.source),
+        None => String::new(),
+    };
+    match step.step {
+        StepKind::Opened => format!("Case opened: {}{}", code(&step.trigger), report()),
+        StepKind::TriggerLinked => {
+            format!(
+                "Another trigger joined the case: {}{}",
+                code(&step.trigger),
+                report()
+            )
+        }
+        StepKind::Cancelled => format!("Case cancelled: {}", code(&step.reason)),
+        StepKind::SupporterAssigned => format!(
+            "Supporter {} assigned",
+            step.supporter_id.as_deref().unwrap_or("?")
+        ),
+        StepKind::ContactAttempted => format!(
+            "Contact attempted by {}: {}",
+            code(&step.channel),
+            code(&step.outcome)
+        ),
+        StepKind::SupportDeclined => match step.resource_sheet_sent {
+            Some(true) => "Member declined support; the resource sheet was sent".into(),
+            _ => "Member declined support (resources are still offered)".into(),
+        },
+        StepKind::SupportAccepted => "Member accepted support".into(),
+        StepKind::EncounterRecorded => format!(
+            "Encounter held on {}: {}, {}, {}",
+            step.held_on.map(|d| d.to_string()).unwrap_or_default(),
+            code(&step.modality),
+            code(&step.format),
+            code(&step.duration)
+        ),
+        StepKind::ResourcesSent => "Resources sent".into(),
+        StepKind::ReferredToProfessionalHelp => {
+            format!("Referred to professional help: {}", code(&step.service))
+        }
+        StepKind::EscalationRecorded => format!("Escalation recorded: {}", code(&step.category)),
+        StepKind::Closed => match step.merged_into {
+            Some(into) => format!("Case closed: merged into case {into}"),
+            None => format!("Case closed: {}", code(&step.reason)),
+        },
+        StepKind::Reopened => "Case reopened".into(),
+        StepKind::FirstContactDeadlinePassed => {
+            "First-contact deadline passed without an attempt".into()
+        }
+    }
 }
 
 /// The case as the manager's page shows it.
@@ -452,7 +472,7 @@ fn or_dash(value: Option<&str>) -> String {
     value.map(str::to_owned).unwrap_or_else(|| "—".into())
 }
 
-fn case_view(row: &CaseRow, clock: Clock) -> CaseView {
+fn case_view(row: &CaseRow, steps: &[TimelineStep], clock: Clock) -> CaseView {
     let name = match (&row.given_name, &row.family_name) {
         (None, None) => "(personal data purged)".to_owned(),
         (given, family) => format!(
@@ -488,7 +508,7 @@ fn case_view(row: &CaseRow, clock: Clock) -> CaseView {
         supporter: or_dash(row.supporter_id.as_deref()),
         deadline,
         overdue: row.overdue,
-        facts: facts(row, clock),
+        facts: facts(steps, clock),
         counts: vec![
             ("Contact attempts".into(), row.contact_attempts.into()),
             ("Encounters".into(), row.encounters.into()),
@@ -595,7 +615,8 @@ async fn page(
             .map(str::to_owned),
         _ => None,
     };
-    let view = case_view(&row, clock);
+    let steps = case_timeline::steps(&api.pool, case_id).await?;
+    let view = case_view(&row, &steps, clock);
     let today = Utc::now()
         .with_timezone(&clock.zone)
         .date_naive()

@@ -1,0 +1,190 @@
+//! A case's steps in time order, from the case timeline read model: what happened and when,
+//! with the codes that say how. Nothing personal and nothing said is in it, so reading it is
+//! not an access to a member's personal data.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::access::{Allowed, RunTheProgram};
+use crate::cases::ReportRef;
+use crate::error::{ApiError, Problem};
+use crate::extract::Path;
+use crate::ApiState;
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new().route("/v1/cases/{case_id}/timeline", get(get_case_timeline))
+}
+
+/// What a step of the case was: one per kind of event of the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum StepKind {
+    Opened,
+    TriggerLinked,
+    Cancelled,
+    SupporterAssigned,
+    ContactAttempted,
+    SupportDeclined,
+    SupportAccepted,
+    EncounterRecorded,
+    ResourcesSent,
+    ReferredToProfessionalHelp,
+    EscalationRecorded,
+    Closed,
+    Reopened,
+    FirstContactDeadlinePassed,
+}
+
+/// One step of a case. Only the codes that belong to its kind are present.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineStep {
+    pub step: StepKind,
+    pub at: DateTime<Utc>,
+    /// `opened`, `trigger_linked`: the report and its kind of trigger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// `supporter_assigned`: the supporter's staff id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supporter_id: Option<String>,
+    /// `contact_attempted`: `email`, `phone` or `text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// `contact_attempted`: `no_answer`, `message_left` or `reached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// `support_declined`: whether the resource sheet went out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_sheet_sent: Option<bool>,
+    /// `encounter_recorded`: the day it was held, how, in what format, about how long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_on: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// `referred_to_professional_help`: the service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// `escalation_recorded`: the category, never a narrative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// `cancelled`, `closed`: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `closed` as `merged`: the case it joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Uuid>,
+}
+
+/// A case's steps, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseTimeline {
+    pub case_id: Uuid,
+    pub steps: Vec<TimelineStep>,
+}
+
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    step: StepKind,
+    at: DateTime<Utc>,
+    report_source: Option<String>,
+    report_id: Option<String>,
+    trigger_kind: Option<String>,
+    supporter_id: Option<String>,
+    channel: Option<String>,
+    outcome: Option<String>,
+    resource_sheet_sent: Option<bool>,
+    held_on: Option<NaiveDate>,
+    modality: Option<String>,
+    format: Option<String>,
+    duration: Option<String>,
+    service: Option<String>,
+    category: Option<String>,
+    reason: Option<String>,
+    merged_into: Option<Uuid>,
+}
+
+impl From<StepRow> for TimelineStep {
+    fn from(row: StepRow) -> Self {
+        let report = match (row.report_source, row.report_id) {
+            (Some(source), Some(report_id)) => Some(ReportRef { source, report_id }),
+            _ => None,
+        };
+        TimelineStep {
+            step: row.step,
+            at: row.at,
+            report,
+            trigger: row.trigger_kind,
+            supporter_id: row.supporter_id,
+            channel: row.channel,
+            outcome: row.outcome,
+            resource_sheet_sent: row.resource_sheet_sent,
+            held_on: row.held_on,
+            modality: row.modality,
+            format: row.format,
+            duration: row.duration,
+            service: row.service,
+            category: row.category,
+            reason: row.reason,
+            merged_into: row.merged_into,
+        }
+    }
+}
+
+/// The case's steps in the order they happened (steps recorded at the same instant in the
+/// order they were recorded); empty if the read model has none of the case yet.
+pub(crate) async fn steps(
+    pool: &sqlx::PgPool,
+    case_id: Uuid,
+) -> Result<Vec<TimelineStep>, ApiError> {
+    let rows = sqlx::query_as::<_, StepRow>(
+        "SELECT step, at, report_source, report_id, trigger_kind, supporter_id, channel, outcome,
+                resource_sheet_sent, held_on, modality, format, duration, service, category,
+                reason, merged_into
+           FROM case_timeline
+          WHERE case_id = $1
+          ORDER BY at, sequence",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// A case's steps in time order: opened, triggers linked, assigned, each contact attempt, the
+/// member's decision, each encounter, resources, referrals, escalations, closed. Codes and
+/// dates only: what was said is never recorded.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{case_id}/timeline",
+    tag = "cases",
+    params(("case_id" = Uuid, Path, description = "The case's id")),
+    responses(
+        (status = 200, description = "The case's steps, oldest first", body = CaseTimeline),
+        (status = 400, description = "The case id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No case has this id (or the timeline has not taken it in yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The server failed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_case_timeline(
+    State(state): State<ApiState>,
+    _: Allowed<RunTheProgram>,
+    Path(case_id): Path<Uuid>,
+) -> Result<Json<CaseTimeline>, ApiError> {
+    let steps = steps(&state.pool, case_id).await?;
+    // Every case's timeline starts with its opening: none means no such case.
+    if steps.is_empty() {
+        return Err(ApiError::CaseNotFound);
+    }
+    Ok(Json(CaseTimeline { case_id, steps }))
+}

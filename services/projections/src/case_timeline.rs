@@ -1,0 +1,323 @@
+//! The case timeline: each case's steps in time order, one row per event of the case, for the
+//! manager's case page. A step is its kind, its time and its codes (channel, outcome, modality,
+//! reason...): the events hold nothing more, because what was said is never recorded.
+//!
+//! Rows are only ever added (a case's past does not change), so a batch is one insert and
+//! never reads the table.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use outreach_events::CaseEvent;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
+
+pub struct CaseTimeline;
+
+/// Every event of a case is a step of its timeline.
+const READS: &[&str] = &[
+    "CaseOpened",
+    "TriggerLinked",
+    "CaseCancelled",
+    "SupporterAssigned",
+    "ContactAttempted",
+    "SupportDeclined",
+    "SupportAccepted",
+    "EncounterRecorded",
+    "ResourcesSent",
+    "ReferredToProfessionalHelp",
+    "EscalationRecorded",
+    "CaseClosed",
+    "CaseReopened",
+    "FirstContactDeadlinePassed",
+];
+
+#[async_trait]
+impl Projection for CaseTimeline {
+    fn name(&self) -> &'static str {
+        "case-timeline"
+    }
+
+    fn reads(&self) -> Reads {
+        Reads {
+            event_types: READS,
+            // The member's name and contact details have no place here.
+            personal_data_of: &[],
+        }
+    }
+
+    async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
+        sqlx::query("DELETE FROM case_timeline").execute(db).await?;
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut steps = Vec::with_capacity(events.len());
+        for event in events {
+            if event.aggregate_type != "OutreachCase" {
+                continue;
+            }
+            let _applying = crate::applying(self.name(), event).entered();
+            steps.push(Step::of(
+                event.aggregate_uuid()?,
+                event.sequence,
+                event.decode()?,
+            ));
+        }
+        insert(db, &steps).await
+    }
+}
+
+/// One row of `case_timeline`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Step {
+    pub case_id: Uuid,
+    pub sequence: i64,
+    pub at: DateTime<Utc>,
+    pub step: &'static str,
+    pub report_source: Option<String>,
+    pub report_id: Option<String>,
+    pub trigger_kind: Option<String>,
+    pub supporter_id: Option<String>,
+    pub channel: Option<String>,
+    pub outcome: Option<String>,
+    pub resource_sheet_sent: Option<bool>,
+    pub held_on: Option<NaiveDate>,
+    pub modality: Option<String>,
+    pub format: Option<String>,
+    pub duration: Option<String>,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    pub reason: Option<String>,
+    pub merged_into: Option<Uuid>,
+}
+
+impl Step {
+    /// The step an event of the case records. No I/O.
+    pub(crate) fn of(case_id: Uuid, sequence: i64, event: CaseEvent) -> Step {
+        let step = |step: &'static str, at: DateTime<Utc>| Step {
+            case_id,
+            sequence,
+            at,
+            step,
+            ..Step::default()
+        };
+        match event {
+            CaseEvent::CaseOpened(opened) => Step {
+                report_source: Some(opened.facts.report.source),
+                report_id: Some(opened.facts.report.report_id),
+                trigger_kind: code(opened.facts.trigger),
+                ..step("opened", opened.facts.opened_at)
+            },
+            CaseEvent::TriggerLinked(linked) => Step {
+                report_source: Some(linked.report.source),
+                report_id: Some(linked.report.report_id),
+                trigger_kind: code(linked.trigger),
+                ..step("trigger_linked", linked.linked_at)
+            },
+            CaseEvent::CaseCancelled(cancelled) => Step {
+                reason: code(cancelled.reason),
+                ..step("cancelled", cancelled.cancelled_at)
+            },
+            CaseEvent::SupporterAssigned(assigned) => Step {
+                supporter_id: Some(assigned.supporter_id),
+                ..step("supporter_assigned", assigned.assigned_at)
+            },
+            CaseEvent::ContactAttempted(attempt) => Step {
+                channel: code(attempt.channel),
+                outcome: code(attempt.outcome),
+                ..step("contact_attempted", attempt.attempted_at)
+            },
+            CaseEvent::SupportDeclined(declined) => Step {
+                resource_sheet_sent: Some(declined.resource_sheet_sent),
+                ..step("support_declined", declined.declined_at)
+            },
+            CaseEvent::SupportAccepted(accepted) => step("support_accepted", accepted.accepted_at),
+            CaseEvent::EncounterRecorded(encounter) => Step {
+                held_on: Some(encounter.held_on),
+                modality: code(encounter.modality),
+                format: code(encounter.format),
+                duration: code(encounter.duration),
+                ..step("encounter_recorded", encounter.recorded_at)
+            },
+            CaseEvent::ResourcesSent(sent) => step("resources_sent", sent.sent_at),
+            CaseEvent::ReferredToProfessionalHelp(referral) => Step {
+                service: code(referral.service),
+                ..step("referred_to_professional_help", referral.referred_at)
+            },
+            CaseEvent::EscalationRecorded(escalation) => Step {
+                category: code(escalation.category),
+                ..step("escalation_recorded", escalation.recorded_at)
+            },
+            CaseEvent::CaseClosed(closed) => Step {
+                reason: code(closed.reason),
+                merged_into: closed.merged_into,
+                ..step("closed", closed.closed_at)
+            },
+            CaseEvent::CaseReopened(reopened) => step("reopened", reopened.reopened_at),
+            // Dated when it passed; the watch may notice a little later.
+            CaseEvent::FirstContactDeadlinePassed(passed) => {
+                step("first_contact_deadline_passed", passed.due)
+            }
+        }
+    }
+}
+
+fn code<T: serde::Serialize>(value: T) -> Option<String> {
+    Some(code_name(&value))
+}
+
+/// All of the batch's steps in one statement. A plain insert: the batch holds the projection's
+/// checkpoint lock and each event is applied once, so no row is there before.
+async fn insert(db: &mut PgConnection, steps: &[Step]) -> Result<(), ProjectionError> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let text = |f: fn(&Step) -> Option<&str>| steps.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO case_timeline
+             (case_id, sequence, at, step, report_source, report_id, trigger_kind, supporter_id,
+              channel, outcome, resource_sheet_sent, held_on, modality, format, duration, service,
+              category, reason, merged_into)
+         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[],
+                              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                              $11::boolean[], $12::date[], $13::text[], $14::text[], $15::text[],
+                              $16::text[], $17::text[], $18::text[], $19::uuid[])",
+    )
+    .bind(steps.iter().map(|s| s.case_id).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.sequence).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.at).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.step).collect::<Vec<_>>())
+    .bind(text(|s| s.report_source.as_deref()))
+    .bind(text(|s| s.report_id.as_deref()))
+    .bind(text(|s| s.trigger_kind.as_deref()))
+    .bind(text(|s| s.supporter_id.as_deref()))
+    .bind(text(|s| s.channel.as_deref()))
+    .bind(text(|s| s.outcome.as_deref()))
+    .bind(
+        steps
+            .iter()
+            .map(|s| s.resource_sheet_sent)
+            .collect::<Vec<_>>(),
+    )
+    .bind(steps.iter().map(|s| s.held_on).collect::<Vec<_>>())
+    .bind(text(|s| s.modality.as_deref()))
+    .bind(text(|s| s.format.as_deref()))
+    .bind(text(|s| s.duration.as_deref()))
+    .bind(text(|s| s.service.as_deref()))
+    .bind(text(|s| s.category.as_deref()))
+    .bind(text(|s| s.reason.as_deref()))
+    .bind(steps.iter().map(|s| s.merged_into).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use outreach_events::lifecycle::{
+        CaseClosed, CloseReason, ContactAttempted, ContactOutcome, DurationBand, EncounterFormat,
+        EncounterRecorded, Modality,
+    };
+    use outreach_events::Channel;
+
+    use super::*;
+    use crate::testing::{a_bit_of_everything, TestDb};
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 9, minute, 0).unwrap()
+    }
+
+    /// The codes of a step are kept under the names the API and the events use.
+    #[test]
+    fn a_step_keeps_its_codes_and_nothing_else() {
+        let case = Uuid::from_u128(7);
+        let attempt = Step::of(
+            case,
+            3,
+            CaseEvent::ContactAttempted(ContactAttempted {
+                channel: Channel::Phone,
+                outcome: ContactOutcome::MessageLeft,
+                attempted_at: at(5),
+            }),
+        );
+        assert_eq!(
+            attempt,
+            Step {
+                case_id: case,
+                sequence: 3,
+                at: at(5),
+                step: "contact_attempted",
+                channel: Some("phone".into()),
+                outcome: Some("message_left".into()),
+                ..Step::default()
+            }
+        );
+        let encounter = Step::of(
+            case,
+            4,
+            CaseEvent::EncounterRecorded(EncounterRecorded {
+                held_on: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+                modality: Modality::InPerson,
+                format: EncounterFormat::Individual,
+                duration: DurationBand::FifteenToThirtyMinutes,
+                recorded_at: at(40),
+            }),
+        );
+        assert_eq!(encounter.modality.as_deref(), Some("in_person"));
+        assert_eq!(encounter.duration.as_deref(), Some("15_to_30_minutes"));
+        let merged = Step::of(
+            case,
+            5,
+            CaseEvent::CaseClosed(CaseClosed {
+                reason: CloseReason::Merged,
+                closed_at: at(50),
+                merged_into: Some(Uuid::from_u128(8)),
+            }),
+        );
+        assert_eq!(
+            (merged.reason.as_deref(), merged.merged_into),
+            (Some("merged"), Some(Uuid::from_u128(8)))
+        );
+    }
+
+    /// A worked case's page lists every step it went through, in the order they happened,
+    /// repeated steps (two contact attempts) each on their own line.
+    #[tokio::test]
+    async fn a_worked_case_shows_each_step_in_order() {
+        let db = TestDb::new().await;
+        a_bit_of_everything(&db).await;
+        let runner = crate::ProjectionRunner::new(
+            db.db.pool.clone(),
+            std::sync::Arc::new(CaseTimeline),
+            Default::default(),
+        );
+        runner.catch_up().await.unwrap();
+
+        let steps: Vec<String> = sqlx::query_scalar(
+            "SELECT step FROM case_timeline WHERE case_id = $1 ORDER BY at, sequence",
+        )
+        .bind(Uuid::from_u128(1))
+        .fetch_all(&db.db.pool)
+        .await
+        .unwrap();
+        let attempts = steps.iter().filter(|s| *s == "contact_attempted").count();
+        assert_eq!(steps.first().map(String::as_str), Some("opened"));
+        assert_eq!(steps.last().map(String::as_str), Some("closed"));
+        assert_eq!(attempts, 2, "{steps:?}");
+        let in_order: Vec<i64> = sqlx::query_scalar(
+            "SELECT sequence FROM case_timeline WHERE case_id = $1 ORDER BY at, sequence",
+        )
+        .bind(Uuid::from_u128(1))
+        .fetch_all(&db.db.pool)
+        .await
+        .unwrap();
+        assert!(in_order.windows(2).all(|w| w[0] < w[1]), "{in_order:?}");
+    }
+}
