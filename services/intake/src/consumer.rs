@@ -38,10 +38,14 @@ pub struct IntakeSettings {
     pub fetch_wait_max_ms: u64,
     /// librdkafka's `max.poll.interval.ms`.
     pub max_poll_interval_ms: u64,
+    /// librdkafka's `session.timeout.ms`.
+    pub session_timeout_ms: u64,
     /// librdkafka's `group.instance.id`, for static group membership; none by default.
     pub group_instance_id: Option<String>,
     /// At most this many messages are decided and stored in one transaction.
     pub max_batch_messages: usize,
+    /// librdkafka's `debug` contexts, for diagnosing the group protocol; none by default.
+    pub librdkafka_debug: Option<String>,
 }
 
 pub struct Intake {
@@ -56,6 +60,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 impl Intake {
     pub fn new(settings: IntakeSettings, commands: Arc<CommandSide>) -> Result<Self, IntakeError> {
         let mut config = ClientConfig::new();
+        if let Some(contexts) = &settings.librdkafka_debug {
+            config.set("debug", contexts);
+        }
         if let Some(instance) = &settings.group_instance_id {
             // Static membership (KIP-345): a restarted instance takes its own place back.
             config.set("group.instance.id", instance);
@@ -70,7 +77,10 @@ impl Intake {
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.commit.interval.ms", "1000")
-            .set("session.timeout.ms", "10000")
+            .set(
+                "session.timeout.ms",
+                settings.session_timeout_ms.to_string(),
+            )
             // How long handling one message may take before the consumer counts as stuck and
             // its partitions go to another instance; also how long a restart waits on a broker
             // that holds a crashed member's partitions for the whole rebalance timeout (tansu).

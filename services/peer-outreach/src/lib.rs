@@ -170,8 +170,10 @@ impl Service {
                 statistics_interval_ms: kafka.statistics_interval_ms,
                 fetch_wait_max_ms: kafka.fetch_wait_max_ms,
                 max_poll_interval_ms: kafka.max_poll_interval_ms,
+                session_timeout_ms: kafka.session_timeout_ms,
                 group_instance_id: kafka.group_instance_id.clone(),
                 max_batch_messages: kafka.max_batch_messages,
+                librdkafka_debug: kafka.librdkafka_debug.clone(),
                 policies: Policies {
                     trigger: settings.policy.trigger.clone(),
                     eligibility: settings.policy.eligibility.clone(),

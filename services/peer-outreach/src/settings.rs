@@ -169,12 +169,19 @@ pub struct KafkaSettings {
     /// How long handling one message may take before the consumer gives its partitions up;
     /// also bounds how long a restart after a crash waits for the group on some brokers.
     pub max_poll_interval_ms: u64,
+    /// How long the group coordinator may go without a heartbeat before the consumer counts
+    /// as gone (librdkafka's `session.timeout.ms`; at most `max_poll_interval_ms`).
+    pub session_timeout_ms: u64,
     /// A name of this instance that stays the same across restarts (static group membership):
     /// a restarted instance takes its partitions back at once instead of after a rebalance.
     #[serde(default)]
     pub group_instance_id: Option<String>,
     /// At most this many messages are decided and stored in one transaction.
     pub max_batch_messages: usize,
+    /// librdkafka's `debug` contexts for the consumer (e.g. `cgrp,fetch`), logged at debug
+    /// level under the `librdkafka` target; none by default.
+    #[serde(default)]
+    pub librdkafka_debug: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
