@@ -16,22 +16,7 @@ use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 pub struct CaseTimeline;
 
 /// Every event of a case is a step of its timeline.
-const READS: &[&str] = &[
-    "CaseOpened",
-    "TriggerLinked",
-    "CaseCancelled",
-    "SupporterAssigned",
-    "ContactAttempted",
-    "SupportDeclined",
-    "SupportAccepted",
-    "EncounterRecorded",
-    "ResourcesSent",
-    "ReferredToProfessionalHelp",
-    "EscalationRecorded",
-    "CaseClosed",
-    "CaseReopened",
-    "FirstContactDeadlinePassed",
-];
+const READS: &[&str] = case_event_types!();
 
 #[async_trait]
 impl Projection for CaseTimeline {

@@ -6,6 +6,30 @@
 //! in-process query dispatch is not used: it runs after commit (a crash in between loses the
 //! update) and its replay is not in commit order.
 
+/// The stored types of the outreach case's events (all of them), followed by `$extra` types.
+/// Defined before the modules, which use it.
+macro_rules! case_event_types {
+    ($($extra:literal),* $(,)?) => {
+        &[
+            "CaseOpened",
+            "TriggerLinked",
+            "CaseCancelled",
+            "SupporterAssigned",
+            "ContactAttempted",
+            "SupportDeclined",
+            "SupportAccepted",
+            "EncounterRecorded",
+            "ResourcesSent",
+            "ReferredToProfessionalHelp",
+            "EscalationRecorded",
+            "CaseClosed",
+            "CaseReopened",
+            "FirstContactDeadlinePassed",
+            $($extra),*
+        ]
+    };
+}
+
 mod assignment_notices;
 pub mod candidates;
 mod case_timeline;

@@ -71,23 +71,7 @@ pub(crate) enum Applied {
     Purge { staff_id: String },
 }
 
-const READS: &[&str] = &[
-    "CaseOpened",
-    "CaseCancelled",
-    "SupporterAssigned",
-    "ContactAttempted",
-    "SupportDeclined",
-    "SupportAccepted",
-    "EncounterRecorded",
-    "ResourcesSent",
-    "ReferredToProfessionalHelp",
-    "EscalationRecorded",
-    "CaseClosed",
-    "CaseReopened",
-    "FirstContactDeadlinePassed",
-    "TriggerLinked",
-    "PersonalDataPurged",
-];
+const READS: &[&str] = case_event_types!("PersonalDataPurged");
 
 #[async_trait]
 impl Projection for OutreachProjection {

@@ -549,10 +549,21 @@ impl CasePage {
     }
 }
 
+/// The query a page is sent back with after a step: `?done=STEP`.
 #[derive(Deserialize)]
-struct Done {
+pub(crate) struct Done {
     #[serde(default)]
     done: Option<String>,
+}
+
+impl Done {
+    /// What the page says about the step just recorded, if it names one.
+    pub(crate) fn notice(&self) -> Option<&'static str> {
+        self.done
+            .as_deref()
+            .and_then(Step::from_path)
+            .map(Step::done)
+    }
 }
 
 async fn case_page(
@@ -561,12 +572,7 @@ async fn case_page(
     Path(case_id): Path<Uuid>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, PageError> {
-    let notice = done
-        .done
-        .as_deref()
-        .and_then(Step::from_path)
-        .map(Step::done);
-    render(&page(&state, &signed_in, case_id, notice, None).await?)
+    render(&page(&state, &signed_in, case_id, done.notice(), None).await?)
 }
 
 /// The page, with the form that was sent and refused when there is one.

@@ -9,10 +9,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
-use serde::Deserialize;
 use uuid::Uuid;
 
-use super::case::{perform, read_model_reaches, refusal_status, step_forms, Step};
+use super::case::{perform, read_model_reaches, refusal_status, step_forms, Done, Step};
 use super::forms::{FieldErrors, Form, Values};
 use super::queue::status_code;
 use super::view::{capitalised, time_left, words, Clock, FormView, Nav};
@@ -132,24 +131,13 @@ struct MyCasePage {
     forms: Vec<FormView>,
 }
 
-#[derive(Deserialize)]
-struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 async fn one(
     State(state): State<WebState>,
     signed_in: SignedIn<Support>,
     Path(case_id): Path<Uuid>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, PageError> {
-    let notice = done
-        .done
-        .as_deref()
-        .and_then(Step::from_path)
-        .map(Step::done);
-    render(&page(&state, &signed_in, case_id, notice, None).await?)
+    render(&page(&state, &signed_in, case_id, done.notice(), None).await?)
 }
 
 async fn page(
