@@ -116,7 +116,7 @@ impl Browser {
 
     /// What can be checked without a rules engine: the page's language, a label for every
     /// control, one h1 and no skipped heading level, headers and captions on tables, a name
-    /// for every button and link, unique ids.
+    /// for every button and link, unique ids, and the contrast of every visible text.
     async fn check_accessibility(&self, page: &str) {
         let problems = self
             .client
@@ -149,6 +149,36 @@ impl Browser {
                 document.querySelectorAll("[id]").forEach(e => {
                   if (ids.has(e.id)) problems.push("duplicate id " + e.id);
                   ids.add(e.id);
+                });
+                // WCAG 2.1 AA contrast (1.4.3) of all visible text, as Chromium renders it: the
+                // text's colour against the backgrounds behind it, composited up to the page.
+                const rgba = c => { const v = c.match(/[\d.]+/g).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+                const over = (top, below) => [0, 1, 2].map(i => top[i] * top[3] + below[i] * (1 - top[3])).concat([1]);
+                const luminance = c => {
+                  const [r, g, b] = c.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+                  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+                };
+                const background = e => {
+                  const layers = [];
+                  for (let n = e; n && n.nodeType === 1; n = n.parentElement) layers.push(rgba(getComputedStyle(n).backgroundColor));
+                  return layers.reverse().reduce((below, top) => over(top, below), [255, 255, 255, 1]);
+                };
+                document.querySelectorAll("body *").forEach(e => {
+                  if (e.closest("svg")) return;
+                  const text = [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join("").trim();
+                  if (!text) return;
+                  const box = e.getBoundingClientRect();
+                  if (box.width <= 1 || box.height <= 1) return;
+                  const style = getComputedStyle(e);
+                  if (style.visibility === "hidden" || Number(style.opacity) === 0) return;
+                  const bg = background(e);
+                  const fg = over(rgba(style.color), bg);
+                  const [light, dark] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+                  const ratio = (light + 0.05) / (dark + 0.05);
+                  const size = parseFloat(style.fontSize);
+                  const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+                  const needed = large ? 3 : 4.5;
+                  if (ratio < needed) problems.push("contrast " + ratio.toFixed(2) + ":1 < " + needed + ":1 for " + e.tagName + " '" + text.slice(0, 40) + "'");
                 });
                 return problems;
                 "#,
