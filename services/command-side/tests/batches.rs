@@ -2,36 +2,18 @@
 //! refused report leaves nothing behind, an amendment that overtakes its report in the same
 //! batch still waits for it, and two writers racing on the same members lose nothing.
 
-use chrono::{DateTime, Utc};
+mod common;
+
+use common::{at, member_reached_by, record, report};
 use outreach_command_side::{CommandError, CommandSide, Handled, Metadata, ReportMessage};
 use outreach_domain::{InvolvedMember, ReportCommand};
-use outreach_events::{
-    Discipline, Involvement, MemberContact, MemberProfile, ReportRef, TriggerKind,
-};
+use outreach_events::MemberContact;
 use outreach_test_support::TestDatabase;
 
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_799_000_000, 0).unwrap()
-}
-
-fn report(id: &str) -> ReportRef {
-    ReportRef {
-        source: "/datix/test".into(),
-        report_id: id.into(),
-    }
-}
-
 fn member(staff_id: &str) -> InvolvedMember {
-    InvolvedMember {
-        profile: MemberProfile {
-            staff_id: staff_id.into(),
-            role: "Nurse".into(),
-            discipline: Discipline::Nurse,
-            department: "Emergency".into(),
-            seniority: None,
-            involvement: Involvement::Primary,
-        },
-        contact: MemberContact {
+    member_reached_by(
+        staff_id,
+        MemberContact {
             given_name: "Ada".into(),
             family_name: "Okafor".into(),
             email: Some(format!("{}@hospital.example", staff_id.to_lowercase())),
@@ -39,8 +21,7 @@ fn member(staff_id: &str) -> InvolvedMember {
             mobile: None,
             preferred_channel: None,
         },
-        eligible: true,
-    }
+    )
 }
 
 /// A member the program has no way to reach: the case cannot open.
@@ -48,18 +29,6 @@ fn unreachable_member(staff_id: &str) -> InvolvedMember {
     let mut member = member(staff_id);
     member.contact.email = None;
     member
-}
-
-fn record(id: &str, members: Vec<InvolvedMember>) -> ReportCommand {
-    ReportCommand::Record {
-        report: report(id),
-        trigger: TriggerKind::Incident,
-        outreach: true,
-        campus: "Parnassus".into(),
-        unit: "ED".into(),
-        members,
-        recorded_at: at(),
-    }
 }
 
 fn amend(id: &str, added: Vec<InvolvedMember>) -> ReportCommand {

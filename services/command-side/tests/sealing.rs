@@ -1,15 +1,16 @@
 //! Personal data reaches the event store and the parked commands only sealed, is read back in
 //! the clear by the command side, and is gone once a purge destroyed the member's key.
 
-use chrono::{DateTime, Duration, Utc};
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{at, member_reached_by, record, report};
 use outreach_command_side::{CommandError, CommandSide, Metadata, Purge};
 use outreach_domain::case::CaseStatus;
 use outreach_domain::{CaseCommand, InvolvedMember, MemberCommand, ReportCommand};
 use outreach_events::care_team_member::Preferences;
 use outreach_events::lifecycle::CloseReason;
-use outreach_events::{
-    Discipline, Involvement, MemberContact, MemberProfile, ReportRef, TriggerKind,
-};
+use outreach_events::MemberContact;
 use outreach_test_support::TestDatabase;
 use uuid::Uuid;
 
@@ -17,28 +18,10 @@ const GIVEN: &str = "Zebulonqx";
 const EMAIL: &str = "zq.vex@canary.example";
 const SPECIALTY: &str = "Canaryspecialtyqx";
 
-fn at() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_799_000_000, 0).unwrap()
-}
-
-fn report(id: &str) -> ReportRef {
-    ReportRef {
-        source: "/datix/test".into(),
-        report_id: id.into(),
-    }
-}
-
 fn member(staff_id: &str) -> InvolvedMember {
-    InvolvedMember {
-        profile: MemberProfile {
-            staff_id: staff_id.into(),
-            role: "Nurse".into(),
-            discipline: Discipline::Nurse,
-            department: "Emergency".into(),
-            seniority: None,
-            involvement: Involvement::Primary,
-        },
-        contact: MemberContact {
+    member_reached_by(
+        staff_id,
+        MemberContact {
             given_name: GIVEN.into(),
             family_name: "Quarrington-Vex".into(),
             email: Some(EMAIL.into()),
@@ -46,20 +29,7 @@ fn member(staff_id: &str) -> InvolvedMember {
             mobile: None,
             preferred_channel: None,
         },
-        eligible: true,
-    }
-}
-
-fn record(id: &str, members: Vec<InvolvedMember>) -> ReportCommand {
-    ReportCommand::Record {
-        report: report(id),
-        trigger: TriggerKind::Incident,
-        outreach: true,
-        campus: "Parnassus".into(),
-        unit: "ED".into(),
-        members,
-        recorded_at: at(),
-    }
+    )
 }
 
 /// Every row of `table` as text, lower-cased.
