@@ -25,6 +25,8 @@ use futures::{StreamExt, TryStreamExt};
 use outreach_auth::{Role, TokenRequest};
 use outreach_intake::sample::{encode, Encoded, Mode, Publisher};
 use outreach_intake::Policies;
+use outreach_test_support::free_port;
+use outreach_test_support::tansu::Tansu;
 use peer_outreach::settings::DatabaseSettings;
 use peer_outreach::Settings;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -63,8 +65,11 @@ struct Cli {
     /// The service binary (default: `peer-outreach` beside this one).
     #[arg(long)]
     binary: Option<PathBuf>,
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    /// A running broker to use (e.g. Apache Kafka). Default: a tansu of the run's own, started
+    /// on a free port with a fresh store in a temporary folder and removed afterwards, because
+    /// tansu's SQLite store slows as it grows and every run adds its whole backlog.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    brokers: Option<String>,
     /// The PostgreSQL server, without a database name.
     #[arg(
         long,
@@ -183,23 +188,39 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
         bytes / records.len().max(1)
     );
 
+    // Kept until the run ends: dropping it stops the broker and removes its store.
+    let (_own_broker, brokers, broker_note) = match &cli.brokers {
+        Some(brokers) => (None, brokers.clone(), format!("the broker at {brokers}")),
+        None if needs_service => {
+            let broker = OwnBroker::start(&id)?;
+            let brokers = broker.brokers();
+            eprintln!("tansu on {brokers}, store in {}", broker.dir.display());
+            (
+                Some(broker),
+                brokers,
+                "tansu (Kafka API, SQLite storage) of the run's own, on a fresh store".to_string(),
+            )
+        }
+        None => (None, String::new(), "no broker".to_string()),
+    };
+
     let mut table = Table::default();
     let mut notes: Vec<String> = vec![format!(
-        "{cores} cores; service {profile} build; PostgreSQL and tansu (Kafka API, SQLite storage) on the same machine; run {id}"
+        "{cores} cores; service {profile} build; PostgreSQL and {broker_note} on the same machine; run {id}"
     )];
 
     let catch_up_db = format!("bench_{id}");
     let catch_up_url = format!("{}/{catch_up_db}", cli.database);
     let mut catch_up: Option<CatchUp> = None;
     let mut latency: Option<Vec<Duration>> = None;
-    let mut latency_stages: Option<(Vec<Duration>, Vec<Duration>)> = None;
+    let mut latency_stages: Vec<(&'static str, Vec<Duration>)> = Vec::new();
     let mut latency_timeouts = 0;
     let mut service_peak_kib = None;
     let mut rebuilds = Vec::new();
     let (env, issuer) = Environment::new(
         binary,
         catch_up_url.clone(),
-        cli.brokers.clone(),
+        brokers.clone(),
         id.clone(),
         defaults.kafka.partitions,
     )?;
@@ -209,14 +230,14 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
         let topic = env.incidents_topic();
         let dead_letters = format!("{topic}.dead-letter");
         outreach_intake::admin::ensure_topics(
-            &cli.brokers,
+            &brokers,
             &[
                 (&topic, defaults.kafka.partitions),
                 (&dead_letters, defaults.kafka.partitions),
             ],
         )
         .await?;
-        let publisher = Arc::new(Publisher::new(&cli.brokers, &topic)?);
+        let publisher = Arc::new(Publisher::new(&brokers, &topic)?);
         let produced = Instant::now();
         futures::stream::iter(records.iter())
             .map(|(key, encoded)| publisher.publish_raw(Some(key.as_str()), encoded))
@@ -295,7 +316,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
             );
             let token = issuer.mint(&TokenRequest::new("bench", Role::Director))?;
             let run = measure_latency(&publisher, &process.addr, &token, &id, cli).await?;
-            latency_stages = Some(run.stages(&pool).await?);
+            latency_stages = run.stages(&pool).await?;
             latency = Some(run.sorted);
             latency_timeouts = run.timeouts;
         }
@@ -502,20 +523,11 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
                 met,
             );
         }
-        if let Some((to_intake, to_api)) = &latency_stages {
-            for (label, q) in [("p50", 0.50), ("p99", 0.99)] {
+        for (label, q) in [("p50", 0.50), ("p99", 0.99)] {
+            for (stage, durations) in &latency_stages {
                 table.row(
-                    &format!("latency {label}: produce to intake"),
-                    ms(percentile(to_intake, q)),
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                );
-                table.row(
-                    &format!("latency {label}: intake to case in API"),
-                    ms(percentile(to_api, q)),
+                    &format!("latency {label}: {stage}"),
+                    ms(percentile(durations, q)),
                     None,
                     None,
                     None,
@@ -660,39 +672,133 @@ struct Limit {
     copy: Duration,
 }
 
+/// A tansu of the run's own, in a temporary folder removed with it.
+struct OwnBroker {
+    tansu: Option<Tansu>,
+    dir: PathBuf,
+}
+
+impl OwnBroker {
+    fn start(id: &str) -> anyhow::Result<OwnBroker> {
+        let dir = std::env::temp_dir().join(format!("peer-outreach-bench-tansu-{id}"));
+        let tansu = Tansu::start(&dir, free_port())
+            .context("starting tansu (or give --brokers HOST:PORT)")?;
+        Ok(OwnBroker {
+            tansu: Some(tansu),
+            dir,
+        })
+    }
+
+    fn brokers(&self) -> String {
+        self.tansu.as_ref().map(Tansu::brokers).unwrap_or_default()
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        drop(self.tansu.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The latency phase's timed reports.
 struct LatencyRun {
     /// Every latency, sorted; timeouts counted at the timeout.
     sorted: Vec<Duration>,
     timeouts: usize,
-    /// Each case seen, when its report was produced, and how long it took to show.
-    seen: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>, Duration)>,
+    seen: Vec<Seen>,
+}
+
+/// A timed report's case, seen through the API.
+struct Seen {
+    case: uuid::Uuid,
+    /// Just before the produce.
+    produced_at: chrono::DateTime<chrono::Utc>,
+    /// How long the broker took to acknowledge the produce (acks=all).
+    acked: Duration,
+    /// From just before the produce until the API answered with the case.
+    latency: Duration,
 }
 
 impl LatencyRun {
-    /// Each latency split at the moment intake decoded the report (the case's `opened_at`):
-    /// produce to intake (broker, fetch), and intake to the API (commands, projection, probe).
-    async fn stages(&self, pool: &PgPool) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-        let ids: Vec<uuid::Uuid> = self.seen.iter().map(|(id, ..)| *id).collect();
-        let opened: std::collections::HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>> =
-            sqlx::query_as("SELECT case_id, opened_at FROM outreach_cases WHERE case_id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(pool)
-                .await?
-                .into_iter()
-                .collect();
-        let (mut to_intake, mut to_api) = (Vec::new(), Vec::new());
-        for (case, produced_at, latency) in &self.seen {
-            let Some(opened_at) = opened.get(case) else {
+    /// Each latency split where the database can say when: intake decoding the report (the
+    /// case's `opened_at`), and, when PostgreSQL tracks commit timestamps
+    /// (`track_commit_timestamp = on`), the commit of the case's first event and of its row in
+    /// the outreach read model. The stages: broker and fetch; commands; projection; the probe.
+    async fn stages(&self, pool: &PgPool) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
+        type Times = (
+            uuid::Uuid,
+            chrono::DateTime<chrono::Utc>,
+            Option<chrono::DateTime<chrono::Utc>>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        );
+        let ids: Vec<uuid::Uuid> = self.seen.iter().map(|seen| seen.case).collect();
+        let tracked: bool =
+            sqlx::query_scalar("SELECT current_setting('track_commit_timestamp') = 'on'")
+                .fetch_one(pool)
+                .await?;
+        let query = if tracked {
+            "SELECT c.case_id, c.opened_at,
+                    (SELECT pg_xact_commit_timestamp(e.xmin) FROM events e
+                      WHERE e.aggregate_id = c.case_id::text ORDER BY e.sequence LIMIT 1),
+                    pg_xact_commit_timestamp(c.xmin)
+               FROM outreach_cases c WHERE c.case_id = ANY($1)"
+        } else {
+            "SELECT case_id, opened_at, NULL::timestamptz, NULL::timestamptz
+               FROM outreach_cases WHERE case_id = ANY($1)"
+        };
+        let times: std::collections::HashMap<uuid::Uuid, Times> = sqlx::query_as(query)
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|times: Times| (times.0, times))
+            .collect();
+        let since = |later: chrono::DateTime<chrono::Utc>,
+                     earlier: chrono::DateTime<chrono::Utc>| {
+            (later - earlier).to_std().unwrap_or_default()
+        };
+        let mut stages: Vec<(&'static str, Vec<Duration>)> = if tracked {
+            [
+                "produce to intake",
+                "intake to event commit",
+                "event commit to read model commit",
+                "read model commit to API",
+            ]
+            .map(|name| (name, Vec::new()))
+            .into()
+        } else {
+            ["produce to intake", "intake to case in API"]
+                .map(|name| (name, Vec::new()))
+                .into()
+        };
+        let mut acked: Vec<Duration> = self.seen.iter().map(|seen| seen.acked).collect();
+        acked.sort();
+        for seen in &self.seen {
+            let Some((_, opened_at, committed_at, projected_at)) = times.get(&seen.case) else {
                 continue;
             };
-            let first = (*opened_at - *produced_at).to_std().unwrap_or_default();
-            to_intake.push(first);
-            to_api.push(latency.saturating_sub(first));
+            let produced_at = seen.produced_at;
+            let seen_at = produced_at + chrono::Duration::from_std(seen.latency)?;
+            let mut marks = vec![produced_at, *opened_at];
+            if tracked {
+                let (Some(committed_at), Some(projected_at)) = (committed_at, projected_at) else {
+                    continue;
+                };
+                marks.extend([*committed_at, *projected_at]);
+            }
+            marks.push(seen_at);
+            for (stage, pair) in stages.iter_mut().zip(marks.windows(2)) {
+                stage.1.push(since(pair[1], pair[0]));
+            }
         }
-        to_intake.sort();
-        to_api.sort();
-        Ok((to_intake, to_api))
+        for (_, durations) in &mut stages {
+            durations.sort();
+        }
+        // Within the first stage, not after it: the broker may hand a record to the consumer
+        // before the producer hears its acknowledgement.
+        stages.insert(0, ("produce to broker ack (within the next)", acked));
+        Ok(stages)
     }
 }
 
@@ -733,6 +839,7 @@ async fn measure_latency(
             let produced = publisher
                 .publish_raw(Some(&report.report_id), &encoded)
                 .await;
+            let acked = started.elapsed();
             if !timed {
                 return produced.map(|()| None).map_err(Into::into);
             }
@@ -743,7 +850,13 @@ async fn measure_latency(
             loop {
                 let status = client.get(&url).send().await?.status();
                 if status.is_success() {
-                    return anyhow::Ok(Some(Some((case, produced_at, started.elapsed()))));
+                    let seen = Seen {
+                        case,
+                        produced_at,
+                        acked,
+                        latency: started.elapsed(),
+                    };
+                    return anyhow::Ok(Some(Some(seen)));
                 }
                 if status != reqwest::StatusCode::NOT_FOUND {
                     bail!("GET {url} answered {status}");
@@ -766,9 +879,9 @@ async fn measure_latency(
     while let Some(done) = probes.join_next().await {
         match done?? {
             None => {} // produced, not timed
-            Some(Some((case, produced_at, latency))) => {
-                latencies.push(latency);
-                seen.push((case, produced_at, latency));
+            Some(Some(one)) => {
+                latencies.push(one.latency);
+                seen.push(one);
             }
             // Counted at the timeout, so the percentiles never hide them.
             Some(None) => {

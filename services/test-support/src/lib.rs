@@ -5,6 +5,7 @@
 //! `postgres` database is where test databases are created and dropped from.
 
 mod smtp;
+pub mod tansu;
 
 pub use smtp::{free_port, SmtpServer};
 
