@@ -25,6 +25,11 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings a connection on every acquire by default: a round trip before every
+        // statement batch (6.7% of the service's CPU at 200 reports/s, and as much again in
+        // PostgreSQL). A connection a database restart broke fails its next query instead and
+        // is dropped: background work retries, a request gets a problem document.
+        .test_before_acquire(false)
         .connect(&settings.url)
         .await
         .context("connecting to PostgreSQL")
