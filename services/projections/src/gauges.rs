@@ -19,13 +19,20 @@ pub async fn observe(pool: &PgPool) -> Result<(), ProjectionError> {
             .projection_lag_seconds
             .record(seconds, &[attribute("projection", name)]);
     }
-    // Open: every case still being worked, whatever its stage.
-    let (open, overdue): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE status NOT IN ('closed', 'cancelled')),
-                count(*) FILTER (WHERE status IN ('open', 'assigned')
-                                   AND first_contacted_at IS NULL
-                                   AND first_contact_due < now())
-           FROM outreach_cases",
+    // Two counts, each of which an index answers: in one statement with FILTERs they read
+    // every case ever opened (121 ms at 90,000 cases). Open: every case still being worked,
+    // whatever its stage. Overdue: the partial index of cases awaiting first contact.
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outreach_cases
+          WHERE status IN ('open', 'assigned', 'reached', 'accepted', 'declined')",
+    )
+    .fetch_one(pool)
+    .await?;
+    let overdue: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outreach_cases
+          WHERE status IN ('open', 'assigned')
+            AND first_contacted_at IS NULL
+            AND first_contact_due < now()",
     )
     .fetch_one(pool)
     .await?;
