@@ -728,17 +728,22 @@ mod tests {
         );
         sqlx::query("COMMIT").execute(&mut older).await.unwrap();
 
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while cases_in_read_model(&db).await == 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         assert_eq!(
-            cases_in_read_model(&db).await,
+            cases_within_seconds(&db, 1).await,
             1,
             "applied long before the poll"
         );
         shutdown.cancel();
         running.await.unwrap();
+    }
+
+    /// The cases in the read model once it holds `cases`, or after 10 s.
+    async fn cases_within_seconds(db: &TestDb, cases: i64) -> i64 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while cases_in_read_model(db).await < cases && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cases_in_read_model(db).await
     }
 
     async fn checkpoint_of(db: &TestDb, projection: &str) -> i64 {
@@ -798,20 +803,12 @@ mod tests {
             ProjectionRunner::new(db.db.pool.clone(), Arc::new(OutreachProjection), settings);
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(runner.run(shutdown.child_token()));
-        let reaches = |cases: i64| {
-            let db = &db;
-            async move {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                while cases_in_read_model(db).await < cases
-                    && tokio::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                cases_in_read_model(db).await
-            }
-        };
         open_cases(&db, 1).await;
-        assert_eq!(reaches(1).await, 1, "woken by a case opened");
+        assert_eq!(
+            cases_within_seconds(&db, 1).await,
+            1,
+            "woken by a case opened"
+        );
         let after_first = checkpoint_of(&db, "outreach").await;
 
         let other = db
@@ -833,7 +830,11 @@ mod tests {
         let id = Uuid::from_u128(2);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
         let second = db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
-        assert_eq!(reaches(2).await, 2, "woken by the next case opened");
+        assert_eq!(
+            cases_within_seconds(&db, 2).await,
+            2,
+            "woken by the next case opened"
+        );
         assert!(second.global_position > other.global_position);
         assert_eq!(checkpoint_of(&db, "outreach").await, second.global_position);
         shutdown.cancel();
@@ -879,24 +880,20 @@ mod tests {
             ProjectionRunner::new(db.db.pool.clone(), Arc::new(OutreachProjection), settings);
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(runner.run(shutdown.child_token()));
-        let reaches = |cases: i64| {
-            let db = &db;
-            async move {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                while cases_in_read_model(db).await < cases
-                    && tokio::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                cases_in_read_model(db).await
-            }
-        };
-        assert_eq!(reaches(1).await, 1, "the visible case applied");
+        assert_eq!(
+            cases_within_seconds(&db, 1).await,
+            1,
+            "the visible case applied"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(cases_in_read_model(&db).await, 1, "the second still hidden");
 
         sqlx::query("COMMIT").execute(&mut older).await.unwrap();
-        assert_eq!(reaches(2).await, 2, "applied long before the poll");
+        assert_eq!(
+            cases_within_seconds(&db, 2).await,
+            2,
+            "applied long before the poll"
+        );
         shutdown.cancel();
         running.await.unwrap();
     }
