@@ -251,8 +251,8 @@ impl ProjectionRunner {
         Ok(())
     }
 
-    /// The transaction of the first event beyond the checkpoint, if there is one: called when a
-    /// batch found nothing visible, so it is one the visibility line still hides. Two plain
+    /// The transaction of the first event beyond the checkpoint, if there is one: called after
+    /// a batch short of full, so it is one the visibility line still hides. Two plain
     /// statements, so that the second walks the commit-order index from the checkpoint (written
     /// as one, with the checkpoint in subqueries, it scanned the whole table: with eight runners
     /// asking while intake's batch ran, that starved the database).
@@ -704,20 +704,8 @@ mod tests {
     #[tokio::test]
     async fn events_hidden_behind_an_older_transaction_are_applied_soon_after_it_ends() {
         let db = TestDb::new().await;
-        let settings = RunnerSettings {
-            poll_interval: Duration::from_secs(60),
-            ..Default::default()
-        };
-        let runner =
-            ProjectionRunner::new(db.db.pool.clone(), Arc::new(OutreachProjection), settings);
-        let shutdown = CancellationToken::new();
-        let running = tokio::spawn(runner.run(shutdown.child_token()));
-        let mut older = sqlx::PgConnection::connect(&db.db.url).await.unwrap();
-        sqlx::query("BEGIN").execute(&mut older).await.unwrap();
-        sqlx::query("SELECT pg_current_xact_id()")
-            .execute(&mut older)
-            .await
-            .unwrap();
+        let (shutdown, running) = run_outreach_polling_each_minute(&db);
+        let mut older = open_transaction_with_an_id(&db).await;
 
         open_cases(&db, 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -735,6 +723,34 @@ mod tests {
         );
         shutdown.cancel();
         running.await.unwrap();
+    }
+
+    /// The outreach projection's runner, running, with a poll of a minute: whatever it applies
+    /// within a test's seconds, a notification or its hidden-event watch brought.
+    fn run_outreach_polling_each_minute(
+        db: &TestDb,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let settings = RunnerSettings {
+            poll_interval: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let runner =
+            ProjectionRunner::new(db.db.pool.clone(), Arc::new(OutreachProjection), settings);
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(runner.run(shutdown.child_token()));
+        (shutdown, running)
+    }
+
+    /// A transaction that has taken its id and stays open (until COMMIT on the connection):
+    /// events committed after it are hidden from every runner while it runs.
+    async fn open_transaction_with_an_id(db: &TestDb) -> sqlx::PgConnection {
+        let mut older = sqlx::PgConnection::connect(&db.db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut older).await.unwrap();
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut older)
+            .await
+            .unwrap();
+        older
     }
 
     /// The cases in the read model once it holds `cases`, or after 10 s.
@@ -795,14 +811,7 @@ mod tests {
     #[tokio::test]
     async fn a_runner_sleeps_through_appends_its_projection_does_not_read() {
         let db = TestDb::new().await;
-        let settings = RunnerSettings {
-            poll_interval: Duration::from_secs(60),
-            ..Default::default()
-        };
-        let runner =
-            ProjectionRunner::new(db.db.pool.clone(), Arc::new(OutreachProjection), settings);
-        let shutdown = CancellationToken::new();
-        let running = tokio::spawn(runner.run(shutdown.child_token()));
+        let (shutdown, running) = run_outreach_polling_each_minute(&db);
         open_cases(&db, 1).await;
         assert_eq!(
             cases_within_seconds(&db, 1).await,
@@ -863,23 +872,11 @@ mod tests {
         let mut first = sqlx::PgConnection::connect(&db.db.url).await.unwrap();
         sqlx::query("BEGIN").execute(&mut first).await.unwrap();
         insert(1).execute(&mut first).await.unwrap();
-        let mut older = sqlx::PgConnection::connect(&db.db.url).await.unwrap();
-        sqlx::query("BEGIN").execute(&mut older).await.unwrap();
-        sqlx::query("SELECT pg_current_xact_id()")
-            .execute(&mut older)
-            .await
-            .unwrap();
+        let mut older = open_transaction_with_an_id(&db).await;
         sqlx::query("COMMIT").execute(&mut first).await.unwrap();
         insert(2).execute(&db.db.pool).await.unwrap();
 
-        let settings = RunnerSettings {
-            poll_interval: Duration::from_secs(60),
-            ..Default::default()
-        };
-        let runner =
-            ProjectionRunner::new(db.db.pool.clone(), Arc::new(OutreachProjection), settings);
-        let shutdown = CancellationToken::new();
-        let running = tokio::spawn(runner.run(shutdown.child_token()));
+        let (shutdown, running) = run_outreach_polling_each_minute(&db);
         assert_eq!(
             cases_within_seconds(&db, 1).await,
             1,
