@@ -8,6 +8,11 @@ use outreach_intake::sample::{Mode, Publisher};
 use outreach_projections::ProjectionRunner;
 use peer_outreach::{database, runner_settings, telemetry, Service, Settings};
 
+// Projections decode every event into a JSON tree on one thread and drop it on another; with
+// glibc's malloc that cost a rebuild about 40% of its CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// peer-outreach: routine, confidential peer-support outreach after patient-safety events.
 #[derive(Parser)]
 #[command(version)]
