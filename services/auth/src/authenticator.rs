@@ -8,19 +8,25 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use crate::key_set::KeySet;
+use crate::verified_tokens::VerifiedTokens;
 use crate::{AuthError, AuthSettings, Caller};
 
 /// Checks bearer tokens against one issuer.
 pub struct Authenticator {
     settings: AuthSettings,
     keys: KeySet,
+    verified: VerifiedTokens,
 }
 
 impl Authenticator {
     /// Loads the issuer's keys as the settings say (a `file:` path, a URL, or discovery).
     pub async fn connect(settings: AuthSettings) -> Result<Self, AuthError> {
         let keys = KeySet::load(&settings.issuer, settings.jwks_uri.as_deref()).await?;
-        Ok(Authenticator { settings, keys })
+        Ok(Authenticator {
+            settings,
+            keys,
+            verified: VerifiedTokens::new(),
+        })
     }
 
     /// With keys the caller already has (tests, and a development issuer in-process).
@@ -28,6 +34,7 @@ impl Authenticator {
         Authenticator {
             settings,
             keys: KeySet::fixed(keys),
+            verified: VerifiedTokens::new(),
         }
     }
 
@@ -37,10 +44,24 @@ impl Authenticator {
 
     /// The caller a bearer token stands for, if every check passes: a known key of the issuer
     /// signed it with RS256 or ES256, it names our issuer and audience, it is within its
-    /// validity, and it grants at least one of the program's roles.
+    /// validity, and it grants at least one of the program's roles. A token that passed once
+    /// passes again without a second signature check while it is in date and the issuer's keys
+    /// have not been reloaded.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = unix_now();
+        // Read before the check: a reload during it leaves the entry stale at once.
+        let generation = self.keys.generation().await;
+        if let Some(caller) = self.verified.get(token, now, generation) {
+            return Ok(caller);
+        }
         let claims = self.verified_claims(token, &self.settings.audience).await?;
-        self.caller(&claims)
+        let caller = self.caller(&claims)?;
+        let valid_until = caller
+            .expires_at
+            .saturating_add(self.settings.leeway_seconds as i64);
+        self.verified
+            .insert(token, &caller, valid_until, now, generation);
+        Ok(caller)
     }
 
     /// Checks the ID token a sign-in returned (OpenID Connect Core 1.0, section 3.1.3.7): signed
@@ -131,6 +152,12 @@ impl Authenticator {
             expires_at,
         })
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The token's algorithm and key id, read before anything else so that `alg: none` and

@@ -29,6 +29,9 @@ pub(crate) struct KeySet {
 struct Loaded {
     keys: JwkSet,
     loaded_at: Option<Instant>,
+    /// Counts the reloads that replaced the keys: what was verified under an older generation
+    /// checks again.
+    generation: u64,
 }
 
 impl KeySet {
@@ -38,6 +41,7 @@ impl KeySet {
             state: RwLock::new(Loaded {
                 keys,
                 loaded_at: None,
+                generation: 0,
             }),
         }
     }
@@ -59,8 +63,14 @@ impl KeySet {
             state: RwLock::new(Loaded {
                 keys,
                 loaded_at: Some(Instant::now()),
+                generation: 0,
             }),
         })
+    }
+
+    /// How many times the keys have been reloaded.
+    pub(crate) async fn generation(&self) -> u64 {
+        self.state.read().await.generation
     }
 
     /// The key with this id, reloading the set once if it is not known (yet).
@@ -77,7 +87,10 @@ impl KeySet {
             .is_some_and(|at| at.elapsed() < RELOAD_AT_MOST_EVERY);
         if !recently {
             match fetch(uri).await {
-                Ok(keys) => state.keys = keys,
+                Ok(keys) => {
+                    state.keys = keys;
+                    state.generation += 1;
+                }
                 Err(error) => tracing::warn!(%error, "reloading the issuer's keys failed"),
             }
             state.loaded_at = Some(Instant::now());

@@ -13,6 +13,7 @@ mod error;
 mod key_set;
 mod settings;
 pub mod sign_in;
+mod verified_tokens;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -273,3 +273,27 @@ async fn the_development_issuer_kept_on_disk_is_trusted_through_its_key_file() {
     ));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_token_let_in_once_is_refused_once_it_expires() {
+    let issuer = DevIssuer::generate().unwrap();
+    let mut settings = issuer.settings_in_process();
+    settings.leeway_seconds = 0;
+    let authenticator = Authenticator::with_keys(settings, keys(&issuer));
+    let mut request = TokenRequest::new("oidc|pm", Role::ProgramManager);
+    request.expires_in = 2;
+    let token = issuer.mint(&request).unwrap();
+    authenticator
+        .authenticate(&token)
+        .await
+        .expect("in date, it is let in");
+
+    // Past its `exp` (whole seconds) the second request must not ride on the first check.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let error = authenticator
+        .authenticate(&token)
+        .await
+        .expect_err("out of date, it must be refused");
+
+    assert!(matches!(error, AuthError::Expired), "{error}");
+}
