@@ -703,10 +703,17 @@ async fn write_case_reports(
     if rows.is_empty() {
         return Ok(());
     }
+    // Rows already there are skipped by a lookup, not by ON CONFLICT: its speculative
+    // insertion costs every new row an extra WAL record and index pass (the batch holds the
+    // projection's checkpoint lock, so nothing else inserts meanwhile).
     sqlx::query(
         "INSERT INTO matching_case_reports (case_id, report_source, report_id)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[])
-         ON CONFLICT DO NOTHING",
+         SELECT r.case_id, r.report_source, r.report_id
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS r(case_id, report_source, report_id)
+          WHERE NOT EXISTS (
+                SELECT FROM matching_case_reports c
+                 WHERE (c.case_id, c.report_source, c.report_id)
+                     = (r.case_id, r.report_source, r.report_id))",
     )
     .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
@@ -769,9 +776,15 @@ async fn write_report_staff(
             continue;
         }
         let sql = if named {
+            // Skipped by a lookup, not ON CONFLICT, as in `write_case_reports`.
             "INSERT INTO matching_report_staff (report_source, report_id, staff_id)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
-             ON CONFLICT DO NOTHING"
+             SELECT r.report_source, r.report_id, r.staff_id
+               FROM UNNEST($1::text[], $2::text[], $3::text[])
+                    AS r(report_source, report_id, staff_id)
+              WHERE NOT EXISTS (
+                    SELECT FROM matching_report_staff s
+                     WHERE (s.report_source, s.report_id, s.staff_id)
+                         = (r.report_source, r.report_id, r.staff_id))"
         } else {
             "DELETE FROM matching_report_staff s
               USING UNNEST($1::text[], $2::text[], $3::text[]) AS r(report_source, report_id, staff_id)
@@ -1153,5 +1166,30 @@ mod tests {
 
         assert_eq!(again, once);
         assert_eq!(once.supporters[&Uuid::from_u128(9)].open_cases, 0);
+    }
+
+    /// Every event applied a second time, as one batch: the sets (a case's reports, a report's
+    /// staff) already hold their rows, which are skipped, and nothing changes.
+    #[tokio::test]
+    async fn a_batch_applied_again_changes_nothing() {
+        let db = crate::testing::TestDb::new().await;
+        crate::testing::a_bit_of_everything(&db).await;
+        let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
+            "SELECT {} FROM events ORDER BY events.transaction_id, global_position",
+            crate::stored_event::EVENT_COLUMNS
+        ))
+        .fetch_all(&db.db.pool)
+        .await
+        .unwrap();
+        let mut conn = db.db.pool.acquire().await.unwrap();
+        crate::open_personal(&mut conn, &mut events).await.unwrap();
+        MatchingProjection.apply(&mut conn, &events).await.unwrap();
+        let once = crate::testing::every_read_model(&db).await;
+        assert!(!once["matching_case_reports"].as_array().unwrap().is_empty());
+        assert!(!once["matching_report_staff"].as_array().unwrap().is_empty());
+
+        MatchingProjection.apply(&mut conn, &events).await.unwrap();
+
+        assert_eq!(crate::testing::every_read_model(&db).await, once);
     }
 }
