@@ -175,6 +175,14 @@ impl Environment {
         })
     }
 
+    /// The same service on another broker.
+    pub fn with_brokers(&self, brokers: String) -> Self {
+        Environment {
+            brokers,
+            ..self.clone()
+        }
+    }
+
     pub fn cleanup(&self) {
         let _ = std::fs::remove_dir_all(&self.issuer_dir);
     }
@@ -199,10 +207,17 @@ impl Process {
     }
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
+impl Process {
+    /// Kills the service and waits for it to go.
+    pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
