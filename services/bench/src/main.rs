@@ -218,6 +218,8 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
     let mut service_peak_kib = None;
     // Outlives the service that uses it (dropped after it), so the service never sees it go.
     let mut latency_broker: Option<OwnBroker> = None;
+    // Whether the latency phase ran on a service of its own (on its own broker).
+    let mut restarted_for_latency = false;
     let mut rebuilds = Vec::new();
     let (env, issuer) = Environment::new(
         binary,
@@ -229,17 +231,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
 
     if needs_service {
         databases.push(catch_up_db.clone());
-        let topic = env.incidents_topic();
-        let dead_letters = format!("{topic}.dead-letter");
-        outreach_intake::admin::ensure_topics(
-            &brokers,
-            &[
-                (&topic, defaults.kafka.partitions),
-                (&dead_letters, defaults.kafka.partitions),
-            ],
-        )
-        .await?;
-        let mut publisher = Arc::new(Publisher::new(&brokers, &topic)?);
+        let mut publisher = Arc::new(env.topics_and_publisher().await?);
         let produced = Instant::now();
         futures::stream::iter(records.iter())
             .map(|(key, encoded)| publisher.publish_raw(Some(key.as_str()), encoded))
@@ -328,16 +320,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
                 let broker = OwnBroker::start(&format!("{id}-latency"))?;
                 let env = env.with_brokers(broker.brokers());
                 eprintln!("latency: tansu on {}, a fresh store", broker.brokers());
-                let topic = env.incidents_topic();
-                outreach_intake::admin::ensure_topics(
-                    &broker.brokers(),
-                    &[
-                        (&topic, defaults.kafka.partitions),
-                        (&format!("{topic}.dead-letter"), defaults.kafka.partitions),
-                    ],
-                )
-                .await?;
-                publisher = Arc::new(Publisher::new(&broker.brokers(), &topic)?);
+                publisher = Arc::new(env.topics_and_publisher().await?);
                 process = env.spawn_service()?;
                 warm_up(&publisher, &process.addr, &token, &id, cli.seed).await?;
                 notes.push(
@@ -347,6 +330,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
                      seen through the API before the timed ones (the consumer group joined)"
                         .to_string(),
                 );
+                restarted_for_latency = true;
                 Some(broker)
             } else {
                 None
@@ -624,7 +608,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
     }
     if let Some(kib) = service_peak_kib.filter(|_| latency.is_some()) {
         table.row(
-            if own_broker.is_none() && cli.brokers.is_none() {
+            if restarted_for_latency {
                 "memory: service peak RSS, latency (restarted)"
             } else {
                 "memory: service peak RSS, catch-up + latency"

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use outreach_auth::DevIssuer;
+use outreach_intake::sample::Publisher;
 
 /// Everything a child needs to find its database, topics and identity provider.
 #[derive(Clone)]
@@ -175,6 +176,21 @@ impl Environment {
         })
     }
 
+    /// Creates the service's incidents and dead-letter topics on its broker (tansu does not
+    /// create topics on first use), and a publisher to the incidents topic.
+    pub async fn topics_and_publisher(&self) -> anyhow::Result<Publisher> {
+        let topic = self.incidents_topic();
+        outreach_intake::admin::ensure_topics(
+            &self.brokers,
+            &[
+                (&topic, self.partitions),
+                (&format!("{topic}.dead-letter"), self.partitions),
+            ],
+        )
+        .await?;
+        Ok(Publisher::new(&self.brokers, &topic)?)
+    }
+
     /// The same service on another broker.
     pub fn with_brokers(&self, brokers: String) -> Self {
         Environment {
@@ -205,9 +221,7 @@ impl Process {
     pub fn peak_rss_kib(&self) -> Option<u64> {
         peak_rss_kib(self.child.id())
     }
-}
 
-impl Process {
     /// Kills the service and waits for it to go.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -528,34 +528,38 @@ async fn read_ahead(
         let Ok(place) = batches.reserve().await else {
             return;
         };
-        let next = async {
-            let mut db = pool.acquire().await?;
-            read_batch(&mut db, reads, &from, limit).await
-        }
-        .await;
-        let batch = match next {
-            Ok(Some(batch)) => batch,
-            // Either the end, or events still hidden behind a transaction still running (in
-            // any database of the cluster: xmin is cluster-wide).
-            Ok(None) => match first_beyond(&pool, &from, reads.event_types).await {
-                Ok(None) => return,
-                Ok(Some(_)) => {
-                    drop(place);
-                    tokio::time::sleep(poll_interval).await;
-                    continue;
-                }
-                Err(error) => {
-                    place.send(Err(error));
-                    return;
-                }
-            },
+        match next_batch(&pool, reads, &from, limit, poll_interval).await {
+            Ok(Some(batch)) => {
+                from = batch.to.clone();
+                place.send(Ok(batch));
+            }
+            Ok(None) => return,
             Err(error) => {
                 place.send(Err(error));
                 return;
             }
-        };
-        from = batch.to.clone();
-        place.send(Ok(batch));
+        }
+    }
+}
+
+/// The next batch after `from`, waiting out events still hidden behind a transaction still
+/// running (in any database of the cluster: xmin is cluster-wide); `None` once no event of a
+/// type read lies beyond `from`.
+async fn next_batch(
+    pool: &PgPool,
+    reads: Reads,
+    from: &(String, i64),
+    limit: i64,
+    poll_interval: Duration,
+) -> Result<Option<Batch>, ProjectionError> {
+    loop {
+        if let Some(batch) = read_batch(&mut *pool.acquire().await?, reads, from, limit).await? {
+            return Ok(Some(batch));
+        }
+        if first_beyond(pool, from, reads.event_types).await?.is_none() {
+            return Ok(None);
+        }
+        tokio::time::sleep(poll_interval).await;
     }
 }
 
