@@ -2,9 +2,10 @@
 # peer-outreach: one binary (`peer-outreach run` starts the service; migrations are embedded).
 
 FROM rust:1.95-bookworm AS builder
-# rdkafka builds librdkafka from source with ./configure and make; zlib for its compression.
+# rdkafka builds librdkafka from source with ./configure and make; zlib for its compression,
+# OpenSSL for TLS and SASL/SCRAM to the hospital's cluster.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev \
+ && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -20,7 +21,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin peer-outreach
 COPY --from=builder /usr/local/bin/peer-outreach /usr/local/bin/peer-outreach

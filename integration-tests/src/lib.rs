@@ -11,7 +11,6 @@ use outreach_auth::{DevIssuer, Role, TokenRequest};
 use outreach_intake::sample::{Encoded, Mode, Publisher};
 use outreach_test_support::{database_url_base, drop_database};
 use peer_outreach::{Service, Settings};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use serde_json::Value;
@@ -63,7 +62,7 @@ impl TestBed {
         // Created up front so a test can publish before the service first starts.
         let kafka = &settings.kafka;
         outreach_intake::admin::ensure_topics(
-            &kafka.brokers,
+            &kafka.connection(),
             &[
                 (&kafka.incidents_topic, kafka.partitions),
                 (&kafka.dead_letter_topic, kafka.partitions),
@@ -71,8 +70,11 @@ impl TestBed {
         )
         .await
         .expect("the test's topics can be created");
-        let publisher = Publisher::new(&settings.kafka.brokers, &settings.kafka.incidents_topic)
-            .expect("a producer can be created");
+        let publisher = Publisher::new(
+            &settings.kafka.connection(),
+            &settings.kafka.incidents_topic,
+        )
+        .expect("a producer can be created");
         let director = issuer
             .mint(&TokenRequest::new("oidc|director", Role::Director).staff_id("E90001"))
             .expect("a token");
@@ -219,8 +221,11 @@ impl TestBed {
 
     /// Reads the first `count` records of `topic` (from the start, as a new consumer group).
     pub async fn read_topic(&self, topic: &str, count: usize) -> Vec<TopicRecord> {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.settings.kafka.brokers)
+        let consumer: StreamConsumer = self
+            .settings
+            .kafka
+            .connection()
+            .client_config("topic-reader")
             .set(
                 "group.id",
                 format!("topic-reader-{}-{}", self.id, uuid::Uuid::new_v4().simple()),

@@ -180,15 +180,16 @@ impl Environment {
     /// create topics on first use), and a publisher to the incidents topic.
     pub async fn topics_and_publisher(&self) -> anyhow::Result<Publisher> {
         let topic = self.incidents_topic();
+        let connection = outreach_kafka::KafkaConnection::plaintext(&self.brokers);
         outreach_intake::admin::ensure_topics(
-            &self.brokers,
+            &connection,
             &[
                 (&topic, self.partitions),
                 (&format!("{topic}.dead-letter"), self.partitions),
             ],
         )
         .await?;
-        Ok(Publisher::new(&self.brokers, &topic)?)
+        Ok(Publisher::new(&connection, &topic)?)
     }
 
     /// The same service on another broker.

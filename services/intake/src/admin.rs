@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use outreach_kafka::KafkaConnection;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -16,22 +16,23 @@ use crate::IntakeError;
 /// A producer that waits for every in-sync replica and gives up on a record after 30 s (the
 /// caller retries): what both dead letters and sample events need.
 pub(crate) fn reliable_producer(
-    brokers: &str,
+    connection: &KafkaConnection,
     client_id: &str,
 ) -> Result<FutureProducer, IntakeError> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("client.id", client_id)
+    Ok(connection
+        .client_config(client_id)
         .set("acks", "all")
         .set("message.timeout.ms", "30000")
         .create()?)
 }
 
 /// Creates each `(topic, partitions)` that does not exist yet.
-pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), IntakeError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+pub async fn ensure_topics(
+    connection: &KafkaConnection,
+    topics: &[(&str, i32)],
+) -> Result<(), IntakeError> {
+    let admin: AdminClient<DefaultClientContext> =
+        connection.client_config("peer-outreach-admin").create()?;
     let new_topics: Vec<_> = topics
         .iter()
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
@@ -58,11 +59,8 @@ pub struct BrokerProbe {
 }
 
 impl BrokerProbe {
-    pub fn new(brokers: &str) -> Result<Self, IntakeError> {
-        let client: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "peer-outreach-probe")
-            .create()?;
+    pub fn new(connection: &KafkaConnection) -> Result<Self, IntakeError> {
+        let client: BaseProducer = connection.client_config("peer-outreach-probe").create()?;
         Ok(Self {
             client: Arc::new(client),
         })

@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::FutureExt;
 use outreach_command_side::{CommandError, CommandSide, Handled, ReportMessage};
+use outreach_kafka::KafkaConnection;
 use outreach_telemetry::metrics::{attribute, metrics};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
@@ -25,7 +25,7 @@ use crate::{decode, InboundRecord, IntakeError, Policies, Rejection};
 
 #[derive(Debug, Clone)]
 pub struct IntakeSettings {
-    pub brokers: String,
+    pub connection: KafkaConnection,
     pub group_id: String,
     pub topic: String,
     pub dead_letter_topic: String,
@@ -59,7 +59,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Intake {
     pub fn new(settings: IntakeSettings, commands: Arc<CommandSide>) -> Result<Self, IntakeError> {
-        let mut config = ClientConfig::new();
+        let mut config = settings.connection.client_config("peer-outreach-intake");
         if let Some(contexts) = &settings.librdkafka_debug {
             config.set("debug", contexts);
         }
@@ -68,9 +68,7 @@ impl Intake {
             config.set("group.instance.id", instance);
         }
         let consumer: StreamConsumer<IntakeContext> = config
-            .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group_id)
-            .set("client.id", "peer-outreach-intake")
             .set("auto.offset.reset", "earliest")
             // Offsets are stored by hand once a message's effect is committed, and committed
             // in the background from there.
@@ -94,7 +92,7 @@ impl Intake {
             )
             .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
             .create_with_context(IntakeContext)?;
-        let dead_letters = DeadLetters::new(&settings.brokers, &settings.dead_letter_topic)?;
+        let dead_letters = DeadLetters::new(&settings.connection, &settings.dead_letter_topic)?;
         Ok(Self {
             consumer,
             dead_letters,

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use outreach_kafka::KafkaConnection;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -18,8 +19,8 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    pub fn new(brokers: &str, topic: &str) -> Result<Self, IntakeError> {
-        let producer = crate::admin::reliable_producer(brokers, "peer-outreach-dead-letters")?;
+    pub fn new(connection: &KafkaConnection, topic: &str) -> Result<Self, IntakeError> {
+        let producer = crate::admin::reliable_producer(connection, "peer-outreach-dead-letters")?;
         Ok(Self {
             producer,
             topic: topic.to_string(),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use outreach_kafka::KafkaConnection;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
@@ -25,8 +26,9 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(brokers: &str, topic: &str) -> Result<Self, IntakeError> {
-        let producer = crate::admin::reliable_producer(brokers, "peer-outreach-sample-publisher")?;
+    pub fn new(connection: &KafkaConnection, topic: &str) -> Result<Self, IntakeError> {
+        let producer =
+            crate::admin::reliable_producer(connection, "peer-outreach-sample-publisher")?;
         Ok(Self {
             producer,
             topic: topic.to_string(),

@@ -30,8 +30,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::join_all;
+use outreach_kafka::KafkaConnection;
 use outreach_telemetry::metrics::{attribute, metrics};
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -111,16 +111,16 @@ struct OutboxRow {
 }
 
 impl OutboxPublisher {
-    /// A publisher to `topic` on `brokers` with an `acks=all` producer of its own.
+    /// A publisher to `topic` on the cluster with an `acks=all` producer of its own.
     pub fn new(
         pool: PgPool,
-        brokers: &str,
+        connection: &KafkaConnection,
         topic: impl Into<String>,
         interval: Duration,
     ) -> Result<Self, OutboundError> {
         Ok(Self {
             pool,
-            producer: producer(brokers, "peer-outreach-outbox")?,
+            producer: producer(connection, "peer-outreach-outbox")?,
             topic: topic.into(),
             topics_by_kind: HashMap::new(),
             interval,
@@ -309,10 +309,12 @@ async fn record_backlog(pool: &PgPool, channel: Channel) {
 
 /// A producer that waits for every in-sync replica and gives up on a message after
 /// [`MESSAGE_TIMEOUT`] (the next round retries it).
-pub fn producer(brokers: &str, client_id: &str) -> Result<FutureProducer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("client.id", client_id)
+pub fn producer(
+    connection: &KafkaConnection,
+    client_id: &str,
+) -> Result<FutureProducer, KafkaError> {
+    connection
+        .client_config(client_id)
         .set("acks", "all")
         .set(
             "message.timeout.ms",

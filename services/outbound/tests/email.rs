@@ -241,7 +241,7 @@ async fn the_kafka_publisher_leaves_email_rows_alone() {
     // No broker is needed: with no Kafka row to send, the producer is never used.
     let kafka = OutboxPublisher::new(
         db.pool.clone(),
-        "127.0.0.1:1",
+        &outreach_kafka::KafkaConnection::plaintext("127.0.0.1:1"),
         "peer-outreach.director-notices",
         Duration::from_millis(100),
     )

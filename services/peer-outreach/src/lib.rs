@@ -61,7 +61,7 @@ impl Service {
         let pool = database::prepare(&settings.database).await?;
         let kafka = &settings.kafka;
         if kafka.create_topics {
-            ensure_topics(&kafka.brokers, &settings.topics())
+            ensure_topics(&kafka.connection(), &settings.topics())
                 .await
                 .context("creating the Kafka topics")?;
         }
@@ -132,7 +132,7 @@ impl Service {
         // outreach_outbound); assignment notices, which carry contact details, on their own topic.
         let notices = OutboxPublisher::new(
             pool.clone(),
-            &kafka.brokers,
+            &kafka.connection(),
             &settings.notifications.topic,
             settings.notifications.publish_interval(),
         )?
@@ -162,7 +162,7 @@ impl Service {
 
         let intake = Intake::new(
             IntakeSettings {
-                brokers: kafka.brokers.clone(),
+                connection: kafka.connection(),
                 group_id: kafka.group_id.clone(),
                 topic: kafka.incidents_topic.clone(),
                 dead_letter_topic: kafka.dead_letter_topic.clone(),
@@ -190,7 +190,7 @@ impl Service {
 
         let broker = BrokerHealth::default();
         tasks.spawn(watch_broker(
-            BrokerProbe::new(&kafka.brokers)?,
+            BrokerProbe::new(&kafka.connection())?,
             broker.clone(),
             shutdown.child_token(),
         ));

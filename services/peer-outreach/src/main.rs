@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CreateTopics => {
             let topics = settings.topics();
-            outreach_intake::admin::ensure_topics(&settings.kafka.brokers, &topics).await?;
+            outreach_intake::admin::ensure_topics(&settings.kafka.connection(), &topics).await?;
             let names: Vec<&str> = topics.iter().map(|(name, _)| *name).collect();
             println!("topics exist: {}", names.join(", "));
         }
@@ -145,8 +145,10 @@ async fn main() -> anyhow::Result<()> {
                 PublishMode::Structured => Mode::Structured,
                 PublishMode::Binary => Mode::Binary,
             };
-            let publisher =
-                Publisher::new(&settings.kafka.brokers, &settings.kafka.incidents_topic)?;
+            let publisher = Publisher::new(
+                &settings.kafka.connection(),
+                &settings.kafka.incidents_topic,
+            )?;
             let mut sent = 0;
             for path in paths {
                 sent += if path.is_dir() {

@@ -158,6 +158,9 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct KafkaSettings {
     pub brokers: String,
+    /// `[kafka.security]`: TLS and SASL for a secured cluster; plaintext when absent.
+    #[serde(default)]
+    pub security: outreach_kafka::Security,
     pub group_id: String,
     pub incidents_topic: String,
     pub dead_letter_topic: String,
@@ -182,6 +185,16 @@ pub struct KafkaSettings {
     /// level under the `librdkafka` target; none by default.
     #[serde(default)]
     pub librdkafka_debug: Option<String>,
+}
+
+impl KafkaSettings {
+    /// What every Kafka client of the service connects with.
+    pub fn connection(&self) -> outreach_kafka::KafkaConnection {
+        outreach_kafka::KafkaConnection {
+            brokers: self.brokers.clone(),
+            security: self.security.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +291,11 @@ impl Settings {
             .calendar
             .validate()
             .map_err(|e| config::ConfigError::Message(format!("policy.deadlines.calendar: {e}")))?;
+        settings
+            .kafka
+            .connection()
+            .validate()
+            .map_err(|e| config::ConfigError::Message(e.to_string()))?;
         Ok(settings)
     }
 
@@ -337,6 +355,47 @@ mod tests {
         )
         .unwrap();
         assert!(Settings::load(Some(&typo)).is_err());
+    }
+
+    #[test]
+    fn a_secured_cluster_is_configured_once_for_every_kafka_client() {
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(
+            settings.kafka.connection().security,
+            outreach_kafka::Security::default()
+        );
+
+        let dir = std::env::temp_dir().join(format!("peer-outreach-kafka-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secured = dir.join("secured.toml");
+        std::fs::write(
+            &secured,
+            "[kafka]\nbrokers = \"kafka-1.hospital.internal:9093\"\n\
+             [kafka.security]\nprotocol = \"sasl_ssl\"\n\
+             [kafka.security.sasl]\nmechanism = \"SCRAM-SHA-512\"\n\
+             username = \"peer-outreach\"\npassword = \"s3cret\"\n\
+             [kafka.security.tls]\nca_location = \"/etc/peer-outreach/hospital-ca.pem\"\n",
+        )
+        .unwrap();
+        let connection = Settings::load(Some(&secured)).unwrap().kafka.connection();
+        let intake = connection.client_config("peer-outreach-intake");
+        assert_eq!(intake.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(intake.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(
+            intake.get("ssl.ca.location"),
+            Some("/etc/peer-outreach/hospital-ca.pem")
+        );
+
+        // Credentials without a protocol that sends them are a mistake, not a default.
+        let unused = dir.join("unused.toml");
+        std::fs::write(
+            &unused,
+            "[kafka.security.sasl]\nmechanism = \"PLAIN\"\n\
+             username = \"peer-outreach\"\npassword = \"s3cret\"\n",
+        )
+        .unwrap();
+        let refused = Settings::load(Some(&unused)).unwrap_err().to_string();
+        assert!(refused.contains("does not use SASL"), "{refused}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod smtp;
 pub mod tansu;
+pub mod tls;
 
 pub use smtp::{free_port, SmtpServer};
 
