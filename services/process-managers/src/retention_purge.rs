@@ -76,15 +76,28 @@ impl RetentionPurge {
         db: &mut PgConnection,
         closed_by: DateTime<Utc>,
     ) -> Result<Vec<String>, sqlx::Error> {
+        // A key is made before the member's first case opens, so only a key made by
+        // `closed_by` can belong to a member due. Asked first and alone: joined and grouped
+        // over every case, the question read the whole read model at every start and every
+        // interval (2.9 s at 448,000 cases, all of them recent).
+        let aged: Vec<String> =
+            sqlx::query_scalar("SELECT staff_id FROM member_data_keys WHERE created_at <= $1")
+                .bind(closed_by)
+                .fetch_all(&mut *db)
+                .await?;
+        if aged.is_empty() {
+            return Ok(aged);
+        }
         sqlx::query_scalar(
-            "SELECT k.staff_id
-               FROM member_data_keys k
-               JOIN outreach_cases c ON c.staff_id = k.staff_id
-              GROUP BY k.staff_id
-             HAVING bool_and(c.closed_at IS NOT NULL) AND max(c.closed_at) <= $1
-              ORDER BY max(c.closed_at)
-              LIMIT $2",
+            "SELECT staff_id
+               FROM outreach_cases
+              WHERE staff_id = ANY($1)
+              GROUP BY staff_id
+             HAVING bool_and(closed_at IS NOT NULL) AND max(closed_at) <= $2
+              ORDER BY max(closed_at)
+              LIMIT $3",
         )
+        .bind(&aged)
         .bind(closed_by)
         .bind(self.batch)
         .fetch_all(db)

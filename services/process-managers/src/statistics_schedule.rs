@@ -56,11 +56,17 @@ impl Sweep for StatisticsSchedule {
             .earliest()
             .map(|end| end.with_timezone(&Utc))
             .unwrap_or(now);
-        let ran_during_it: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE recorded_at < $1)")
-                .bind(end)
-                .fetch_one(&mut *db)
-                .await?;
+        // The first event in commit order is the service's first act: one step down the
+        // commit-order index. `EXISTS (... WHERE recorded_at < end)` had no index to use and read
+        // the whole store whenever the service was younger than the quarter (1.4 s at 1.1M
+        // events, at every start and every interval).
+        let ran_during_it: bool = sqlx::query_scalar(
+            "SELECT recorded_at < $1 FROM events ORDER BY transaction_id, global_position LIMIT 1",
+        )
+        .bind(end)
+        .fetch_optional(&mut *db)
+        .await?
+        .unwrap_or(false);
         if !ran_during_it {
             return Ok(0);
         }
