@@ -19,11 +19,11 @@ pub async fn observe(pool: &PgPool) -> Result<(), ProjectionError> {
             .projection_lag_seconds
             .record(seconds, &[attribute("projection", name)]);
     }
-    // Two counts, each of which an index answers: in one statement with FILTERs they read
-    // every case ever opened (121 ms at 90,000 cases). Open: every case still being worked,
-    // whatever its stage. Overdue: the partial index of cases awaiting first contact.
+    // Open: every case still being worked, whatever its stage, from the counts the outreach
+    // projection keeps (counting the cases took 186 ms at 448,000 open ones). Overdue: the
+    // partial index of cases awaiting first contact, whose due date is ahead for most.
     let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outreach_cases
+        "SELECT coalesce(sum(cases), 0)::bigint FROM outreach_status_counts
           WHERE status IN ('open', 'assigned', 'reached', 'accepted', 'declined')",
     )
     .fetch_one(pool)

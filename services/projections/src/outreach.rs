@@ -3,7 +3,7 @@
 //! A batch loads the cases its events touch, folds the events into them in memory ([`fold`]:
 //! no I/O) and writes back the cases it changed with one upsert.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -88,6 +88,9 @@ impl Projection for OutreachProjection {
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
         sqlx::query("DELETE FROM outreach_cases")
+            .execute(&mut *db)
+            .await?;
+        sqlx::query("DELETE FROM outreach_status_counts")
             .execute(db)
             .await?;
         Ok(())
@@ -107,8 +110,59 @@ impl Projection for OutreachProjection {
         }
         let (new, changed) = crate::new_and_changed(&loaded, &cases);
         write(db, &new, false).await?;
-        write(db, &changed, true).await
+        write(db, &changed, true).await?;
+        write_status_counts(db, &status_changes(&loaded, &cases)).await
     }
+}
+
+/// How many cases each status gains (or, negative, loses) from `before` to `after`.
+fn status_changes(
+    before: &HashMap<Uuid, CaseRow>,
+    after: &HashMap<Uuid, CaseRow>,
+) -> BTreeMap<String, i64> {
+    let mut changes = BTreeMap::new();
+    for (case_id, case) in after {
+        let was = before.get(case_id).map(|case| case.status.as_str());
+        if was != Some(case.status.as_str()) {
+            *changes.entry(case.status.clone()).or_insert(0) += 1;
+            if let Some(was) = was {
+                *changes.entry(was.to_string()).or_insert(0) -= 1;
+            }
+        }
+    }
+    changes.retain(|_, change| *change != 0);
+    changes
+}
+
+async fn write_status_counts(
+    db: &mut PgConnection,
+    changes: &BTreeMap<String, i64>,
+) -> Result<(), ProjectionError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let (statuses, counts): (Vec<&str>, Vec<i64>) = changes
+        .iter()
+        .map(|(status, change)| (status.as_str(), *change))
+        .unzip();
+    // Counts held are updated; a status not held yet is inserted. Not one `INSERT .. ON
+    // CONFLICT`: its proposed row (a status losing cases, a negative count) fails the check
+    // before the conflict is found.
+    sqlx::query(
+        "WITH change (status, cases) AS (SELECT * FROM UNNEST($1::text[], $2::bigint[])),
+              held AS (UPDATE outreach_status_counts counts
+                          SET cases = counts.cases + change.cases
+                         FROM change
+                        WHERE counts.status = change.status
+                    RETURNING counts.status)
+         INSERT INTO outreach_status_counts (status, cases)
+         SELECT status, cases FROM change WHERE status NOT IN (SELECT status FROM held)",
+    )
+    .bind(statuses)
+    .bind(counts)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// The event as the read model reads it; `None` for an event of another aggregate.
@@ -474,6 +528,103 @@ mod tests {
             outcome,
             attempted_at: at(hour),
         })
+    }
+
+    #[test]
+    fn a_status_gains_the_cases_that_reach_it_and_loses_those_that_leave() {
+        let open = |n: u128| {
+            let mut cases = HashMap::new();
+            follow_case(
+                &mut cases,
+                Uuid::from_u128(n),
+                vec![case_opened(Uuid::from_u128(n), ada())],
+            );
+            cases
+        };
+        let (mut before, mut after) = (open(1), open(1));
+        before.extend(open(2));
+        after.extend(open(2));
+        after.extend(open(3));
+        after.get_mut(&Uuid::from_u128(1)).unwrap().status = "assigned".into();
+
+        let changes = status_changes(&before, &after);
+
+        // Case 1 left `open` for `assigned` as case 3 arrived in `open`: no change there.
+        assert_eq!(changes, BTreeMap::from([("assigned".to_string(), 1)]));
+        assert_eq!(status_changes(&after, &after), BTreeMap::new());
+    }
+
+    /// The open-cases gauge reads the counts the projection keeps: they must equal the cases,
+    /// however the events were batched, and again after a rebuild.
+    #[tokio::test]
+    async fn the_status_counts_equal_the_cases_across_batches_and_a_rebuild() {
+        use crate::testing::TestDb;
+        use crate::{ProjectionRunner, RunnerSettings};
+        let db = TestDb::new().await;
+        for n in 1..=7u128 {
+            let id = Uuid::from_u128(n);
+            let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
+            db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        }
+        for n in 1..=3u128 {
+            let assigned = CaseEvent::SupporterAssigned(SupporterAssigned {
+                supporter_id: "S1".into(),
+                assigned_at: at(1),
+            });
+            let payload = serde_json::to_value(assigned).unwrap();
+            db.append(
+                "OutreachCase",
+                Uuid::from_u128(n),
+                2,
+                "SupporterAssigned",
+                payload,
+            )
+            .await;
+        }
+        let payload = serde_json::to_value(closed(CloseReason::Completed, 5)).unwrap();
+        db.append("OutreachCase", Uuid::from_u128(1), 3, "CaseClosed", payload)
+            .await;
+        let settings = RunnerSettings {
+            batch_size: 2,
+            rebuild_batch_size: 3,
+            ..Default::default()
+        };
+        let runner = ProjectionRunner::new(
+            db.db.pool.clone(),
+            std::sync::Arc::new(OutreachProjection),
+            settings,
+        );
+        let counts = || async {
+            let kept: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT status, cases FROM outreach_status_counts WHERE cases > 0 ORDER BY status",
+            )
+            .fetch_all(&db.db.pool)
+            .await
+            .unwrap();
+            let counted: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT status, count(*) FROM outreach_cases GROUP BY status ORDER BY status",
+            )
+            .fetch_all(&db.db.pool)
+            .await
+            .unwrap();
+            (kept, counted)
+        };
+
+        runner.catch_up().await.unwrap();
+        let (kept, counted) = counts().await;
+        assert_eq!(
+            kept,
+            [
+                ("assigned".into(), 2),
+                ("closed".into(), 1),
+                ("open".into(), 4)
+            ]
+        );
+        assert_eq!(kept, counted);
+
+        runner.rebuild(|_, _| {}).await.unwrap();
+        let (kept, counted) = counts().await;
+        assert_eq!(kept, counted, "after a rebuild");
     }
 
     #[test]
