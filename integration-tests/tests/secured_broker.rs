@@ -53,6 +53,15 @@ impl SecuredCluster {
         }
     }
 
+    /// A test bed on this cluster, authenticated as the service's user and trusting its CA.
+    async fn test_bed(&self) -> TestBed {
+        TestBed::with(|settings| {
+            settings.kafka.brokers = self.brokers();
+            settings.kafka.security = self.security(self.hospital_ca.ca_pem.clone(), PASSWORD);
+        })
+        .await
+    }
+
     fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.tls_port)
     }
@@ -73,6 +82,26 @@ impl SecuredCluster {
     }
 }
 
+/// Starts the service on `bed`'s topics with `security` instead of the bed's, and waits until
+/// its readiness check names the broker unreachable (503).
+async fn start_unready(bed: &TestBed, security: Security) -> peer_outreach::Service {
+    let mut settings = bed.settings.clone();
+    settings.kafka.security = security;
+    // The topics exist already; creating them would wait on the broker.
+    settings.kafka.create_topics = false;
+    let service = peer_outreach::Service::start(&settings)
+        .await
+        .expect("the service starts");
+    let ready = eventually(
+        "the readiness check to name the broker",
+        || async { bed.get(&service, "/readyz").await },
+        |(_, ready)| ready["broker"] == "unreachable",
+    )
+    .await;
+    assert_eq!(ready.0, 503, "{}", ready.1);
+    service
+}
+
 impl Drop for SecuredCluster {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -83,11 +112,7 @@ impl Drop for SecuredCluster {
 async fn on_a_cluster_requiring_tls_and_scram_a_report_opens_its_cases_and_bad_input_is_dead_lettered(
 ) {
     let cluster = SecuredCluster::start().await;
-    let bed = TestBed::with(|settings| {
-        settings.kafka.brokers = cluster.brokers();
-        settings.kafka.security = cluster.security(cluster.hospital_ca.ca_pem.clone(), PASSWORD);
-    })
-    .await;
+    let bed = cluster.test_bed().await;
     let service = bed.start().await;
 
     bed.publish(
@@ -123,52 +148,21 @@ async fn on_a_cluster_requiring_tls_and_scram_a_report_opens_its_cases_and_bad_i
 #[tokio::test]
 async fn a_broker_whose_certificate_the_hospital_ca_did_not_issue_is_refused() {
     let cluster = SecuredCluster::start().await;
-    let bed = TestBed::with(|settings| {
-        settings.kafka.brokers = cluster.brokers();
-        settings.kafka.security = cluster.security(cluster.hospital_ca.ca_pem.clone(), PASSWORD);
-    })
-    .await;
+    let bed = cluster.test_bed().await;
     let stranger = TestCa::issue(&cluster.dir, "stranger").expect("another CA");
-    let mut settings = bed.settings.clone();
-    settings.kafka.security = cluster.security(stranger.ca_pem.clone(), PASSWORD);
-    // The topics exist already; creating them would wait on the broker.
-    settings.kafka.create_topics = false;
-    let service = peer_outreach::Service::start(&settings)
-        .await
-        .expect("the service starts");
-
-    let ready = eventually(
-        "the readiness check to name the broker",
-        || async { bed.get(&service, "/readyz").await },
-        |(_, ready)| ready["broker"] == "unreachable",
-    )
-    .await;
-    assert_eq!(ready.0, 503, "{}", ready.1);
+    let service = start_unready(&bed, cluster.security(stranger.ca_pem.clone(), PASSWORD)).await;
     service.stop().await;
 }
 
 #[tokio::test]
 async fn a_wrong_password_keeps_the_service_from_the_stream() {
     let cluster = SecuredCluster::start().await;
-    let bed = TestBed::with(|settings| {
-        settings.kafka.brokers = cluster.brokers();
-        settings.kafka.security = cluster.security(cluster.hospital_ca.ca_pem.clone(), PASSWORD);
-    })
-    .await;
-    let mut settings = bed.settings.clone();
-    settings.kafka.security = cluster.security(cluster.hospital_ca.ca_pem.clone(), "guessed");
-    settings.kafka.create_topics = false;
-    let service = peer_outreach::Service::start(&settings)
-        .await
-        .expect("the service starts");
-
-    let ready = eventually(
-        "the readiness check to name the broker",
-        || async { bed.get(&service, "/readyz").await },
-        |(_, ready)| ready["broker"] == "unreachable",
+    let bed = cluster.test_bed().await;
+    let service = start_unready(
+        &bed,
+        cluster.security(cluster.hospital_ca.ca_pem.clone(), "guessed"),
     )
     .await;
-    assert_eq!(ready.0, 503, "{}", ready.1);
     // The same report through the bed's own (correctly authenticated) producer stays unread.
     bed.publish(
         &incident("IR-TLS-3", vec![staff("E10003", "nurse")]),

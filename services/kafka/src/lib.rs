@@ -27,13 +27,11 @@ pub enum KafkaConfigError {
     KeyPasswordWithoutKey,
 }
 
-/// Where the cluster is and how to authenticate to it.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// Where the cluster is and how to authenticate to it: `kafka.brokers` and `[kafka.security]`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConnection {
     /// librdkafka's `bootstrap.servers`: `host:port`, comma-separated.
     pub brokers: String,
-    #[serde(default)]
     pub security: Security,
 }
 
