@@ -33,8 +33,7 @@ impl Projection for CaseTimeline {
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM case_timeline").execute(db).await?;
-        Ok(())
+        crate::empty(db, &["case_timeline"]).await
     }
 
     async fn apply(

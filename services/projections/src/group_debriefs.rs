@@ -24,10 +24,7 @@ impl Projection for GroupDebriefs {
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM group_debrief_proposals")
-            .execute(db)
-            .await?;
-        Ok(())
+        crate::empty(db, &["group_debrief_proposals"]).await
     }
 
     async fn apply(

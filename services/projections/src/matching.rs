@@ -159,20 +159,19 @@ impl Projection for MatchingProjection {
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        for table in [
-            "roster_supporters",
-            "roster_caseload",
-            "matching_cases",
-            "matching_case_reports",
-            "matching_report_staff",
-            "matching_reports",
-            "matching_preferences",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *db)
-                .await?;
-        }
-        Ok(())
+        crate::empty(
+            db,
+            &[
+                "roster_supporters",
+                "roster_caseload",
+                "matching_cases",
+                "matching_case_reports",
+                "matching_report_staff",
+                "matching_reports",
+                "matching_preferences",
+            ],
+        )
+        .await
     }
 
     async fn apply(

@@ -87,13 +87,7 @@ impl Projection for OutreachProjection {
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM outreach_cases")
-            .execute(&mut *db)
-            .await?;
-        sqlx::query("DELETE FROM outreach_status_counts")
-            .execute(db)
-            .await?;
-        Ok(())
+        crate::empty(db, &["outreach_cases", "outreach_status_counts"]).await
     }
 
     async fn apply(

@@ -139,13 +139,7 @@ impl Projection for StatisticsProjection {
     }
 
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM statistics_counts")
-            .execute(&mut *db)
-            .await?;
-        sqlx::query("DELETE FROM statistics_first_contact")
-            .execute(&mut *db)
-            .await?;
-        Ok(())
+        crate::empty(db, &["statistics_counts", "statistics_first_contact"]).await
     }
 
     async fn apply(
