@@ -190,11 +190,15 @@ async fn load(
     }
     ids.sort_unstable();
     ids.dedup();
-    let mut rows: Vec<CaseRow> =
-        sqlx::query_as("SELECT * FROM outreach_cases WHERE case_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *db)
-            .await?;
+    // One primary-key lookup per key, not `case_id = ANY($1)`, which PostgreSQL plans as a scan
+    // of the whole table for a batch's thousands of keys (see matching's `load`).
+    let mut rows: Vec<CaseRow> = sqlx::query_as(
+        "SELECT c.* FROM UNNEST($1::uuid[]) AS k(id),
+                LATERAL (SELECT * FROM outreach_cases WHERE case_id = k.id OFFSET 0) c",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *db)
+    .await?;
     // Apart, and only when there is a purge: there is no index by member.
     if !purged.is_empty() {
         rows.extend(
