@@ -52,6 +52,12 @@ struct Cli {
     /// load the service with the probes' own requests (at 200 reports/s, thousands a second).
     #[arg(long, default_value_t = 4)]
     probe_every: u64,
+    /// The service's `kafka.fetch_wait_max_ms` in every phase. Default: the service's own (20,
+    /// for Apache Kafka, which answers a fetch as soon as data arrives), except 5 in the
+    /// latency phase on the bench's own tansu, which holds every fetch that long, so that the
+    /// wait is the floor of the latency there.
+    #[arg(long)]
+    fetch_wait_max_ms: Option<u64>,
     /// Phases to run (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Phase>,
@@ -93,6 +99,8 @@ enum Phase {
     Naive,
 }
 
+/// The latency phase's fetch wait on the bench's own tansu (see `--fetch-wait-max-ms`).
+const TANSU_FETCH_WAIT_MAX_MS: u64 = 5;
 /// How often the catch-up watcher counts the read model; the catch-up time is this precise.
 const COUNT_INTERVAL: Duration = Duration::from_millis(200);
 /// How often a latency probe asks the API for its case; latencies are this precise.
@@ -221,7 +229,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
     // Whether the latency phase ran on a service of its own (on its own broker).
     let mut restarted_for_latency = false;
     let mut rebuilds = Vec::new();
-    let (env, issuer) = Environment::new(
+    let (mut env, issuer) = Environment::new(
         binary,
         catch_up_url.clone(),
         brokers.clone(),
@@ -229,6 +237,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
         defaults.kafka.partitions,
     )?;
 
+    env.fetch_wait_max_ms = cli.fetch_wait_max_ms;
     if needs_service {
         databases.push(catch_up_db.clone());
         let mut publisher = Arc::new(env.topics_and_publisher().await?);
@@ -321,8 +330,16 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
                 process.stop();
                 drop(own_broker.take());
                 let broker = OwnBroker::start(&format!("{id}-latency"))?;
-                let env = env.with_brokers(broker.brokers());
+                let fetch_wait = cli.fetch_wait_max_ms.unwrap_or(TANSU_FETCH_WAIT_MAX_MS);
+                let env = env
+                    .with_brokers(broker.brokers())
+                    .with_fetch_wait_max_ms(Some(fetch_wait));
                 eprintln!("latency: tansu on {}, a fresh store", broker.brokers());
+                notes.push(format!(
+                    "latency: the service's kafka.fetch_wait_max_ms = {fetch_wait} (default {}): \
+                     tansu holds every fetch this long",
+                    defaults.kafka.fetch_wait_max_ms
+                ));
                 publisher = Arc::new(env.topics_and_publisher().await?);
                 process = env.spawn_service()?;
                 warm_up(&publisher, &process.addr, &token, &id, cli.seed).await?;

@@ -20,6 +20,8 @@ pub struct Environment {
     pub partitions: i32,
     pub issuer_dir: PathBuf,
     pub issuer: outreach_auth::AuthSettings,
+    /// The service's `kafka.fetch_wait_max_ms`, where the bench sets it; its default otherwise.
+    pub fetch_wait_max_ms: Option<u64>,
 }
 
 impl Environment {
@@ -47,6 +49,7 @@ impl Environment {
                 partitions,
                 issuer_dir,
                 issuer,
+                fetch_wait_max_ms: None,
             },
             dev,
         ))
@@ -99,6 +102,9 @@ impl Environment {
             .env("PEER_OUTREACH__LOG__FILTER", "warn")
             .env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if let Some(ms) = self.fetch_wait_max_ms {
+            command.env("PEER_OUTREACH__KAFKA__FETCH_WAIT_MAX_MS", ms.to_string());
+        }
         command
     }
 
@@ -196,6 +202,13 @@ impl Environment {
     pub fn with_brokers(&self, brokers: String) -> Self {
         Environment {
             brokers,
+            ..self.clone()
+        }
+    }
+
+    pub fn with_fetch_wait_max_ms(&self, fetch_wait_max_ms: Option<u64>) -> Self {
+        Environment {
+            fetch_wait_max_ms,
             ..self.clone()
         }
     }
