@@ -197,9 +197,10 @@ impl ProjectionRunner {
         .await?;
         tx.commit().await?;
         let applied = batch.events.len();
-        // Freed on another thread: dropping a large batch's decoded payloads (allocated by the
-        // reader) took a third of this task's time in a rebuild, time the next batch waited.
-        if applied > 1 {
+        // A large batch is freed on another thread: dropping a rebuild's decoded payloads
+        // (allocated by the reader) took a third of this task's time, time the next batch
+        // waited. A small one (the steady state) is freed here, at no cost worth a thread.
+        if applied >= LARGE_BATCH {
             let events = batch.events;
             tokio::task::spawn_blocking(move || drop(events));
         }
@@ -390,6 +391,10 @@ impl ProjectionRunner {
         }
     }
 }
+
+/// Events from which a batch counts as large (a rebuild's or a catch-up's, not the steady
+/// state's).
+const LARGE_BATCH: usize = 1000;
 
 /// Takes the projection's checkpoint for this transaction: runners of the same projection wait
 /// for each other here, then see the checkpoint the one before them committed.
