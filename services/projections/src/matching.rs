@@ -717,42 +717,19 @@ async fn write_cases(
 }
 
 /// How a batch's rows go into a set table (a case's reports, a report's staff).
+///
+/// Rows already there are skipped by a lookup, not by ON CONFLICT: its speculative insertion
+/// costs every new row an extra WAL record and index pass (the batch holds the projection's
+/// checkpoint lock, so nothing else inserts meanwhile). The lookup's `OFFSET 0` keeps it one
+/// probe of the primary key per row: without it PostgreSQL made the `NOT EXISTS` an anti-join
+/// against the whole table, so each batch cost more as the table grew. 125 batches of 3,600
+/// rows into an empty table: 15 s, 3 s with `OFFSET 0`, 1.3 s as plain inserts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum SetRows {
     /// Of a case or report this batch stores first: none can be there yet.
     New,
     /// Of one stored before: the rows already there are skipped.
     MaybeHeld,
-}
-
-impl SetRows {
-    /// The condition that skips the rows already there, in a table aliased `t`, for rows
-    /// aliased `r`, compared on `columns`.
-    ///
-    /// By a lookup, not ON CONFLICT: its speculative insertion costs every new row an extra
-    /// WAL record and index pass (the batch holds the projection's checkpoint lock, so nothing
-    /// else inserts meanwhile). The `OFFSET 0` keeps the lookup one probe of the primary key
-    /// per row: without it PostgreSQL made the `NOT EXISTS` an anti-join against the whole
-    /// table, so each batch cost more as the table grew. 125 batches of 3,600 rows into an
-    /// empty table: 15 s, 3 s with `OFFSET 0`, 1.3 s as plain inserts.
-    fn skip(self, table: &str, columns: &str) -> String {
-        match self {
-            SetRows::New => String::new(),
-            SetRows::MaybeHeld => {
-                let (t, r) = (qualified("t", columns), qualified("r", columns));
-                format!("WHERE NOT EXISTS (SELECT FROM {table} t WHERE ({t}) = ({r}) OFFSET 0)")
-            }
-        }
-    }
-}
-
-/// `a, b` as `p.a, p.b`.
-fn qualified(alias: &str, columns: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{alias}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn write_case_reports(
@@ -763,13 +740,21 @@ async fn write_case_reports(
     if rows.is_empty() {
         return Ok(());
     }
-    const COLUMNS: &str = "case_id, report_source, report_id";
+    let skip_held = match kind {
+        SetRows::New => "",
+        SetRows::MaybeHeld => {
+            "WHERE NOT EXISTS (
+                   SELECT FROM matching_case_reports c
+                    WHERE (c.case_id, c.report_source, c.report_id)
+                        = (r.case_id, r.report_source, r.report_id)
+                   OFFSET 0)"
+        }
+    };
     sqlx::query(&format!(
-        "INSERT INTO matching_case_reports ({COLUMNS})
-         SELECT {COLUMNS}
-           FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS r({COLUMNS})
-         {}",
-        kind.skip("matching_case_reports", COLUMNS)
+        "INSERT INTO matching_case_reports (case_id, report_source, report_id)
+         SELECT r.case_id, r.report_source, r.report_id
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS r(case_id, report_source, report_id)
+         {skip_held}"
     ))
     .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
@@ -825,7 +810,6 @@ async fn write_report_staff(
     staff: &BTreeMap<(String, String, String), bool>,
     recorded: &HashSet<(&str, &str)>,
 ) -> Result<(), ProjectionError> {
-    const COLUMNS: &str = "report_source, report_id, staff_id";
     let (mut fresh, mut others, mut removed) = (Vec::new(), Vec::new(), Vec::new());
     for (row, named) in staff {
         match named {
@@ -838,11 +822,22 @@ async fn write_report_staff(
         if rows.is_empty() {
             continue;
         }
+        let skip_held = match kind {
+            SetRows::New => "",
+            SetRows::MaybeHeld => {
+                "WHERE NOT EXISTS (
+                       SELECT FROM matching_report_staff s
+                        WHERE (s.report_source, s.report_id, s.staff_id)
+                            = (r.report_source, r.report_id, r.staff_id)
+                       OFFSET 0)"
+            }
+        };
         sqlx::query(&format!(
-            "INSERT INTO matching_report_staff ({COLUMNS})
-             SELECT {COLUMNS} FROM UNNEST($1::text[], $2::text[], $3::text[]) AS r({COLUMNS})
-             {}",
-            kind.skip("matching_report_staff", COLUMNS)
+            "INSERT INTO matching_report_staff (report_source, report_id, staff_id)
+             SELECT r.report_source, r.report_id, r.staff_id
+               FROM UNNEST($1::text[], $2::text[], $3::text[])
+                    AS r(report_source, report_id, staff_id)
+             {skip_held}"
         ))
         .bind(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
