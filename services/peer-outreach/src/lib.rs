@@ -257,6 +257,7 @@ pub fn runner_settings(settings: &Settings) -> RunnerSettings {
         batch_size: settings.projections.batch_size,
         rebuild_batch_size: settings.projections.rebuild_batch_size,
         poll_interval: settings.projections.poll_interval(),
+        gather: settings.projections.gather(),
     }
 }
 

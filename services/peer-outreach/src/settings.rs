@@ -213,11 +213,16 @@ pub struct ProjectionSettings {
     pub batch_size: i64,
     pub rebuild_batch_size: i64,
     pub poll_interval_ms: u64,
+    pub gather_ms: u64,
 }
 
 impl ProjectionSettings {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn gather(&self) -> Duration {
+        Duration::from_millis(self.gather_ms)
     }
 }
 

@@ -97,6 +97,13 @@ pub trait Projection: Send + Sync {
     /// The event types it reads.
     fn reads(&self) -> Reads;
 
+    /// Whether people watch this read model change as it happens: program managers watch
+    /// cases open. Its runner applies each append as soon as it is visible; the others gather
+    /// appends for a moment first (`RunnerSettings::gather`), in fewer, larger batches.
+    fn watched_live(&self) -> bool {
+        false
+    }
+
     /// Empties the read model so it can be rebuilt from the first event.
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError>;
 

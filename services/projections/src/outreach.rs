@@ -79,6 +79,10 @@ impl Projection for OutreachProjection {
         "outreach"
     }
 
+    fn watched_live(&self) -> bool {
+        true
+    }
+
     fn reads(&self) -> Reads {
         Reads {
             event_types: READS,

@@ -32,6 +32,11 @@ pub struct RunnerSettings {
     /// How long to wait for a notification before looking anyway. Also bounds the delay when
     /// a notified event is still hidden behind an older transaction that has not finished.
     pub poll_interval: Duration,
+    /// How long the runner of a projection not [watched live](Projection::watched_live) waits,
+    /// once notified, for more appends before it looks: at 200 reports/s each of eight runners
+    /// began a transaction for nearly every one of intake's ~90 commits a second, which took
+    /// most of a core on a 2-core machine and slowed the read model people do watch.
+    pub gather: Duration,
 }
 
 impl Default for RunnerSettings {
@@ -40,6 +45,7 @@ impl Default for RunnerSettings {
             batch_size: 500,
             rebuild_batch_size: 10_000,
             poll_interval: Duration::from_millis(200),
+            gather: Duration::from_millis(50),
         }
     }
 }
@@ -74,12 +80,25 @@ impl ProjectionRunner {
 
     /// Follows the event store until `shutdown` is cancelled. Database failures are logged and
     /// retried with backoff: the checkpoint has not moved, so nothing is skipped.
+    ///
+    /// Between batches the runner asks one question outside any transaction: is the next event
+    /// it reads beyond where it left the checkpoint visible, hidden, or not there? A batch's
+    /// transaction (lock, checkpoint, read, write) is begun only for visible events: most
+    /// notifications come after the events they announce were applied already, or while they
+    /// are still hidden, and at 200 reports/s the empty transactions they began were a sixth of
+    /// the database's statements on a machine short of CPU. A poll still begins a batch
+    /// unconditionally, which moves the checkpoint over events of types the projection does not
+    /// read and corrects a checkpoint moved by another runner (a rebuild, another instance).
     pub async fn run(self, shutdown: CancellationToken) {
         let name = self.name();
         let mut listener = self.listen().await;
         let mut backoff = Duration::from_millis(100);
         // Since when the runner has waited for hidden events without a batch moving.
         let mut hidden_since: Option<tokio::time::Instant> = None;
+        // Where this runner last left (or found) the checkpoint: only a place to look from.
+        // Each batch starts from the checkpoint it locks, so a stale one costs a batch, no more.
+        let mut left_at: Option<(String, i64)> = None;
+        let mut next = Next::Batch;
         let mut lead = self.lead.clone();
         while !shutdown.is_cancelled() {
             if !lead.is_leading() {
@@ -88,60 +107,109 @@ impl ProjectionRunner {
                     "another instance drives this projection; standing by"
                 );
                 tokio::select! {
-                    _ = lead.changed() => continue,
+                    _ = lead.changed() => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                (left_at, next) = (None, Next::Batch);
+                continue;
+            }
+            if next == Next::Batch {
+                match self.apply_batch(self.settings.batch_size).await {
+                    Ok((moved, to)) => {
+                        left_at = Some(to);
+                        if moved > 0 {
+                            backoff = Duration::from_millis(100);
+                            hidden_since = None;
+                        }
+                        if moved as i64 == self.settings.batch_size {
+                            continue;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(projection = name, %error, "projection batch failed; will retry");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.cancelled() => break,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            }
+            match self.look_beyond(&mut left_at, &mut hidden_since, &shutdown).await {
+                Next::Batch => {
+                    next = Next::Batch;
+                    continue;
+                }
+                Next::Stop => break,
+                Next::Look => {}
+            }
+            tokio::select! {
+                _ = wait_for_events_of(&mut listener, self.projection.reads().event_types) => next = Next::Look,
+                _ = tokio::time::sleep(self.settings.poll_interval) => next = Next::Batch,
+                _ = shutdown.cancelled() => break,
+            }
+            if next == Next::Look && !self.projection.watched_live() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.gather) => {}
                     _ = shutdown.cancelled() => break,
                 }
             }
-            match self.catch_up_batch().await {
-                Ok(applied) if applied as i64 == self.settings.batch_size => {
-                    hidden_since = None;
-                    continue;
-                }
-                Ok(applied) => {
-                    if applied > 0 {
-                        backoff = Duration::from_millis(100);
-                        hidden_since = None;
-                    }
-                    // Events may be there but hidden behind a transaction that began before they
-                    // committed (intake's batch, another runner's), also right after a batch that
-                    // applied the visible ones before them (their notification is spent): watch
-                    // for them to become visible rather than wait for the next append or poll,
-                    // for one poll interval at most; then appends and polls take over until a
-                    // batch moves.
-                    let since = *hidden_since.get_or_insert_with(tokio::time::Instant::now);
-                    let until = since + self.settings.poll_interval;
-                    if tokio::time::Instant::now() < until {
-                        match self.first_hidden().await {
-                            Ok(Some(transaction_id)) => {
-                                if !self.wait_visible(&transaction_id, until, &shutdown).await {
-                                    break;
-                                }
-                                continue;
-                            }
-                            Ok(None) => hidden_since = None,
-                            Err(error) => {
-                                tracing::debug!(projection = name, %error, "could not look for hidden events")
-                            }
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(projection = name, %error, "projection batch failed; will retry");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.cancelled() => break,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            }
-            tokio::select! {
-                _ = wait_for_events_of(&mut listener, self.projection.reads().event_types) => {}
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                _ = shutdown.cancelled() => break,
+            // The look (or batch) that follows sees every append notified so far: each was
+            // committed before its notification was sent.
+            if let Some(listener) = &mut listener {
+                while listener.next_buffered().is_some() {}
             }
         }
         tracing::info!(projection = name, "projection runner stopped");
+    }
+
+    /// Whether a batch would find an event to apply beyond `left_at` (the checkpoint if
+    /// unknown): `Batch` if one is visible, or once a hidden one becomes visible (or has been
+    /// waited for one poll interval since `hidden_since`); `Look` (wait for an append or the
+    /// poll) if none is there; `Stop` on shutdown.
+    ///
+    /// Events may be hidden behind a transaction that began before they committed (intake's
+    /// batch, another runner's), also right after a batch that applied the visible ones before
+    /// them (their notification is spent): the runner watches for them to become visible rather
+    /// than wait for the next append or poll, for one poll interval at most; then appends and
+    /// polls take over until a batch moves.
+    async fn look_beyond(
+        &self,
+        left_at: &mut Option<(String, i64)>,
+        hidden_since: &mut Option<tokio::time::Instant>,
+        shutdown: &CancellationToken,
+    ) -> Next {
+        let from = match left_at {
+            Some(from) => from.clone(),
+            None => match self.checkpoint().await {
+                Ok(from) => left_at.insert(from).clone(),
+                Err(_) => return Next::Batch, // the batch reports the error and backs off
+            },
+        };
+        match first_beyond(&self.pool, &from, self.projection.reads().event_types).await {
+            Ok(None) => {
+                *hidden_since = None;
+                Next::Look
+            }
+            Ok(Some(first)) if first.visible => Next::Batch,
+            Ok(Some(first)) => {
+                let since = *hidden_since.get_or_insert_with(tokio::time::Instant::now);
+                let until = since + self.settings.poll_interval;
+                if tokio::time::Instant::now() >= until {
+                    return Next::Look;
+                }
+                if self.wait_visible(&first.transaction_id, until, shutdown).await {
+                    Next::Batch
+                } else {
+                    Next::Stop
+                }
+            }
+            Err(error) => {
+                tracing::debug!(projection = self.name(), %error, "could not look beyond the checkpoint");
+                Next::Batch
+            }
+        }
     }
 
     async fn listen(&self) -> Option<PgListener> {
@@ -151,19 +219,22 @@ impl ProjectionRunner {
     /// Applies the next batch of events in one transaction with the checkpoint.
     /// Returns how many events the checkpoint moved over.
     pub async fn catch_up_batch(&self) -> Result<usize, ProjectionError> {
-        self.apply_batch(self.settings.batch_size).await
+        Ok(self.apply_batch(self.settings.batch_size).await?.0)
     }
 
-    async fn apply_batch(&self, limit: i64) -> Result<usize, ProjectionError> {
+    /// Applies the next batch of up to `limit` events; returns how many events the checkpoint
+    /// moved over, and where it is now.
+    async fn apply_batch(&self, limit: i64) -> Result<(usize, (String, i64)), ProjectionError> {
         let mut tx = self.pool.begin().await?;
         // Taking the checkpoint's lock serialises runners of the same projection: a second one
         // waits, then sees the checkpoint the first one committed.
         let from = lock_checkpoint(&mut tx, self.projection.name()).await?;
         let Some(batch) = read_batch(&mut tx, self.projection.reads(), &from, limit).await? else {
             tx.rollback().await?;
-            return Ok(0);
+            return Ok((0, from));
         };
-        self.write_batch(tx, batch).await
+        let to = batch.to.clone();
+        Ok((self.write_batch(tx, batch).await?, to))
     }
 
     /// Applies `batch` and moves the checkpoint to its end, in `tx` (which holds the
@@ -232,17 +303,6 @@ impl ProjectionRunner {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// The transaction of the first event beyond the checkpoint of a type the projection reads,
-    /// if there is one: called after a batch short of full, so it is one the visibility line
-    /// still hides (or one appended since). Two plain
-    /// statements, so that the second walks the commit-order index from the checkpoint (written
-    /// as one, with the checkpoint in subqueries, it scanned the whole table: with eight runners
-    /// asking while intake's batch ran, that starved the database).
-    async fn first_hidden(&self) -> Result<Option<String>, ProjectionError> {
-        let checkpoint = self.checkpoint().await?;
-        first_beyond(&self.pool, &checkpoint, self.projection.reads().event_types).await
     }
 
     /// Waits until events of `transaction_id` are visible to a batch (every transaction that
@@ -377,7 +437,7 @@ impl ProjectionRunner {
     ) -> Result<u64, ProjectionError> {
         let mut applied = 0u64;
         loop {
-            let batch = self.apply_batch(batch_size).await? as u64;
+            let batch = self.apply_batch(batch_size).await?.0 as u64;
             applied += batch;
             progress(applied);
             if batch == 0 {
@@ -503,9 +563,27 @@ async fn read_batch(
     }))
 }
 
-/// The transaction of the first event beyond `from` of one of `types`, visible or not. Only
-/// the types a projection reads: a runner waits for those, and moves over the others at its
-/// next poll (so that it sleeps through appends it does not read).
+/// What a runner does next.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Next {
+    /// Begin a batch.
+    Batch,
+    /// Look again after the next append of a type the projection reads, or the next poll.
+    Look,
+    Stop,
+}
+
+/// The first event beyond a place of a type a projection reads.
+#[derive(Debug)]
+struct FirstBeyond {
+    transaction_id: String,
+    /// Whether a batch would see it: every transaction that could commit below it has ended.
+    visible: bool,
+}
+
+/// The first event beyond `from` of one of `types`, visible or not. Only the types a projection
+/// reads: a runner waits for those, and moves over the others at its next poll (so that it
+/// sleeps through appends it does not read).
 ///
 /// Walks the commit-order index from `from` (the implied `>=` lets a generic plan start there)
 /// and stops at the first match. Ordered by the columns, qualified: a bare `transaction_id`
@@ -516,9 +594,10 @@ async fn first_beyond(
     pool: &PgPool,
     from: &(String, i64),
     types: &[&str],
-) -> Result<Option<String>, ProjectionError> {
-    Ok(sqlx::query_scalar(
-        "SELECT transaction_id::text FROM events
+) -> Result<Option<FirstBeyond>, ProjectionError> {
+    let first: Option<(String, bool)> = sqlx::query_as(
+        "SELECT transaction_id::text, transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+           FROM events
           WHERE transaction_id >= $1::xid8
             AND (transaction_id, global_position) > ($1::xid8, $2)
             AND event_type = ANY($3)
@@ -529,7 +608,11 @@ async fn first_beyond(
     .bind(from.1)
     .bind(types)
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(first.map(|(transaction_id, visible)| FirstBeyond {
+        transaction_id,
+        visible,
+    }))
 }
 
 /// Reads batch after batch from `from` into `batches` until no event lies beyond the last one
@@ -629,6 +712,7 @@ mod tests {
                     batch_size,
                     rebuild_batch_size: batch_size,
                     poll_interval: Duration::from_millis(10),
+                    ..Default::default()
                 };
                 ProjectionRunner::new(db.db.pool.clone(), projection, settings)
             })
@@ -858,8 +942,9 @@ mod tests {
         let read = first_beyond(&db.db.pool, &start, OutreachProjection.reads().event_types);
         let not_read = first_beyond(&db.db.pool, &start, &["NotReadByOutreach"]);
 
-        assert_eq!(read.await.unwrap().as_deref(), Some("99999"));
-        assert_eq!(not_read.await.unwrap().as_deref(), Some("99990"));
+        let named = |first: Option<FirstBeyond>| first.map(|first| first.transaction_id);
+        assert_eq!(named(read.await.unwrap()).as_deref(), Some("99999"));
+        assert_eq!(named(not_read.await.unwrap()).as_deref(), Some("99990"));
     }
 
     async fn open_cases(db: &TestDb, cases: u128) {
@@ -935,6 +1020,36 @@ mod tests {
         assert_eq!(rebuilt.unwrap() + followed.unwrap(), 60);
         assert_eq!(cases_in_read_model(&db).await, 60);
         assert_eq!(rebuilding.lag().await.unwrap(), 0);
+    }
+
+    /// Two running runners of one projection (two instances in the moment before one stands
+    /// down), each woken by every append: each one's idea of where the checkpoint stands goes
+    /// stale as the other moves it, and still every case reaches the read model by the
+    /// notifications alone (the poll is a minute), once.
+    #[tokio::test]
+    async fn two_running_runners_of_one_projection_follow_appends_between_them() {
+        let db = TestDb::new().await;
+        let (shutdown, one) = run_outreach_polling_each_minute(&db);
+        let (other_shutdown, other) = run_outreach_polling_each_minute(&db);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        for n in 1..=20u128 {
+            let id = Uuid::from_u128(n);
+            let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
+            db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        assert_eq!(cases_within_seconds(&db, 20).await, 20);
+        let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+            .fetch_one(&db.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(checkpoint_of(&db, "outreach").await, last);
+        shutdown.cancel();
+        other_shutdown.cancel();
+        one.await.unwrap();
+        other.await.unwrap();
     }
 
     /// A command's events hidden behind a transaction that began before they committed reach
