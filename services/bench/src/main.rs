@@ -44,9 +44,15 @@ struct Cli {
     /// Reports per second in the latency phase.
     #[arg(long, default_value_t = 200)]
     rate: u64,
-    /// How long the latency phase produces.
+    /// How long the latency phase produces its timed reports.
     #[arg(long, default_value_t = 30)]
     latency_seconds: u64,
+    /// How long the latency phase produces at the same rate before it times any report: the
+    /// steady state, not the service's first second at the rate (its pool opening connections,
+    /// each new database session reading its catalogs), which held the worst ~1% of a 30 s
+    /// window.
+    #[arg(long, default_value_t = 5)]
+    latency_warm_up_seconds: u64,
     /// Time one report in this many in the latency phase (every report is produced). Each
     /// timed report polls the API every 10 ms until its case shows, so timing all of them would
     /// load the service with the probes' own requests (at 200 reports/s, thousands a second).
@@ -68,6 +74,10 @@ struct Cli {
     /// Also write the table as Markdown here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Write each timed report of the latency phase here as CSV: when it was produced, its
+    /// latency and its stages (ms), to see when the slow ones came and where they waited.
+    #[arg(long)]
+    samples: Option<PathBuf>,
     /// The service binary (default: `peer-outreach` beside this one).
     #[arg(long)]
     binary: Option<PathBuf>,
@@ -356,7 +366,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
                 None
             };
             let run = measure_latency(&publisher, &process.addr, &token, &id, cli).await?;
-            latency_stages = run.stages(&pool).await?;
+            latency_stages = run.stages(&pool, cli.samples.as_deref()).await?;
             latency = Some(run.sorted);
             latency_timeouts = run.timeouts;
             service_peak_kib = process.peak_rss_kib();
@@ -578,10 +588,11 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
             }
         }
         notes.push(format!(
-            "latency: {} reports at {} reports/s for {} s, one in {} timed ({} timed) from before its produce (acks=all) until GET /v1/cases/{{id}} of its last-named member answers 200, polled every {} ms, then every tenth of the time waited ({latency_timeouts} not produced or not visible within {} s, counted at {} s); naive column: one report's time through the naive pipeline; limit column: one single-row commit",
+            "latency: {} reports at {} reports/s for {} s after {} s at that rate untimed, one in {} timed ({} timed) from before its produce (acks=all) until GET /v1/cases/{{id}} of its last-named member answers 200, polled every {} ms, then every tenth of the time waited ({latency_timeouts} not produced or not visible within {} s, counted at {} s); naive column: one report's time through the naive pipeline; limit column: one single-row commit",
             cli.rate * cli.latency_seconds,
             cli.rate,
             cli.latency_seconds,
+            cli.latency_warm_up_seconds,
             cli.probe_every.max(1),
             sorted.len(),
             PROBE_INTERVAL.as_millis(),
@@ -801,7 +812,11 @@ impl LatencyRun {
     /// case's `opened_at`), and, when PostgreSQL tracks commit timestamps
     /// (`track_commit_timestamp = on`), the commit of the case's first event and of its row in
     /// the outreach read model. The stages: broker and fetch; commands; projection; the probe.
-    async fn stages(&self, pool: &PgPool) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
+    async fn stages(
+        &self,
+        pool: &PgPool,
+        samples: Option<&std::path::Path>,
+    ) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
         type Times = (
             uuid::Uuid,
             chrono::DateTime<chrono::Utc>,
@@ -852,6 +867,15 @@ impl LatencyRun {
         };
         let mut acked: Vec<Duration> = self.seen.iter().map(|seen| seen.acked).collect();
         acked.sort();
+        let ms = |duration: Duration| format!("{:.1}", duration.as_secs_f64() * 1e3);
+        let mut csv = format!(
+            "produced_at,latency_ms,ack_ms,{}\n",
+            stages
+                .iter()
+                .map(|(name, _)| name.replace(' ', "_") + "_ms")
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         for seen in &self.seen {
             let Some((_, opened_at, committed_at, projected_at)) = times.get(&seen.case) else {
                 continue;
@@ -866,9 +890,20 @@ impl LatencyRun {
                 marks.extend([*committed_at, *projected_at]);
             }
             marks.push(seen_at);
+            let mut row = vec![
+                produced_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ms(seen.latency),
+                ms(seen.acked),
+            ];
             for (stage, pair) in stages.iter_mut().zip(marks.windows(2)) {
                 stage.1.push(since(pair[1], pair[0]));
+                row.push(ms(since(pair[1], pair[0])));
             }
+            csv += &(row.join(",") + "\n");
+        }
+        if let Some(path) = samples {
+            std::fs::write(path, csv)
+                .with_context(|| format!("writing the samples to {}", path.display()))?;
         }
         for (_, durations) in &mut stages {
             durations.sort();
@@ -880,8 +915,9 @@ impl LatencyRun {
     }
 }
 
-/// Produces `--rate` reports a second for `--latency-seconds`, one in `--probe-every` timed
-/// from just before its produce until its case answers through the API.
+/// Produces `--rate` reports a second for `--latency-warm-up-seconds` untimed, then for
+/// `--latency-seconds` with one in `--probe-every` timed from just before its produce until its
+/// case answers through the API.
 async fn measure_latency(
     publisher: &Arc<Publisher>,
     addr: &str,
@@ -890,6 +926,7 @@ async fn measure_latency(
     cli: &Cli,
 ) -> anyhow::Result<LatencyRun> {
     let (rate, seconds, probe_every) = (cli.rate, cli.latency_seconds, cli.probe_every);
+    let untimed = rate * cli.latency_warm_up_seconds;
     let client = reqwest::Client::builder()
         .default_headers(
             [(
@@ -903,13 +940,13 @@ async fn measure_latency(
     let mut rng = Rng::new(cli.seed ^ 0x1a7e);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     let mut probes = tokio::task::JoinSet::new();
-    for n in 0..rate * seconds {
+    for n in 0..untimed + rate * seconds {
         let report = reports::report(&format!("L{id}"), n, &mut rng);
         let encoded = encode(&report.event, Mode::Structured)?;
         let case = *report.case_ids().last().expect("a report names someone");
         let url = format!("http://{addr}/v1/cases/{case}");
         let (publisher, client) = (publisher.clone(), client.clone());
-        let timed = n % probe_every.max(1) == 0;
+        let timed = n >= untimed && (n - untimed) % probe_every.max(1) == 0;
         ticker.tick().await;
         probes.spawn(async move {
             let started = Instant::now();
