@@ -402,7 +402,22 @@ pub fn staff_ids(cases: &[Value]) -> Vec<String> {
 
 /// Calls `probe` until `done` holds for what it returns, or fails the test after [`WAIT`]
 /// showing the last thing it saw.
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F, done: impl Fn(&T) -> bool) -> T
+pub async fn eventually<T, F, Fut>(what: &str, probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    T: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    eventually_every(Duration::from_millis(100), what, probe, done).await
+}
+
+/// [`eventually`], probing every `interval`: for a test that must act the moment `done` holds.
+pub async fn eventually_every<T, F, Fut>(
+    interval: Duration,
+    what: &str,
+    mut probe: F,
+    done: impl Fn(&T) -> bool,
+) -> T
 where
     T: std::fmt::Debug,
     F: FnMut() -> Fut,
@@ -418,7 +433,7 @@ where
             started.elapsed() < WAIT,
             "timed out waiting for {what}; last seen: {seen:#?}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(interval).await;
     }
 }
 

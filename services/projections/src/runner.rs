@@ -136,7 +136,10 @@ impl ProjectionRunner {
                     }
                 }
             }
-            match self.look_beyond(&mut left_at, &mut hidden_since, &shutdown).await {
+            match self
+                .look_beyond(&mut left_at, &mut hidden_since, &shutdown)
+                .await
+            {
                 Next::Batch => {
                     next = Next::Batch;
                     continue;
@@ -199,7 +202,10 @@ impl ProjectionRunner {
                 if tokio::time::Instant::now() >= until {
                     return Next::Look;
                 }
-                if self.wait_visible(&first.transaction_id, until, shutdown).await {
+                if self
+                    .wait_visible(&first.transaction_id, until, shutdown)
+                    .await
+                {
                     Next::Batch
                 } else {
                     Next::Stop
