@@ -266,11 +266,7 @@ impl TestBed {
 
     /// How many events of `event_type` the event store holds.
     pub async fn events_of_type(&self, event_type: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
-            .bind(event_type)
-            .fetch_one(&self.db().await)
-            .await
-            .expect("the event store can be read")
+        events_of_type_in(&self.db().await, event_type).await
     }
 
     /// Polls one case through the API until `done` holds for it, or fails after [`WAIT`].
@@ -398,6 +394,16 @@ pub fn staff_ids(cases: &[Value]) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// How many events of `event_type` the event store on `db` holds: for a test that asks often,
+/// on a pool of its own ([`TestBed::events_of_type`] connects afresh each time).
+pub async fn events_of_type_in(db: &sqlx::PgPool, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(db)
+        .await
+        .expect("the event store can be read")
 }
 
 /// Calls `probe` until `done` holds for what it returns, or fails the test after [`WAIT`]

@@ -1,7 +1,7 @@
 //! A safety report on the stream becomes outreach cases on the API.
 
 use integration_tests::reports::{amendment, examples, incident, staff, withdrawal};
-use integration_tests::{eventually_every, staff_ids, TestBed};
+use integration_tests::{events_of_type_in, eventually_every, staff_ids, TestBed};
 use outreach_domain::EligibilityPolicy;
 use outreach_intake::sample::Mode;
 use peer_outreach::settings::Settings;
@@ -111,14 +111,7 @@ async fn a_service_killed_mid_stream_and_restarted_neither_loses_nor_duplicates_
     eventually_every(
         Duration::from_millis(2),
         "the first committed batch",
-        || async {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM events WHERE event_type = 'CaseOpened'",
-            )
-            .fetch_one(&store)
-            .await
-            .unwrap()
-        },
+        || events_of_type_in(&store, "CaseOpened"),
         |opened| *opened > 0,
     )
     .await;

@@ -130,11 +130,8 @@ impl ProjectionRunner {
                         // visible already when a batch ends, so without this pause such a
                         // runner went on at intake's pace, whatever the gather after a
                         // notification.
-                        if moved > 0 && !self.projection.watched_live() {
-                            tokio::select! {
-                                _ = tokio::time::sleep(self.settings.gather) => {}
-                                _ = shutdown.cancelled() => break,
-                            }
+                        if moved > 0 && !self.gather(&shutdown).await {
+                            break;
                         }
                     }
                     Err(error) => {
@@ -164,11 +161,8 @@ impl ProjectionRunner {
                 _ = tokio::time::sleep(self.settings.poll_interval) => next = Next::Batch,
                 _ = shutdown.cancelled() => break,
             }
-            if next == Next::Look && !self.projection.watched_live() {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.gather) => {}
-                    _ = shutdown.cancelled() => break,
-                }
+            if next == Next::Look && !self.gather(&shutdown).await {
+                break;
             }
             // The look (or batch) that follows sees every append notified so far: each was
             // committed before its notification was sent.
@@ -177,6 +171,18 @@ impl ProjectionRunner {
             }
         }
         tracing::info!(projection = name, "projection runner stopped");
+    }
+
+    /// For a projection not [watched live](Projection::watched_live), waits the gather for
+    /// more appends; false if shut down meanwhile. A watched one goes on at once.
+    async fn gather(&self, shutdown: &CancellationToken) -> bool {
+        if self.projection.watched_live() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(self.settings.gather) => true,
+            _ = shutdown.cancelled() => false,
+        }
     }
 
     /// Whether a batch would find an event to apply beyond `left_at` (the checkpoint if
