@@ -100,13 +100,38 @@ impl<'c> DataKeys<'c> {
             ))
     }
 
-    /// The live keys of many members at once, created for those who have none: one lookup, one
-    /// insert, one more lookup for what the insert could not take (another writer's key won).
+    /// The live keys of many members at once, created for those who have none, in one
+    /// statement: a fresh key is offered for each member and taken only where none is live,
+    /// and the keys that already were are read beside the ones taken. That statement cannot
+    /// see a key another transaction committed while it waited (its offer then yields to that
+    /// key): such a member is looked up once more.
     pub async fn live_keys(
         &mut self,
         staff_ids: &[String],
     ) -> Result<HashMap<String, DataKey>, PrivacyError> {
-        let mut keys = self.find_live_many(staff_ids).await?;
+        if staff_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let offered: Vec<DataKey> = staff_ids.iter().map(|_| DataKey::generate()).collect();
+        let rows: Vec<(String, Uuid, Vec<u8>)> = sqlx::query_as(
+            "WITH taken AS (
+                 INSERT INTO member_data_keys (key_id, staff_id, key)
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[])
+                 ON CONFLICT (staff_id) DO NOTHING
+                 RETURNING staff_id, key_id, key)
+             SELECT staff_id, key_id, key FROM taken
+             UNION ALL
+             SELECT staff_id, key_id, key FROM member_data_keys WHERE staff_id = ANY($2)",
+        )
+        .bind(offered.iter().map(|k| k.key_id).collect::<Vec<_>>())
+        .bind(staff_ids)
+        .bind(offered.iter().map(|k| k.key.to_vec()).collect::<Vec<_>>())
+        .fetch_all(&mut *self.db)
+        .await?;
+        let mut keys = rows
+            .into_iter()
+            .map(|(staff_id, id, bytes)| Ok((staff_id, DataKey::from_row(id, &bytes)?)))
+            .collect::<Result<HashMap<_, _>, PrivacyError>>()?;
         let missing: Vec<String> = staff_ids
             .iter()
             .filter(|id| !keys.contains_key(*id))
@@ -115,17 +140,6 @@ impl<'c> DataKeys<'c> {
         if missing.is_empty() {
             return Ok(keys);
         }
-        let fresh: Vec<DataKey> = missing.iter().map(|_| DataKey::generate()).collect();
-        sqlx::query(
-            "INSERT INTO member_data_keys (key_id, staff_id, key)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[])
-             ON CONFLICT (staff_id) DO NOTHING",
-        )
-        .bind(fresh.iter().map(|k| k.key_id).collect::<Vec<_>>())
-        .bind(&missing)
-        .bind(fresh.iter().map(|k| k.key.to_vec()).collect::<Vec<_>>())
-        .execute(&mut *self.db)
-        .await?;
         keys.extend(self.find_live_many(&missing).await?);
         match missing.iter().find(|id| !keys.contains_key(*id)) {
             Some(_) => Err(PrivacyError::Malformed(
