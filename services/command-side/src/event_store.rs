@@ -74,57 +74,96 @@ pub(crate) enum AppendError {
     Unavailable(#[from] CommandError),
 }
 
-/// Each aggregate's current state and version (0 for one that has no events yet), for many
-/// aggregates of one type in one query.
-pub(crate) async fn load_many<A: Aggregate>(
-    pool: &PgPool,
-    ids: &[String],
-) -> Result<HashMap<String, (A, u64)>, CommandError> {
-    let mut loaded: HashMap<String, (A, u64)> = ids
-        .iter()
-        .map(|id| (id.clone(), (A::default(), 0)))
-        .collect();
-    if ids.is_empty() {
-        return Ok(loaded);
-    }
-    let mut db = pool.acquire().await.map_err(unavailable)?;
-    let mut rows: Vec<(String, i64, String, Value)> = sqlx::query_as(
-        "SELECT aggregate_id, sequence, event_type, payload
-           FROM events
-          WHERE aggregate_type = $1 AND aggregate_id = ANY($2)
-          ORDER BY aggregate_id, sequence",
-    )
-    .bind(A::TYPE)
-    .bind(ids)
-    .fetch_all(&mut *db)
-    .await
-    .map_err(unavailable)?;
-    open_all(&mut db, rows.iter_mut().map(|row| &mut row.3).collect())
-        .await
-        .map_err(privacy_unavailable)?;
-    drop(db);
-    for (id, sequence, event_type, payload) in rows {
-        let event: A::Event = serde_json::from_value(payload).map_err(|e| {
-            // serde's message may quote the value; name the event by its place only.
-            CommandError::Unavailable(format!(
-                "event {}/{id}#{sequence} ({event_type}) does not read: {:?} error",
-                A::TYPE,
-                e.classify()
-            ))
-        })?;
-        let (aggregate, version) = loaded.entry(id).or_insert_with(|| (A::default(), 0));
-        aggregate.apply(event);
-        *version = sequence as u64;
-    }
-    Ok(loaded)
+/// An aggregate's stored events, as read: its type, id, and each event's sequence, type and
+/// (opened) payload.
+pub(crate) struct StoredEvents {
+    rows: Vec<(String, String, i64, String, Value)>,
 }
 
-/// One aggregate's current state and version.
+/// Each wanted aggregate looked up by its key. Written as a lateral lookup so that even a
+/// generic plan, made when the store was empty (a new installation) and kept by the connection,
+/// probes the primary key once per aggregate: as a join, or as `= ANY` on both columns, it
+/// would scan every event (of the wanted types) ever after.
+const LOAD_STORED: &str = "
+    SELECT e.*
+      FROM UNNEST($1::text[], $2::text[]) AS wanted (aggregate_type, aggregate_id),
+           LATERAL (SELECT aggregate_type, aggregate_id, sequence, event_type, payload
+                      FROM events
+                     WHERE aggregate_type = wanted.aggregate_type
+                       AND aggregate_id = wanted.aggregate_id
+                    OFFSET 0) e
+     ORDER BY e.aggregate_type, e.aggregate_id, e.sequence";
+
+/// The events of many aggregates, of one type or several, in one query: `wanted` names each
+/// type with the ids wanted of it.
+pub(crate) async fn load_stored(
+    pool: &PgPool,
+    wanted: &[(&'static str, &[String])],
+) -> Result<StoredEvents, CommandError> {
+    // Each aggregate once: a repeated one would have its events applied twice.
+    let (types, ids): (Vec<&str>, Vec<&str>) = wanted
+        .iter()
+        .flat_map(|(kind, ids)| ids.iter().map(move |id| (*kind, id.as_str())))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .unzip();
+    if ids.is_empty() {
+        return Ok(StoredEvents { rows: Vec::new() });
+    }
+    let mut db = pool.acquire().await.map_err(unavailable)?;
+    let mut rows: Vec<(String, String, i64, String, Value)> = sqlx::query_as(LOAD_STORED)
+        .bind(types)
+        .bind(ids)
+        .fetch_all(&mut *db)
+        .await
+        .map_err(unavailable)?;
+    open_all(&mut db, rows.iter_mut().map(|row| &mut row.4).collect())
+        .await
+        .map_err(privacy_unavailable)?;
+    Ok(StoredEvents { rows })
+}
+
+impl StoredEvents {
+    /// Each of `ids`' current state and version (0 for one that has no events yet), from the
+    /// events read of type `A`.
+    pub(crate) fn fold<A: Aggregate>(
+        &mut self,
+        ids: &[String],
+    ) -> Result<HashMap<String, (A, u64)>, CommandError> {
+        let mut loaded: HashMap<String, (A, u64)> = ids
+            .iter()
+            .map(|id| (id.clone(), (A::default(), 0)))
+            .collect();
+        let (mine, others) = std::mem::take(&mut self.rows)
+            .into_iter()
+            .partition(|row| row.0 == A::TYPE);
+        self.rows = others;
+        for (_, id, sequence, event_type, payload) in mine {
+            let event: A::Event = serde_json::from_value(payload).map_err(|e| {
+                // serde's message may quote the value; name the event by its place only.
+                CommandError::Unavailable(format!(
+                    "event {}/{id}#{sequence} ({event_type}) does not read: {:?} error",
+                    A::TYPE,
+                    e.classify()
+                ))
+            })?;
+            let (aggregate, version) = loaded.entry(id).or_insert_with(|| (A::default(), 0));
+            aggregate.apply(event);
+            *version = sequence as u64;
+        }
+        Ok(loaded)
+    }
+}
+
+/// One aggregate's current state and version (0 if it has no events yet).
 pub(crate) async fn load_one<A: Aggregate>(
     pool: &PgPool,
     id: &str,
 ) -> Result<(A, u64), CommandError> {
-    let mut loaded = load_many::<A>(pool, &[id.to_owned()]).await?;
+    let ids = [id.to_owned()];
+    let mut loaded = load_stored(pool, &[(A::TYPE, &ids)])
+        .await?
+        .fold::<A>(&ids)?;
     Ok(loaded.remove(id).unwrap_or_default())
 }
 
@@ -209,4 +248,39 @@ async fn seal_personal_parts(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use outreach_test_support::TestDatabase;
+
+    use super::LOAD_STORED;
+
+    /// A new installation: the store is empty when intake's connections first plan the load.
+    /// The plan they keep must still look each aggregate up by its key, not scan the store.
+    #[tokio::test]
+    async fn loading_aggregates_probes_the_key_even_as_planned_on_an_empty_store() {
+        let db = TestDatabase::create("event_store_plan").await;
+        let mut conn = db.pool.acquire().await.unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "PREPARE load_stored (text[], text[]) AS {LOAD_STORED}"
+        ))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(
+            "EXPLAIN EXECUTE load_stored (ARRAY['OutreachCase', 'CareTeamMember'], ARRAY['a', 'b'])",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("Index Scan using events_pkey"), "{plan}");
+        assert!(!plan.contains("Seq Scan on events"), "{plan}");
+        assert!(!plan.contains("Bitmap"), "{plan}");
+    }
 }

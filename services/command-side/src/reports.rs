@@ -347,12 +347,14 @@ async fn preload(work: &mut UnitOfWork<'_>, batch: &[ReportMessage]) -> Result<(
                 .map(|staff_id| outreach_domain::ids::member_id(staff_id).to_string()),
         );
     }
-    work.preload::<SafetyReport>(reports).await?;
-    work.preload::<CareTeamMember>(members.clone()).await?;
+    // The reports, members and named cases in one query; then any other case a member has
+    // open (one more query, only if there is one).
+    work.preload_batch(reports, members.clone(), cases).await?;
     work.preload_parked(recorded).await?;
+    let mut open = Vec::new();
     for member in &members {
         let (person, _) = work.load::<CareTeamMember>(member).await?;
-        cases.extend(person.open_case().map(|case| case.to_string()));
+        open.extend(person.open_case().map(|case| case.to_string()));
     }
-    work.preload::<OutreachCase>(cases).await
+    work.preload::<OutreachCase>(open).await
 }

@@ -140,6 +140,44 @@ impl<'p> UnitOfWork<'p> {
         if self.mode == Mode::Immediate {
             return Ok(());
         }
+        let missing = self.missing::<A>(ids);
+        let mut stored = event_store::load_stored(self.pool, &[(A::TYPE, &missing)]).await?;
+        self.hold::<A>(&missing, &mut stored)
+    }
+
+    /// [`Self::preload`] for the reports, members and cases of a batch, in one query.
+    pub async fn preload_batch(
+        &mut self,
+        reports: Vec<String>,
+        members: Vec<String>,
+        cases: Vec<String>,
+    ) -> Result<(), CommandError> {
+        if self.mode == Mode::Immediate {
+            return Ok(());
+        }
+        let reports = self.missing::<SafetyReport>(reports);
+        let members = self.missing::<CareTeamMember>(members);
+        let cases = self.missing::<OutreachCase>(cases);
+        let mut stored = event_store::load_stored(
+            self.pool,
+            &[
+                (SafetyReport::TYPE, &reports),
+                (CareTeamMember::TYPE, &members),
+                (OutreachCase::TYPE, &cases),
+            ],
+        )
+        .await?;
+        self.hold::<SafetyReport>(&reports, &mut stored)?;
+        self.hold::<CareTeamMember>(&members, &mut stored)?;
+        self.hold::<OutreachCase>(&cases, &mut stored)
+    }
+
+    /// Of `ids`, the ones not held yet, each once.
+    fn missing<A: Kept>(&mut self, ids: Vec<String>) -> Vec<String>
+    where
+        A::Command: Clone,
+        A::Error: Rule,
+    {
         let held = A::slots(&mut self.slots);
         let mut missing: Vec<String> = ids
             .into_iter()
@@ -147,9 +185,21 @@ impl<'p> UnitOfWork<'p> {
             .collect();
         missing.sort_unstable();
         missing.dedup();
-        let loaded = event_store::load_many::<A>(self.pool, &missing).await?;
+        missing
+    }
+
+    /// Holds each of `ids` as its events in `stored` make it.
+    fn hold<A: Kept>(
+        &mut self,
+        ids: &[String],
+        stored: &mut event_store::StoredEvents,
+    ) -> Result<(), CommandError>
+    where
+        A::Command: Clone,
+        A::Error: Rule,
+    {
         let held = A::slots(&mut self.slots);
-        for (id, (state, version)) in loaded {
+        for (id, (state, version)) in stored.fold::<A>(ids)? {
             held.insert(id, Slot { state, version });
         }
         Ok(())
