@@ -269,27 +269,27 @@ impl ProjectionRunner {
         batch: Batch,
     ) -> Result<usize, ProjectionError> {
         let name = self.projection.name();
-        if !batch.events.is_empty() {
-            // Each statement planned for its own arguments: a projection's loads and writes
-            // take a batch's keys as arrays, and a generic plan made while the read model was
-            // small (after a reset, or on a new installation) scans the whole table for them
-            // ever after. Seen in a rebuild after a reset: the outreach load by `case_id =
-            // ANY($1)` grew from 1 ms to 3.8 s a batch as the table filled.
-            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-                .execute(&mut *tx)
-                .await?;
-            self.projection.apply(&mut tx, &batch.events).await?;
-        }
+        // The checkpoint moves first: in the same transaction, so nothing of the batch stays
+        // if applying it fails. In the same round trip, every later statement of the
+        // transaction is planned for its own arguments: a projection's loads and writes take
+        // a batch's keys as arrays, and a generic plan made while the read model was small
+        // (after a reset, or on a new installation) scans the whole table for them ever after.
+        // Seen in a rebuild after a reset: the outreach load by `case_id = ANY($1)` grew from
+        // 1 ms to 3.8 s a batch as the table filled.
         sqlx::query(
             "UPDATE projection_checkpoints
                 SET transaction_id = $2::xid8, global_position = $3, updated_at = now()
-              WHERE projection = $1",
+              WHERE projection = $1
+          RETURNING set_config('plan_cache_mode', 'force_custom_plan', true)",
         )
         .bind(name)
         .bind(&batch.to.0)
         .bind(batch.to.1)
         .execute(&mut *tx)
         .await?;
+        if !batch.events.is_empty() {
+            self.projection.apply(&mut tx, &batch.events).await?;
+        }
         tx.commit().await?;
         let applied = batch.events.len();
         // A large batch is freed on another thread: dropping a rebuild's decoded payloads
@@ -1215,6 +1215,54 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         cases_in_read_model(db).await
+    }
+
+    /// A batch's statements are planned for the batch's own keys, in a catch-up and in a
+    /// rebuild: a plan kept from when the read model was empty would scan it whole. The mode
+    /// each write ran under is recorded by a trigger on the outreach read model.
+    #[tokio::test]
+    async fn every_batch_is_planned_for_its_own_keys_in_a_catch_up_and_in_a_rebuild() {
+        let db = TestDb::new().await;
+        sqlx::raw_sql(
+            "CREATE TABLE planned_under (mode text NOT NULL);
+             CREATE FUNCTION record_plan_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN
+                 INSERT INTO planned_under VALUES (current_setting('plan_cache_mode'));
+                 RETURN NULL;
+               END $$;
+             CREATE TRIGGER record_plan_mode AFTER INSERT ON outreach_cases
+               FOR EACH STATEMENT EXECUTE FUNCTION record_plan_mode();",
+        )
+        .execute(&db.db.pool)
+        .await
+        .unwrap();
+        for n in 1..=3 {
+            let id = Uuid::from_u128(n);
+            let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
+            db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        }
+        let runner = || {
+            let settings = RunnerSettings {
+                batch_size: 1,
+                rebuild_batch_size: 2,
+                ..Default::default()
+            };
+            ProjectionRunner::new(db.db.pool.clone(), Arc::new(OutreachProjection), settings)
+        };
+        runner().catch_up().await.unwrap();
+        runner().rebuild(|_, _| {}).await.unwrap();
+
+        let modes: Vec<String> = sqlx::query_scalar("SELECT mode FROM planned_under")
+            .fetch_all(&db.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(modes.len(), 5, "three batches of one, then two of up to two");
+        assert!(modes.iter().all(|mode| mode == "force_custom_plan"), "{modes:?}");
+        let outside: String = sqlx::query_scalar("SELECT current_setting('plan_cache_mode')")
+            .fetch_one(&db.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(outside, "auto", "the mode is the batch transaction's only");
     }
 
     async fn checkpoint_of(db: &TestDb, projection: &str) -> i64 {
