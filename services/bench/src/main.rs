@@ -946,7 +946,7 @@ async fn measure_latency(
         let case = *report.case_ids().last().expect("a report names someone");
         let url = format!("http://{addr}/v1/cases/{case}");
         let (publisher, client) = (publisher.clone(), client.clone());
-        let timed = n >= untimed && (n - untimed) % probe_every.max(1) == 0;
+        let timed = n >= untimed && (n - untimed).is_multiple_of(probe_every.max(1));
         ticker.tick().await;
         probes.spawn(async move {
             let started = Instant::now();
