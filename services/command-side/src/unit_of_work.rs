@@ -172,20 +172,16 @@ impl<'p> UnitOfWork<'p> {
         self.hold::<OutreachCase>(&cases, &mut stored)
     }
 
-    /// Of `ids`, the ones not held yet, each once.
+    /// Of `ids`, the ones not held yet (the load reads each aggregate once, however often named).
     fn missing<A: Kept>(&mut self, ids: Vec<String>) -> Vec<String>
     where
         A::Command: Clone,
         A::Error: Rule,
     {
         let held = A::slots(&mut self.slots);
-        let mut missing: Vec<String> = ids
-            .into_iter()
+        ids.into_iter()
             .filter(|id| !held.contains_key(id))
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        missing
+            .collect()
     }
 
     /// Holds each of `ids` as its events in `stored` make it.
