@@ -49,6 +49,7 @@ pub fn to_command(
                 unit: message.location.unit,
                 members: members(message.involved_staff),
                 recorded_at: received_at,
+                revision: None,
             }
         }
         MessageType::IReportFiled => {
@@ -68,6 +69,7 @@ pub fn to_command(
                 unit: message.location.unit,
                 members: members(staff),
                 recorded_at: received_at,
+                revision: None,
             }
         }
         MessageType::IncidentAmended => {
