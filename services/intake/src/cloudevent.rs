@@ -21,6 +21,9 @@ pub struct Envelope {
     pub id: String,
     pub source: String,
     pub ty: String,
+    /// `datacontenttype`: FHIR data (`application/fhir+json`) is read as FHIR, whatever the
+    /// `type`.
+    pub content_type: Option<String>,
     pub data: Value,
 }
 
@@ -65,6 +68,7 @@ pub fn envelope(record: &InboundRecord, payload: &[u8]) -> Result<Envelope, Reje
         id: event.id().to_string(),
         source: event.source().to_string(),
         ty: event.ty().to_string(),
+        content_type: event.datacontenttype().map(str::to_string),
         data,
     })
 }

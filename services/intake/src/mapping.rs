@@ -17,6 +17,8 @@ use crate::{MessageType, Rejection};
 pub struct Policies {
     pub trigger: TriggerPolicy,
     pub eligibility: EligibilityPolicy,
+    /// How the hospital's FHIR maps onto the program (`[fhir]`).
+    pub fhir: crate::fhir::FhirMapping,
 }
 
 pub fn to_command(
