@@ -169,10 +169,7 @@ impl Intake {
                     let metadata = HashMap::from([
                         ("event_id".to_string(), decoded.event_id.clone()),
                         ("event_source".to_string(), decoded.event_source.clone()),
-                        (
-                            "event_type".to_string(),
-                            decoded.event_type.to_string(),
-                        ),
+                        ("event_type".to_string(), decoded.event_type.to_string()),
                     ]);
                     applies.push((rejections.len(), decoded));
                     rejections.push(None);

@@ -54,9 +54,18 @@ pub fn decode(
         });
     }
     let envelope = envelope(record, payload)?;
-    if let Some(content_type) = envelope.content_type.as_deref().filter(|c| fhir::is_fhir(c)) {
-        let (version, command) =
-            fhir::to_command(&envelope.data, content_type, &envelope.source, policies, received_at)?;
+    if let Some(content_type) = envelope
+        .content_type
+        .as_deref()
+        .filter(|c| fhir::is_fhir(c))
+    {
+        let (version, command) = fhir::to_command(
+            &envelope.data,
+            content_type,
+            &envelope.source,
+            policies,
+            received_at,
+        )?;
         return Ok(Decoded {
             event_id: envelope.id,
             event_source: envelope.source,
@@ -347,6 +356,14 @@ mod tests {
             "06-incident-withdrawn-duplicate.json",
         ];
 
+        const FHIR_EXAMPLES: [&str; 5] = [
+            "hl7-r4/AdverseEvent-example.json",
+            "r4-medication-error-contained.json",
+            "r4-transaction.json",
+            "r4b-subscription-notification.json",
+            "r5-fall-collection.json",
+        ];
+
         proptest! {
             #![proptest_config(ProptestConfig {
                 cases: 512,
@@ -376,6 +393,49 @@ mod tests {
                     let reason = rejection.to_string();
                     prop_assert!(!reason.contains(CANARY), "{} quotes the data", reason);
                     prop_assert!(!rejection.code().is_empty());
+                }
+            }
+
+            #[test]
+            fn a_mangled_fhir_message_is_decoded_or_rejected_without_quoting_it(
+                which in 0..FHIR_EXAMPLES.len(),
+                mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+                enveloped in any::<bool>(),
+            ) {
+                let mut resource = crate::fhir::tests::fhir_example(FHIR_EXAMPLES[which]);
+                // Elements whose values outreach keeps (or compares): a canary there may
+                // rightly reach the command. Anywhere else it must not.
+                const KEPT: [&str; 12] = ["identifier", "name", "telecom", "code", "specialty",
+                    "qualification", "id", "meta", "fullUrl", "reference", "resourceType", "contained"];
+                let mut touched_kept = false;
+                for (index, choice) in mutations {
+                    let mut all = Vec::new();
+                    paths(&resource, Vec::new(), &mut all);
+                    let path = index.get(&all).clone();
+                    touched_kept |= path.is_empty()
+                        || path.last().is_some_and(|p| p == "entry" || p.parse::<usize>().is_ok() && path.len() <= 2)
+                        || path.iter().any(|p| KEPT.contains(&p.as_str()));
+                    replace(&mut resource, &path, odd_value(choice));
+                }
+                let record = if enveloped {
+                    structured(&json!({
+                        "specversion": "1.0", "id": "e", "source": "/ehr", "type": "fhir",
+                        "datacontenttype": "application/fhir+json", "data": resource
+                    }))
+                } else {
+                    crate::fhir::tests::bare(&resource)
+                };
+                match decode_with(&record, &crate::fhir::tests::hospital()) {
+                    Err(rejection) => {
+                        let reason = rejection.to_string();
+                        prop_assert!(!reason.contains(CANARY), "{} quotes the message", reason);
+                        prop_assert!(!rejection.code().is_empty());
+                    }
+                    Ok(decoded) => {
+                        let command = format!("{:?}", decoded.command);
+                        prop_assert!(touched_kept || !command.contains(CANARY),
+                            "a clinical element reached the command: {}", command);
+                    }
                 }
             }
 

@@ -102,7 +102,10 @@ impl fmt::Display for Rejection {
                 write!(f, "the AdverseEvent has neither an id nor a Bundle fullUrl")
             }
             Rejection::UnresolvableReference(at) => {
-                write!(f, "the reference at {at} resolves to nothing in the message")
+                write!(
+                    f,
+                    "the reference at {at} resolves to nothing in the message"
+                )
             }
             Rejection::NoStaffIdentifier => write!(
                 f,

@@ -26,6 +26,7 @@ pub struct Graph<'a> {
     by_type_id: HashMap<(&'a str, &'a str), &'a Value>,
     /// Whether `urn:` references must resolve here (they name entries of this Bundle).
     in_bundle: bool,
+    entries: Vec<&'a Value>,
 }
 
 /// What a reference led to.
@@ -57,7 +58,43 @@ impl<'a> Graph<'a> {
             by_url,
             by_type_id,
             in_bundle,
+            entries: entries.iter().map(|(_, r)| *r).collect(),
         }
+    }
+
+    /// The PractitionerRole the message carries for a practitioner referenced directly (its
+    /// work contact details and codes), if there is one: among the Bundle's entries, or the
+    /// resources contained beside it.
+    pub fn role_of(&self, practitioner: Located<'a>) -> Option<Located<'a>> {
+        let contained = practitioner
+            .container
+            .get("contained")
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .map(|r| (r, practitioner.container))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let entries = self.entries.iter().map(|r| (*r, *r));
+        contained
+            .into_iter()
+            .chain(entries)
+            .filter(|(r, _)| resource_type(r) == Some("PractitionerRole"))
+            .take(1000)
+            .find_map(|(role, container)| {
+                let of = role.get("practitioner")?.get("reference")?.as_str()?;
+                let located = Located {
+                    resource: role,
+                    container,
+                };
+                match self.resolve(of, located, "PractitionerRole.practitioner") {
+                    Ok(Target::Found(p)) if std::ptr::eq(p.resource, practitioner.resource) => {
+                        Some(located)
+                    }
+                    _ => None,
+                }
+            })
     }
 
     /// Resolves `reference` (from an element at `at`, a FHIR path) found in `from`. A contained
@@ -97,10 +134,12 @@ impl<'a> Graph<'a> {
         if let Some(resource) = self.by_url.get(versionless) {
             return Ok(found(resource));
         }
-        Ok(match type_and_id(versionless).and_then(|k| self.by_type_id.get(&k)) {
-            Some(resource) => found(resource),
-            None => Target::Outside,
-        })
+        Ok(
+            match type_and_id(versionless).and_then(|k| self.by_type_id.get(&k)) {
+                Some(resource) => found(resource),
+                None => Target::Outside,
+            },
+        )
     }
 }
 

@@ -217,7 +217,9 @@ impl<'a> Message<'a> {
                 message.entries.push((full_url, resource));
             }
             let request = entry.get("request");
-            let method = request.and_then(|r| r.get("method")).and_then(Value::as_str);
+            let method = request
+                .and_then(|r| r.get("method"))
+                .and_then(Value::as_str);
             let url = request.and_then(|r| r.get("url")).and_then(Value::as_str);
             if let (Some("DELETE"), Some(url)) = (method, url) {
                 let path = url.split('?').next().unwrap_or(url);
@@ -305,9 +307,14 @@ impl<'a> Message<'a> {
             (_, false) => check(Definition::AdverseEvent, self.root, ""),
             (FhirVersion::R4B, true) => {
                 let mut errors = Vec::new();
-                let entries = self.root["entry"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                let entries = self.root["entry"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
                 for (i, entry) in entries.iter().enumerate() {
-                    let Some(resource) = entry.get("resource") else { continue };
+                    let Some(resource) = entry.get("resource") else {
+                        continue;
+                    };
                     if graph::resource_type(resource) == Some("SubscriptionStatus") {
                         continue;
                     }
@@ -383,7 +390,9 @@ fn read_revision(resource: &Value) -> Revision {
     let text = |name: &str| meta.and_then(|m| m.get(name)).and_then(Value::as_str);
     Revision {
         version_id: text("versionId").map(|v| v.chars().take(64).collect()),
-        last_updated: text("lastUpdated").and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)),
+        last_updated: text("lastUpdated")
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
     }
 }
 
@@ -393,7 +402,8 @@ fn read_revision(resource: &Value) -> Revision {
 fn harm(event: &AdverseEvent, mapping: &FhirMapping) -> Option<HarmLevel> {
     let severity_extension = event.extension.iter().find(|e| {
         e.url.as_deref().is_some_and(|url| {
-            url.ends_with("/adverseevent-severity") || url.ends_with("extension-AdverseEvent.severity")
+            url.ends_with("/adverseevent-severity")
+                || url.ends_with("extension-AdverseEvent.severity")
         })
     });
     let severity = event
@@ -401,10 +411,10 @@ fn harm(event: &AdverseEvent, mapping: &FhirMapping) -> Option<HarmLevel> {
         .as_ref()
         .or_else(|| severity_extension.and_then(|e| e.value_codeable_concept.as_ref()));
     let graded = severity.and_then(|s| grade(s, mapping));
-    let serious = event
-        .seriousness
-        .as_ref()
-        .is_some_and(|s| s.codes().any(|(_, code)| code.eq_ignore_ascii_case("serious")));
+    let serious = event.seriousness.as_ref().is_some_and(|s| {
+        s.codes()
+            .any(|(_, code)| code.eq_ignore_ascii_case("serious"))
+    });
     let level = match (graded, serious) {
         (Some(level), true) => Some(level.max(HarmLevel::Severe)),
         (None, true) => Some(HarmLevel::Severe),
@@ -426,3 +436,6 @@ fn grade(severity: &CodeableConcept, mapping: &FhirMapping) -> Option<HarmLevel>
             })
         })
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

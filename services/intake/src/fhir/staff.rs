@@ -4,8 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use outreach_domain::{EligibilityPolicy, InvolvedMember};
-use outreach_events::{Involvement, MemberContact, MemberProfile};
 use super::config::FhirMapping;
 use super::graph::{self, Graph, Located, Target};
 use super::resources::{
@@ -13,6 +11,8 @@ use super::resources::{
     PractitionerRole, Reference,
 };
 use crate::Rejection;
+use outreach_domain::{EligibilityPolicy, InvolvedMember};
+use outreach_events::{Involvement, MemberContact, MemberProfile};
 
 /// As many staff as the native contract takes in one report.
 const MAX_STAFF: usize = 1000;
@@ -95,11 +95,18 @@ impl<'a> Staff<'_, 'a> {
         match graph::resource_type(resource) {
             Some("Practitioner") => {
                 let practitioner: Practitioner = graph::read(resource, at)?;
-                out.extend(self.member(&practitioner, None, involvement));
+                let role: Option<PractitionerRole> = match self.graph.role_of(target) {
+                    Some(role) => Some(graph::read(role.resource, "PractitionerRole")?),
+                    None => None,
+                };
+                out.extend(self.member(&practitioner, role.as_ref(), involvement));
             }
             Some("PractitionerRole") => {
                 let role: PractitionerRole = graph::read(resource, at)?;
-                let Some(of) = role.practitioner.as_ref().and_then(|r| r.reference.as_deref())
+                let Some(of) = role
+                    .practitioner
+                    .as_ref()
+                    .and_then(|r| r.reference.as_deref())
                 else {
                     return Ok(());
                 };
@@ -139,7 +146,8 @@ impl<'a> Staff<'_, 'a> {
             .and_then(|i| i.value.as_deref())
             .filter(|v| !v.trim().is_empty() && v.len() <= 64)?
             .to_string();
-        let role_codes: Vec<&CodeableConcept> = role.map(|r| r.code.iter().collect()).unwrap_or_default();
+        let role_codes: Vec<&CodeableConcept> =
+            role.map(|r| r.code.iter().collect()).unwrap_or_default();
         let qualifications: Vec<&CodeableConcept> = practitioner
             .qualification
             .iter()
@@ -150,8 +158,9 @@ impl<'a> Staff<'_, 'a> {
             .chain(&qualifications)
             .flat_map(|c| c.codes())
             .collect();
-        let specialties: Vec<&CodeableConcept> =
-            role.map(|r| r.specialty.iter().collect()).unwrap_or_default();
+        let specialties: Vec<&CodeableConcept> = role
+            .map(|r| r.specialty.iter().collect())
+            .unwrap_or_default();
         let specialty_codes: Vec<(&str, &str)> =
             specialties.iter().flat_map(|c| c.codes()).collect();
         let mapping = self.mapping;
@@ -160,7 +169,12 @@ impl<'a> Staff<'_, 'a> {
             .unwrap_or(mapping.default_discipline);
         let department = mapping
             .code_rule(&specialty_codes, |r| r.department.clone())
-            .or_else(|| specialties.iter().find_map(|c| c.words()).map(str::to_string))
+            .or_else(|| {
+                specialties
+                    .iter()
+                    .find_map(|c| c.words())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| mapping.default_department.clone());
         let title = role_codes
             .iter()
@@ -236,8 +250,12 @@ impl<'a> Staff<'_, 'a> {
             if chain.len() >= 5 {
                 break;
             }
-            let Some(literal) = reference.reference.as_deref() else { break };
-            let Target::Found(found) = self.graph.resolve(literal, from, &at)? else { break };
+            let Some(literal) = reference.reference.as_deref() else {
+                break;
+            };
+            let Target::Found(found) = self.graph.resolve(literal, from, &at)? else {
+                break;
+            };
             if graph::resource_type(found.resource) != Some("Location") {
                 break;
             }
@@ -319,13 +337,22 @@ fn involvement(function: Option<&CodeableConcept>) -> Involvement {
 
 /// The contact point of the kind `wanted` a supporter should use: work before others, then by
 /// rank; values longer than the native contract allows are not kept.
-fn pick(telecom: &[&ContactPoint], wanted: impl Fn(&ContactPoint) -> bool, limit: usize) -> Option<String> {
+fn pick(
+    telecom: &[&ContactPoint],
+    wanted: impl Fn(&ContactPoint) -> bool,
+    limit: usize,
+) -> Option<String> {
     telecom
         .iter()
         .filter(|t| wanted(t))
         .filter_map(|t| Some((t, t.value.as_deref()?.trim())))
         .filter(|(_, v)| !v.is_empty() && v.len() <= limit)
-        .min_by_key(|(t, _)| (t.use_.as_deref() != Some("work"), t.rank.unwrap_or(u32::MAX)))
+        .min_by_key(|(t, _)| {
+            (
+                t.use_.as_deref() != Some("work"),
+                t.rank.unwrap_or(u32::MAX),
+            )
+        })
         .map(|(_, v)| v.to_string())
 }
 
