@@ -485,3 +485,31 @@ fn no_clinical_element_survives_into_the_command() {
         }
     }
 }
+
+#[test]
+fn the_demos_fhir_sample_opens_cases_with_the_default_configuration() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/examples/05b-fhir-r4-adverse-event-medication-error.json"
+    );
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for mode in [crate::sample::Mode::Structured, crate::sample::Mode::Binary] {
+        let encoded = crate::sample::encode(&event, mode).unwrap();
+        let record = InboundRecord {
+            topic: "incidents".into(),
+            headers: encoded
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Some(v.into_bytes())))
+                .collect(),
+            payload: Some(encoded.payload),
+            ..Default::default()
+        };
+        let decoded = decode(&record, &Policies::default(), 1 << 20, now()).unwrap();
+        assert_eq!(decoded.event_type, "hl7.fhir.r4.AdverseEvent");
+        let report = recorded(decoded.command);
+        assert_eq!(report.source, "/epic/fhir/parnassus");
+        assert_eq!(report.members.len(), 2);
+        assert_eq!(report.campus, "Parnassus");
+    }
+}
