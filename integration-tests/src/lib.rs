@@ -1,6 +1,7 @@
 //! A test bed per test: its own database, its own topics and consumer group, the real service
 //! started in-process against real PostgreSQL and a real Kafka-protocol broker.
 
+pub mod fhir;
 pub mod logs;
 pub mod reports;
 
