@@ -50,10 +50,13 @@ pub fn event_of(bundle: &mut Value) -> &mut Value {
 pub fn r4_clinical(event: &mut Value, canary: &str) {
     let text = |what: &str| format!("{what} {canary}");
     event["text"] = json!({"status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", text("narrative"))});
-    event["subject"] = json!({"reference": format!("Patient/{canary}"), "display": text("patient")});
-    event["encounter"] = json!({"reference": format!("Encounter/{canary}"), "display": text("encounter")});
+    event["subject"] =
+        json!({"reference": format!("Patient/{canary}"), "display": text("patient")});
+    event["encounter"] =
+        json!({"reference": format!("Encounter/{canary}"), "display": text("encounter")});
     event["event"] = json!({"text": text("event")});
-    event["resultingCondition"] = json!([{"reference": format!("Condition/{canary}"), "display": text("condition")}]);
+    event["resultingCondition"] =
+        json!([{"reference": format!("Condition/{canary}"), "display": text("condition")}]);
     event["outcome"] = json!({"text": text("outcome")});
     event["suspectEntity"] = json!([{"instance": {"reference": format!("Medication/{canary}"), "display": text("drug")},
         "causality": [{"assessment": {"text": text("causality")}}]}]);
@@ -65,10 +68,12 @@ pub fn r4_clinical(event: &mut Value, canary: &str) {
 pub fn r5_clinical(event: &mut Value, canary: &str) {
     let text = |what: &str| format!("{what} {canary}");
     event["text"] = json!({"status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", text("narrative"))});
-    event["subject"] = json!({"reference": format!("Patient/{canary}"), "display": text("patient")});
+    event["subject"] =
+        json!({"reference": format!("Patient/{canary}"), "display": text("patient")});
     event["encounter"] = json!({"reference": format!("Encounter/{canary}")});
     event["code"] = json!({"text": text("code")});
-    event["resultingEffect"] = json!([{"reference": format!("Condition/{canary}"), "display": text("effect")}]);
+    event["resultingEffect"] =
+        json!([{"reference": format!("Condition/{canary}"), "display": text("effect")}]);
     event["outcome"] = json!([{"text": text("outcome")}]);
     event["suspectEntity"] = json!([{"instanceCodeableConcept": {"text": text("suspect")}}]);
     event["contributingFactor"] = json!([{"itemCodeableConcept": {"text": text("factor")}}]);

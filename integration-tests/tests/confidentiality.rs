@@ -57,9 +57,11 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
             entry["resource"]["name"] = json!(format!("Room {canary}"));
         }
     }
-    entries.push(json!({"fullUrl": format!("https://ehr.hospital.example/fhir/Patient/{canary}"),
+    entries.push(
+        json!({"fullUrl": format!("https://ehr.hospital.example/fhir/Patient/{canary}"),
         "resource": {"resourceType": "Patient", "id": canary.clone(),
-            "name": [{"family": format!("Patient {canary}")}], "birthDate": "1950-01-01"}}));
+            "name": [{"family": format!("Patient {canary}")}], "birthDate": "1950-01-01"}}),
+    );
     bed.publish_raw(Some("fall-2026-0977"), &bare(&fall)).await;
 
     let cases = bed

@@ -33,7 +33,8 @@ async fn fhir_reports_open_cases_in_every_form_and_later_versions_amend_or_withd
     bed.publish(&cloudevent(example("r4-transaction.json")), Mode::Binary)
         .await;
     let notification = example("r4b-subscription-notification.json");
-    bed.publish_raw(Some("ae-88120"), &bare(&notification)).await;
+    bed.publish_raw(Some("ae-88120"), &bare(&notification))
+        .await;
 
     let cases = bed
         .wait_for_cases(&service, "the ten staff's cases", |c| c.len() == 10)
@@ -50,12 +51,18 @@ async fn fhir_reports_open_cases_in_every_form_and_later_versions_amend_or_withd
     assert_eq!(physician["unit"], "7 Long ICU");
     assert_eq!(physician["report"]["report_id"], "med-error-2026-0412");
     assert_eq!(physician["member"]["role"], "Attending physician");
-    assert_eq!(physician["member"]["contact"]["email"], "m.lindqvist@hospital.example");
+    assert_eq!(
+        physician["member"]["contact"]["email"],
+        "m.lindqvist@hospital.example"
+    );
     let witness = case_of(&cases, "E40388");
     assert_eq!(witness["member"]["involvement"], "witness");
     assert_eq!(witness["unit"], "4 West Medical", "the room is not kept");
     assert_eq!(witness["report"]["source"], "urn:peer-outreach:fhir");
-    assert_eq!(case_of(&cases, "E31877")["member"]["involvement"], "reporter");
+    assert_eq!(
+        case_of(&cases, "E31877")["member"]["involvement"],
+        "reporter"
+    );
 
     // Version 4 of the fall: the witness is gone, a night nurse was there too.
     let mut v4 = fall.clone();
@@ -73,12 +80,15 @@ async fn fhir_reports_open_cases_in_every_form_and_later_versions_amend_or_withd
     }));
     bed.publish_raw(Some("fall-2026-0977"), &bare(&v4)).await;
     let cases = bed
-        .wait_for_cases(&service, "the night nurse's case, the witness's cancelled", |c| {
-            c.len() == 11
-                && c.iter().any(|c| {
-                    c["member"]["staff_id"] == "E40388" && c["status"] == "cancelled"
-                })
-        })
+        .wait_for_cases(
+            &service,
+            "the night nurse's case, the witness's cancelled",
+            |c| {
+                c.len() == 11
+                    && c.iter()
+                        .any(|c| c["member"]["staff_id"] == "E40388" && c["status"] == "cancelled")
+            },
+        )
         .await;
     assert_eq!(case_of(&cases, "E40999")["status"], "open");
 
@@ -97,9 +107,17 @@ async fn fhir_reports_open_cases_in_every_form_and_later_versions_amend_or_withd
     service.stop().await;
     assert_eq!(cases.len(), 11, "{cases:#?}");
     for staff_id in ["E40211", "E40388", "E10412", "E50019", "E40999"] {
-        assert_eq!(case_of(&cases, staff_id)["status"], "cancelled", "{staff_id}");
+        assert_eq!(
+            case_of(&cases, staff_id)["status"],
+            "cancelled",
+            "{staff_id}"
+        );
     }
-    assert_eq!(bed.events_of_type("CaseOpened").await, 11, "each case opened once");
+    assert_eq!(
+        bed.events_of_type("CaseOpened").await,
+        11,
+        "each case opened once"
+    );
     assert_eq!(
         bed.events_of_type("StaffAdded").await,
         1,
@@ -153,7 +171,10 @@ async fn the_specifications_examples_and_bad_fhir_are_dead_lettered_with_their_o
     service.stop().await;
     assert_eq!(staff_ids(&cases), ["23"]);
     assert_eq!(cases[0]["member"]["involvement"], "reporter");
-    assert_eq!(cases[0]["member"]["contact"]["email"], "adam.southern@example.org");
+    assert_eq!(
+        cases[0]["member"]["contact"]["email"],
+        "adam.southern@example.org"
+    );
     for (letter, (record, code)) in letters.iter().zip(&bad) {
         assert_eq!(letter.header("dlq-reason-code"), *code);
         assert_eq!(letter.payload, record.payload);

@@ -245,7 +245,7 @@ impl<'a> Message<'a> {
             .collect()
     }
 
-    /// Which FHIR: a version-specific profile names it; failing that, the shape does (R5's
+    /// Which FHIR: a versioned core profile (`...StructureDefinition/AdverseEvent|5.0.0`) names it; failing that, the shape does (R5's
     /// AdverseEvent has a `status` and elements R4 does not; R4B frames notifications in
     /// Bundles of type `subscription-notification`, which R4 does not have).
     fn version(&self) -> Result<FhirVersion, Rejection> {
@@ -257,6 +257,8 @@ impl<'a> Message<'a> {
                 .as_array()?
                 .iter()
                 .filter_map(Value::as_str)
+                // Only HL7's core profiles version FHIR itself; an IG's profile has its own.
+                .filter(|p| p.starts_with("http://hl7.org/fhir/StructureDefinition/"))
                 .find_map(|p| p.rsplit_once('|').map(|(_, version)| version))
         });
         if let Some(number) = profiled {

@@ -306,13 +306,7 @@ impl<'a> Staff<'_, 'a> {
             .find_map(|n| mapping.campus_for(n))
             .map(str::to_string)
             .or_else(|| organizations.first().cloned())
-            .or_else(|| {
-                above
-                    .iter()
-                    .skip(1)
-                    .filter_map(|(l, _)| l.name.clone())
-                    .last()
-            })
+            .or_else(|| above.iter().skip(1).rev().find_map(|(l, _)| l.name.clone()))
             .map(|c| bounded(&c))
             .unwrap_or_else(|| mapping.default_campus.clone());
         Ok((campus, unit))

@@ -422,6 +422,19 @@ fn bad_fhir_is_refused_with_a_reason_of_its_own_that_names_paths_never_values() 
         decoded(&binary(&fhir_example("r5-fall-collection.json"), "application/fhir+json; fhirVersion=3.0"), &policies),
         Err(Rejection::UnsupportedFhirVersion(v)) if v == "3.0"
     ));
+    let mut r3 = fhir_example("r4-medication-error-contained.json");
+    r3["meta"]["profile"] = json!(["http://hl7.org/fhir/StructureDefinition/AdverseEvent|3.0.2"]);
+    assert_eq!(
+        refused(&r3),
+        Rejection::UnsupportedFhirVersion("3.0.2".into())
+    );
+    let mut profiled = fhir_example("r4-medication-error-contained.json");
+    profiled["meta"]["profile"] =
+        json!(["http://hospital.example/fhir/StructureDefinition/incident|7.1.0"]);
+    assert!(
+        decoded(&bare(&profiled), &policies).is_ok(),
+        "an IG's own version is not FHIR's"
+    );
     let mut misshapen = fhir_example("r4-medication-error-contained.json");
     misshapen["subject"] = json!({"reference": 42, "display": "Canary Jane"});
     misshapen["outcome"] = json!("Canary");
