@@ -387,6 +387,14 @@ impl TopicRecord {
     }
 }
 
+/// The case of `staff_id` among `cases`, as the API lists them.
+pub fn case_of<'c>(cases: &'c [Value], staff_id: &str) -> &'c Value {
+    cases
+        .iter()
+        .find(|c| c["member"]["staff_id"] == staff_id)
+        .unwrap_or_else(|| panic!("no case for {staff_id} in {cases:#?}"))
+}
+
 /// The members' staff ids of the cases in `cases`, sorted.
 pub fn staff_ids(cases: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = cases

@@ -3,17 +3,9 @@
 //! withdraws, and bad FHIR is dead-lettered with its own reason.
 
 use integration_tests::fhir::{bare, cloudevent, event_of, example};
-use integration_tests::{staff_ids, TestBed};
+use integration_tests::{case_of, staff_ids, TestBed};
 use outreach_intake::sample::Mode;
-use serde_json::{json, Value};
-
-/// The case of `staff_id`, as the API lists it.
-fn case_of<'c>(cases: &'c [Value], staff_id: &str) -> &'c Value {
-    cases
-        .iter()
-        .find(|c| c["member"]["staff_id"] == staff_id)
-        .unwrap_or_else(|| panic!("no case for {staff_id} in {cases:#?}"))
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn fhir_reports_open_cases_in_every_form_and_later_versions_amend_or_withdraw_them() {

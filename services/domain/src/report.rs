@@ -999,29 +999,11 @@ mod tests {
     }
 
     fn revised(members: Vec<InvolvedMember>, n: &str) -> ReportCommand {
-        let ReportCommand::Record {
-            report,
-            trigger,
-            outreach,
-            campus,
-            unit,
-            members,
-            recorded_at,
-            ..
-        } = record(members, true)
-        else {
-            unreachable!()
-        };
-        ReportCommand::Record {
-            report,
-            trigger,
-            outreach,
-            campus,
-            unit,
-            members,
-            recorded_at,
-            revision: Some(version(n)),
+        let mut command = record(members, true);
+        if let ReportCommand::Record { revision, .. } = &mut command {
+            *revision = Some(version(n));
         }
+        command
     }
 
     fn revision_seen(n: &str) -> ReportEvent {
