@@ -2,7 +2,7 @@
 //! contributors, participants, members of a participating CareTeam, or its recorder) with
 //! what outreach keeps of them, and the campus and unit of its Location.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::config::FhirMapping;
 use super::graph::{self, Graph, Located, Target};
@@ -13,6 +13,7 @@ use super::resources::{
 use crate::Rejection;
 use outreach_domain::{EligibilityPolicy, InvolvedMember};
 use outreach_events::{Involvement, MemberContact, MemberProfile};
+use serde_json::Value;
 
 /// As many staff as the native contract takes in one report.
 const MAX_STAFF: usize = 1000;
@@ -58,8 +59,20 @@ impl<'a> Staff<'_, 'a> {
         }
         let mut members = Vec::new();
         let mut seen = BTreeSet::new();
+        // Each resource is read once, at its first mention (which decides the involvement):
+        // a message that names one CareTeam many times costs no more than naming it once.
+        let mut visited = HashSet::new();
         for (at, involvement, reference) in named {
-            self.follow(reference, self.event, &at, involvement, 0, &mut members)?;
+            let from = self.event;
+            self.follow(
+                reference,
+                from,
+                &at,
+                involvement,
+                0,
+                &mut visited,
+                &mut members,
+            )?;
         }
         members.retain(|m: &InvolvedMember| seen.insert(m.profile.staff_id.clone()));
         if members.len() > MAX_STAFF {
@@ -70,6 +83,7 @@ impl<'a> Staff<'_, 'a> {
         Ok(members)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn follow(
         &self,
         reference: &Reference,
@@ -77,6 +91,7 @@ impl<'a> Staff<'_, 'a> {
         at: &str,
         involvement: Involvement,
         depth: usize,
+        visited: &mut HashSet<*const Value>,
         out: &mut Vec<InvolvedMember>,
     ) -> Result<(), Rejection> {
         let Some(literal) = reference.reference.as_deref() else {
@@ -92,6 +107,9 @@ impl<'a> Staff<'_, 'a> {
             return Ok(());
         };
         let resource = target.resource;
+        if !visited.insert(resource as *const Value) {
+            return Ok(());
+        }
         match graph::resource_type(resource) {
             Some("Practitioner") => {
                 let practitioner: Practitioner = graph::read(resource, at)?;
@@ -123,7 +141,7 @@ impl<'a> Staff<'_, 'a> {
                 for (i, participant) in team.participant.iter().enumerate() {
                     if let Some(member) = &participant.member {
                         let at = format!("{at}.resolve().participant[{i}].member");
-                        self.follow(member, target, &at, involvement, depth + 1, out)?;
+                        self.follow(member, target, &at, involvement, depth + 1, visited, out)?;
                     }
                 }
             }

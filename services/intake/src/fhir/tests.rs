@@ -526,3 +526,22 @@ fn the_demos_fhir_sample_opens_cases_with_the_default_configuration() {
         assert_eq!(report.campus, "Parnassus");
     }
 }
+
+#[test]
+fn care_teams_that_name_themselves_are_expanded_once() {
+    let mut fall = fhir_example("r5-fall-collection.json");
+    let team = fall["entry"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["resource"]["resourceType"] == "CareTeam")
+        .unwrap();
+    let participants = team["resource"]["participant"].as_array_mut().unwrap();
+    for _ in 0..2000 {
+        participants.push(json!({"member": {"reference": "CareTeam/rapid-response"}}));
+    }
+    let started = std::time::Instant::now();
+    let report = recorded(decoded(&bare(&fall), &hospital()).unwrap());
+    assert_eq!(report.members.len(), 4);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "expanded once");
+}
