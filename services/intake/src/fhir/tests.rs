@@ -540,8 +540,7 @@ fn care_teams_that_name_themselves_are_expanded_once() {
     for _ in 0..2000 {
         participants.push(json!({"member": {"reference": "CareTeam/rapid-response"}}));
     }
-    let started = std::time::Instant::now();
+    // Expanded at each mention, three levels deep, this would be 2000^3 follows.
     let report = recorded(decoded(&bare(&fall), &hospital()).unwrap());
     assert_eq!(report.members.len(), 4);
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "expanded once");
 }
