@@ -16,7 +16,7 @@ pub mod supporter;
 
 pub use case::{CancelReason, CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts};
 pub use member::{Channel, Discipline, Involvement, MemberContact, MemberProfile, Seniority};
-pub use report::{ReportEvent, ReportMember, ReportRef, TriggerKind};
+pub use report::{ReportEvent, ReportMember, ReportRef, Revision, TriggerKind};
 
 /// The versions events are written at today; cqrs-es stores them beside each payload so that
 /// later readers can upcast old shapes.

@@ -45,6 +45,33 @@ pub struct ReportMember {
     pub eligible: bool,
 }
 
+/// Which version of a report a source sent, for sources that resend the whole report when it
+/// changes (an HL7 FHIR AdverseEvent's `meta.versionId` and `meta.lastUpdated`). Ordering
+/// metadata only: nothing about the report's content.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Revision {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+impl Revision {
+    /// Whether this revision is known to come after `earlier`: by version id where both are
+    /// whole numbers, else by `lastUpdated` where both have one. Revisions that cannot be
+    /// ordered are not newer, so a redelivery or a stale copy changes nothing.
+    pub fn is_newer_than(&self, earlier: &Revision) -> bool {
+        let number = |r: &Revision| r.version_id.as_deref()?.parse::<u64>().ok();
+        match (number(self), number(earlier)) {
+            (Some(new), Some(old)) => new > old,
+            _ => match (self.last_updated, earlier.last_updated) {
+                (Some(new), Some(old)) => new > old,
+                _ => false,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReportEvent {
     ReportRecorded {
@@ -68,6 +95,13 @@ pub enum ReportEvent {
     ReportWithdrawn {
         withdrawn_at: DateTime<Utc>,
     },
+    /// The source sent this version of the whole report: it was recorded, or the staff it
+    /// names now were added and removed (`StaffAdded`, `StaffRemoved` just before). Older or
+    /// repeated versions change nothing.
+    ReportRevised {
+        revision: Revision,
+        revised_at: DateTime<Utc>,
+    },
     /// The report affects many staff at once and calls for a group debrief as well as
     /// individual outreach (at most once per report). Counts only: no staff ids, no names.
     GroupDebriefProposed {
@@ -89,6 +123,7 @@ impl cqrs_es::DomainEvent for ReportEvent {
             ReportEvent::StaffAdded { .. } => "StaffAdded".to_string(),
             ReportEvent::StaffRemoved { .. } => "StaffRemoved".to_string(),
             ReportEvent::ReportWithdrawn { .. } => "ReportWithdrawn".to_string(),
+            ReportEvent::ReportRevised { .. } => "ReportRevised".to_string(),
             ReportEvent::GroupDebriefProposed { .. } => "GroupDebriefProposed".to_string(),
         }
     }

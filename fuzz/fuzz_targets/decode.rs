@@ -1,5 +1,6 @@
 //! Any bytes as an inbound record: a payload and a few headers (the first bytes say how many
-//! and how long). Decoding must answer with a command or a rejection whose code names the
+//! and how long); the seeds include FHIR messages as bare records (content-type
+//! application/fhir+json). Decoding must answer with a command or a rejection whose code names the
 //! reason; a panic, or a rejection without a code, is a finding.
 #![no_main]
 

@@ -1,6 +1,7 @@
 //! A test bed per test: its own database, its own topics and consumer group, the real service
 //! started in-process against real PostgreSQL and a real Kafka-protocol broker.
 
+pub mod fhir;
 pub mod logs;
 pub mod reports;
 
@@ -384,6 +385,14 @@ impl TopicRecord {
         serde_json::from_slice(&self.payload)
             .unwrap_or_else(|e| panic!("the payload is not JSON ({e}): {self:?}"))
     }
+}
+
+/// The case of `staff_id` among `cases`, as the API lists them.
+pub fn case_of<'c>(cases: &'c [Value], staff_id: &str) -> &'c Value {
+    cases
+        .iter()
+        .find(|c| c["member"]["staff_id"] == staff_id)
+        .unwrap_or_else(|| panic!("no case for {staff_id} in {cases:#?}"))
 }
 
 /// The members' staff ids of the cases in `cases`, sorted.

@@ -3,6 +3,7 @@
 //! in anything it sends out.
 
 use chrono::Datelike;
+use integration_tests::fhir::{bare, cloudevent, event_of, example, r4_clinical, r5_clinical};
 use integration_tests::logs::CapturedLogs;
 use integration_tests::reports::{incident_with_clinical_detail, staff};
 use integration_tests::{eventually, TestBed};
@@ -43,8 +44,28 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     )
     .await;
 
+    // And in HL7 FHIR: every clinical element of an R4 and of an R5 AdverseEvent, the room it
+    // happened in, and a Patient resource carried in the Bundle.
+    let mut r4 = example("r4-medication-error-contained.json");
+    r4_clinical(&mut r4, &canary);
+    bed.publish(&cloudevent(r4), Mode::Binary).await;
+    let mut fall = example("r5-fall-collection.json");
+    r5_clinical(event_of(&mut fall), &canary);
+    let entries = fall["entry"].as_array_mut().unwrap();
+    for entry in entries.iter_mut() {
+        if entry["resource"]["id"] == "room-712" {
+            entry["resource"]["name"] = json!(format!("Room {canary}"));
+        }
+    }
+    entries.push(
+        json!({"fullUrl": format!("https://ehr.hospital.example/fhir/Patient/{canary}"),
+        "resource": {"resourceType": "Patient", "id": canary.clone(),
+            "name": [{"family": format!("Patient {canary}")}], "birthDate": "1950-01-01"}}),
+    );
+    bed.publish_raw(Some("fall-2026-0977"), &bare(&fall)).await;
+
     let cases = bed
-        .wait_for_cases(&service, "four cases", |cases| cases.len() == 4)
+        .wait_for_cases(&service, "ten cases", |cases| cases.len() == 10)
         .await;
 
     // Every response the API gives about these cases.
@@ -66,7 +87,12 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     // supporter), an escalation (a notice to the director), a completed case (a feedback
     // invitation by e-mail to the member), and last quarter's statistics.
     bed.put_on_roster(&service, "SUP1").await;
-    let case_id = cases[0]["case_id"].as_str().unwrap();
+    let case_id = cases
+        .iter()
+        .find(|c| c["member"]["staff_id"] == "S1")
+        .expect("S1's case")["case_id"]
+        .as_str()
+        .unwrap();
     for (what, body) in [
         ("assignment", json!({"supporter_id": "SUP1"})),
         (
@@ -142,6 +168,10 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     // The members' names did arrive: the canary is absent because it was dropped, not because
     // nothing was stored.
     assert!(responses[0].contains("GivenS1"));
+    assert!(
+        responses[0].contains("Adaeze") && responses[0].contains("Kenji"),
+        "the FHIR reports' staff arrived too"
+    );
 
     // Every row of every table, as text.
     let db = bed.db().await;

@@ -1,17 +1,10 @@
 //! A program manager and a peer supporter work a case from opening to closing, through the API.
 
 use integration_tests::reports::{incident, staff};
-use integration_tests::{eventually, metric_value, TestBed};
+use integration_tests::{case_of, eventually, metric_value, TestBed};
 use outreach_domain::deadline::Allowance;
 use outreach_intake::sample::Mode;
-use serde_json::{json, Value};
-
-fn case_of<'a>(cases: &'a [Value], staff_id: &str) -> &'a Value {
-    cases
-        .iter()
-        .find(|c| c["member"]["staff_id"] == staff_id)
-        .unwrap_or_else(|| panic!("no case for {staff_id}"))
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_case_is_assigned_contacted_accepted_met_and_closed_and_the_read_model_follows() {

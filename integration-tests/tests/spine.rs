@@ -275,15 +275,15 @@ async fn the_sample_stream_yields_the_cases_a_program_manager_expects() {
         .await;
     }
     // 01: four staff, 04 adds one; 02: reporter and one involved; 03: two involved;
-    // 05: three staff, then 06 withdraws it.
+    // 05: three staff, then 06 withdraws it; 05b (HL7 FHIR): two contributors.
     let cases = bed
         .wait_for_cases(&service, "the withdrawn report's cases", |cases| {
-            cases.iter().filter(|c| c["status"] == "cancelled").count() == 3
+            cases.iter().filter(|c| c["status"] == "cancelled").count() == 3 && cases.len() == 14
         })
         .await;
-    assert_eq!(cases.len(), 12, "{cases:#?}");
+    assert_eq!(cases.len(), 14, "{cases:#?}");
     let open = cases.iter().filter(|c| c["status"] == "open").count();
-    assert_eq!(open, 9);
+    assert_eq!(open, 11);
     let i_reports = cases.iter().filter(|c| c["trigger"] == "i_report").count();
     assert_eq!(i_reports, 4);
     service.stop().await;
@@ -297,7 +297,7 @@ async fn the_outreach_read_model_rebuilt_from_zero_equals_what_was_built_increme
         bed.publish(&event, Mode::Structured).await;
     }
     bed.wait_for_cases(&service, "the sample stream", |cases| {
-        cases.iter().filter(|c| c["status"] == "cancelled").count() == 3
+        cases.iter().filter(|c| c["status"] == "cancelled").count() == 3 && cases.len() == 14
     })
     .await;
     service.stop().await;
@@ -312,7 +312,7 @@ async fn the_outreach_read_model_rebuilt_from_zero_equals_what_was_built_increme
         rows
     };
     let incremental = snapshot().await;
-    assert_eq!(incremental.len(), 12);
+    assert_eq!(incremental.len(), 14);
 
     let projection =
         outreach_projections::by_name("outreach", &bed.settings.projection_setup()).unwrap();

@@ -16,7 +16,7 @@ use crate::{
 #[openapi(
     info(
         title = "peer-outreach API",
-        description = "Outreach cases of clinician peer-support programs. Errors are RFC 9457 problem documents."
+        description = "Outreach cases of clinician peer-support programs. Errors are RFC 9457 problem documents. Cases open from what intake reads on the incidents topic: the four native CloudEvent types (health.safety.incident.reported.v1, .ireport.filed.v1, .incident.amended.v1, .incident.withdrawn.v1; structured or binary mode) and HL7 FHIR R4, R4B and R5 AdverseEvents (alone, contained, or in a Bundle) as CloudEvents whose datacontenttype is application/fhir+json or as bare records with that content-type; schemas/README.md in the repository describes each, and what is kept of it."
     ),
     paths(
         cases::list_cases,

@@ -82,6 +82,7 @@ async fn record(app: &TestApp, id: &str, members: Vec<InvolvedMember>) {
                 unit: "ICU 4".into(),
                 members,
                 recorded_at: now(),
+                revision: None,
             },
             &HashMap::new(),
         )

@@ -362,6 +362,7 @@ async fn a_colleague_named_in_the_same_report_is_excluded() {
                 unit: "ICU 4".into(),
                 members: vec![witness("W1")],
                 recorded_at: Utc::now(),
+                revision: None,
             },
             &HashMap::new(),
         )

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use outreach_events::{
-    CancelReason, MemberContact, MemberProfile, ReportEvent, ReportMember, ReportRef, TriggerKind,
+    CancelReason, MemberContact, MemberProfile, ReportEvent, ReportMember, ReportRef, Revision,
+    TriggerKind,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -79,6 +80,10 @@ pub enum ReportCommand {
         unit: String,
         members: Vec<InvolvedMember>,
         recorded_at: DateTime<Utc>,
+        /// Set by sources that send the whole report again when it changes (HL7 FHIR): a newer
+        /// revision of a recorded report adds and removes members as an amendment would.
+        #[serde(default)]
+        revision: Option<Revision>,
     },
     Amend {
         report: ReportRef,
@@ -126,6 +131,9 @@ pub struct SafetyReport {
     /// Whether a group debrief was proposed (at most once per report).
     #[serde(default)]
     group_debrief_proposed: bool,
+    /// The newest revision the source sent, for sources that send whole reports.
+    #[serde(default)]
+    revision: Option<Revision>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,8 +245,30 @@ impl SafetyReport {
             ReportCommand::Record {
                 members,
                 recorded_at,
+                revision,
                 ..
-            } => open(members, *recorded_at),
+            } => {
+                let mut commands = open(members, *recorded_at);
+                if revision.is_some() {
+                    // A revision names everyone: whoever it leaves out was removed by it or
+                    // by an earlier one (cancelling again is a no-op).
+                    let named: std::collections::BTreeSet<&str> = members
+                        .iter()
+                        .map(|m| m.profile.staff_id.as_str())
+                        .collect();
+                    commands.extend(
+                        self.members
+                            .iter()
+                            .filter(|(id, m)| {
+                                m.removed && m.eligible && !named.contains(id.as_str())
+                            })
+                            .map(|(_, m)| {
+                                cancel(m.case_id, CancelReason::RemovedFromReport, *recorded_at)
+                            }),
+                    );
+                }
+                commands
+            }
             ReportCommand::Amend {
                 added,
                 removed,
@@ -301,9 +331,20 @@ impl Aggregate for SafetyReport {
                 unit,
                 members,
                 recorded_at,
+                revision,
             } => {
                 if self.recorded.is_some() {
-                    return Ok(()); // redelivery: already recorded
+                    // A redelivery or an older version changes nothing; a newer one amends.
+                    let newer = match (&revision, &self.revision) {
+                        (Some(new), Some(old)) => new.is_newer_than(old),
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    };
+                    if let (true, Some(revision)) = (newer && !self.withdrawn, revision) {
+                        self.revise(&report, members, revision, recorded_at, policy, sink)
+                            .await;
+                    }
+                    return Ok(());
                 }
                 let departments = GroupDebriefPolicy::departments(&members);
                 let members = Self::named(&report, &members);
@@ -317,6 +358,13 @@ impl Aggregate for SafetyReport {
                     recorded_at,
                 };
                 sink.write(event, self).await;
+                if let Some(revision) = revision {
+                    let event = ReportEvent::ReportRevised {
+                        revision,
+                        revised_at: recorded_at,
+                    };
+                    sink.write(event, self).await;
+                }
                 self.propose_group_debrief(policy, departments, recorded_at, sink)
                     .await;
             }
@@ -418,12 +466,67 @@ impl Aggregate for SafetyReport {
                 }
             }
             ReportEvent::ReportWithdrawn { .. } => self.withdrawn = true,
+            ReportEvent::ReportRevised { revision, .. } => self.revision = Some(revision),
             ReportEvent::GroupDebriefProposed { .. } => self.group_debrief_proposed = true,
         }
     }
 }
 
 impl SafetyReport {
+    /// A newer revision of the whole report: the members it names that the report does not are
+    /// added, those the report names that it does not are removed, as an amendment would.
+    async fn revise(
+        &mut self,
+        report: &ReportRef,
+        members: Vec<InvolvedMember>,
+        revision: Revision,
+        at: DateTime<Utc>,
+        policy: &GroupDebriefPolicy,
+        sink: &EventSink<Self>,
+    ) {
+        let named: std::collections::BTreeSet<&str> = members
+            .iter()
+            .map(|m| m.profile.staff_id.as_str())
+            .collect();
+        let removed: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(id, m)| !m.removed && !named.contains(id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let new: Vec<_> = members
+            .iter()
+            .filter(|m| !self.is_active(&m.profile.staff_id))
+            .cloned()
+            .collect();
+        let departments = GroupDebriefPolicy::departments(&new);
+        let added = Self::named(report, &new);
+        let adds = !added.is_empty();
+        if adds {
+            let event = ReportEvent::StaffAdded {
+                members: added,
+                amended_at: at,
+            };
+            sink.write(event, self).await;
+        }
+        if !removed.is_empty() {
+            let event = ReportEvent::StaffRemoved {
+                staff_ids: removed,
+                amended_at: at,
+            };
+            sink.write(event, self).await;
+        }
+        let event = ReportEvent::ReportRevised {
+            revision,
+            revised_at: at,
+        };
+        sink.write(event, self).await;
+        if adds {
+            self.propose_group_debrief(policy, departments, at, sink)
+                .await;
+        }
+    }
+
     fn add(&mut self, members: Vec<ReportMember>) {
         for m in members {
             self.members.insert(
@@ -489,6 +592,7 @@ mod tests {
             unit: "7 Long ICU".into(),
             members,
             recorded_at: at(),
+            revision: None,
         }
     }
 
@@ -885,5 +989,125 @@ mod tests {
                 withdrawn_at: at(),
             })
             .then_expect_events(vec![]);
+    }
+
+    fn version(n: &str) -> Revision {
+        Revision {
+            version_id: Some(n.into()),
+            last_updated: None,
+        }
+    }
+
+    fn revised(members: Vec<InvolvedMember>, n: &str) -> ReportCommand {
+        let mut command = record(members, true);
+        if let ReportCommand::Record { revision, .. } = &mut command {
+            *revision = Some(version(n));
+        }
+        command
+    }
+
+    fn revision_seen(n: &str) -> ReportEvent {
+        ReportEvent::ReportRevised {
+            revision: version(n),
+            revised_at: at(),
+        }
+    }
+
+    #[test]
+    fn a_first_revision_is_recorded_with_its_version() {
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(revised(vec![member("E1", true)], "1"))
+            .then_expect_events(vec![recorded(&[("E1", true)], true), revision_seen("1")]);
+    }
+
+    #[test]
+    fn a_newer_revision_adds_and_removes_members_as_an_amendment_does() {
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![
+                recorded(&[("E1", true), ("E2", true)], true),
+                revision_seen("1"),
+            ])
+            .when(revised(vec![member("E2", true), member("E3", true)], "2"))
+            .then_expect_events(vec![
+                added(&[member("E3", true)]),
+                ReportEvent::StaffRemoved {
+                    staff_ids: vec!["E1".into()],
+                    amended_at: at(),
+                },
+                revision_seen("2"),
+            ]);
+    }
+
+    #[test]
+    fn the_same_or_an_older_revision_changes_nothing() {
+        for stale in ["2", "1"] {
+            Scenario::with(GroupDebriefPolicy::default())
+                .given(vec![
+                    recorded(&[("E1", true)], true),
+                    revision_seen("1"),
+                    added(&[member("E2", true)]),
+                    revision_seen("2"),
+                ])
+                .when(revised(vec![member("E1", true)], stale))
+                .then_expect_events(vec![]);
+        }
+    }
+
+    #[test]
+    fn a_revision_of_a_withdrawn_report_changes_nothing() {
+        Scenario::with(GroupDebriefPolicy::default())
+            .given(vec![
+                recorded(&[("E1", true)], true),
+                revision_seen("1"),
+                ReportEvent::ReportWithdrawn { withdrawn_at: at() },
+            ])
+            .when(revised(vec![member("E2", true)], "2"))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_revision_opens_the_added_and_cancels_the_removed() {
+        let state = state_after(vec![
+            recorded(&[("E1", true), ("E2", true)], true),
+            revision_seen("1"),
+            added(&[member("E3", true)]),
+            ReportEvent::StaffRemoved {
+                staff_ids: vec!["E1".into()],
+                amended_at: at(),
+            },
+            revision_seen("2"),
+        ]);
+        let follow_up =
+            state.follow_up(&revised(vec![member("E2", true), member("E3", true)], "2"));
+        let cancelled: Vec<_> = follow_up
+            .iter()
+            .filter(|(_, c)| matches!(c, CaseCommand::Cancel { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(cancelled, vec![ids::case_id(&report(), "E1")]);
+        assert_eq!(
+            opened(&follow_up),
+            vec![ids::case_id(&report(), "E2"), ids::case_id(&report(), "E3")]
+        );
+    }
+
+    #[test]
+    fn revisions_are_ordered_by_version_number_else_by_last_updated() {
+        let at = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
+        let both = |v: &str, t: &str| Revision {
+            version_id: Some(v.into()),
+            last_updated: at(t),
+        };
+        assert!(
+            version("10").is_newer_than(&version("9")),
+            "numerically, not as text"
+        );
+        assert!(!version("2").is_newer_than(&version("2")));
+        assert!(both("b", "2026-11-21T10:00:00Z").is_newer_than(&both("a", "2026-11-20T10:00:00Z")));
+        assert!(
+            !version("b").is_newer_than(&version("a")),
+            "unordered: not newer"
+        );
     }
 }

@@ -8,7 +8,7 @@ use cloudevents::message::{
     BinaryDeserializer, BinarySerializer, Encoding, MessageAttributeValue, MessageDeserializer,
     StructuredDeserializer, StructuredSerializer,
 };
-use cloudevents::{AttributesReader, Event};
+use cloudevents::{AttributesReader, AttributesWriter, Event};
 use serde_json::Value;
 
 use crate::{InboundRecord, Rejection};
@@ -21,6 +21,9 @@ pub struct Envelope {
     pub id: String,
     pub source: String,
     pub ty: String,
+    /// `datacontenttype`: FHIR data (`application/fhir+json`) is read as FHIR, whatever the
+    /// `type`.
+    pub content_type: Option<String>,
     pub data: Value,
 }
 
@@ -28,11 +31,14 @@ pub fn envelope(record: &InboundRecord, payload: &[u8]) -> Result<Envelope, Reje
     let event = if record.header(SPEC_VERSION_HEADER).is_some() {
         BinaryDeserializer::into_event(BinaryRecord { record, payload }).map_err(describe)?
     } else {
-        let value: Value = serde_json::from_slice(payload).map_err(|e| Rejection::NotJson {
+        let mut value: Value = serde_json::from_slice(payload).map_err(|e| Rejection::NotJson {
             line: e.line(),
             column: e.column(),
         })?;
-        serde_json::from_value::<Event>(value).map_err(|e| {
+        // The sdk reads `data` as JSON only for a bare `+json` media type: parameters (FHIR's
+        // `fhirVersion`) are set aside for it and restored after.
+        let parameters = strip_parameters(&mut value);
+        let mut event = serde_json::from_value::<Event>(value).map_err(|e| {
             // "missing field `id`" is safe to repeat; other serde messages may quote values.
             let message = e.to_string();
             Rejection::NotACloudEvent(if message.starts_with("missing field") {
@@ -41,7 +47,11 @@ pub fn envelope(record: &InboundRecord, payload: &[u8]) -> Result<Envelope, Reje
                 "an attribute is missing or malformed (specversion must be 1.0; id, source and type are required)"
                     .into()
             })
-        })?
+        })?;
+        if let Some(content_type) = parameters {
+            event.set_datacontenttype(Some(content_type));
+        }
+        event
     };
     let data = match event.data() {
         Some(Data::Json(value)) => value.clone(),
@@ -65,8 +75,19 @@ pub fn envelope(record: &InboundRecord, payload: &[u8]) -> Result<Envelope, Reje
         id: event.id().to_string(),
         source: event.source().to_string(),
         ty: event.ty().to_string(),
+        content_type: event.datacontenttype().map(str::to_string),
         data,
     })
+}
+
+/// Replaces a structured event's `datacontenttype` by its essence when it has parameters, and
+/// returns the whole of it.
+fn strip_parameters(event: &mut Value) -> Option<String> {
+    let attribute = event.get_mut("datacontenttype")?;
+    let content_type = attribute.as_str()?.to_string();
+    let (essence, _) = content_type.split_once(';')?;
+    *attribute = Value::String(essence.trim().to_string());
+    Some(content_type)
 }
 
 fn is_json(content_type: &str) -> bool {

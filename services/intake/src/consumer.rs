@@ -165,17 +165,11 @@ impl Intake {
                 Err(rejection) => rejections.push(Some(rejection)),
                 Ok(decoded) => {
                     span.record("cloudevents.event_id", decoded.event_id.as_str());
-                    span.record(
-                        "cloudevents.event_type",
-                        decoded.message_type.cloudevent_type(),
-                    );
+                    span.record("cloudevents.event_type", decoded.event_type);
                     let metadata = HashMap::from([
                         ("event_id".to_string(), decoded.event_id.clone()),
                         ("event_source".to_string(), decoded.event_source.clone()),
-                        (
-                            "event_type".to_string(),
-                            decoded.message_type.cloudevent_type().to_string(),
-                        ),
+                        ("event_type".to_string(), decoded.event_type.to_string()),
                     ]);
                     applies.push((rejections.len(), decoded));
                     rejections.push(None);
@@ -204,7 +198,7 @@ impl Intake {
                     metrics().messages.add(1, &[attribute("outcome", outcome)]);
                     tracing::info!(
                         topic = %record.topic, partition = record.partition, offset = record.offset,
-                        event_id = %decoded.event_id, event_type = decoded.message_type.cloudevent_type(),
+                        event_id = %decoded.event_id, event_type = decoded.event_type,
                         case_commands, "message {outcome}"
                     );
                 }

@@ -6,7 +6,7 @@ use outreach_domain::ReportCommand;
 
 use crate::cloudevent::envelope;
 use crate::contract::{self, MessageType};
-use crate::{InboundRecord, Rejection};
+use crate::{fhir, InboundRecord, Rejection};
 
 pub use crate::mapping::Policies;
 
@@ -15,7 +15,8 @@ pub struct Decoded {
     /// The CloudEvent id and source: safe to log, and recorded with the resulting events.
     pub event_id: String,
     pub event_source: String,
-    pub message_type: MessageType,
+    /// The CloudEvent type, or which FHIR the message was (`hl7.fhir.r4.AdverseEvent`).
+    pub event_type: &'static str,
     pub command: ReportCommand,
 }
 
@@ -35,7 +36,43 @@ pub fn decode(
     if payload.is_empty() {
         return Err(Rejection::Empty);
     }
+    if let Some(content_type) = bare_fhir(record) {
+        // No CloudEvent envelope: the FHIR resource alone, identified by where it was read.
+        let data: serde_json::Value =
+            serde_json::from_slice(payload).map_err(|e| Rejection::NotJson {
+                line: e.line(),
+                column: e.column(),
+            })?;
+        let source = &policies.fhir.bare_record_source;
+        let (version, command) =
+            fhir::to_command(&data, &content_type, source, policies, received_at)?;
+        return Ok(Decoded {
+            event_id: format!("{}/{}/{}", record.topic, record.partition, record.offset),
+            event_source: source.clone(),
+            event_type: version.event_type(),
+            command,
+        });
+    }
     let envelope = envelope(record, payload)?;
+    if let Some(content_type) = envelope
+        .content_type
+        .as_deref()
+        .filter(|c| fhir::is_fhir(c))
+    {
+        let (version, command) = fhir::to_command(
+            &envelope.data,
+            content_type,
+            &envelope.source,
+            policies,
+            received_at,
+        )?;
+        return Ok(Decoded {
+            event_id: envelope.id,
+            event_source: envelope.source,
+            event_type: version.event_type(),
+            command,
+        });
+    }
     let message_type = MessageType::from_cloudevent_type(&envelope.ty)
         .ok_or_else(|| Rejection::UnknownType(envelope.ty.chars().take(200).collect()))?;
     contract::check(contract::validator(message_type), &envelope.data)
@@ -50,9 +87,19 @@ pub fn decode(
     Ok(Decoded {
         event_id: envelope.id,
         event_source: envelope.source,
-        message_type,
+        event_type: message_type.cloudevent_type(),
         command,
     })
+}
+
+/// The content type of a bare FHIR record: FHIR JSON by its `content-type` header, with no
+/// CloudEvent attributes in headers (a structured CloudEvent says `cloudevents+json`).
+fn bare_fhir(record: &InboundRecord) -> Option<String> {
+    if record.header("ce_specversion").is_some() {
+        return None;
+    }
+    let content_type = std::str::from_utf8(record.header("content-type")?).ok()?;
+    fhir::is_fhir(content_type).then(|| content_type.to_string())
 }
 
 #[cfg(test)]
@@ -309,6 +356,14 @@ mod tests {
             "06-incident-withdrawn-duplicate.json",
         ];
 
+        const FHIR_EXAMPLES: [&str; 5] = [
+            "hl7-r4/AdverseEvent-example.json",
+            "r4-medication-error-contained.json",
+            "r4-transaction.json",
+            "r4b-subscription-notification.json",
+            "r5-fall-collection.json",
+        ];
+
         proptest! {
             #![proptest_config(ProptestConfig {
                 cases: 512,
@@ -338,6 +393,49 @@ mod tests {
                     let reason = rejection.to_string();
                     prop_assert!(!reason.contains(CANARY), "{} quotes the data", reason);
                     prop_assert!(!rejection.code().is_empty());
+                }
+            }
+
+            #[test]
+            fn a_mangled_fhir_message_is_decoded_or_rejected_without_quoting_it(
+                which in 0..FHIR_EXAMPLES.len(),
+                mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+                enveloped in any::<bool>(),
+            ) {
+                let mut resource = crate::fhir::tests::fhir_example(FHIR_EXAMPLES[which]);
+                // Elements whose values outreach keeps (or compares): a canary there may
+                // rightly reach the command. Anywhere else it must not.
+                const KEPT: [&str; 12] = ["identifier", "name", "telecom", "code", "specialty",
+                    "qualification", "id", "meta", "fullUrl", "reference", "resourceType", "contained"];
+                let mut touched_kept = false;
+                for (index, choice) in mutations {
+                    let mut all = Vec::new();
+                    paths(&resource, Vec::new(), &mut all);
+                    let path = index.get(&all).clone();
+                    touched_kept |= path.is_empty()
+                        || path.last().is_some_and(|p| p == "entry" || p.parse::<usize>().is_ok() && path.len() <= 2)
+                        || path.iter().any(|p| KEPT.contains(&p.as_str()));
+                    replace(&mut resource, &path, odd_value(choice));
+                }
+                let record = if enveloped {
+                    structured(&json!({
+                        "specversion": "1.0", "id": "e", "source": "/ehr", "type": "fhir",
+                        "datacontenttype": "application/fhir+json", "data": resource
+                    }))
+                } else {
+                    crate::fhir::tests::bare(&resource)
+                };
+                match decode_with(&record, &crate::fhir::tests::hospital()) {
+                    Err(rejection) => {
+                        let reason = rejection.to_string();
+                        prop_assert!(!reason.contains(CANARY), "{} quotes the message", reason);
+                        prop_assert!(!rejection.code().is_empty());
+                    }
+                    Ok(decoded) => {
+                        let command = format!("{:?}", decoded.command);
+                        prop_assert!(touched_kept || !command.contains(CANARY),
+                            "a clinical element reached the command: {}", command);
+                    }
                 }
             }
 

@@ -17,6 +17,8 @@ use crate::{MessageType, Rejection};
 pub struct Policies {
     pub trigger: TriggerPolicy,
     pub eligibility: EligibilityPolicy,
+    /// How the hospital's FHIR maps onto the program (`[fhir]`).
+    pub fhir: crate::fhir::FhirMapping,
 }
 
 pub fn to_command(
@@ -49,6 +51,7 @@ pub fn to_command(
                 unit: message.location.unit,
                 members: members(message.involved_staff),
                 recorded_at: received_at,
+                revision: None,
             }
         }
         MessageType::IReportFiled => {
@@ -68,6 +71,7 @@ pub fn to_command(
                 unit: message.location.unit,
                 members: members(staff),
                 recorded_at: received_at,
+                revision: None,
             }
         }
         MessageType::IncidentAmended => {

@@ -119,7 +119,11 @@ pub fn encode(event: &Value, mode: Mode) -> Result<Encoded, IntakeError> {
                         .map(|v| (format!("ce_{name}"), v.to_string()))
                 })
                 .collect();
-            headers.push(("content-type".into(), "application/json".into()));
+            // FHIR data keeps its media type (and any fhirVersion): it says how to read it.
+            let content_type = event["datacontenttype"]
+                .as_str()
+                .unwrap_or("application/json");
+            headers.push(("content-type".into(), content_type.into()));
             Encoded {
                 headers,
                 payload: json(&event["data"]),
@@ -128,6 +132,21 @@ pub fn encode(event: &Value, mode: Mode) -> Result<Encoded, IntakeError> {
     })
 }
 
+/// The report id, or for FHIR the AdverseEvent's logical id (alone or in a Bundle), so that
+/// every version of one report lands in one partition.
 fn report_key(event: &Value) -> Option<String> {
-    event["data"]["report_id"].as_str().map(String::from)
+    let data = &event["data"];
+    if let Some(id) = data["report_id"].as_str() {
+        return Some(id.to_string());
+    }
+    let adverse_event = match data["resourceType"].as_str() {
+        Some("AdverseEvent") => Some(data),
+        Some("Bundle") => data["entry"]
+            .as_array()?
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["resourceType"] == "AdverseEvent"),
+        _ => None,
+    }?;
+    adverse_event["id"].as_str().map(String::from)
 }

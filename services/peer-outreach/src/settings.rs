@@ -33,6 +33,9 @@ pub struct Settings {
     /// `[privacy]`: the retention purge of members' personal data.
     pub privacy: PrivacySettings,
     pub notifications: NotificationSettings,
+    /// `[fhir]`: how the hospital's HL7 FHIR maps onto the program.
+    #[serde(default)]
+    pub fhir: outreach_intake::FhirMapping,
     /// `[auth]`: the identity provider whose tokens the API accepts. Required to serve: there
     /// is no setting that turns authentication off. Locally, `peer-outreach dev-issuer init`
     /// makes a development issuer and prints these settings.

@@ -80,6 +80,7 @@ impl World {
             unit: "ED".into(),
             members: vec![member],
             recorded_at: Utc::now(),
+            revision: None,
         };
         self.commands
             .handle_report(record, &Metadata::new())

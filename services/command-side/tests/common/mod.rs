@@ -45,5 +45,6 @@ pub fn record(id: &str, members: Vec<InvolvedMember>) -> ReportCommand {
         unit: "ED".into(),
         members,
         recorded_at: at(),
+        revision: None,
     }
 }

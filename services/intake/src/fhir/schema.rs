@@ -1,0 +1,44 @@
+//! HL7's FHIR JSON Schema, restricted to the resources intake reads (`schemas/fhir/`),
+//! compiled into the binary.
+
+use std::sync::OnceLock;
+
+use jsonschema::Validator;
+use serde_json::{json, Value};
+
+const R4: &str = include_str!("../../../../schemas/fhir/r4.schema.json");
+
+/// The definitions a message is checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Definition {
+    Bundle,
+    AdverseEvent,
+    /// Any resource: those intake reads against their definitions, others by type name only.
+    Resource,
+}
+
+/// The R4 validators (R4B's AdverseEvent, Practitioner, PractitionerRole, CareTeam, Location
+/// and Organization are R4's).
+pub fn r4(definition: Definition) -> &'static Validator {
+    static VALIDATORS: OnceLock<[Validator; 3]> = OnceLock::new();
+    let validators = VALIDATORS.get_or_init(|| {
+        let schema: Value =
+            serde_json::from_str(R4).expect("the FHIR schema compiled into the binary is JSON");
+        let compile = |name: &str| {
+            let root = json!({
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "$ref": format!("#/definitions/{name}"),
+                "definitions": schema["definitions"],
+            });
+            jsonschema::draft7::options()
+                .build(&root)
+                .expect("the FHIR schema compiled into the binary is valid draft-07")
+        };
+        [
+            compile("Bundle"),
+            compile("AdverseEvent"),
+            compile("ResourceList"),
+        ]
+    });
+    &validators[definition as usize]
+}
