@@ -55,14 +55,18 @@ impl Site {
                     client_id: "peer-outreach-dashboard".into(),
                     client_secret: None,
                     redirect_uri: REDIRECT.into(),
-                    authorization_endpoint: None,
-                    token_endpoint: None,
+                    // As `dev-issuer init --provider` prints them: the development issuer is
+                    // not at the address it is served on, so it is not discovered.
+                    authorization_endpoint: Some(format!("{provider}/authorize")),
+                    token_endpoint: Some(format!("{provider}/token")),
                     scopes: vec![],
                 },
                 queue_refresh_seconds: 5,
             },
-            // Found through the provider's discovery document.
-            &provider,
+            &outreach_auth::AuthSettings {
+                allow_development_issuer: true,
+                ..issuer.settings_in_process()
+            },
         )
         .await
         .expect("the provider's endpoints are found");

@@ -23,11 +23,13 @@ use super::view::{capitalised, time_left, words, Clock, Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::{Caller, RunTheProgram};
 use crate::access_audit::{self, Read};
+use crate::attribution::Author;
+use crate::attribution::By;
 use crate::case_commands::{
     self, AssignSupporter, CloseCase, NoFields, RecordContactAttempt, RecordEncounter,
     RecordEscalation, ReferToProfessionalHelp,
 };
-use crate::case_timeline::{self, StepKind, TimelineStep};
+use crate::case_timeline::{self, Authors, StepKind, TimelineStep};
 use crate::cases::{self, CaseRow, CaseStatus};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
@@ -168,7 +170,8 @@ pub(crate) async fn perform(
     let command = match step {
         Step::Assignment => {
             let body: AssignSupporter = form.body(&[])?;
-            return case_commands::assign(state, case_id, &body.supporter_id, expected)
+            let by = By::dashboard(caller);
+            return case_commands::assign(state, by, case_id, &body.supporter_id, expected)
                 .await
                 .map(|v| v.version);
         }
@@ -195,7 +198,7 @@ pub(crate) async fn perform(
         }
     };
     caller.require_on_case(state, case_id).await?;
-    case_commands::act(state, case_id, expected, command)
+    case_commands::act(state, By::dashboard(caller), case_id, expected, command)
         .await
         .map(|v| v.version)
 }
@@ -374,6 +377,8 @@ pub(crate) struct Fact {
     pub at: String,
     pub at_iso: String,
     pub what: String,
+    /// Who took the step, in words: for the program director only (empty otherwise).
+    pub by: String,
 }
 
 /// The case's steps, oldest first, from the case timeline: each contact attempt, encounter and
@@ -385,8 +390,36 @@ fn facts(steps: &[TimelineStep], clock: Clock) -> Vec<Fact> {
             at: clock.at(step.at),
             at_iso: step.at.to_rfc3339(),
             what: what_happened(step),
+            by: step.author.as_ref().map(who).unwrap_or_default(),
         })
         .collect()
+}
+
+/// Who took a step, in the director's words: the program's staff by role, staff id and
+/// subject; a care team member by relation only; the service's own processes by name.
+fn who(author: &Author) -> String {
+    let via = match author.source.as_deref() {
+        Some("dashboard") => ", on the dashboard",
+        Some("api") => ", through the API",
+        _ => "",
+    };
+    let named = match (&author.staff_id, &author.subject) {
+        (Some(staff_id), Some(subject)) => format!(" {staff_id} ({subject})"),
+        (None, Some(subject)) => format!(" {subject}"),
+        _ => String::new(),
+    };
+    match (author.role.as_deref(), author.relation.as_deref()) {
+        (Some("care_team_member"), Some("self")) => format!("the member themselves{via}"),
+        (Some("care_team_member"), Some(relation)) => {
+            format!("a {} of the member, not named{via}", words(relation))
+        }
+        (Some(role), _) => format!("{}{named}{via}", words(role)),
+        (None, _) => match author.source.as_deref() {
+            Some("intake") => "intake, from a safety report".to_owned(),
+            Some(process) => format!("the service ({})", words(process)),
+            None => "not recorded".to_owned(),
+        },
+    }
 }
 
 /// A step in a manager's words.
@@ -621,7 +654,8 @@ async fn page(
             .map(str::to_owned),
         _ => None,
     };
-    let steps = case_timeline::steps(&api.pool, case_id).await?;
+    let authors = Authors::for_caller(&signed_in.caller);
+    let steps = case_timeline::steps(&api.pool, case_id, authors).await?;
     let view = case_view(&row, &steps, clock);
     let today = Utc::now()
         .with_timezone(&clock.zone)
