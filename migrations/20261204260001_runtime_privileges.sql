@@ -77,6 +77,19 @@ BEGIN
     FOR entry IN SELECT table_name, privileges FROM runtime_privileges WHERE privileges <> '' LOOP
         EXECUTE format('GRANT %s ON TABLE %I TO %I', entry.privileges, entry.table_name, runtime);
     END LOOP;
+    -- A serial column's sequence, for the tables it may insert into (nextval only: USAGE).
+    FOR entry IN
+        SELECT pg_get_serial_sequence(format('%I', p.table_name), a.attname) AS sequence
+        FROM runtime_privileges p
+                 JOIN pg_attribute a ON a.attrelid = to_regclass(format('%I', p.table_name))
+        WHERE p.privileges LIKE '%INSERT%'
+          AND a.attnum > 0
+          AND NOT a.attisdropped
+        LOOP
+            IF entry.sequence IS NOT NULL THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', entry.sequence, runtime);
+            END IF;
+        END LOOP;
 END
 $$;
 

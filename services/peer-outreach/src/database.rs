@@ -107,13 +107,20 @@ async fn grant_runtime_role(owner: &PgPool, settings: &DatabaseSettings) -> anyh
 /// Refuses to serve on a schema older than this build: without the owner's credentials, `run`
 /// cannot apply what is pending.
 async fn refuse_pending_migrations(pool: &PgPool) -> anyhow::Result<()> {
-    let applied: HashSet<i64> =
+    let migrated: bool =
+        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
+    let applied: HashSet<i64> = if migrated {
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(pool)
             .await
             .context("reading which migrations are applied")?
             .into_iter()
-            .collect();
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let pending = MIGRATOR
         .iter()
         .filter(|migration| !applied.contains(&migration.version))

@@ -67,34 +67,56 @@ pub async fn ensure_runtime_role() {
 /// Makes [`RUNTIME_ROLE`] on the server whose `postgres` database `admin_url` names, if it is
 /// not there yet (a test with a server of its own).
 pub async fn ensure_runtime_role_on(admin_url: &str) {
-    {
-        let mut admin = PgConnection::connect(admin_url)
-            .await
-            .expect("connect to the postgres database");
-        sqlx::query(
-            "SELECT pg_advisory_lock(hashtextextended('peer-outreach test runtime role', 0))",
-        )
+    ensure_login_role(admin_url, RUNTIME_ROLE, RUNTIME_PASSWORD).await;
+}
+
+/// A login role that is no superuser and may create nothing outside what it owns: the owner
+/// of the least-privilege tests' databases, as a hospital's owner role would be.
+pub const OWNER_ROLE: &str = "peer_outreach_test_owner";
+const OWNER_PASSWORD: &str = "peer_outreach_test_owner";
+
+/// Makes [`OWNER_ROLE`] on the test server if it is not there yet.
+pub async fn ensure_owner_role() {
+    ensure_login_role(&owner_url("postgres"), OWNER_ROLE, OWNER_PASSWORD).await;
+}
+
+/// `name` on the test server, as [`OWNER_ROLE`].
+pub fn owner_role_url(name: &str) -> String {
+    let base = PgConnectOptions::from_str(&database_url_base()).expect("a PostgreSQL URL");
+    format!(
+        "postgres://{OWNER_ROLE}:{OWNER_PASSWORD}@{}:{}/{name}",
+        base.get_host(),
+        base.get_port()
+    )
+}
+
+/// Makes login role `role` if it is not there: under an advisory lock, since test processes
+/// run side by side and `CREATE ROLE` is not idempotent.
+async fn ensure_login_role(admin_url: &str, role: &str, password: &str) {
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .expect("connect to the postgres database");
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended('peer-outreach test roles', 0))")
         .execute(&mut admin)
         .await
-        .expect("take the role's lock");
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
-                .bind(RUNTIME_ROLE)
-                .fetch_one(&mut admin)
-                .await
-                .expect("look the role up");
-        if !exists {
-            sqlx::query(&format!(
-                "CREATE ROLE {RUNTIME_ROLE} LOGIN PASSWORD '{RUNTIME_PASSWORD}' \
-                 NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
-            ))
-            .execute(&mut admin)
+        .expect("take the roles' lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
+            .bind(role)
+            .fetch_one(&mut admin)
             .await
-            .expect("create the runtime role");
-        }
-        // Ending the session releases the lock.
-        admin.close().await.ok();
+            .expect("look the role up");
+    if !exists {
+        sqlx::query(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}' \
+             NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("create the role");
     }
+    // Ending the session releases the lock.
+    admin.close().await.ok();
 }
 
 /// Grants [`RUNTIME_ROLE`] what the service's runtime role holds in the database `pool` (the
