@@ -148,197 +148,175 @@ async fn every_command_route_records_who_sent_it() {
     let director = staff(&app, Role::Director, "E90001");
     let manager = staff(&app, Role::ProgramManager, "E90002");
     let supporter = staff(&app, Role::PeerSupporter, "E20001");
-    let ok = StatusCode::OK;
-    let case = app.open_case().await;
-    let on = |step: &str| format!("/v1/cases/{case}/{step}");
+    // Care team members: of their own record and self-referral, of a colleague, a supervisor.
+    let themselves = member(&app, "E7", "self");
+    let self_referral = member(&app, "E61", "self");
+    let colleague = member(&app, "E62", "colleague");
+    let supervisor = member(&app, "E64", "supervisor");
+    let (worked, declined, merged, kept) = (
+        app.open_case().await,
+        app.open_case().await,
+        app.open_case().await,
+        app.open_case().await,
+    );
     let today = chrono::Utc::now().date_naive().to_string();
-
-    // A case worked from assignment to reopening, each step by whoever records it.
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        &on("assignment"),
-        json!({"supporter_id": "E20001"}),
-        ok,
-    )
-    .await;
-    for (step, body) in [
-        (
-            "contact-attempts",
-            json!({"channel": "phone", "outcome": "reached"}),
-        ),
-        ("acceptance", json!({})),
-        (
-            "encounters",
-            json!({"held_on": today, "modality": "video", "format": "individual", "duration": "30_to_60_minutes"}),
-        ),
-        ("resources", json!({})),
-        (
-            "professional-referrals",
-            json!({"service": "employee_assistance"}),
-        ),
-        (
-            "escalations",
-            json!({"category": "impairment_putting_patients_at_risk"}),
-        ),
-    ] {
-        attributed(&app, &supporter, "POST", &on(step), body, ok).await;
-    }
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        &on("closure"),
-        json!({"reason": "completed"}),
-        ok,
-    )
-    .await;
-    attributed(&app, &director, "POST", &on("reopening"), json!({}), ok).await;
-    // A decline, on a case of its own.
-    let declined = app.open_case().await;
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        &format!("/v1/cases/{declined}/assignment"),
-        json!({"supporter_id": "E20001"}),
-        ok,
-    )
-    .await;
-    attributed(
-        &app,
-        &supporter,
-        "POST",
-        &format!("/v1/cases/{declined}/contact-attempts"),
-        json!({"channel": "text", "outcome": "reached"}),
-        ok,
-    )
-    .await;
-    attributed(
-        &app,
-        &supporter,
-        "POST",
-        &format!("/v1/cases/{declined}/decline"),
-        json!({}),
-        ok,
-    )
-    .await;
-    // A merge of two open cases.
-    let (merged, kept) = (app.open_case().await, app.open_case().await);
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        &format!("/v1/cases/{merged}/merge"),
-        json!({"into": kept}),
-        ok,
-    )
-    .await;
-
-    // The roster.
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        "/v1/supporters",
-        roster_entry("E50005"),
-        StatusCode::CREATED,
-    )
-    .await;
     let mut changed = roster_entry("E50005");
     changed["capacity"] = json!(4);
-    attributed(&app, &director, "PUT", "/v1/supporters/E50005", changed, ok).await;
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        "/v1/supporters/E50005/pause",
-        json!({}),
-        ok,
-    )
-    .await;
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        "/v1/supporters/E50005/resume",
-        json!({}),
-        ok,
-    )
-    .await;
+    let (ok, created) = (StatusCode::OK, StatusCode::CREATED);
+    let on = |case: Uuid, step: &str| format!("/v1/cases/{case}/{step}");
+    let no_body = || json!({});
 
-    // A member's own record, by the member (not named), and by the program for them (named).
-    let themselves = member(&app, "E7", "self");
-    attributed(
-        &app,
-        &themselves,
-        "PUT",
-        "/v1/members/E7/preferences",
-        json!({"channel": "phone"}),
-        ok,
-    )
-    .await;
-    attributed(
-        &app,
-        &themselves,
-        "POST",
-        "/v1/members/E7/opt-out",
-        json!({}),
-        ok,
-    )
-    .await;
-    attributed(
-        &app,
-        &manager,
-        "POST",
-        "/v1/members/E7/opt-in",
-        json!({}),
-        ok,
-    )
-    .await;
-
-    // Referrals: of oneself and of a colleague by care team members (not named), and by the
-    // program's staff (named).
-    let self_referral = member(&app, "E61", "self");
-    attributed(
-        &app,
-        &self_referral,
-        "POST",
-        "/v1/referrals",
-        referral("self", "E61"),
-        StatusCode::CREATED,
-    )
-    .await;
-    let colleague = member(&app, "E62", "colleague");
-    attributed(
-        &app,
-        &colleague,
-        "POST",
-        "/v1/referrals",
-        referral("colleague", "E63"),
-        StatusCode::CREATED,
-    )
-    .await;
-    let supervisor = member(&app, "E64", "supervisor");
-    attributed(
-        &app,
-        &supervisor,
-        "POST",
-        "/v1/referrals",
-        referral("supervisor", "E65"),
-        StatusCode::CREATED,
-    )
-    .await;
-    attributed(
-        &app,
-        &director,
-        "POST",
-        "/v1/referrals",
-        referral("colleague", "E66"),
-        StatusCode::CREATED,
-    )
-    .await;
+    // Every command route, in an order the program's rules allow: a case worked from
+    // assignment to reopening, a decline, a merge, the roster, a member's record, referrals.
+    let calls: Vec<(&Caller, &str, String, Value, StatusCode)> = vec![
+        (
+            &manager,
+            "POST",
+            on(worked, "assignment"),
+            json!({"supporter_id": "E20001"}),
+            ok,
+        ),
+        (
+            &supporter,
+            "POST",
+            on(worked, "contact-attempts"),
+            json!({"channel": "phone", "outcome": "reached"}),
+            ok,
+        ),
+        (&supporter, "POST", on(worked, "acceptance"), no_body(), ok),
+        (
+            &supporter,
+            "POST",
+            on(worked, "encounters"),
+            json!({"held_on": today, "modality": "video", "format": "individual", "duration": "30_to_60_minutes"}),
+            ok,
+        ),
+        (&supporter, "POST", on(worked, "resources"), no_body(), ok),
+        (
+            &supporter,
+            "POST",
+            on(worked, "professional-referrals"),
+            json!({"service": "employee_assistance"}),
+            ok,
+        ),
+        (
+            &supporter,
+            "POST",
+            on(worked, "escalations"),
+            json!({"category": "impairment_putting_patients_at_risk"}),
+            ok,
+        ),
+        (
+            &manager,
+            "POST",
+            on(worked, "closure"),
+            json!({"reason": "completed"}),
+            ok,
+        ),
+        (&director, "POST", on(worked, "reopening"), no_body(), ok),
+        (
+            &manager,
+            "POST",
+            on(declined, "assignment"),
+            json!({"supporter_id": "E20001"}),
+            ok,
+        ),
+        (
+            &supporter,
+            "POST",
+            on(declined, "contact-attempts"),
+            json!({"channel": "text", "outcome": "reached"}),
+            ok,
+        ),
+        (&supporter, "POST", on(declined, "decline"), no_body(), ok),
+        (
+            &manager,
+            "POST",
+            on(merged, "merge"),
+            json!({"into": kept}),
+            ok,
+        ),
+        (
+            &manager,
+            "POST",
+            "/v1/supporters".into(),
+            roster_entry("E50005"),
+            created,
+        ),
+        (
+            &director,
+            "PUT",
+            "/v1/supporters/E50005".into(),
+            changed,
+            ok,
+        ),
+        (
+            &manager,
+            "POST",
+            "/v1/supporters/E50005/pause".into(),
+            no_body(),
+            ok,
+        ),
+        (
+            &manager,
+            "POST",
+            "/v1/supporters/E50005/resume".into(),
+            no_body(),
+            ok,
+        ),
+        (
+            &themselves,
+            "PUT",
+            "/v1/members/E7/preferences".into(),
+            json!({"channel": "phone"}),
+            ok,
+        ),
+        (
+            &themselves,
+            "POST",
+            "/v1/members/E7/opt-out".into(),
+            no_body(),
+            ok,
+        ),
+        (
+            &manager,
+            "POST",
+            "/v1/members/E7/opt-in".into(),
+            no_body(),
+            ok,
+        ),
+        (
+            &self_referral,
+            "POST",
+            "/v1/referrals".into(),
+            referral("self", "E61"),
+            created,
+        ),
+        (
+            &colleague,
+            "POST",
+            "/v1/referrals".into(),
+            referral("colleague", "E63"),
+            created,
+        ),
+        (
+            &supervisor,
+            "POST",
+            "/v1/referrals".into(),
+            referral("supervisor", "E65"),
+            created,
+        ),
+        (
+            &director,
+            "POST",
+            "/v1/referrals".into(),
+            referral("colleague", "E66"),
+            created,
+        ),
+    ];
+    for (caller, method, path, body, status) in calls {
+        attributed(&app, caller, method, &path, body, status).await;
+    }
 
     // Nothing anywhere in the event store names a care team member who acted.
     let everything: Vec<String> = sqlx::query_scalar("SELECT metadata::text FROM events")
