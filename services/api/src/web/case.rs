@@ -19,11 +19,10 @@ use uuid::Uuid;
 
 use super::forms::{FieldErrors, Form, Values};
 use super::queue::status_code;
-use super::view::{capitalised, time_left, words, Clock, Control, FormView, Nav};
+use super::view::{capitalised, time_left, who, words, Clock, Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::{Caller, RunTheProgram};
 use crate::access_audit::{self, Read};
-use crate::attribution::Author;
 use crate::attribution::By;
 use crate::case_commands::{
     self, AssignSupporter, CloseCase, NoFields, RecordContactAttempt, RecordEncounter,
@@ -393,33 +392,6 @@ fn facts(steps: &[TimelineStep], clock: Clock) -> Vec<Fact> {
             by: step.author.as_ref().map(who).unwrap_or_default(),
         })
         .collect()
-}
-
-/// Who took a step, in the director's words: the program's staff by role, staff id and
-/// subject; a care team member by relation only; the service's own processes by name.
-fn who(author: &Author) -> String {
-    let via = match author.source.as_deref() {
-        Some("dashboard") => ", on the dashboard",
-        Some("api") => ", through the API",
-        _ => "",
-    };
-    let named = match (&author.staff_id, &author.subject) {
-        (Some(staff_id), Some(subject)) => format!(" {staff_id} ({subject})"),
-        (None, Some(subject)) => format!(" {subject}"),
-        _ => String::new(),
-    };
-    match (author.role.as_deref(), author.relation.as_deref()) {
-        (Some("care_team_member"), Some("self")) => format!("the member themselves{via}"),
-        (Some("care_team_member"), Some(relation)) => {
-            format!("a {} of the member, not named{via}", words(relation))
-        }
-        (Some(role), _) => format!("{}{named}{via}", words(role)),
-        (None, _) => match author.source.as_deref() {
-            Some("intake") => "intake, from a safety report".to_owned(),
-            Some(process) => format!("the service ({})", words(process)),
-            None => "not recorded".to_owned(),
-        },
-    }
 }
 
 /// A step in a manager's words.
