@@ -7,6 +7,7 @@
 //!   so that it can later be encrypted and purged without touching the facts that statistics
 //!   and read models are built from.
 
+pub mod author;
 pub mod care_team_member;
 pub mod case;
 pub mod lifecycle;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use outreach_auth::{DevIssuer, Role, TokenRequest};
 use outreach_intake::sample::{Encoded, Mode, Publisher};
-use outreach_test_support::{database_url_base, drop_database};
+use outreach_test_support::{drop_database, owner_url, runtime_url};
 use peer_outreach::{Service, Settings};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -41,8 +41,11 @@ impl TestBed {
     pub async fn with(tweak: impl FnOnce(&mut Settings)) -> TestBed {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let mut settings = Settings::load(None).expect("default settings load");
-        // Created and migrated by the service when it first starts (`create_database`).
-        settings.database.url = format!("{}/{}", database_url_base(), database_name(&id));
+        // Created and migrated by the service when it first starts (`create_database`), as the
+        // owner; the service then runs as the runtime role, as deployed.
+        outreach_test_support::ensure_runtime_role().await;
+        settings.database.url = runtime_url(&database_name(&id));
+        settings.database.migration_url = Some(owner_url(&database_name(&id)));
         settings.database.max_connections = 5;
         settings.kafka.brokers = brokers();
         settings.kafka.incidents_topic = format!("incidents-{id}");
@@ -58,7 +61,11 @@ impl TestBed {
         // run trusts the development issuer.
         let issuer_dir = std::env::temp_dir().join(format!("peer-outreach-issuer-{id}"));
         let issuer = DevIssuer::load_or_generate(&issuer_dir).expect("a development issuer");
-        settings.auth = Some(issuer.settings(&issuer_dir));
+        settings.auth = Some(outreach_auth::AuthSettings {
+            // A local run's opt-in: the service serves on loopback only.
+            allow_development_issuer: true,
+            ..issuer.settings(&issuer_dir)
+        });
         tweak(&mut settings);
         // Created up front so a test can publish before the service first starts.
         let kafka = &settings.kafka;
@@ -342,8 +349,16 @@ impl TestBed {
         );
     }
 
+    /// The test's database as the service's runtime role sees it.
     pub async fn db(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.settings.database.url)
+            .await
+            .expect("the test database is reachable")
+    }
+
+    /// The test's database as its owner: for what the service's role may not do.
+    pub async fn owner_db(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(self.settings.database.migration_url())
             .await
             .expect("the test database is reachable")
     }

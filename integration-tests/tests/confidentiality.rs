@@ -173,8 +173,9 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
         "the FHIR reports' staff arrived too"
     );
 
-    // Every row of every table, as text.
-    let db = bed.db().await;
+    // Every row of every table, as text: as the owner, who sees every table (the service's
+    // role is not even shown those it holds no privilege on).
+    let db = bed.owner_db().await;
     let tables: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_schema, table_name FROM information_schema.tables
           WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",

@@ -146,8 +146,12 @@ fn path(path: &Path) -> &str {
 #[tokio::test]
 async fn a_database_restart_mid_stream_loses_nothing_and_the_service_carries_on_by_itself() {
     let cluster = Cluster::create();
+    // Two roles on this server too: it migrates as its superuser, runs as the runtime role.
+    outreach_test_support::ensure_runtime_role_on(&cluster.url("postgres")).await;
     let bed = TestBed::with(|settings| {
-        settings.database.url = cluster.url("peer_outreach");
+        settings.database.url =
+            outreach_test_support::runtime_url_on(&cluster.url(""), "peer_outreach");
+        settings.database.migration_url = Some(cluster.url("peer_outreach"));
         settings.kafka.partitions = 2;
     })
     .await;

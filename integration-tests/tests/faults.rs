@@ -53,6 +53,10 @@ fn spawn(settings: &Settings) -> Process {
     let mut child = Command::new(binary())
         .arg("run")
         .env("PEER_OUTREACH__DATABASE__URL", &settings.database.url)
+        .env(
+            "PEER_OUTREACH__DATABASE__MIGRATION_URL",
+            settings.database.migration_url(),
+        )
         .env("PEER_OUTREACH__KAFKA__BROKERS", &kafka.brokers)
         .env(
             "PEER_OUTREACH__KAFKA__INCIDENTS_TOPIC",
@@ -90,6 +94,7 @@ fn spawn(settings: &Settings) -> Process {
             "PEER_OUTREACH__AUTH__JWKS_URI",
             auth.jwks_uri.as_deref().unwrap_or_default(),
         )
+        .env("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true")
         .env("PEER_OUTREACH__PROJECTIONS__POLL_INTERVAL_MS", "50")
         .env("PEER_OUTREACH__LOG__FILTER", "warn")
         .stdout(Stdio::piped())

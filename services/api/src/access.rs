@@ -58,6 +58,8 @@ permissions! {
     Support = [PeerSupporter];
     /// Who read whose personal data: the director only.
     ReadAccessAudit = [Director];
+    /// Who recorded each step of a case and changed each roster entry: the director only.
+    ReadAuthors = [Director];
     /// Operational metrics (counts and timings, nothing personal): the scraper and the
     /// director.
     ScrapeMetrics = [Service, Director];

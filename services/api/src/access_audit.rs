@@ -1,8 +1,12 @@
 //! The access audit: every read of a member's personal data (name, contact details,
 //! preferences) is recorded before the data is served: who read it, when, which case (or
 //! member), through which endpoint. The table is append-only by a trigger (migration
-//! `access_audit`), and the director reads it here; nothing in the service updates or deletes
-//! it.
+//! `access_audit`) and by the runtime role's privileges (insert and select only), its entries
+//! are hash-chained (see [`crate::audit_chain`]), and the director reads it here with whether
+//! the chain holds; nothing in the service updates or deletes it.
+//!
+//! A care team member reading their own record is recorded as `self`, without their subject or
+//! staff id: who they are is personal data the retention purge must be able to forget.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -13,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::access::{Allowed, Caller, ReadAccessAudit};
+use crate::audit_chain::{self, ChainStatus};
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
 use crate::ApiState;
@@ -21,10 +26,12 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new().route("/v1/access-audit", get(read_access_audit))
 }
 
-/// What was read: the cases shown, or a member's own record.
+/// What was read: the cases shown, a member's record (by someone acting for them), or the
+/// reader's own record.
 pub(crate) enum Read<'a> {
     Cases(&'a [Uuid]),
     Member(Uuid),
+    OwnRecord(Uuid),
 }
 
 /// Records that `caller` read personal data through `endpoint`. Called before the data is
@@ -38,21 +45,26 @@ pub(crate) async fn record(
     let (case_ids, member_id): (&[Uuid], Option<Uuid>) = match read {
         Read::Cases([]) => return Ok(()),
         Read::Cases(ids) => (ids, None),
-        Read::Member(id) => (&[], Some(id)),
+        Read::Member(id) | Read::OwnRecord(id) => (&[], Some(id)),
+    };
+    let (subject, staff_id, relation) = match read {
+        Read::OwnRecord(_) => (None, None, Some("self")),
+        _ => (Some(caller.subject()), caller.0.staff_id.as_deref(), None),
     };
     sqlx::query(
         r#"
-        INSERT INTO access_audit (subject, reader_staff_id, reader_roles, endpoint, case_id, member_id)
-        SELECT $1, $2, $3, $4, case_id, $6
+        INSERT INTO access_audit (subject, reader_staff_id, reader_roles, reader_relation, endpoint, case_id, member_id)
+        SELECT $1, $2, $3, $7, $4, case_id, $6
         FROM (SELECT unnest($5::uuid[]) AS case_id UNION ALL SELECT NULL WHERE $6::uuid IS NOT NULL) read
         "#,
     )
-    .bind(caller.subject())
-    .bind(caller.0.staff_id.as_deref())
+    .bind(subject)
+    .bind(staff_id)
     .bind(caller.role_codes())
     .bind(endpoint)
     .bind(case_ids)
     .bind(member_id)
+    .bind(relation)
     .execute(pool)
     .await?;
     Ok(())
@@ -64,13 +76,19 @@ pub struct AccessRecord {
     /// Increasing: pass the last one as `after` for the next page.
     pub entry_id: i64,
     pub read_at: DateTime<Utc>,
-    /// The reader, as the identity provider names them (`sub`).
-    pub subject: String,
-    /// The reader's staff id, if their token carries one.
+    /// The reader, as the identity provider names them (`sub`); null for a member reading
+    /// their own record.
+    #[schema(required = true)]
+    pub subject: Option<String>,
+    /// The reader's staff id, if their token carries one; null for a member reading their own
+    /// record.
     #[schema(required = true)]
     pub reader_staff_id: Option<String>,
     /// The reader's roles at the time.
     pub reader_roles: Vec<String>,
+    /// `self`: a member read their own record (and is not named).
+    #[schema(required = true)]
+    pub reader_relation: Option<String>,
     /// The endpoint, e.g. `GET /v1/cases/{case_id}`.
     pub endpoint: String,
     /// The case read; null when a member's own record was read.
@@ -85,6 +103,9 @@ pub struct AccessRecord {
 pub struct AccessAudit {
     /// Oldest first.
     pub records: Vec<AccessRecord>,
+    /// Whether the audit's hash chain holds: what this request checked (entries new since the
+    /// last check), and what the last walk of the whole chain found.
+    pub chain: ChainStatus,
     /// Pass as `after` for the next page; null on the last page.
     #[schema(required = true)]
     pub next: Option<i64>,
@@ -103,7 +124,8 @@ pub(crate) struct AccessAuditQuery {
 
 const PAGE: i64 = 500;
 
-/// Who read which case's personal data, when, and through which endpoint (the director only).
+/// Who read which case's personal data, when, and through which endpoint, and whether the
+/// audit's hash chain holds (the director only).
 #[utoipa::path(
     get,
     path = "/v1/access-audit",
@@ -123,7 +145,8 @@ pub(crate) async fn read_access_audit(
 ) -> Result<Json<AccessAudit>, ApiError> {
     let mut records = sqlx::query_as::<_, AccessRecord>(
         r#"
-        SELECT entry_id, read_at, subject, reader_staff_id, reader_roles, endpoint, case_id, member_id
+        SELECT entry_id, read_at, subject, reader_staff_id, reader_roles, reader_relation, endpoint,
+               case_id, member_id
         FROM access_audit
         WHERE ($1::uuid IS NULL OR case_id = $1)
           AND ($2::text IS NULL OR subject = $2)
@@ -144,5 +167,10 @@ pub(crate) async fn read_access_audit(
     } else {
         None
     };
-    Ok(Json(AccessAudit { records, next }))
+    let chain = audit_chain::status(&state.pool).await?;
+    Ok(Json(AccessAudit {
+        records,
+        chain,
+        next,
+    }))
 }

@@ -8,7 +8,7 @@
 //! the case it was decided on in `If-Match` (the case's `ETag`); if the case has changed since,
 //! it is refused with the current version instead of being applied to state nobody saw.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -25,6 +25,7 @@ use utoipa::{IntoResponses, ToSchema};
 use uuid::Uuid;
 
 use crate::access::{Allowed, RecordOutreach, RunTheProgram};
+use crate::attribution::By;
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{IfMatch, JsonBody, Path};
 use crate::ApiState;
@@ -71,12 +72,13 @@ impl IntoResponse for CaseVersion {
 /// `If-Match`, the version a dashboard page was rendered at).
 pub(crate) async fn act(
     state: &ApiState,
+    by: By<'_>,
     case_id: Uuid,
     expected_version: Option<u64>,
     command: CaseCommand,
 ) -> Result<CaseVersion, ApiError> {
-    // Where the command came from; the trace context is added by the command side.
-    let metadata = HashMap::from([("source".to_owned(), "api".to_owned())]);
+    // Who sent it, and how; the trace context is added by the command side.
+    let metadata = by.metadata();
     let version = state
         .commands
         .act_on_case(case_id, command, expected_version, &metadata)
@@ -433,23 +435,31 @@ impl IntoResponses for CommandProblems {
 )]
 pub(crate) async fn assign_supporter(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     IfMatch(expected_version): IfMatch,
     JsonBody(body): JsonBody<AssignSupporter>,
 ) -> Result<CaseVersion, ApiError> {
-    assign(&state, case_id, &body.supporter_id, expected_version).await
+    assign(
+        &state,
+        By::api(&caller),
+        case_id,
+        &body.supporter_id,
+        expected_version,
+    )
+    .await
 }
 
 /// Assigns a supporter from the roster: the supporter's slot is taken, then the case records
 /// the assignment; either may refuse.
 pub(crate) async fn assign(
     state: &ApiState,
+    by: By<'_>,
     case_id: Uuid,
     supporter_id: &StaffId,
     expected_version: Option<u64>,
 ) -> Result<CaseVersion, ApiError> {
-    let metadata = HashMap::from([("source".to_owned(), "api".to_owned())]);
+    let metadata = by.metadata();
     let version = state
         .commands
         .assign(
@@ -497,7 +507,7 @@ pub(crate) async fn record_contact_attempt(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = body.command(Utc::now());
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Record that the member declined support: no further contact follows; the resource sheet is
@@ -524,7 +534,7 @@ pub(crate) async fn record_decline(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordDecline { at: Utc::now() };
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Record that the member accepted support.
@@ -550,7 +560,7 @@ pub(crate) async fn record_acceptance(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordAcceptance { at: Utc::now() };
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Record that a conversation took place: its date, modality, format and length band only.
@@ -576,7 +586,7 @@ pub(crate) async fn record_encounter(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = body.command(Utc::now());
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Record that follow-up resources were sent to the member (declined or not).
@@ -602,7 +612,7 @@ pub(crate) async fn record_resources_sent(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordResourcesSent { at: Utc::now() };
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Record a referral to professional help (tier 3).
@@ -628,7 +638,7 @@ pub(crate) async fn refer_to_professional_help(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = body.command(Utc::now());
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Record an escalation: a limit of confidentiality was reached. Its category only.
@@ -654,7 +664,7 @@ pub(crate) async fn record_escalation(
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = body.command(Utc::now());
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Close the case, for a reason that fits what happened.
@@ -673,13 +683,13 @@ pub(crate) async fn record_escalation(
 )]
 pub(crate) async fn close_case(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<CloseCase>,
 ) -> Result<CaseVersion, ApiError> {
     let command = body.command(Utc::now());
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Reopen a closed case (the member asks again), within the program's reopening window.
@@ -698,13 +708,13 @@ pub(crate) async fn close_case(
 )]
 pub(crate) async fn reopen_case(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
     JsonBody(NoFields {}): JsonBody<NoFields>,
 ) -> Result<CaseVersion, ApiError> {
     let command = CaseCommand::Reopen { at: Utc::now() };
-    act(&state, case_id, if_match.0, command).await
+    act(&state, By::api(&caller), case_id, if_match.0, command).await
 }
 
 /// Merge the case into another open case of the same person.
@@ -732,12 +742,12 @@ pub struct MergeCase {
 )]
 pub(crate) async fn merge_case(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     IfMatch(expected_version): IfMatch,
     JsonBody(body): JsonBody<MergeCase>,
 ) -> Result<CaseVersion, ApiError> {
-    let metadata = HashMap::from([("source".to_owned(), "api".to_owned())]);
+    let metadata = By::api(&caller).metadata();
     let version = state
         .commands
         .merge_case(case_id, body.into, expected_version, &metadata)

@@ -1,6 +1,9 @@
 //! A case's steps in time order, from the case timeline read model: what happened and when,
 //! with the codes that say how. Nothing personal and nothing said is in it, so reading it is
 //! not an access to a member's personal data.
+//!
+//! The program director also sees who took each step (see [`crate::attribution`]); a program
+//! manager sees the steps without their authors.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -10,7 +13,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::access::{Allowed, RunTheProgram};
+use crate::access::{Allowed, Permission, ReadAuthors, RunTheProgram};
+use crate::attribution::Author;
 use crate::cases::ReportRef;
 use crate::error::{ApiError, Problem};
 use crate::extract::Path;
@@ -84,6 +88,9 @@ pub struct TimelineStep {
     /// `closed` as `merged`: the case it joined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<Uuid>,
+    /// Who took the step: shown to the program director only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<Author>,
 }
 
 /// A case's steps, oldest first.
@@ -112,6 +119,8 @@ struct StepRow {
     category: Option<String>,
     reason: Option<String>,
     merged_into: Option<Uuid>,
+    #[sqlx(flatten)]
+    author: Author,
 }
 
 impl From<StepRow> for TimelineStep {
@@ -137,6 +146,25 @@ impl From<StepRow> for TimelineStep {
             category: row.category,
             reason: row.reason,
             merged_into: row.merged_into,
+            author: Some(row.author),
+        }
+    }
+}
+
+/// Whether the steps are read with their authors: for the program director only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Authors {
+    Shown,
+    Hidden,
+}
+
+impl Authors {
+    /// Shown to those who may read authors (the director), hidden from everyone else.
+    pub(crate) fn for_caller(caller: &crate::access::Caller) -> Self {
+        if caller.0.has_any(ReadAuthors::ROLES) {
+            Authors::Shown
+        } else {
+            Authors::Hidden
         }
     }
 }
@@ -146,11 +174,13 @@ impl From<StepRow> for TimelineStep {
 pub(crate) async fn steps(
     pool: &sqlx::PgPool,
     case_id: Uuid,
+    authors: Authors,
 ) -> Result<Vec<TimelineStep>, ApiError> {
     let rows = sqlx::query_as::<_, StepRow>(
         "SELECT step, at, report_source, report_id, trigger_kind, supporter_id, channel, outcome,
                 resource_sheet_sent, held_on, modality, format, duration, service, category,
-                reason, merged_into
+                reason, merged_into, author_source, author_role, author_subject,
+                author_staff_id, author_relation
            FROM case_timeline
           WHERE case_id = $1
           ORDER BY at, sequence",
@@ -158,12 +188,17 @@ pub(crate) async fn steps(
     .bind(case_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    let mut steps: Vec<TimelineStep> = rows.into_iter().map(Into::into).collect();
+    if authors == Authors::Hidden {
+        steps.iter_mut().for_each(|step| step.author = None);
+    }
+    Ok(steps)
 }
 
 /// A case's steps in time order: opened, triggers linked, assigned, each contact attempt, the
 /// member's decision, each encounter, resources, referrals, escalations, closed. Codes and
-/// dates only: what was said is never recorded.
+/// dates only: what was said is never recorded. For the program director, each step also
+/// names who took it (`author`).
 #[utoipa::path(
     get,
     path = "/v1/cases/{case_id}/timeline",
@@ -178,10 +213,10 @@ pub(crate) async fn steps(
 )]
 pub(crate) async fn get_case_timeline(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
 ) -> Result<Json<CaseTimeline>, ApiError> {
-    let steps = steps(&state.pool, case_id).await?;
+    let steps = steps(&state.pool, case_id, Authors::for_caller(&caller)).await?;
     // Every case's timeline starts with its opening: none means no such case.
     if steps.is_empty() {
         return Err(ApiError::CaseNotFound);

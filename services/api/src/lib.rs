@@ -21,6 +21,8 @@ use tower_http::trace::TraceLayer;
 mod case_commands;
 mod access;
 mod access_audit;
+mod attribution;
+pub mod audit_chain;
 mod case_timeline;
 mod cases;
 mod error;
@@ -33,6 +35,7 @@ mod members;
 mod my_cases;
 mod openapi;
 mod rate_limits;
+mod roster_changes;
 mod statistics;
 mod supporters;
 mod web;
@@ -111,6 +114,7 @@ fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
         .merge(case_commands::routes())
         .merge(members::routes())
         .merge(supporters::routes())
+        .merge(roster_changes::routes())
         .merge(matching::routes())
         .merge(statistics::routes())
         .merge(feedback::routes())

@@ -6,7 +6,7 @@
 //! bodies are closed (`deny_unknown_fields`): a referral carries who to reach and how, never why
 //! (there is no field for what happened), and preferences are codes and a specialty's name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -17,14 +17,16 @@ use chrono::{DateTime, Utc};
 use outreach_command_side::Outreach;
 use outreach_domain::{InvolvedMember, MemberCommand};
 use outreach_events as events;
+use outreach_events::author::Relation;
 use outreach_events::care_team_member;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
 use uuid::Uuid;
 
-use crate::access::{ActAsMember, Allowed, Caller, Refer};
+use crate::access::{ActAsMember, Allowed, Refer};
 use crate::access_audit::{self, Read};
+use crate::attribution::By;
 use crate::case_commands::{Channel, NoFields, StaffId};
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{JsonBody, Path};
@@ -37,11 +39,6 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/members/{staff_id}/preferences", put(state_preferences))
         .route("/v1/members/{staff_id}/opt-out", post(opt_out))
         .route("/v1/members/{staff_id}/opt-in", post(opt_in))
-}
-
-/// Where the command came from; the trace context is added by the command side.
-pub(crate) fn metadata() -> HashMap<String, String> {
-    HashMap::from([("source".to_owned(), "api".to_owned())])
 }
 
 /// The `staff_id` path parameter, checked with the rules of staff ids in bodies.
@@ -282,6 +279,17 @@ pub enum ReferredBy {
     Member,
     Colleague,
     Supervisor,
+}
+
+impl ReferredBy {
+    /// How the referrer stands to the member, as the events' metadata records it.
+    fn relation(self) -> Relation {
+        match self {
+            ReferredBy::Member => Relation::Themselves,
+            ReferredBy::Colleague => Relation::Colleague,
+            ReferredBy::Supervisor => Relation::Supervisor,
+        }
+    }
 }
 
 impl From<ReferredBy> for events::TriggerKind {
@@ -595,20 +603,22 @@ pub(crate) async fn refer(
     Allowed(caller, _): Allowed<Refer>,
     JsonBody(body): JsonBody<Referral>,
 ) -> Result<Referred, ApiError> {
-    refer_member(&state, &caller, body).await
+    refer_member(&state, By::api(&caller), body).await
 }
 
 /// Records a referral for `caller`, within their rate limit: opens a case, or joins the
 /// member's open case.
 pub(crate) async fn refer_member(
     state: &ApiState,
-    caller: &Caller,
+    by: By<'_>,
     body: Referral,
 ) -> Result<Referred, ApiError> {
-    state.rate_limits.referral(caller.subject())?;
+    state.rate_limits.referral(by.caller.subject())?;
     let referral_id = body.referral_id.unwrap_or_else(Uuid::new_v4);
+    let relation = body.referred_by.relation();
     let referral = body.into_command(referral_id, Utc::now())?;
-    let (case_id, outcome) = match state.commands.refer(referral, &metadata()).await? {
+    let metadata = by.metadata_of_referral(&referral.member.profile.staff_id, relation);
+    let (case_id, outcome) = match state.commands.refer(referral, &metadata).await? {
         Outreach::Opened(case_id) => (case_id, ReferralOutcome::Opened),
         Outreach::Linked(case_id) => (case_id, ReferralOutcome::Linked),
         // Opting out stops automatic outreach only; a referral is never skipped.
@@ -644,7 +654,7 @@ pub(crate) async fn state_preferences(
     Path(staff_id): Path<String>,
     JsonBody(body): JsonBody<StatePreferences>,
 ) -> Result<Json<MemberVersion>, ApiError> {
-    state_member_preferences(&state, &caller, staff_id, body)
+    state_member_preferences(&state, By::api(&caller), staff_id, body)
         .await
         .map(Json)
 }
@@ -652,18 +662,18 @@ pub(crate) async fn state_preferences(
 /// States a member's preferences, for the member themselves or the program's staff.
 pub(crate) async fn state_member_preferences(
     state: &ApiState,
-    caller: &Caller,
+    by: By<'_>,
     staff_id: String,
     body: StatePreferences,
 ) -> Result<MemberVersion, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
-    caller.require_member_or_staff(&staff_id)?;
+    by.caller.require_member_or_staff(&staff_id)?;
     let command = MemberCommand::StatePreferences {
         staff_id: staff_id.clone(),
         preferences: body.into(),
         at: Utc::now(),
     };
-    act(state, staff_id, command).await.map(|Json(v)| v)
+    act(state, by, staff_id, command).await.map(|Json(v)| v)
 }
 
 /// Opt out of automatic outreach after reported events. The member can still refer themselves.
@@ -690,7 +700,7 @@ pub(crate) async fn opt_out(
         staff_id: staff_id.clone(),
         at: Utc::now(),
     };
-    act(&state, staff_id, command).await
+    act(&state, By::api(&caller), staff_id, command).await
 }
 
 /// Opt back in to automatic outreach after reported events.
@@ -717,16 +727,18 @@ pub(crate) async fn opt_in(
         staff_id: staff_id.clone(),
         at: Utc::now(),
     };
-    act(&state, staff_id, command).await
+    act(&state, By::api(&caller), staff_id, command).await
 }
 
 /// Runs a command on the member's record; returns the record's new version.
 async fn act(
     state: &ApiState,
+    by: By<'_>,
     staff_id: String,
     command: MemberCommand,
 ) -> Result<Json<MemberVersion>, ApiError> {
-    let version = state.commands.act_on_member(command, &metadata()).await?;
+    let metadata = by.metadata_about_member(&staff_id);
+    let version = state.commands.act_on_member(command, &metadata).await?;
     Ok(Json(MemberVersion { staff_id, version }))
 }
 
@@ -761,7 +773,11 @@ pub(crate) async fn get_member(
         &state.pool,
         &caller,
         "GET /v1/members/{staff_id}",
-        Read::Member(outreach_domain::ids::member_id(&staff_id)),
+        if caller.0.is_staff(&staff_id) {
+            Read::OwnRecord(outreach_domain::ids::member_id(&staff_id))
+        } else {
+            Read::Member(outreach_domain::ids::member_id(&staff_id))
+        },
     )
     .await?;
     Ok(Json(MemberRecord {

@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
     access_audit, case_commands, case_timeline, cases, error, feedback, group_debriefs, health,
-    matching, members, my_cases, statistics, supporters, ApiState,
+    matching, members, my_cases, roster_changes, statistics, supporters, ApiState,
 };
 
 #[derive(OpenApi)]
@@ -47,6 +47,7 @@ use crate::{
         supporters::resume_supporter,
         supporters::list_supporters,
         supporters::get_supporter,
+        roster_changes::roster_changes,
         matching::list_candidates,
         statistics::get_statistics,
         statistics::publish_statistics,

@@ -142,7 +142,7 @@ pub struct StatisticsPublication {
 )]
 pub(crate) async fn publish_statistics(
     State(state): State<ApiState>,
-    _: Allowed<access::PublishStatistics>,
+    Allowed(caller, _): Allowed<access::PublishStatistics>,
     JsonBody(body): JsonBody<PublishStatistics>,
 ) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
@@ -157,7 +157,7 @@ pub(crate) async fn publish_statistics(
         });
     }
     let published =
-        statistics_publication::publish(&state.pool, body.period, RequestedBy::Director, now)
+        statistics_publication::publish(&state.pool, body.period, requested_by(&caller), now)
             .await?;
     let (status, event_id, published_now, published_at) = match published {
         Publication::Published { event_id } => (StatusCode::CREATED, event_id, true, now),
@@ -173,6 +173,20 @@ pub(crate) async fn publish_statistics(
         published_at,
     };
     Ok((status, Json(answer)).into_response())
+}
+
+/// The caller who asked for a publication, named as the program's staff are.
+fn requested_by(caller: &access::Caller) -> RequestedBy {
+    let role = if caller.0.has(access::Director) {
+        "director"
+    } else {
+        "service"
+    };
+    RequestedBy::Caller {
+        role,
+        subject: caller.0.subject.clone(),
+        staff_id: caller.0.staff_id.clone(),
+    }
 }
 
 /// The statistics as CSV, one published value per line: `period,table,by,row,column,value`.

@@ -23,12 +23,13 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::access::{Allowed, RunTheProgram};
+use crate::attribution::By;
 use crate::case_commands::StaffId;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path, Query};
 use crate::members::{
-    metadata, problems, staff_id_in_path, Discipline, Email, Phone, Seniority, ShortText,
-    SupporterGender, INTERNAL, PAYLOAD_TOO_LARGE, UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
+    problems, staff_id_in_path, Discipline, Email, Phone, Seniority, ShortText, SupporterGender,
+    INTERNAL, PAYLOAD_TOO_LARGE, UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
 };
 use crate::ApiState;
 
@@ -369,14 +370,18 @@ impl IntoResponses for RosterProblems {
 )]
 pub(crate) async fn add_supporter(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     JsonBody(body): JsonBody<RosterEntry>,
 ) -> Result<Created, ApiError> {
-    add(&state, body).await.map(Created)
+    add(&state, By::api(&caller), body).await.map(Created)
 }
 
 /// Puts a supporter on the roster, if the entry keeps the program's rules.
-pub(crate) async fn add(state: &ApiState, body: RosterEntry) -> Result<SupporterVersion, ApiError> {
+pub(crate) async fn add(
+    state: &ApiState,
+    by: By<'_>,
+    body: RosterEntry,
+) -> Result<SupporterVersion, ApiError> {
     let now = Utc::now();
     let (profile, contact) = body.into_entry(state, now.date_naive())?;
     let staff_id = profile.staff_id.clone();
@@ -387,7 +392,7 @@ pub(crate) async fn add(state: &ApiState, body: RosterEntry) -> Result<Supporter
     };
     let version = state
         .commands
-        .act_on_supporter(&staff_id, command, &metadata())
+        .act_on_supporter(&staff_id, command, &by.metadata())
         .await?;
     Ok(SupporterVersion { staff_id, version })
 }
@@ -408,16 +413,19 @@ pub(crate) async fn add(state: &ApiState, body: RosterEntry) -> Result<Supporter
 )]
 pub(crate) async fn change_supporter(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(staff_id): Path<String>,
     JsonBody(body): JsonBody<RosterEntry>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
-    change(&state, staff_id, body).await.map(Json)
+    change(&state, By::api(&caller), staff_id, body)
+        .await
+        .map(Json)
 }
 
 /// Replaces a supporter's roster entry, which keeps its staff id.
 pub(crate) async fn change(
     state: &ApiState,
+    by: By<'_>,
     staff_id: String,
     body: RosterEntry,
 ) -> Result<SupporterVersion, ApiError> {
@@ -438,7 +446,7 @@ pub(crate) async fn change(
     };
     let version = state
         .commands
-        .act_on_supporter(&staff_id, command, &metadata())
+        .act_on_supporter(&staff_id, command, &by.metadata())
         .await
         .map_err(on_roster)?;
     Ok(SupporterVersion { staff_id, version })
@@ -458,13 +466,18 @@ pub(crate) async fn change(
 )]
 pub(crate) async fn pause_supporter(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(staff_id): Path<String>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
     let at = Utc::now();
-    on_or_off(&state, staff_id, SupporterCommand::Pause { at })
-        .await
-        .map(Json)
+    on_or_off(
+        &state,
+        By::api(&caller),
+        staff_id,
+        SupporterCommand::Pause { at },
+    )
+    .await
+    .map(Json)
 }
 
 /// Resume a paused supporter.
@@ -481,25 +494,31 @@ pub(crate) async fn pause_supporter(
 )]
 pub(crate) async fn resume_supporter(
     State(state): State<ApiState>,
-    _: Allowed<RunTheProgram>,
+    Allowed(caller, _): Allowed<RunTheProgram>,
     Path(staff_id): Path<String>,
 ) -> Result<Json<SupporterVersion>, ApiError> {
     let at = Utc::now();
-    on_or_off(&state, staff_id, SupporterCommand::Resume { at })
-        .await
-        .map(Json)
+    on_or_off(
+        &state,
+        By::api(&caller),
+        staff_id,
+        SupporterCommand::Resume { at },
+    )
+    .await
+    .map(Json)
 }
 
 /// Pauses or resumes a supporter.
 pub(crate) async fn on_or_off(
     state: &ApiState,
+    by: By<'_>,
     staff_id: String,
     command: SupporterCommand,
 ) -> Result<SupporterVersion, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     let version = state
         .commands
-        .act_on_supporter(&staff_id, command, &metadata())
+        .act_on_supporter(&staff_id, command, &by.metadata())
         .await
         .map_err(on_roster)?;
     Ok(SupporterVersion { staff_id, version })

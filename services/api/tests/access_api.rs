@@ -210,6 +210,12 @@ fn routes() -> Vec<(&'static str, &'static str, Who, Option<Value>)> {
             Some(json!({"helpfulness": 4, "would_recommend": true})),
         ),
         ("get", "/v1/access-audit", Who::Roles(&[Director]), None),
+        (
+            "get",
+            "/v1/supporters/{staff_id}/changes",
+            Who::Roles(&[Director]),
+            None,
+        ),
     ]
 }
 

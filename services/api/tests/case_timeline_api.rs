@@ -1,5 +1,6 @@
 //! A case's timeline, as a program manager reads it: every step in the order it happened, with
-//! its codes, against a real database and the real projection.
+//! its codes, against a real database and the real projection; and as the director reads it,
+//! with who took each step.
 
 mod common;
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use chrono::Utc;
 use common::TestApp;
+use outreach_auth::Role;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -47,8 +49,11 @@ async fn a_worked_case_shows_every_step_in_order_with_its_codes_and_nothing_said
     }
     app.project(Arc::new(outreach_projections::CaseTimeline))
         .await;
+    let manager = app.token(Role::ProgramManager, Some("E90002"));
 
-    let timeline = app.get(&format!("/v1/cases/{case_id}/timeline")).await;
+    let timeline = app
+        .get_as(&manager, &format!("/v1/cases/{case_id}/timeline"))
+        .await;
 
     assert_eq!(timeline.status, StatusCode::OK, "{}", timeline.body);
     let steps = timeline.body["steps"].as_array().expect("steps");
@@ -100,4 +105,52 @@ async fn the_timeline_of_an_unknown_case_is_not_found() {
         .await;
 
     response.assert_problem(StatusCode::NOT_FOUND, "case-not-found");
+}
+
+#[tokio::test]
+async fn the_director_sees_who_took_each_step_and_a_manager_does_not() {
+    let app = TestApp::spawn().await;
+    let case_id = app.open_case().await;
+    let manager = app.token(Role::ProgramManager, Some("E90002"));
+    let supporter = app.token(Role::PeerSupporter, Some("E20001"));
+    let assigned = app
+        .post_as(
+            &manager,
+            &format!("/v1/cases/{case_id}/assignment"),
+            Some(json!({"supporter_id": "E20001"})),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
+    let attempted = app
+        .post_as(
+            &supporter,
+            &format!("/v1/cases/{case_id}/contact-attempts"),
+            Some(json!({"channel": "phone", "outcome": "reached"})),
+        )
+        .await;
+    assert_eq!(attempted.status, StatusCode::OK, "{}", attempted.body);
+    app.project(Arc::new(outreach_projections::CaseTimeline))
+        .await;
+
+    let timeline = app.get(&format!("/v1/cases/{case_id}/timeline")).await;
+
+    let steps = timeline.body["steps"].as_array().expect("steps");
+    // Opened by the command side in this test, with no author: as the service's own step.
+    assert_eq!(steps[0]["author"]["subject"], json!(null));
+    assert_eq!(
+        steps[1]["author"],
+        json!({"source": "api", "role": "program_manager", "subject": "oidc|program_manager",
+               "staff_id": "E90002", "relation": null})
+    );
+    assert_eq!(steps[2]["author"]["role"], "peer_supporter");
+    assert_eq!(steps[2]["author"]["staff_id"], "E20001");
+    let as_manager = app
+        .get_as(&manager, &format!("/v1/cases/{case_id}/timeline"))
+        .await;
+    assert_eq!(as_manager.status, StatusCode::OK);
+    assert!(
+        !as_manager.body.to_string().contains("author"),
+        "{}",
+        as_manager.body
+    );
 }

@@ -447,7 +447,7 @@ async fn a_database_failure_is_a_500_problem_that_reveals_nothing() {
         .insert(&app.pool)
         .await;
     sqlx::query("ALTER TABLE outreach_cases RENAME TO outreach_cases_gone")
-        .execute(&app.pool)
+        .execute(&app.owner_pool().await)
         .await
         .unwrap();
 

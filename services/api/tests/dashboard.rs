@@ -55,14 +55,18 @@ impl Site {
                     client_id: "peer-outreach-dashboard".into(),
                     client_secret: None,
                     redirect_uri: REDIRECT.into(),
-                    authorization_endpoint: None,
-                    token_endpoint: None,
+                    // As `dev-issuer init --provider` prints them: the development issuer is
+                    // not at the address it is served on, so it is not discovered.
+                    authorization_endpoint: Some(format!("{provider}/authorize")),
+                    token_endpoint: Some(format!("{provider}/token")),
                     scopes: vec![],
                 },
                 queue_refresh_seconds: 5,
             },
-            // Found through the provider's discovery document.
-            &provider,
+            &outreach_auth::AuthSettings {
+                allow_development_issuer: true,
+                ..issuer.settings_in_process()
+            },
         )
         .await
         .expect("the provider's endpoints are found");
@@ -724,4 +728,80 @@ async fn a_self_referral_with_preferences_opens_a_case() {
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.html.contains("referral-error"), "{}", refused.html);
     assert_eq!(site.events().await, before);
+}
+
+#[tokio::test]
+async fn a_step_recorded_on_the_dashboard_names_its_author_to_the_director_only() {
+    let site = Site::new().await;
+    let case_id = site.case(false).await;
+    let manager = site.sign_in(Role::ProgramManager, "E90002").await;
+    let csrf = site.csrf(&manager).await;
+    let before: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&site.app.pool)
+        .await
+        .unwrap();
+
+    let done = site
+        .post(
+            &format!("/dashboard/cases/{case_id}/contact-attempts"),
+            &manager,
+            &[
+                ("channel", "phone"),
+                ("outcome", "no_answer"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let metadata: serde_json::Value =
+        sqlx::query_scalar("SELECT metadata::jsonb FROM events WHERE global_position > $1")
+            .bind(before)
+            .fetch_one(&site.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(metadata["source"], "dashboard");
+    assert_eq!(metadata["author_role"], "program_manager");
+    assert_eq!(metadata["author_staff_id"], "E90002");
+    site.project().await;
+    let director = site.sign_in(Role::Director, "E90001").await;
+    let as_director = site
+        .get(&format!("/dashboard/cases/{case_id}"), Some(&director))
+        .await;
+    assert!(
+        as_director.html.contains("(by program manager E90002"),
+        "{}",
+        as_director.html
+    );
+    let as_manager = site
+        .get(&format!("/dashboard/cases/{case_id}"), Some(&manager))
+        .await;
+    assert!(as_manager.html.contains("Contact attempted by phone"));
+    assert!(!as_manager.html.contains("(by "), "{}", as_manager.html);
+}
+
+#[tokio::test]
+async fn a_session_keeps_no_token_anyone_could_use() {
+    let site = Site::new().await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+
+    let stored: Vec<(Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT session_hash, sealed_token FROM dashboard_sessions")
+            .fetch_all(&site.app.pool)
+            .await
+            .unwrap();
+
+    assert_eq!(stored.len(), 1);
+    let (hash, sealed) = &stored[0];
+    // Not a JWT, nor anything with one inside: the token's header would start `eyJ`.
+    let text = String::from_utf8_lossy(sealed);
+    assert!(!text.contains("eyJ"), "{text}");
+    assert!(!String::from_utf8_lossy(hash).contains(&session));
+    // The session still works: the browser's cookie opens it.
+    let page = site.get("/dashboard/queue", Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // A cookie that is not this session's opens nothing, and changes nothing.
+    let forged = format!("{}A", &session[..session.len() - 1]);
+    let page = site.get("/dashboard/queue", Some(&forged)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
 }

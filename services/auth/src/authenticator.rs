@@ -1,4 +1,6 @@
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,14 +16,18 @@ use crate::{AuthError, AuthSettings, Caller};
 /// Checks bearer tokens against one issuer.
 pub struct Authenticator {
     settings: AuthSettings,
-    keys: KeySet,
+    keys: Arc<KeySet>,
     verified: VerifiedTokens,
 }
 
 impl Authenticator {
-    /// Loads the issuer's keys as the settings say (a `file:` path, a URL, or discovery).
+    /// Loads the issuer's keys as the settings say (a URL, discovery, or a development
+    /// issuer's `file:`), after refusing settings that would trust keys by accident (see
+    /// [`AuthSettings::check`]); fetches them again every `jwks_refresh_seconds` from then on.
     pub async fn connect(settings: AuthSettings) -> Result<Self, AuthError> {
-        let keys = KeySet::load(&settings.issuer, settings.jwks_uri.as_deref()).await?;
+        settings.check()?;
+        let keys = KeySet::load(&settings).await?;
+        keys.refresh_every(Duration::from_secs(settings.jwks_refresh_seconds.max(1)));
         Ok(Authenticator {
             settings,
             keys,
@@ -46,15 +52,26 @@ impl Authenticator {
     /// signed it with RS256 or ES256, it names our issuer and audience, it is within its
     /// validity, and it grants at least one of the program's roles. A token that passed once
     /// passes again without a second signature check while it is in date and the issuer's keys
-    /// have not been reloaded.
+    /// have not changed.
+    ///
+    /// It must be an access token: one whose header names another `typ` than `JWT` or
+    /// `at+jwt` (RFC 9068), or that carries a `nonce` (an ID token), is refused, whatever its
+    /// audience.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         let now = unix_now();
-        // Read before the check: a reload during it leaves the entry stale at once.
-        let generation = self.keys.generation().await;
+        // Read before the check: a change of keys during it leaves the entry stale at once.
+        let generation = self.keys.generation();
         if let Some(caller) = self.verified.get(token, now, generation) {
             return Ok(caller);
         }
+        let (_, _, typ) = header_of(token)?;
+        if typ.is_some_and(|typ| !is_access_token_type(&typ)) {
+            return Err(AuthError::NotAnAccessToken);
+        }
         let claims = self.verified_claims(token, &self.settings.audience).await?;
+        if claims.contains_key("nonce") {
+            return Err(AuthError::NotAnAccessToken);
+        }
         let caller = self.caller(&claims)?;
         let valid_until = caller
             .expires_at
@@ -91,7 +108,7 @@ impl Authenticator {
         token: &str,
         audience: &str,
     ) -> Result<Map<String, Value>, AuthError> {
-        let (algorithm, kid) = header_of(token)?;
+        let (algorithm, kid, _) = header_of(token)?;
         let jwk = self
             .keys
             .find(kid.as_deref())
@@ -160,9 +177,17 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The token's algorithm and key id, read before anything else so that `alg: none` and
+/// The `typ` values of an access token: `at+jwt` (RFC 9068, also as a media type), or plain
+/// `JWT` as most providers write it.
+fn is_access_token_type(typ: &str) -> bool {
+    ["jwt", "at+jwt", "application/at+jwt"]
+        .iter()
+        .any(|accepted| typ.eq_ignore_ascii_case(accepted))
+}
+
+/// The token's algorithm, key id and type, read before anything else so that `alg: none` and
 /// symmetric algorithms are refused by name, not by a parser's accident.
-fn header_of(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
+fn header_of(token: &str) -> Result<(Algorithm, Option<String>, Option<String>), AuthError> {
     let encoded = token.split('.').next().ok_or(AuthError::Malformed)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(encoded)
@@ -175,8 +200,8 @@ fn header_of(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
         Some(_) => return Err(AuthError::AlgorithmNotAccepted),
         None => return Err(AuthError::Malformed),
     };
-    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
-    Ok((algorithm, kid))
+    let text = |name: &str| header.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok((algorithm, text("kid"), text("typ")))
 }
 
 fn refusal(kind: &ErrorKind) -> AuthError {

@@ -127,12 +127,29 @@ impl DevProvider {
             .with_state(self)
     }
 
-    /// Serves on `listener` until `shutdown` resolves.
+    /// Refuses an address other than this machine's loopback: the provider signs anyone in as
+    /// anyone, so nobody but the developer at this machine may reach it.
+    pub fn check_listen_address(addr: std::net::SocketAddr) -> Result<(), AuthError> {
+        if addr.ip().is_loopback() {
+            Ok(())
+        } else {
+            Err(AuthError::DevIssuer(format!(
+                "the development issuer signs anyone in as anyone, so it serves on a loopback \
+                 address only (127.0.0.1 or ::1), not {addr}"
+            )))
+        }
+    }
+
+    /// Serves on `listener`, which must be on loopback, until `shutdown` resolves.
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AuthError> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| AuthError::DevIssuer(format!("serving: {e}")))?;
+        Self::check_listen_address(addr)?;
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await

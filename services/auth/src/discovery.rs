@@ -1,15 +1,16 @@
 //! The issuer's OpenID Connect discovery document (`/.well-known/openid-configuration`), which
 //! names its key set and, for the dashboard's sign-in, its authorization and token endpoints.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
-use crate::AuthError;
+use crate::{provider, AuthError, AuthSettings};
 
 /// What this service reads of a discovery document; everything else is ignored.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Discovery {
+    /// Must be the issuer the settings name (OpenID Connect Discovery 1.0, section 4.3): a
+    /// document that names another speaks for another issuer, whatever address served it.
+    pub issuer: String,
     #[serde(default)]
     pub jwks_uri: Option<String>,
     #[serde(default)]
@@ -21,31 +22,42 @@ pub(crate) struct Discovery {
     pub url: String,
 }
 
-pub(crate) async fn discover(issuer: &str) -> Result<Discovery, AuthError> {
-    let url = format!(
+/// Where `issuer` publishes its discovery document.
+pub(crate) fn url_of(issuer: &str) -> String {
+    format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
-    );
-    let mut discovery: Discovery = serde_json::from_slice(&get(&url).await?)
-        .map_err(|e| AuthError::key_set(&url, format!("not a discovery document: {e}")))?;
-    discovery.url = url;
-    Ok(discovery)
+    )
 }
 
-pub(crate) async fn get(url: &str) -> Result<Vec<u8>, AuthError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| AuthError::key_set(url, e))?;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| AuthError::key_set(url, e))?;
-    Ok(response
-        .bytes()
-        .await
-        .map_err(|e| AuthError::key_set(url, e))?
-        .to_vec())
+/// Reads the configured issuer's discovery document; refuses one that names another issuer,
+/// and any address in it the settings would not accept as `auth.jwks_uri`.
+pub(crate) async fn discover(settings: &AuthSettings) -> Result<Discovery, AuthError> {
+    let url = url_of(&settings.issuer);
+    if let Some(reason) = provider::refuse_url(&url, settings.allow_development_issuer) {
+        return Err(AuthError::key_set(&url, reason));
+    }
+    let mut discovery: Discovery = serde_json::from_slice(&provider::get(&url).await?)
+        .map_err(|e| AuthError::key_set(&url, format!("not a discovery document: {e}")))?;
+    if discovery.issuer != settings.issuer {
+        return Err(AuthError::key_set(
+            &url,
+            "the discovery document names another issuer than auth.issuer",
+        ));
+    }
+    let named = [
+        &discovery.jwks_uri,
+        &discovery.authorization_endpoint,
+        &discovery.token_endpoint,
+    ];
+    for address in named.into_iter().flatten() {
+        if let Some(reason) = provider::refuse_url(address, settings.allow_development_issuer) {
+            return Err(AuthError::key_set(
+                &url,
+                format!("the discovery document names {address}: {reason}"),
+            ));
+        }
+    }
+    discovery.url = url;
+    Ok(discovery)
 }

@@ -25,6 +25,15 @@ pub enum AuthError {
     MissingClaim(String),
     #[error("the token grants no role of the peer support program")]
     NoRole,
+    /// An ID token (it carries a `nonce`) or another kind of JWT than an access token: proof
+    /// that someone signed in somewhere, not a grant to call this API.
+    #[error(
+        "the token is not an access token (it carries a nonce, or its typ is not JWT or at+jwt)"
+    )]
+    NotAnAccessToken,
+    /// Settings that would trust keys by accident; the message names the setting.
+    #[error("{0}")]
+    Settings(String),
     #[error("the issuer's keys could not be loaded from {uri}: {reason}")]
     KeySet { uri: String, reason: String },
     #[error("the ID token does not carry the nonce this sign-in sent")]

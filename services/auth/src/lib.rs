@@ -11,6 +11,7 @@ mod dev_provider;
 mod discovery;
 mod error;
 mod key_set;
+mod provider;
 mod settings;
 pub mod sign_in;
 mod verified_tokens;

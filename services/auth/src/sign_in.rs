@@ -8,7 +8,6 @@
 //! [`Authenticator`]: crate::Authenticator
 
 use std::fmt;
-use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -16,10 +15,10 @@ use ring::digest::{digest, SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 
-use crate::{discovery, AuthError};
+use crate::{discovery, provider, AuthError, AuthSettings};
 
 /// `[dashboard.sign_in]`: the dashboard as a client of the hospital's identity provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignInSettings {
     /// The client id the provider knows the dashboard by.
@@ -41,6 +40,23 @@ pub struct SignInSettings {
     /// Scopes asked for; `openid` is always sent.
     #[serde(default)]
     pub scopes: Vec<String>,
+}
+
+/// Written by hand so that the client secret never reaches a log through `{:?}`.
+impl fmt::Debug for SignInSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignInSettings")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("redirect_uri", &self.redirect_uri)
+            .field("authorization_endpoint", &self.authorization_endpoint)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 /// The dashboard's side of the provider, endpoints resolved.
@@ -76,13 +92,15 @@ impl fmt::Debug for Tokens {
 }
 
 impl SignInClient {
-    /// Resolves the endpoints the settings leave out from `issuer`'s discovery document.
-    pub async fn connect(settings: SignInSettings, issuer: &str) -> Result<Self, AuthError> {
+    /// Resolves the endpoints the settings leave out from the issuer's discovery document
+    /// (which must name the issuer `auth` names). Endpoints come over `https://`, as keys do
+    /// (see [`AuthSettings::check`]).
+    pub async fn connect(settings: SignInSettings, auth: &AuthSettings) -> Result<Self, AuthError> {
         let (authorization_endpoint, token_endpoint) =
             match (settings.authorization_endpoint, settings.token_endpoint) {
                 (Some(authorize), Some(token)) => (authorize, token),
                 (authorize, token) => {
-                    let found = discovery::discover(issuer).await?;
+                    let found = discovery::discover(auth).await?;
                     let missing = |what: &str| {
                         AuthError::SignIn(format!(
                         "neither the settings nor the issuer's discovery document name the {what}"
@@ -98,6 +116,14 @@ impl SignInClient {
                     )
                 }
             };
+        for (what, url) in [
+            ("authorization endpoint", &authorization_endpoint),
+            ("token endpoint", &token_endpoint),
+        ] {
+            if let Some(reason) = provider::refuse_url(url, auth.allow_development_issuer) {
+                return Err(AuthError::SignIn(format!("the {what}: {reason}")));
+            }
+        }
         let authorization_endpoint = reqwest::Url::parse(&authorization_endpoint)
             .map_err(|e| AuthError::SignIn(format!("the authorization endpoint: {e}")))?;
         let mut scopes = vec!["openid".to_owned()];
@@ -109,9 +135,7 @@ impl SignInClient {
             authorization_endpoint,
             token_endpoint,
             scope: scopes.join(" "),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
+            http: provider::client()
                 .map_err(|e| AuthError::SignIn(format!("an HTTP client: {e}")))?,
         })
     }
@@ -169,8 +193,7 @@ impl SignInClient {
             // reqwest's message names the URL, never the form.
             .map_err(|e| AuthError::SignIn(format!("the token endpoint: {e}")))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        let body = provider::read_capped(response)
             .await
             .map_err(|e| AuthError::SignIn(format!("the token endpoint's answer: {e}")))?;
         if !status.is_success() {

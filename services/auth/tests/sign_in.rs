@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use outreach_auth::sign_in::{SignInClient, SignInSettings, SignInStart};
-use outreach_auth::{AuthError, Authenticator, DevIssuer, DevProvider, Role};
+use outreach_auth::{AuthError, AuthSettings, Authenticator, DevIssuer, DevProvider, Role};
 
 const CLIENT: &str = "peer-outreach-dashboard";
 const REDIRECT: &str = "http://127.0.0.1:9/dashboard/sign-in/callback";
@@ -32,6 +32,14 @@ fn settings(provider: &Provider) -> SignInSettings {
         authorization_endpoint: Some(format!("{}/authorize", provider.base)),
         token_endpoint: Some(format!("{}/token", provider.base)),
         scopes: vec![],
+    }
+}
+
+/// The API's settings for a local run against the development issuer.
+fn local_auth(issuer: &str) -> AuthSettings {
+    AuthSettings {
+        allow_development_issuer: true,
+        ..AuthSettings::new(issuer, DevIssuer::AUDIENCE)
     }
 }
 
@@ -79,7 +87,7 @@ async fn sign_in_as(start: &SignInStart, role: &str, staff_id: &str) -> (String,
 #[tokio::test]
 async fn a_developer_signs_in_with_a_role_and_gets_a_token_the_api_accepts() {
     let provider = provider().await;
-    let client = SignInClient::connect(settings(&provider), DevIssuer::ISSUER)
+    let client = SignInClient::connect(settings(&provider), &local_auth(DevIssuer::ISSUER))
         .await
         .unwrap();
     let start = client.begin();
@@ -124,7 +132,7 @@ async fn a_developer_signs_in_with_a_role_and_gets_a_token_the_api_accepts() {
 #[tokio::test]
 async fn a_code_is_exchanged_only_with_its_verifier_and_only_once() {
     let provider = provider().await;
-    let client = SignInClient::connect(settings(&provider), DevIssuer::ISSUER)
+    let client = SignInClient::connect(settings(&provider), &local_auth(DevIssuer::ISSUER))
         .await
         .unwrap();
     let start = client.begin();
@@ -150,14 +158,37 @@ async fn a_code_is_exchanged_only_with_its_verifier_and_only_once() {
     assert!(client.exchange(&code, &again.code_verifier).await.is_err());
 }
 
+/// A discovery document at `base` naming `issuer` and the provider's endpoints, as the
+/// hospital's provider publishes it.
+async fn discovery_at(issuer: impl Fn(&str) -> String, provider: &Provider) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let document = serde_json::json!({
+        "issuer": issuer(&base),
+        "authorization_endpoint": format!("{}/authorize", provider.base),
+        "token_endpoint": format!("{}/token", provider.base),
+        "jwks_uri": format!("{}/jwks.json", provider.base),
+    });
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { axum::Json(document) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 #[tokio::test]
 async fn the_endpoints_are_found_through_discovery() {
     let provider = provider().await;
     let mut without_endpoints = settings(&provider);
     without_endpoints.authorization_endpoint = None;
     without_endpoints.token_endpoint = None;
+    let issuer = discovery_at(str::to_owned, &provider).await;
 
-    let client = SignInClient::connect(without_endpoints, &provider.base)
+    let client = SignInClient::connect(without_endpoints, &local_auth(&issuer))
         .await
         .unwrap();
 
@@ -177,6 +208,28 @@ async fn the_endpoints_are_found_through_discovery() {
     assert_ne!(query["code_challenge"], start.code_verifier);
     let (code, _) = sign_in_as(&start, "safety_office", "").await;
     assert!(client.exchange(&code, &start.code_verifier).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_discovery_document_that_names_another_issuer_is_refused() {
+    let provider = provider().await;
+    let mut without_endpoints = settings(&provider);
+    without_endpoints.authorization_endpoint = None;
+    without_endpoints.token_endpoint = None;
+    let elsewhere = discovery_at(|_| "https://login.elsewhere.example".into(), &provider).await;
+
+    let refused = SignInClient::connect(without_endpoints.clone(), &local_auth(&elsewhere)).await;
+    let Err(AuthError::KeySet { reason, .. }) = refused else {
+        panic!("a document for another issuer was trusted")
+    };
+    assert!(reason.contains("another issuer"), "{reason}");
+
+    // Plain http:// is for a local run only.
+    let issuer = discovery_at(str::to_owned, &provider).await;
+    let production = AuthSettings::new(&issuer, DevIssuer::AUDIENCE);
+    assert!(SignInClient::connect(without_endpoints, &production)
+        .await
+        .is_err());
 }
 
 #[tokio::test]

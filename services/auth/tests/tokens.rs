@@ -259,13 +259,23 @@ async fn the_development_issuer_kept_on_disk_is_trusted_through_its_key_file() {
         .mint(&TokenRequest::new("oidc|do", Role::Director))
         .unwrap();
 
-    let authenticator = Authenticator::connect(issuer.settings(&dir)).await.unwrap();
+    // Only a local run trusts it, and says so.
+    let refused = Authenticator::connect(issuer.settings(&dir)).await;
+    let Err(AuthError::Settings(reason)) = refused else {
+        panic!("the development issuer was trusted without the opt-in")
+    };
+    assert!(reason.contains("auth.allow_development_issuer"), "{reason}");
+    let local = AuthSettings {
+        allow_development_issuer: true,
+        ..issuer.settings(&dir)
+    };
+    let authenticator = Authenticator::connect(local.clone()).await.unwrap();
     let caller = authenticator.authenticate(&token).await.unwrap();
 
     assert!(caller.has(Role::Director));
     let missing = AuthSettings {
         jwks_uri: Some(format!("file:{}/nowhere.json", dir.display())),
-        ..issuer.settings(&dir)
+        ..local
     };
     assert!(matches!(
         Authenticator::connect(missing).await,
@@ -296,4 +306,85 @@ async fn a_token_let_in_once_is_refused_once_it_expires() {
         .expect_err("out of date, it must be refused");
 
     assert!(matches!(error, AuthError::Expired), "{error}");
+}
+
+#[tokio::test]
+async fn an_id_token_is_not_a_bearer_token_even_for_our_audience() {
+    let issuer = DevIssuer::generate().unwrap();
+    // As a provider issues it when the API's audience is also the client id.
+    let id_token = issuer
+        .mint_id_token("oidc|pm", DevIssuer::AUDIENCE, "a nonce", 600)
+        .unwrap();
+
+    let error = refusal(&issuer, &id_token).await;
+
+    assert!(matches!(error, AuthError::NotAnAccessToken), "{error}");
+}
+
+#[tokio::test]
+async fn a_token_of_another_type_is_refused_and_access_token_types_are_let_in() {
+    let issuer = DevIssuer::generate().unwrap();
+    let signed_as = |typ: &str| {
+        let pem = std::fs::read(fixture("test-rsa-key.pem")).expect("fixture");
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("test-rsa-1".into());
+        header.typ = Some(typ.into());
+        jsonwebtoken::encode(
+            &header,
+            &claims(json!(["director"])),
+            &EncodingKey::from_rsa_pem(&pem).expect("an RSA key"),
+        )
+        .expect("signing works")
+    };
+
+    for refused in ["logout+jwt", "secevent+jwt", "ID", "dpop+jwt"] {
+        let error = refusal(&issuer, &signed_as(refused)).await;
+        assert!(
+            matches!(error, AuthError::NotAnAccessToken),
+            "{refused}: {error}"
+        );
+    }
+    for accepted in ["JWT", "at+jwt", "application/at+JWT"] {
+        authenticator(&issuer)
+            .authenticate(&signed_as(accepted))
+            .await
+            .unwrap_or_else(|e| panic!("{accepted}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn settings_that_would_trust_keys_by_accident_are_refused() {
+    let hospital = AuthSettings::new(
+        "https://login.hospital.example/realms/staff",
+        "peer-outreach",
+    );
+    let with_keys = |uri: &str, allow: bool| AuthSettings {
+        jwks_uri: Some(uri.into()),
+        allow_development_issuer: allow,
+        ..hospital.clone()
+    };
+
+    assert!(hospital.check().is_ok());
+    assert!(with_keys("https://login.hospital.example/certs", false)
+        .check()
+        .is_ok());
+    for (uri, allow) in [
+        ("http://login.hospital.example/certs", false),
+        ("http://login.hospital.example/certs", true),
+        ("http://127.0.0.1:8090/jwks.json", false),
+        ("file:/etc/peer-outreach/jwks.json", false),
+    ] {
+        let Err(AuthError::Settings(reason)) = with_keys(uri, allow).check() else {
+            panic!("{uri} was accepted (allow_development_issuer = {allow})")
+        };
+        assert!(reason.contains("auth.jwks_uri"), "{reason}");
+    }
+    assert!(with_keys("http://127.0.0.1:8090/jwks.json", true)
+        .check()
+        .is_ok());
+    let issuer = DevIssuer::generate().unwrap();
+    let Err(AuthError::Settings(reason)) = issuer.settings_in_process().check() else {
+        panic!("the development issuer was trusted without the opt-in")
+    };
+    assert!(reason.contains("auth.allow_development_issuer"), "{reason}");
 }

@@ -395,10 +395,13 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
         let name = format!("bench_{id}_limit");
         databases.push(name.clone());
         let url = format!("{}/{name}", cli.database);
+        // One role, the server's, as a local run has it: the limit phase truncates the events.
         let pool = peer_outreach::database::prepare(&DatabaseSettings {
             url: url.clone(),
+            migration_url: None,
             max_connections: connections,
             create_database: true,
+            migrate_on_start: true,
         })
         .await?;
         let source = PgPool::connect(&catch_up_url).await?;

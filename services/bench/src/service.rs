@@ -97,6 +97,8 @@ impl Environment {
                 "PEER_OUTREACH__AUTH__JWKS_URI",
                 self.issuer.jwks_uri.as_deref().unwrap_or_default(),
             )
+            // The development issuer, on loopback: a local run's explicit opt-in.
+            .env("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true")
             // As the tests run it: warnings only. Per-message info lines to a pipe would
             // measure the logger as much as the pipeline.
             .env("PEER_OUTREACH__LOG__FILTER", "warn")

@@ -6,6 +6,24 @@ use uuid::Uuid;
 
 use crate::{CommandError, CommandSide, Metadata};
 
+/// The supporter's events that change the roster entry; slots taken and released follow cases.
+const ROSTER_CHANGES: &[&str] = &[
+    "SupporterJoined",
+    "SupporterProfileChanged",
+    "SupporterPaused",
+    "SupporterResumed",
+];
+
+/// A change to a roster entry, as the event store recorded it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RosterChange {
+    /// `SupporterJoined`, `SupporterProfileChanged`, `SupporterPaused` or `SupporterResumed`.
+    pub event_type: String,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// Who made it, among the rest (see `outreach_events::author`).
+    pub metadata: serde_json::Value,
+}
+
 impl CommandSide {
     pub async fn merge_case(
         &self,
@@ -156,6 +174,23 @@ impl CommandSide {
         work.execute::<PeerSupporter>(&id, &command, metadata)
             .await?;
         Ok(work.load::<PeerSupporter>(&id).await?.1)
+    }
+
+    /// The changes made to a supporter's roster entry (joined, changed, paused, resumed), oldest
+    /// first, each with its event's metadata, which names who made it.
+    pub async fn roster_changes(&self, staff_id: &str) -> Result<Vec<RosterChange>, CommandError> {
+        sqlx::query_as(
+            "SELECT event_type, recorded_at, metadata::jsonb AS metadata
+               FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND event_type = ANY($3)
+              ORDER BY sequence",
+        )
+        .bind(<PeerSupporter as cqrs_es::Aggregate>::TYPE)
+        .bind(outreach_domain::ids::supporter_id(staff_id).to_string())
+        .bind(ROSTER_CHANGES)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(crate::unavailable)
     }
 
     /// A supporter's roster entry and the cases they hold, with its version (0: not on the

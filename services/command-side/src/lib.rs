@@ -23,6 +23,7 @@ mod parked;
 mod purge;
 mod reports;
 mod unit_of_work;
+pub use cases::RosterChange;
 pub use purge::Purge;
 pub use reports::ReportMessage;
 

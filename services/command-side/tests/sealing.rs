@@ -32,10 +32,10 @@ fn member(staff_id: &str) -> InvolvedMember {
     )
 }
 
-/// Every row of `table` as text, lower-cased.
+/// Every row of `table` as text, lower-cased; read as the owner, who may read every table.
 async fn table_text(db: &TestDatabase, table: &str) -> String {
     let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
-        .fetch_all(&db.pool)
+        .fetch_all(&db.owner_pool().await)
         .await
         .unwrap();
     rows.join("\n").to_lowercase()

@@ -45,9 +45,27 @@ impl Service {
              unless the issuer publishes a discovery document); for a local run, \
              `peer-outreach dev-issuer init` prints the settings of a development issuer",
         )?;
+        // Nor one that would trust a development issuer by accident.
+        auth.check()?;
+        if auth.allow_development_issuer {
+            let listen = settings.http.listen;
+            if !listen.ip().is_loopback() {
+                anyhow::bail!(
+                    "auth.allow_development_issuer is set, so the service serves on a loopback \
+                     address only (127.0.0.1 or ::1), and http.listen is {listen}: a development \
+                     issuer signs anyone in as anyone"
+                );
+            }
+            tracing::warn!(
+                issuer = %auth.issuer,
+                "auth.allow_development_issuer is set: a development issuer, http:// keys on \
+                 loopback and file: keys are trusted, and the service serves on loopback only; \
+                 never set it in production"
+            );
+        }
         let dashboard = match settings.dashboard.clone() {
             Some(dashboard) => Some(Arc::new(
-                Dashboard::connect(dashboard, &auth.issuer)
+                Dashboard::connect(dashboard, &auth)
                     .await
                     .context("finding the identity provider's sign-in endpoints")?,
             )),
@@ -154,6 +172,12 @@ impl Service {
             )?;
             tasks.spawn(emails.run(shutdown.child_token()));
         }
+        // The access audit's whole hash chain, walked now and then; the API checks what is new.
+        tasks.spawn(walk_access_audit(
+            pool.clone(),
+            ACCESS_AUDIT_WALK_INTERVAL,
+            shutdown.child_token(),
+        ));
         tasks.spawn(observe_gauges(
             pool.clone(),
             Duration::from_millis(settings.telemetry.gauge_interval_ms),
@@ -259,6 +283,36 @@ pub fn runner_settings(settings: &Settings) -> RunnerSettings {
         rebuild_batch_size: settings.projections.rebuild_batch_size,
         poll_interval: settings.projections.poll_interval(),
         gather: settings.projections.gather(),
+    }
+}
+
+/// How often the service walks the access audit's whole hash chain (and once at start).
+const ACCESS_AUDIT_WALK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// Walks the access audit's hash chain at start and every `interval`; a break is logged as an
+/// error (and shown with the audit, `GET /v1/access-audit`) until a walk finds the chain whole.
+async fn walk_access_audit(pool: PgPool, interval: Duration, shutdown: CancellationToken) {
+    use outreach_api::audit_chain::{verify_whole_chain, WholeChain};
+    while !shutdown.is_cancelled() {
+        match verify_whole_chain(&pool).await {
+            Ok(WholeChain::Intact { entries, head }) => tracing::info!(
+                entries,
+                newest = head.as_ref().map(|(entry_id, _)| *entry_id),
+                hash = head.as_ref().map(|(_, hash)| hash.as_str()),
+                "the access audit's hash chain holds"
+            ),
+            Ok(WholeChain::Broken(broken)) => tracing::error!(
+                entry_id = broken.entry_id,
+                reason = %broken.reason,
+                "the access audit's hash chain is broken: an entry was altered, removed or put \
+                 in out of place by someone with more rights than the service's"
+            ),
+            Err(error) => tracing::warn!(%error, "could not walk the access audit's hash chain"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => {}
+        }
     }
 }
 

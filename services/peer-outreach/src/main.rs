@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use outreach_api::audit_chain::{self, WholeChain};
 use outreach_auth::{DevIssuer, DevProvider, Role, TokenRequest};
 use outreach_intake::sample::{Mode, Publisher};
 use outreach_projections::ProjectionRunner;
@@ -28,7 +29,8 @@ struct Cli {
 enum Command {
     /// Apply migrations, then run intake, projections and the HTTP API (the default).
     Run,
-    /// Apply the database migrations and exit.
+    /// Apply the database migrations as the owner (database.migration_url), grant the runtime
+    /// role (database.url) exactly its privileges, and exit.
     Migrate,
     /// Create the incidents and dead-letter topics if they are missing.
     CreateTopics,
@@ -44,6 +46,11 @@ enum Command {
         dir: PathBuf,
         #[command(subcommand)]
         command: DevIssuerCommand,
+    },
+    /// The access audit of reads of personal data.
+    AccessAudit {
+        #[command(subcommand)]
+        command: AccessAuditCommand,
     },
     /// Publish sample CloudEvents (by default every file in schemas/examples) to the incidents topic.
     Publish {
@@ -61,6 +68,13 @@ enum ProjectionCommand {
     List,
     /// Drop a read model and rebuild it from the event store.
     Rebuild { name: String },
+}
+
+#[derive(Subcommand)]
+enum AccessAuditCommand {
+    /// Walk the audit's whole hash chain: exits non-zero naming the first entry that was
+    /// altered, removed or put in out of place; prints the newest entry's hash otherwise.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -129,8 +143,8 @@ async fn main() -> anyhow::Result<()> {
             service.run_until(shutdown_signal()).await;
         }
         Command::Migrate => {
-            database::prepare(&settings.database).await?;
-            println!("migrations applied");
+            database::migrate(&settings.database).await?;
+            println!("migrations applied; the runtime role holds exactly its privileges");
         }
         Command::CreateTopics => {
             let topics = settings.topics();
@@ -140,6 +154,26 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Projections { command } => projections(&settings, command).await?,
         Command::DevIssuer { .. } => unreachable!("handled before the configuration is read"),
+        Command::AccessAudit {
+            command: AccessAuditCommand::Verify,
+        } => {
+            // Reading is all it does: the runtime role may.
+            let pool = database::connect(&settings.database).await?;
+            match audit_chain::verify_whole_chain(&pool).await? {
+                WholeChain::Intact { entries, head } => {
+                    println!("the access audit verifies: {entries} entries, chained intact");
+                    if let Some((entry_id, hash)) = head {
+                        println!(
+                            "the newest, entry {entry_id}, has the hash {hash}: keep it outside \
+                             the database to show later that nothing before it was rewritten"
+                        );
+                    }
+                }
+                WholeChain::Broken(broken) => {
+                    bail!("the access audit does not verify: {broken}")
+                }
+            }
+        }
         Command::Publish { paths, mode } => {
             let mode = match mode {
                 PublishMode::Structured => Mode::Structured,
@@ -175,6 +209,7 @@ async fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()
     let issuer = DevIssuer::load_or_generate(dir)?;
     match command {
         DevIssuerCommand::Serve { listen, minutes } => {
+            DevProvider::check_listen_address(*listen)?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
@@ -216,6 +251,7 @@ async fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()
                     settings.audience
                 );
                 println!("export PEER_OUTREACH__AUTH__JWKS_URI='{jwks_uri}'");
+                println!("export PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER=true");
                 for (key, value) in sign_in.iter().flatten() {
                     println!("export PEER_OUTREACH__DASHBOARD__SIGN_IN__{key}='{value}'");
                 }
@@ -225,7 +261,9 @@ async fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()
                 println!("[auth]");
                 println!("issuer = \"{}\"", settings.issuer);
                 println!("audience = \"{}\"", settings.audience);
-                println!("jwks_uri = \"{jwks_uri}\"\n");
+                println!("jwks_uri = \"{jwks_uri}\"");
+                println!("# A development issuer is trusted only with this, on loopback only:");
+                println!("allow_development_issuer = true\n");
                 println!(
                     "or with `eval \"$(peer-outreach dev-issuer init --env)\"`. Then mint a token:"
                 );

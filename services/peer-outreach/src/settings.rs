@@ -149,12 +149,62 @@ pub struct TelemetrySettings {
     pub gauge_interval_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[database]`: two roles. The service runs as the runtime role (`url`), which owns nothing
+/// and holds only what the migrations grant it; migrations run as the owner
+/// (`migration_url`), which grants the runtime role its privileges. One URL for both is a
+/// local run's shortcut: least privilege is then not in force.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
+    /// The runtime role's connection.
     pub url: String,
+    /// The owner's connection, for `peer-outreach migrate` (and `run` when it migrates).
+    /// Unset: `url`.
+    #[serde(default)]
+    pub migration_url: Option<String>,
     pub max_connections: u32,
+    /// Create the database at start (as the owner) if it is missing.
     pub create_database: bool,
+    /// `run` applies pending migrations (as the owner) before serving. Off: it only checks
+    /// that the schema is current and refuses to start otherwise, so the service need not be
+    /// given the owner's credentials at all (`peer-outreach migrate` runs them beforehand).
+    pub migrate_on_start: bool,
+}
+
+impl DatabaseSettings {
+    /// The owner's connection: `migration_url`, or `url` when it is unset.
+    pub fn migration_url(&self) -> &str {
+        self.migration_url.as_deref().unwrap_or(&self.url)
+    }
+}
+
+/// Written by hand so that a password in either URL never reaches a log through `{:?}`.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redacted(&self.url))
+            .field(
+                "migration_url",
+                &self.migration_url.as_deref().map(redacted),
+            )
+            .field("max_connections", &self.max_connections)
+            .field("create_database", &self.create_database)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+/// A connection URL with its password, if any, replaced.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only a URL that cannot have a password refuses one; this one has one.
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<a URL that does not parse, not shown>".to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -427,6 +477,37 @@ mod tests {
         // Unset endpoints are found through the issuer's discovery document.
         assert!(dashboard.sign_in.authorization_endpoint.is_none());
         assert_eq!(dashboard.queue_refresh_seconds, 5);
+    }
+
+    #[test]
+    fn no_secret_of_the_settings_reaches_a_log() {
+        let dir =
+            std::env::temp_dir().join(format!("peer-outreach-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secrets.toml");
+        std::fs::write(
+            &file,
+            "[database]\nurl = \"postgres://peer_outreach:runtime-s3cret@db:5432/po\"\n\
+             migration_url = \"postgres://peer_outreach_owner:owner-s3cret@db:5432/po\"\n\
+             [kafka.security]\nprotocol = \"sasl_ssl\"\n\
+             [kafka.security.sasl]\nmechanism = \"PLAIN\"\nusername = \"po\"\npassword = \"kafka-s3cret\"\n\
+             [notifications.smtp]\nhost = \"smtp.hospital.example\"\nport = 587\n\
+             from = \"Peer Support <ps@hospital.example>\"\ntls = \"starttls\"\n\
+             username = \"po\"\npassword = \"smtp-s3cret\"\n\
+             [dashboard.sign_in]\nclient_id = \"dashboard\"\nclient_secret = \"client-s3cret\"\n\
+             redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+
+        let printed = format!("{settings:?}");
+
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("peer_outreach_owner"), "{printed}");
+        assert_eq!(
+            settings.database.migration_url(),
+            "postgres://peer_outreach_owner:owner-s3cret@db:5432/po"
+        );
     }
 
     #[test]

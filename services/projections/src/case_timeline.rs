@@ -2,12 +2,19 @@
 //! manager's case page. A step is its kind, its time and its codes (channel, outcome, modality,
 //! reason...): the events hold nothing more, because what was said is never recorded.
 //!
+//! Each step also records who took it, from its event's metadata (see
+//! [`outreach_events::author`]): the program's staff by name, a care team member by their
+//! relation to the member only, the service's own processes by name. Only the program director
+//! is shown it.
+//!
 //! Rows are only ever added (a case's past does not change), so a batch is one insert and
 //! never reads the table.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use outreach_events::author::Attribution;
 use outreach_events::CaseEvent;
+use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -47,11 +54,10 @@ impl Projection for CaseTimeline {
                 continue;
             }
             let _applying = crate::applying(self.name(), event).entered();
-            steps.push(Step::of(
-                event.aggregate_uuid()?,
-                event.sequence,
-                event.decode()?,
-            ));
+            steps.push(Step {
+                author: attribution(event),
+                ..Step::of(event.aggregate_uuid()?, event.sequence, event.decode()?)
+            });
         }
         insert(db, &steps).await
     }
@@ -79,6 +85,16 @@ pub(crate) struct Step {
     pub category: Option<String>,
     pub reason: Option<String>,
     pub merged_into: Option<Uuid>,
+    pub author: Attribution,
+}
+
+/// Who stored `event`. Intake's events name their CloudEvent, not a source: they are intake's.
+fn attribution(event: &StoredEvent) -> Attribution {
+    let mut author = Attribution::deserialize(&event.metadata).unwrap_or_default();
+    if author.source.is_none() && event.metadata.get("event_id").is_some() {
+        author.source = Some("intake".to_owned());
+    }
+    author
 }
 
 impl Step {
@@ -167,11 +183,13 @@ async fn insert(db: &mut PgConnection, steps: &[Step]) -> Result<(), ProjectionE
         "INSERT INTO case_timeline
              (case_id, sequence, at, step, report_source, report_id, trigger_kind, supporter_id,
               channel, outcome, resource_sheet_sent, held_on, modality, format, duration, service,
-              category, reason, merged_into)
+              category, reason, merged_into, author_source, author_role, author_subject,
+              author_staff_id, author_relation)
          SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[],
                               $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                               $11::boolean[], $12::date[], $13::text[], $14::text[], $15::text[],
-                              $16::text[], $17::text[], $18::text[], $19::uuid[])",
+                              $16::text[], $17::text[], $18::text[], $19::uuid[], $20::text[],
+                              $21::text[], $22::text[], $23::text[], $24::text[])",
     )
     .bind(steps.iter().map(|s| s.case_id).collect::<Vec<_>>())
     .bind(steps.iter().map(|s| s.sequence).collect::<Vec<_>>())
@@ -197,6 +215,11 @@ async fn insert(db: &mut PgConnection, steps: &[Step]) -> Result<(), ProjectionE
     .bind(text(|s| s.category.as_deref()))
     .bind(text(|s| s.reason.as_deref()))
     .bind(steps.iter().map(|s| s.merged_into).collect::<Vec<_>>())
+    .bind(text(|s| s.author.source.as_deref()))
+    .bind(text(|s| s.author.role.as_deref()))
+    .bind(text(|s| s.author.subject.as_deref()))
+    .bind(text(|s| s.author.staff_id.as_deref()))
+    .bind(text(|s| s.author.relation.map(|r| r.code())))
     .execute(db)
     .await?;
     Ok(())
@@ -269,6 +292,49 @@ mod tests {
             (merged.reason.as_deref(), merged.merged_into),
             (Some("merged"), Some(Uuid::from_u128(8)))
         );
+    }
+
+    fn stored_with(metadata: serde_json::Value) -> StoredEvent {
+        StoredEvent {
+            aggregate_type: "OutreachCase".into(),
+            aggregate_id: Uuid::from_u128(7).to_string(),
+            sequence: 1,
+            event_type: "ContactAttempted".into(),
+            event_version: "1".into(),
+            payload: serde_json::Value::Null,
+            metadata,
+            transaction_id: "1".into(),
+            global_position: 1,
+            recorded_at: at(0),
+        }
+    }
+
+    /// Who took a step comes from its event's metadata; intake's events are intake's.
+    #[test]
+    fn a_step_names_who_took_it_as_the_metadata_does() {
+        let manager = attribution(&stored_with(serde_json::json!({
+            "source": "dashboard", "author_role": "program_manager",
+            "author_subject": "oidc|pm", "author_staff_id": "E90002",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        })));
+        assert_eq!(manager.source.as_deref(), Some("dashboard"));
+        assert_eq!(manager.subject.as_deref(), Some("oidc|pm"));
+        assert_eq!(manager.staff_id.as_deref(), Some("E90002"));
+        let colleague = attribution(&stored_with(serde_json::json!({
+            "source": "api", "author_role": "care_team_member", "author_relation": "colleague",
+        })));
+        assert_eq!(
+            colleague.relation,
+            Some(outreach_events::author::Relation::Colleague)
+        );
+        assert_eq!((colleague.subject, colleague.staff_id), (None, None));
+        let intake = attribution(&stored_with(serde_json::json!({"event_id": "evt-1"})));
+        assert_eq!(intake.source.as_deref(), Some("intake"));
+        assert_eq!(intake.role, None);
+        let watch = attribution(&stored_with(
+            serde_json::json!({"source": "deadline-watch"}),
+        ));
+        assert_eq!(watch.source.as_deref(), Some("deadline-watch"));
     }
 
     /// A worked case's page lists every step it went through, in the order they happened,

@@ -811,10 +811,11 @@ mod tests {
             1
         );
 
-        // The reactions' reset keeps what may have been sent; start them from nothing too.
+        // The reactions' reset keeps what may have been sent; start them from nothing too
+        // (as the owner: the service never deletes feedback tokens).
         for table in ["outbox", "feedback_tokens"] {
             sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&db.db.pool)
+                .execute(&db.db.owner_pool().await)
                 .await
                 .unwrap();
         }
@@ -1093,9 +1094,11 @@ mod tests {
                  RETURN NEW;
                END $$;
              CREATE TRIGGER count_timeline_batch AFTER UPDATE ON projection_checkpoints
-               FOR EACH ROW EXECUTE FUNCTION count_timeline_batch();",
+               FOR EACH ROW EXECUTE FUNCTION count_timeline_batch();
+             GRANT SELECT, UPDATE ON timeline_batches TO peer_outreach_test_runtime;",
         )
-        .execute(&db.db.pool)
+        // The test's own table and trigger: the owner's to make, the runner's role's to use.
+        .execute(&db.db.owner_pool().await)
         .await
         .unwrap();
         let gather = Duration::from_millis(250);
@@ -1231,9 +1234,11 @@ mod tests {
                  RETURN NULL;
                END $$;
              CREATE TRIGGER record_plan_mode AFTER INSERT ON outreach_cases
-               FOR EACH STATEMENT EXECUTE FUNCTION record_plan_mode();",
+               FOR EACH STATEMENT EXECUTE FUNCTION record_plan_mode();
+             GRANT SELECT, INSERT ON planned_under TO peer_outreach_test_runtime;",
         )
-        .execute(&db.db.pool)
+        // The test's own table and trigger: the owner's to make, the runner's role's to use.
+        .execute(&db.db.owner_pool().await)
         .await
         .unwrap();
         for n in 1..=3 {
@@ -1256,8 +1261,15 @@ mod tests {
             .fetch_all(&db.db.pool)
             .await
             .unwrap();
-        assert_eq!(modes.len(), 5, "three batches of one, then two of up to two");
-        assert!(modes.iter().all(|mode| mode == "force_custom_plan"), "{modes:?}");
+        assert_eq!(
+            modes.len(),
+            5,
+            "three batches of one, then two of up to two"
+        );
+        assert!(
+            modes.iter().all(|mode| mode == "force_custom_plan"),
+            "{modes:?}"
+        );
         let outside: String = sqlx::query_scalar("SELECT current_setting('plan_cache_mode')")
             .fetch_one(&db.db.pool)
             .await

@@ -28,17 +28,33 @@ pub const EVENT_SOURCE: &str = "/peer-outreach/statistics";
 const NAMESPACE: Uuid = Uuid::from_u128(0x7374_6174_7350_7562_8d2a_41c7_0b9e_55f3);
 
 /// Who asked for a publication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestedBy {
+    /// The quarter's end, noticed by the service.
     Schedule,
-    Director,
+    /// Someone on demand, named: the director, or a service client.
+    Caller {
+        /// `director` or `service`.
+        role: &'static str,
+        subject: String,
+        staff_id: Option<String>,
+    },
 }
 
 impl RequestedBy {
-    fn as_str(self) -> &'static str {
+    fn role(&self) -> &'static str {
         match self {
             RequestedBy::Schedule => "schedule",
-            RequestedBy::Director => "director",
+            RequestedBy::Caller { role, .. } => role,
+        }
+    }
+
+    fn named(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            RequestedBy::Schedule => (None, None),
+            RequestedBy::Caller {
+                subject, staff_id, ..
+            } => (Some(subject), staff_id.as_deref()),
         }
     }
 }
@@ -70,14 +86,18 @@ pub async fn publish(
     let id = event_id(period);
     let mut tx = pool.begin().await?;
     let claimed = sqlx::query(
-        "INSERT INTO statistics_publications (period, event_id, published_at, requested_by)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO statistics_publications
+             (period, event_id, published_at, requested_by, requested_by_subject,
+              requested_by_staff_id)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (period) DO NOTHING",
     )
     .bind(period.to_string())
     .bind(id)
     .bind(now)
-    .bind(requested_by.as_str())
+    .bind(requested_by.role())
+    .bind(requested_by.named().0)
+    .bind(requested_by.named().1)
     .execute(&mut *tx)
     .await?
     .rows_affected()

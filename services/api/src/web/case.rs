@@ -19,15 +19,16 @@ use uuid::Uuid;
 
 use super::forms::{FieldErrors, Form, Values};
 use super::queue::status_code;
-use super::view::{capitalised, time_left, words, Clock, Control, FormView, Nav};
+use super::view::{capitalised, time_left, who, words, Clock, Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::{Caller, RunTheProgram};
 use crate::access_audit::{self, Read};
+use crate::attribution::By;
 use crate::case_commands::{
     self, AssignSupporter, CloseCase, NoFields, RecordContactAttempt, RecordEncounter,
     RecordEscalation, ReferToProfessionalHelp,
 };
-use crate::case_timeline::{self, StepKind, TimelineStep};
+use crate::case_timeline::{self, Authors, StepKind, TimelineStep};
 use crate::cases::{self, CaseRow, CaseStatus};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
@@ -168,7 +169,8 @@ pub(crate) async fn perform(
     let command = match step {
         Step::Assignment => {
             let body: AssignSupporter = form.body(&[])?;
-            return case_commands::assign(state, case_id, &body.supporter_id, expected)
+            let by = By::dashboard(caller);
+            return case_commands::assign(state, by, case_id, &body.supporter_id, expected)
                 .await
                 .map(|v| v.version);
         }
@@ -195,7 +197,7 @@ pub(crate) async fn perform(
         }
     };
     caller.require_on_case(state, case_id).await?;
-    case_commands::act(state, case_id, expected, command)
+    case_commands::act(state, By::dashboard(caller), case_id, expected, command)
         .await
         .map(|v| v.version)
 }
@@ -374,6 +376,8 @@ pub(crate) struct Fact {
     pub at: String,
     pub at_iso: String,
     pub what: String,
+    /// Who took the step, in words: for the program director only (empty otherwise).
+    pub by: String,
 }
 
 /// The case's steps, oldest first, from the case timeline: each contact attempt, encounter and
@@ -385,6 +389,7 @@ fn facts(steps: &[TimelineStep], clock: Clock) -> Vec<Fact> {
             at: clock.at(step.at),
             at_iso: step.at.to_rfc3339(),
             what: what_happened(step),
+            by: step.author.as_ref().map(who).unwrap_or_default(),
         })
         .collect()
 }
@@ -621,7 +626,8 @@ async fn page(
             .map(str::to_owned),
         _ => None,
     };
-    let steps = case_timeline::steps(&api.pool, case_id).await?;
+    let authors = Authors::for_caller(&signed_in.caller);
+    let steps = case_timeline::steps(&api.pool, case_id, authors).await?;
     let view = case_view(&row, &steps, clock);
     let today = Utc::now()
         .with_timezone(&clock.zone)

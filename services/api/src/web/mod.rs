@@ -29,7 +29,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use outreach_auth::sign_in::{SignInClient, SignInSettings};
-use outreach_auth::AuthError;
+use outreach_auth::{AuthError, AuthSettings};
 use serde::Deserialize;
 
 use crate::access::{Permission, ReadStatistics, RunTheProgram, Support};
@@ -60,11 +60,15 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Resolves the provider's endpoints (from `issuer`'s discovery document where the
-    /// settings leave them out).
-    pub async fn connect(settings: DashboardSettings, issuer: &str) -> Result<Self, AuthError> {
+    /// Resolves the provider's endpoints (from the issuer's discovery document where the
+    /// settings leave them out), under the API's `[auth]` settings: the same issuer, the same
+    /// rules for what may be reached over plain `http://`.
+    pub async fn connect(
+        settings: DashboardSettings,
+        auth: &AuthSettings,
+    ) -> Result<Self, AuthError> {
         Ok(Dashboard {
-            sign_in: SignInClient::connect(settings.sign_in, issuer).await?,
+            sign_in: SignInClient::connect(settings.sign_in, auth).await?,
             queue_refresh_seconds: settings.queue_refresh_seconds.max(1),
         })
     }

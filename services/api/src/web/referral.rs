@@ -16,6 +16,7 @@ use super::forms::{read, FieldErrors, Form, Values};
 use super::view::{Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::Refer;
+use crate::attribution::By;
 use crate::error::ApiError;
 use crate::members::{
     refer_member, state_member_preferences, Referral, ReferralOutcome, ReferredBy, StatePreferences,
@@ -256,13 +257,20 @@ async fn send(
         }
     };
     let staff_id = referral.member.staff_id.0.clone();
-    let referred = match refer_member(&state.api, &signed_in.caller, referral).await {
+    let referred = match refer_member(&state.api, By::dashboard(&signed_in.caller), referral).await
+    {
         Ok(referred) => referred,
         Err(error @ ApiError::TooManyRequests { .. }) => return Err(error.into()),
         Err(error) => return refused(as_refusal(error)?),
     };
     if let Some(stated) = preferences {
-        state_member_preferences(&state.api, &signed_in.caller, staff_id, stated).await?;
+        state_member_preferences(
+            &state.api,
+            By::dashboard(&signed_in.caller),
+            staff_id,
+            stated,
+        )
+        .await?;
     }
     render(&ReferredPage {
         nav: signed_in.nav("/dashboard/referral"),

@@ -20,6 +20,7 @@ use super::forms::{read, FieldErrors, Form, Values};
 use super::view::{capitalised, words, Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::RunTheProgram;
+use crate::attribution::By;
 use crate::case_commands::StaffId;
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
@@ -628,9 +629,10 @@ async fn save(
         Ok(entry) => entry,
         Err(errors) => return refused(errors),
     };
+    let by = By::dashboard(&signed_in.caller);
     let saved = match &editing {
-        Some(staff_id) => supporters::change(&state.api, staff_id.clone(), entry).await,
-        None => supporters::add(&state.api, entry).await,
+        Some(staff_id) => supporters::change(&state.api, by, staff_id.clone(), entry).await,
+        None => supporters::add(&state.api, by, entry).await,
     };
     match saved {
         Ok(saved) => {
@@ -661,7 +663,8 @@ async fn pause_or_resume(
         _ => return Err(ApiError::RouteNotFound.into()),
     };
     let nav = signed_in.nav("/dashboard/roster");
-    let saved = supporters::on_or_off(&state.api, staff_id, command)
+    let by = By::dashboard(&signed_in.caller);
+    let saved = supporters::on_or_off(&state.api, by, staff_id, command)
         .await
         .map_err(|e| PageError::from(e).with_nav(nav))?;
     roster_reaches(&state.api.pool, &saved.staff_id, saved.version).await;

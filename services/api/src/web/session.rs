@@ -3,6 +3,11 @@
 //! session's access token with the API's [`Authenticator`], so a page lets in exactly whom a
 //! bearer token would, and the session ends with the token.
 //!
+//! The token is kept sealed (AES-256-GCM) under a key derived from the cookie's value, which
+//! only the browser holds: the table (a dump of it, with or without the service's
+//! configuration) holds no token anyone can use, and every instance of the service opens it
+//! with the cookie alone.
+//!
 //! [`Authenticator`]: outreach_auth::Authenticator
 
 use std::marker::PhantomData;
@@ -13,6 +18,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use chrono::{DateTime, Utc};
 use outreach_auth::sign_in::random_secret;
 use ring::digest::{digest, SHA256};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{aead, hkdf};
 
 use super::view::Nav;
 use super::{PageError, WebState};
@@ -61,15 +68,19 @@ impl<P: Permission> FromRequestParts<WebState> for SignedIn<P> {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(PageError::sign_in(return_to));
         };
-        let found: Option<(String, String)> = sqlx::query_as(
-            "SELECT access_token, csrf_token FROM dashboard_sessions
+        let found: Option<(Vec<u8>, String)> = sqlx::query_as(
+            "SELECT sealed_token, csrf_token FROM dashboard_sessions
              WHERE session_hash = $1 AND expires_at > now()",
         )
         .bind(fingerprint(&id))
         .fetch_optional(&state.api.pool)
         .await
         .map_err(ApiError::from)?;
-        let Some((token, csrf)) = found else {
+        let Some((sealed, csrf)) = found else {
+            return Err(PageError::sign_in(return_to));
+        };
+        let Some(token) = open(&id, sealed) else {
+            end(&state.api.pool, &id).await?;
             return Err(PageError::sign_in(return_to));
         };
         let caller = match state.api.auth.authenticate(&token).await {
@@ -110,11 +121,11 @@ pub(crate) async fn start(
         .await?;
     let id = random_secret();
     sqlx::query(
-        "INSERT INTO dashboard_sessions (session_hash, access_token, csrf_token, expires_at)
+        "INSERT INTO dashboard_sessions (session_hash, sealed_token, csrf_token, expires_at)
          VALUES ($1, $2, $3, $4)",
     )
     .bind(fingerprint(&id))
-    .bind(access_token)
+    .bind(seal(&id, access_token))
     .bind(random_secret())
     .bind(expires_at)
     .execute(pool)
@@ -129,6 +140,49 @@ pub(crate) async fn end(pool: &sqlx::PgPool, id: &str) -> Result<(), ApiError> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The key a session's token is sealed under: HKDF-SHA256 of the cookie's value (32 random
+/// bytes), a key of its own for each session that only the browser can bring back.
+fn sealing_key(session_id: &str) -> aead::LessSafeKey {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"peer-outreach dashboard session");
+    let key: aead::UnboundKey = salt
+        .extract(session_id.as_bytes())
+        .expand(&[b"access token"], &aead::AES_256_GCM)
+        .expect("AES-256 asks HKDF-SHA256 for 32 bytes, well within its limit")
+        .into();
+    aead::LessSafeKey::new(key)
+}
+
+/// The token sealed for the session `session_id`: a random nonce, then the ciphertext and tag.
+fn seal(session_id: &str, token: &str) -> Vec<u8> {
+    let mut nonce = [0u8; aead::NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .expect("the operating system's random number generator works");
+    let mut sealed = token.as_bytes().to_vec();
+    sealing_key(session_id)
+        .seal_in_place_append_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::empty(),
+            &mut sealed,
+        )
+        .expect("a token is far shorter than AES-GCM's limit");
+    [nonce.as_slice(), &sealed].concat()
+}
+
+/// The token sealed for `session_id`, unless it was sealed for another session or changed.
+fn open(session_id: &str, sealed: Vec<u8>) -> Option<String> {
+    if sealed.len() < aead::NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(aead::NONCE_LEN);
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut in_out = ciphertext.to_vec();
+    let token = sealing_key(session_id)
+        .open_in_place(nonce, aead::Aad::empty(), &mut in_out)
+        .ok()?;
+    String::from_utf8(token.to_vec()).ok()
 }
 
 /// What the tables keep instead of a cookie's value.
@@ -196,6 +250,23 @@ mod tests {
         );
         let secure = set_cookie(SESSION_COOKIE, "v", "/dashboard", 60, true);
         assert!(secure.to_str().unwrap().ends_with("; Secure"));
+    }
+
+    #[test]
+    fn a_sealed_token_opens_only_with_its_own_sessions_cookie() {
+        let (id, other) = (random_secret(), random_secret());
+        let sealed = seal(&id, "eyJhbGciOiJFUzI1NiJ9.the-token.signature");
+
+        assert!(!String::from_utf8_lossy(&sealed).contains("the-token"));
+        assert_eq!(
+            open(&id, sealed.clone()).as_deref(),
+            Some("eyJhbGciOiJFUzI1NiJ9.the-token.signature")
+        );
+        assert_eq!(open(&other, sealed.clone()), None);
+        let mut changed = sealed;
+        changed[20] ^= 1;
+        assert_eq!(open(&id, changed), None);
+        assert_eq!(open(&id, vec![1, 2, 3]), None);
     }
 
     #[test]

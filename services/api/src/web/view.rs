@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::access::{Caller, Permission, ReadStatistics, Refer, RunTheProgram, Support};
+use crate::attribution::Author;
 
 /// The links the caller's roles allow, and the sign-out form's CSRF token.
 #[derive(Debug, Clone, Default)]
@@ -349,5 +350,32 @@ pub(crate) fn capitalised(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// Who took a step, in the director's words: the program's staff by role, staff id and
+/// subject; a care team member by relation only; the service's own processes by name.
+pub(crate) fn who(author: &Author) -> String {
+    let via = match author.source.as_deref() {
+        Some("dashboard") => ", on the dashboard",
+        Some("api") => ", through the API",
+        _ => "",
+    };
+    let named = match (&author.staff_id, &author.subject) {
+        (Some(staff_id), Some(subject)) => format!(" {staff_id} ({subject})"),
+        (None, Some(subject)) => format!(" {subject}"),
+        _ => String::new(),
+    };
+    match (author.role.as_deref(), author.relation.as_deref()) {
+        (Some("care_team_member"), Some("self")) => format!("the member themselves{via}"),
+        (Some("care_team_member"), Some(relation)) => {
+            format!("a {} of the member, not named{via}", words(relation))
+        }
+        (Some(role), _) => format!("{}{named}{via}", words(role)),
+        (None, _) => match author.source.as_deref() {
+            Some("intake") => "intake, from a safety report".to_owned(),
+            Some(process) => format!("the service ({})", words(process)),
+            None => "not recorded".to_owned(),
+        },
     }
 }

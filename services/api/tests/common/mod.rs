@@ -145,6 +145,16 @@ impl TestApp {
         }
     }
 
+    /// The test's database as its owner (the router and `pool` run as the service's runtime
+    /// role): for what only an owner may do.
+    pub async fn owner_pool(&self) -> PgPool {
+        self.database
+            .as_ref()
+            .expect("a test app with a database")
+            .owner_pool()
+            .await
+    }
+
     /// A valid token for someone with `role` (and a staff id, which supporters and members
     /// are found by).
     pub fn token(&self, role: Role, staff_id: Option<&str>) -> String {
