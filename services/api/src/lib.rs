@@ -33,6 +33,7 @@ mod members;
 mod my_cases;
 mod openapi;
 mod rate_limits;
+mod referrals;
 mod statistics;
 mod supporters;
 mod web;
@@ -110,6 +111,7 @@ fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
         .merge(access_audit::routes())
         .merge(case_commands::routes())
         .merge(members::routes())
+        .merge(referrals::routes())
         .merge(supporters::routes())
         .merge(matching::routes())
         .merge(statistics::routes())

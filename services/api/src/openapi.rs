@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
     access_audit, case_commands, case_timeline, cases, error, feedback, group_debriefs, health,
-    matching, members, my_cases, statistics, supporters, ApiState,
+    matching, members, my_cases, referrals, statistics, supporters, ApiState,
 };
 
 #[derive(OpenApi)]
@@ -36,7 +36,7 @@ use crate::{
         case_commands::close_case,
         case_commands::reopen_case,
         case_commands::merge_case,
-        members::refer,
+        referrals::refer,
         members::get_member,
         members::state_preferences,
         members::opt_out,

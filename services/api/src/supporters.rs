@@ -47,7 +47,7 @@ pub(crate) fn routes() -> Router<ApiState> {
 // Request bodies.
 
 /// A supporter's roster entry, whole: adding one and changing one send the same body.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RosterEntry {
     /// The supporter's staff id; they are hospital staff too.
@@ -94,7 +94,7 @@ pub struct RosterEntry {
     pub availability: Availability,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Training {
     pub status: TrainingStatus,
@@ -115,7 +115,7 @@ pub enum TrainingStatus {
 mirror!(TrainingStatus => roster::TrainingStatus { InTraining, Trained, Lapsed });
 
 /// When the supporter takes peer support calls, in the program's time zone.
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Availability {
     /// No hours: any time.
@@ -126,7 +126,7 @@ pub struct Availability {
     pub on_call: Vec<DatePeriod>,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyHours {
     pub day: Day,
@@ -137,7 +137,7 @@ pub struct WeeklyHours {
 }
 
 /// Dates inclusive.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatePeriod {
     pub starts: NaiveDate,

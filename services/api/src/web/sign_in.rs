@@ -17,7 +17,6 @@ use outreach_auth::sign_in::random_secret;
 use outreach_auth::AuthError;
 use serde::Deserialize;
 
-use super::forms::Form;
 use super::session::{self, cookie, fingerprint, set_cookie, SESSION_COOKIE, SIGN_IN_COOKIE};
 use super::view::Nav;
 use super::{render, Anyone, PageError, SignedIn, WebState};
@@ -241,8 +240,9 @@ async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = Form::parse(&body)?;
-    signed_in.check_csrf(form.get("csrf"))?;
+    signed_in.check_form(&body)?;
+    super::forms::read::<super::forms::OnlyCsrf>("sign-out", &body)
+        .map_err(|_| ApiError::InvalidBody("the form has fields it does not take".into()))?;
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         session::end(&state.api.pool, &id).await?;
     }
