@@ -59,6 +59,7 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
     /// How helpful the peer support was, from 1 (not at all) to 5 (very).
+    #[serde(deserialize_with = "crate::extract::whole")]
     #[schema(minimum = 1, maximum = 5, example = 4)]
     pub helpfulness: i64,
     /// Whether the member would recommend the program to a colleague.

@@ -36,10 +36,11 @@ mod rate_limits;
 mod referrals;
 mod statistics;
 mod supporters;
+mod values;
 mod web;
 
 pub use error::{ApiError, Problem};
-pub use openapi::{openapi, PUBLIC_ROUTES};
+pub use openapi::{document, openapi, PUBLIC_ROUTES};
 pub use rate_limits::{RateLimitSettings, RateLimits};
 pub use web::{Dashboard, DashboardSettings};
 

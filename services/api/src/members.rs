@@ -24,7 +24,7 @@ use crate::access::{ActAsMember, Allowed, Caller};
 use crate::access_audit::{self, Read};
 use crate::case_commands::{Channel, NoFields, StaffId};
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
-use crate::extract::{JsonBody, Path};
+use crate::extract::{JsonBody, NoBody, Path};
 use crate::ApiState;
 
 pub(crate) fn routes() -> Router<ApiState> {
@@ -52,95 +52,7 @@ pub(crate) fn staff_id_in_path(staff_id: String) -> Result<String, ApiError> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Values of the referral body, checked as they are read so a 400 names the field.
-
-/// A staff id in a body, with the rules of [`StaffId`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct MemberStaffId(pub(crate) String);
-
-impl TryFrom<String> for MemberStaffId {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        StaffId::try_from(value.clone())?;
-        Ok(MemberStaffId(value))
-    }
-}
-
-/// A name, role, department, campus or unit: 1 to 100 characters on one line.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct ShortText(pub(crate) String);
-
-impl ShortText {
-    const MAX_CHARS: usize = 100;
-}
-
-impl TryFrom<String> for ShortText {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.trim().is_empty() {
-            Err("must not be empty")
-        } else if value.chars().count() > Self::MAX_CHARS {
-            Err("must be at most 100 characters")
-        } else if value.chars().any(char::is_control) {
-            Err("must be one line without control characters")
-        } else {
-            Ok(ShortText(value))
-        }
-    }
-}
-
-/// An e-mail address: something, `@`, something; no spaces.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Email(pub(crate) String);
-
-impl Email {
-    const MAX_LEN: usize = 254;
-}
-
-impl TryFrom<String> for Email {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let well_formed = value.len() <= Self::MAX_LEN
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-            && value
-                .rsplit_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-        if well_formed {
-            Ok(Email(value))
-        } else {
-            Err("an e-mail address is up to 254 characters, with an `@` and no spaces")
-        }
-    }
-}
-
-/// A phone number: `^\+?[0-9 ()-]{3,32}$`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Phone(pub(crate) String);
-
-impl TryFrom<String> for Phone {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let number = value.strip_prefix('+').unwrap_or(&value);
-        let well_formed = (3..=32).contains(&number.len())
-            && number
-                .bytes()
-                .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'(' | b')' | b'-'));
-        if well_formed {
-            Ok(Phone(value))
-        } else {
-            Err("a phone number is an optional `+` and 3 to 32 digits, spaces, `(`, `)` or `-`")
-        }
-    }
-}
+pub(crate) use crate::values::{Email, MemberStaffId, Phone, ShortText};
 
 // ---------------------------------------------------------------------------------------------
 // Request and response bodies. Closed: an unknown field is a 400.
@@ -149,26 +61,26 @@ impl TryFrom<String> for Phone {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatePreferences {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub channel: Option<Channel>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub supporter_gender: Option<SupporterGender>,
     /// The name of a specialty, at most 100 characters; longer is refused (422
     /// `specialty-too-long`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false, max_length = 100, example = "Emergency medicine")]
     pub supporter_specialty: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub supporter_department: Option<DepartmentPreference>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub supporter_seniority: Option<SeniorityPreference>,
     /// A language the member would rather talk in, as on the roster (e.g. `es`).
-    #[serde(default)]
-    #[schema(nullable = false, value_type = String, min_length = 1, max_length = 100, example = "es")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     pub supporter_language: Option<ShortText>,
 }
 
@@ -429,7 +341,7 @@ pub(crate) async fn opt_out(
     State(state): State<ApiState>,
     Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<Json<MemberVersion>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     caller.require_member_or_staff(&staff_id)?;
@@ -456,7 +368,7 @@ pub(crate) async fn opt_in(
     State(state): State<ApiState>,
     Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<Json<MemberVersion>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     caller.require_member_or_staff(&staff_id)?;
@@ -533,52 +445,5 @@ mod tests {
         reads_the_same::<DepartmentPreference, care_team_member::DepartmentPreference>();
         reads_the_same::<SeniorityPreference, care_team_member::SeniorityPreference>();
         assert_eq!(events::Discipline::ALL.len(), 12);
-    }
-
-    #[test]
-    fn short_texts_are_one_line_of_1_to_100_characters() {
-        for good in ["a", "ICU 4", "Émilie", &"é".repeat(100)] {
-            assert!(ShortText::try_from(good.to_owned()).is_ok(), "{good:?}");
-        }
-        for bad in ["", "   ", "line\nbreak", "tab\there", &"x".repeat(101)] {
-            assert!(ShortText::try_from(bad.to_owned()).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn e_mail_addresses_have_an_at_sign_and_no_spaces() {
-        for good in ["a@b", "ana.silva@hospital.example", "\"x\"@host"] {
-            assert!(Email::try_from(good.to_owned()).is_ok(), "{good:?}");
-        }
-        for bad in ["", "ana", "@host", "ana@", "ana @host", "ana@host\n"] {
-            assert!(Email::try_from(bad.to_owned()).is_err(), "{bad:?}");
-        }
-        let long = format!("{}@host", "x".repeat(250));
-        assert!(Email::try_from(long).is_err());
-    }
-
-    #[test]
-    fn phone_numbers_match_the_documented_pattern() {
-        for good in [
-            "+1 555 0100",
-            "(555) 010-0100",
-            "123",
-            "+123",
-            &"1".repeat(32),
-        ] {
-            assert!(Phone::try_from(good.to_owned()).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "",
-            "12",
-            "+12",
-            "++123",
-            "555-CALL-NOW",
-            "1.555.0100",
-            "+ 1 555 0100 ext 2",
-            &"1".repeat(33),
-        ] {
-            assert!(Phone::try_from(bad.to_owned()).is_err(), "{bad:?}");
-        }
     }
 }

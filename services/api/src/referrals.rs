@@ -47,13 +47,11 @@ pub(crate) fn routes() -> Router<ApiState> {
 pub struct Referral {
     /// The client's idempotency key: the same referral sent again opens no second case. When
     /// absent, one is generated and returned.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub referral_id: Option<Uuid>,
     pub referred_by: ReferredBy,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "North")]
     pub campus: ShortText,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "ICU 4")]
     pub unit: ShortText,
     pub member: ReferredMember,
 }
@@ -62,27 +60,18 @@ pub struct Referral {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferredMember {
-    #[schema(
-        value_type = String,
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        example = "E10001"
-    )]
     pub staff_id: MemberStaffId,
     pub name: ReferredName,
     /// The member's role, e.g. "Attending physician".
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Registered nurse")]
     pub role: ShortText,
     pub discipline: Discipline,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Critical care")]
     pub department: ShortText,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub seniority: Option<Seniority>,
     /// At least one way to reach the member.
     pub contact: ReferralContact,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub preferred_channel: Option<Channel>,
 }
@@ -90,24 +79,22 @@ pub struct ReferredMember {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferredName {
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Ana")]
     pub given: ShortText,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Silva")]
     pub family: ShortText,
 }
 
-/// At least one of the three.
+/// At least one of the three (none is ever `null`, so any one present is a way to reach them).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralContact {
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, max_length = 254, pattern = r"^\S+@\S+$", example = "ana.silva@hospital.example")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     pub email: Option<Email>,
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0100")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     pub phone: Option<Phone>,
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0101")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     pub mobile: Option<Phone>,
 }
 

@@ -35,15 +35,14 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[into_params(parameter_in = Query)]
 pub struct StatisticsQuery {
     /// A quarter (`2026-Q3`) or a month (`2026-07`) of the program's calendar.
-    #[param(value_type = String, example = "2026-Q3")]
+    #[param(value_type = String, pattern = "^2[0-9]{3}-(Q[1-4]|0[1-9]|1[0-2])$", example = "2026-Q3")]
     pub period: Period,
     /// `json` (the default) or `csv`; `Accept: text/csv` asks for CSV too.
     #[serde(default)]
-    #[param(value_type = Option<String>, example = "csv")]
     pub format: Option<Format>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Json,
@@ -57,8 +56,11 @@ pub enum Format {
     tag = "statistics",
     params(StatisticsQuery),
     responses(
-        (status = 200, description = "The period's tables, small cells suppressed: `period`, `from`, `until`, `smallest_published_count`, `tables` (each `measure` by `campus` or `discipline`: `rows`, `columns`, `cells`, `row_totals`, `column_totals`, `total`; a value is a count or the string `suppressed`) and `first_contact` (`cases`, `median_working_hours`, `p90_working_hours`, `share_within_deadline`, null where suppressed)", body = Object),
-        (status = 200, description = "The same as CSV: period,table,by,row,column,value", content_type = "text/csv", body = String),
+        (status = 200, description = "The period's tables, small cells suppressed. As JSON (the default): `period`, `from`, `until`, `smallest_published_count`, `tables` (each `measure` by `campus` or `discipline`: `rows`, `columns`, `cells`, `row_totals`, `column_totals`, `total`; a value is a count or the string `suppressed`) and `first_contact` (`cases`, `median_working_hours`, `p90_working_hours`, `share_within_deadline`, null where suppressed). As CSV (`format=csv` or `Accept: text/csv`): `period,table,by,row,column,value`, no cell starting with a formula character",
+            content(
+                (Object = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 400, description = "`invalid-parameter`: the period is not a quarter or month", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
@@ -109,7 +111,7 @@ pub(crate) fn csv_download(statistics: &Statistics) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct PublishStatistics {
     /// A quarter (`2026-Q3`) or a month (`2026-07`) that is over.
-    #[schema(value_type = String, example = "2026-Q3")]
+    #[schema(value_type = String, pattern = "^2[0-9]{3}-(Q[1-4]|0[1-9]|1[0-2])$", example = "2026-Q3")]
     pub period: Period,
 }
 

@@ -2,7 +2,7 @@
 //! types ([`Field`] keeps a field that did not read, so every message shows at once), then the
 //! API's roster entry made of them, weekly hours by day and on-call periods by row.
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
@@ -12,6 +12,7 @@ use crate::members::{Discipline, Email, Phone, Seniority, ShortText, SupporterGe
 use crate::supporters::{
     Availability, DatePeriod, Day, RosterEntry, Training, TrainingStatus, WeeklyHours,
 };
+use crate::values::TimeOfDay;
 
 /// The form's id on the page: its fields' messages are keyed `roster.<field>`.
 pub(crate) const FORM: &str = "roster";
@@ -59,20 +60,6 @@ impl<'de> Deserialize<'de> for Listed {
     }
 }
 
-/// A time of day as a time field sends it: `09:00`, or `09:00:00`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClockTime(NaiveTime);
-
-impl<'de> Deserialize<'de> for ClockTime {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        NaiveTime::parse_from_str(&text, "%H:%M")
-            .or_else(|_| NaiveTime::parse_from_str(&text, "%H:%M:%S"))
-            .map(ClockTime)
-            .map_err(|_| serde::de::Error::custom("enter a time of day, such as 09:00"))
-    }
-}
-
 fn absent<T>() -> Field<Option<T>> {
     Field::present(None)
 }
@@ -116,33 +103,33 @@ pub(crate) struct EntryForm {
     #[serde(default)]
     capacity: Field<i64>,
     #[serde(default = "absent", rename = "hours.monday.starts")]
-    monday_starts: Field<Option<ClockTime>>,
+    monday_starts: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.monday.ends")]
-    monday_ends: Field<Option<ClockTime>>,
+    monday_ends: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.tuesday.starts")]
-    tuesday_starts: Field<Option<ClockTime>>,
+    tuesday_starts: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.tuesday.ends")]
-    tuesday_ends: Field<Option<ClockTime>>,
+    tuesday_ends: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.wednesday.starts")]
-    wednesday_starts: Field<Option<ClockTime>>,
+    wednesday_starts: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.wednesday.ends")]
-    wednesday_ends: Field<Option<ClockTime>>,
+    wednesday_ends: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.thursday.starts")]
-    thursday_starts: Field<Option<ClockTime>>,
+    thursday_starts: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.thursday.ends")]
-    thursday_ends: Field<Option<ClockTime>>,
+    thursday_ends: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.friday.starts")]
-    friday_starts: Field<Option<ClockTime>>,
+    friday_starts: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.friday.ends")]
-    friday_ends: Field<Option<ClockTime>>,
+    friday_ends: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.saturday.starts")]
-    saturday_starts: Field<Option<ClockTime>>,
+    saturday_starts: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.saturday.ends")]
-    saturday_ends: Field<Option<ClockTime>>,
+    saturday_ends: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.sunday.starts")]
-    sunday_starts: Field<Option<ClockTime>>,
+    sunday_starts: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "hours.sunday.ends")]
-    sunday_ends: Field<Option<ClockTime>>,
+    sunday_ends: Field<Option<TimeOfDay>>,
     #[serde(default = "absent", rename = "on_call[0].starts")]
     on_call_0_starts: Field<Option<NaiveDate>>,
     #[serde(default = "absent", rename = "on_call[0].ends")]
@@ -214,11 +201,7 @@ impl EntryForm {
             .into_iter()
             .filter_map(|(day, name, starts, ends)| {
                 let (starts, ends) = span(&format!("hours.{name}"), starts, ends, e)?;
-                Some(WeeklyHours {
-                    day,
-                    starts: starts.0,
-                    ends: ends.0,
-                })
+                Some(WeeklyHours { day, starts, ends })
             })
             .collect();
         let rows = [
