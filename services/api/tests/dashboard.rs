@@ -725,3 +725,29 @@ async fn a_self_referral_with_preferences_opens_a_case() {
     assert!(refused.html.contains("referral-error"), "{}", refused.html);
     assert_eq!(site.events().await, before);
 }
+
+/// Starting a sign-in writes a row until the provider sends the browser back; a flood of starts
+/// from one address leaves at most the cap of sign-ins under way, and the newest still works.
+#[tokio::test]
+async fn ten_thousand_sign_in_starts_leave_at_most_the_cap() {
+    let site = Site::new().await;
+    use futures::StreamExt;
+    let started = futures::stream::iter(0..10_000)
+        .map(|_| site.get("/dashboard/sign-in", None))
+        .buffer_unordered(8)
+        .fold(0, |started, page| async move {
+            assert_eq!(page.status, StatusCode::SEE_OTHER);
+            started + 1
+        })
+        .await;
+    assert_eq!(started, 10_000);
+    let under_way: i64 = sqlx::query_scalar("SELECT count(*) FROM dashboard_sign_ins")
+        .fetch_one(&site.app.pool)
+        .await
+        .unwrap();
+    assert!(under_way <= 20, "{under_way} sign-ins under way");
+    // The newest start is among them: a real browser signs in after the flood.
+    let session = site.sign_in(Role::SafetyOffice, "E90003").await;
+    let page = site.get("/dashboard/statistics", Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK);
+}

@@ -148,3 +148,44 @@ async fn guessing_feedback_links_is_slowed() {
         ]
     );
 }
+
+/// Junk on the anonymous feedback link (tokens of any shape, and of the right shape that no
+/// link has) is answered without holding up a real answer: guesses are limited together,
+/// real links on their own.
+#[tokio::test]
+async fn a_flood_of_junk_feedback_never_makes_a_real_answer_wait() {
+    let app = TestApp::spawn_with_rate_limits(RateLimitSettings::default()).await;
+    let token = "5".repeat(64);
+    sqlx::query(
+        "INSERT INTO feedback_tokens (id, token_hash) VALUES ($1, sha256(convert_to($2, 'UTF8')))",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(&token)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let answer = json!({"helpfulness": 4, "would_recommend": true});
+
+    let mut statuses = std::collections::BTreeMap::new();
+    for n in 0..500u32 {
+        let junk = if n % 2 == 0 {
+            format!("{n:064x}")
+        } else {
+            format!("junk-{n}")
+        };
+        let response = app
+            .post(&format!("/v1/feedback/{junk}"), Some(answer.clone()), None)
+            .await;
+        *statuses.entry(response.status.as_u16()).or_insert(0) += 1;
+    }
+    let real = app
+        .post(&format!("/v1/feedback/{token}"), Some(answer), None)
+        .await;
+
+    // Malformed ones are simply unknown; well-formed guesses past the limit (120 a minute,
+    // refilling as the flood goes on) are slowed.
+    let (unknown, slowed) = (statuses[&404], statuses[&429]);
+    assert_eq!(unknown + slowed, 500, "{statuses:?}");
+    assert!((370..400).contains(&unknown), "{statuses:?}");
+    assert_eq!(real.status, StatusCode::CREATED, "{}", real.body);
+}
