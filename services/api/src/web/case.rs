@@ -275,7 +275,7 @@ async fn page(
         .to_string();
     let forms = step_forms(
         &format!("/dashboard/cases/{case_id}"),
-        &Step::fitting(row.status, true),
+        &Step::shown(row.status, true, refused.map(|(step, _, _)| step)),
         view.version,
         &signed_in.csrf,
         sent,

@@ -167,7 +167,7 @@ async fn page(
         .to_string();
     let forms = step_forms(
         &format!("/dashboard/my-cases/{case_id}"),
-        &Step::fitting(case.status, false),
+        &Step::shown(case.status, false, refused.map(|(step, _, _)| step)),
         case.version,
         &signed_in.csrf,
         refused.map(|(_, values, errors)| (values, errors)),

@@ -92,6 +92,16 @@ impl Step {
         }
     }
 
+    /// The steps whose forms a page shows: those that fit the case, and the one just refused
+    /// (so that its message shows next to it, whatever the case's state).
+    pub(crate) fn shown(status: CaseStatus, staff: bool, refused: Option<Step>) -> Vec<Step> {
+        let mut steps = Step::fitting(status, staff);
+        if let Some(step) = refused.filter(|step| !steps.contains(step)) {
+            steps.push(step);
+        }
+        steps
+    }
+
     /// The steps that fit a case in `status`; the command side still decides.
     pub(crate) fn fitting(status: CaseStatus, staff: bool) -> Vec<Step> {
         use Step::*;
