@@ -34,17 +34,24 @@ pub(crate) fn routes() -> Router<ApiState> {
 /// What readiness last found out about the database and the projections, and when.
 #[derive(Default)]
 pub(crate) struct Known {
-    last: RwLock<Option<(Instant, Reachability, Option<Vec<ProjectionLag>>)>>,
+    last: RwLock<Option<Seen>>,
     /// Held by the one request that looks again; the others answer with what is known.
     looking: tokio::sync::Mutex<()>,
+}
+
+/// One look at the database: when, whether it answered, and each projection's lag.
+struct Seen {
+    at: Instant,
+    database: Reachability,
+    lags: Option<Vec<ProjectionLag>>,
 }
 
 impl Known {
     fn fresh(&self, within: Duration) -> Option<(Reachability, Option<Vec<ProjectionLag>>)> {
         let last = self.last.read().unwrap_or_else(|e| e.into_inner());
         last.as_ref()
-            .filter(|(at, _, _)| at.elapsed() < within)
-            .map(|(_, database, lags)| (*database, lags.clone()))
+            .filter(|seen| seen.at.elapsed() < within)
+            .map(|seen| (seen.database, seen.lags.clone()))
     }
 
     /// The database's reachability and the projections' lag: as last seen if that is recent;
@@ -70,8 +77,11 @@ impl Known {
             Reachability::Ok => projection_lag(pool).await,
             Reachability::Unreachable => None,
         };
-        *self.last.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), database, lags.clone()));
+        *self.last.write().unwrap_or_else(|e| e.into_inner()) = Some(Seen {
+            at: Instant::now(),
+            database,
+            lags: lags.clone(),
+        });
         (database, lags)
     }
 }

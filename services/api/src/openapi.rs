@@ -158,32 +158,40 @@ impl utoipa::Modify for Links {
         use utoipa::openapi::link::LinkBuilder;
         use utoipa::openapi::RefOr;
 
-        // (source operation, status, id parameter, id in the answer, version in the answer)
-        let sources: [(&str, &str, &str, &str, &str, Option<&str>); 3] = [
-            (
-                "/v1/cases",
-                "get",
-                "200",
-                "case_id",
-                "$response.body#/cases/0/case_id",
-                Some("$response.body#/cases/0/version"),
-            ),
-            (
-                "/v1/supporters",
-                "get",
-                "200",
-                "staff_id",
-                "$response.body#/supporters/0/staff_id",
-                None,
-            ),
-            (
-                "/v1/referrals",
-                "post",
-                "201",
-                "case_id",
-                "$response.body#/case_id",
-                None,
-            ),
+        /// An answer that holds an id: where it is, and the case's version beside it.
+        struct Source {
+            path: &'static str,
+            method: &'static str,
+            status: &'static str,
+            parameter: &'static str,
+            id: &'static str,
+            version: Option<&'static str>,
+        }
+        let sources = [
+            Source {
+                path: "/v1/cases",
+                method: "get",
+                status: "200",
+                parameter: "case_id",
+                id: "$response.body#/cases/0/case_id",
+                version: Some("$response.body#/cases/0/version"),
+            },
+            Source {
+                path: "/v1/supporters",
+                method: "get",
+                status: "200",
+                parameter: "staff_id",
+                id: "$response.body#/supporters/0/staff_id",
+                version: None,
+            },
+            Source {
+                path: "/v1/referrals",
+                method: "post",
+                status: "201",
+                parameter: "case_id",
+                id: "$response.body#/case_id",
+                version: None,
+            },
         ];
         // Every operation that takes the id in its path, by its operation id.
         let targets = |parameter: &str| -> Vec<(String, bool)> {
@@ -211,20 +219,21 @@ impl utoipa::Modify for Links {
         };
         let links: Vec<_> = sources
             .iter()
-            .map(|(path, method, status, parameter, id, version)| {
-                let links: Vec<(String, RefOr<utoipa::openapi::link::Link>)> = targets(parameter)
-                    .into_iter()
-                    .map(|(operation_id, takes_version)| {
-                        let mut link = LinkBuilder::new()
-                            .operation_id(&operation_id)
-                            .parameter(*parameter, *id);
-                        if let (true, Some(version)) = (takes_version, version) {
-                            link = link.parameter("header.If-Match", *version);
-                        }
-                        (operation_id, link.build().into())
-                    })
-                    .collect();
-                (*path, *method, *status, links)
+            .map(|source| {
+                let links: Vec<(String, RefOr<utoipa::openapi::link::Link>)> =
+                    targets(source.parameter)
+                        .into_iter()
+                        .map(|(operation_id, takes_version)| {
+                            let mut link = LinkBuilder::new()
+                                .operation_id(&operation_id)
+                                .parameter(source.parameter, source.id);
+                            if let (true, Some(version)) = (takes_version, source.version) {
+                                link = link.parameter("header.If-Match", version);
+                            }
+                            (operation_id, link.build().into())
+                        })
+                        .collect();
+                (source.path, source.method, source.status, links)
             })
             .collect();
         for (path, method, status, found) in links {

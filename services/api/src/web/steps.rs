@@ -224,7 +224,7 @@ struct Closure {
 /// What a step's form asks for: a supporter for the case, or a command on it.
 enum Asked {
     Assign(StaffId),
-    Command(outreach_domain::CaseCommand),
+    Command(Box<outreach_domain::CaseCommand>),
 }
 
 /// Reads `body` as the form of `step`: the command it asks for and the version it was made at.
@@ -232,7 +232,7 @@ fn asked(step: Step, body: &[u8]) -> Result<(Asked, Option<u64>), FieldErrors> {
     use outreach_domain::CaseCommand as C;
     let form = step.path();
     let at = Utc::now();
-    let command = |version, command| Ok((Asked::Command(command), version));
+    let command = |version, command| Ok((Asked::Command(Box::new(command)), version));
     match step {
         Step::Assignment => {
             let f: Assignment = forms::read(form, body)?;
@@ -335,7 +335,7 @@ pub(crate) async fn perform(
         }
         Asked::Command(command) => {
             caller.require_on_case(state, case_id).await?;
-            case_commands::act(state, case_id, expected, command).await?
+            case_commands::act(state, case_id, expected, *command).await?
         }
     };
     Ok(version.version)
