@@ -117,14 +117,7 @@ impl Site {
 
     pub async fn post(&self, path: &str, session: &str, form: &[(&str, &str)]) -> Page {
         let body = serde_urlencoded::to_string(form).unwrap();
-        self.send(
-            Request::post(path)
-                .header("cookie", format!("po_session={session}"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
+        self.post_body(path, session, body).await
     }
 
     /// POSTs a form body as written (`a=1&b=2`), with the session's cookie.
