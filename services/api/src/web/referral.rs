@@ -310,21 +310,19 @@ async fn send(
         );
         return refused(errors);
     }
-    if let Some(preferences) = &preferences {
-        // Stated for the member: the member themselves, or the program's staff for them.
-        if signed_in
+    // Stated for the member: by the member themselves, or by the program's staff for them.
+    if preferences.is_some()
+        && signed_in
             .caller
             .require_member_or_staff(&referral.member.staff_id.0)
             .is_err()
-        {
-            let mut errors = FieldErrors::default();
-            errors.add(
-                "referral.member.staff_id",
-                "A self-referral is made with your own staff id.",
-            );
-            return refused(errors);
-        }
-        let _ = preferences;
+    {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "referral.member.staff_id",
+            "A self-referral is made with your own staff id.",
+        );
+        return refused(errors);
     }
     let staff_id = referral.member.staff_id.0.clone();
     let referred = match refer_member(&state.api, &signed_in.caller, referral).await {
