@@ -117,7 +117,7 @@ pub(crate) struct AccessAuditQuery {
     /// Only reads of this case.
     case_id: Option<Uuid>,
     /// Only reads by this subject.
-    subject: Option<String>,
+    subject: Option<crate::values::Subject>,
     /// The `next` value of the previous page.
     after: Option<i64>,
 }
@@ -156,7 +156,7 @@ pub(crate) async fn read_access_audit(
         "#,
     )
     .bind(query.case_id)
-    .bind(query.subject)
+    .bind(query.subject.map(|s| s.0))
     .bind(query.after)
     .bind(PAGE + 1)
     .fetch_all(&state.pool)

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::access::{Allowed, RecordOutreach, RunTheProgram};
 use crate::attribution::By;
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
-use crate::extract::{IfMatch, JsonBody, Path};
+use crate::extract::{IfMatch, JsonBody, NoBody, Path};
 use crate::ApiState;
 
 pub(crate) fn routes() -> Router<ApiState> {
@@ -104,31 +104,7 @@ pub struct AssignSupporter {
     pub supporter_id: StaffId,
 }
 
-/// A staff id as the safety-reporting systems write them (`common.v1.schema.json#/$defs/staffId`):
-/// an identifier, so it cannot carry text about anyone.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct StaffId(pub(crate) String);
-
-impl StaffId {
-    const MAX_LEN: usize = 64;
-}
-
-impl TryFrom<String> for StaffId {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let mut bytes = value.bytes();
-        let well_formed = value.len() <= Self::MAX_LEN
-            && bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if well_formed {
-            Ok(StaffId(value))
-        } else {
-            Err("a staff id is 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit")
-        }
-    }
-}
+pub(crate) use crate::values::StaffId;
 
 /// The supporter tried to reach the member.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -530,7 +506,7 @@ pub(crate) async fn record_decline(
     Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordDecline { at: Utc::now() };
@@ -556,7 +532,7 @@ pub(crate) async fn record_acceptance(
     Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordAcceptance { at: Utc::now() };
@@ -608,7 +584,7 @@ pub(crate) async fn record_resources_sent(
     Allowed(caller, _): Allowed<RecordOutreach>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<CaseVersion, ApiError> {
     caller.require_on_case(&state, case_id).await?;
     let command = CaseCommand::RecordResourcesSent { at: Utc::now() };
@@ -711,7 +687,7 @@ pub(crate) async fn reopen_case(
     Allowed(caller, _): Allowed<RunTheProgram>,
     Path(case_id): Path<Uuid>,
     if_match: IfMatch,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<CaseVersion, ApiError> {
     let command = CaseCommand::Reopen { at: Utc::now() };
     act(&state, By::api(&caller), case_id, if_match.0, command).await

@@ -174,7 +174,7 @@ pub(crate) struct ListCasesQuery {
     /// Only cases with this status.
     status: Option<CaseStatus>,
     /// Only cases on this campus.
-    campus: Option<String>,
+    campus: Option<crate::values::ShortText>,
     /// Only cases whose first contact is overdue (`true`), or only the others (`false`).
     overdue: Option<bool>,
     /// Page size.
@@ -182,7 +182,7 @@ pub(crate) struct ListCasesQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200, default = 50)]
     limit: Limit,
     /// The `next` value of the previous page.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = r"^-?[0-9]{1,16}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     after: Option<Cursor>,
 }
 
@@ -233,14 +233,27 @@ impl fmt::Display for Cursor {
 impl FromStr for Cursor {
     type Err = &'static str;
 
+    /// Exactly as written by `Display` (and as the document's pattern says): signed decimal
+    /// microseconds, `_`, the case id hyphenated in lower case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const MALFORMED: &str =
             "malformed cursor; pass the `next` value of a previous page unchanged";
         let (micros, case_id) = s.split_once('_').ok_or(MALFORMED)?;
+        let digits = micros.strip_prefix('-').unwrap_or(micros);
+        let canonical_id = case_id.len() == 36
+            && case_id
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'));
+        if !(1..=16).contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || !canonical_id
+        {
+            return Err(MALFORMED);
+        }
         let micros: i64 = micros.parse().map_err(|_| MALFORMED)?;
         Ok(Cursor {
             opened_at: DateTime::from_timestamp_micros(micros).ok_or(MALFORMED)?,
-            case_id: case_id.parse().map_err(|_| MALFORMED)?,
+            case_id: Uuid::try_parse(case_id).map_err(|_| MALFORMED)?,
         })
     }
 }
@@ -395,7 +408,7 @@ pub(crate) async fn list_cases(
 ) -> Result<Json<CaseList>, ApiError> {
     let filter = CaseFilter {
         statuses: query.status.map(|status| vec![status]),
-        campus: query.campus,
+        campus: query.campus.map(|c| c.0),
         trigger: None,
         overdue: query.overdue,
         after: query.after,
@@ -541,6 +554,9 @@ mod tests {
             "abc_1f0c",
             "12_not-a-uuid",
             "_00000000-0000-0000-0000-000000000000",
+            "+12_00000000-0000-0000-0000-000000000000",
+            "12_00000000000000000000000000000000",
+            "12_00000000-0000-0000-0000-00000000000A",
         ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?} was accepted");
         }

@@ -100,8 +100,9 @@ fn path_error(rejection: &PathRejection, names: &[String]) -> ApiError {
     ApiError::InvalidPath { name, reason }
 }
 
-/// A JSON request body. No body at all reads as `{}`, so commands without fields take either;
-/// a command with fields then names the first one missing.
+/// A JSON request body: an object, sent with a JSON content type. A missing or empty body is a
+/// 400 that says so: every body of ours has something required, or is a command without
+/// fields ([`NoBody`]).
 pub(crate) struct JsonBody<T>(pub T);
 
 impl<T, S> FromRequest<S> for JsonBody<T>
@@ -112,33 +113,131 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let has_json_content_type = is_json(request.headers());
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                // The body limit layer makes reading fail with 413; anything else is a broken body.
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::InvalidBody("the body could not be read".to_owned())
-                }
-            })?;
-        let bytes: &[u8] = if bytes.is_empty() {
-            b"{}"
-        } else if has_json_content_type {
-            &bytes
-        } else {
-            return Err(ApiError::UnsupportedMediaType);
-        };
-        if nests_deeper_than(bytes, MAX_JSON_DEPTH) {
-            return Err(ApiError::InvalidBody(format!(
-                "the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels"
-            )));
+        match json_object(request, state).await? {
+            Some(bytes) => axum::Json::<T>::from_bytes(&bytes)
+                .map(|axum::Json(value)| JsonBody(value))
+                .map_err(ApiError::from),
+            None => Err(ApiError::InvalidBody(
+                "a JSON body is required (`Content-Type: application/json`)".to_owned(),
+            )),
         }
-        axum::Json::<T>::from_bytes(bytes)
-            .map(|axum::Json(value)| JsonBody(value))
-            .map_err(ApiError::from)
     }
+}
+
+/// The body of a command without fields: none at all, or `{}`.
+pub(crate) struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(bytes) = json_object(request, state).await? {
+            let crate::case_commands::NoFields {} = axum::Json::from_bytes(&bytes)
+                .map(|axum::Json(value)| value)
+                .map_err(ApiError::from)?;
+        }
+        Ok(NoBody)
+    }
+}
+
+/// The body, if one was sent: JSON by its content type, an object, and nested no deeper than
+/// [`MAX_JSON_DEPTH`]. (serde would read a struct from an array as well; no body of ours is one.)
+async fn json_object<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Option<Bytes>, ApiError> {
+    let has_json_content_type = is_json(request.headers());
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            // The body limit layer makes reading fail with 413; anything else is a broken body.
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidBody("the body could not be read".to_owned())
+            }
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !has_json_content_type {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    if nests_deeper_than(&bytes, MAX_JSON_DEPTH) {
+        return Err(ApiError::InvalidBody(format!(
+            "the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".to_owned(),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// For an `Option` field that may be left out but is never `null` (as the document says:
+/// `nullable: false`): `#[serde(default, deserialize_with = "present")]`.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// A list of at most `N` items, refused as soon as item `N + 1` comes (the document's
+/// `maxItems`): `deserialize_with = "crate::extract::at_most::<_, _, N>"`.
+pub(crate) fn at_most<'de, D, T, const N: usize>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct AtMost<T, const N: usize>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for AtMost<T, N> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a list of at most {N}")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                if items.len() == N {
+                    return Err(serde::de::Error::custom(format!("at most {N} items")));
+                }
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+    deserializer.deserialize_seq(AtMost::<T, N>(std::marker::PhantomData))
+}
+
+/// A JSON integer, which JSON Schema lets be written `5` or `5.0`: `deserialize_with = "whole"`.
+pub(crate) fn whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("a whole number out of range"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            // Within ±2^53 a float holds whole numbers exactly.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if v.fract() == 0.0 && v.abs() <= EXACT {
+                Ok(v as i64)
+            } else {
+                Err(E::custom("a whole number"))
+            }
+        }
+    }
+    deserializer.deserialize_any(Whole)
 }
 
 /// No body of ours nests deeper than four levels; this leaves room and keeps a hostile body
@@ -266,8 +365,9 @@ impl IfMatch {
             Some(rest) => rest.strip_suffix('"').ok_or_else(invalid)?,
             None => value,
         };
-        // Digits only: `u64::from_str` would also take a leading `+`.
-        if unquoted.is_empty() || !unquoted.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only (`u64::from_str` would also take a leading `+`), at most 19 of them, as
+        // the document's pattern says.
+        if !(1..=19).contains(&unquoted.len()) || !unquoted.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid());
         }
         unquoted
@@ -300,7 +400,7 @@ impl utoipa::IntoParams for IfMatch {
             .schema(Some(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some(r#"^(\*|"?[0-9]+"?)$"#))
+                    .pattern(Some(r#"^(\*|[0-9]{1,19}|"[0-9]{1,19}")$"#))
                     .examples(["\"3\""]),
             ))
             .build()]

@@ -4,7 +4,11 @@
 //!
 //! `POST /v1/feedback/{token}` with `{"helpfulness": 1..5, "would_recommend": true|false}`:
 //!
-//! - a token that is not 64 lowercase hex characters is unknown (404), without a database query;
+//! - a token that is not 64 lowercase hex characters is unknown (404), without a database query
+//!   or a count against any limit;
+//! - a token of that shape that no link has is unknown (404); such guesses are limited all
+//!   together (429 once over), and answers through real links are limited per link only, so a
+//!   flood of junk never makes a real answer wait;
 //! - a rating out of range is refused (422 `rating-out-of-range`, naming the field), and the
 //!   token stays usable;
 //! - otherwise, in one transaction: the token row is found by the SHA-256 of the token and locked;
@@ -59,6 +63,7 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
     /// How helpful the peer support was, from 1 (not at all) to 5 (very).
+    #[serde(deserialize_with = "crate::extract::whole")]
     #[schema(minimum = 1, maximum = 5, example = 4)]
     pub helpfulness: i64,
     /// Whether the member would recommend the program to a colleague.
@@ -79,7 +84,7 @@ pub struct Feedback {
         (status = 410, description = "`feedback-token-used`: the link was used already; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload-too-large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported-media-type`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too-many-requests`: too many answers through this link, or through all links, in the last minute; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too-many-requests`: too many answers through this link, or through links that do not exist, in the last minute; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`rating-out-of-range`: `helpfulness` is not from 1 to 5 (`field` names it); nothing changed, the link still works", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
@@ -89,11 +94,24 @@ pub(crate) async fn give_feedback(
     Path(token): Path<String>,
     JsonBody(feedback): JsonBody<Feedback>,
 ) -> Result<StatusCode, ApiError> {
-    // Limited before the token is looked up: guessing links is slow whatever the answer.
-    state.rate_limits.feedback(&token)?;
+    // A token of another shape is no link of ours: answered without a query or a count.
     if !is_well_formed(&token) {
         return Err(ApiError::FeedbackTokenUnknown);
     }
+    // Looked up before any limit, outside the answers' lock: a flood of guesses costs one
+    // indexed read each and never queues a real answer behind it.
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM feedback_tokens WHERE token_hash = sha256(convert_to($1, 'UTF8')))",
+    )
+    .bind(&token)
+    .fetch_one(&state.pool)
+    .await?;
+    if !exists {
+        // Guesses are slowed, all together; real links are not counted with them.
+        state.rate_limits.feedback_guess()?;
+        return Err(ApiError::FeedbackTokenUnknown);
+    }
+    state.rate_limits.feedback_link(&token)?;
     let helpfulness = rating(feedback.helpfulness)?;
     let zone = state.commands.policies().deadlines.calendar.time_zone;
     let month = first_of_month(Utc::now().with_timezone(&zone).date_naive());

@@ -45,7 +45,7 @@ pub struct GroupDebriefList {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListGroupDebriefsQuery {
     /// Only proposals for reports on this campus.
-    campus: Option<String>,
+    campus: Option<crate::values::ShortText>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -99,7 +99,7 @@ pub(crate) async fn list_group_debriefs(
          ORDER BY proposed_at DESC, report_source DESC, report_id DESC
          LIMIT $2",
     )
-    .bind(query.campus)
+    .bind(query.campus.map(|c| c.0))
     .bind(LIMIT)
     .fetch_all(&state.pool)
     .await?;

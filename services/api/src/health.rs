@@ -1,6 +1,7 @@
 //! Liveness and readiness, for the orchestrator and for whoever is on call.
 
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,11 +16,74 @@ use crate::ApiState;
 /// Readiness must answer quickly even when the database hangs; probes have their own timeouts.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a look at the database and the projections' lag stands for readiness: however
+/// often `/readyz` is called (it is public), the database is asked at most once in this time.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
 pub(crate) fn routes() -> Router<ApiState> {
+    let known = Arc::new(Known::default());
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route(
+            "/readyz",
+            get(move |State(state): State<ApiState>| readyz(state, known.clone())),
+        )
         .route("/metrics", get(metrics))
+}
+
+/// What readiness last found out about the database and the projections, and when.
+#[derive(Default)]
+pub(crate) struct Known {
+    last: RwLock<Option<Seen>>,
+    /// Held by the one request that looks again; the others answer with what is known.
+    looking: tokio::sync::Mutex<()>,
+}
+
+/// One look at the database: when, whether it answered, and each projection's lag.
+struct Seen {
+    at: Instant,
+    database: Reachability,
+    lags: Option<Vec<ProjectionLag>>,
+}
+
+impl Known {
+    fn fresh(&self, within: Duration) -> Option<(Reachability, Option<Vec<ProjectionLag>>)> {
+        let last = self.last.read().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .filter(|seen| seen.at.elapsed() < within)
+            .map(|seen| (seen.database, seen.lags.clone()))
+    }
+
+    /// The database's reachability and the projections' lag: as last seen if that is recent;
+    /// else one request looks again (one query for the lag of every projection) while any
+    /// other answers with what was last seen.
+    async fn now(&self, pool: &sqlx::PgPool) -> (Reachability, Option<Vec<ProjectionLag>>) {
+        if let Some(known) = self.fresh(FRESH_FOR) {
+            return known;
+        }
+        let _looking = match self.looking.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.fresh(Duration::MAX) {
+                Some(known) => return known,
+                // Nothing seen yet: wait for the look under way.
+                None => self.looking.lock().await,
+            },
+        };
+        if let Some(known) = self.fresh(FRESH_FOR) {
+            return known;
+        }
+        let database = database_reachability(pool).await;
+        let lags = match database {
+            Reachability::Ok => projection_lag(pool).await,
+            Reachability::Unreachable => None,
+        };
+        *self.last.write().unwrap_or_else(|e| e.into_inner()) = Some(Seen {
+            at: Instant::now(),
+            database,
+            lags: lags.clone(),
+        });
+        (database, lags)
+    }
 }
 
 /// The service's metrics in the Prometheus text format (also exported over OTLP when
@@ -79,7 +143,7 @@ pub struct Readiness {
 }
 
 /// How many committed events a projection has yet to apply.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct ProjectionLag {
     #[sqlx(rename = "projection")]
     pub name: String,
@@ -98,7 +162,9 @@ pub(crate) async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: the database answers and the Kafka broker is reachable. Projection lag is
-/// reported but does not fail readiness: a lagging read model is stale, not broken.
+/// reported but does not fail readiness: a lagging read model is stale, not broken. The
+/// database and the lag are as seen at most a second ago (see [`Known`]), so a flood of
+/// probes costs the database one look a second.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -108,16 +174,12 @@ pub(crate) async fn healthz() -> Json<Health> {
         (status = 503, description = "The database or the broker is unreachable", body = Readiness),
     )
 )]
-pub(crate) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readiness>) {
-    let database = database_reachability(&state.pool).await;
+pub(crate) async fn readyz(state: ApiState, known: Arc<Known>) -> (StatusCode, Json<Readiness>) {
+    let (database, projections) = known.now(&state.pool).await;
     let broker = if state.broker.is_reachable() {
         Reachability::Ok
     } else {
         Reachability::Unreachable
-    };
-    let projections = match database {
-        Reachability::Ok => projection_lag(&state.pool).await,
-        Reachability::Unreachable => None,
     };
     let ready = database == Reachability::Ok && broker == Reachability::Ok;
     let (code, status) = if ready {
@@ -153,14 +215,17 @@ async fn database_reachability(pool: &sqlx::PgPool) -> Reachability {
 }
 
 /// Events are compared in commit order `(transaction_id, global_position)`, the order the
-/// projections follow, so the count is exactly what each still has to apply.
+/// projections follow, so the count is exactly what each still has to apply. The implied
+/// `transaction_id >=` lets each count walk the commit-order index from its checkpoint
+/// instead of the whole table (as the runners' own lag does).
 async fn projection_lag(pool: &sqlx::PgPool) -> Option<Vec<ProjectionLag>> {
     let query = sqlx::query_as::<_, ProjectionLag>(
         r#"
         SELECT c.projection,
                (SELECT count(*)
                 FROM events e
-                WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
+                WHERE e.transaction_id >= c.transaction_id
+                  AND (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
                ) AS lag_events
         FROM projection_checkpoints c
         ORDER BY c.projection

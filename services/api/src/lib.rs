@@ -35,13 +35,15 @@ mod members;
 mod my_cases;
 mod openapi;
 mod rate_limits;
+mod referrals;
 mod roster_changes;
 mod statistics;
 mod supporters;
+mod values;
 mod web;
 
 pub use error::{ApiError, Problem};
-pub use openapi::{openapi, PUBLIC_ROUTES};
+pub use openapi::{document, openapi, PUBLIC_ROUTES};
 pub use rate_limits::{RateLimitSettings, RateLimits};
 pub use web::{Dashboard, DashboardSettings};
 
@@ -113,6 +115,7 @@ fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
         .merge(access_audit::routes())
         .merge(case_commands::routes())
         .merge(members::routes())
+        .merge(referrals::routes())
         .merge(supporters::routes())
         .merge(roster_changes::routes())
         .merge(matching::routes())

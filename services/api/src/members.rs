@@ -1,6 +1,6 @@
-//! What care team members ask of the program: a referral for support (by themselves, or by a
-//! colleague or supervisor on their behalf), their preferences about contact and supporter,
-//! opting out of automatic outreach and back in, and reading their own record.
+//! What care team members ask of the program (a referral is in [`crate::referrals`]): their
+//! preferences about contact and supporter, opting out of automatic outreach and back in, and
+//! reading their own record; and the values and codes members' bodies share.
 //!
 //! Like the case commands, every command goes through the command side to the event store, and
 //! bodies are closed (`deny_unknown_fields`): a referral carries who to reach and how, never why
@@ -9,32 +9,27 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use outreach_command_side::Outreach;
-use outreach_domain::{InvolvedMember, MemberCommand};
+use chrono::Utc;
+use outreach_domain::MemberCommand;
 use outreach_events as events;
-use outreach_events::author::Relation;
 use outreach_events::care_team_member;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
 use uuid::Uuid;
 
-use crate::access::{ActAsMember, Allowed, Refer};
+use crate::access::{ActAsMember, Allowed};
 use crate::access_audit::{self, Read};
 use crate::attribution::By;
 use crate::case_commands::{Channel, NoFields, StaffId};
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
-use crate::extract::{JsonBody, Path};
+use crate::extract::{JsonBody, NoBody, Path};
 use crate::ApiState;
 
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/v1/referrals", post(refer))
         .route("/v1/members/{staff_id}", get(get_member))
         .route("/v1/members/{staff_id}/preferences", put(state_preferences))
         .route("/v1/members/{staff_id}/opt-out", post(opt_out))
@@ -53,316 +48,35 @@ pub(crate) fn staff_id_in_path(staff_id: String) -> Result<String, ApiError> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Values of the referral body, checked as they are read so a 400 names the field.
-
-/// A staff id in a body, with the rules of [`StaffId`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct MemberStaffId(pub(crate) String);
-
-impl TryFrom<String> for MemberStaffId {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        StaffId::try_from(value.clone())?;
-        Ok(MemberStaffId(value))
-    }
-}
-
-/// A name, role, department, campus or unit: 1 to 100 characters on one line.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct ShortText(pub(crate) String);
-
-impl ShortText {
-    const MAX_CHARS: usize = 100;
-}
-
-impl TryFrom<String> for ShortText {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.trim().is_empty() {
-            Err("must not be empty")
-        } else if value.chars().count() > Self::MAX_CHARS {
-            Err("must be at most 100 characters")
-        } else if value.chars().any(char::is_control) {
-            Err("must be one line without control characters")
-        } else {
-            Ok(ShortText(value))
-        }
-    }
-}
-
-/// An e-mail address: something, `@`, something; no spaces.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Email(pub(crate) String);
-
-impl Email {
-    const MAX_LEN: usize = 254;
-}
-
-impl TryFrom<String> for Email {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let well_formed = value.len() <= Self::MAX_LEN
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-            && value
-                .rsplit_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-        if well_formed {
-            Ok(Email(value))
-        } else {
-            Err("an e-mail address is up to 254 characters, with an `@` and no spaces")
-        }
-    }
-}
-
-/// A phone number: `^\+?[0-9 ()-]{3,32}$`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Phone(pub(crate) String);
-
-impl TryFrom<String> for Phone {
-    type Error = &'static str;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let number = value.strip_prefix('+').unwrap_or(&value);
-        let well_formed = (3..=32).contains(&number.len())
-            && number
-                .bytes()
-                .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'(' | b')' | b'-'));
-        if well_formed {
-            Ok(Phone(value))
-        } else {
-            Err("a phone number is an optional `+` and 3 to 32 digits, spaces, `(`, `)` or `-`")
-        }
-    }
-}
+pub(crate) use crate::values::{Email, MemberStaffId, Phone, ShortText};
 
 // ---------------------------------------------------------------------------------------------
-// Request and response bodies. Closed: an unknown field (say, "reason") is a 400.
-
-/// A referral for support: a care team member refers themselves, or a colleague or supervisor
-/// refers them. Who to reach and how; there is no field for what happened.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Referral {
-    /// The client's idempotency key: the same referral sent again opens no second case. When
-    /// absent, one is generated and returned.
-    #[serde(default)]
-    #[schema(nullable = false)]
-    pub referral_id: Option<Uuid>,
-    pub referred_by: ReferredBy,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "North")]
-    pub campus: ShortText,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "ICU 4")]
-    pub unit: ShortText,
-    pub member: ReferredMember,
-}
-
-/// The member referred for support: who they are and how to reach them.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReferredMember {
-    #[schema(
-        value_type = String,
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        example = "E10001"
-    )]
-    pub staff_id: MemberStaffId,
-    pub name: ReferredName,
-    /// The member's role, e.g. "Attending physician".
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Registered nurse")]
-    pub role: ShortText,
-    pub discipline: Discipline,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Critical care")]
-    pub department: ShortText,
-    #[serde(default)]
-    #[schema(nullable = false)]
-    pub seniority: Option<Seniority>,
-    /// At least one way to reach the member.
-    pub contact: ReferralContact,
-    #[serde(default)]
-    #[schema(nullable = false)]
-    pub preferred_channel: Option<Channel>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReferredName {
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Ana")]
-    pub given: ShortText,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Silva")]
-    pub family: ShortText,
-}
-
-/// At least one of the three.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReferralContact {
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, max_length = 254, pattern = r"^\S+@\S+$", example = "ana.silva@hospital.example")]
-    pub email: Option<Email>,
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0100")]
-    pub phone: Option<Phone>,
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0101")]
-    pub mobile: Option<Phone>,
-}
-
-impl Referral {
-    /// The command side's referral: the member is involved as `other`, and their eligibility is
-    /// the command side's to check against the program's policy.
-    fn into_command(
-        self,
-        referral_id: Uuid,
-        at: DateTime<Utc>,
-    ) -> Result<outreach_command_side::Referral, ApiError> {
-        let ReferredMember {
-            staff_id,
-            name,
-            role,
-            discipline,
-            department,
-            seniority,
-            contact,
-            preferred_channel,
-        } = self.member;
-        if contact.email.is_none() && contact.phone.is_none() && contact.mobile.is_none() {
-            return Err(ApiError::InvalidBody(
-                "member.contact: at least one of `email`, `phone` or `mobile` is needed to reach the member"
-                    .to_owned(),
-            ));
-        }
-        Ok(outreach_command_side::Referral {
-            referral_id,
-            trigger: self.referred_by.into(),
-            campus: self.campus.0,
-            unit: self.unit.0,
-            member: InvolvedMember {
-                profile: events::MemberProfile {
-                    staff_id: staff_id.0,
-                    role: role.0,
-                    discipline: discipline.into(),
-                    department: department.0,
-                    seniority: seniority.map(Into::into),
-                    involvement: events::Involvement::Other,
-                },
-                contact: events::MemberContact {
-                    given_name: name.given.0,
-                    family_name: name.family.0,
-                    email: contact.email.map(|e| e.0),
-                    phone: contact.phone.map(|p| p.0),
-                    mobile: contact.mobile.map(|m| m.0),
-                    preferred_channel: preferred_channel.map(Into::into),
-                },
-                // The command side refuses members the program does not serve.
-                eligible: true,
-            },
-            at,
-        })
-    }
-}
-
-/// Who made the referral: the member themselves, a colleague, or a supervisor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReferredBy {
-    #[serde(rename = "self")]
-    Member,
-    Colleague,
-    Supervisor,
-}
-
-impl ReferredBy {
-    /// How the referrer stands to the member, as the events' metadata records it.
-    fn relation(self) -> Relation {
-        match self {
-            ReferredBy::Member => Relation::Themselves,
-            ReferredBy::Colleague => Relation::Colleague,
-            ReferredBy::Supervisor => Relation::Supervisor,
-        }
-    }
-}
-
-impl From<ReferredBy> for events::TriggerKind {
-    fn from(value: ReferredBy) -> Self {
-        match value {
-            ReferredBy::Member => events::TriggerKind::SelfReferral,
-            ReferredBy::Colleague => events::TriggerKind::ColleagueReferral,
-            ReferredBy::Supervisor => events::TriggerKind::SupervisorReferral,
-        }
-    }
-}
-
-/// Where the referral went.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Referred {
-    /// The referral's idempotency key, as sent or generated.
-    pub referral_id: Uuid,
-    /// The case the member's outreach runs in.
-    pub case_id: Uuid,
-    pub outcome: ReferralOutcome,
-}
-
-/// `opened`: a case opened for the referral (or had, for a referral sent again); `linked`: the
-/// member's open case took it in, so nobody contacts them twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReferralOutcome {
-    Opened,
-    Linked,
-}
-
-impl IntoResponse for Referred {
-    fn into_response(self) -> Response {
-        match self.outcome {
-            ReferralOutcome::Opened => {
-                let location = HeaderValue::from_str(&format!("/v1/cases/{}", self.case_id))
-                    .expect("a path with a UUID is a valid header value");
-                (
-                    StatusCode::CREATED,
-                    [(header::LOCATION, location)],
-                    Json(self),
-                )
-                    .into_response()
-            }
-            ReferralOutcome::Linked => Json(self).into_response(),
-        }
-    }
-}
+// Request and response bodies. Closed: an unknown field is a 400.
 
 /// The member's preferences, replacing any stated before: a field left out is no preference.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatePreferences {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub channel: Option<Channel>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub supporter_gender: Option<SupporterGender>,
     /// The name of a specialty, at most 100 characters; longer is refused (422
     /// `specialty-too-long`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false, max_length = 100, example = "Emergency medicine")]
     pub supporter_specialty: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub supporter_department: Option<DepartmentPreference>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub supporter_seniority: Option<SeniorityPreference>,
     /// A language the member would rather talk in, as on the roster (e.g. `es`).
-    #[serde(default)]
-    #[schema(nullable = false, value_type = String, min_length = 1, max_length = 100, example = "es")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     pub supporter_language: Option<ShortText>,
 }
 
@@ -547,22 +261,6 @@ pub(crate) const UNAVAILABLE: (&str, &str) = (
     "`unavailable`: the event store could not take the command; retry later",
 );
 
-/// 400, 409, 413, 415, 500 and 503 of a referral, as problem documents.
-pub(crate) struct ReferralProblems;
-
-impl IntoResponses for ReferralProblems {
-    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        problems(&[
-            ("400", "`invalid-body`: the body is not JSON, has an unknown field, misses one, has a value out of range, or gives no way to reach the member (the detail names the field)"),
-            ("409", "`stale-version`: other triggers for the same member kept winning a race; retry"),
-            PAYLOAD_TOO_LARGE,
-            UNSUPPORTED_MEDIA_TYPE,
-            INTERNAL,
-            UNAVAILABLE,
-        ])
-    }
-}
-
 /// 400, 409, 413, 415, 500 and 503 of a command on a member's record, as problem documents.
 pub(crate) struct MemberCommandProblems;
 
@@ -581,59 +279,6 @@ impl IntoResponses for MemberCommandProblems {
 
 // ---------------------------------------------------------------------------------------------
 // The endpoints.
-
-/// Refer a care team member for support: themselves, or a colleague or supervisor on their
-/// behalf. Opens a case, or joins the member's open case.
-#[utoipa::path(
-    post,
-    path = "/v1/referrals",
-    tag = "members",
-    request_body = Referral,
-    responses(
-        (status = 201, description = "A case opened (or had opened, for a referral sent again with the same `referral_id`)", body = Referred,
-            headers(("Location" = String, description = "The case, `/v1/cases/{case_id}`"))),
-        (status = 200, description = "The member's open case took the referral in", body = Referred),
-        (status = 422, description = "Refused by a rule: `member-not-eligible` (the program does not serve the member's discipline)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too-many-requests`: the caller sent too many referrals in the last minute; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
-        ReferralProblems,
-    )
-)]
-pub(crate) async fn refer(
-    State(state): State<ApiState>,
-    Allowed(caller, _): Allowed<Refer>,
-    JsonBody(body): JsonBody<Referral>,
-) -> Result<Referred, ApiError> {
-    refer_member(&state, By::api(&caller), body).await
-}
-
-/// Records a referral for `caller`, within their rate limit: opens a case, or joins the
-/// member's open case.
-pub(crate) async fn refer_member(
-    state: &ApiState,
-    by: By<'_>,
-    body: Referral,
-) -> Result<Referred, ApiError> {
-    state.rate_limits.referral(by.caller.subject())?;
-    let referral_id = body.referral_id.unwrap_or_else(Uuid::new_v4);
-    let relation = body.referred_by.relation();
-    let referral = body.into_command(referral_id, Utc::now())?;
-    let metadata = by.metadata_of_referral(&referral.member.profile.staff_id, relation);
-    let (case_id, outcome) = match state.commands.refer(referral, &metadata).await? {
-        Outreach::Opened(case_id) => (case_id, ReferralOutcome::Opened),
-        Outreach::Linked(case_id) => (case_id, ReferralOutcome::Linked),
-        // Opting out stops automatic outreach only; a referral is never skipped.
-        Outreach::Skipped => {
-            return Err(ApiError::Internal(
-                "the command side skipped a referral".to_owned(),
-            ))
-        }
-    };
-    Ok(Referred {
-        referral_id,
-        case_id,
-        outcome,
-    })
-}
 
 /// State the member's preferences about contact and supporter, replacing earlier ones.
 #[utoipa::path(
@@ -692,7 +337,7 @@ pub(crate) async fn opt_out(
     State(state): State<ApiState>,
     Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<Json<MemberVersion>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     caller.require_member_or_staff(&staff_id)?;
@@ -719,7 +364,7 @@ pub(crate) async fn opt_in(
     State(state): State<ApiState>,
     Allowed(caller, _): Allowed<ActAsMember>,
     Path(staff_id): Path<String>,
-    JsonBody(NoFields {}): JsonBody<NoFields>,
+    _: NoBody,
 ) -> Result<Json<MemberVersion>, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
     caller.require_member_or_staff(&staff_id)?;
@@ -802,64 +447,5 @@ mod tests {
         reads_the_same::<DepartmentPreference, care_team_member::DepartmentPreference>();
         reads_the_same::<SeniorityPreference, care_team_member::SeniorityPreference>();
         assert_eq!(events::Discipline::ALL.len(), 12);
-    }
-
-    #[test]
-    fn referrers_are_the_three_referral_triggers() {
-        for (code, trigger) in [
-            ("self", events::TriggerKind::SelfReferral),
-            ("colleague", events::TriggerKind::ColleagueReferral),
-            ("supervisor", events::TriggerKind::SupervisorReferral),
-        ] {
-            let by: ReferredBy = serde_json::from_value(serde_json::json!(code)).unwrap();
-            assert_eq!(events::TriggerKind::from(by), trigger);
-        }
-    }
-
-    #[test]
-    fn short_texts_are_one_line_of_1_to_100_characters() {
-        for good in ["a", "ICU 4", "Émilie", &"é".repeat(100)] {
-            assert!(ShortText::try_from(good.to_owned()).is_ok(), "{good:?}");
-        }
-        for bad in ["", "   ", "line\nbreak", "tab\there", &"x".repeat(101)] {
-            assert!(ShortText::try_from(bad.to_owned()).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn e_mail_addresses_have_an_at_sign_and_no_spaces() {
-        for good in ["a@b", "ana.silva@hospital.example", "\"x\"@host"] {
-            assert!(Email::try_from(good.to_owned()).is_ok(), "{good:?}");
-        }
-        for bad in ["", "ana", "@host", "ana@", "ana @host", "ana@host\n"] {
-            assert!(Email::try_from(bad.to_owned()).is_err(), "{bad:?}");
-        }
-        let long = format!("{}@host", "x".repeat(250));
-        assert!(Email::try_from(long).is_err());
-    }
-
-    #[test]
-    fn phone_numbers_match_the_documented_pattern() {
-        for good in [
-            "+1 555 0100",
-            "(555) 010-0100",
-            "123",
-            "+123",
-            &"1".repeat(32),
-        ] {
-            assert!(Phone::try_from(good.to_owned()).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "",
-            "12",
-            "+12",
-            "++123",
-            "555-CALL-NOW",
-            "1.555.0100",
-            "+ 1 555 0100 ext 2",
-            &"1".repeat(33),
-        ] {
-            assert!(Phone::try_from(bad.to_owned()).is_err(), "{bad:?}");
-        }
     }
 }

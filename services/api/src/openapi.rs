@@ -9,7 +9,8 @@ use utoipa::OpenApi;
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
     access_audit, case_commands, case_timeline, cases, error, feedback, group_debriefs, health,
-    matching, members, my_cases, roster_changes, statistics, supporters, ApiState,
+    matching, members, my_cases, referrals, roster_changes, statistics, supporters, values,
+    ApiState,
 };
 
 #[derive(OpenApi)]
@@ -36,7 +37,7 @@ use crate::{
         case_commands::close_case,
         case_commands::reopen_case,
         case_commands::merge_case,
-        members::refer,
+        referrals::refer,
         members::get_member,
         members::state_preferences,
         members::opt_out,
@@ -60,8 +61,9 @@ use crate::{
     ),
     // Problem is listed explicitly: unknown routes and wrong methods answer with it too, and
     // the commands' shared error responses refer to it by name.
-    components(schemas(error::Problem)),
-    modifiers(&OptionalNoFieldsBodies, &BearerTokens),
+    // Subject and Format are in query parameters only, which refer to them without listing them.
+    components(schemas(error::Problem, values::Subject, statistics::Format)),
+    modifiers(&OptionalNoFieldsBodies, &BearerTokens, &Links, &AtLeastOneContact),
     tags(
         (name = "cases", description = "Outreach cases, from the outreach read model"),
         (name = "case commands", description = "What program managers and peer supporters record on a case. Facts, codes and dates only: no notes. The read model shows the result shortly after."),
@@ -148,13 +150,169 @@ impl utoipa::Modify for BearerTokens {
     }
 }
 
+/// OpenAPI links from the lists to the operations that take their ids, so that a client (or a
+/// fuzzer) goes from `GET /v1/cases` to the case's commands with its id and version, and from
+/// `GET /v1/supporters` to a supporter's operations, and from a staff referral to its case.
+struct Links;
+
+impl utoipa::Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::RefOr;
+
+        /// An answer that holds an id: where it is, and the case's version beside it.
+        struct Source {
+            path: &'static str,
+            method: &'static str,
+            status: &'static str,
+            parameter: &'static str,
+            id: &'static str,
+            version: Option<&'static str>,
+        }
+        let sources = [
+            Source {
+                path: "/v1/cases",
+                method: "get",
+                status: "200",
+                parameter: "case_id",
+                id: "$response.body#/cases/0/case_id",
+                version: Some("$response.body#/cases/0/version"),
+            },
+            Source {
+                path: "/v1/supporters",
+                method: "get",
+                status: "200",
+                parameter: "staff_id",
+                id: "$response.body#/supporters/0/staff_id",
+                version: None,
+            },
+            Source {
+                path: "/v1/referrals",
+                method: "post",
+                status: "201",
+                parameter: "case_id",
+                id: "$response.body#/case_id",
+                version: None,
+            },
+        ];
+        // Every operation that takes the id in its path, by its operation id.
+        let targets = |parameter: &str| -> Vec<(String, bool)> {
+            let placeholder = format!("{{{parameter}}}");
+            openapi
+                .paths
+                .paths
+                .iter()
+                .filter(|(path, _)| path.contains(&placeholder))
+                .flat_map(|(_, item)| {
+                    [&item.get, &item.post, &item.put]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|operation| {
+                            let takes_version = operation
+                                .parameters
+                                .iter()
+                                .flatten()
+                                .any(|p| p.name == "If-Match");
+                            Some((operation.operation_id.clone()?, takes_version))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let links: Vec<_> = sources
+            .iter()
+            .map(|source| {
+                let links: Vec<(String, RefOr<utoipa::openapi::link::Link>)> =
+                    targets(source.parameter)
+                        .into_iter()
+                        .map(|(operation_id, takes_version)| {
+                            let mut link = LinkBuilder::new()
+                                .operation_id(&operation_id)
+                                .parameter(source.parameter, source.id);
+                            if let (true, Some(version)) = (takes_version, source.version) {
+                                link = link.parameter("header.If-Match", version);
+                            }
+                            (operation_id, link.build().into())
+                        })
+                        .collect();
+                (source.path, source.method, source.status, links)
+            })
+            .collect();
+        for (path, method, status, found) in links {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let operation = match method {
+                "get" => item.get.as_mut(),
+                _ => item.post.as_mut(),
+            };
+            let Some(RefOr::T(response)) =
+                operation.and_then(|operation| operation.responses.responses.get_mut(status))
+            else {
+                continue;
+            };
+            response.links.extend(found);
+        }
+    }
+}
+
+/// A referral's contact holds at least one way to reach the member. (utoipa 5.5 writes its
+/// `min_properties` attribute as `maxProperties`, so it is set here.)
+struct AtLeastOneContact;
+
+impl utoipa::Modify for AtLeastOneContact {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let contact = openapi
+            .components
+            .as_mut()
+            .and_then(|components| components.schemas.get_mut("ReferralContact"));
+        if let Some(RefOr::T(Schema::Object(object))) = contact {
+            object.min_properties = Some(1);
+        }
+    }
+}
+
 /// The OpenAPI document for every route of [`crate::router`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The document as served at `/openapi.json`. utoipa 5.5 writes a link's fields in snake case
+/// (`operation_id`); OpenAPI spells them in camel case, so they are renamed here.
+pub fn document() -> serde_json::Value {
+    fn camel_case_links(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(links)) = map.get_mut("links") {
+                    for link in links.values_mut() {
+                        let serde_json::Value::Object(link) = link else {
+                            continue;
+                        };
+                        for (from, to) in [
+                            ("operation_id", "operationId"),
+                            ("operation_ref", "operationRef"),
+                            ("request_body", "requestBody"),
+                        ] {
+                            if let Some(field) = link.remove(from) {
+                                link.insert(to.to_owned(), field);
+                            }
+                        }
+                    }
+                }
+                map.values_mut().for_each(camel_case_links);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(camel_case_links),
+            _ => {}
+        }
+    }
+    let mut document = serde_json::to_value(openapi()).expect("the document is JSON");
+    camel_case_links(&mut document);
+    document
+}
+
 // Built once: the document cannot change while the process runs.
-static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(openapi);
+static DOCUMENT: LazyLock<serde_json::Value> = LazyLock::new(document);
 
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new().route("/openapi.json", get(openapi_json))
@@ -167,6 +325,6 @@ pub(crate) fn routes() -> Router<ApiState> {
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object, content_type = "application/json"))
 )]
-pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+pub(crate) async fn openapi_json() -> Json<&'static serde_json::Value> {
     Json(&DOCUMENT)
 }

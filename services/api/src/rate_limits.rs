@@ -1,7 +1,9 @@
 //! Rate limits on the two endpoints anyone may hit repeatedly without a case to act on: the
-//! referral form (per caller) and the anonymous feedback link (per link, so that guessing
-//! links is slow, and in total). Counted in memory per instance: a limit against floods and
-//! guessing, not an accounting.
+//! referral form (per caller) and the anonymous feedback link (per link that exists, and the
+//! links that do not, in total, so that guessing is slow while real answers never wait on a
+//! flood of junk). Counted in memory per instance: a limit against floods and guessing, not an
+//! accounting. Keyed limiters are keyed by what exists (a signed-in caller, a real link),
+//! never by what a request makes up.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -23,7 +25,8 @@ pub struct RateLimitSettings {
     pub referrals_per_minute: u32,
     /// Answers one feedback link may be sent per minute (it takes one; the rest are retries).
     pub feedback_per_link_per_minute: u32,
-    /// Feedback answers, all links together, per minute: slows anyone guessing links.
+    /// Answers through links that do not exist, all together, per minute: slows anyone
+    /// guessing links. Answers through real links are not counted.
     pub feedback_per_minute: u32,
 }
 
@@ -68,16 +71,23 @@ impl RateLimits {
         Self::keyed(&self.referrals, caller)
     }
 
-    pub(crate) fn feedback(&self, link: &str) -> Result<(), ApiError> {
-        Self::keyed(&self.feedback_per_link, link)?;
+    /// An answer through a link that exists: limited per link (it takes one answer; the rest
+    /// are retries), whatever anyone else sends.
+    pub(crate) fn feedback_link(&self, link: &str) -> Result<(), ApiError> {
+        Self::keyed(&self.feedback_per_link, link)
+    }
+
+    /// An answer through a link that does not exist: limited for all such together.
+    pub(crate) fn feedback_guess(&self) -> Result<(), ApiError> {
         self.feedback
             .check()
             .map_err(|not_until| too_many(not_until.wait_time_from(DefaultClock::default().now())))
     }
 
     fn keyed(limiter: &Keyed, key: &str) -> Result<(), ApiError> {
-        // Forget keys that are back to a full allowance, so memory stays bounded.
-        if limiter.len() > 10_000 {
+        // Keys are callers who signed in and links that exist, never what a request makes
+        // up; those back to a full allowance are forgotten once there are many.
+        if limiter.len() >= MAX_KEYS {
             limiter.retain_recent();
         }
         limiter
@@ -85,6 +95,9 @@ impl RateLimits {
             .map_err(|not_until| too_many(not_until.wait_time_from(DefaultClock::default().now())))
     }
 }
+
+/// Beyond this many keys, those back to a full allowance are forgotten.
+const MAX_KEYS: usize = 10_000;
 
 fn too_many(wait: std::time::Duration) -> ApiError {
     ApiError::TooManyRequests {

@@ -6,6 +6,8 @@
 //! domain's [`suppress`]; a share is published only when its counts are, and a median or
 //! percentile only when the number of cases behind it may be published.
 
+use std::borrow::Cow;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -35,15 +37,14 @@ pub(crate) fn routes() -> Router<ApiState> {
 #[into_params(parameter_in = Query)]
 pub struct StatisticsQuery {
     /// A quarter (`2026-Q3`) or a month (`2026-07`) of the program's calendar.
-    #[param(value_type = String, example = "2026-Q3")]
+    #[param(value_type = String, pattern = "^2[0-9]{3}-(Q[1-4]|0[1-9]|1[0-2])$", example = "2026-Q3")]
     pub period: Period,
     /// `json` (the default) or `csv`; `Accept: text/csv` asks for CSV too.
     #[serde(default)]
-    #[param(value_type = Option<String>, example = "csv")]
     pub format: Option<Format>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Json,
@@ -57,8 +58,11 @@ pub enum Format {
     tag = "statistics",
     params(StatisticsQuery),
     responses(
-        (status = 200, description = "The period's tables, small cells suppressed: `period`, `from`, `until`, `smallest_published_count`, `tables` (each `measure` by `campus` or `discipline`: `rows`, `columns`, `cells`, `row_totals`, `column_totals`, `total`; a value is a count or the string `suppressed`) and `first_contact` (`cases`, `median_working_hours`, `p90_working_hours`, `share_within_deadline`, null where suppressed)", body = Object),
-        (status = 200, description = "The same as CSV: period,table,by,row,column,value", content_type = "text/csv", body = String),
+        (status = 200, description = "The period's tables, small cells suppressed. As JSON (the default): `period`, `from`, `until`, `smallest_published_count`, `tables` (each `measure` by `campus` or `discipline`: `rows`, `columns`, `cells`, `row_totals`, `column_totals`, `total`; a value is a count or the string `suppressed`) and `first_contact` (`cases`, `median_working_hours`, `p90_working_hours`, `share_within_deadline`, null where suppressed). As CSV (`format=csv` or `Accept: text/csv`): `period,table,by,row,column,value`, no cell starting with a formula character",
+            content(
+                (Object = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 400, description = "`invalid-parameter`: the period is not a quarter or month", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
@@ -109,7 +113,7 @@ pub(crate) fn csv_download(statistics: &Statistics) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct PublishStatistics {
     /// A quarter (`2026-Q3`) or a month (`2026-07`) that is over.
-    #[schema(value_type = String, example = "2026-Q3")]
+    #[schema(value_type = String, pattern = "^2[0-9]{3}-(Q[1-4]|0[1-9]|1[0-2])$", example = "2026-Q3")]
     pub period: Period,
 }
 
@@ -189,43 +193,35 @@ fn requested_by(caller: &access::Caller) -> RequestedBy {
     }
 }
 
-/// The statistics as CSV, one published value per line: `period,table,by,row,column,value`.
+/// The statistics as CSV, one published value per line: `period,table,by,row,column,value`,
+/// written by the `csv` crate (quoting as RFC 4180 says) with every cell neutralised.
 fn csv(statistics: &Statistics) -> String {
-    let mut out = String::from("period,table,by,row,column,value\n");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut line = |record: [&str; 6]| {
+        out.write_record(record.map(|cell| neutralised(cell).into_owned()))
+            .expect("writing to memory cannot fail");
+    };
+    line(["period", "table", "by", "row", "column", "value"]);
     let value = |cell: &Cell| match cell {
         Cell::Count(n) => n.to_string(),
         Cell::Suppressed => "suppressed".to_owned(),
     };
-    let field = |text: &str| {
-        if text.contains([',', '"', '\n']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text.to_owned()
-        }
-    };
     let period = statistics.period.to_string();
     for table in &statistics.tables {
         let t = &table.table;
-        let mut line = |row: &str, column: &str, cell: &Cell| {
-            out.push_str(&format!(
-                "{period},{},{},{},{},{}\n",
-                table.measure,
-                table.by,
-                field(row),
-                field(column),
-                value(cell)
-            ));
+        let mut cell = |row: &str, column: &str, cell: &Cell| {
+            line([&period, table.measure, table.by, row, column, &value(cell)]);
         };
         for (r, row) in t.rows.iter().enumerate() {
             for (c, column) in t.columns.iter().enumerate() {
-                line(row, column, &t.cells[r][c]);
+                cell(row, column, &t.cells[r][c]);
             }
-            line(row, "total", &t.row_totals[r]);
+            cell(row, "total", &t.row_totals[r]);
         }
         for (c, column) in t.columns.iter().enumerate() {
-            line("total", column, &t.column_totals[c]);
+            cell("total", column, &t.column_totals[c]);
         }
-        line("total", "total", &t.total);
+        cell("total", "total", &t.total);
     }
     let optional =
         |v: Option<f64>| v.map_or_else(|| "suppressed".to_owned(), |v| format!("{v:.2}"));
@@ -242,12 +238,110 @@ fn csv(statistics: &Statistics) -> String {
                 optional(timing.share_within_deadline),
             ),
         ] {
-            out.push_str(&format!(
-                "{period},first_contact,{},{},{column},{text}\n",
+            line([
+                &period,
+                "first_contact",
                 timing.by,
-                field(&timing.group)
-            ));
+                &timing.group,
+                column,
+                &text,
+            ]);
         }
     }
-    out
+    let bytes = out.into_inner().expect("writing to memory cannot fail");
+    String::from_utf8(bytes).expect("the cells are text")
+}
+
+/// A cell a spreadsheet would read as a formula (it begins with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return) is written with a leading `'`, as OWASP's CSV injection guidance says: a
+/// campus named `=HYPERLINK(...)` is shown as text, never run.
+pub(crate) fn neutralised(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use outreach_domain::suppression::PublishedTable;
+    use outreach_projections::statistics_report::{FirstContact, StatisticsTable};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn statistics(labels: &[String]) -> Statistics {
+        let period: Period = "2026-Q3".parse().unwrap();
+        let count = |n| Cell::Count(n);
+        Statistics {
+            period,
+            from: period.first_month(),
+            until: period.end(),
+            smallest_published_count: 11,
+            tables: vec![StatisticsTable {
+                measure: "cases_opened",
+                by: "campus",
+                table: PublishedTable {
+                    rows: labels.to_vec(),
+                    columns: labels.to_vec(),
+                    cells: labels
+                        .iter()
+                        .map(|_| labels.iter().map(|_| count(12)).collect())
+                        .collect(),
+                    row_totals: labels.iter().map(|_| Cell::Suppressed).collect(),
+                    column_totals: labels.iter().map(|_| count(0)).collect(),
+                    total: count(40),
+                },
+            }],
+            first_contact: labels
+                .iter()
+                .map(|label| FirstContact {
+                    by: "campus",
+                    group: label.clone(),
+                    cases: count(15),
+                    median_working_hours: Some(3.5),
+                    p90_working_hours: None,
+                    share_within_deadline: Some(0.9),
+                })
+                .collect(),
+        }
+    }
+
+    proptest! {
+        /// Whatever the labels (campuses and units are typed by people), no cell of the safety
+        /// office's CSV starts with a formula character, and every label reads back as it was.
+        #[test]
+        fn no_cell_starts_a_formula(labels in proptest::collection::vec(any::<String>(), 1..4)) {
+            let text = csv(&statistics(&labels));
+            let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+            let mut rows = 0;
+            for record in reader.records() {
+                let record = record.unwrap();
+                prop_assert_eq!(record.len(), 6);
+                for cell in record.iter() {
+                    prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{:?}", cell);
+                }
+                let row = &record[3];
+                prop_assert!(
+                    row == "total" || labels.iter().any(|l| neutralised(l) == row),
+                    "{:?} is no label", row
+                );
+                rows += 1;
+            }
+            // Each table cell, row total, column total and the total; four lines per timing.
+            let n = labels.len();
+            prop_assert_eq!(rows, n * n + n + n + 1 + 4 * n);
+        }
+    }
+
+    #[test]
+    fn a_formula_is_written_as_text() {
+        let text = csv(&statistics(&[
+            "=HYPERLINK(\"http://x\")".to_owned(),
+            "North".to_owned(),
+        ]));
+        assert!(text.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{text}");
+        assert!(text.starts_with("period,table,by,row,column,value\n"));
+    }
 }

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use outreach_command_side::CommandError;
 use outreach_domain::supporter::{self, SupporterError};
 use outreach_domain::SupporterCommand;
@@ -31,6 +31,7 @@ use crate::members::{
     problems, staff_id_in_path, Discipline, Email, Phone, Seniority, ShortText, SupporterGender,
     INTERNAL, PAYLOAD_TOO_LARGE, UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
 };
+use crate::values::TimeOfDay;
 use crate::ApiState;
 
 pub(crate) fn routes() -> Router<ApiState> {
@@ -48,59 +49,54 @@ pub(crate) fn routes() -> Router<ApiState> {
 // Request bodies.
 
 /// A supporter's roster entry, whole: adding one and changing one send the same body.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RosterEntry {
     /// The supporter's staff id; they are hospital staff too.
-    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "S20001")]
     pub staff_id: StaffId,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Ines")]
     pub given_name: ShortText,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Okafor")]
     pub family_name: ShortText,
     /// Where assignment notices are e-mailed.
-    #[schema(value_type = String, max_length = 254, pattern = r"^\S+@\S+$", example = "ines.okafor@hospital.example")]
     pub email: Email,
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, pattern = r"^\+?[0-9 ()-]{3,32}$", example = "+1 555 0100")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     pub phone: Option<Phone>,
     /// Only as the supporter describes themselves, and only if they wish.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub gender: Option<SupporterGender>,
     /// One of the program's campuses (configuration: `policy.roster.campuses`).
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Parnassus")]
     pub campus: ShortText,
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Anesthesia")]
     pub department: ShortText,
     pub discipline: Discipline,
     /// Area of practice.
-    #[serde(default)]
-    #[schema(value_type = String, nullable = false, min_length = 1, max_length = 100, example = "Anesthesiology")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
     pub specialty: Option<ShortText>,
     pub seniority: Seniority,
     /// Languages a conversation can be held in, at most 20.
     #[serde(default)]
-    #[schema(value_type = Vec<String>, example = json!(["en", "es"]))]
+    #[schema(max_items = 20, example = json!(["en", "es"]))]
     pub languages: Vec<ShortText>,
     /// Topics the supporter offers to talk about, at most 20.
     #[serde(default)]
-    #[schema(value_type = Vec<String>, example = json!(["litigation stress"]))]
+    #[schema(max_items = 20, example = json!(["litigation stress"]))]
     pub interests: Vec<ShortText>,
     pub training: Training,
     /// The most cases the supporter holds at once, 0 to 20.
+    #[serde(deserialize_with = "crate::extract::whole")]
     #[schema(minimum = 0, maximum = 20, example = 3)]
     pub capacity: i64,
     #[serde(default)]
     pub availability: Availability,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Training {
     pub status: TrainingStatus,
     /// Required once trained; not in the future.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
     pub completed_on: Option<NaiveDate>,
 }
@@ -116,29 +112,29 @@ pub enum TrainingStatus {
 mirror!(TrainingStatus => roster::TrainingStatus { InTraining, Trained, Lapsed });
 
 /// When the supporter takes peer support calls, in the program's time zone.
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Availability {
-    /// No hours: any time.
-    #[serde(default)]
+    /// No hours: any time. At most two spans a day.
+    #[serde(default, deserialize_with = "crate::extract::at_most::<_, _, 14>")]
+    #[schema(max_items = 14)]
     pub weekly_hours: Vec<WeeklyHours>,
     /// The on-call weeks; none: every week.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::at_most::<_, _, 52>")]
+    #[schema(max_items = 52)]
     pub on_call: Vec<DatePeriod>,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyHours {
     pub day: Day,
-    #[schema(value_type = String, example = "08:00:00")]
-    pub starts: NaiveTime,
-    #[schema(value_type = String, example = "17:00:00")]
-    pub ends: NaiveTime,
+    pub starts: TimeOfDay,
+    pub ends: TimeOfDay,
 }
 
 /// Dates inclusive.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatePeriod {
     pub starts: NaiveDate,
@@ -166,8 +162,8 @@ impl From<Availability> for roster::Availability {
                 .into_iter()
                 .map(|h| roster::WeeklyHours {
                     day: h.day.into(),
-                    starts: h.starts,
-                    ends: h.ends,
+                    starts: h.starts.0,
+                    ends: h.ends.0,
                 })
                 .collect(),
             on_call: value
@@ -330,7 +326,7 @@ pub struct Roster {
 pub struct RosterFilter {
     /// Only supporters of this campus.
     #[serde(default)]
-    pub campus: Option<String>,
+    pub campus: Option<crate::values::ShortText>,
     /// Only paused (`true`) or active (`false`) supporters.
     #[serde(default)]
     pub paused: Option<bool>,
@@ -402,7 +398,7 @@ pub(crate) async fn add(
     put,
     path = "/v1/supporters/{staff_id}",
     tag = "roster",
-    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    params(("staff_id" = String, Path, description = "The supporter's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "S20001")),
     request_body = RosterEntry,
     responses(
         (status = 200, description = "Changed", body = SupporterVersion),
@@ -457,7 +453,7 @@ pub(crate) async fn change(
     post,
     path = "/v1/supporters/{staff_id}/pause",
     tag = "roster",
-    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    params(("staff_id" = String, Path, description = "The supporter's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "S20001")),
     responses(
         (status = 200, description = "Paused (or already paused)", body = SupporterVersion),
         (status = 404, description = "`supporter-not-found`", body = Problem, content_type = "application/problem+json"),
@@ -485,7 +481,7 @@ pub(crate) async fn pause_supporter(
     post,
     path = "/v1/supporters/{staff_id}/resume",
     tag = "roster",
-    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    params(("staff_id" = String, Path, description = "The supporter's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "S20001")),
     responses(
         (status = 200, description = "Active (or already active)", body = SupporterVersion),
         (status = 404, description = "`supporter-not-found`", body = Problem, content_type = "application/problem+json"),
@@ -557,7 +553,7 @@ pub(crate) async fn roster(
            AND ($2::boolean IS NULL OR paused = $2)
          ORDER BY family_name, given_name, staff_id"
     ))
-    .bind(filter.campus.as_deref())
+    .bind(filter.campus.as_ref().map(|c| c.0.as_str()))
     .bind(filter.paused)
     .fetch_all(pool)
     .await?)
@@ -568,7 +564,7 @@ pub(crate) async fn roster(
     get,
     path = "/v1/supporters/{staff_id}",
     tag = "roster",
-    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    params(("staff_id" = String, Path, description = "The supporter's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "S20001")),
     responses(
         (status = 200, description = "The supporter", body = Supporter),
         (status = 404, description = "`supporter-not-found`", body = Problem, content_type = "application/problem+json"),

@@ -9,9 +9,10 @@ use outreach_api::RateLimitSettings;
 use outreach_auth::Role;
 use serde_json::{json, Value};
 
+/// A colleague's referral of `staff_id`.
 fn referral(staff_id: &str) -> Value {
     json!({
-        "referred_by": "self",
+        "referred_by": "colleague",
         "campus": "North",
         "unit": "ICU 4",
         "member": {
@@ -111,12 +112,12 @@ async fn one_caller_flooding_the_referral_form_is_slowed_and_others_are_not() {
     assert_eq!(
         statuses,
         [
-            StatusCode::CREATED,
-            StatusCode::CREATED,
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
-    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    assert_eq!(other.status, StatusCode::ACCEPTED, "{}", other.body);
 }
 
 #[tokio::test]
@@ -146,4 +147,45 @@ async fn guessing_feedback_links_is_slowed() {
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
+}
+
+/// Junk on the anonymous feedback link (tokens of any shape, and of the right shape that no
+/// link has) is answered without holding up a real answer: guesses are limited together,
+/// real links on their own.
+#[tokio::test]
+async fn a_flood_of_junk_feedback_never_makes_a_real_answer_wait() {
+    let app = TestApp::spawn_with_rate_limits(RateLimitSettings::default()).await;
+    let token = "5".repeat(64);
+    sqlx::query(
+        "INSERT INTO feedback_tokens (id, token_hash) VALUES ($1, sha256(convert_to($2, 'UTF8')))",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(&token)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let answer = json!({"helpfulness": 4, "would_recommend": true});
+
+    let mut statuses = std::collections::BTreeMap::new();
+    for n in 0..500u32 {
+        let junk = if n % 2 == 0 {
+            format!("{n:064x}")
+        } else {
+            format!("junk-{n}")
+        };
+        let response = app
+            .post(&format!("/v1/feedback/{junk}"), Some(answer.clone()), None)
+            .await;
+        *statuses.entry(response.status.as_u16()).or_insert(0) += 1;
+    }
+    let real = app
+        .post(&format!("/v1/feedback/{token}"), Some(answer), None)
+        .await;
+
+    // Malformed ones are simply unknown; well-formed guesses past the limit (120 a minute,
+    // refilling as the flood goes on) are slowed.
+    let (unknown, slowed) = (statuses[&404], statuses[&429]);
+    assert_eq!(unknown + slowed, 500, "{statuses:?}");
+    assert!((370..400).contains(&unknown), "{statuses:?}");
+    assert_eq!(real.status, StatusCode::CREATED, "{}", real.body);
 }

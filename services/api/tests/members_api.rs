@@ -467,3 +467,33 @@ async fn an_unreachable_event_store_is_a_503_problem() {
         assert!(!detail.contains("127.0.0.1"), "{detail}");
     }
 }
+
+/// What the document says is what is taken: a body is required where one is documented, a
+/// field documented as a string is never `null`, and a body is an object.
+#[tokio::test]
+async fn a_missing_body_a_null_and_an_array_are_400s_that_record_nothing() {
+    let app = TestApp::spawn().await;
+    let before = count_all_events(&app).await;
+    let no_body = app
+        .request(
+            axum::http::Method::PUT,
+            &format!("{}/preferences", member_uri(MEMBER)),
+            Vec::new(),
+        )
+        .await;
+    let mut null_id = referral("self");
+    null_id["referral_id"] = Value::Null;
+    let null = app.post("/v1/referrals", Some(null_id), None).await;
+    let array = app
+        .post(
+            &format!("{}/opt-out", member_uri(MEMBER)),
+            Some(json!([])),
+            None,
+        )
+        .await;
+
+    for response in [no_body, null, array] {
+        response.assert_problem(StatusCode::BAD_REQUEST, "invalid-body");
+    }
+    assert_eq!(count_all_events(&app).await, before);
+}

@@ -4,13 +4,15 @@
 //! ratios are what count.
 //!
 //! Phases (`--only`): catch-up (a backlog on the topic until every case is in the outreach read
-//! model), latency (a steady rate, produce to the case visible through the API), rebuild (each
-//! projection from zero, `peer-outreach projections rebuild NAME` as a child so its memory can
-//! be read), limit, naive. Rebuild and limit use the catch-up run's events, so they run the
+//! model), readyz (`GET /v1/cases` while the outreach read model is rebuilt, with and without
+//! 1,000 `/readyz` calls at once), latency (a steady rate, produce to the case visible through
+//! the API), rebuild (each projection from zero, `peer-outreach projections rebuild NAME` as a
+//! child so its memory can be read), limit, naive. Rebuild and limit use the catch-up run's events, so they run the
 //! catch-up (without reporting it) when it is not selected.
 
 mod limit;
 mod naive;
+mod readyz;
 mod reports;
 mod service;
 mod table;
@@ -103,6 +105,7 @@ struct Cli {
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Phase {
     CatchUp,
+    Readyz,
     Latency,
     Rebuild,
     Limit,
@@ -141,6 +144,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
     let only = if cli.only.is_empty() {
         vec![
             Phase::CatchUp,
+            Phase::Readyz,
             Phase::Latency,
             Phase::Rebuild,
             Phase::Limit,
@@ -151,6 +155,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
     };
     let wants = |phase| only.contains(&phase);
     let needs_service = wants(Phase::CatchUp)
+        || wants(Phase::Readyz)
         || wants(Phase::Latency)
         || wants(Phase::Rebuild)
         || wants(Phase::Limit);
@@ -239,6 +244,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
     // Whether the latency phase ran on a service of its own (on its own broker).
     let mut restarted_for_latency = false;
     let mut rebuilds = Vec::new();
+    let mut readyz_result = None;
     let (mut env, issuer) = Environment::new(
         binary,
         catch_up_url.clone(),
@@ -317,6 +323,21 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
             result.first_case.as_secs_f64()
         );
         catch_up = Some(result);
+
+        if wants(Phase::Readyz) {
+            wait_for_every_projection(&pool).await?;
+            let token = issuer.mint(&TokenRequest::new("bench", Role::Director))?;
+            let run = readyz::measure(&env, &process.addr, &token, "outreach").await?;
+            eprintln!(
+                "readyz: GET /v1/cases p50 {} alone, {} rebuilding, {} rebuilding with {} /readyz (their p99 {})",
+                ms(percentile(&run.alone, 0.5)),
+                ms(percentile(&run.rebuilding, 0.5)),
+                ms(percentile(&run.rebuilding_with_probes, 0.5)),
+                run.probes.len(),
+                ms(percentile(&run.probes, 0.99)),
+            );
+            readyz_result = Some(run);
+        }
 
         if wants(Phase::Latency) {
             // Latency is the steady state's: the other projections first finish the backlog
@@ -602,6 +623,34 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
             PROBE_INTERVAL.as_millis(),
             PROBE_TIMEOUT.as_secs(),
             PROBE_TIMEOUT.as_secs()
+        ));
+    }
+    if let Some(run) = &readyz_result {
+        for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
+            let during = percentile(&run.rebuilding, q);
+            let flooded = percentile(&run.rebuilding_with_probes, q);
+            table.row(
+                &format!("readyz flood: GET /v1/cases {label}, rebuilding outreach"),
+                format!("{} with 1,000 /readyz, {} without", ms(flooded), ms(during)),
+                None,
+                None,
+                Some(format!(
+                    "{:.2}x without; {} alone",
+                    flooded.as_secs_f64() / during.as_secs_f64().max(1e-9),
+                    ms(percentile(&run.alone, q))
+                )),
+                Some("no slower than without".into()),
+                Some(flooded.as_secs_f64() <= during.as_secs_f64() * 1.5 + 0.002),
+            );
+        }
+        notes.push(format!(
+            "readyz: {} GET /v1/cases?limit=50 one after another in each condition, the flood {} /readyz {} at a time beside the last ones (/readyz p50 {}, p99 {}); the outreach rebuild {} the flood",
+            run.alone.len(),
+            run.probes.len(),
+            50,
+            ms(percentile(&run.probes, 0.5)),
+            ms(percentile(&run.probes, 0.99)),
+            if run.rebuild_outlasted { "outlasted" } else { "ended before the end of" }
         ));
     }
     if !rebuilds.is_empty() {

@@ -239,6 +239,8 @@ impl Service {
         };
         let api_shutdown = shutdown.child_token();
         tasks.spawn(async move {
+            // With each client's address: the dashboard caps sign-ins under way per address.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { api_shutdown.cancelled().await })
                 .await;

@@ -4,371 +4,32 @@
 //! rules and `If-Match` (the version the page was rendered at); supporters record the same
 //! steps from their own pages ([`super::my_cases`]).
 
-use std::time::Duration;
-
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
-use serde::Deserialize;
 use uuid::Uuid;
 
-use super::forms::{FieldErrors, Form, Values};
+use super::forms::{FieldErrors, Values};
 use super::queue::status_code;
-use super::view::{capitalised, time_left, who, words, Clock, Control, FormView, Nav};
+use super::steps::{perform, read_model_reaches, step_forms, Done, Step};
+use super::view::{capitalised, time_left, who, words, Clock, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
-use crate::access::{Caller, RunTheProgram};
+use crate::access::RunTheProgram;
 use crate::access_audit::{self, Read};
-use crate::attribution::By;
-use crate::case_commands::{
-    self, AssignSupporter, CloseCase, NoFields, RecordContactAttempt, RecordEncounter,
-    RecordEscalation, ReferToProfessionalHelp,
-};
 use crate::case_timeline::{self, Authors, StepKind, TimelineStep};
-use crate::cases::{self, CaseRow, CaseStatus};
+use crate::cases::{self, CaseRow};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
 use crate::matching::{self, Candidates};
-use crate::ApiState;
 
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/cases/{case_id}", get(case_page))
         .route("/cases/{case_id}/{step}", post(record_step))
-}
-
-/// A step of outreach a page can record: each is one command of the JSON API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
-    Assignment,
-    ContactAttempt,
-    Acceptance,
-    Decline,
-    Encounter,
-    Resources,
-    ProfessionalReferral,
-    Escalation,
-    Closure,
-    Reopening,
-}
-
-impl Step {
-    const ALL: [Step; 10] = [
-        Step::Assignment,
-        Step::ContactAttempt,
-        Step::Acceptance,
-        Step::Decline,
-        Step::Encounter,
-        Step::Resources,
-        Step::ProfessionalReferral,
-        Step::Escalation,
-        Step::Closure,
-        Step::Reopening,
-    ];
-
-    /// Its path segment, which is also its form's id.
-    pub(crate) fn path(self) -> &'static str {
-        match self {
-            Step::Assignment => "assignment",
-            Step::ContactAttempt => "contact-attempts",
-            Step::Acceptance => "acceptance",
-            Step::Decline => "decline",
-            Step::Encounter => "encounters",
-            Step::Resources => "resources",
-            Step::ProfessionalReferral => "professional-referrals",
-            Step::Escalation => "escalations",
-            Step::Closure => "closure",
-            Step::Reopening => "reopening",
-        }
-    }
-
-    pub(crate) fn from_path(path: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|step| step.path() == path)
-    }
-
-    /// Steps only the program's staff take (as in the JSON API's permissions).
-    pub(crate) fn for_staff_only(self) -> bool {
-        matches!(self, Step::Assignment | Step::Closure | Step::Reopening)
-    }
-
-    /// What the page says once the step is recorded.
-    pub(crate) fn done(self) -> &'static str {
-        match self {
-            Step::Assignment => "The supporter is assigned.",
-            Step::ContactAttempt => "The contact attempt is recorded.",
-            Step::Acceptance => "The member's acceptance is recorded.",
-            Step::Decline => "The member's decline is recorded: no further contact follows.",
-            Step::Encounter => "The encounter is recorded.",
-            Step::Resources => "The resources sent are recorded.",
-            Step::ProfessionalReferral => "The referral to professional help is recorded.",
-            Step::Escalation => "The escalation is recorded; the program director is notified.",
-            Step::Closure => "The case is closed.",
-            Step::Reopening => "The case is reopened.",
-        }
-    }
-
-    /// The steps that fit a case in `status`; the command side still decides.
-    pub(crate) fn fitting(status: CaseStatus, staff: bool) -> Vec<Step> {
-        use Step::*;
-        let steps: &[Step] = match status {
-            CaseStatus::Open | CaseStatus::Assigned => &[ContactAttempt, Closure],
-            CaseStatus::Reached => &[
-                Acceptance,
-                Decline,
-                ContactAttempt,
-                Encounter,
-                Resources,
-                ProfessionalReferral,
-                Escalation,
-                Closure,
-            ],
-            CaseStatus::Accepted => &[
-                Encounter,
-                Resources,
-                ProfessionalReferral,
-                Escalation,
-                ContactAttempt,
-                Closure,
-            ],
-            CaseStatus::Declined => &[Resources, Closure],
-            CaseStatus::Closed => &[Reopening],
-            CaseStatus::Cancelled => &[],
-        };
-        steps
-            .iter()
-            .copied()
-            .filter(|step| staff || !step.for_staff_only())
-            .collect()
-    }
-}
-
-/// The rules of the program that are about one field of a step's form.
-const RULE_FIELDS: &[(&str, &str)] = &[
-    ("encounter-in-the-future", "held_on"),
-    ("close-reason-does-not-fit", "reason"),
-];
-
-/// Records `step` on the case with the form's values, as the JSON API would: the same body,
-/// the same checks of who may, the same command. Returns the case's new version.
-pub(crate) async fn perform(
-    state: &ApiState,
-    caller: &Caller,
-    case_id: Uuid,
-    step: Step,
-    form: &Form,
-) -> Result<u64, ApiError> {
-    if step.for_staff_only() && !caller.runs_the_program() {
-        return Err(ApiError::Forbidden);
-    }
-    let expected = form.version();
-    let now = Utc::now();
-    let command = match step {
-        Step::Assignment => {
-            let body: AssignSupporter = form.body(&[])?;
-            let by = By::dashboard(caller);
-            return case_commands::assign(state, by, case_id, &body.supporter_id, expected)
-                .await
-                .map(|v| v.version);
-        }
-        Step::ContactAttempt => form.body::<RecordContactAttempt>(&[])?.command(now),
-        Step::Acceptance => {
-            let NoFields {} = form.body(&[])?;
-            outreach_domain::CaseCommand::RecordAcceptance { at: now }
-        }
-        Step::Decline => {
-            let NoFields {} = form.body(&[])?;
-            outreach_domain::CaseCommand::RecordDecline { at: now }
-        }
-        Step::Encounter => form.body::<RecordEncounter>(&[])?.command(now),
-        Step::Resources => {
-            let NoFields {} = form.body(&[])?;
-            outreach_domain::CaseCommand::RecordResourcesSent { at: now }
-        }
-        Step::ProfessionalReferral => form.body::<ReferToProfessionalHelp>(&[])?.command(now),
-        Step::Escalation => form.body::<RecordEscalation>(&[])?.command(now),
-        Step::Closure => form.body::<CloseCase>(&[])?.command(now),
-        Step::Reopening => {
-            let NoFields {} = form.body(&[])?;
-            outreach_domain::CaseCommand::Reopen { at: now }
-        }
-    };
-    caller.require_on_case(state, case_id).await?;
-    case_commands::act(state, By::dashboard(caller), case_id, expected, command)
-        .await
-        .map(|v| v.version)
-}
-
-/// Waits (a few seconds at most) until the outreach read model and the case's timeline show the
-/// case at `version`, so the page shown next includes what was just recorded.
-pub(crate) async fn read_model_reaches(pool: &sqlx::PgPool, case_id: Uuid, version: u64) {
-    let version = i64::try_from(version).unwrap_or(i64::MAX);
-    for _ in 0..60 {
-        let seen: Option<i64> = sqlx::query_scalar(
-            "SELECT least(c.version, (SELECT coalesce(max(sequence), 0) FROM case_timeline t
-                                           WHERE t.case_id = c.case_id))
-                   FROM outreach_cases c WHERE c.case_id = $1",
-        )
-        .bind(case_id)
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten();
-        if seen.is_some_and(|seen| seen >= version) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The forms of `steps` for the case, posting to `base/{step}`.
-pub(crate) fn step_forms(
-    base: &str,
-    steps: &[Step],
-    version: u64,
-    csrf: &str,
-    sent: Option<(&Values, &FieldErrors)>,
-    failed: Option<&str>,
-    today: &str,
-) -> Vec<FormView> {
-    let action = |step: Step| format!("{base}/{}", step.path());
-    steps
-        .iter()
-        .filter(|step| **step != Step::Assignment)
-        .map(|&step| {
-            let form = match step {
-                Step::ContactAttempt => FormView::new(
-                    "contact-attempts",
-                    action(step),
-                    "Contact attempt",
-                    "Record contact attempt",
-                )
-                .controls(vec![
-                    Control::select(
-                        "channel",
-                        "Channel",
-                        &["email", "phone", "text"],
-                        Some("Choose…"),
-                    )
-                    .required(),
-                    Control::select(
-                        "outcome",
-                        "Outcome",
-                        &["no_answer", "message_left", "reached"],
-                        Some("Choose…"),
-                    )
-                    .required(),
-                ]),
-                Step::Acceptance => FormView::new(
-                    "acceptance",
-                    action(step),
-                    "The member accepted support",
-                    "Record acceptance",
-                ),
-                Step::Decline => FormView::new(
-                    "decline",
-                    action(step),
-                    "The member declined support",
-                    "Record decline",
-                )
-                .quiet(),
-                Step::Encounter => {
-                    FormView::new("encounters", action(step), "Encounter", "Record encounter")
-                        .controls(vec![
-                    Control::input("held_on", "Held on", "date")
-                        .required()
-                        .value(today)
-                        .hint(
-                            "Only that a conversation took place is recorded: never what was said.",
-                        ),
-                    Control::select(
-                        "modality",
-                        "How",
-                        &["phone", "video", "in_person"],
-                        Some("Choose…"),
-                    )
-                    .required(),
-                    Control::select(
-                        "format",
-                        "Format",
-                        &["individual", "group"],
-                        Some("Choose…"),
-                    )
-                    .required(),
-                    Control::select(
-                        "duration",
-                        "About how long",
-                        &[
-                            "under_15_minutes",
-                            "15_to_30_minutes",
-                            "30_to_60_minutes",
-                            "over_60_minutes",
-                        ],
-                        Some("Choose…"),
-                    )
-                    .required(),
-                ])
-                }
-                Step::Resources => FormView::new(
-                    "resources",
-                    action(step),
-                    "Resources sent",
-                    "Record resources sent",
-                ),
-                Step::ProfessionalReferral => FormView::new(
-                    "professional-referrals",
-                    action(step),
-                    "Referral to professional help (tier 3)",
-                    "Record referral",
-                )
-                .controls(vec![Control::select(
-                    "service",
-                    "Service",
-                    &["employee_assistance", "psychology", "chaplaincy", "other"],
-                    Some("Choose…"),
-                )
-                .required()]),
-                Step::Escalation => FormView::new(
-                    "escalations",
-                    action(step),
-                    "Escalation: a limit of confidentiality",
-                    "Record escalation",
-                )
-                .controls(vec![Control::select(
-                    "category",
-                    "Category",
-                    &[
-                        "danger_to_self_or_others",
-                        "impairment_putting_patients_at_risk",
-                        "abuse_or_neglect",
-                        "discrimination_harassment_or_retaliation",
-                    ],
-                    Some("Choose…"),
-                )
-                .required()
-                .hint("The category only: never a narrative.")]),
-                Step::Closure => {
-                    FormView::new("closure", action(step), "Close the case", "Close case")
-                        .controls(vec![Control::select(
-                            "reason",
-                            "Reason",
-                            &["completed", "declined", "unreachable", "withdrawn"],
-                            Some("Choose…"),
-                        )
-                        .required()])
-                        .quiet()
-                }
-                Step::Reopening => {
-                    FormView::new("reopening", action(step), "Reopen the case", "Reopen case")
-                }
-                Step::Assignment => unreachable!("filtered out above"),
-            };
-            form.version(version).finish(csrf, sent, failed)
-        })
-        .collect()
 }
 
 /// A fact of the case with the time the read model gives it.
@@ -554,23 +215,6 @@ impl CasePage {
     }
 }
 
-/// The query a page is sent back with after a step: `?done=STEP`.
-#[derive(Deserialize)]
-pub(crate) struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
-
-impl Done {
-    /// What the page says about the step just recorded, if it names one.
-    pub(crate) fn notice(&self) -> Option<&'static str> {
-        self.done
-            .as_deref()
-            .and_then(Step::from_path)
-            .map(Step::done)
-    }
-}
-
 async fn case_page(
     State(state): State<WebState>,
     signed_in: SignedIn<RunTheProgram>,
@@ -635,7 +279,7 @@ async fn page(
         .to_string();
     let forms = step_forms(
         &format!("/dashboard/cases/{case_id}"),
-        &Step::fitting(row.status, true),
+        &Step::shown(row.status, true, refused.map(|(step, _, _)| step)),
         view.version,
         &signed_in.csrf,
         sent,
@@ -662,9 +306,8 @@ async fn record_step(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let step = Step::from_path(&step).ok_or(ApiError::RouteNotFound)?;
-    let form = Form::parse(&body)?;
-    signed_in.check_csrf(form.get("csrf"))?;
-    match perform(&state.api, &signed_in.caller, case_id, step, &form).await {
+    signed_in.check_form(&body)?;
+    match perform(&state.api, &signed_in.caller, case_id, step, &body).await {
         Ok(version) => {
             read_model_reaches(&state.api.pool, case_id, version).await;
             Ok(
@@ -672,26 +315,18 @@ async fn record_step(
                     .into_response(),
             )
         }
-        Err(error) => {
-            let status = refusal_status(&error);
-            let errors = FieldErrors::from_refusal(step.path(), error, RULE_FIELDS)?;
+        Err(refusal) => {
+            let (status, errors) = refusal.messages(step)?;
+            let sent = Values::sent(&body);
             let page = page(
                 &state,
                 &signed_in,
                 case_id,
                 None,
-                Some((step, &form.values(), &errors)),
+                Some((step, &sent, &errors)),
             )
             .await?;
             Ok((status, render(&page)?).into_response())
         }
-    }
-}
-
-/// 409 when the case changed under the form, 422 for any other refusal.
-pub(crate) fn refusal_status(error: &ApiError) -> StatusCode {
-    match error {
-        ApiError::StaleVersion { .. } => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -1,155 +1,129 @@
-//! Forms: reading `application/x-www-form-urlencoded` bodies into the JSON API's own request
-//! bodies (so a form is checked by exactly the rules a JSON body is), and turning the API's
-//! refusals into messages next to the field they are about.
+//! Forms: `application/x-www-form-urlencoded` bodies read by serde_html_form straight into typed
+//! form structs (each page's own, holding the API's and the domain's types), and refusals turned
+//! into messages next to the field they are about.
+//!
+//! serde_html_form gives names no structure: `x[2000000000]` or `a[b][c]…` is one field name
+//! like any other, so nothing a name says is ever allocated. Every form struct denies unknown
+//! fields and takes each of its fields once (a repeated name is refused), so a form is at most
+//! what the 64 KiB body limit lets through, read once.
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
 
-/// A form as sent: its fields in order, repeated names kept.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Form {
-    fields: Vec<(String, String)>,
+/// Form fields shown again beside their errors, at most; a real form has under forty.
+const MAX_VALUES: usize = 64;
+/// A longer name is no field of ours and is not shown again.
+const MAX_NAME: usize = 64;
+
+/// The CSRF token a form was sent with; `None` when absent or sent more than once.
+pub(crate) fn csrf(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Csrf {
+        #[serde(default)]
+        csrf: Option<String>,
+    }
+    serde_html_form::from_bytes::<Csrf>(body)
+        .ok()
+        .and_then(|form| form.csrf)
 }
 
-impl Form {
-    pub(crate) fn parse(body: &[u8]) -> Result<Form, ApiError> {
-        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-            .map(|fields| Form { fields })
-            .map_err(|_| ApiError::InvalidBody("the form could not be read".to_owned()))
-    }
-
-    /// The first value of `name`, if sent.
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// The value of `name`, trimmed; `None` when absent or blank.
-    pub(crate) fn value(&self, name: &str) -> Option<&str> {
-        self.get(name).map(str::trim).filter(|v| !v.is_empty())
-    }
-
-    /// The version of the case (or record) the page was rendered at, sent back with the form.
-    pub(crate) fn version(&self) -> Option<u64> {
-        self.value("version").and_then(|v| v.parse().ok())
-    }
-
-    /// The fields as submitted, to show them again beside their errors.
-    pub(crate) fn values(&self) -> Values {
-        Values(
-            self.fields
-                .iter()
-                .filter(|(key, _)| key != "csrf")
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
-        )
-    }
-
-    /// The form as the JSON body the API would take: dotted names and `[i]` make objects and
-    /// arrays (`training.status`, `availability.weekly_hours[0].day`); blank values are left
-    /// out, so an optional field left empty is absent; `csrf` and `version` are the page's,
-    /// not the command's. Numbers are sent as numbers where `numbers` names the field.
-    pub(crate) fn to_json(&self, numbers: &[&str]) -> Value {
-        let mut root = Value::Object(Map::new());
-        for (name, value) in &self.fields {
-            let value = value.trim();
-            if value.is_empty() || name == "csrf" || name == "version" {
-                continue;
-            }
-            let value = match value.parse::<i64>() {
-                Ok(number) if numbers.contains(&name.as_str()) => Value::from(number),
-                _ => Value::from(value),
-            };
-            insert(&mut root, name, value);
-        }
-        // Rows of a form are numbered as shown; rows left blank leave no gap.
-        compact(&mut root);
-        root
-    }
-
-    /// Reads the form as the API's body `T`, naming the field serde stopped at.
-    pub(crate) fn body<T: DeserializeOwned>(&self, numbers: &[&str]) -> Result<T, ApiError> {
-        read(self.to_json(numbers))
-    }
+/// A form of one button: the session's CSRF token and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OnlyCsrf {
+    #[serde(default, rename = "csrf")]
+    _csrf: serde::de::IgnoredAny,
 }
 
-/// Reads `value` as `T`; a refusal names the path of the field it is about, as the JSON API's
-/// 400s do (`training.completed_on: …`).
-pub(crate) fn read<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
+/// Reads the body as the form `T` of the form `form` (its id on the page). A refusal names the
+/// field serde stopped at (`form.field`), or the form as a whole.
+pub(crate) fn read<T: DeserializeOwned>(form: &str, body: &[u8]) -> Result<T, FieldErrors> {
+    let deserializer = serde_html_form::Deserializer::from_bytes(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
-        ApiError::InvalidBody(if path == "." {
-            message
-        } else {
-            format!("{path}: {message}")
-        })
+        let mut errors = FieldErrors::default();
+        match field_of(&message) {
+            // A name the form does not have is the form's problem, not a field's.
+            (None, message) if message.starts_with("unknown field") => errors.add(
+                form,
+                "This form was sent with a field it does not have, so nothing was recorded. \
+                 Reload the page and try again.",
+            ),
+            // "missing field `held_on`" is about that field, wherever serde was.
+            (Some(field), message) => errors.add(format!("{form}.{field}"), friendly(message)),
+            (None, message) if path != "." && path.len() <= MAX_NAME => {
+                errors.add(format!("{form}.{path}"), friendly(message))
+            }
+            (None, message) => errors.add(form, friendly(message)),
+        }
+        errors
     })
 }
 
-fn compact(value: &mut Value) {
-    match value {
-        Value::Array(items) => {
-            items.retain(|item| !item.is_null());
-            items.iter_mut().for_each(compact);
+/// A field of a form, read into `T` or kept with the reason it could not be, so that a form
+/// reads all its fields and every message shows at once. An empty value of an `Option` is
+/// `None`; of anything else, the reason says what to enter.
+#[derive(Debug, Clone)]
+pub(crate) struct Field<T>(Result<T, String>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A form value is one leaf: whatever `T` made of it, the form goes on being read.
+        Ok(Field(
+            T::deserialize(deserializer).map_err(|e| friendly(&e.to_string())),
+        ))
+    }
+}
+
+impl<T> Default for Field<T> {
+    /// A field the form did not send at all.
+    fn default() -> Self {
+        Field(Err("This is required.".to_owned()))
+    }
+}
+
+impl<T> Field<T> {
+    /// A field read as `value`.
+    pub(crate) fn present(value: T) -> Self {
+        Field(Ok(value))
+    }
+
+    /// The value, or `None` with the reason added next to `name` of `form`.
+    pub(crate) fn take(self, form: &str, name: &str, errors: &mut FieldErrors) -> Option<T> {
+        match self.0 {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                errors.add(format!("{form}.{name}"), reason);
+                None
+            }
         }
-        Value::Object(map) => map.values_mut().for_each(compact),
-        _ => {}
     }
 }
 
-fn insert(root: &mut Value, path: &str, value: Value) {
-    let mut node = root;
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let (key, index) = match part.split_once('[') {
-            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (part, None),
-        };
-        let last = parts.peek().is_none();
-        let Value::Object(map) = node else { return };
-        node = match index {
-            None if last => {
-                map.insert(key.to_owned(), value);
-                return;
-            }
-            None => map
-                .entry(key.to_owned())
-                .or_insert_with(|| Value::Object(Map::new())),
-            Some(index) => {
-                let Value::Array(items) = map
-                    .entry(key.to_owned())
-                    .or_insert_with(|| Value::Array(Vec::new()))
-                else {
-                    return;
-                };
-                while items.len() <= index {
-                    items.push(Value::Null);
-                }
-                if last {
-                    items[index] = value;
-                    return;
-                }
-                if items[index].is_null() {
-                    items[index] = Value::Object(Map::new());
-                }
-                &mut items[index]
-            }
-        };
-    }
-}
-
-/// The values a form was sent with, by field name.
+/// The values a form was sent with, by field name (the first of each), to show them again.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Values(BTreeMap<String, String>);
 
 impl Values {
+    /// The fields of `body` as sent, but for its CSRF token; at most [`MAX_VALUES`] of them.
+    pub(crate) fn sent(body: &[u8]) -> Values {
+        let mut values = BTreeMap::new();
+        for (name, value) in form_urlencoded_pairs(body) {
+            if values.len() == MAX_VALUES {
+                break;
+            }
+            if name != "csrf" && name.len() <= MAX_NAME {
+                values.entry(name).or_insert(value);
+            }
+        }
+        Values(values)
+    }
+
     pub(crate) fn get(&self, name: &str) -> &str {
         self.0.get(name).map(String::as_str).unwrap_or_default()
     }
@@ -157,6 +131,11 @@ impl Values {
     pub(crate) fn set(&mut self, name: &str, value: impl Into<String>) {
         self.0.insert(name.to_owned(), value.into());
     }
+}
+
+/// The pairs of a form body in order, as serde_html_form reads them.
+fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    serde_html_form::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default()
 }
 
 /// Messages next to the fields they are about (`form.field`), and the message of each form as
@@ -243,19 +222,33 @@ fn field_of(message: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// serde's wording, for a person: what to do rather than what the parser expected.
+/// serde's wording, for a person: what to do rather than what the parser expected. Never the
+/// value sent (serde quotes it in some messages).
 fn friendly(message: &str) -> String {
-    if message.starts_with("missing field") {
+    if message.starts_with("missing field") || message == "this is required" {
         "This is required.".to_owned()
     } else if message.starts_with("unknown variant") {
         "Choose one of the options.".to_owned()
-    } else if message.starts_with("invalid type: string") && message.contains("expected i64") {
+    } else if message == "unsupported value" {
+        "Send this field once.".to_owned()
+    } else if message.contains("invalid digit")
+        || message.contains("number too large")
+        || message.contains("cannot parse integer")
+    {
         "Enter a whole number.".to_owned()
     } else if message.contains("premature end of input")
         || message.contains("input contains invalid characters")
         || message.contains("input is out of range")
+        || message.contains("input is not enough")
+        || message.contains("trailing input")
     {
         "Enter a date (or time) in the form shown.".to_owned()
+    } else if message.starts_with("invalid type")
+        || message.starts_with("invalid value")
+        || message.starts_with("invalid length")
+    {
+        // serde quotes what was sent in these; the page says only that it was not taken.
+        "This value is not accepted.".to_owned()
     } else {
         let mut text = message.to_owned();
         if let Some(first) = text.get(0..1) {
@@ -277,44 +270,96 @@ pub(crate) fn url_encode(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use chrono::NaiveDate;
 
     use super::*;
+    use crate::case_commands::Channel;
 
-    #[test]
-    fn dotted_and_indexed_names_make_the_json_body() {
-        let form = Form::parse(
-            b"csrf=x&version=3&staff_id=S1&training.status=trained&training.completed_on=&\
-              availability.weekly_hours[0].day=monday&availability.weekly_hours[0].starts=08:00&\
-              availability.weekly_hours[2].day=friday&capacity=4",
-        )
-        .unwrap();
-        assert_eq!(
-            form.to_json(&["capacity"]),
-            json!({
-                "staff_id": "S1",
-                "training": {"status": "trained"},
-                "availability": {"weekly_hours": [
-                    {"day": "monday", "starts": "08:00"},
-                    {"day": "friday"},
-                ]},
-                "capacity": 4,
-            })
-        );
-        assert_eq!(form.version(), Some(3));
-        assert_eq!(form.get("csrf"), Some("x"));
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Encounter {
+        #[allow(dead_code)]
+        csrf: String,
+        #[serde(default)]
+        version: Option<u64>,
+        held_on: NaiveDate,
+        #[serde(default)]
+        channel: Option<Channel>,
     }
 
     #[test]
-    fn a_refusal_lands_next_to_its_field() {
-        let errors = FieldErrors::from_refusal(
-            "encounter",
-            ApiError::InvalidBody("missing field `held_on`".into()),
-            &[],
+    fn a_form_is_read_into_its_types_and_a_blank_option_is_none() {
+        let form: Encounter = read(
+            "encounters",
+            b"csrf=x&version=3&held_on=2026-07-01&channel=",
         )
         .unwrap();
-        assert_eq!(errors.get("encounter.held_on"), Some("This is required."));
+        assert_eq!(form.version, Some(3));
+        assert_eq!(form.held_on, NaiveDate::from_ymd_opt(2026, 7, 1).unwrap());
+        assert_eq!(form.channel, None);
+    }
 
+    /// What the hand-written reader made of these (two billion nulls, a tree as deep as the
+    /// name) is, to serde_html_form, one unknown field name: refused before anything is built.
+    #[test]
+    fn names_with_indexes_or_nesting_are_unknown_fields_not_structure() {
+        let deep = format!("csrf=x&held_on=2026-07-01&{}=1", "a[b]".repeat(5000));
+        for body in [
+            "csrf=x&held_on=2026-07-01&x[2000000000]=1".to_owned(),
+            "csrf=x&held_on=2026-07-01&held_on[2000000000]=1".to_owned(),
+            deep,
+        ] {
+            let errors = read::<Encounter>("encounters", body.as_bytes()).unwrap_err();
+            assert!(
+                errors.get("encounters").is_some(),
+                "{:?}",
+                errors.keys().collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn a_field_sent_many_times_is_refused_next_to_it() {
+        let body = format!("csrf=x&{}", "held_on=2026-07-01&".repeat(10_000));
+        let errors = read::<Encounter>("encounters", body.as_bytes()).unwrap_err();
+        assert_eq!(
+            errors.get("encounters.held_on"),
+            Some("Send this field once.")
+        );
+        // So is the CSRF token: a form sent with two is not this session's.
+        assert_eq!(csrf(b"csrf=a&csrf=a"), None);
+        assert_eq!(csrf(b"csrf=a&x=1"), Some("a".to_owned()));
+    }
+
+    #[test]
+    fn a_refusal_names_its_field_and_never_the_value() {
+        let errors = read::<Encounter>("encounters", b"csrf=x").unwrap_err();
+        assert_eq!(errors.get("encounters.held_on"), Some("This is required."));
+        let errors =
+            read::<Encounter>("encounters", b"csrf=x&held_on=2026-07-01&channel=Zebulonqx")
+                .unwrap_err();
+        assert_eq!(
+            errors.get("encounters.channel"),
+            Some("Choose one of the options.")
+        );
+        let errors = read::<Encounter>("encounters", b"csrf=x&held_on=Zebulonqx").unwrap_err();
+        let message = errors.get("encounters.held_on").unwrap();
+        assert!(!message.contains("Zebulonqx"), "{message}");
+    }
+
+    #[test]
+    fn values_shown_again_are_bounded() {
+        let body = (0..10_000)
+            .map(|n| format!("f{n}=v"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let values = Values::sent(format!("csrf=secret&{body}").as_bytes());
+        assert_eq!(values.0.len(), MAX_VALUES);
+        assert_eq!(values.get("csrf"), "");
+    }
+
+    #[test]
+    fn a_refusal_of_the_api_lands_next_to_its_field() {
         let errors = FieldErrors::from_refusal(
             "encounter",
             ApiError::Refused {

@@ -15,9 +15,11 @@ mod my_cases;
 mod queue;
 mod referral;
 mod roster;
+mod roster_form;
 mod session;
 mod sign_in;
 mod statistics;
+mod steps;
 mod view;
 
 use std::sync::Arc;

@@ -11,9 +11,9 @@ use axum::Router;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::case::{perform, read_model_reaches, refusal_status, step_forms, Done, Step};
-use super::forms::{FieldErrors, Form, Values};
+use super::forms::{FieldErrors, Values};
 use super::queue::status_code;
+use super::steps::{perform, read_model_reaches, step_forms, Done, Step};
 use super::view::{capitalised, time_left, words, Clock, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::Support;
@@ -167,7 +167,7 @@ async fn page(
         .to_string();
     let forms = step_forms(
         &format!("/dashboard/my-cases/{case_id}"),
-        &Step::fitting(case.status, false),
+        &Step::shown(case.status, false, refused.map(|(step, _, _)| step)),
         case.version,
         &signed_in.csrf,
         refused.map(|(_, values, errors)| (values, errors)),
@@ -191,10 +191,9 @@ async fn record_step(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let step = Step::from_path(&step).ok_or(ApiError::RouteNotFound)?;
-    let form = Form::parse(&body)?;
-    signed_in.check_csrf(form.get("csrf"))?;
+    signed_in.check_form(&body)?;
     let nav = signed_in.nav("/dashboard/my-cases");
-    match perform(&state.api, &signed_in.caller, case_id, step, &form).await {
+    match perform(&state.api, &signed_in.caller, case_id, step, &body).await {
         Ok(version) => {
             read_model_reaches(&state.api.pool, case_id, version).await;
             Ok(Redirect::to(&format!(
@@ -203,21 +202,17 @@ async fn record_step(
             ))
             .into_response())
         }
-        Err(ApiError::Forbidden) => Err(PageError::from(ApiError::Forbidden).with_nav(nav)),
-        Err(error) => {
-            let status = refusal_status(&error);
-            let errors = FieldErrors::from_refusal(
-                step.path(),
-                error,
-                &[("encounter-in-the-future", "held_on")],
-            )
-            .map_err(|e| PageError::from(e).with_nav(nav))?;
+        Err(refusal) => {
+            let (status, errors) = refusal
+                .messages(step)
+                .map_err(|e| PageError::from(e).with_nav(nav))?;
+            let sent = Values::sent(&body);
             let page = page(
                 &state,
                 &signed_in,
                 case_id,
                 None,
-                Some((step, &form.values(), &errors)),
+                Some((step, &sent, &errors)),
             )
             .await?;
             Ok((status, render(&page)?).into_response())

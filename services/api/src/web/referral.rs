@@ -9,18 +9,28 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::Value;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use uuid::Uuid;
 
-use super::forms::{read, FieldErrors, Form, Values};
+use super::forms::{self, FieldErrors, Values};
 use super::view::{Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::Refer;
 use crate::attribution::By;
+use crate::case_commands::Channel;
 use crate::error::ApiError;
 use crate::members::{
-    refer_member, state_member_preferences, Referral, ReferralOutcome, ReferredBy, StatePreferences,
+    state_member_preferences, DepartmentPreference, Discipline, Email, MemberStaffId, Phone,
+    Seniority, SeniorityPreference, ShortText, StatePreferences, SupporterGender,
 };
+use crate::referrals::{
+    refer_member, Referral, ReferralAnswer, ReferralContact, ReferralOutcome, ReferredBy,
+    ReferredMember, ReferredName,
+};
+
+/// The form's id on the page: its fields' messages are keyed `referral.<field>`.
+const FORM: &str = "referral";
 
 pub(crate) fn routes() -> Router<WebState> {
     Router::new().route("/referral", get(form_page).post(send))
@@ -181,87 +191,146 @@ async fn form_page(
     })
 }
 
+/// The referral's form as sent, read into the API's own types. Preferences are the member's
+/// own, stated with a self-referral.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferralForm {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    referral_id: Option<Uuid>,
+    referred_by: ReferredBy,
+    #[serde(rename = "member.staff_id")]
+    staff_id: MemberStaffId,
+    #[serde(rename = "member.name.given")]
+    given_name: ShortText,
+    #[serde(rename = "member.name.family")]
+    family_name: ShortText,
+    #[serde(rename = "member.role")]
+    role: ShortText,
+    #[serde(rename = "member.discipline")]
+    discipline: Discipline,
+    #[serde(rename = "member.department")]
+    department: ShortText,
+    #[serde(default, rename = "member.seniority")]
+    seniority: Option<Seniority>,
+    campus: ShortText,
+    unit: ShortText,
+    #[serde(default, rename = "member.contact.email")]
+    email: Option<Email>,
+    #[serde(default, rename = "member.contact.phone")]
+    phone: Option<Phone>,
+    #[serde(default, rename = "member.contact.mobile")]
+    mobile: Option<Phone>,
+    #[serde(default, rename = "member.preferred_channel")]
+    preferred_channel: Option<Channel>,
+    #[serde(default, rename = "preferences.supporter_gender")]
+    supporter_gender: Option<SupporterGender>,
+    #[serde(default, rename = "preferences.supporter_specialty")]
+    supporter_specialty: Option<ShortText>,
+    #[serde(default, rename = "preferences.supporter_department")]
+    supporter_department: Option<DepartmentPreference>,
+    #[serde(default, rename = "preferences.supporter_seniority")]
+    supporter_seniority: Option<SeniorityPreference>,
+    #[serde(default, rename = "preferences.supporter_language")]
+    supporter_language: Option<ShortText>,
+}
+
+impl ReferralForm {
+    /// The API's referral, and the preferences stated with it (if any).
+    fn referral(self) -> (Referral, Option<StatePreferences>) {
+        let preferences = StatePreferences {
+            channel: None,
+            supporter_gender: self.supporter_gender,
+            supporter_specialty: self.supporter_specialty.map(|s| s.0),
+            supporter_department: self.supporter_department,
+            supporter_seniority: self.supporter_seniority,
+            supporter_language: self.supporter_language,
+        };
+        let stated = preferences.supporter_gender.is_some()
+            || preferences.supporter_specialty.is_some()
+            || preferences.supporter_department.is_some()
+            || preferences.supporter_seniority.is_some()
+            || preferences.supporter_language.is_some();
+        let referral = Referral {
+            referral_id: self.referral_id,
+            referred_by: self.referred_by,
+            campus: self.campus,
+            unit: self.unit,
+            member: ReferredMember {
+                staff_id: self.staff_id,
+                name: ReferredName {
+                    given: self.given_name,
+                    family: self.family_name,
+                },
+                role: self.role,
+                discipline: self.discipline,
+                department: self.department,
+                seniority: self.seniority,
+                contact: ReferralContact {
+                    email: self.email,
+                    phone: self.phone,
+                    mobile: self.mobile,
+                },
+                preferred_channel: self.preferred_channel,
+            },
+        };
+        (referral, stated.then_some(preferences))
+    }
+}
+
 async fn send(
     State(state): State<WebState>,
     signed_in: SignedIn<Refer>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = Form::parse(&body)?;
-    signed_in.check_csrf(form.get("csrf"))?;
+    signed_in.check_form(&body)?;
     let refused = |errors: FieldErrors| -> Result<Response, PageError> {
         let page = ReferralPage {
             nav: signed_in.nav("/dashboard/referral"),
             title: "Refer for peer support".into(),
-            form: referral_form(&state, &signed_in, &form.values(), &errors),
+            form: referral_form(&state, &signed_in, &Values::sent(&body), &errors),
         };
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
     };
-    let as_refusal = |error: ApiError| FieldErrors::from_refusal("referral", error, &[]);
-    let mut body = form.to_json(&[]);
-    let preferences = body
-        .as_object_mut()
-        .and_then(|fields| fields.remove("preferences"));
-    let referral: Referral = match read(body) {
-        Ok(referral) => referral,
-        Err(error) => return refused(as_refusal(error)?),
+    let (referral, preferences) = match forms::read::<ReferralForm>(FORM, &body) {
+        Ok(form) => form.referral(),
+        Err(errors) => return refused(errors),
     };
     // Everything is checked before anything is sent: a refused form changes nothing.
-    let preferences = match preferences {
-        None => None,
-        Some(stated) => {
-            let stated: StatePreferences = match read::<StatePreferences>(Value::clone(&stated)) {
-                Ok(stated) => stated,
-                Err(error) => {
-                    let mut errors = FieldErrors::default();
-                    for key in as_refusal(error)?.keys() {
-                        errors.add(
-                            key.replacen("referral.", "referral.preferences.", 1),
-                            "Choose one of the options, or leave it empty.",
-                        );
-                    }
-                    return refused(errors);
-                }
-            };
-            let own = referral.referred_by == ReferredBy::Member;
-            let mut errors = FieldErrors::default();
-            if !own && !signed_in.caller.runs_the_program() {
-                errors.add(
-                    "referral.preferences.supporter_gender",
-                    "Only the person themselves can state their preferences: leave these empty \
-                     when you refer someone else.",
-                );
-            } else if signed_in
-                .caller
-                .require_member_or_staff(&referral.member.staff_id.0)
-                .is_err()
-            {
-                errors.add(
-                    "referral.member.staff_id",
-                    "A self-referral is made with your own staff id.",
-                );
-            }
-            if stated
-                .supporter_specialty
-                .as_deref()
-                .is_some_and(|s| s.chars().count() > 100)
-            {
-                errors.add(
-                    "referral.preferences.supporter_specialty",
-                    "Must be at most 100 characters.",
-                );
-            }
-            if !errors.is_empty() {
-                return refused(errors);
-            }
-            Some(stated)
-        }
-    };
+    if preferences.is_some()
+        && referral.referred_by != ReferredBy::Member
+        && !signed_in.caller.runs_the_program()
+    {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "referral.preferences.supporter_gender",
+            "Only the person themselves can state their preferences: leave these empty when \
+             you refer someone else.",
+        );
+        return refused(errors);
+    }
+    // Stated for the member: by the member themselves, or by the program's staff for them.
+    if preferences.is_some()
+        && signed_in
+            .caller
+            .require_member_or_staff(&referral.member.staff_id.0)
+            .is_err()
+    {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "referral.member.staff_id",
+            "A self-referral is made with your own staff id.",
+        );
+        return refused(errors);
+    }
     let staff_id = referral.member.staff_id.0.clone();
     let referred = match refer_member(&state.api, By::dashboard(&signed_in.caller), referral).await
     {
         Ok(referred) => referred,
         Err(error @ ApiError::TooManyRequests { .. }) => return Err(error.into()),
-        Err(error) => return refused(as_refusal(error)?),
+        Err(error) => return refused(FieldErrors::from_refusal(FORM, error, &[])?),
     };
     if let Some(stated) = preferences {
         state_member_preferences(
@@ -275,7 +344,10 @@ async fn send(
     render(&ReferredPage {
         nav: signed_in.nav("/dashboard/referral"),
         title: "Referral sent".into(),
-        joined: referred.outcome == ReferralOutcome::Linked,
+        joined: matches!(
+            referred,
+            ReferralAnswer::Placed(ref placed) if placed.outcome == ReferralOutcome::Linked
+        ),
     })
     .map(IntoResponse::into_response)
 }

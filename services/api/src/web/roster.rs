@@ -2,7 +2,6 @@
 //! editing, pausing and resuming them. A form becomes the JSON API's roster entry and goes
 //! through its checks and command; the list is the API's roster query.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use askama::Template;
@@ -14,17 +13,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use outreach_domain::SupporterCommand;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::forms::{read, FieldErrors, Form, Values};
+use super::forms::{self, FieldErrors, Values};
+use super::roster_form::{form_field, EntryForm, DAYS, FORM, ON_CALL_ROWS};
 use super::view::{capitalised, words, Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::RunTheProgram;
 use crate::attribution::By;
-use crate::case_commands::StaffId;
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
-use crate::members::{Email, Phone, ShortText};
 use crate::supporters::{self, RosterEntry, RosterFilter, Supporter};
 
 pub(crate) fn routes() -> Router<WebState> {
@@ -34,17 +31,6 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/roster/{staff_id}", get(edit_form).post(change))
         .route("/roster/{staff_id}/{switch}", post(pause_or_resume))
 }
-
-const DAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
-const ON_CALL_ROWS: usize = 2;
 
 /// A supporter as the roster's table shows them.
 struct RosterRow {
@@ -256,7 +242,7 @@ fn entry_form(
             .required()
             .hint("The most cases the supporter holds at once, 0 to 20."),
     ];
-    for day in DAYS {
+    for (_, day) in DAYS {
         let label = capitalised(day);
         controls.push(
             Control::input(
@@ -373,154 +359,14 @@ fn values_of(supporter: &Supporter) -> Values {
     values
 }
 
-/// Where a path of the JSON body is on the form (rows of hours and periods are renumbered).
-struct FieldMap(HashMap<String, String>);
-
-impl FieldMap {
-    fn form_field(&self, path: &str) -> String {
-        self.0
-            .iter()
-            .filter(|(json, _)| path.starts_with(json.as_str()))
-            .max_by_key(|(json, _)| json.len())
-            .map(|(json, form)| {
-                let rest = &path[json.len()..];
-                match rest.strip_prefix('.') {
-                    Some(part) if form.ends_with(".starts") || form.ends_with(".ends") => {
-                        let base = form.rsplit_once('.').map_or(form.as_str(), |(b, _)| b);
-                        format!("{base}.{part}")
-                    }
-                    _ => form.clone(),
-                }
-            })
-            .unwrap_or_else(|| path.to_owned())
-    }
-}
-
-/// The form as the API's roster entry, every field's own rules checked first so that all the
-/// messages show at once; then the whole entry, as a JSON body would be read.
-fn entry_of(form: &Form) -> Result<(RosterEntry, FieldMap), FieldErrors> {
-    let mut errors = FieldErrors::default();
-    let mut check = |name: &str, result: Result<(), &'static str>| {
-        if let Err(message) = result {
-            errors.add(format!("roster.{name}"), capitalised(message) + ".");
-        }
-    };
-    let text = |name: &str| form.get(name).unwrap_or_default().trim().to_owned();
-    check("staff_id", StaffId::try_from(text("staff_id")).map(drop));
-    for name in ["given_name", "family_name", "department", "campus"] {
-        check(name, ShortText::try_from(text(name)).map(drop));
-    }
-    check("email", Email::try_from(text("email")).map(drop));
-    if !text("phone").is_empty() {
-        check("phone", Phone::try_from(text("phone")).map(drop));
-    }
-    if !text("specialty").is_empty() {
-        check(
-            "specialty",
-            ShortText::try_from(text("specialty")).map(drop),
-        );
-    }
-    for name in ["discipline", "seniority", "training.status"] {
-        if text(name).is_empty() {
-            check(name, Err("choose one"));
-        }
-    }
-    if text("capacity").parse::<i64>().is_err() {
-        check("capacity", Err("enter a whole number from 0 to 20"));
-    }
-    let list = |name: &str| -> Vec<String> {
-        text(name)
-            .split(',')
-            .map(|item| item.trim().to_owned())
-            .filter(|item| !item.is_empty())
-            .collect()
-    };
-    let time = |value: String| {
-        if value.len() == 5 {
-            format!("{value}:00")
-        } else {
-            value
-        }
-    };
-    let mut map = HashMap::new();
-    let mut weekly_hours = Vec::new();
-    for day in DAYS {
-        let (starts, ends) = (
-            text(&format!("hours.{day}.starts")),
-            text(&format!("hours.{day}.ends")),
-        );
-        match (starts.is_empty(), ends.is_empty()) {
-            (true, true) => continue,
-            (false, true) => check(&format!("hours.{day}.ends"), Err("give the end too")),
-            (true, false) => check(&format!("hours.{day}.starts"), Err("give the start too")),
-            (false, false) => {
-                map.insert(
-                    format!("availability.weekly_hours[{}]", weekly_hours.len()),
-                    format!("hours.{day}.starts"),
-                );
-                weekly_hours.push(json!({"day": day, "starts": time(starts), "ends": time(ends)}));
-            }
-        }
-    }
-    let mut on_call = Vec::new();
-    for row in 0..ON_CALL_ROWS {
-        let (starts, ends) = (
-            text(&format!("on_call[{row}].starts")),
-            text(&format!("on_call[{row}].ends")),
-        );
-        match (starts.is_empty(), ends.is_empty()) {
-            (true, true) => continue,
-            (false, true) => check(&format!("on_call[{row}].ends"), Err("give the end too")),
-            (true, false) => check(&format!("on_call[{row}].starts"), Err("give the start too")),
-            (false, false) => {
-                map.insert(
-                    format!("availability.on_call[{}]", on_call.len()),
-                    format!("on_call[{row}].starts"),
-                );
-                on_call.push(json!({"starts": starts, "ends": ends}));
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let mut body = json!({
-        "staff_id": text("staff_id"),
-        "given_name": text("given_name"),
-        "family_name": text("family_name"),
-        "email": text("email"),
-        "campus": text("campus"),
-        "department": text("department"),
-        "discipline": text("discipline"),
-        "seniority": text("seniority"),
-        "languages": list("languages"),
-        "interests": list("interests"),
-        "training": {"status": text("training.status")},
-        "capacity": text("capacity").parse::<i64>().unwrap_or_default(),
-        "availability": {"weekly_hours": weekly_hours, "on_call": on_call},
-    });
-    for name in ["phone", "gender", "specialty"] {
-        if !text(name).is_empty() {
-            body[name] = Value::from(text(name));
-        }
-    }
-    if !text("training.completed_on").is_empty() {
-        body["training"]["completed_on"] = Value::from(text("training.completed_on"));
-    }
-    let map = FieldMap(map);
-    read::<RosterEntry>(body)
-        .map(|entry| (entry, FieldMap(map.0.clone())))
-        .map_err(|error| refusal(error, &map).unwrap_or_default())
-}
-
 /// A refusal of the API as messages next to the roster form's fields.
-fn refusal(error: ApiError, map: &FieldMap) -> Result<FieldErrors, ApiError> {
-    let errors = FieldErrors::from_refusal("roster", error, &[])?;
+fn refusal(error: ApiError, entry: &RosterEntry) -> Result<FieldErrors, ApiError> {
+    let errors = FieldErrors::from_refusal(FORM, error, &[])?;
     let mut mapped = FieldErrors::default();
     for key in errors.keys() {
         let message = errors.get(key).unwrap_or_default();
         match key.strip_prefix("roster.") {
-            Some(path) => mapped.add(format!("roster.{}", map.form_field(path)), message),
+            Some(path) => mapped.add(format!("roster.{}", form_field(entry, path)), message),
             None => mapped.add(key.clone(), message),
         }
     }
@@ -613,26 +459,22 @@ async fn save(
     editing: Option<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = Form::parse(&body)?;
-    signed_in.check_csrf(form.get("csrf"))?;
+    signed_in.check_form(&body)?;
     let refused = |errors: FieldErrors| -> Result<Response, PageError> {
-        let page = form_page(
-            &state,
-            &signed_in,
-            editing.as_deref(),
-            &form.values(),
-            &errors,
-        );
+        let sent = Values::sent(&body);
+        let page = form_page(&state, &signed_in, editing.as_deref(), &sent, &errors);
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
     };
-    let (entry, map) = match entry_of(&form) {
+    let entry = match forms::read::<EntryForm>(FORM, &body).and_then(EntryForm::entry) {
         Ok(entry) => entry,
         Err(errors) => return refused(errors),
     };
+    // Where each value is on the form, should the API refuse one: the entry is sent on.
+    let on_form = |error| refusal(error, &entry);
     let by = By::dashboard(&signed_in.caller);
     let saved = match &editing {
-        Some(staff_id) => supporters::change(&state.api, by, staff_id.clone(), entry).await,
-        None => supporters::add(&state.api, by, entry).await,
+        Some(staff_id) => supporters::change(&state.api, by, staff_id.clone(), entry.clone()).await,
+        None => supporters::add(&state.api, by, entry.clone()).await,
     };
     match saved {
         Ok(saved) => {
@@ -644,7 +486,7 @@ async fn save(
             };
             Ok(Redirect::to(&format!("/dashboard/roster?done={done}")).into_response())
         }
-        Err(error) => refused(refusal(error, &map)?),
+        Err(error) => refused(on_form(error)?),
     }
 }
 
@@ -654,8 +496,9 @@ async fn pause_or_resume(
     Path((staff_id, switch)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = Form::parse(&body)?;
-    signed_in.check_csrf(form.get("csrf"))?;
+    signed_in.check_form(&body)?;
+    forms::read::<forms::OnlyCsrf>("roster", &body)
+        .map_err(|_| ApiError::InvalidBody("the form has fields it does not take".into()))?;
     let at = chrono::Utc::now();
     let (command, done) = match switch.as_str() {
         "pause" => (SupporterCommand::Pause { at }, "paused"),

@@ -43,8 +43,13 @@ impl<P> SignedIn<P> {
         Nav::new(&self.caller, &self.csrf, current)
     }
 
+    /// Refuses a form (its body as sent) that does not carry this session's CSRF token, once.
+    pub(crate) fn check_form(&self, body: &[u8]) -> Result<(), ApiError> {
+        self.check_csrf(super::forms::csrf(body).as_deref())
+    }
+
     /// Refuses a form that does not carry this session's CSRF token.
-    pub(crate) fn check_csrf(&self, sent: Option<&str>) -> Result<(), ApiError> {
+    fn check_csrf(&self, sent: Option<&str>) -> Result<(), ApiError> {
         match sent {
             Some(sent) if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) => Ok(()),
             _ => Err(ApiError::CsrfRefused),

@@ -7,7 +7,9 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,7 +19,6 @@ use outreach_auth::sign_in::random_secret;
 use outreach_auth::AuthError;
 use serde::Deserialize;
 
-use super::forms::Form;
 use super::session::{self, cookie, fingerprint, set_cookie, SESSION_COOKIE, SIGN_IN_COOKIE};
 use super::view::Nav;
 use super::{render, Anyone, PageError, SignedIn, WebState};
@@ -33,6 +34,10 @@ pub(crate) fn routes() -> Router<WebState> {
 
 /// How long the provider may take to send the browser back.
 const SIGN_IN_MINUTES: i64 = 10;
+
+/// Sign-ins under way from one client address, at most: a browser needs one or two, a few
+/// people behind one address a few more.
+const SIGN_INS_PER_CLIENT: i64 = 20;
 
 #[derive(Deserialize)]
 struct SignInQuery {
@@ -56,18 +61,55 @@ fn page_to_return_to(path: Option<&str>) -> &str {
     }
 }
 
+/// The address a request came from, when the server was started with it (the service is);
+/// one shared key otherwise.
+fn client_address(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string())
+        .unwrap_or_default()
+}
+
 /// Starts a sign-in: remembers what the provider must answer with, and sends the browser there.
+/// Expired sign-ins go first, and this address's oldest beyond [`SIGN_INS_PER_CLIENT`].
 async fn sign_in(
     State(state): State<WebState>,
     Query(query): Query<SignInQuery>,
+    request: axum::extract::Request,
 ) -> Result<Response, PageError> {
     let client = &state.dashboard.sign_in;
     let start = client.begin();
     let attempt = random_secret();
+    let address = client_address(request.extensions());
+    let mut tx = state.api.pool.begin().await.map_err(ApiError::from)?;
+    // One start at a time per address, so the cap holds however many arrive at once. A
+    // sign-in under way lost in a crash is only started again, so its commit need not wait
+    // for the disk.
+    sqlx::query(
+        "SELECT set_config('synchronous_commit', 'off', true),
+                pg_advisory_xact_lock(hashtextextended('dashboard_sign_ins:' || $1, 0))",
+    )
+    .bind(&address)
+    .execute(&mut *tx)
+    .await
+    .map_err(ApiError::from)?;
+    sqlx::query(
+        "DELETE FROM dashboard_sign_ins
+          WHERE expires_at <= now()
+             OR attempt_hash IN (SELECT attempt_hash FROM dashboard_sign_ins
+                                  WHERE client = $1
+                                  ORDER BY expires_at DESC
+                                 OFFSET $2)",
+    )
+    .bind(&address)
+    .bind(SIGN_INS_PER_CLIENT - 1)
+    .execute(&mut *tx)
+    .await
+    .map_err(ApiError::from)?;
     sqlx::query(
         "INSERT INTO dashboard_sign_ins
-             (attempt_hash, state, nonce, code_verifier, return_to, expires_at)
-         VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6))",
+             (attempt_hash, state, nonce, code_verifier, return_to, expires_at, client)
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7)",
     )
     .bind(fingerprint(&attempt))
     .bind(&start.state)
@@ -75,9 +117,11 @@ async fn sign_in(
     .bind(&start.code_verifier)
     .bind(page_to_return_to(query.return_to.as_deref()))
     .bind(SIGN_IN_MINUTES as i32)
-    .execute(&state.api.pool)
+    .bind(&address)
+    .execute(&mut *tx)
     .await
     .map_err(ApiError::from)?;
+    tx.commit().await.map_err(ApiError::from)?;
     let cookie = set_cookie(
         SIGN_IN_COOKIE,
         &attempt,
@@ -241,8 +285,9 @@ async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = Form::parse(&body)?;
-    signed_in.check_csrf(form.get("csrf"))?;
+    signed_in.check_form(&body)?;
+    super::forms::read::<super::forms::OnlyCsrf>("sign-out", &body)
+        .map_err(|_| ApiError::InvalidBody("the form has fields it does not take".into()))?;
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         session::end(&state.api.pool, &id).await?;
     }

@@ -1,6 +1,8 @@
 //! Test harness: one fresh, migrated database per test, and the router driven in-process.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod site;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

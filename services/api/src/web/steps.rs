@@ -1,0 +1,536 @@
+//! The steps of outreach a page records, each one command of the JSON API: their forms on the
+//! page, and their forms as sent, read by serde_html_form into the API's own types (the same
+//! codes, dates and staff ids a JSON body holds) and sent through the same checks of who may
+//! and the same command, at the version the page was rendered at.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{NaiveDate, Utc};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::forms::{self, FieldErrors, Values};
+use super::view::{Control, FormView};
+use crate::access::Caller;
+use crate::attribution::By;
+use crate::case_commands::{
+    self, Channel, CloseReason, ContactOutcome, DurationBand, EncounterFormat, EscalationCategory,
+    Modality, ProfessionalHelp, RecordContactAttempt, RecordEncounter, StaffId,
+};
+use crate::cases::CaseStatus;
+use crate::error::ApiError;
+use crate::ApiState;
+
+/// A step of outreach a page can record: each is one command of the JSON API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Assignment,
+    ContactAttempt,
+    Acceptance,
+    Decline,
+    Encounter,
+    Resources,
+    ProfessionalReferral,
+    Escalation,
+    Closure,
+    Reopening,
+}
+
+impl Step {
+    const ALL: [Step; 10] = [
+        Step::Assignment,
+        Step::ContactAttempt,
+        Step::Acceptance,
+        Step::Decline,
+        Step::Encounter,
+        Step::Resources,
+        Step::ProfessionalReferral,
+        Step::Escalation,
+        Step::Closure,
+        Step::Reopening,
+    ];
+
+    /// Its path segment, which is also its form's id.
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Step::Assignment => "assignment",
+            Step::ContactAttempt => "contact-attempts",
+            Step::Acceptance => "acceptance",
+            Step::Decline => "decline",
+            Step::Encounter => "encounters",
+            Step::Resources => "resources",
+            Step::ProfessionalReferral => "professional-referrals",
+            Step::Escalation => "escalations",
+            Step::Closure => "closure",
+            Step::Reopening => "reopening",
+        }
+    }
+
+    pub(crate) fn from_path(path: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|step| step.path() == path)
+    }
+
+    /// Steps only the program's staff take (as in the JSON API's permissions).
+    pub(crate) fn for_staff_only(self) -> bool {
+        matches!(self, Step::Assignment | Step::Closure | Step::Reopening)
+    }
+
+    /// What the page says once the step is recorded.
+    pub(crate) fn done(self) -> &'static str {
+        match self {
+            Step::Assignment => "The supporter is assigned.",
+            Step::ContactAttempt => "The contact attempt is recorded.",
+            Step::Acceptance => "The member's acceptance is recorded.",
+            Step::Decline => "The member's decline is recorded: no further contact follows.",
+            Step::Encounter => "The encounter is recorded.",
+            Step::Resources => "The resources sent are recorded.",
+            Step::ProfessionalReferral => "The referral to professional help is recorded.",
+            Step::Escalation => "The escalation is recorded; the program director is notified.",
+            Step::Closure => "The case is closed.",
+            Step::Reopening => "The case is reopened.",
+        }
+    }
+
+    /// The steps whose forms a page shows: those that fit the case, and the one just refused
+    /// (so that its message shows next to it, whatever the case's state).
+    pub(crate) fn shown(status: CaseStatus, staff: bool, refused: Option<Step>) -> Vec<Step> {
+        let mut steps = Step::fitting(status, staff);
+        if let Some(step) = refused.filter(|step| !steps.contains(step)) {
+            steps.push(step);
+        }
+        steps
+    }
+
+    /// The steps that fit a case in `status`; the command side still decides.
+    pub(crate) fn fitting(status: CaseStatus, staff: bool) -> Vec<Step> {
+        use Step::*;
+        let steps: &[Step] = match status {
+            CaseStatus::Open | CaseStatus::Assigned => &[ContactAttempt, Closure],
+            CaseStatus::Reached => &[
+                Acceptance,
+                Decline,
+                ContactAttempt,
+                Encounter,
+                Resources,
+                ProfessionalReferral,
+                Escalation,
+                Closure,
+            ],
+            CaseStatus::Accepted => &[
+                Encounter,
+                Resources,
+                ProfessionalReferral,
+                Escalation,
+                ContactAttempt,
+                Closure,
+            ],
+            CaseStatus::Declined => &[Resources, Closure],
+            CaseStatus::Closed => &[Reopening],
+            CaseStatus::Cancelled => &[],
+        };
+        steps
+            .iter()
+            .copied()
+            .filter(|step| staff || !step.for_staff_only())
+            .collect()
+    }
+}
+
+/// The rules of the program that are about one field of a step's form.
+const RULE_FIELDS: &[(&str, &str)] = &[
+    ("encounter-in-the-future", "held_on"),
+    ("close-reason-does-not-fit", "reason"),
+];
+
+// ---------------------------------------------------------------------------------------------
+// The forms as sent. Each holds the session's CSRF token (checked before the form is read) and
+// the version of the case the page showed; nothing else than its own fields is taken.
+
+/// A step without fields of its own: acceptance, decline, resources sent, reopening.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plain {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Assignment {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+    supporter_id: StaffId,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactAttempt {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+    channel: Channel,
+    outcome: ContactOutcome,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Encounter {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+    held_on: NaiveDate,
+    modality: Modality,
+    format: EncounterFormat,
+    duration: DurationBand,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfessionalReferral {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+    service: ProfessionalHelp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Escalation {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+    category: EscalationCategory,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Closure {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+    reason: CloseReason,
+}
+
+/// What a step's form asks for: a supporter for the case, or a command on it.
+enum Asked {
+    Assign(StaffId),
+    Command(Box<outreach_domain::CaseCommand>),
+}
+
+/// Reads `body` as the form of `step`: the command it asks for and the version it was made at.
+fn asked(step: Step, body: &[u8]) -> Result<(Asked, Option<u64>), FieldErrors> {
+    use outreach_domain::CaseCommand as C;
+    let form = step.path();
+    let at = Utc::now();
+    let command = |version, command| Ok((Asked::Command(Box::new(command)), version));
+    match step {
+        Step::Assignment => {
+            let f: Assignment = forms::read(form, body)?;
+            Ok((Asked::Assign(f.supporter_id), f.version))
+        }
+        Step::ContactAttempt => {
+            let f: ContactAttempt = forms::read(form, body)?;
+            let body = RecordContactAttempt {
+                channel: f.channel,
+                outcome: f.outcome,
+            };
+            command(f.version, body.command(at))
+        }
+        Step::Encounter => {
+            let f: Encounter = forms::read(form, body)?;
+            let body = RecordEncounter {
+                held_on: f.held_on,
+                modality: f.modality,
+                format: f.format,
+                duration: f.duration,
+            };
+            command(f.version, body.command(at))
+        }
+        Step::ProfessionalReferral => {
+            let f: ProfessionalReferral = forms::read(form, body)?;
+            let service = f.service.into();
+            command(f.version, C::ReferToProfessionalHelp { service, at })
+        }
+        Step::Escalation => {
+            let f: Escalation = forms::read(form, body)?;
+            let category = f.category.into();
+            command(f.version, C::RecordEscalation { category, at })
+        }
+        Step::Closure => {
+            let f: Closure = forms::read(form, body)?;
+            let reason = f.reason.into();
+            command(f.version, C::Close { reason, at })
+        }
+        Step::Acceptance | Step::Decline | Step::Resources | Step::Reopening => {
+            let f: Plain = forms::read(form, body)?;
+            let plain = match step {
+                Step::Acceptance => C::RecordAcceptance { at },
+                Step::Decline => C::RecordDecline { at },
+                Step::Resources => C::RecordResourcesSent { at },
+                _ => C::Reopen { at },
+            };
+            command(f.version, plain)
+        }
+    }
+}
+
+/// Why a step was not recorded: its form, or the API's refusal.
+pub(crate) enum Refusal {
+    Form(FieldErrors),
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Refusal::Api(error)
+    }
+}
+
+impl Refusal {
+    /// The page's status and the messages next to the step's fields; or, for what is no
+    /// refusal of the form (forbidden, not found, down), the failure the page shows as such.
+    pub(crate) fn messages(self, step: Step) -> Result<(StatusCode, FieldErrors), ApiError> {
+        match self {
+            Refusal::Form(errors) => Ok((StatusCode::UNPROCESSABLE_ENTITY, errors)),
+            Refusal::Api(error) => {
+                let status = match error {
+                    ApiError::StaleVersion { .. } => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                Ok((
+                    status,
+                    FieldErrors::from_refusal(step.path(), error, RULE_FIELDS)?,
+                ))
+            }
+        }
+    }
+}
+
+/// Records `step` on the case with the form sent, as the JSON API would: the same values, the
+/// same checks of who may, the same command. Returns the case's new version.
+pub(crate) async fn perform(
+    state: &ApiState,
+    caller: &Caller,
+    case_id: Uuid,
+    step: Step,
+    body: &[u8],
+) -> Result<u64, Refusal> {
+    if step.for_staff_only() && !caller.runs_the_program() {
+        return Err(ApiError::Forbidden.into());
+    }
+    let (asked, expected) = asked(step, body).map_err(Refusal::Form)?;
+    let version = match asked {
+        Asked::Assign(supporter_id) => {
+            case_commands::assign(
+                state,
+                By::dashboard(caller),
+                case_id,
+                &supporter_id,
+                expected,
+            )
+            .await?
+        }
+        Asked::Command(command) => {
+            caller.require_on_case(state, case_id).await?;
+            case_commands::act(state, By::dashboard(caller), case_id, expected, *command).await?
+        }
+    };
+    Ok(version.version)
+}
+
+/// Waits (a few seconds at most) until the outreach read model and the case's timeline show the
+/// case at `version`, so the page shown next includes what was just recorded.
+pub(crate) async fn read_model_reaches(pool: &sqlx::PgPool, case_id: Uuid, version: u64) {
+    let version = i64::try_from(version).unwrap_or(i64::MAX);
+    for _ in 0..60 {
+        let seen: Option<i64> = sqlx::query_scalar(
+            "SELECT least(c.version, (SELECT coalesce(max(sequence), 0) FROM case_timeline t
+                                           WHERE t.case_id = c.case_id))
+                   FROM outreach_cases c WHERE c.case_id = $1",
+        )
+        .bind(case_id)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten();
+        if seen.is_some_and(|seen| seen >= version) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The forms of `steps` for the case, posting to `base/{step}`.
+pub(crate) fn step_forms(
+    base: &str,
+    steps: &[Step],
+    version: u64,
+    csrf: &str,
+    sent: Option<(&Values, &FieldErrors)>,
+    failed: Option<&str>,
+    today: &str,
+) -> Vec<FormView> {
+    let action = |step: Step| format!("{base}/{}", step.path());
+    steps
+        .iter()
+        .filter(|step| **step != Step::Assignment)
+        .map(|&step| {
+            let form = match step {
+                Step::ContactAttempt => FormView::new(
+                    "contact-attempts",
+                    action(step),
+                    "Contact attempt",
+                    "Record contact attempt",
+                )
+                .controls(vec![
+                    Control::select(
+                        "channel",
+                        "Channel",
+                        &["email", "phone", "text"],
+                        Some("Choose…"),
+                    )
+                    .required(),
+                    Control::select(
+                        "outcome",
+                        "Outcome",
+                        &["no_answer", "message_left", "reached"],
+                        Some("Choose…"),
+                    )
+                    .required(),
+                ]),
+                Step::Acceptance => FormView::new(
+                    "acceptance",
+                    action(step),
+                    "The member accepted support",
+                    "Record acceptance",
+                ),
+                Step::Decline => FormView::new(
+                    "decline",
+                    action(step),
+                    "The member declined support",
+                    "Record decline",
+                )
+                .quiet(),
+                Step::Encounter => {
+                    FormView::new("encounters", action(step), "Encounter", "Record encounter")
+                        .controls(vec![
+                    Control::input("held_on", "Held on", "date")
+                        .required()
+                        .value(today)
+                        .hint(
+                            "Only that a conversation took place is recorded: never what was said.",
+                        ),
+                    Control::select(
+                        "modality",
+                        "How",
+                        &["phone", "video", "in_person"],
+                        Some("Choose…"),
+                    )
+                    .required(),
+                    Control::select(
+                        "format",
+                        "Format",
+                        &["individual", "group"],
+                        Some("Choose…"),
+                    )
+                    .required(),
+                    Control::select(
+                        "duration",
+                        "About how long",
+                        &[
+                            "under_15_minutes",
+                            "15_to_30_minutes",
+                            "30_to_60_minutes",
+                            "over_60_minutes",
+                        ],
+                        Some("Choose…"),
+                    )
+                    .required(),
+                ])
+                }
+                Step::Resources => FormView::new(
+                    "resources",
+                    action(step),
+                    "Resources sent",
+                    "Record resources sent",
+                ),
+                Step::ProfessionalReferral => FormView::new(
+                    "professional-referrals",
+                    action(step),
+                    "Referral to professional help (tier 3)",
+                    "Record referral",
+                )
+                .controls(vec![Control::select(
+                    "service",
+                    "Service",
+                    &["employee_assistance", "psychology", "chaplaincy", "other"],
+                    Some("Choose…"),
+                )
+                .required()]),
+                Step::Escalation => FormView::new(
+                    "escalations",
+                    action(step),
+                    "Escalation: a limit of confidentiality",
+                    "Record escalation",
+                )
+                .controls(vec![Control::select(
+                    "category",
+                    "Category",
+                    &[
+                        "danger_to_self_or_others",
+                        "impairment_putting_patients_at_risk",
+                        "abuse_or_neglect",
+                        "discrimination_harassment_or_retaliation",
+                    ],
+                    Some("Choose…"),
+                )
+                .required()
+                .hint("The category only: never a narrative.")]),
+                Step::Closure => {
+                    FormView::new("closure", action(step), "Close the case", "Close case")
+                        .controls(vec![Control::select(
+                            "reason",
+                            "Reason",
+                            &["completed", "declined", "unreachable", "withdrawn"],
+                            Some("Choose…"),
+                        )
+                        .required()])
+                        .quiet()
+                }
+                Step::Reopening => {
+                    FormView::new("reopening", action(step), "Reopen the case", "Reopen case")
+                }
+                Step::Assignment => unreachable!("filtered out above"),
+            };
+            form.version(version).finish(csrf, sent, failed)
+        })
+        .collect()
+}
+
+/// The query a page is sent back with after a step: `?done=STEP`.
+#[derive(Deserialize)]
+pub(crate) struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+impl Done {
+    /// What the page says about the step just recorded, if it names one.
+    pub(crate) fn notice(&self) -> Option<&'static str> {
+        self.done
+            .as_deref()
+            .and_then(Step::from_path)
+            .map(Step::done)
+    }
+}
