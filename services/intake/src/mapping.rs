@@ -2,7 +2,9 @@
 //! policies on the way. Only the policies' decisions leave this module.
 
 use chrono::{DateTime, Utc};
-use outreach_domain::{EligibilityPolicy, InvolvedMember, ReportCommand, TriggerPolicy};
+use outreach_domain::{
+    EligibilityPolicy, InvolvedMember, ReportCommand, TriggerPolicy, UrgencyPolicy,
+};
 use outreach_events::{MemberContact, MemberProfile, ReportRef, TriggerKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -17,6 +19,8 @@ use crate::{MessageType, Rejection};
 pub struct Policies {
     pub trigger: TriggerPolicy,
     pub eligibility: EligibilityPolicy,
+    /// Read beside the trigger policy, from the same harm level and category.
+    pub urgency: UrgencyPolicy,
 }
 
 pub fn to_command(
@@ -39,12 +43,16 @@ pub fn to_command(
     Ok(match ty {
         MessageType::IncidentReported => {
             let message: IncidentReported = read(data)?;
+            let harm = message.harm.level.level();
             ReportCommand::Record {
                 report: report(message.report_id),
                 trigger: TriggerKind::Incident,
                 outreach: policies
                     .trigger
-                    .starts_outreach(TriggerKind::Incident, message.harm.level.level()),
+                    .starts_outreach(TriggerKind::Incident, harm),
+                urgent: policies
+                    .urgency
+                    .is_urgent(harm, message.category.as_deref()),
                 campus: message.location.campus,
                 unit: message.location.unit,
                 members: members(message.involved_staff),
@@ -64,6 +72,9 @@ pub fn to_command(
                 report: report(message.report_id),
                 trigger: TriggerKind::IReport,
                 outreach: policies.trigger.starts_outreach(TriggerKind::IReport, harm),
+                urgent: policies
+                    .urgency
+                    .is_urgent(harm, message.category.as_deref()),
                 campus: message.location.campus,
                 unit: message.location.unit,
                 members: members(staff),

@@ -177,6 +177,7 @@ impl Service {
                 policies: Policies {
                     trigger: settings.policy.trigger.clone(),
                     eligibility: settings.policy.eligibility.clone(),
+                    urgency: settings.policy.urgency.clone(),
                 },
             },
             commands.clone(),

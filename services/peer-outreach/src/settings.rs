@@ -236,6 +236,8 @@ pub struct PolicySettings {
     pub group_debrief: outreach_domain::report::GroupDebriefPolicy,
     pub roster: outreach_domain::RosterPolicy,
     pub matching: outreach_domain::MatchingPolicy,
+    /// `[policy.urgency]`: which reports are urgent, and the urgent allowance.
+    pub urgency: outreach_domain::UrgencyPolicy,
 }
 
 impl PolicySettings {
@@ -247,6 +249,7 @@ impl PolicySettings {
             group_debrief: self.group_debrief.clone(),
             roster: self.roster.clone(),
             matching: self.matching.clone(),
+            urgency: self.urgency.clone(),
         }
     }
 }

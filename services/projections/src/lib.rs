@@ -25,6 +25,7 @@ macro_rules! case_event_types {
             "CaseClosed",
             "CaseReopened",
             "FirstContactDeadlinePassed",
+            "ResourceSheetSent",
             $($extra),*
         ]
     };

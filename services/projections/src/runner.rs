@@ -1256,8 +1256,15 @@ mod tests {
             .fetch_all(&db.db.pool)
             .await
             .unwrap();
-        assert_eq!(modes.len(), 5, "three batches of one, then two of up to two");
-        assert!(modes.iter().all(|mode| mode == "force_custom_plan"), "{modes:?}");
+        assert_eq!(
+            modes.len(),
+            5,
+            "three batches of one, then two of up to two"
+        );
+        assert!(
+            modes.iter().all(|mode| mode == "force_custom_plan"),
+            "{modes:?}"
+        );
         let outside: String = sqlx::query_scalar("SELECT current_setting('plan_cache_mode')")
             .fetch_one(&db.db.pool)
             .await
