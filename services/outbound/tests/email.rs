@@ -282,3 +282,40 @@ async fn required_starttls_never_falls_back_to_plain_text() {
     assert!(server.messages().is_empty());
     assert_eq!(db.state(row).await, (false, 1));
 }
+
+#[tokio::test]
+async fn a_server_that_refuses_leaves_the_row_queued_until_it_takes_messages_again() {
+    let server = SmtpServer::start();
+    server.refuse();
+    let db = TestDb::new().await;
+    let row = db
+        .insert(
+            "resource-sheet",
+            "email",
+            assignment_email("ada@example.org"),
+        )
+        .await;
+    let publisher = publisher(&db, server.port);
+
+    // 451: refused for now, which ends the round.
+    assert_eq!(
+        publisher.publish_round().await.unwrap(),
+        Round {
+            published: 0,
+            failed: 1
+        }
+    );
+    assert_eq!(db.state(row).await, (false, 1));
+    assert!(server.messages().is_empty());
+
+    server.accept();
+    assert_eq!(
+        publisher.publish_round().await.unwrap(),
+        Round {
+            published: 1,
+            failed: 0
+        }
+    );
+    assert_eq!(db.state(row).await, (true, 1));
+    assert_eq!(server.messages().len(), 1);
+}

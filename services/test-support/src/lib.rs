@@ -4,10 +4,12 @@
 //! The server is `DATABASE_URL_BASE` (default `postgres://postgres@127.0.0.1:5432`); its
 //! `postgres` database is where test databases are created and dropped from.
 
+mod receiver;
 mod smtp;
 pub mod tansu;
 pub mod tls;
 
+pub use receiver::{HttpReceiver, Received};
 pub use smtp::{free_port, SmtpServer};
 
 use sqlx::postgres::PgPoolOptions;
