@@ -1,7 +1,9 @@
 //! A test bed per test: its own database, its own topics and consumer group, the real service
 //! started in-process against real PostgreSQL and a real Kafka-protocol broker.
 
+pub mod dashboard;
 pub mod logs;
+pub mod mail;
 pub mod reports;
 
 use std::collections::HashMap;

@@ -73,6 +73,22 @@ pub fn incident_with_clinical_detail(report_id: &str, staff: Vec<Value>, canary:
     envelope("health.safety.incident.reported.v1", data)
 }
 
+/// An anonymous I-report naming `staff`, graded a moderate harm (routine by default).
+pub fn i_report(report_id: &str, staff: Vec<Value>) -> Value {
+    envelope(
+        "health.safety.ireport.filed.v1",
+        json!({
+            "report_id": report_id,
+            "filed_at": "2026-11-20T14:03:00Z",
+            "anonymous": true,
+            "category": "fall",
+            "harm": { "level": "moderate" },
+            "location": { "campus": "Parnassus", "unit": "7 Long ICU" },
+            "involved_staff": staff,
+        }),
+    )
+}
+
 pub fn amendment(report_id: &str, added: Vec<Value>, removed: Vec<&str>) -> Value {
     envelope(
         "health.safety.incident.amended.v1",

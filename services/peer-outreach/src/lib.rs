@@ -49,7 +49,8 @@ impl Service {
             Some(dashboard) => Some(Arc::new(
                 Dashboard::connect(dashboard, &auth.issuer)
                     .await
-                    .context("finding the identity provider's sign-in endpoints")?,
+                    .context("finding the identity provider's sign-in endpoints")?
+                    .with_resources(settings.resources.clone()),
             )),
             None => None,
         };

@@ -18,7 +18,8 @@ pub struct SmtpServer {
     child: Child,
 }
 
-/// aiosmtpd's Maildir handler, answering `451` to every message while the flag file exists.
+/// aiosmtpd's Maildir handler, answering every message with the reply in the flag file while
+/// it exists.
 const REFUSING_HANDLER: &str = r#"
 import os
 from aiosmtpd.handlers import Mailbox
@@ -35,7 +36,8 @@ class Refusing(Mailbox):
 
     async def handle_DATA(self, server, session, envelope):
         if os.path.exists(self.flag):
-            return "451 4.3.0 refused by the test: try again later"
+            with open(self.flag) as reply:
+                return reply.read()
         return await super().handle_DATA(server, session, envelope)
 "#;
 
@@ -95,9 +97,20 @@ impl SmtpServer {
         }
     }
 
-    /// From now on, answers every message `451` (a transient refusal), until [`Self::accept`].
+    /// From now on, answers every message `451` (refused for now: the sender ends its round),
+    /// until [`Self::accept`].
     pub fn refuse(&self) {
-        std::fs::write(self.dir.join("refuse"), b"").unwrap();
+        self.reply_to_every_message("451 4.3.0 refused by the test: try again later");
+    }
+
+    /// From now on, answers every message `550` (refused for good: the sender goes on to its
+    /// next message), until [`Self::accept`].
+    pub fn refuse_for_good(&self) {
+        self.reply_to_every_message("550 5.7.1 refused by the test");
+    }
+
+    fn reply_to_every_message(&self, reply: &str) {
+        std::fs::write(self.dir.join("refuse"), reply).unwrap();
     }
 
     /// Takes messages again.
