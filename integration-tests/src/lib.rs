@@ -388,6 +388,16 @@ impl TopicRecord {
     }
 }
 
+/// The id of the case of member `staff_id` among `cases` (as the API lists them).
+pub fn case_of(cases: &[Value], staff_id: &str) -> String {
+    cases
+        .iter()
+        .find(|c| c["member"]["staff_id"] == staff_id)
+        .and_then(|c| c["case_id"].as_str())
+        .unwrap_or_else(|| panic!("no case for {staff_id}"))
+        .to_string()
+}
+
 /// The members' staff ids of the cases in `cases`, sorted.
 pub fn staff_ids(cases: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = cases

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use integration_tests::mail::{mails, smtp, Mail};
 use integration_tests::reports::{i_report, incident, staff};
-use integration_tests::{eventually, TestBed};
+use integration_tests::{case_of, eventually, TestBed};
 use outreach_domain::alerts::Span;
 use outreach_domain::deadline::Allowance;
 use outreach_intake::sample::Mode;
@@ -82,15 +82,7 @@ async fn a_reminder_before_the_deadline_and_one_alert_after_it_exactly_once_with
     let cases = bed
         .wait_for_cases(&first, "both cases", |cases| cases.len() == 2)
         .await;
-    let case_of = |staff_id: &str| {
-        cases
-            .iter()
-            .find(|c| c["member"]["staff_id"] == staff_id)
-            .and_then(|c| c["case_id"].as_str())
-            .unwrap()
-            .to_string()
-    };
-    let (late, soon) = (case_of("W1"), case_of("R1"));
+    let (late, soon) = (case_of(&cases, "W1"), case_of(&cases, "R1"));
     let (status, body) = bed
         .post(
             &second,

@@ -8,7 +8,7 @@ use chrono::Datelike;
 use integration_tests::logs::CapturedLogs;
 use integration_tests::mail::{mails, smtp, Mail};
 use integration_tests::reports::{incident_with_clinical_detail, staff, urgent_incident};
-use integration_tests::{eventually, roster_entry, TestBed};
+use integration_tests::{case_of, eventually, roster_entry, TestBed};
 use outreach_domain::alerts::Span;
 use outreach_domain::deadline::Allowance;
 use outreach_intake::sample::Mode;
@@ -115,14 +115,6 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
         |n| *n == 2,
     )
     .await;
-    let case_of = |staff_id: &str| {
-        cases
-            .iter()
-            .find(|c| c["member"]["staff_id"] == staff_id)
-            .and_then(|c| c["case_id"].as_str())
-            .unwrap()
-            .to_string()
-    };
 
     // Every response the API gives about these cases.
     let mut responses = vec![serde_json::to_string(&cases).unwrap()];
@@ -146,7 +138,7 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     // the urgent cases (pages, resolved by first contact, and the managers' overdue alerts),
     // and last quarter's statistics.
     bed.put_on_roster(&service, "SUP1").await;
-    let case_id = &case_of("S1");
+    let case_id = &case_of(&cases, "S1");
     for (what, body) in [
         ("assignment", json!({"supporter_id": "SUP1"})),
         (
@@ -169,7 +161,7 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
             .await;
         assert_eq!(status, 200, "{what}: {answer}");
     }
-    let declining = case_of("S3");
+    let declining = case_of(&cases, "S3");
     for (what, body) in [
         ("assignment", json!({"supporter_id": "SUP1"})),
         (
@@ -179,14 +171,19 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
         ("decline", json!({})),
     ] {
         let (status, answer) = bed
-            .post(&service, &format!("/v1/cases/{declining}/{what}"), body, None)
+            .post(
+                &service,
+                &format!("/v1/cases/{declining}/{what}"),
+                body,
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{what}: {answer}");
     }
     let (status, answer) = bed
         .post(
             &service,
-            &format!("/v1/cases/{}/assignment", case_of("S4")),
+            &format!("/v1/cases/{}/assignment", case_of(&cases, "S4")),
             json!({"supporter_id": "SUP1"}),
             None,
         )

@@ -6,7 +6,7 @@
 use integration_tests::dashboard::{serve_dashboard, Session};
 use integration_tests::mail::{mails, smtp, Mail};
 use integration_tests::reports::{incident_with_clinical_detail, staff};
-use integration_tests::{eventually, TestBed};
+use integration_tests::{case_of, eventually, TestBed};
 use outreach_domain::deadline::Allowance;
 use outreach_intake::sample::Mode;
 use outreach_test_support::SmtpServer;
@@ -45,15 +45,7 @@ async fn an_escalation_after_a_decline_reaches_the_director_by_email_and_on_the_
     let cases = bed
         .wait_for_cases(&service, "both cases", |cases| cases.len() == 2)
         .await;
-    let case_of = |staff_id: &str| {
-        cases
-            .iter()
-            .find(|c| c["member"]["staff_id"] == staff_id)
-            .and_then(|c| c["case_id"].as_str())
-            .unwrap()
-            .to_string()
-    };
-    let (escalated, waiting) = (case_of("E1"), case_of("E2"));
+    let (escalated, waiting) = (case_of(&cases, "E1"), case_of(&cases, "E2"));
     // The deadline watch notices both at once; acting before it did would race it.
     eventually(
         "both deadlines noticed",

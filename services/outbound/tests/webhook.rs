@@ -1,46 +1,15 @@
 //! The paging webhook publisher against a small HTTP receiver in the test process (see
 //! `outreach_test_support::HttpReceiver`), standing in for the paging service's endpoint.
 
+mod common;
+
 use std::time::Duration;
 
+use common::TestDb;
 use outreach_outbound::{Round, WebhookPublisher, WebhookSettings};
-use outreach_test_support::{free_port, HttpReceiver, TestDatabase};
+use outreach_test_support::{free_port, HttpReceiver};
 use serde_json::json;
 use uuid::Uuid;
-
-struct TestDb(TestDatabase);
-
-impl TestDb {
-    async fn new() -> Self {
-        TestDb(TestDatabase::create("outbound_webhook_test").await)
-    }
-
-    async fn insert(&self, kind: &str, channel: &str, payload: serde_json::Value) -> Uuid {
-        let id = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at)
-             VALUES ($1, $2, $3, $4, $5, clock_timestamp())",
-        )
-        .bind(id)
-        .bind(kind)
-        .bind(channel)
-        .bind(Uuid::new_v4().to_string())
-        .bind(payload)
-        .execute(&self.0.pool)
-        .await
-        .unwrap();
-        id
-    }
-
-    /// (published, attempts) of a row.
-    async fn state(&self, id: Uuid) -> (bool, i32) {
-        sqlx::query_as("SELECT published_at IS NOT NULL, attempts FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.0.pool)
-            .await
-            .unwrap()
-    }
-}
 
 fn publisher(db: &TestDb, url: &str) -> WebhookPublisher {
     let settings = WebhookSettings {
@@ -49,7 +18,7 @@ fn publisher(db: &TestDb, url: &str) -> WebhookPublisher {
         timeout_ms: 2000,
     };
     let mut publisher =
-        WebhookPublisher::new(db.0.pool.clone(), &settings, Duration::from_millis(100)).unwrap();
+        WebhookPublisher::new(db.pool.clone(), &settings, Duration::from_millis(100)).unwrap();
     publisher.retry_after = Duration::from_millis(10);
     publisher
 }

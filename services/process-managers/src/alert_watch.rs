@@ -48,6 +48,23 @@ pub const LOCK_KEY: i64 = 0x7065_6572_616c_7731;
 /// supporter, at any hospital's scale (a program holds dozens of open cases, not thousands).
 pub const DEFAULT_BATCH: i64 = 1000;
 
+/// A case assigned and never contacted, with its supporter's roster address.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AwaitingContact {
+    pub case_id: Uuid,
+    pub due: DateTime<Utc>,
+    pub supporter: String,
+    pub address: String,
+}
+
+/// A case with no supporter yet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AwaitingSupporter {
+    pub case_id: Uuid,
+    pub opened_at: DateTime<Utc>,
+    pub due: Option<DateTime<Utc>>,
+}
+
 pub struct AlertWatch {
     pub pool: PgPool,
     /// Whom to tell and what to link to.
@@ -65,13 +82,13 @@ impl AlertWatch {
         crate::sweep::run(&self, &self.pool, self.interval, shutdown).await;
     }
 
-    /// The rows due at `now` for the cases `reminders` (case, due, supporter's staff id and
-    /// address) and `waiting` (case, opened, due). No I/O.
+    /// The rows due at `now` for the cases awaiting first contact and those awaiting a
+    /// supporter. No I/O.
     pub fn due(
         &self,
         now: DateTime<Utc>,
-        reminders: &[(Uuid, DateTime<Utc>, String, String)],
-        waiting: &[(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)],
+        reminders: &[AwaitingContact],
+        waiting: &[AwaitingSupporter],
     ) -> Vec<OutboxRow> {
         let mut rows = Vec::new();
         let row = |kind, id, case_id, payload| OutboxRow {
@@ -82,24 +99,38 @@ impl AlertWatch {
             payload,
             created_at: now,
         };
-        for (case_id, due, supporter, address) in reminders {
-            if !self.timing.reminder_due(&self.calendar, *due, now) {
+        for case in reminders {
+            if !self.timing.reminder_due(&self.calendar, case.due, now) {
                 continue;
             }
-            let name = format!("{case_id}/{}/{supporter}", due.to_rfc3339());
+            let name = format!(
+                "{}/{}/{}",
+                case.case_id,
+                case.due.to_rfc3339(),
+                case.supporter
+            );
             let id = outbox_id_named(messages::REMINDER, &name);
-            let email = messages::reminder(&self.setup, address, *case_id, *due);
-            rows.push(row(messages::REMINDER, id, *case_id, email));
+            let email = messages::reminder(&self.setup, &case.address, case.case_id, case.due);
+            rows.push(row(messages::REMINDER, id, case.case_id, email));
         }
-        for (case_id, opened_at, due) in waiting {
-            if !self.timing.waited_too_long(&self.calendar, *opened_at, now) {
+        for case in waiting {
+            if !self
+                .timing
+                .waited_too_long(&self.calendar, case.opened_at, now)
+            {
                 continue;
             }
             for manager in &self.setup.managers {
-                let name = format!("{case_id}/{}/{manager}", opened_at.to_rfc3339());
+                let name = format!("{}/{}/{manager}", case.case_id, case.opened_at.to_rfc3339());
                 let id = outbox_id_named(messages::UNASSIGNED, &name);
-                let alert = messages::unassigned(&self.setup, manager, *case_id, *opened_at, *due);
-                rows.push(row(messages::UNASSIGNED, id, *case_id, alert));
+                let alert = messages::unassigned(
+                    &self.setup,
+                    manager,
+                    case.case_id,
+                    case.opened_at,
+                    case.due,
+                );
+                rows.push(row(messages::UNASSIGNED, id, case.case_id, alert));
             }
         }
         rows
@@ -121,8 +152,9 @@ impl Sweep for AlertWatch {
     ) -> Result<u64, sqlx::Error> {
         let now = Utc::now();
         // Assigned, never contacted, due ahead: the supporter's address from the roster.
-        let reminders: Vec<(Uuid, DateTime<Utc>, String, String)> = sqlx::query_as(
-            "SELECT c.case_id, c.first_contact_due, s.staff_id, s.email
+        let reminders: Vec<AwaitingContact> = sqlx::query_as(
+            "SELECT c.case_id, c.first_contact_due AS due, s.staff_id AS supporter,
+                    s.email AS address
                FROM outreach_cases c
                JOIN roster_supporters s ON s.staff_id = c.supporter_id
               WHERE c.first_contacted_at IS NULL
@@ -136,21 +168,20 @@ impl Sweep for AlertWatch {
         .bind(self.batch)
         .fetch_all(&mut *db)
         .await?;
-        let waiting: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> =
-            if self.setup.managers.is_empty() {
-                Vec::new()
-            } else {
-                sqlx::query_as(
-                    "SELECT case_id, opened_at, first_contact_due
+        let waiting: Vec<AwaitingSupporter> = if self.setup.managers.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "SELECT case_id, opened_at, first_contact_due AS due
                        FROM outreach_cases
                       WHERE status = 'open' AND supporter_id IS NULL
                       ORDER BY opened_at
                       LIMIT $1",
-                )
-                .bind(self.batch)
-                .fetch_all(&mut *db)
-                .await?
-            };
+            )
+            .bind(self.batch)
+            .fetch_all(&mut *db)
+            .await?
+        };
         let rows = self.due(now, &reminders, &waiting);
         outreach_projections::outbox::insert(db, &rows)
             .await
@@ -198,8 +229,18 @@ mod tests {
     async fn reminders_and_alerts_are_due_by_the_timing_and_named_by_what_makes_them_one() {
         let watch = watch();
         let case = Uuid::from_u128(7);
-        let reminders = [(case, monday(16), "S1".into(), "s1@hospital.example".into())];
-        let waiting = [(Uuid::from_u128(8), monday(9), Some(monday(17)))];
+        let awaiting = |supporter: &str| AwaitingContact {
+            case_id: case,
+            due: monday(16),
+            supporter: supporter.into(),
+            address: format!("{}@hospital.example", supporter.to_lowercase()),
+        };
+        let reminders = [awaiting("S1")];
+        let waiting = [AwaitingSupporter {
+            case_id: Uuid::from_u128(8),
+            opened_at: monday(9),
+            due: Some(monday(17)),
+        }];
 
         assert!(watch.due(monday(9), &reminders, &waiting).is_empty());
         let rows = watch.due(monday(13), &reminders, &waiting);
@@ -220,7 +261,7 @@ mod tests {
         let ids = |rows: &[OutboxRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(ids(&rows), ids(&again));
         // Another supporter is reminded on their own.
-        let reassigned = [(case, monday(16), "S2".into(), "s2@hospital.example".into())];
+        let reassigned = [awaiting("S2")];
         assert_ne!(watch.due(monday(13), &reassigned, &[])[0].id, rows[0].id);
         assert!(rows[0].payload["body"]
             .as_str()

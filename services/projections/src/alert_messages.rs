@@ -12,6 +12,8 @@ use outreach_events::lifecycle::EscalationCategory;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::one_line;
+
 /// The outbox kind of a page through the paging webhook (PagerDuty Events API v2, trigger).
 pub const PAGE: &str = "page";
 /// The outbox kind of the webhook's resolve of a page, once first contact is recorded.
@@ -285,16 +287,6 @@ pub fn duration_in_words(span: chrono::Duration) -> String {
         (0, _) => format!("{hours} h {minutes} min"),
         _ => format!("{days} d {hours} h"),
     }
-}
-
-/// A campus name on one line: a source system's line break cannot add lines of its own.
-fn one_line(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]

@@ -181,6 +181,17 @@ pub(crate) fn code_name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// A name, address or place on one line: control characters (a line break in a source
+/// system's field) become spaces, so nothing can add lines or headers of its own to a message.
+pub(crate) fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// A listener for `channel` on a connection of its own, outside `pool`, so that the service's
 /// many listeners (one per projection and publisher) never starve the pool that commands and
 /// queries use; the listener reconnects by itself. `None` (polling only) if it cannot listen.

@@ -117,6 +117,16 @@ pub(crate) struct OnRoster {
     pub phone: Option<String>,
 }
 
+/// A supporter as the roster read model holds them.
+#[derive(sqlx::FromRow)]
+struct RosterRow {
+    staff_id: String,
+    campus: String,
+    availability: sqlx::types::Json<Availability>,
+    takes_cases: bool,
+    phone: Option<String>,
+}
+
 /// What deciding the batch's alerts reads: the roster (when an urgent case opened) and the
 /// cases already paged (when a page may be over).
 #[derive(Debug, Default)]
@@ -286,30 +296,22 @@ impl ProgramAlerts {
         let mut known = Known::default();
         let urgent = steps.clone().any(|s| matches!(s, Step::Urgent { .. }));
         if urgent && self.setup.pages() {
-            let roster: Vec<(
-                String,
-                String,
-                sqlx::types::Json<Availability>,
-                bool,
-                Option<String>,
-            )> = sqlx::query_as(
+            let roster: Vec<RosterRow> = sqlx::query_as(
                 "SELECT staff_id, campus, availability,
-                            NOT paused AND training_status = 'trained', phone
-                       FROM roster_supporters",
+                        NOT paused AND training_status = 'trained' AS takes_cases, phone
+                   FROM roster_supporters",
             )
             .fetch_all(&mut *db)
             .await?;
             known.roster = roster
                 .into_iter()
-                .map(
-                    |(staff_id, campus, availability, takes_cases, phone)| OnRoster {
-                        staff_id,
-                        campus,
-                        availability: availability.0,
-                        takes_cases,
-                        phone,
-                    },
-                )
+                .map(|row| OnRoster {
+                    staff_id: row.staff_id,
+                    campus: row.campus,
+                    availability: row.availability.0,
+                    takes_cases: row.takes_cases,
+                    phone: row.phone,
+                })
                 .collect();
         }
         let over: Vec<String> = steps

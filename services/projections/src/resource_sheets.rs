@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
 use crate::outbox::{OutboxRow, Recorded};
-use crate::stored_event::{open_personal, EVENT_COLUMNS};
+use crate::stored_event::member_contacts;
 use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
 /// The outbox `kind` of a resource sheet (and the namespace of its id).
@@ -149,7 +149,7 @@ impl ResourceSheets {
     }
 }
 
-/// The members' contact details of the batch's cases, from their openings (opened): one query.
+/// The members' contact details of the batch's cases, from their openings.
 async fn load(
     db: &mut PgConnection,
     steps: impl Iterator<Item = &Step>,
@@ -160,29 +160,7 @@ async fn load(
             Step::Purge(_) => None,
         })
         .collect();
-    let mut members = HashMap::new();
-    if cases.is_empty() {
-        return Ok(members);
-    }
-    let mut openings: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS}
-           FROM events
-          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
-            AND event_type = 'CaseOpened'"
-    ))
-    .bind(cases.into_iter().collect::<Vec<_>>())
-    .fetch_all(&mut *db)
-    .await?;
-    open_personal(db, &mut openings).await?;
-    for opened in &openings {
-        match opened.decode::<CaseEvent>()? {
-            CaseEvent::CaseOpened(opening) => {
-                members.insert(opening.facts.case_id, opening.personal);
-            }
-            _ => return Err(opened.unreadable("event type and payload disagree".into())),
-        }
-    }
-    Ok(members)
+    member_contacts(db, cases.into_iter().collect()).await
 }
 
 #[cfg(test)]
