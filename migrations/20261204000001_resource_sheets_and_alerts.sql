@@ -25,6 +25,10 @@ COMMENT ON COLUMN outbox.channel IS
     'How the row leaves: kafka (the outbox publisher), email (the SMTP publisher) or webhook '
     '(the paging publisher).';
 
+-- A case's rows of a kind: whether a case was paged (to resolve the page), and what a member's
+-- purge clears, are found by their key instead of by reading the whole outbox.
+CREATE INDEX outbox_by_kind_and_key ON outbox (kind, topic_key);
+
 -- Both reactions are new, and a new projection starts from the first event: it would send a
 -- sheet for every decline ever recorded and page for every past urgent case. So each starts
 -- where the event store stands now (as the assignment notices did); a fresh database has no

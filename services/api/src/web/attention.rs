@@ -67,11 +67,14 @@ async fn attention(
             .await
             .map_err(|error| PageError::from(ApiError::from(error)))
     };
-    // Escalations recorded on cases not closed, newest first, each with its category.
+    // Escalations recorded on cases still being worked, newest first, each with its category:
+    // the cases from the status index, their escalations from each one's timeline.
     let escalations = fetch(
         "SELECT c.case_id, c.campus, t.at, t.category, c.supporter_id
-           FROM case_timeline t JOIN outreach_cases c ON c.case_id = t.case_id
-          WHERE t.step = 'escalation_recorded' AND c.status NOT IN ('closed', 'cancelled')
+           FROM outreach_cases c
+           JOIN case_timeline t ON t.case_id = c.case_id AND t.step = 'escalation_recorded'
+          WHERE c.status IN ('open', 'assigned', 'reached', 'accepted', 'declined')
+            AND c.escalations > 0
           ORDER BY t.at DESC
           LIMIT $1",
     )
