@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::lifecycle::{
     CaseClosed, CaseReopened, ContactAttempted, EncounterRecorded, EscalationRecorded,
-    FirstContactDeadlinePassed, ReferredToProfessionalHelp, ResourcesSent, SupportAccepted,
-    SupportDeclined, SupporterAssigned, TriggerLinked,
+    FirstContactDeadlinePassed, ReferredToProfessionalHelp, ResourceSheetSent, ResourcesSent,
+    SupportAccepted, SupportDeclined, SupporterAssigned, TriggerLinked,
 };
 use crate::{MemberContact, MemberProfile, ReportRef, TriggerKind};
 
@@ -29,6 +29,7 @@ pub enum CaseEvent {
     CaseReopened(CaseReopened),
     FirstContactDeadlinePassed(FirstContactDeadlinePassed),
     TriggerLinked(TriggerLinked),
+    ResourceSheetSent(ResourceSheetSent),
 }
 
 /// A case was opened for one member after one trigger.
@@ -54,6 +55,11 @@ pub struct CaseOpenedFacts {
     /// cases opened before deadlines existed.
     #[serde(default)]
     pub first_contact_due: Option<DateTime<Utc>>,
+    /// The urgency policy's decision at intake (a death, a severe harm, a listed category):
+    /// first contact within the urgent allowance, and the supporter on call paged. The harm
+    /// and category it read are not kept. Absent (routine) in cases opened before it existed.
+    #[serde(default)]
+    pub urgent: bool,
 }
 
 /// A case ended before anyone contacted the member.
@@ -98,6 +104,7 @@ impl cqrs_es::DomainEvent for CaseEvent {
             CaseEvent::CaseReopened(_) => "CaseReopened".to_string(),
             CaseEvent::FirstContactDeadlinePassed(_) => "FirstContactDeadlinePassed".to_string(),
             CaseEvent::TriggerLinked(_) => "TriggerLinked".to_string(),
+            CaseEvent::ResourceSheetSent(_) => "ResourceSheetSent".to_string(),
         }
     }
 
@@ -132,6 +139,7 @@ mod tests {
                 },
                 opened_at: DateTime::from_timestamp(0, 0).unwrap(),
                 first_contact_due: None,
+                urgent: false,
             },
             personal,
         })
@@ -158,6 +166,42 @@ mod tests {
             .is_none());
         let back: CaseEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    /// Declines stored before sheets were really sent claimed `resource_sheet_sent: true`:
+    /// they still read (as an unverified claim), and a decline recorded now claims nothing.
+    #[test]
+    fn an_old_decline_still_reads_and_a_new_one_claims_no_sheet() {
+        use crate::lifecycle::SupportDeclined;
+        let old = serde_json::json!({"SupportDeclined": {
+            "resource_sheet_sent": true, "declined_at": "2026-11-20T10:00:00Z"}});
+        let CaseEvent::SupportDeclined(read) = serde_json::from_value(old).unwrap() else {
+            panic!("not a decline")
+        };
+        assert_eq!(read.unverified_sheet_claim, Some(true));
+        let now = CaseEvent::SupportDeclined(SupportDeclined {
+            unverified_sheet_claim: None,
+            declined_at: DateTime::from_timestamp(0, 0).unwrap(),
+        });
+        let stored = serde_json::to_value(&now).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({"SupportDeclined": {"declined_at": "1970-01-01T00:00:00Z"}})
+        );
+    }
+
+    /// Openings and reports stored before urgency existed read as routine.
+    #[test]
+    fn an_opening_without_urgency_reads_as_routine() {
+        let mut json = serde_json::to_value(opened(None)).unwrap();
+        json["CaseOpened"]["facts"]
+            .as_object_mut()
+            .unwrap()
+            .remove("urgent");
+        let CaseEvent::CaseOpened(read) = serde_json::from_value(json).unwrap() else {
+            panic!("not an opening")
+        };
+        assert!(!read.facts.urgent);
     }
 
     /// A purged opening (its key destroyed, the personal part read as null) still reads.

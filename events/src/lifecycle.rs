@@ -32,11 +32,20 @@ pub enum ContactOutcome {
     Reached,
 }
 
-/// The member declined support. Everyone contacted is still offered the resource sheet; no
-/// further contact follows (promise 4).
+/// The member declined support. Everyone contacted is still offered the resource sheet, which
+/// the service sends to the member's address; no further contact follows (promise 4). That the
+/// sheet went out is [`ResourceSheetSent`], recorded once the mail server accepted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupportDeclined {
-    pub resource_sheet_sent: bool,
+    /// Stored as `resource_sheet_sent: true` by versions that sent no sheet at all: a claim
+    /// nothing backed. Read so that those events keep reading (and are shown as unverified),
+    /// never written now.
+    #[serde(
+        default,
+        rename = "resource_sheet_sent",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unverified_sheet_claim: Option<bool>,
     pub declined_at: DateTime<Utc>,
 }
 
@@ -82,9 +91,20 @@ pub enum DurationBand {
     OverAnHour,
 }
 
-/// Follow-up resources were sent to the member.
+/// The supporter recorded that they gave the member resources (seeds 000, 004: "resources sent
+/// as follow-up"). The service also sends the member the program's resource sheet, recorded as
+/// [`ResourceSheetSent`] once it went out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourcesSent {
+    pub sent_at: DateTime<Utc>,
+}
+
+/// The program's resource sheet reached the member's mail server: recorded by the e-mail
+/// publisher after the server accepted the message, never before. `sheet_id` is the message's
+/// outbox id (and idempotency key), so a message sent twice is recorded once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceSheetSent {
+    pub sheet_id: uuid::Uuid,
     pub sent_at: DateTime<Utc>,
 }
 

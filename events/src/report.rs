@@ -79,6 +79,10 @@ pub enum ReportEvent {
         trigger: TriggerKind,
         /// The trigger policy's decision; the harm level and category it read are not kept.
         outreach: bool,
+        /// The urgency policy's decision, read from the same harm level and category and kept
+        /// as nothing more. Absent (routine) in reports recorded before it existed.
+        #[serde(default)]
+        urgent: bool,
         campus: String,
         unit: String,
         members: Vec<ReportMember>,

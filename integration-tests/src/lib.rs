@@ -1,8 +1,10 @@
 //! A test bed per test: its own database, its own topics and consumer group, the real service
 //! started in-process against real PostgreSQL and a real Kafka-protocol broker.
 
+pub mod dashboard;
 pub mod fhir;
 pub mod logs;
+pub mod mail;
 pub mod reports;
 
 use std::collections::HashMap;
@@ -408,6 +410,16 @@ pub fn case_of<'c>(cases: &'c [Value], staff_id: &str) -> &'c Value {
         .iter()
         .find(|c| c["member"]["staff_id"] == staff_id)
         .unwrap_or_else(|| panic!("no case for {staff_id} in {cases:#?}"))
+}
+
+/// The id of the case of member `staff_id` among `cases` (as the API lists them).
+pub fn case_id_of(cases: &[Value], staff_id: &str) -> String {
+    cases
+        .iter()
+        .find(|c| c["member"]["staff_id"] == staff_id)
+        .and_then(|c| c["case_id"].as_str())
+        .unwrap_or_else(|| panic!("no case for {staff_id}"))
+        .to_string()
 }
 
 /// The members' staff ids of the cases in `cases`, sorted.

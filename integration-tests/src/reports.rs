@@ -24,7 +24,7 @@ pub fn clinical_fields(canary: &str) -> Value {
     json!({
         "category": format!("medication {canary}"),
         "occurred_at": "2026-11-20T13:40:00Z",
-        "harm": { "level": "severe", "description": format!("harm {canary}") },
+        "harm": { "level": "moderate", "description": format!("harm {canary}") },
         "patient": { "name": format!("Patient {canary}"), "mrn": format!("MRN-{canary}"), "date_of_birth": "1950-01-01" },
         "narrative": format!("narrative {canary}"),
         "event_description": format!("description {canary}"),
@@ -47,9 +47,17 @@ fn envelope(ty: &str, data: Value) -> Value {
     })
 }
 
-/// An incident naming `staff`, with ordinary clinical detail.
+/// An incident naming `staff`, with ordinary clinical detail: a moderate harm, routine under the
+/// default urgency policy.
 pub fn incident(report_id: &str, staff: Vec<Value>) -> Value {
     incident_with_clinical_detail(report_id, staff, "ordinary")
+}
+
+/// An incident graded as a patient's death: urgent under the default urgency policy.
+pub fn urgent_incident(report_id: &str, staff: Vec<Value>, canary: &str) -> Value {
+    let mut event = incident_with_clinical_detail(report_id, staff, canary);
+    event["data"]["harm"]["level"] = json!("death");
+    event
 }
 
 pub fn incident_with_clinical_detail(report_id: &str, staff: Vec<Value>, canary: &str) -> Value {
@@ -63,6 +71,22 @@ pub fn incident_with_clinical_detail(report_id: &str, staff: Vec<Value>, canary:
     );
     fields.insert("involved_staff".into(), Value::Array(staff));
     envelope("health.safety.incident.reported.v1", data)
+}
+
+/// An anonymous I-report naming `staff`, graded a moderate harm (routine by default).
+pub fn i_report(report_id: &str, staff: Vec<Value>) -> Value {
+    envelope(
+        "health.safety.ireport.filed.v1",
+        json!({
+            "report_id": report_id,
+            "filed_at": "2026-11-20T14:03:00Z",
+            "anonymous": true,
+            "category": "fall",
+            "harm": { "level": "moderate" },
+            "location": { "campus": "Parnassus", "unit": "7 Long ICU" },
+            "involved_staff": staff,
+        }),
+    )
 }
 
 pub fn amendment(report_id: &str, added: Vec<Value>, removed: Vec<&str>) -> Value {

@@ -1,40 +1,101 @@
 //! "A designated peer supporter, who will only be given contact information and no clinical
 //! details": clinical detail is dropped at the boundary and exists nowhere in the service, nor
-//! in anything it sends out.
+//! in anything it sends out: Kafka notices, e-mails (assignments, feedback invitations, resource
+//! sheets, reminders, the managers' alerts, the director's e-mail, SMS pages) and the paging
+//! webhook's bodies. Alerts and pages carry no member's name either.
 
 use chrono::Datelike;
 use integration_tests::fhir::{bare, cloudevent, event_of, example, r4_clinical, r5_clinical};
 use integration_tests::logs::CapturedLogs;
-use integration_tests::reports::{incident_with_clinical_detail, staff};
-use integration_tests::{eventually, TestBed};
+use integration_tests::mail::{mails, smtp, Mail};
+use integration_tests::reports::{incident_with_clinical_detail, staff, urgent_incident};
+use integration_tests::{case_id_of, case_of, eventually, roster_entry, TestBed};
+use outreach_domain::alerts::Span;
+use outreach_domain::deadline::Allowance;
 use outreach_intake::sample::Mode;
-use outreach_outbound::{SmtpSettings, SmtpTls};
-use outreach_test_support::SmtpServer;
+use outreach_outbound::WebhookSettings;
+use outreach_test_support::{HttpReceiver, SmtpServer};
+use peer_outreach::settings::SmsGatewaySettings;
 use serde_json::json;
+
+/// The subjects of every kind of e-mail the scenario below sends.
+const SUBJECTS: [&str; 8] = [
+    "Peer support: a colleague for you to reach out to",
+    "Peer support: two questions, if you wish (anonymous)",
+    "Peer support: places to turn to",
+    "Peer support: first contact due soon",
+    "Peer support: first contact overdue",
+    "Peer support: a case is waiting for a supporter",
+    "Peer support: an escalation",
+    "Urgent peer support case",
+];
+
+/// Of those, the ones written for staff about a member, which name no member.
+const NAMING_NO_ONE: [&str; 6] = [
+    "Peer support: places to turn to",
+    "Peer support: first contact due soon",
+    "Peer support: first contact overdue",
+    "Peer support: a case is waiting for a supporter",
+    "Peer support: an escalation",
+    "Urgent peer support case",
+];
 
 #[tokio::test]
 async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_no_email() {
     let logs = CapturedLogs::install();
-    let smtp = SmtpServer::start();
+    let smtp_server = SmtpServer::start();
+    let pager = HttpReceiver::start().await;
+    let (smtp_port, pager_url) = (smtp_server.port, pager.url());
     let bed = TestBed::with(|settings| {
-        settings.notifications.smtp = Some(SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: smtp.port,
-            from: "Peer Support Program <peer-support@hospital.example>".into(),
-            username: None,
-            password: None,
-            tls: SmtpTls::None,
-        });
+        settings.notifications.smtp = Some(smtp(smtp_port));
         settings.notifications.publish_interval_ms = 100;
+        // Every new sink: pages by webhook and SMS, the managers' alerts (an urgent case overdue
+        // at once, a case waiting for a supporter at once), a reminder as soon as a case is
+        // assigned, the director's e-mail.
+        settings.paging.webhook = Some(WebhookSettings {
+            url: pager_url,
+            routing_key: "canary-routing-key".into(),
+            timeout_ms: 2000,
+        });
+        settings.paging.sms = Some(SmsGatewaySettings {
+            address: "{phone}@sms.hospital.example".into(),
+        });
+        settings.alerts.managers = vec!["managers@hospital.example".into()];
+        settings.alerts.director = vec!["director@hospital.example".into()];
+        settings.alerts.remind_before = Span::Minutes(100_000);
+        settings.alerts.unassigned_after = Span::Minutes(0);
+        settings.alerts.watch_interval_ms = 100;
+        settings.policy.urgency.first_contact = Allowance::Minutes(0);
+        settings.deadline_watch.watch_interval_ms = 100;
     })
     .await;
     let canary = format!("CANARY{}", bed.id.to_uppercase());
     let service = bed.start().await;
-    // Two reports, different people: one member, one open case would otherwise link them.
+    // The supporter on call, to be paged for the urgent report's cases.
+    let mut on_call = roster_entry("SUP-CALL");
+    let today = chrono::Utc::now().date_naive();
+    on_call["phone"] = json!("+1 415 555 0177");
+    on_call["availability"] = json!({"weekly_hours": [], "on_call": [
+        {"starts": today - chrono::Days::new(3), "ends": today + chrono::Days::new(3)}]});
+    let (status, body) = bed.post(&service, "/v1/supporters", on_call, None).await;
+    assert_eq!(status, 201, "{body}");
+    eventually(
+        "the on-call supporter in the roster read model",
+        || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM roster_supporters")
+                .fetch_one(&bed.db().await)
+                .await
+                .unwrap()
+        },
+        |n| *n == 1,
+    )
+    .await;
+    // Two reports, different people: one member, one open case would otherwise link them. The
+    // first is graded a death: urgent.
     let first = vec![staff("S1", "physician"), staff("S2", "nurse")];
     let second = vec![staff("S3", "pharmacist"), staff("S4", "nurse")];
     bed.publish(
-        &incident_with_clinical_detail("INC-CANARY-1", first, &canary),
+        &urgent_incident("INC-CANARY-1", first, &canary),
         Mode::Structured,
     )
     .await;
@@ -67,6 +128,14 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     let cases = bed
         .wait_for_cases(&service, "ten cases", |cases| cases.len() == 10)
         .await;
+    // The urgent cases are overdue at once: acting before the deadline watch noticed them
+    // would race it.
+    eventually(
+        "the urgent cases' deadlines noticed",
+        || bed.events_of_type("FirstContactDeadlinePassed"),
+        |n| *n == 2,
+    )
+    .await;
 
     // Every response the API gives about these cases.
     let mut responses = vec![serde_json::to_string(&cases).unwrap()];
@@ -84,15 +153,13 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     }
 
     // Everything the service sends out: an assignment (a Kafka notice and an e-mail to the
-    // supporter), an escalation (a notice to the director), a completed case (a feedback
-    // invitation by e-mail to the member), and last quarter's statistics.
+    // supporter), an escalation (a notice to the director, and an e-mail), a completed case (a
+    // feedback invitation by e-mail to the member), a decline (the resource sheet), a case
+    // assigned and not yet contacted (a reminder), one left unassigned (the managers' alert),
+    // the urgent cases (pages, resolved by first contact, and the managers' overdue alerts),
+    // and last quarter's statistics.
     bed.put_on_roster(&service, "SUP1").await;
-    let case_id = cases
-        .iter()
-        .find(|c| c["member"]["staff_id"] == "S1")
-        .expect("S1's case")["case_id"]
-        .as_str()
-        .unwrap();
+    let case_id = &case_id_of(&cases, "S1");
     for (what, body) in [
         ("assignment", json!({"supporter_id": "SUP1"})),
         (
@@ -115,6 +182,34 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
             .await;
         assert_eq!(status, 200, "{what}: {answer}");
     }
+    let declining = case_id_of(&cases, "S3");
+    for (what, body) in [
+        ("assignment", json!({"supporter_id": "SUP1"})),
+        (
+            "contact-attempts",
+            json!({"channel": "email", "outcome": "reached"}),
+        ),
+        ("decline", json!({})),
+    ] {
+        let (status, answer) = bed
+            .post(
+                &service,
+                &format!("/v1/cases/{declining}/{what}"),
+                body,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{what}: {answer}");
+    }
+    let (status, answer) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{}/assignment", case_id_of(&cases, "S4")),
+            json!({"supporter_id": "SUP1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
     let (status, published) = bed
         .post(
             &service,
@@ -130,7 +225,7 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     let settings = &bed.settings.notifications;
     let mut sent: Vec<String> = Vec::new();
     for (topic, count) in [
-        (&settings.assignments_topic, 1),
+        (&settings.assignments_topic, 3),
         (&settings.topic, 1),
         (&settings.statistics_topic, 1),
     ] {
@@ -142,18 +237,45 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
             ));
         }
     }
-    let emails = eventually(
-        "the assignment e-mail and the feedback invitation",
-        || async { smtp.messages() },
-        |messages| messages.len() >= 2,
+    let mail = eventually(
+        "an e-mail of every kind",
+        || async { mails(&smtp_server) },
+        |mails: &Vec<Mail>| {
+            SUBJECTS
+                .iter()
+                .all(|subject| mails.iter().any(|m| m.subject == *subject))
+        },
+    )
+    .await;
+    let pages = eventually(
+        "two pages and a resolve",
+        || async { pager.received() },
+        |pages| {
+            let action = |a: &str| pages.iter().filter(|p| p.body["event_action"] == a).count();
+            action("trigger") == 2 && action("resolve") == 1
+        },
     )
     .await;
     service.stop().await;
+    let emails: Vec<String> = mail.iter().map(|m| m.raw.clone()).collect();
     assert!(
         sent[0].contains("GivenS") && emails.iter().any(|m| m.contains("GivenS")),
         "the assignment went out with the member's name: {sent:?}"
     );
-    for message in sent.iter().chain(&emails) {
+    // Alerts, pages, sheets and the director's e-mail name no one (in what they say: a sheet
+    // is addressed to its member).
+    let naming_no_one = mail
+        .iter()
+        .filter(|m| NAMING_NO_ONE.contains(&m.subject.as_str()))
+        .map(|m| format!("{}\n{}", m.subject, m.body))
+        .chain(pages.iter().map(|p| p.raw.clone()));
+    for message in naming_no_one {
+        for name in ["GivenS", "FamilyS", "@example.org"] {
+            assert!(!message.contains(name), "{name} in {message}");
+        }
+    }
+    let pages: Vec<String> = pages.into_iter().map(|p| p.raw).collect();
+    for message in sent.iter().chain(&emails).chain(&pages) {
         assert!(
             !message.contains(&canary),
             "a message sent out holds clinical detail: {message}"

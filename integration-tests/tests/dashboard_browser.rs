@@ -9,13 +9,11 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use integration_tests::reports::{incident_with_clinical_detail, staff};
 use integration_tests::{roster_entry, TestBed};
-use outreach_auth::{DevIssuer, DevProvider};
 use outreach_intake::sample::Mode;
 use serde_json::{json, Value};
 
@@ -310,32 +308,10 @@ impl Drop for Browser {
 }
 
 /// A test bed whose service serves the dashboard, signing in through the development issuer
-/// served on a free port. Returns the bed and the provider's task.
+/// served on a free port.
 async fn bed_with_dashboard() -> TestBed {
     let mut bed = TestBed::new().await;
-    // The test bed's own issuer, kept on disk: the provider signs with the key the service trusts.
-    let issuer_dir = std::env::temp_dir().join(format!("peer-outreach-issuer-{}", bed.id));
-    let issuer = Arc::new(DevIssuer::load_or_generate(&issuer_dir).expect("the test bed's issuer"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let provider = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(
-        Arc::new(DevProvider::new(issuer, &provider)).serve(listener, std::future::pending()),
-    );
-    // The redirect URI names the service's port, so it is chosen before the service starts.
-    let port = outreach_test_support::free_port();
-    bed.settings.http.listen = format!("127.0.0.1:{port}").parse().unwrap();
-    bed.settings.dashboard = Some(
-        serde_json::from_value(json!({
-            "sign_in": {
-                "client_id": "peer-outreach-dashboard",
-                "redirect_uri": format!("http://127.0.0.1:{port}/dashboard/sign-in/callback"),
-                "authorization_endpoint": format!("{provider}/authorize"),
-                "token_endpoint": format!("{provider}/token"),
-            },
-            "queue_refresh_seconds": 1,
-        }))
-        .expect("dashboard settings"),
-    );
+    integration_tests::dashboard::serve_dashboard(&mut bed).await;
     bed
 }
 

@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use integration_tests::reports::{incident, staff};
-use integration_tests::{eventually, metric_value, TestBed};
+use integration_tests::{case_id_of, eventually, metric_value, TestBed};
 use outreach_domain::deadline::Allowance;
 use outreach_intake::sample::Mode;
 use peer_outreach::Service;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
 
 /// How many `FirstContactDeadlinePassed` events the event store holds, per case id.
@@ -40,15 +40,6 @@ async fn read_model(db: &PgPool) -> Vec<(String, Option<String>)> {
     .fetch_all(db)
     .await
     .expect("the read model can be read")
-}
-
-fn case_id(cases: &[Value], staff_id: &str) -> String {
-    cases
-        .iter()
-        .find(|c| c["member"]["staff_id"] == staff_id)
-        .and_then(|c| c["case_id"].as_str())
-        .unwrap_or_else(|| panic!("no case for {staff_id}"))
-        .to_string()
 }
 
 #[tokio::test]
@@ -157,7 +148,7 @@ async fn deadlines_never_pass_for_a_case_contacted_in_time() {
     let cases = bed
         .wait_for_cases(&service, "two cases", |cases| cases.len() == 2)
         .await;
-    let contacted = case_id(&cases, "C1");
+    let contacted = case_id_of(&cases, "C1");
     let (status, assigned) = bed
         .post(
             &service,

@@ -38,6 +38,8 @@ pub enum StepKind {
     SupportAccepted,
     EncounterRecorded,
     ResourcesSent,
+    /// The resource sheet reached the member's mail server (recorded after delivery).
+    ResourceSheetSent,
     ReferredToProfessionalHelp,
     EscalationRecorded,
     Closed,
@@ -64,7 +66,8 @@ pub struct TimelineStep {
     /// `contact_attempted`: `no_answer`, `message_left` or `reached`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
-    /// `support_declined`: whether the resource sheet went out.
+    /// `support_declined` stored before sheets were really sent: the claim made then, which
+    /// nothing backed. Whether a sheet went out is a `resource_sheet_sent` step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_sheet_sent: Option<bool>,
     /// `encounter_recorded`: the day it was held, how, in what format, about how long.

@@ -78,6 +78,7 @@ async fn record(app: &TestApp, id: &str, members: Vec<InvolvedMember>) {
                 report: report(id),
                 trigger: TriggerKind::Incident,
                 outreach: true,
+                urgent: false,
                 campus: "North".into(),
                 unit: "ICU 4".into(),
                 members,

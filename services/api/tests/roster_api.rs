@@ -358,6 +358,7 @@ async fn a_colleague_named_in_the_same_report_is_excluded() {
                 report,
                 trigger: outreach_events::TriggerKind::Incident,
                 outreach: false,
+                urgent: false,
                 campus: "North".into(),
                 unit: "ICU 4".into(),
                 members: vec![witness("W1")],

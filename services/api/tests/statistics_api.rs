@@ -54,6 +54,7 @@ async fn open_at(app: &TestApp, campus: &str, staff_id: &str) -> Uuid {
         member,
         contact,
         opened_at,
+        urgent: false,
     };
     app.commands
         .handle_case(case_id, command, &HashMap::new())

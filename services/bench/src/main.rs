@@ -461,6 +461,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
         let intake = Policies {
             trigger: defaults.policy.trigger.clone(),
             eligibility: defaults.policy.eligibility.clone(),
+            urgency: defaults.policy.urgency.clone(),
             ..Default::default()
         };
         let run = naive::run(

@@ -213,6 +213,8 @@ impl CommandSide {
             member: referral.member.profile,
             contact: referral.member.contact,
             opened_at: referral.at,
+            // A referral carries no harm to grade: the routine allowance.
+            urgent: false,
         };
         self.open_or_link(&mut self.immediate(), case_id, open, false, metadata)
             .await

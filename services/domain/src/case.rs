@@ -10,7 +10,8 @@ use outreach_events::lifecycle::{
     CaseClosed, CaseReopened, CloseReason, ContactAttempted, ContactOutcome, DurationBand,
     EncounterFormat, EncounterRecorded, EscalationCategory, EscalationRecorded,
     FirstContactDeadlinePassed, Modality, ProfessionalHelp, ReferredToProfessionalHelp,
-    ResourcesSent, SupportAccepted, SupportDeclined, SupporterAssigned, TriggerLinked,
+    ResourceSheetSent, ResourcesSent, SupportAccepted, SupportDeclined, SupporterAssigned,
+    TriggerLinked,
 };
 use outreach_events::{
     CancelReason, CaseCancelled, CaseEvent, CaseOpened, CaseOpenedFacts, Channel, MemberContact,
@@ -35,6 +36,8 @@ pub enum CaseCommand {
         member: MemberProfile,
         contact: MemberContact,
         opened_at: DateTime<Utc>,
+        /// The urgency policy's decision at intake: the urgent allowance, and a page.
+        urgent: bool,
     },
     Cancel {
         reason: CancelReason,
@@ -65,6 +68,13 @@ pub enum CaseCommand {
         at: DateTime<Utc>,
     },
     RecordResourcesSent {
+        at: DateTime<Utc>,
+    },
+    /// The e-mail publisher's, after the mail server accepted the resource sheet `sheet_id`
+    /// (its outbox id). Recorded once per sheet, whatever the case's state: it is a fact of
+    /// delivery, not a step of outreach.
+    RecordResourceSheetSent {
+        sheet_id: Uuid,
         at: DateTime<Utc>,
     },
     ReferToProfessionalHelp {
@@ -138,6 +148,8 @@ pub enum CaseError {
     StaleVersion(u64),
     #[error("a case cannot be merged into itself")]
     MergeIntoItself,
+    #[error("after a decline, only danger to self or others can be escalated")]
+    EscalationAfterDecline,
 }
 
 impl CaseError {
@@ -159,6 +171,7 @@ impl CaseError {
             CaseError::ReopenWindowPassed(_) => "reopen-window-passed",
             CaseError::StaleVersion(_) => "stale-version",
             CaseError::MergeIntoItself => "merge-into-itself",
+            CaseError::EscalationAfterDecline => "escalation-after-decline",
         }
     }
 }
@@ -195,6 +208,8 @@ pub struct CasePolicies {
     pub roster: crate::RosterPolicy,
     /// How supporters are ranked for a case.
     pub matching: crate::policy::MatchingPolicy,
+    /// Which reports are urgent (read at intake), and how soon an urgent case is due.
+    pub urgency: crate::policy::UrgencyPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +238,9 @@ pub struct OutreachCase {
     first_contact_due: Option<DateTime<Utc>>,
     deadline_noticed: bool,
     linked_reports: Vec<ReportRef>,
+    urgent: bool,
+    /// The resource sheets recorded as sent, by outbox id.
+    sheets_sent: std::collections::BTreeSet<Uuid>,
 }
 
 impl OutreachCase {
@@ -248,6 +266,11 @@ impl OutreachCase {
     /// The report that opened the case.
     pub fn report(&self) -> Option<&ReportRef> {
         self.report.as_ref()
+    }
+
+    /// Whether the case was opened urgent.
+    pub fn is_urgent(&self) -> bool {
+        self.urgent
     }
 
     /// Commands other than opening and cancelling need an open case.
@@ -293,6 +316,7 @@ impl OutreachCase {
                 member,
                 contact,
                 opened_at,
+                urgent,
             } => {
                 if self.status.is_some() {
                     return Ok(None); // the same trigger again: the case exists already
@@ -300,8 +324,13 @@ impl OutreachCase {
                 if contact.email.is_none() && contact.phone.is_none() && contact.mobile.is_none() {
                     return Err(CaseError::NoContactRoute);
                 }
-                let first_contact_due =
-                    Some(policies.deadlines.first_contact_due(trigger, opened_at));
+                let first_contact_due = Some(if urgent {
+                    policies
+                        .deadlines
+                        .due_after(policies.urgency.first_contact, opened_at)
+                } else {
+                    policies.deadlines.first_contact_due(trigger, opened_at)
+                });
                 let facts = CaseOpenedFacts {
                     case_id,
                     report,
@@ -311,6 +340,7 @@ impl OutreachCase {
                     member,
                     opened_at,
                     first_contact_due,
+                    urgent,
                 };
                 CaseEvent::CaseOpened(CaseOpened {
                     facts,
@@ -373,8 +403,9 @@ impl OutreachCase {
                 if self.accepted {
                     return Err(CaseError::AlreadyAccepted);
                 }
+                // The sheet is sent after this, and recorded once it was (ResourceSheetSent).
                 CaseEvent::SupportDeclined(SupportDeclined {
-                    resource_sheet_sent: true,
+                    unverified_sheet_claim: None,
                     declined_at: at,
                 })
             }
@@ -412,6 +443,21 @@ impl OutreachCase {
                 }
                 CaseEvent::ResourcesSent(ResourcesSent { sent_at: at })
             }
+            C::RecordResourceSheetSent { sheet_id, at } => {
+                match self.status {
+                    None => return Err(CaseError::NotOpened),
+                    // Cancelled before anyone reached the member: no sheet was ever due.
+                    Some(CaseStatus::Cancelled) => return Err(CaseError::Closed),
+                    Some(CaseStatus::Open | CaseStatus::Closed) => {}
+                }
+                if self.sheets_sent.contains(&sheet_id) {
+                    return Ok(None); // the same message delivered again
+                }
+                CaseEvent::ResourceSheetSent(ResourceSheetSent {
+                    sheet_id,
+                    sent_at: at,
+                })
+            }
             C::ReferToProfessionalHelp { service, at } => {
                 self.ensure_in_conversation()?;
                 CaseEvent::ReferredToProfessionalHelp(ReferredToProfessionalHelp {
@@ -420,7 +466,16 @@ impl OutreachCase {
                 })
             }
             C::RecordEscalation { category, at } => {
-                self.ensure_in_conversation()?;
+                // A member who says no but discloses danger to self or others is escalated
+                // all the same: the decline ends outreach, not the program's duty.
+                let danger = category == EscalationCategory::DangerToSelfOrOthers;
+                match self.ensure_in_conversation() {
+                    Err(CaseError::ContactAfterDecline) if danger => {}
+                    Err(CaseError::ContactAfterDecline) => {
+                        return Err(CaseError::EscalationAfterDecline)
+                    }
+                    other => other?,
+                }
                 CaseEvent::EscalationRecorded(EscalationRecorded {
                     category,
                     recorded_at: at,
@@ -556,6 +611,7 @@ impl Aggregate for OutreachCase {
                 self.case_id = Some(opened.facts.case_id);
                 self.trigger = Some(opened.facts.trigger);
                 self.report = Some(opened.facts.report);
+                self.urgent = opened.facts.urgent;
                 self.staff_id = opened.facts.member.staff_id;
             }
             CaseEvent::CaseCancelled(_) => self.status = Some(CaseStatus::Cancelled),
@@ -578,6 +634,9 @@ impl Aggregate for OutreachCase {
             }
             CaseEvent::FirstContactDeadlinePassed(_) => self.deadline_noticed = true,
             CaseEvent::TriggerLinked(linked) => self.linked_reports.push(linked.report),
+            CaseEvent::ResourceSheetSent(sent) => {
+                self.sheets_sent.insert(sent.sheet_id);
+            }
             CaseEvent::CaseReopened(_) => {
                 self.status = Some(CaseStatus::Open);
                 self.closed_at = None;

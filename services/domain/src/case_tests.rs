@@ -50,6 +50,7 @@ fn open(contact: MemberContact) -> CaseCommand {
         },
         contact,
         opened_at: at(23, 10),
+        urgent: false,
     }
 }
 
@@ -138,6 +139,27 @@ fn a_case_opens_once_with_its_first_contact_due_in_two_working_days() {
         .given(events)
         .when(open(contact(Some("noor@example.org"))))
         .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_urgent_case_is_due_within_the_urgent_allowance_on_the_clock() {
+    let mut command = open(contact(Some("noor@example.org")));
+    if let CaseCommand::Open {
+        opened_at, urgent, ..
+    } = &mut command
+    {
+        // Saturday night: no working hours until Monday, and no waiting for them.
+        (*opened_at, *urgent) = (at(28, 23), true);
+    }
+    let events = history(vec![command]);
+    let CaseEvent::CaseOpened(opened) = &events[0] else {
+        panic!("not opened: {events:?}")
+    };
+    assert!(opened.facts.urgent);
+    assert_eq!(
+        opened.facts.first_contact_due,
+        Some(at(28, 23) + Duration::minutes(30))
+    );
 }
 
 #[test]
@@ -245,16 +267,46 @@ fn after_a_decline_no_further_contact_is_possible() {
 }
 
 #[test]
-fn a_decline_still_sends_the_resource_sheet() {
+fn a_decline_claims_no_sheet_and_resources_can_still_be_given() {
     let events = history(declined());
-    assert!(matches!(events.last(), Some(CaseEvent::SupportDeclined(d)) if d.resource_sheet_sent));
-    // And resources can still be recorded as sent to a member who declined.
+    // Whether the sheet went out is for the e-mail publisher to record, once it did.
+    assert!(
+        matches!(events.last(), Some(CaseEvent::SupportDeclined(d)) if d.unverified_sheet_claim.is_none())
+    );
+    // And resources can still be recorded as given to a member who declined.
     scenario()
         .given(events)
         .when(CaseCommand::RecordResourcesSent { at: at(23, 15) })
         .then_expect_events(vec![CaseEvent::ResourcesSent(ResourcesSent {
             sent_at: at(23, 15),
         })]);
+}
+
+#[test]
+fn a_sheet_is_recorded_as_sent_once_even_when_delivered_twice_or_after_closing() {
+    let sheet = Uuid::from_u128(42);
+    let sent = CaseCommand::RecordResourceSheetSent {
+        sheet_id: sheet,
+        at: at(23, 16),
+    };
+    let mut closed = declined();
+    closed.push(CaseCommand::Close {
+        reason: CloseReason::Declined,
+        at: at(23, 14),
+    });
+    scenario()
+        .given(history(closed.clone()))
+        .when(sent.clone())
+        .then_expect_events(vec![CaseEvent::ResourceSheetSent(ResourceSheetSent {
+            sheet_id: sheet,
+            sent_at: at(23, 16),
+        })]);
+    closed.push(sent.clone());
+    scenario()
+        .given(history(closed))
+        .when(sent.clone())
+        .then_expect_events(vec![]);
+    refused(vec![], sent, CaseError::NotOpened);
 }
 
 #[test]
@@ -338,6 +390,26 @@ fn referrals_and_escalations_record_their_category_only() {
             category: EscalationCategory::DangerToSelfOrOthers,
             recorded_at: at(24, 10),
         })]);
+}
+
+#[test]
+fn a_member_who_declined_but_disclosed_danger_is_escalated_all_the_same() {
+    let escalate = |category| CaseCommand::RecordEscalation {
+        category,
+        at: at(23, 14),
+    };
+    scenario()
+        .given(history(declined()))
+        .when(escalate(EscalationCategory::DangerToSelfOrOthers))
+        .then_expect_events(vec![CaseEvent::EscalationRecorded(EscalationRecorded {
+            category: EscalationCategory::DangerToSelfOrOthers,
+            recorded_at: at(23, 14),
+        })]);
+    refused(
+        declined(),
+        escalate(EscalationCategory::AbuseOrNeglect),
+        CaseError::EscalationAfterDecline,
+    );
 }
 
 #[test]
@@ -551,7 +623,12 @@ mod properties {
                 at,
             },
             8 => CaseCommand::RecordEscalation {
-                category: EscalationCategory::DangerToSelfOrOthers,
+                category: [
+                    EscalationCategory::DangerToSelfOrOthers,
+                    EscalationCategory::ImpairmentPuttingPatientsAtRisk,
+                    EscalationCategory::AbuseOrNeglect,
+                    EscalationCategory::DiscriminationHarassmentOrRetaliation,
+                ][usize::from(variant % 4)],
                 at,
             },
             9 => CaseCommand::Close {
@@ -566,6 +643,10 @@ mod properties {
             10 => CaseCommand::Reopen { at },
             11 => CaseCommand::NoticeDeadlinePassed {
                 at: at + Duration::days(i64::from(variant % 5)),
+            },
+            12 => CaseCommand::RecordResourceSheetSent {
+                sheet_id: Uuid::from_u128(u128::from(variant % 2)),
+                at,
             },
             _ => CaseCommand::Cancel {
                 reason: CancelReason::ReportWithdrawn,
@@ -586,7 +667,13 @@ mod properties {
             if cancelled {
                 return fail("nothing follows a cancellation");
             }
-            if closed && !matches!(event, CaseEvent::CaseReopened(_)) {
+            // A sheet's delivery is a fact that may come in after the case closed.
+            if closed
+                && !matches!(
+                    event,
+                    CaseEvent::CaseReopened(_) | CaseEvent::ResourceSheetSent(_)
+                )
+            {
                 return fail("only reopening follows a closing");
             }
             match event {
@@ -616,6 +703,19 @@ mod properties {
                 CaseEvent::EncounterRecorded(_) if !reached || declined => {
                     return fail("an encounter needs a reached member who did not decline")
                 }
+                CaseEvent::EscalationRecorded(escalation)
+                    if declined
+                        && escalation.category != EscalationCategory::DangerToSelfOrOthers =>
+                {
+                    return fail("after a decline, only danger to self or others is escalated")
+                }
+                CaseEvent::ResourceSheetSent(sent)
+                    if history[..n].iter().any(|earlier| {
+                        matches!(earlier, CaseEvent::ResourceSheetSent(e) if e.sheet_id == sent.sheet_id)
+                    }) =>
+                {
+                    return fail("a sheet is recorded as sent once")
+                }
                 CaseEvent::FirstContactDeadlinePassed(_) if noticed || attempted => {
                     return fail("a passed deadline is noticed once, and only before contact")
                 }
@@ -639,7 +739,7 @@ mod properties {
 
         #[test]
         fn no_sequence_of_commands_breaks_a_promise(
-            steps in proptest::collection::vec((0u8..13, any::<u8>()), 1..40)
+            steps in proptest::collection::vec((0u8..14, any::<u8>()), 1..40)
         ) {
             let mut history: Vec<CaseEvent> = Vec::new();
             for (step, (choice, variant)) in steps.into_iter().enumerate() {

@@ -320,12 +320,18 @@ impl DeadlinePolicy {
         trigger: TriggerKind,
         opened_at: DateTime<Utc>,
     ) -> DateTime<Utc> {
+        self.due_after(self.allowance(trigger), opened_at)
+    }
+
+    /// `allowance` after `opened_at`: working days in the calendar, hours and minutes on the
+    /// clock (the urgency policy's allowance is counted here too).
+    pub fn due_after(&self, allowance: Allowance, opened_at: DateTime<Utc>) -> DateTime<Utc> {
         let clock = |allowed: Duration| {
             opened_at
                 .checked_add_signed(allowed)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC)
         };
-        match self.allowance(trigger) {
+        match allowance {
             Allowance::WorkingDays(days) => self.calendar.add_working_days(opened_at, days),
             Allowance::Hours(hours) => clock(Duration::hours(hours.into())),
             Allowance::Minutes(minutes) => clock(Duration::minutes(minutes.into())),

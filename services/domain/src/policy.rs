@@ -57,6 +57,59 @@ impl TriggerPolicy {
     }
 }
 
+/// Which reports are urgent: first contact within the urgent allowance, in clock time, and the
+/// supporter on call paged at once (Lurie Children's RISE answers within 30 minutes around the
+/// clock). Read at intake beside the trigger policy, from the same harm level and category;
+/// only the decision is kept, never the harm or the category it read.
+///
+/// The default: a death or a severe harm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UrgencyPolicy {
+    /// Harm levels that make a report urgent.
+    pub harm: BTreeSet<HarmLevel>,
+    /// Report categories that make a report urgent whatever its harm, as the reporting system
+    /// names them (e.g. `unexpected_death`); compared ignoring case and surrounding space.
+    pub categories: BTreeSet<String>,
+    /// How soon first contact is due for an urgent case: clock time, nights and weekends
+    /// included (`{ minutes = 30 }`).
+    pub first_contact: crate::deadline::Allowance,
+}
+
+impl Default for UrgencyPolicy {
+    fn default() -> Self {
+        Self {
+            harm: BTreeSet::from([HarmLevel::Severe, HarmLevel::Death]),
+            categories: BTreeSet::new(),
+            first_contact: crate::deadline::Allowance::Minutes(30),
+        }
+    }
+}
+
+impl UrgencyPolicy {
+    /// Never urgent: every case gets the routine allowance and nobody is paged.
+    pub fn never() -> Self {
+        Self {
+            harm: BTreeSet::new(),
+            categories: BTreeSet::new(),
+            ..Self::default()
+        }
+    }
+
+    /// `harm` and `category` as the report gives them (`None`: not graded, "unknown", or no
+    /// category). Only the referrals' triggers are never urgent: nothing grades them.
+    pub fn is_urgent(&self, harm: Option<HarmLevel>, category: Option<&str>) -> bool {
+        let by_harm = harm.is_some_and(|level| self.harm.contains(&level));
+        let by_category = category.is_some_and(|category| {
+            let category = category.trim();
+            self.categories
+                .iter()
+                .any(|listed| listed.trim().eq_ignore_ascii_case(category))
+        });
+        by_harm || by_category
+    }
+}
+
 /// Which care team members the program serves.
 ///
 /// Default: everyone on the care team (seed 002). Seed 000's program serves staff and faculty
@@ -114,6 +167,29 @@ mod tests {
         };
         assert!(!policy.starts_outreach(TriggerKind::IReport, Some(HarmLevel::Severe)));
         assert!(policy.starts_outreach(TriggerKind::Incident, Some(HarmLevel::Severe)));
+    }
+
+    #[test]
+    fn a_death_or_a_severe_harm_is_urgent_by_default_and_nothing_else() {
+        let policy = UrgencyPolicy::default();
+        assert!(policy.is_urgent(Some(HarmLevel::Death), None));
+        assert!(policy.is_urgent(Some(HarmLevel::Severe), Some("fall")));
+        for harm in [None, Some(HarmLevel::None), Some(HarmLevel::Moderate)] {
+            assert!(!policy.is_urgent(harm, Some("medication")), "{harm:?}");
+        }
+        assert!(!UrgencyPolicy::never().is_urgent(Some(HarmLevel::Death), None));
+    }
+
+    #[test]
+    fn a_listed_category_is_urgent_whatever_its_harm() {
+        let policy = UrgencyPolicy {
+            categories: BTreeSet::from(["unexpected_death".to_string()]),
+            ..UrgencyPolicy::never()
+        };
+        assert!(policy.is_urgent(None, Some(" Unexpected_Death ")));
+        assert!(policy.is_urgent(Some(HarmLevel::None), Some("unexpected_death")));
+        assert!(!policy.is_urgent(Some(HarmLevel::Death), Some("fall")));
+        assert!(!policy.is_urgent(None, None));
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub enum ReportCommand {
         report: ReportRef,
         trigger: TriggerKind,
         outreach: bool,
+        /// The urgency policy's decision, taken at intake beside the trigger policy's.
+        #[serde(default)]
+        urgent: bool,
         campus: String,
         unit: String,
         members: Vec<InvolvedMember>,
@@ -141,6 +144,8 @@ struct Recorded {
     report: ReportRef,
     trigger: TriggerKind,
     outreach: bool,
+    #[serde(default)]
+    urgent: bool,
     campus: String,
     unit: String,
 }
@@ -227,6 +232,7 @@ impl SafetyReport {
                         member: m.profile.clone(),
                         contact: m.contact.clone(),
                         opened_at: at,
+                        urgent: recorded.urgent,
                     };
                     (case_id, command)
                 })
@@ -327,6 +333,7 @@ impl Aggregate for SafetyReport {
                 report,
                 trigger,
                 outreach,
+                urgent,
                 campus,
                 unit,
                 members,
@@ -352,6 +359,7 @@ impl Aggregate for SafetyReport {
                     report,
                     trigger,
                     outreach,
+                    urgent,
                     campus,
                     unit,
                     members,
@@ -443,6 +451,7 @@ impl Aggregate for SafetyReport {
                 report,
                 trigger,
                 outreach,
+                urgent,
                 campus,
                 unit,
                 members,
@@ -452,6 +461,7 @@ impl Aggregate for SafetyReport {
                     report,
                     trigger,
                     outreach,
+                    urgent,
                     campus,
                     unit,
                 });
@@ -588,6 +598,7 @@ mod tests {
             report: report(),
             trigger: TriggerKind::Incident,
             outreach,
+            urgent: false,
             campus: "Parnassus".into(),
             unit: "7 Long ICU".into(),
             members,
@@ -601,6 +612,7 @@ mod tests {
             report: report(),
             trigger: TriggerKind::Incident,
             outreach,
+            urgent: false,
             campus: "Parnassus".into(),
             unit: "7 Long ICU".into(),
             members: members
@@ -656,6 +668,39 @@ mod tests {
             opened(&state.follow_up(&command)),
             vec![ids::case_id(&report(), "E1")]
         );
+    }
+
+    /// Urgency is the report's: every case it opens is urgent, those of staff an amendment adds
+    /// later too.
+    #[test]
+    fn an_urgent_report_opens_urgent_cases_for_everyone_it_names() {
+        let mut event = recorded(&[("E1", true)], true);
+        if let ReportEvent::ReportRecorded { urgent, .. } = &mut event {
+            *urgent = true;
+        }
+        let added = ReportEvent::StaffAdded {
+            members: vec![ReportMember {
+                staff_id: "E3".into(),
+                case_id: ids::case_id(&report(), "E3"),
+                eligible: true,
+            }],
+            amended_at: at(),
+        };
+        let state = state_after(vec![event, added]);
+        let amendment = ReportCommand::Amend {
+            report: report(),
+            added: vec![member("E3", true)],
+            removed: vec![],
+            amended_at: at(),
+        };
+        for command in [record(vec![member("E1", true)], true), amendment] {
+            let follow_up = state.follow_up(&command);
+            assert_eq!(follow_up.len(), 1);
+            assert!(
+                matches!(follow_up[0].1, CaseCommand::Open { urgent: true, .. }),
+                "{follow_up:?}"
+            );
+        }
     }
 
     #[test]

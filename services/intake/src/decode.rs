@@ -203,6 +203,46 @@ mod tests {
         assert_eq!(recorded_members(&decoded).len(), involved + 1);
     }
 
+    fn urgent(decoded: &Decoded) -> bool {
+        match &decoded.command {
+            ReportCommand::Record { urgent, .. } => *urgent,
+            other => panic!("expected a report to record, got {other:?}"),
+        }
+    }
+
+    /// Only the decision is kept: the command has a flag, and no harm level or category.
+    #[test]
+    fn a_severe_harm_or_a_listed_category_makes_a_report_urgent() {
+        let severe = example("01-incident-reported-medication-error.json");
+        let moderate = example("05-incident-reported-rapid-response.json");
+        let fall = example("02-ireport-filed-fall.json");
+        let defaults = Policies::default();
+        assert!(urgent(
+            &decode_with(&structured(&severe), &defaults).unwrap()
+        ));
+        assert!(!urgent(
+            &decode_with(&structured(&moderate), &defaults).unwrap()
+        ));
+        assert!(!urgent(
+            &decode_with(&structured(&fall), &defaults).unwrap()
+        ));
+        let listed = Policies {
+            urgency: outreach_domain::UrgencyPolicy {
+                categories: ["Rapid_Response".to_string()].into(),
+                ..outreach_domain::UrgencyPolicy::never()
+            },
+            ..Default::default()
+        };
+        let decoded = decode_with(&structured(&moderate), &listed).unwrap();
+        assert!(urgent(&decoded));
+        let command = format!("{:?}", decoded.command);
+        assert!(!command.contains("rapid_response"), "{command}");
+        assert!(!command.contains("moderate"), "{command}");
+        assert!(!urgent(
+            &decode_with(&structured(&severe), &listed).unwrap()
+        ));
+    }
+
     #[test]
     fn no_clinical_detail_survives_into_the_command() {
         let event = example("01-incident-reported-medication-error.json");

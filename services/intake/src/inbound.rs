@@ -1,7 +1,8 @@
 //! The parts of each inbound message that intake reads. Everything else in the message
 //! (patient, narrative, diagnosis, medications, room, contributing factors, actions taken,
 //! harm description, withdrawal reason, and any field the source adds) has no field here and
-//! is never deserialised. `harm.level` is read only by the trigger policy and dropped with it.
+//! is never deserialised. `harm.level` and `category` are read only by the trigger and urgency
+//! policies and dropped with them: only the two decisions are kept.
 
 use outreach_domain::HarmLevel;
 use outreach_events::{Channel, Discipline, Involvement, Seniority};
@@ -10,6 +11,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 pub struct IncidentReported {
     pub report_id: String,
+    /// Read by the urgency policy only.
+    #[serde(default)]
+    pub category: Option<String>,
     pub harm: Harm,
     pub location: Location,
     pub involved_staff: Vec<StaffMember>,
@@ -20,6 +24,9 @@ pub struct IReportFiled {
     pub report_id: String,
     pub location: Location,
     pub reporter: Option<StaffMember>,
+    /// Read by the urgency policy only.
+    #[serde(default)]
+    pub category: Option<String>,
     pub harm: Option<Harm>,
     pub involved_staff: Vec<StaffMember>,
 }

@@ -2,7 +2,9 @@
 //! policies on the way. Only the policies' decisions leave this module.
 
 use chrono::{DateTime, Utc};
-use outreach_domain::{EligibilityPolicy, InvolvedMember, ReportCommand, TriggerPolicy};
+use outreach_domain::{
+    EligibilityPolicy, InvolvedMember, ReportCommand, TriggerPolicy, UrgencyPolicy,
+};
 use outreach_events::{MemberContact, MemberProfile, ReportRef, TriggerKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -19,6 +21,8 @@ pub struct Policies {
     pub eligibility: EligibilityPolicy,
     /// How the hospital's FHIR maps onto the program (`[fhir]`).
     pub fhir: crate::fhir::FhirMapping,
+    /// Read beside the trigger policy, from the same harm level and category.
+    pub urgency: UrgencyPolicy,
 }
 
 pub fn to_command(
@@ -41,12 +45,16 @@ pub fn to_command(
     Ok(match ty {
         MessageType::IncidentReported => {
             let message: IncidentReported = read(data)?;
+            let harm = message.harm.level.level();
             ReportCommand::Record {
                 report: report(message.report_id),
                 trigger: TriggerKind::Incident,
                 outreach: policies
                     .trigger
-                    .starts_outreach(TriggerKind::Incident, message.harm.level.level()),
+                    .starts_outreach(TriggerKind::Incident, harm),
+                urgent: policies
+                    .urgency
+                    .is_urgent(harm, message.category.as_deref()),
                 campus: message.location.campus,
                 unit: message.location.unit,
                 members: members(message.involved_staff),
@@ -67,6 +75,9 @@ pub fn to_command(
                 report: report(message.report_id),
                 trigger: TriggerKind::IReport,
                 outreach: policies.trigger.starts_outreach(TriggerKind::IReport, harm),
+                urgent: policies
+                    .urgency
+                    .is_urgent(harm, message.category.as_deref()),
                 campus: message.location.campus,
                 unit: message.location.unit,
                 members: members(staff),

@@ -1,5 +1,6 @@
 //! The e-mail channel: outbox rows with `channel = 'email'` sent through an SMTP relay, at least
-//! once. Today these are the assignment e-mails to supporters (kind `assignment-email`).
+//! once: assignment e-mails to supporters, feedback invitations and resource sheets to members,
+//! alerts to program managers and the director, reminders, and pages to SMS gateways.
 //!
 //! A round has the shape of the Kafka publisher's: it locks up to `batch` unpublished rows,
 //! oldest first (`FOR UPDATE SKIP LOCKED`, so several instances share the work), sends them one
@@ -15,12 +16,19 @@
 //! failure the publisher backs off (up to a minute) rather than retrying every interval. A
 //! refused message is retried like the rest, for ever: its `attempts` count shows it.
 //!
+//! A resource sheet (kind `resource-sheet`) is recorded on its case once the server accepted it:
+//! the publisher issues `RecordResourceSheetSent` (the row id as the sheet's id, so a repeat is
+//! recorded once) before the row is marked published. If that command cannot be stored (the
+//! database is away), the row counts as failed and is sent again later: the member may get the
+//! sheet twice (same `Message-ID`), but the case never says "sent" for a sheet that was not.
+//!
 //! A row's payload is `{"to", "to_name", "subject", "body"}`: a plain-text message the reaction
 //! that recorded it composed. It holds personal data (names and contact details), so logs name
 //! rows by id and kind only, never an address, a subject or a body, and SMTP errors are logged
 //! by their class and reply code only: a server's reply text may quote the address.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
@@ -32,7 +40,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{listen, record_backlog, wait_for_notification, Channel, OutboundError, Round};
+use outreach_command_side::{CommandError, CommandSide, Metadata};
+use outreach_domain::CaseCommand;
+
+use crate::{Channel, Failure, OutboundError, OutboxRow, Round};
 
 /// Rows sent per round, unless told otherwise. Sent one at a time, so fewer than Kafka's.
 pub const DEFAULT_BATCH: i64 = 20;
@@ -40,8 +51,8 @@ pub const DEFAULT_BATCH: i64 = 20;
 /// How long one SMTP command may take before the send counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The longest pause between rounds while the SMTP server cannot be reached.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Where the events the publisher causes come from, in their metadata.
+const SOURCE: &str = "email-publisher";
 
 /// `[notifications.smtp]`: the relay assignment e-mails are sent through.
 #[derive(Clone, Deserialize)]
@@ -85,6 +96,12 @@ pub enum SmtpTls {
     Tls,
 }
 
+/// Whether `text` is an e-mail address as the publisher will send to it (for checking
+/// configured recipients when the settings are read).
+pub fn is_email_address(text: &str) -> bool {
+    text.parse::<Address>().is_ok()
+}
+
 /// Sends the outbox's `email` rows through one SMTP relay.
 pub struct EmailPublisher {
     pub pool: PgPool,
@@ -94,6 +111,9 @@ pub struct EmailPublisher {
     pub interval: Duration,
     /// Rows sent per round.
     pub batch: i64,
+    /// Records resource sheets as sent once delivered; `None`: sheets are sent but not recorded
+    /// (only in tests of the channel itself; the service always records them).
+    commands: Option<Arc<CommandSide>>,
 }
 
 /// What a row's payload must hold.
@@ -106,29 +126,7 @@ struct EmailPayload {
     body: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct EmailRow {
-    id: Uuid,
-    kind: String,
-    payload: serde_json::Value,
-}
-
-/// Why a row was not sent, in words that hold no address or content.
-#[derive(Debug)]
-struct Failure {
-    reason: String,
-    /// The server is unavailable, not refusing this one message: stop the round.
-    ends_round: bool,
-}
-
 impl Failure {
-    fn of_row(reason: &str) -> Self {
-        Failure {
-            reason: reason.to_string(),
-            ends_round: false,
-        }
-    }
-
     fn of_smtp(error: &lettre::transport::smtp::Error) -> Self {
         let code = error
             .status()
@@ -191,113 +189,42 @@ impl EmailPublisher {
             from,
             interval,
             batch: DEFAULT_BATCH,
+            commands: None,
         })
+    }
+
+    /// Records each resource sheet on its case (`ResourceSheetSent`) once the server accepted it.
+    pub fn recording_sheets_with(mut self, commands: Arc<CommandSide>) -> Self {
+        self.commands = Some(commands);
+        self
     }
 
     /// Publishes until `shutdown` is cancelled: a round every `interval`, at once when new rows
     /// are notified, again straight away after a full round, and after a growing pause (up to a
-    /// minute) while rounds fail, so a dead relay or a refused message is not retried twice a
-    /// second. Stopping abandons the round in hand: its rows stay unpublished and go out later.
+    /// minute) while rounds fail. Stopping abandons the round in hand: its rows go out later.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut listener = listen(&self.pool).await;
-        let mut backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            let round = tokio::select! {
-                round = self.publish_round() => round,
-                _ = shutdown.cancelled() => break,
-            };
-            match round {
-                Ok(round) => {
-                    record_backlog(&self.pool, Channel::Email).await;
-                    if round.failed > 0 {
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff.max(self.interval)) => {}
-                            _ = shutdown.cancelled() => break,
-                        }
-                        backoff = (backoff.max(self.interval) * 2).min(MAX_BACKOFF);
-                        continue;
-                    }
-                    backoff = Duration::from_millis(100);
-                    if round.failed == 0 && round.published as i64 == self.batch {
-                        continue;
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, "e-mail outbox round failed; will retry");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.cancelled() => break,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            }
-            tokio::select! {
-                _ = wait_for_notification(&mut listener) => {}
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = shutdown.cancelled() => break,
-            }
-        }
-        tracing::info!("e-mail outbox publisher stopped");
-    }
-
-    /// Sends up to `batch` unpublished `email` rows, oldest first, in one transaction that
-    /// holds their locks: each is marked published once the server accepted it, or has its
-    /// attempts counted and is left for a later round.
-    pub async fn publish_round(&self) -> Result<Round, OutboundError> {
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<EmailRow> = sqlx::query_as(
-            "SELECT id, kind, payload
-               FROM outbox
-              WHERE published_at IS NULL AND channel = 'email'
-              ORDER BY created_at
-              LIMIT $1
-                FOR UPDATE SKIP LOCKED",
+        crate::run_rounds(
+            &self.pool,
+            Channel::Email,
+            self.interval,
+            self.batch,
+            shutdown,
+            || self.publish_round(),
         )
-        .bind(self.batch)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            tx.rollback().await?;
-            return Ok(Round::default());
-        }
-        let (mut published, mut failed) = (Vec::new(), Vec::new());
-        // One at a time: a relay takes one connection per message without a pool, and a dead
-        // one should cost one timeout, not a batch of them.
-        for row in &rows {
-            match self.send(row).await {
-                Ok(()) => published.push(row.id),
-                Err(failure) => {
-                    tracing::warn!(id = %row.id, kind = %row.kind, reason = %failure.reason,
-                        "e-mail not accepted; will retry");
-                    failed.push(row.id);
-                    if failure.ends_round {
-                        break;
-                    }
-                }
-            }
-        }
-        let round = crate::finish_round(tx, &published, &failed).await?;
-        tracing::debug!(
-            published = round.published,
-            failed = round.failed,
-            "e-mail outbox round committed"
-        );
-        Ok(round)
+        .await
     }
 
-    /// Sends one row and waits for the server's acceptance.
-    async fn send(&self, row: &EmailRow) -> Result<(), Failure> {
-        let message = self.message(row)?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|error| Failure::of_smtp(&error))
+    /// Sends up to `batch` unpublished `email` rows, oldest first, one after the other (a
+    /// relay takes one connection per message without a pool, and a dead one should cost one
+    /// timeout, not a batch of them), in one transaction that holds their locks: each is marked
+    /// published once the server accepted it (and a sheet once it is recorded on its case), or
+    /// has its attempts counted and is left for a later round.
+    pub async fn publish_round(&self) -> Result<Round, OutboundError> {
+        crate::sequential_round(&self.pool, Channel::Email, self.batch, self).await
     }
 
     /// The message a row describes, or why it cannot be built (the same on every try).
-    fn message(&self, row: &EmailRow) -> Result<Message, Failure> {
+    fn message(&self, row: &OutboxRow) -> Result<Message, Failure> {
         let payload: EmailPayload = serde_json::from_value(row.payload.clone())
             .map_err(|_| Failure::of_row("payload is not an e-mail"))?;
         let address: Address = payload
@@ -312,6 +239,50 @@ impl EmailPublisher {
             .header(ContentType::TEXT_PLAIN)
             .body(payload.body)
             .map_err(|_| Failure::of_row("message cannot be built"))
+    }
+
+    /// `ResourceSheetSent` on the row's case. A refusal (no such case) cannot be helped by
+    /// sending again, so the row counts as delivered; a database failure leaves it queued.
+    async fn record_sheet_sent(&self, row: &OutboxRow) -> Result<(), Failure> {
+        let Some(commands) = &self.commands else {
+            return Ok(());
+        };
+        let Ok(case_id) = row.topic_key.parse::<Uuid>() else {
+            tracing::warn!(id = %row.id, "a resource sheet's key is not a case id; not recorded");
+            return Ok(());
+        };
+        let command = CaseCommand::RecordResourceSheetSent {
+            sheet_id: row.id,
+            at: chrono::Utc::now(),
+        };
+        let metadata = Metadata::from([("source".to_string(), SOURCE.to_string())]);
+        match commands.handle_case(case_id, command, &metadata).await {
+            Ok(()) => Ok(()),
+            Err(CommandError::Refused { rule, .. }) => {
+                tracing::warn!(id = %row.id, %case_id, rule,
+                    "a delivered resource sheet could not be recorded on its case");
+                Ok(())
+            }
+            Err(error) => Err(Failure {
+                reason: format!("delivered, but not recorded on the case ({error})"),
+                ends_round: true,
+            }),
+        }
+    }
+}
+
+impl crate::SendsOneByOne for EmailPublisher {
+    /// Sends one row and waits for the server's acceptance; a sheet is then recorded as sent.
+    async fn send(&self, row: &OutboxRow) -> Result<(), Failure> {
+        let message = self.message(row)?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|error| Failure::of_smtp(&error))?;
+        if row.kind == outreach_projections::RESOURCE_SHEET {
+            self.record_sheet_sent(row).await?;
+        }
+        Ok(())
     }
 }
 
@@ -384,9 +355,10 @@ mod tests {
     async fn a_row_becomes_a_plain_text_message_with_a_stable_message_id() {
         let publisher =
             EmailPublisher::new(lazy_pool(), &settings(), Duration::from_secs(1)).unwrap();
-        let row = EmailRow {
+        let row = OutboxRow {
             id: Uuid::from_u128(9),
             kind: "assignment-email".into(),
+            topic_key: Uuid::from_u128(7).to_string(),
             payload: serde_json::json!({
                 "to": "grace@example.org", "to_name": "Grace Hopper",
                 "subject": "Hello", "body": "Line one\nLine two\n",
@@ -408,7 +380,7 @@ mod tests {
         );
         assert!(text.ends_with("Line one\r\nLine two\r\n"), "{text}");
 
-        let unreadable = EmailRow {
+        let unreadable = OutboxRow {
             payload: serde_json::json!({"to": "not an address", "subject": "s", "body": "b"}),
             ..row
         };

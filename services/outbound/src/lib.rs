@@ -2,10 +2,11 @@
 //! least once (architecture rule 4).
 //!
 //! A reaction (a process manager, such as the director notices) records its message in the
-//! `outbox` table in the same transaction as the change that caused it, on one of two channels.
-//! [`OutboxPublisher`] sends each unpublished `kafka` row to Kafka and marks it published only
-//! once the broker acknowledged it (`acks=all`); [`EmailPublisher`] sends the `email` rows
-//! through SMTP (see [`email`]). A crash between the acknowledgement and the mark, or a send
+//! `outbox` table in the same transaction as the change that caused it, on one of three
+//! channels. [`OutboxPublisher`] sends each unpublished `kafka` row to Kafka and marks it
+//! published only once the broker acknowledged it (`acks=all`); [`EmailPublisher`] sends the
+//! `email` rows through SMTP (see [`email`]) and [`WebhookPublisher`] the `webhook` rows (pages)
+//! over HTTPS (see [`webhook`]). A crash between the acknowledgement and the mark, or a send
 //! that timed out after all, sends a row again, so every Kafka message carries its row id as the
 //! `idempotency-key` header and consumers dedupe on it.
 //!
@@ -25,6 +26,7 @@
 //! kinds carry the member's contact details).
 
 pub mod email;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -40,7 +42,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use email::{EmailPublisher, SmtpSettings, SmtpTls};
+pub use email::{is_email_address, EmailPublisher, SmtpSettings, SmtpTls};
+pub use webhook::{WebhookPublisher, WebhookSettings};
 
 /// The content type of a structured-mode CloudEvent (CloudEvents Kafka protocol binding).
 const CLOUDEVENTS_JSON: &str = "application/cloudevents+json; charset=UTF-8";
@@ -53,6 +56,7 @@ const OUTBOX_CHANNEL: &str = "peer_outreach_outbox";
 pub enum Channel {
     Kafka,
     Email,
+    Webhook,
 }
 
 impl Channel {
@@ -60,6 +64,7 @@ impl Channel {
         match self {
             Channel::Kafka => "kafka",
             Channel::Email => "email",
+            Channel::Webhook => "webhook",
         }
     }
 }
@@ -78,6 +83,8 @@ pub enum OutboundError {
     Kafka(#[from] KafkaError),
     #[error("notifications.smtp: {0}")]
     SmtpSettings(String),
+    #[error("paging.webhook: {0}")]
+    WebhookSettings(String),
 }
 
 /// Sends the outbox's `kafka` rows to Kafka: to `topic`, or to a topic of their own for the
@@ -103,11 +110,151 @@ pub struct Round {
 }
 
 #[derive(sqlx::FromRow)]
-struct OutboxRow {
+pub(crate) struct OutboxRow {
     id: Uuid,
     kind: String,
     topic_key: String,
     payload: serde_json::Value,
+}
+
+/// Why a row was not sent, in words that hold no address or content.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub reason: String,
+    /// The far end is unavailable, not refusing this one message: stop the round.
+    pub ends_round: bool,
+}
+
+impl Failure {
+    /// This row cannot be sent as it is (the same on every try); the round goes on.
+    pub fn of_row(reason: &str) -> Self {
+        Failure {
+            reason: reason.to_string(),
+            ends_round: false,
+        }
+    }
+}
+
+/// A channel whose rows go out one at a time (e-mail, webhook).
+pub(crate) trait SendsOneByOne {
+    /// Sends one row and waits until the far end took it.
+    fn send(
+        &self,
+        row: &OutboxRow,
+    ) -> impl std::future::Future<Output = Result<(), Failure>> + Send;
+}
+
+/// One round of such a channel: locks up to `batch` unpublished rows of `channel`, oldest first
+/// (`FOR UPDATE SKIP LOCKED`, so several instances share the work), sends each, and in the same
+/// transaction marks published those sent and counts an attempt on the others, which stay
+/// queued. A failure that [ends the round](Failure::ends_round) leaves the rows not yet tried
+/// untouched.
+pub(crate) async fn sequential_round(
+    pool: &PgPool,
+    channel: Channel,
+    batch: i64,
+    sender: &impl SendsOneByOne,
+) -> Result<Round, OutboundError> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<OutboxRow> = sqlx::query_as(
+        "SELECT id, kind, topic_key, payload
+           FROM outbox
+          WHERE published_at IS NULL AND channel = $1
+          ORDER BY created_at
+          LIMIT $2
+            FOR UPDATE SKIP LOCKED",
+    )
+    .bind(channel.as_str())
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok(Round::default());
+    }
+    let (mut published, mut failed) = (Vec::new(), Vec::new());
+    for row in &rows {
+        match sender.send(row).await {
+            Ok(()) => published.push(row.id),
+            Err(failure) => {
+                tracing::warn!(id = %row.id, kind = %row.kind, channel = channel.as_str(),
+                    reason = %failure.reason, "outbox message not delivered; will retry");
+                failed.push(row.id);
+                if failure.ends_round {
+                    break;
+                }
+            }
+        }
+    }
+    let round = finish_round(tx, &published, &failed).await?;
+    tracing::debug!(
+        channel = channel.as_str(),
+        published = round.published,
+        failed = round.failed,
+        "outbox round committed"
+    );
+    Ok(round)
+}
+
+/// The longest pause between rounds while the far end cannot be reached or refuses.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Runs `round` until `shutdown` is cancelled: every `interval`, at once when new rows are
+/// notified, again straight away after a full round, and after a growing pause (up to a
+/// minute) while rounds fail, so a dead server or a refused message is not retried twice a
+/// second. Stopping abandons the round in hand: its rows stay unpublished and go out later.
+pub(crate) async fn run_rounds<F, Fut>(
+    pool: &PgPool,
+    channel: Channel,
+    interval: Duration,
+    batch: i64,
+    shutdown: CancellationToken,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Round, OutboundError>>,
+{
+    let mut listener = listen(pool).await;
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let done = tokio::select! {
+            done = round() => done,
+            _ = shutdown.cancelled() => break,
+        };
+        match done {
+            Ok(done) => {
+                record_backlog(pool, channel).await;
+                if done.failed > 0 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.max(interval)) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff.max(interval) * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+                backoff = Duration::from_millis(100);
+                if done.published as i64 == batch {
+                    continue;
+                }
+            }
+            Err(error) => {
+                tracing::error!(channel = channel.as_str(), %error,
+                    "outbox round failed; will retry");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = wait_for_notification(&mut listener) => {}
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    tracing::info!(channel = channel.as_str(), "outbox publisher stopped");
 }
 
 impl OutboxPublisher {

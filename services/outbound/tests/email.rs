@@ -1,55 +1,13 @@
 //! The e-mail publisher against a real SMTP server (aiosmtpd, see `outreach_test_support::SmtpServer`).
 
+mod common;
+
 use std::time::Duration;
 
+use common::TestDb;
 use outreach_outbound::{EmailPublisher, OutboxPublisher, Round, SmtpSettings, SmtpTls};
-use outreach_test_support::{free_port, SmtpServer, TestDatabase};
+use outreach_test_support::{free_port, SmtpServer};
 use serde_json::json;
-use uuid::Uuid;
-
-/// A fresh database with every migration applied, dropped with the value; with the outbox
-/// helpers these tests share.
-struct TestDb(TestDatabase);
-
-impl std::ops::Deref for TestDb {
-    type Target = TestDatabase;
-
-    fn deref(&self) -> &TestDatabase {
-        &self.0
-    }
-}
-
-impl TestDb {
-    async fn new() -> Self {
-        TestDb(TestDatabase::create("outbound_test").await)
-    }
-
-    async fn insert(&self, kind: &str, channel: &str, payload: serde_json::Value) -> Uuid {
-        let id = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at)
-             VALUES ($1, $2, $3, $4, $5, clock_timestamp())",
-        )
-        .bind(id)
-        .bind(kind)
-        .bind(channel)
-        .bind(Uuid::new_v4().to_string())
-        .bind(payload)
-        .execute(&self.pool)
-        .await
-        .unwrap();
-        id
-    }
-
-    /// (published, attempts) of a row.
-    async fn state(&self, id: Uuid) -> (bool, i32) {
-        sqlx::query_as("SELECT published_at IS NOT NULL, attempts FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
-    }
-}
 
 fn settings(port: u16) -> SmtpSettings {
     SmtpSettings {
@@ -281,4 +239,41 @@ async fn required_starttls_never_falls_back_to_plain_text() {
     );
     assert!(server.messages().is_empty());
     assert_eq!(db.state(row).await, (false, 1));
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_leaves_the_row_queued_until_it_takes_messages_again() {
+    let server = SmtpServer::start();
+    server.refuse();
+    let db = TestDb::new().await;
+    let row = db
+        .insert(
+            "resource-sheet",
+            "email",
+            assignment_email("ada@example.org"),
+        )
+        .await;
+    let publisher = publisher(&db, server.port);
+
+    // 451: refused for now, which ends the round.
+    assert_eq!(
+        publisher.publish_round().await.unwrap(),
+        Round {
+            published: 0,
+            failed: 1
+        }
+    );
+    assert_eq!(db.state(row).await, (false, 1));
+    assert!(server.messages().is_empty());
+
+    server.accept();
+    assert_eq!(
+        publisher.publish_round().await.unwrap(),
+        Round {
+            published: 1,
+            failed: 0
+        }
+    );
+    assert_eq!(db.state(row).await, (true, 1));
+    assert_eq!(server.messages().len(), 1);
 }

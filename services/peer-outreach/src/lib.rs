@@ -14,9 +14,9 @@ use outreach_auth::Authenticator;
 use outreach_command_side::CommandSide;
 use outreach_intake::admin::{ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
-use outreach_outbound::{EmailPublisher, OutboxPublisher};
+use outreach_outbound::{EmailPublisher, OutboxPublisher, WebhookPublisher};
 use outreach_process_managers::{
-    AutoAssign, CaseloadKeeper, DeadlineWatch, RetentionPurge, StatisticsSchedule,
+    AlertWatch, AutoAssign, CaseloadKeeper, DeadlineWatch, RetentionPurge, StatisticsSchedule,
 };
 use outreach_projections::{Leadership, ProjectionRunner, RunnerSettings};
 use sqlx::PgPool;
@@ -67,7 +67,8 @@ impl Service {
             Some(dashboard) => Some(Arc::new(
                 Dashboard::connect(dashboard, &auth)
                     .await
-                    .context("finding the identity provider's sign-in endpoints")?,
+                    .context("finding the identity provider's sign-in endpoints")?
+                    .with_resources(settings.resources.clone()),
             )),
             None => None,
         };
@@ -163,13 +164,15 @@ impl Service {
             &settings.notifications.statistics_topic,
         );
         tasks.spawn(notices.run(shutdown.child_token()));
-        // Assignment e-mails, only when an SMTP relay is configured.
+        // E-mails (assignments, feedback invitations, resource sheets, alerts, SMS pages), only
+        // when an SMTP relay is configured; a resource sheet is recorded on its case once sent.
         if let Some(smtp) = &settings.notifications.smtp {
             let emails = EmailPublisher::new(
                 pool.clone(),
                 smtp,
                 settings.notifications.publish_interval(),
-            )?;
+            )?
+            .recording_sheets_with(commands.clone());
             tasks.spawn(emails.run(shutdown.child_token()));
         }
         // The access audit's whole hash chain, walked now and then; the API checks what is new.
@@ -178,6 +181,25 @@ impl Service {
             ACCESS_AUDIT_WALK_INTERVAL,
             shutdown.child_token(),
         ));
+        // Pages to the paging webhook, when one is configured.
+        if let Some(webhook) = &settings.paging.webhook {
+            let pages = WebhookPublisher::new(
+                pool.clone(),
+                webhook,
+                settings.notifications.publish_interval(),
+            )?;
+            tasks.spawn(pages.run(shutdown.child_token()));
+        }
+        // Reminders before first contact is due, and cases waiting too long for a supporter.
+        let alert_watch = AlertWatch {
+            pool: pool.clone(),
+            setup: settings.alert_setup(),
+            timing: settings.alerts.timing(),
+            calendar: settings.policy.deadlines.calendar.clone(),
+            interval: settings.alerts.watch_interval(),
+            batch: outreach_process_managers::alert_watch::DEFAULT_BATCH,
+        };
+        tasks.spawn(alert_watch.run(shutdown.child_token()));
         tasks.spawn(observe_gauges(
             pool.clone(),
             Duration::from_millis(settings.telemetry.gauge_interval_ms),
@@ -202,6 +224,7 @@ impl Service {
                     trigger: settings.policy.trigger.clone(),
                     eligibility: settings.policy.eligibility.clone(),
                     fhir: settings.fhir.clone(),
+                    urgency: settings.policy.urgency.clone(),
                 },
             },
             commands.clone(),

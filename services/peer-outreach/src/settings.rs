@@ -36,6 +36,13 @@ pub struct Settings {
     /// `[fhir]`: how the hospital's HL7 FHIR maps onto the program.
     #[serde(default)]
     pub fhir: outreach_intake::FhirMapping,
+    /// `[resources]`: the directory the resource sheet lists and supporters see (tier 3).
+    pub resources: outreach_domain::resources::ResourceDirectory,
+    /// `[alerts]`: whom the service tells about cases, and when.
+    pub alerts: AlertSettings,
+    /// `[paging]`: how the supporter on call is paged for an urgent case.
+    #[serde(default)]
+    pub paging: PagingSettings,
     /// `[auth]`: the identity provider whose tokens the API accepts. Required to serve: there
     /// is no setting that turns authentication off. Locally, `peer-outreach dev-issuer init`
     /// makes a development issuer and prints these settings.
@@ -71,6 +78,94 @@ pub struct NotificationSettings {
 impl NotificationSettings {
     pub fn publish_interval(&self) -> Duration {
         Duration::from_millis(self.publish_interval_ms)
+    }
+}
+
+/// `[alerts]`: reminders, alerts and the director's e-mail. Messages carry a case link (to the
+/// dashboard) and facts named in each, never a member's name or anything clinical.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// The dashboard's address: links are `{dashboard_url}/cases/{id}` (managers, director) and
+    /// `{dashboard_url}/my-cases/{id}` (the supporter).
+    pub dashboard_url: String,
+    /// The program managers' list: alerts when first contact is overdue, a case waits for a
+    /// supporter, or an urgent case finds nobody on call.
+    pub managers: Vec<String>,
+    /// The program director: an e-mail per escalation.
+    pub director: Vec<String>,
+    /// The assigned supporter is reminded when this is left before first contact is due.
+    pub remind_before: outreach_domain::alerts::Span,
+    /// The managers are alerted when a case has waited this long for a supporter.
+    pub unassigned_after: outreach_domain::alerts::Span,
+    /// How often the alert watch looks for reminders and waiting cases.
+    pub watch_interval_ms: u64,
+}
+
+impl AlertSettings {
+    pub fn watch_interval(&self) -> Duration {
+        Duration::from_millis(self.watch_interval_ms)
+    }
+
+    pub fn timing(&self) -> outreach_domain::alerts::AlertTiming {
+        outreach_domain::alerts::AlertTiming {
+            remind_before: self.remind_before,
+            unassigned_after: self.unassigned_after,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let link = url::Url::parse(&self.dashboard_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "https" | "http"));
+        if link.is_none() {
+            return Err("alerts.dashboard_url: not an http(s) URL".into());
+        }
+        for (list, addresses) in [("managers", &self.managers), ("director", &self.director)] {
+            if let Some(at) = addresses
+                .iter()
+                .position(|a| !outreach_outbound::is_email_address(a))
+            {
+                return Err(format!("alerts.{list}[{at}]: not an e-mail address"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[paging]`: how an urgent case's supporter on call is paged. Neither set: nobody is paged,
+/// and the program managers are alerted of every urgent case instead.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagingSettings {
+    /// `[paging.webhook]`: a paging service's events endpoint (PagerDuty Events API v2 shape).
+    #[serde(default)]
+    pub webhook: Option<outreach_outbound::WebhookSettings>,
+    /// `[paging.sms]`: e-mail to an SMS gateway (sent through `[notifications.smtp]`).
+    #[serde(default)]
+    pub sms: Option<SmsGatewaySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsGatewaySettings {
+    /// The gateway's address for the on-call supporter's roster phone, `{phone}` standing for
+    /// its digits, e.g. `{phone}@sms.hospital.example`.
+    pub address: String,
+}
+
+impl PagingSettings {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(sms) = &self.sms {
+            let example = sms.address.replace("{phone}", "14155550100");
+            if !sms.address.contains("{phone}") || !outreach_outbound::is_email_address(&example) {
+                return Err(
+                    "paging.sms.address: an e-mail address with {phone} in it, e.g.                      \"{phone}@sms.hospital.example\""
+                        .into(),
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -289,6 +384,8 @@ pub struct PolicySettings {
     pub group_debrief: outreach_domain::report::GroupDebriefPolicy,
     pub roster: outreach_domain::RosterPolicy,
     pub matching: outreach_domain::MatchingPolicy,
+    /// `[policy.urgency]`: which reports are urgent, and the urgent allowance.
+    pub urgency: outreach_domain::UrgencyPolicy,
 }
 
 impl PolicySettings {
@@ -300,6 +397,7 @@ impl PolicySettings {
             group_debrief: self.group_debrief.clone(),
             roster: self.roster.clone(),
             matching: self.matching.clone(),
+            urgency: self.urgency.clone(),
         }
     }
 }
@@ -324,6 +422,20 @@ impl Settings {
         outreach_projections::Setup {
             policies: self.policy.case_policies(),
             feedback_link_base: self.feedback.link_base.clone(),
+            alerts: self.alert_setup(),
+            resources: self.resources.clone(),
+        }
+    }
+
+    /// Whom the alerts and pages reach, and what they link to.
+    pub fn alert_setup(&self) -> outreach_projections::alert_messages::AlertSetup {
+        outreach_projections::alert_messages::AlertSetup {
+            dashboard_url: self.alerts.dashboard_url.clone(),
+            managers: self.alerts.managers.clone(),
+            director: self.alerts.director.clone(),
+            webhook: self.paging.webhook.is_some(),
+            sms_gateway: self.paging.sms.as_ref().map(|sms| sms.address.clone()),
+            time_zone: self.policy.deadlines.calendar.time_zone,
         }
     }
 
@@ -354,6 +466,15 @@ impl Settings {
             .connection()
             .validate()
             .map_err(|e| config::ConfigError::Message(e.to_string()))?;
+        settings
+            .resources
+            .validate()
+            .map_err(|e| config::ConfigError::Message(e.to_string()))?;
+        settings
+            .alerts
+            .validate()
+            .and_then(|()| settings.paging.validate())
+            .map_err(config::ConfigError::Message)?;
         Ok(settings)
     }
 
@@ -370,6 +491,8 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("policy.eligibility.disciplines")
+                    .with_list_parse_key("alerts.managers")
+                    .with_list_parse_key("alerts.director")
                     .try_parsing(true),
             )
             .build()?
@@ -508,6 +631,83 @@ mod tests {
             settings.database.migration_url(),
             "postgres://peer_outreach_owner:owner-s3cret@db:5432/po"
         );
+    }
+
+    #[test]
+    fn the_resource_directory_defaults_to_988_and_a_file_replaces_it_whole() {
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(
+            settings.resources,
+            outreach_domain::resources::ResourceDirectory::default()
+        );
+        assert!(settings.alerts.managers.is_empty() && settings.paging.webhook.is_none());
+
+        let dir = std::env::temp_dir().join(format!("peer-outreach-res-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("resources.toml");
+        std::fs::write(
+            &file,
+            "[[resources.entries]]\nname = \"Employee Assistance Program\"\nkind = \"eap\"\n\
+             phone = \"+1 415 555 0199\"\n\
+             [[resources.entries]]\nname = \"Crisis line\"\nkind = \"crisis_line\"\n\
+             phone = \"0800 555 0100\"\n",
+        )
+        .unwrap();
+        let entries = Settings::load(Some(&file)).unwrap().resources.entries;
+        let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["Employee Assistance Program", "Crisis line"]);
+
+        // No crisis line at all: refused, naming the floor.
+        std::fs::write(
+            &file,
+            "[[resources.entries]]\nname = \"EAP\"\nkind = \"eap\"\nphone = \"1\"\n",
+        )
+        .unwrap();
+        let refused = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(refused.contains("crisis line"), "{refused}");
+    }
+
+    #[test]
+    fn alert_recipients_and_the_sms_gateway_are_checked_when_read() {
+        let dir = std::env::temp_dir().join(format!("peer-outreach-alerts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("alerts.toml");
+        std::fs::write(
+            &file,
+            "[alerts]\nmanagers = [\"peer-support-managers@hospital.example\"]\n\
+             director = [\"director@hospital.example\"]\n\
+             [paging.sms]\naddress = \"{phone}@sms.hospital.example\"\n\
+             [paging.webhook]\nurl = \"https://events.pagerduty.com/v2/enqueue\"\n\
+             routing_key = \"R0UTING\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        let setup = settings.alert_setup();
+        assert!(setup.webhook);
+        assert_eq!(
+            setup.sms_address("+1 415 555 0101").as_deref(),
+            Some("14155550101@sms.hospital.example")
+        );
+        assert_eq!(setup.director, ["director@hospital.example"]);
+
+        for (bad, named) in [
+            (
+                "[alerts]\nmanagers = [\"not an address\"]\n",
+                "alerts.managers[0]",
+            ),
+            (
+                "[paging.sms]\naddress = \"sms.hospital.example\"\n",
+                "paging.sms.address",
+            ),
+            (
+                "[alerts]\ndashboard_url = \"javascript:x\"\n",
+                "alerts.dashboard_url",
+            ),
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let refused = Settings::load(Some(&file)).unwrap_err().to_string();
+            assert!(refused.contains(named), "{refused}");
+        }
     }
 
     #[test]

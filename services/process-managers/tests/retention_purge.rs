@@ -76,6 +76,7 @@ impl World {
             report: report.clone(),
             trigger: TriggerKind::Incident,
             outreach: true,
+            urgent: false,
             campus: "Parnassus".into(),
             unit: "ED".into(),
             members: vec![member],

@@ -192,6 +192,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
             report: report.clone(),
             trigger: TriggerKind::Incident,
             outreach: true,
+            urgent: false,
             campus: campus.into(),
             unit: "ED".into(),
             members: members
@@ -248,6 +249,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                     },
                     opened_at: at,
                     first_contact_due: Some(at + Duration::days(2)),
+                    urgent: false,
                 },
                 personal: Some(MemberContact {
                     given_name: format!("Given{staff}"),
@@ -361,7 +363,7 @@ fn work(dice: &mut Dice, stream: &mut Stream, case_id: Uuid, member: Uuid, at: D
         CloseReason::Completed
     } else {
         case(CaseEvent::SupportDeclined(SupportDeclined {
-            resource_sheet_sent: true,
+            unverified_sheet_claim: None,
             declined_at: hour(6),
         }));
         CloseReason::Declined

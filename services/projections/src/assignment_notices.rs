@@ -35,8 +35,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
+use crate::one_line;
 use crate::outbox::{OutboxRow, Recorded};
-use crate::stored_event::{open_personal, EVENT_COLUMNS};
+use crate::stored_event::{member_contacts, EVENT_COLUMNS};
 use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
 /// The outbox `kind` (and `notice-kind` header) of the Kafka assignment notice.
@@ -181,26 +182,7 @@ async fn load(
     if cases.is_empty() {
         return Ok(known);
     }
-    let mut openings: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS}
-           FROM events
-          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
-            AND event_type = 'CaseOpened'"
-    ))
-    .bind(cases.into_iter().collect::<Vec<_>>())
-    .fetch_all(&mut *db)
-    .await?;
-    open_personal(db, &mut openings).await?;
-    for opened in &openings {
-        match opened.decode::<CaseEvent>()? {
-            CaseEvent::CaseOpened(opening) => {
-                known
-                    .members
-                    .insert(opening.facts.case_id, opening.personal);
-            }
-            _ => return Err(opened.unreadable("event type and payload disagree".into())),
-        }
-    }
+    known.members = member_contacts(db, cases.into_iter().collect()).await?;
     let entries: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT DISTINCT ON (aggregate_id) {EVENT_COLUMNS}
            FROM events
@@ -289,17 +271,6 @@ fn email_body(supporter: &SupporterContact, member: &MemberContact) -> String {
          contact attempt in peer-outreach.\n",
     );
     body
-}
-
-/// A name or contact detail on one line: control characters (a line break in a source system's
-/// field) become spaces, so nothing can add lines or headers of its own.
-fn one_line(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]

@@ -133,8 +133,9 @@ impl Step {
                 outcome: code(attempt.outcome),
                 ..step("contact_attempted", attempt.attempted_at)
             },
+            // Only declines stored before sheets were really sent carry a claim (unverified).
             CaseEvent::SupportDeclined(declined) => Step {
-                resource_sheet_sent: Some(declined.resource_sheet_sent),
+                resource_sheet_sent: declined.unverified_sheet_claim,
                 ..step("support_declined", declined.declined_at)
             },
             CaseEvent::SupportAccepted(accepted) => step("support_accepted", accepted.accepted_at),
@@ -146,6 +147,7 @@ impl Step {
                 ..step("encounter_recorded", encounter.recorded_at)
             },
             CaseEvent::ResourcesSent(sent) => step("resources_sent", sent.sent_at),
+            CaseEvent::ResourceSheetSent(sent) => step("resource_sheet_sent", sent.sent_at),
             CaseEvent::ReferredToProfessionalHelp(referral) => Step {
                 service: code(referral.service),
                 ..step("referred_to_professional_help", referral.referred_at)

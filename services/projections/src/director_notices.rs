@@ -97,11 +97,17 @@ fn notice(event: &StoredEvent) -> Result<Option<OutboxRow>, ProjectionError> {
 
 /// The idempotency key of the `kind` message caused by `event`.
 pub fn outbox_id(kind: &str, event: &StoredEvent) -> Uuid {
-    let namespace = Uuid::new_v5(&OUTBOX_NAMESPACE, kind.as_bytes());
     let name = format!(
         "{}/{}/{}",
         event.aggregate_type, event.aggregate_id, event.sequence
     );
+    outbox_id_named(kind, &name)
+}
+
+/// The idempotency key of the `kind` message named `name` (its cause, and whatever else makes
+/// it one message: a recipient, a deadline), in the kind's own namespace.
+pub fn outbox_id_named(kind: &str, name: &str) -> Uuid {
+    let namespace = Uuid::new_v5(&OUTBOX_NAMESPACE, kind.as_bytes());
     Uuid::new_v5(&namespace, name.as_bytes())
 }
 

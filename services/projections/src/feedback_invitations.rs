@@ -47,6 +47,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
+use crate::one_line;
 use crate::outbox::{OutboxRow, Recorded};
 use crate::stored_event::{open_personal, EVENT_COLUMNS};
 use crate::{Projection, ProjectionError, Reads, StoredEvent};
@@ -378,17 +379,6 @@ fn invitation_email(address: &str, given_name: &str, link: &str) -> serde_json::
              left out. The link works once.\n"
         ),
     })
-}
-
-/// A name or address on one line: control characters become spaces, so nothing can add lines
-/// or headers of its own.
-fn one_line(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]

@@ -25,11 +25,13 @@ macro_rules! case_event_types {
             "CaseClosed",
             "CaseReopened",
             "FirstContactDeadlinePassed",
+            "ResourceSheetSent",
             $($extra),*
         ]
     };
 }
 
+pub mod alert_messages;
 mod assignment_notices;
 pub mod candidates;
 mod case_timeline;
@@ -41,9 +43,11 @@ pub mod gauges;
 mod group_debriefs;
 pub mod leadership;
 mod matching;
-mod outbox;
+pub mod outbox;
 mod outreach;
+mod program_alerts;
 mod purge;
+mod resource_sheets;
 mod runner;
 mod statistics;
 pub mod statistics_publication;
@@ -54,7 +58,7 @@ mod testing;
 
 pub use assignment_notices::{AssignmentNotices, ASSIGNMENT, ASSIGNMENT_EMAIL};
 pub use case_timeline::CaseTimeline;
-pub use director_notices::DirectorNotices;
+pub use director_notices::{outbox_id_named, DirectorNotices};
 pub use error::ProjectionError;
 pub use feedback_invitations::{
     FeedbackInvitations, DEFAULT_FEEDBACK_LINK_BASE, FEEDBACK_INVITATION,
@@ -63,6 +67,8 @@ pub use group_debriefs::GroupDebriefs;
 pub use leadership::{Lead, Leadership};
 pub use matching::MatchingProjection;
 pub use outreach::OutreachProjection;
+pub use program_alerts::ProgramAlerts;
+pub use resource_sheets::{ResourceSheets, RESOURCE_SHEET};
 pub use runner::{ProjectionRunner, RunnerSettings};
 pub use statistics::StatisticsProjection;
 pub use stored_event::{open_personal, StoredEvent};
@@ -175,6 +181,17 @@ pub(crate) fn code_name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// A name, address or place on one line: control characters (a line break in a source
+/// system's field) become spaces, so nothing can add lines or headers of its own to a message.
+pub(crate) fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// A listener for `channel` on a connection of its own, outside `pool`, so that the service's
 /// many listeners (one per projection and publisher) never starve the pool that commands and
 /// queries use; the listener reconnects by itself. `None` (polling only) if it cannot listen.
@@ -188,12 +205,17 @@ pub async fn listen(pool: &sqlx::PgPool, channel: &str) -> Option<sqlx::postgres
 }
 
 /// What the projections are built with: the program's policies (statistics count time in its
-/// working calendar) and where feedback links point.
+/// working calendar), where feedback links point, who is alerted and paged, and the resource
+/// sheet.
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub policies: outreach_domain::CasePolicies,
     /// The start of feedback links: a link is `{feedback_link_base}/{token}`.
     pub feedback_link_base: String,
+    /// Whom the program alerts reach, and how (`[alerts]`, `[paging]`).
+    pub alerts: alert_messages::AlertSetup,
+    /// The directory the resource sheet lists (`[resources]`).
+    pub resources: outreach_domain::resources::ResourceDirectory,
 }
 
 impl Default for Setup {
@@ -201,6 +223,8 @@ impl Default for Setup {
         Self {
             policies: Default::default(),
             feedback_link_base: DEFAULT_FEEDBACK_LINK_BASE.to_owned(),
+            alerts: Default::default(),
+            resources: Default::default(),
         }
     }
 }
@@ -218,6 +242,8 @@ pub fn all(setup: &Setup) -> Vec<Arc<dyn Projection>> {
         Arc::new(GroupDebriefs),
         Arc::new(MatchingProjection),
         Arc::new(CaseTimeline),
+        Arc::new(ResourceSheets::new(&setup.resources)),
+        Arc::new(ProgramAlerts::new(setup.alerts.clone())),
     ]
 }
 

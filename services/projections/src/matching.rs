@@ -1087,6 +1087,7 @@ mod tests {
                         report: report(),
                         trigger: outreach_events::TriggerKind::Incident,
                         outreach: true,
+                        urgent: false,
                         campus: "Parnassus".into(),
                         unit: "ED".into(),
                         members: vec![named("E1")],

@@ -1,5 +1,6 @@
-//! What the reactions (director notices, assignment notices, feedback invitations) record in
-//! the outbox for one batch, written with one statement.
+//! What the reactions (director notices, assignment notices, feedback invitations, resource
+//! sheets, program alerts) record in the outbox for one batch, written with one statement; the
+//! alert watch (a sweep in `outreach-process-managers`) records its rows through [`insert`] too.
 
 use std::collections::HashSet;
 
@@ -32,7 +33,7 @@ pub(crate) async fn steps<S>(
 
 /// One message to send, its id derived from the event that caused it.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OutboxRow {
+pub struct OutboxRow {
     pub id: Uuid,
     pub kind: &'static str,
     pub channel: &'static str,
@@ -76,10 +77,7 @@ impl Recorded {
 }
 
 /// Inserts `rows`, skipping any whose id is there already.
-pub(crate) async fn insert(
-    db: &mut PgConnection,
-    rows: &[OutboxRow],
-) -> Result<(), ProjectionError> {
+pub async fn insert(db: &mut PgConnection, rows: &[OutboxRow]) -> Result<(), ProjectionError> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -332,6 +332,8 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
         }
         CaseEvent::EncounterRecorded(_) => case.encounters += 1,
         CaseEvent::ResourcesSent(_) => case.resources_sent += 1,
+        // Shown on the case's timeline; the list of cases has no column for it.
+        CaseEvent::ResourceSheetSent(_) => {}
         CaseEvent::ReferredToProfessionalHelp(_) => case.referrals += 1,
         CaseEvent::EscalationRecorded(_) => case.escalations += 1,
         CaseEvent::CaseClosed(e) => {
@@ -661,7 +663,7 @@ mod tests {
         let case = assigned_then(vec![
             attempt(ContactOutcome::Reached, 2),
             CaseEvent::SupportDeclined(SupportDeclined {
-                resource_sheet_sent: true,
+                unverified_sheet_claim: None,
                 declined_at: at(3),
             }),
             closed(CloseReason::Declined, 4),

@@ -35,6 +35,41 @@ pub async fn open_personal(
     Ok(())
 }
 
+/// Each of `cases`' member's name and contact details, from the case's opening (opened): one
+/// query and one key lookup. `None` for a member whose data was purged; a case without an
+/// opening is absent.
+pub(crate) async fn member_contacts(
+    db: &mut sqlx::PgConnection,
+    cases: Vec<String>,
+) -> Result<
+    std::collections::HashMap<uuid::Uuid, Option<outreach_events::MemberContact>>,
+    ProjectionError,
+> {
+    let mut contacts = std::collections::HashMap::new();
+    if cases.is_empty() {
+        return Ok(contacts);
+    }
+    let mut openings: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
+           FROM events
+          WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
+            AND event_type = 'CaseOpened'"
+    ))
+    .bind(cases)
+    .fetch_all(&mut *db)
+    .await?;
+    open_personal(db, &mut openings).await?;
+    for opened in &openings {
+        match opened.decode::<outreach_events::CaseEvent>()? {
+            outreach_events::CaseEvent::CaseOpened(opening) => {
+                contacts.insert(opening.facts.case_id, opening.personal);
+            }
+            _ => return Err(opened.unreadable("event type and payload disagree".into())),
+        }
+    }
+    Ok(contacts)
+}
+
 /// Opens the sealed personal parts of the events of `types` (one key lookup for all), and sets
 /// the others' aside unopened, as `null` (what a purge leaves).
 pub(crate) async fn open_personal_of(

@@ -139,6 +139,7 @@ pub(crate) fn case_opened(case_id: Uuid, contact: MemberContact) -> CaseEvent {
             },
             opened_at: DateTime::from_timestamp(1_799_000_000, 0).unwrap(),
             first_contact_due: None,
+            urgent: false,
         },
         personal: Some(contact),
     })
@@ -204,6 +205,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
                 report: report.clone(),
                 trigger: TriggerKind::Incident,
                 outreach: true,
+                urgent: false,
                 campus: "Parnassus".into(),
                 unit: "ED".into(),
                 members: vec![member("E1"), member("E2"), member("E3")],

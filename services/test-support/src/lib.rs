@@ -7,10 +7,12 @@
 //! under test then run as [`RUNTIME_ROLE`], which holds only what the migrations grant the
 //! service's runtime role (least privilege, as deployed).
 
+mod receiver;
 mod smtp;
 pub mod tansu;
 pub mod tls;
 
+pub use receiver::{HttpReceiver, Received};
 pub use smtp::{free_port, SmtpServer};
 
 use std::str::FromStr;

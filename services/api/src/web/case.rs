@@ -82,8 +82,10 @@ fn what_happened(step: &TimelineStep) -> String {
             code(&step.outcome)
         ),
         StepKind::SupportDeclined => match step.resource_sheet_sent {
-            Some(true) => "Member declined support; the resource sheet was sent".into(),
-            _ => "Member declined support (resources are still offered)".into(),
+            Some(true) => "Member declined support (recorded then as \"resource sheet sent\", \
+                           before sending was tracked: unverified)"
+                .into(),
+            _ => "Member declined support; the resource sheet follows by e-mail".into(),
         },
         StepKind::SupportAccepted => "Member accepted support".into(),
         StepKind::EncounterRecorded => format!(
@@ -93,7 +95,10 @@ fn what_happened(step: &TimelineStep) -> String {
             code(&step.format),
             code(&step.duration)
         ),
-        StepKind::ResourcesSent => "Resources sent".into(),
+        StepKind::ResourcesSent => {
+            "Resources given by the supporter; the resource sheet follows by e-mail".into()
+        }
+        StepKind::ResourceSheetSent => "Resource sheet sent to the member's e-mail".into(),
         StepKind::ReferredToProfessionalHelp => {
             format!("Referred to professional help: {}", code(&step.service))
         }
@@ -132,6 +137,33 @@ pub(crate) struct CaseView {
     pub overdue: bool,
     pub facts: Vec<Fact>,
     pub counts: Vec<(String, i64)>,
+    /// Whether the resource sheets the case called for went out; `None` if it called for none.
+    pub resource_sheet: Option<String>,
+}
+
+/// Each decline and each "resources given" sends the member a sheet; a sheet counts as sent
+/// only once the mail server accepted it (its own step).
+fn resource_sheet(steps: &[TimelineStep]) -> Option<String> {
+    let called_for = steps
+        .iter()
+        .filter(|step| match step.step {
+            StepKind::SupportDeclined => step.resource_sheet_sent.is_none(),
+            StepKind::ResourcesSent => true,
+            _ => false,
+        })
+        .count();
+    let sent = steps
+        .iter()
+        .filter(|step| step.step == StepKind::ResourceSheetSent)
+        .count();
+    match (called_for, sent) {
+        (0, 0) => None,
+        (due, sent) if sent >= due => Some(format!("Sent ({sent})")),
+        (due, sent) => Some(format!(
+            "Not sent yet: {sent} of {due} sent. It goes out by e-mail as soon as the mail \
+             server takes it; a member without an e-mail address needs it given by phone."
+        )),
+    }
 }
 
 fn or_dash(value: Option<&str>) -> String {
@@ -186,6 +218,7 @@ fn case_view(row: &CaseRow, steps: &[TimelineStep], clock: Clock) -> CaseView {
             ("Escalations".into(), row.escalations.into()),
             ("Later triggers joined".into(), row.linked_triggers.into()),
         ],
+        resource_sheet: resource_sheet(steps),
     }
 }
 

@@ -9,6 +9,7 @@
 //!
 //! [`Authenticator`]: outreach_auth::Authenticator
 
+mod attention;
 mod case;
 mod forms;
 mod my_cases;
@@ -59,6 +60,8 @@ fn default_queue_refresh_seconds() -> u32 {
 pub struct Dashboard {
     sign_in: SignInClient,
     queue_refresh_seconds: u32,
+    /// The tier 3 directory supporters see on their case pages (`[resources]`).
+    resources: outreach_domain::resources::ResourceDirectory,
 }
 
 impl Dashboard {
@@ -72,7 +75,17 @@ impl Dashboard {
         Ok(Dashboard {
             sign_in: SignInClient::connect(settings.sign_in, auth).await?,
             queue_refresh_seconds: settings.queue_refresh_seconds.max(1),
+            resources: Default::default(),
         })
+    }
+
+    /// Shows supporters the tier 3 entries of `directory` (by default, the 988 Lifeline only).
+    pub fn with_resources(
+        mut self,
+        directory: outreach_domain::resources::ResourceDirectory,
+    ) -> Self {
+        self.resources = directory;
+        self
     }
 }
 
@@ -105,6 +118,7 @@ pub(crate) fn routes(api: ApiState, dashboard: Arc<Dashboard>) -> Router {
         .merge(roster::routes())
         .merge(statistics::routes())
         .merge(referral::routes())
+        .merge(attention::routes())
         .fallback(not_found)
         .with_state(WebState { api, dashboard })
         .layer(axum::middleware::map_response(security_headers));

@@ -129,6 +129,8 @@ struct MyCasePage {
     case: SupportedView,
     notice: Option<&'static str>,
     forms: Vec<FormView>,
+    /// Where a member can be referred on (tier 3), the crisis line included.
+    tier_three: Vec<outreach_domain::resources::Resource>,
 }
 
 async fn one(
@@ -181,6 +183,7 @@ async fn page(
         case,
         notice,
         forms,
+        tier_three: state.dashboard.resources.tier_three().cloned().collect(),
     })
 }
 

@@ -126,7 +126,8 @@ impl Step {
                 ContactAttempt,
                 Closure,
             ],
-            CaseStatus::Declined => &[Resources, Closure],
+            // A member who declined but disclosed danger to self or others is escalated.
+            CaseStatus::Declined => &[Resources, Escalation, Closure],
             CaseStatus::Closed => &[Reopening],
             CaseStatus::Cancelled => &[],
         };

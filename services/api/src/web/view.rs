@@ -27,8 +27,13 @@ pub(crate) struct NavItem {
 impl Nav {
     /// `current` is the href of the page shown.
     pub(crate) fn new(caller: &Caller, csrf: &str, current: &str) -> Nav {
-        let pages: [(&[outreach_auth::Role], &str, &str); 5] = [
+        let pages: [(&[outreach_auth::Role], &str, &str); 6] = [
             (RunTheProgram::ROLES, "/dashboard/queue", "Queue"),
+            (
+                RunTheProgram::ROLES,
+                "/dashboard/attention",
+                "Needs attention",
+            ),
             (RunTheProgram::ROLES, "/dashboard/roster", "Roster"),
             (Support::ROLES, "/dashboard/my-cases", "My cases"),
             (ReadStatistics::ROLES, "/dashboard/statistics", "Statistics"),

@@ -370,6 +370,7 @@ pub fn open_command(case_id: Uuid, staff_id: &str) -> CaseCommand {
             preferred_channel: Some(Channel::Email),
         },
         opened_at: Utc::now(),
+        urgent: false,
     }
 }
 

@@ -41,6 +41,7 @@ pub fn record(id: &str, members: Vec<InvolvedMember>) -> ReportCommand {
         report: report(id),
         trigger: TriggerKind::Incident,
         outreach: true,
+        urgent: false,
         campus: "Parnassus".into(),
         unit: "ED".into(),
         members,

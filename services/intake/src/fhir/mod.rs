@@ -143,9 +143,12 @@ pub fn to_command(
         return Err(Rejection::NoStaffIdentifier);
     }
     let (campus, unit) = staff.place(&read)?;
+    let harm = harm(&read, &policies.fhir);
     let outreach = policies
         .trigger
-        .starts_outreach(TriggerKind::Incident, harm(&read, &policies.fhir));
+        .starts_outreach(TriggerKind::Incident, harm);
+    // FHIR's AdverseEvent categories are not the program's; urgency follows harm alone.
+    let urgent = policies.urgency.is_urgent(harm, None);
     Ok((
         version,
         ReportCommand::Record {
@@ -157,6 +160,7 @@ pub fn to_command(
             members,
             recorded_at: received_at,
             revision: Some(read_revision(event.resource)),
+            urgent,
         },
     ))
 }

@@ -1,0 +1,228 @@
+//! Resources really sent: a member who declines is e-mailed the program's resource sheet (the
+//! configured directory, with the 988 Suicide & Crisis Lifeline), and the case records that the
+//! sheet was sent only once the mail server accepted it. A server that refuses leaves the case
+//! saying "not yet sent", and the sheet goes out when the server takes it.
+
+use integration_tests::mail::{mails, smtp, Mail};
+use integration_tests::reports::{incident, staff};
+use integration_tests::{eventually, TestBed};
+use outreach_domain::resources::{Resource, ResourceDirectory, ResourceKind};
+use outreach_intake::sample::Mode;
+use outreach_test_support::SmtpServer;
+use peer_outreach::Service;
+use serde_json::{json, Value};
+
+const SHEET_SUBJECT: &str = "Peer support: places to turn to";
+
+/// A test bed e-mailing through `server`, with an EAP beside the 988 Lifeline.
+async fn bed(server: &SmtpServer) -> TestBed {
+    let port = server.port;
+    TestBed::with(|settings| {
+        settings.notifications.smtp = Some(smtp(port));
+        settings.notifications.publish_interval_ms = 100;
+        settings.resources = ResourceDirectory {
+            entries: vec![
+                Resource {
+                    name: "Faculty and Staff Assistance Program".into(),
+                    kind: ResourceKind::Eap,
+                    phone: Some("+1 415 555 0199".into()),
+                    url: Some("https://fsap.hospital.example".into()),
+                    hours: Some("Mon-Fri 8:00-17:00".into()),
+                    languages: vec!["en".into(), "es".into()],
+                },
+                Resource::lifeline_988(),
+            ],
+        };
+    })
+    .await
+}
+
+/// A case of member `D1`, assigned to `S1`, the member reached, then declining.
+async fn declined_case(bed: &TestBed, service: &Service) -> String {
+    bed.put_on_roster(service, "S1").await;
+    bed.publish(
+        &incident("INC-SHEET", vec![staff("D1", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+    let cases = bed
+        .wait_for_cases(service, "the case", |cases| cases.len() == 1)
+        .await;
+    let id = cases[0]["case_id"].as_str().unwrap().to_string();
+    for (what, body) in [
+        ("assignment", json!({"supporter_id": "S1"})),
+        (
+            "contact-attempts",
+            json!({"channel": "phone", "outcome": "reached"}),
+        ),
+        ("decline", json!({})),
+    ] {
+        let (status, answer) = bed
+            .post(service, &format!("/v1/cases/{id}/{what}"), body, None)
+            .await;
+        assert_eq!(status, 200, "{what}: {answer}");
+    }
+    id
+}
+
+/// The kinds of the case's timeline steps, oldest first.
+async fn steps(bed: &TestBed, service: &Service, case_id: &str) -> Vec<String> {
+    let (status, timeline) = bed
+        .get(service, &format!("/v1/cases/{case_id}/timeline"))
+        .await;
+    assert_eq!(status, 200, "{timeline}");
+    timeline["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn sheets(server: &SmtpServer) -> Vec<Mail> {
+    mails(server)
+        .into_iter()
+        .filter(|m| m.subject == SHEET_SUBJECT)
+        .collect()
+}
+
+/// (published, attempts) of the case's resource-sheet rows.
+async fn sheet_rows(bed: &TestBed, case_id: &str) -> Vec<(bool, i32)> {
+    sqlx::query_as(
+        "SELECT published_at IS NOT NULL, attempts FROM outbox
+          WHERE kind = 'resource-sheet' AND topic_key = $1",
+    )
+    .bind(case_id)
+    .fetch_all(&bed.db().await)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_decline_sends_the_sheet_with_the_configured_entries_and_988_and_the_case_records_it_after_delivery(
+) {
+    let server = SmtpServer::start();
+    let bed = bed(&server).await;
+    let service = bed.start().await;
+    let case_id = declined_case(&bed, &service).await;
+
+    let sent = eventually(
+        "the resource sheet",
+        || async { sheets(&server) },
+        |s| !s.is_empty(),
+    )
+    .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let sheet = &sent[0];
+    assert_eq!(sheet.to, "d1@example.org");
+    for expected in [
+        "Faculty and Staff Assistance Program (Employee assistance (EAP))",
+        "Phone: +1 415 555 0199",
+        "Web: https://fsap.hospital.example",
+        "988 Suicide & Crisis Lifeline (Crisis line)",
+        "Phone: 988 (call or text)",
+        "Web: https://988lifeline.org",
+    ] {
+        assert!(sheet.body.contains(expected), "{expected}: {}", sheet.body);
+    }
+    // The sheet names no one, and nothing of the case.
+    for absent in [
+        "GivenD1",
+        "FamilyD1",
+        "INC-SHEET",
+        "Critical Care",
+        "7 Long ICU",
+    ] {
+        assert!(!sheet.raw.contains(absent), "{absent} in {}", sheet.raw);
+    }
+
+    // Recorded on the case once delivered, by the publisher, once.
+    let recorded = eventually(
+        "the case to record the sheet",
+        || steps(&bed, &service, &case_id),
+        |steps| steps.iter().any(|s| s == "resource_sheet_sent"),
+    )
+    .await;
+    let declined = recorded
+        .iter()
+        .position(|s| s == "support_declined")
+        .unwrap();
+    let sent_at = recorded
+        .iter()
+        .position(|s| s == "resource_sheet_sent")
+        .unwrap();
+    assert!(declined < sent_at, "{recorded:?}");
+    let (count, source): (i64, Option<String>) = sqlx::query_as(
+        "SELECT count(*), min(metadata->>'source') FROM events
+          WHERE event_type = 'ResourceSheetSent' AND aggregate_id = $1",
+    )
+    .bind(&case_id)
+    .fetch_one(&bed.db().await)
+    .await
+    .unwrap();
+    assert_eq!((count, source.as_deref()), (1, Some("email-publisher")));
+    // The decline itself claims nothing.
+    let decline: Value = sqlx::query_scalar(
+        "SELECT payload::jsonb FROM events WHERE event_type = 'SupportDeclined' AND aggregate_id = $1",
+    )
+    .bind(&case_id)
+    .fetch_one(&bed.db().await)
+    .await
+    .unwrap();
+    assert!(
+        decline["SupportDeclined"]
+            .get("resource_sheet_sent")
+            .is_none(),
+        "{decline}"
+    );
+    assert_eq!(sheet_rows(&bed, &case_id).await, [(true, 0)]);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn an_smtp_server_that_refuses_leaves_the_case_saying_not_yet_sent_and_retries() {
+    let server = SmtpServer::start();
+    // 550 to every message: each row is tried (and refused) in each round, the sheet too.
+    server.refuse_for_good();
+    let bed = bed(&server).await;
+    let service = bed.start().await;
+    let case_id = declined_case(&bed, &service).await;
+
+    // The server refused the sheet at least once: queued, an attempt counted.
+    eventually(
+        "the refused sheet to count an attempt",
+        || sheet_rows(&bed, &case_id),
+        |rows| rows.len() == 1 && rows[0].1 >= 1,
+    )
+    .await;
+    assert!(sheets(&server).is_empty());
+    let before = steps(&bed, &service, &case_id).await;
+    assert!(before.iter().any(|s| s == "support_declined"), "{before:?}");
+    assert!(
+        !before.iter().any(|s| s == "resource_sheet_sent"),
+        "the case says sent while the server refuses: {before:?}"
+    );
+    assert_eq!(bed.events_of_type("ResourceSheetSent").await, 0);
+    let (published, _) = sheet_rows(&bed, &case_id).await[0];
+    assert!(!published);
+
+    // The server takes messages again: the publisher's next round sends it, and only then is
+    // it recorded.
+    server.accept();
+    eventually(
+        "the sheet to go out",
+        || async { sheets(&server) },
+        |s| s.len() == 1,
+    )
+    .await;
+    eventually(
+        "the case to record the sheet",
+        || steps(&bed, &service, &case_id),
+        |steps| steps.iter().filter(|s| *s == "resource_sheet_sent").count() == 1,
+    )
+    .await;
+    let rows = sheet_rows(&bed, &case_id).await;
+    assert!(rows[0].0 && rows[0].1 >= 1, "{rows:?}");
+    service.stop().await;
+}
