@@ -9,9 +9,10 @@ use integration_tests::fhir::{bare, cloudevent, event_of, example, r4_clinical, 
 use integration_tests::logs::CapturedLogs;
 use integration_tests::mail::{mails, smtp, Mail};
 use integration_tests::reports::{incident_with_clinical_detail, staff, urgent_incident};
-use integration_tests::{case_id_of, case_of, eventually, roster_entry, TestBed};
+use integration_tests::{case_id_of, eventually, roster_entry, TestBed};
 use outreach_domain::alerts::Span;
 use outreach_domain::deadline::Allowance;
+use outreach_domain::HarmLevel;
 use outreach_intake::sample::Mode;
 use outreach_outbound::WebhookSettings;
 use outreach_test_support::{HttpReceiver, SmtpServer};
@@ -66,6 +67,9 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
         settings.alerts.unassigned_after = Span::Minutes(0);
         settings.alerts.watch_interval_ms = 100;
         settings.policy.urgency.first_contact = Allowance::Minutes(0);
+        // Only a death is urgent here, so the FHIR reports below (graded severe) stay routine
+        // and the pages are exactly the urgent report's.
+        settings.policy.urgency.harm = [HarmLevel::Death].into();
         settings.deadline_watch.watch_interval_ms = 100;
     })
     .await;

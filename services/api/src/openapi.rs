@@ -151,7 +151,8 @@ impl utoipa::Modify for BearerTokens {
 }
 
 /// OpenAPI links from the lists to the operations that take their ids, so that a client (or a
-/// fuzzer) goes from `GET /v1/cases` to the case's commands with its id and version, and from
+/// fuzzer) goes from `GET /v1/cases` to the case's commands with its id (an `If-Match` is a
+/// quoted version, which a link cannot write from the number), and from
 /// `GET /v1/supporters` to a supporter's operations, and from a staff referral to its case.
 struct Links;
 
@@ -159,15 +160,13 @@ impl utoipa::Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::link::LinkBuilder;
         use utoipa::openapi::RefOr;
-
-        /// An answer that holds an id: where it is, and the case's version beside it.
+        /// An answer that holds an id: where it is.
         struct Source {
             path: &'static str,
             method: &'static str,
             status: &'static str,
             parameter: &'static str,
             id: &'static str,
-            version: Option<&'static str>,
         }
         let sources = [
             Source {
@@ -176,7 +175,6 @@ impl utoipa::Modify for Links {
                 status: "200",
                 parameter: "case_id",
                 id: "$response.body#/cases/0/case_id",
-                version: Some("$response.body#/cases/0/version"),
             },
             Source {
                 path: "/v1/supporters",
@@ -184,7 +182,6 @@ impl utoipa::Modify for Links {
                 status: "200",
                 parameter: "staff_id",
                 id: "$response.body#/supporters/0/staff_id",
-                version: None,
             },
             Source {
                 path: "/v1/referrals",
@@ -192,11 +189,10 @@ impl utoipa::Modify for Links {
                 status: "201",
                 parameter: "case_id",
                 id: "$response.body#/case_id",
-                version: None,
             },
         ];
         // Every operation that takes the id in its path, by its operation id.
-        let targets = |parameter: &str| -> Vec<(String, bool)> {
+        let targets = |parameter: &str| -> Vec<String> {
             let placeholder = format!("{{{parameter}}}");
             openapi
                 .paths
@@ -207,14 +203,7 @@ impl utoipa::Modify for Links {
                     [&item.get, &item.post, &item.put]
                         .into_iter()
                         .flatten()
-                        .filter_map(|operation| {
-                            let takes_version = operation
-                                .parameters
-                                .iter()
-                                .flatten()
-                                .any(|p| p.name == "If-Match");
-                            Some((operation.operation_id.clone()?, takes_version))
-                        })
+                        .filter_map(|operation| operation.operation_id.clone())
                         .collect::<Vec<_>>()
                 })
                 .collect()
@@ -225,13 +214,10 @@ impl utoipa::Modify for Links {
                 let links: Vec<(String, RefOr<utoipa::openapi::link::Link>)> =
                     targets(source.parameter)
                         .into_iter()
-                        .map(|(operation_id, takes_version)| {
-                            let mut link = LinkBuilder::new()
+                        .map(|operation_id| {
+                            let link = LinkBuilder::new()
                                 .operation_id(&operation_id)
                                 .parameter(source.parameter, source.id);
-                            if let (true, Some(version)) = (takes_version, source.version) {
-                                link = link.parameter("header.If-Match", version);
-                            }
                             (operation_id, link.build().into())
                         })
                         .collect();
