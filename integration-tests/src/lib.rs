@@ -69,17 +69,11 @@ impl TestBed {
             ..issuer.settings(&issuer_dir)
         });
         tweak(&mut settings);
-        // Created up front so a test can publish before the service first starts.
-        let kafka = &settings.kafka;
-        outreach_intake::admin::ensure_topics(
-            &kafka.connection(),
-            &[
-                (&kafka.incidents_topic, kafka.partitions),
-                (&kafka.dead_letter_topic, kafka.partitions),
-            ],
-        )
-        .await
-        .expect("the test's topics can be created");
+        // Created up front, as the service would, so a test can publish before the service
+        // first starts.
+        outreach_intake::admin::ensure_topics(&settings.kafka.connection(), &settings.topics())
+            .await
+            .expect("the test's topics can be created");
         let publisher = Publisher::new(
             &settings.kafka.connection(),
             &settings.kafka.incidents_topic,

@@ -139,7 +139,11 @@ async fn on_a_cluster_requiring_tls_and_scram_a_report_opens_its_cases_and_bad_i
         .await;
     assert_eq!(integration_tests::staff_ids(&cases), ["E10001", "E10002"]);
     let dead = bed.dead_letters(1).await;
-    assert_eq!(dead[0].key.as_deref(), Some("IR-TLS-2"));
+    assert_eq!(dead[0].header("dlq-reason-code"), "not-json");
+    assert_eq!(
+        dead[0].header("dlq-source-topic"),
+        bed.settings.kafka.incidents_topic
+    );
     let (status, ready) = bed.get(&service, "/readyz").await;
     assert_eq!((status, &ready["broker"]), (200, &"ok".into()), "{ready}");
     service.stop().await;

@@ -11,9 +11,11 @@
 //!   flood of junk never makes a real answer wait;
 //! - a rating out of range is refused (422 `rating-out-of-range`, naming the field), and the
 //!   token stays usable;
-//! - otherwise, in one transaction: the token row is found by the SHA-256 of the token and locked;
-//!   unknown is 404, used is 410; else it is marked used, the answer is recorded, and 201 says so.
-//!   A refused answer changes nothing.
+//! - otherwise, in one transaction: a token answered before is found by its SHA-256 and is 410;
+//!   a token the program's link key did not issue (its MAC, see
+//!   `outreach_projections::feedback_links`) is 404; else its SHA-256 is stored as used, the
+//!   answer is recorded, and 201 says so. A refused answer changes nothing. (A link sent before
+//!   tokens were MACed has its hash stored, unused, and is taken once the same way.)
 //!
 //! Unlike everything else the API does, this writes to tables directly, not through the event
 //! store: an event would keep the answer for ever with its transaction, time and stream, which is
@@ -22,11 +24,12 @@
 //!
 //! # Keeping PostgreSQL's own bookkeeping from linking the answer to its token
 //!
-//! A row's `xmin` is the id of the transaction that wrote it. The answer and the token's `used`
-//! flag are written by one transaction, so they would share it, and the token row leads to its
-//! invitation and so to the member. So the same transaction rewrites every used token: all used
-//! tokens then carry the latest answer's transaction id, and no token row singles out the answer
-//! it gave. Answers are taken one at a time (an advisory lock) so that each rewrite sees every
+//! A token row shares nothing with its invitation: no id, no transaction (it is written when the
+//! answer comes, not when the link is sent), no order but that of answers. A row's `xmin` is the
+//! id of the transaction that wrote it, and the answer and the token's row are written by one
+//! transaction; the token is in the member's mailbox. So the same transaction rewrites every
+//! used token: all used tokens then carry the latest answer's transaction id, and no token row
+//! singles out the answer it gave. Answers are taken one at a time (an advisory lock) so that each rewrite sees every
 //! token used before it. (The superseded row versions stay readable to a superuser's page
 //! inspection until vacuum; WAL and backups are outside what the schema can promise.)
 //!
@@ -42,7 +45,8 @@ use axum::Router;
 use chrono::{Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
+
+use outreach_projections::feedback_links::LinkKey;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path};
@@ -121,8 +125,8 @@ pub(crate) async fn give_feedback(
         .bind(ANSWER_LOCK)
         .execute(&mut *tx)
         .await?;
-    let found: Option<(Uuid, bool)> = sqlx::query_as(
-        "SELECT id, used FROM feedback_tokens
+    let found: Option<bool> = sqlx::query_scalar(
+        "SELECT used FROM feedback_tokens
           WHERE token_hash = sha256(convert_to($1, 'UTF8'))
             FOR UPDATE",
     )
@@ -130,17 +134,31 @@ pub(crate) async fn give_feedback(
     .fetch_optional(&mut *tx)
     .await?;
     // Dropping the transaction rolls it back: a refusal changes nothing.
-    let Some((id, used)) = found else {
-        return Err(ApiError::FeedbackTokenUnknown);
-    };
-    if used {
-        return Err(ApiError::FeedbackTokenUsed);
+    match found {
+        Some(true) => return Err(ApiError::FeedbackTokenUsed),
+        // A link sent before tokens were MACed, not answered yet.
+        Some(false) => {}
+        None => {
+            if !LinkKey::load(&mut *tx).await?.verify(&token) {
+                return Err(ApiError::FeedbackTokenUnknown);
+            }
+            sqlx::query(
+                "INSERT INTO feedback_tokens (token_hash, used)
+                 VALUES (sha256(convert_to($1, 'UTF8')), true)",
+            )
+            .bind(&token)
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     // This token, and every one used before it, now carry this transaction's id (see the module).
-    sqlx::query("UPDATE feedback_tokens SET used = true WHERE used OR id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE feedback_tokens SET used = true
+          WHERE used OR token_hash = sha256(convert_to($1, 'UTF8'))",
+    )
+    .bind(&token)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("INSERT INTO feedback (month, helpfulness, would_recommend) VALUES ($1, $2, $3)")
         .bind(month)
         .bind(helpfulness)

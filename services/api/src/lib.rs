@@ -61,6 +61,8 @@ pub struct ApiState {
     /// Checks every caller's bearer token.
     pub auth: Arc<outreach_auth::Authenticator>,
     pub rate_limits: RateLimits,
+    /// Which statistics periods the safety office reads.
+    pub safety_office: outreach_domain::period::SafetyOfficePeriods,
 }
 
 /// Renders the service's metrics in the Prometheus text format; supplied by the binary, which

@@ -3,8 +3,12 @@
 //! CSV. Read from the statistics read model, which holds counts and anonymous durations only.
 //!
 //! Every table is suppressed as a whole (cells, row and column totals, the grand total) by the
-//! domain's [`suppress`]; a share is published only when its counts are, and a median or
+//! domain's `suppress_linked`; a share is published only when its counts are, and a median or
 //! percentile only when the number of cases behind it may be published.
+//!
+//! The safety office reads only periods that are over, quarters only unless months are served,
+//! each fixed at its first read and suppressed with its linked tables (see
+//! `outreach_projections::statistics_publication::fixed`): the program's staff read any period.
 
 use std::borrow::Cow;
 
@@ -14,14 +18,14 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use outreach_domain::period::Period;
+use outreach_domain::period::{NotServed, Period};
 use outreach_domain::suppression::Cell;
 use outreach_projections::statistics_publication::{self, Publication, RequestedBy};
 use outreach_projections::statistics_report::{self, Statistics};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::{self, Allowed, ReadStatistics};
+use crate::access::{self, Allowed, Caller, ReadStatistics};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Query};
 use crate::ApiState;
@@ -51,7 +55,7 @@ pub enum Format {
     Csv,
 }
 
-/// Statistics of a period, for the safety office.
+/// Statistics of a period: for the safety office, a period that is over (see the module).
 #[utoipa::path(
     get,
     path = "/v1/statistics",
@@ -64,16 +68,17 @@ pub enum Format {
                 (String = "text/csv"),
             )),
         (status = 400, description = "`invalid-parameter`: the period is not a quarter or month", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Only for the safety office: `period-not-over` (the period, or a month's quarter, is not over) or `months-not-served` (quarters only: `statistics.safety_office_months`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn get_statistics(
     State(state): State<ApiState>,
-    _: Allowed<ReadStatistics>,
+    Allowed(caller, _): Allowed<ReadStatistics>,
     headers: HeaderMap,
     Query(query): Query<StatisticsQuery>,
 ) -> Result<Response, ApiError> {
-    let statistics = statistics_report::read(&state.pool, query.period).await?;
+    let statistics = statistics_for(&state, &caller, query.period).await?;
     let wants_csv = query.format == Some(Format::Csv)
         || (query.format.is_none()
             && headers
@@ -84,6 +89,38 @@ pub(crate) async fn get_statistics(
         return Ok(csv_download(&statistics));
     }
     Ok(Json(statistics).into_response())
+}
+
+/// `period`'s statistics as `caller` may read them: any period, suppressed on its own, for the
+/// program's staff; for the safety office only periods that are over, fixed, and suppressed
+/// with the tables linked to them (quarters only unless `statistics.safety_office_months`).
+pub(crate) async fn statistics_for(
+    state: &ApiState,
+    caller: &Caller,
+    period: Period,
+) -> Result<Statistics, ApiError> {
+    if caller.runs_the_program() {
+        return Ok(statistics_report::read(&state.pool, period).await?);
+    }
+    let now = chrono::Utc::now();
+    let today = now.with_timezone(&state.commands.policies().deadlines.calendar.time_zone);
+    statistics_publication::fixed(
+        &state.pool,
+        period,
+        state.safety_office,
+        today.date_naive(),
+        now,
+    )
+    .await?
+    .map_err(not_served)
+}
+
+/// The 422 that says why a period is not served.
+fn not_served(not_served: NotServed) -> ApiError {
+    ApiError::Refused {
+        rule: not_served.rule(),
+        detail: not_served.to_string(),
+    }
 }
 
 /// The period's statistics as a CSV file to save (the API's and the dashboard's download).
@@ -140,7 +177,7 @@ pub struct StatisticsPublication {
         (status = 201, description = "Published now", body = StatisticsPublication),
         (status = 200, description = "Published before; nothing new was sent", body = StatisticsPublication),
         (status = 400, description = "`invalid-body`: the period is not a quarter or month", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`period-not-over`: a period is published once, so only when it is complete", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`period-not-over`: a period is published once, so only when it is complete (a month only once its quarter is); `months-not-served`: the topic carries quarters only (`statistics.safety_office_months`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -151,18 +188,17 @@ pub(crate) async fn publish_statistics(
 ) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
     let zone = state.commands.policies().deadlines.calendar.time_zone;
-    if body.period.end() > now.with_timezone(&zone).date_naive() {
-        return Err(ApiError::Refused {
-            rule: "period-not-over",
-            detail: format!(
-                "{} is not over yet, and a period is published only once",
-                body.period
-            ),
-        });
-    }
-    let published =
-        statistics_publication::publish(&state.pool, body.period, requested_by(&caller), now)
-            .await?;
+    let today = now.with_timezone(&zone).date_naive();
+    let published = statistics_publication::publish(
+        &state.pool,
+        body.period,
+        state.safety_office,
+        requested_by(&caller),
+        today,
+        now,
+    )
+    .await?
+    .map_err(not_served)?;
     let (status, event_id, published_now, published_at) = match published {
         Publication::Published { event_id } => (StatusCode::CREATED, event_id, true, now),
         Publication::AlreadyPublished {
@@ -210,7 +246,14 @@ fn csv(statistics: &Statistics) -> String {
     for table in &statistics.tables {
         let t = &table.table;
         let mut cell = |row: &str, column: &str, cell: &Cell| {
-            line([&period, table.measure, table.by, row, column, &value(cell)]);
+            line([
+                &period,
+                &table.measure,
+                &table.by,
+                row,
+                column,
+                &value(cell),
+            ]);
         };
         for (r, row) in t.rows.iter().enumerate() {
             for (c, column) in t.columns.iter().enumerate() {
@@ -241,7 +284,7 @@ fn csv(statistics: &Statistics) -> String {
             line([
                 &period,
                 "first_contact",
-                timing.by,
+                &timing.by,
                 &timing.group,
                 column,
                 &text,
@@ -280,8 +323,8 @@ mod tests {
             until: period.end(),
             smallest_published_count: 11,
             tables: vec![StatisticsTable {
-                measure: "cases_opened",
-                by: "campus",
+                measure: "cases_opened".into(),
+                by: "campus".into(),
                 table: PublishedTable {
                     rows: labels.to_vec(),
                     columns: labels.to_vec(),
@@ -297,7 +340,7 @@ mod tests {
             first_contact: labels
                 .iter()
                 .map(|label| FirstContact {
-                    by: "campus",
+                    by: "campus".into(),
                     group: label.clone(),
                     cases: count(15),
                     median_working_hours: Some(3.5),

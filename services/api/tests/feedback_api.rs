@@ -105,8 +105,8 @@ async fn invitation_emails(app: &TestApp) -> Vec<(String, Value)> {
     .unwrap()
 }
 
-async fn token_rows(app: &TestApp) -> Vec<(Uuid, Vec<u8>, bool)> {
-    sqlx::query_as("SELECT id, token_hash, used FROM feedback_tokens ORDER BY id")
+async fn token_rows(app: &TestApp) -> Vec<(Vec<u8>, bool)> {
+    sqlx::query_as("SELECT token_hash, used FROM feedback_tokens ORDER BY token_hash")
         .fetch_all(&app.pool)
         .await
         .unwrap()
@@ -160,27 +160,18 @@ async fn a_completed_case_invites_its_member_once_even_when_replayed() {
     for fact in ["ICU 4", "Critical care", "INC-", "North", "E20001"] {
         assert!(!email.to_string().contains(fact), "{fact}");
     }
-    let tokens = token_rows(&app).await;
-    assert_eq!(tokens.len(), 1);
-    assert!(!tokens[0].2, "unused");
-    // Only the token's hash is stored, never the token.
-    let stored: Vec<String> = sqlx::query_scalar(
-        "SELECT to_jsonb(t)::text || encode(token_hash, 'escape') FROM feedback_tokens t",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    assert!(!stored[0].contains(&token));
+    // Nothing is stored of the token when the link is sent: it is recognised by its MAC.
+    assert!(token_rows(&app).await.is_empty());
 
     // Caught up again: nothing new.
     project(&app).await;
-    // Rebuilt from the first event: the token row is found, no second token, no second e-mail.
+    // Rebuilt from the first event: the e-mail is found, no second one.
     let runner = ProjectionRunner::new(app.pool.clone(), invitations(), Default::default());
     runner.reset().await.unwrap();
     project(&app).await;
 
     assert_eq!(invitation_emails(&app).await, emails);
-    assert_eq!(token_rows(&app).await, tokens);
+    assert!(token_rows(&app).await.is_empty());
 }
 
 #[tokio::test]
@@ -206,7 +197,9 @@ async fn feedback_through_the_link_is_kept_with_nothing_that_leads_back() {
         .with_day(1)
         .unwrap();
     assert_eq!(feedback_rows(&app).await, [(month, 4, true)]);
-    assert!(token_rows(&app).await[0].2, "the token is used");
+    let tokens = token_rows(&app).await;
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].1, "the token is used");
 
     // The table has the two ratings and the month, nothing else.
     let columns: Vec<(String, String)> = sqlx::query_as(
@@ -243,14 +236,9 @@ async fn feedback_through_the_link_is_kept_with_nothing_that_leads_back() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let token_id: Uuid = sqlx::query_scalar("SELECT id FROM feedback_tokens")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
     for identifying in [
         case_id.to_string(),
         case_id.simple().to_string(),
-        token_id.to_string(),
         "E7".to_owned(),
         "E20001".to_owned(),
         "Ana".to_owned(),
@@ -352,7 +340,10 @@ async fn a_rating_out_of_range_is_refused_by_name_and_the_link_still_works() {
         response.assert_problem(StatusCode::BAD_REQUEST, "invalid-body");
     }
     assert!(feedback_rows(&app).await.is_empty());
-    assert!(!token_rows(&app).await[0].2, "still unused");
+    assert!(
+        token_rows(&app).await.is_empty(),
+        "nothing written, the link unused"
+    );
 
     let response = app
         .post(
@@ -412,8 +403,8 @@ async fn declined_merged_and_unaddressable_members_are_not_invited() {
 }
 
 /// PostgreSQL stamps each row with the transaction that wrote it (`xmin`). The answer and its
-/// token's `used` flag are written together, so every used token is rewritten with them: no
-/// token row shares its transaction with one answer only.
+/// token's row are written together, so every used token is rewritten with them: no token row
+/// shares its transaction with one answer only.
 #[tokio::test]
 async fn the_transaction_ids_of_answers_single_out_no_token() {
     let app = TestApp::spawn().await;
@@ -451,4 +442,123 @@ async fn the_transaction_ids_of_answers_single_out_no_token() {
     assert_eq!((latest.1, first.1), (2, 5));
     assert_eq!(used[0], latest.0);
     assert_ne!(used[0], first.0);
+}
+
+/// A link sent before tokens were MACed has its hash stored, unused: it still takes one answer.
+#[tokio::test]
+async fn a_link_sent_before_tokens_were_macs_still_takes_one_answer() {
+    let app = TestApp::spawn().await;
+    let old = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    sqlx::query(
+        "INSERT INTO feedback_tokens (token_hash, used) VALUES (sha256(convert_to($1, 'UTF8')), false)",
+    )
+    .bind(&old)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let answer = json!({"helpfulness": 4, "would_recommend": false});
+    let first = app.post(&uri(&old), Some(answer.clone()), None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    app.post(&uri(&old), Some(answer), None)
+        .await
+        .assert_problem(StatusCode::GONE, "feedback-token-used");
+    assert_eq!(feedback_rows(&app).await.len(), 1);
+}
+
+/// The migration that took the ids off the token rows, on a database as the previous code left
+/// it: old links keep working (their hashes and flags move, in no order tied to the
+/// invitations), sent invitations are emptied, unsent ones keep their link to be sent.
+#[tokio::test]
+async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitations() {
+    let app = TestApp::spawn().await;
+    // Back to the previous schema: token rows under the invitation's id, no link key.
+    sqlx::raw_sql(
+        "DROP TABLE feedback_tokens; DROP TABLE feedback_link_key;
+         CREATE TABLE feedback_tokens (
+             id uuid PRIMARY KEY,
+             token_hash bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+             used boolean NOT NULL DEFAULT false);",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (sent, unsent) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a, b) = (format!("{:064x}", 0xa), format!("{:064x}", 0xb));
+    for (id, token, used, published) in [(sent, &a, true, true), (unsent, &b, false, false)] {
+        sqlx::query(
+            "INSERT INTO feedback_tokens (id, token_hash, used)
+             VALUES ($1, sha256(convert_to($2, 'UTF8')), $3)",
+        )
+        .bind(id)
+        .bind(token)
+        .bind(used)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at, published_at)
+             VALUES ($1, 'feedback-invitation', 'email', $2, $3, now(),
+                     CASE WHEN $4 THEN now() END)",
+        )
+        .bind(id)
+        .bind(Uuid::new_v4().to_string())
+        .bind(json!({"to": "ana.silva@hospital.example", "body": format!("link/{token}")}))
+        .bind(published)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+
+    sqlx::raw_sql(include_str!(
+        "../../../migrations/20261206271002_feedback_links_unlinked.sql"
+    ))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let expected_hash = |token: &str| {
+        let pool = app.pool.clone();
+        let token = token.to_owned();
+        async move {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT sha256(convert_to($1, 'UTF8'))")
+                .bind(token)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let mut expected = vec![
+        (expected_hash(&a).await, true),
+        (expected_hash(&b).await, false),
+    ];
+    expected.sort();
+    assert_eq!(token_rows(&app).await, expected);
+    let payloads: Vec<(Uuid, Value)> =
+        sqlx::query_as("SELECT id, payload FROM outbox WHERE kind = 'feedback-invitation'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    for (id, payload) in payloads {
+        if id == sent {
+            assert_eq!(payload, json!({"sent": true}));
+        } else {
+            assert_eq!(
+                payload["body"],
+                format!("link/{b}"),
+                "an unsent invitation keeps its link"
+            );
+        }
+    }
+    let key_length: i32 = sqlx::query_scalar("SELECT length(key) FROM feedback_link_key")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(key_length, 32);
+    // The old unused link still takes its one answer; the old used one takes none.
+    let answer = json!({"helpfulness": 3, "would_recommend": true});
+    let response = app.post(&uri(&b), Some(answer.clone()), None).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    app.post(&uri(&a), Some(answer), None)
+        .await
+        .assert_problem(StatusCode::GONE, "feedback-token-used");
 }

@@ -148,7 +148,7 @@ async fn the_safety_office_reads_statistics_and_cannot_open_a_case() {
     let safety_office = app.token(Role::SafetyOffice, None);
 
     let statistics = app
-        .get_as(&safety_office, "/v1/statistics?period=2026-Q4")
+        .get_as(&safety_office, "/v1/statistics?period=2026-Q3")
         .await;
     assert_eq!(statistics.status, StatusCode::OK, "{}", statistics.body);
     for forbidden in [

@@ -31,6 +31,16 @@ async fn project(app: &TestApp) {
 
 /// Opens a case for a member at `campus`; returns its id.
 async fn open_at(app: &TestApp, campus: &str, staff_id: &str) -> Uuid {
+    open_on(app, campus, staff_id, Utc::now()).await
+}
+
+/// Opens a case for a member at `campus`, as if at `opened_at`; returns its id.
+async fn open_on(
+    app: &TestApp,
+    campus: &str,
+    staff_id: &str,
+    opened_at: chrono::DateTime<Utc>,
+) -> Uuid {
     let case_id = Uuid::new_v4();
     let CaseCommand::Open {
         case_id,
@@ -39,7 +49,6 @@ async fn open_at(app: &TestApp, campus: &str, staff_id: &str) -> Uuid {
         unit,
         member,
         contact,
-        opened_at,
         ..
     } = open_command(case_id, staff_id)
     else {
@@ -341,14 +350,14 @@ async fn the_statistics_tables_hold_no_identifier_of_anyone_or_any_case() {
 async fn the_quarter_downloads_as_csv() {
     let app = TestApp::spawn().await;
     for n in 0..11 {
-        open_at(&app, "North", &format!("N{n}")).await;
+        open_last_quarter(&app, "North", &format!("N{n}")).await;
     }
     project(&app).await;
 
-    // As the safety office would download it.
+    // As the safety office would download it: a quarter that is over.
     let request = axum::http::Request::get(format!(
         "/v1/statistics?period={}&format=csv",
-        this_quarter()
+        last_quarter()
     ))
     .header(
         "authorization",
@@ -376,7 +385,7 @@ async fn the_quarter_downloads_as_csv() {
         text.starts_with("period,table,by,row,column,value\n"),
         "{text}"
     );
-    let quarter = this_quarter();
+    let quarter = last_quarter();
     assert!(
         text.contains(&format!(
             "{quarter},cases_opened,campus,North,incident,11\n"
@@ -508,6 +517,7 @@ async fn the_schedule_publishes_the_last_quarter_once_but_not_for_a_new_installa
         pool: app.pool.clone(),
         commands: app.commands.clone(),
         interval: std::time::Duration::from_secs(600),
+        periods: Default::default(),
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let tick = || async {
@@ -532,4 +542,98 @@ async fn the_schedule_publishes_the_last_quarter_once_but_not_for_a_new_installa
     let published = statistics_outbox(&app).await;
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].1["subject"], last_quarter());
+}
+
+#[tokio::test]
+async fn the_safety_office_reads_only_quarters_that_are_over_and_no_months() {
+    let app = TestApp::spawn().await;
+    let safety = app.token(outreach_auth::Role::SafetyOffice, None);
+    // The running quarter, polled, would show single cases arriving.
+    let running = app
+        .get_as(
+            &safety,
+            &format!("/v1/statistics?period={}", this_quarter()),
+        )
+        .await;
+    let detail = running.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "period-not-over");
+    assert!(detail.contains(&this_quarter()), "{detail}");
+    // A month is the difference of its quarter and the other two: quarters only by default.
+    let month = Period::quarter_of(Utc::now().date_naive())
+        .previous_quarter()
+        .first_month()
+        .format("%Y-%m")
+        .to_string();
+    app.get_as(&safety, &format!("/v1/statistics?period={month}"))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "months-not-served");
+    // Nor is a month published on the topic.
+    let published = app
+        .post(
+            "/v1/statistics/publications",
+            Some(serde_json::json!({"period": month})),
+            None,
+        )
+        .await;
+    published.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "months-not-served");
+    // The last quarter, over, is served.
+    let over = app
+        .get_as(
+            &safety,
+            &format!("/v1/statistics?period={}", last_quarter()),
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::OK, "{}", over.body);
+    assert_eq!(over.body["period"], last_quarter());
+    // The program's staff read any period, the running one too.
+    assert_eq!(
+        app.get(&format!("/v1/statistics?period={}", this_quarter()))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+/// Opens a case at `campus` as if it had been opened on a day of last quarter.
+async fn open_last_quarter(app: &TestApp, campus: &str, staff_id: &str) {
+    let day = Period::quarter_of(Utc::now().date_naive())
+        .previous_quarter()
+        .first_month()
+        + Duration::days(20);
+    let opened_at = day.and_hms_opt(18, 0, 0).unwrap().and_utc();
+    open_on(app, campus, staff_id, opened_at).await;
+}
+
+#[tokio::test]
+async fn what_the_safety_office_read_of_a_quarter_stays_as_it_was_and_is_what_is_published() {
+    let app = TestApp::spawn().await;
+    let safety = app.token(outreach_auth::Role::SafetyOffice, None);
+    for n in 0..12 {
+        open_last_quarter(&app, "North", &format!("N{n}")).await;
+    }
+    project(&app).await;
+    let uri = format!("/v1/statistics?period={}", last_quarter());
+    let opened = |statistics: &Value| table(statistics, "cases_opened", "campus")["total"].clone();
+    let first = app.get_as(&safety, &uri).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(opened(&first.body), 12);
+
+    // A case recorded late for a day of the quarter: the program's staff see it, the safety
+    // office goes on reading what it read, or the difference would be that one case.
+    open_last_quarter(&app, "North", "N-late").await;
+    project(&app).await;
+    assert_eq!(opened(&app.get(&uri).await.body), 13);
+    let again = app.get_as(&safety, &uri).await;
+    assert_eq!(again.body, first.body);
+
+    // What is published is what the safety office reads.
+    let published = app
+        .post(
+            "/v1/statistics/publications",
+            Some(serde_json::json!({"period": last_quarter()})),
+            None,
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
+    let outbox = statistics_outbox(&app).await;
+    assert_eq!(outbox[0].1["data"], first.body);
 }

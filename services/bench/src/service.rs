@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use outreach_auth::DevIssuer;
+use outreach_intake::admin::TopicSpec;
 use outreach_intake::sample::Publisher;
 
 /// Everything a child needs to find its database, topics and identity provider.
@@ -189,11 +190,12 @@ impl Environment {
     pub async fn topics_and_publisher(&self) -> anyhow::Result<Publisher> {
         let topic = self.incidents_topic();
         let connection = outreach_kafka::KafkaConnection::plaintext(&self.brokers);
+        let week = Duration::from_secs(7 * 24 * 3600);
         outreach_intake::admin::ensure_topics(
             &connection,
             &[
-                (&topic, self.partitions),
-                (&format!("{topic}.dead-letter"), self.partitions),
+                TopicSpec::new(&topic, self.partitions, week),
+                TopicSpec::new(format!("{topic}.dead-letter"), self.partitions, week),
             ],
         )
         .await?;

@@ -51,6 +51,67 @@ impl Period {
     }
 }
 
+/// Which periods the safety office reads, and with which others each is suppressed (see
+/// [`crate::suppression::suppress_linked`]). Only periods that are over: a running period,
+/// polled, would show single cases arriving. Quarters only by default; with `months`, a month
+/// too, once its quarter is over, suppressed together with the quarter and its other months so
+/// that no combination of them gives away what one hides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SafetyOfficePeriods {
+    pub months: bool,
+}
+
+/// Why the safety office is not served a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotServed {
+    #[error("{0} is not over yet: the safety office reads periods that are over")]
+    NotOver(Period),
+    #[error("the safety office reads quarters only (months are not served: statistics.safety_office_months)")]
+    MonthsNotServed,
+    #[error("the statistics of {0} were fixed before months were served, so its months are not")]
+    FixedWithoutMonths(Period),
+}
+
+impl NotServed {
+    /// The rule's stable name, for problem+json.
+    pub fn rule(self) -> &'static str {
+        match self {
+            NotServed::NotOver(_) => "period-not-over",
+            NotServed::MonthsNotServed | NotServed::FixedWithoutMonths(_) => "months-not-served",
+        }
+    }
+}
+
+impl SafetyOfficePeriods {
+    /// The periods suppressed together with `period` when the safety office reads it on
+    /// `today`: its quarter first, then the quarter's three months where months are served.
+    /// Or why it is not served.
+    pub fn linked(self, period: Period, today: NaiveDate) -> Result<Vec<Period>, NotServed> {
+        if matches!(period, Period::Month { .. }) && !self.months {
+            return Err(NotServed::MonthsNotServed);
+        }
+        let quarter = Period::quarter_of(period.first_month());
+        // A month is served only once its whole quarter is over: the months are suppressed
+        // with the quarter, which is not known before.
+        if quarter.end() > today {
+            return Err(NotServed::NotOver(period));
+        }
+        let mut linked = vec![quarter];
+        if self.months {
+            linked.extend((0..3).map(|m| Period::Month {
+                year: quarter.first_month().year(),
+                month: quarter.first_month().month() + m,
+            }));
+        }
+        Ok(linked)
+    }
+
+    /// The last quarter that is over on `today`: what the safety office reads first.
+    pub fn latest_quarter(today: NaiveDate) -> Period {
+        Period::quarter_of(today).previous_quarter()
+    }
+}
+
 impl FromStr for Period {
     type Err = NotAPeriod;
 
@@ -142,6 +203,41 @@ mod tests {
                 .to_string(),
             "2025-Q4"
         );
+    }
+
+    #[test]
+    fn the_safety_office_reads_quarters_that_are_over_and_months_only_where_served() {
+        let today = day(2026, 11, 23);
+        let quarters_only = SafetyOfficePeriods::default();
+        let q3: Period = "2026-Q3".parse().unwrap();
+        assert_eq!(quarters_only.linked(q3, today), Ok(vec![q3]));
+        let q4: Period = "2026-Q4".parse().unwrap();
+        assert_eq!(quarters_only.linked(q4, today), Err(NotServed::NotOver(q4)));
+        let august: Period = "2026-08".parse().unwrap();
+        assert_eq!(
+            quarters_only.linked(august, today),
+            Err(NotServed::MonthsNotServed)
+        );
+        assert_eq!(SafetyOfficePeriods::latest_quarter(today), q3);
+
+        let months = SafetyOfficePeriods { months: true };
+        let linked: Vec<String> = months
+            .linked(august, today)
+            .unwrap()
+            .iter()
+            .map(Period::to_string)
+            .collect();
+        assert_eq!(linked, ["2026-Q3", "2026-07", "2026-08", "2026-09"]);
+        assert_eq!(months.linked(q3, today).unwrap().len(), 4);
+        // October is over on 23 November, but its quarter is not.
+        let october: Period = "2026-10".parse().unwrap();
+        assert_eq!(
+            months.linked(october, today),
+            Err(NotServed::NotOver(october))
+        );
+        // The day a quarter ends is the first day after it.
+        assert!(quarters_only.linked(q3, day(2026, 10, 1)).is_ok());
+        assert!(quarters_only.linked(q3, day(2026, 9, 30)).is_err());
     }
 
     #[test]

@@ -67,17 +67,19 @@
 //! - "At least two values" is not a protection interval: a reader may still bound a suppressed
 //!   count (say between 0 and 15). Nothing requires the bounds to be wide.
 //! - One table at a time. Tables that share members (the same cases by campus and by
-//!   discipline share the grand total; a quarter and the year to date differ by the rest of the
-//!   year) can reveal in combination what each hides alone; the caller must publish shared
-//!   values consistently, e.g. as cells of one table, or suppress the linking totals.
+//!   discipline share the grand total; a quarter is the sum of its months) can reveal in
+//!   combination what each hides alone: [`suppress_linked`] suppresses such tables together.
 //! - The reader is assumed to know only the published values and nonnegativity, not that a
 //!   suppressed count is at least 1 because it is small (the algorithm itself is public).
+
+mod linked;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::ops::Add;
 
+pub use linked::suppress_linked;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -297,25 +299,10 @@ pub struct PublishedTable {
 /// If the table is malformed (see [`CountTable::check_shape`]; [`CountTable::new`] checks it),
 /// or if its counts add up to 2^64 or more.
 pub fn suppress(table: &CountTable) -> PublishedTable {
-    if let Err(error) = table.check_shape() {
-        panic!("cannot suppress a malformed table: {error}");
-    }
-    let network = Network::of(table);
-    let mut suppressed: Vec<bool> = network.edges.iter().map(|e| is_small(e.value)).collect();
-    let mut protected = vec![false; network.edges.len()];
-    for edge in 0..network.edges.len() {
-        if !suppressed[edge] || protected[edge] {
-            continue;
-        }
-        let cycle = network
-            .cheapest_cycle(edge, &suppressed)
-            .expect("the network of a table with a nonzero count is strongly connected");
-        for member in cycle {
-            suppressed[member] = true;
-            protected[member] = true;
-        }
-    }
-    network.publish(table, &suppressed)
+    suppress_linked(&[vec![table.clone()]])
+        .pop()
+        .and_then(|mut breakdowns| breakdowns.pop())
+        .expect("one period of one table")
 }
 
 /// A share (e.g. cases contacted within the deadline out of all cases) of two published counts,
@@ -587,14 +574,14 @@ mod tests {
 
     /// A value a published table shows: a cell, a row total, a column total or the grand total.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-    enum Member {
+    pub(super) enum Member {
         Cell(usize, usize),
         Row(usize),
         Column(usize),
         Total,
     }
 
-    fn members(rows: usize, columns: usize) -> Vec<Member> {
+    pub(super) fn members(rows: usize, columns: usize) -> Vec<Member> {
         let cells = (0..rows).flat_map(|i| (0..columns).map(move |j| Member::Cell(i, j)));
         cells
             .chain((0..rows).map(Member::Row))
@@ -603,7 +590,7 @@ mod tests {
             .collect()
     }
 
-    fn value_in(cells: &[Vec<u64>], member: Member) -> u64 {
+    pub(super) fn value_in(cells: &[Vec<u64>], member: Member) -> u64 {
         match member {
             Member::Cell(i, j) => cells[i][j],
             Member::Row(i) => cells[i].iter().sum(),
@@ -612,7 +599,7 @@ mod tests {
         }
     }
 
-    fn shown(published: &PublishedTable, member: Member) -> Cell {
+    pub(super) fn shown(published: &PublishedTable, member: Member) -> Cell {
         match member {
             Member::Cell(i, j) => published.cells[i][j],
             Member::Row(i) => published.row_totals[i],
@@ -621,7 +608,7 @@ mod tests {
         }
     }
 
-    fn suppressed_members(published: &PublishedTable) -> Vec<Member> {
+    pub(super) fn suppressed_members(published: &PublishedTable) -> Vec<Member> {
         members(published.rows.len(), published.columns.len())
             .into_iter()
             .filter(|&m| shown(published, m).is_suppressed())
@@ -629,7 +616,7 @@ mod tests {
     }
 
     /// Whether a reader of `published` cannot rule out that the counts are `cells`.
-    fn consistent(published: &PublishedTable, cells: &[Vec<u64>]) -> bool {
+    pub(super) fn consistent(published: &PublishedTable, cells: &[Vec<u64>]) -> bool {
         members(published.rows.len(), published.columns.len())
             .into_iter()
             .all(|m| match shown(published, m) {
@@ -640,7 +627,7 @@ mod tests {
 
     /// Another table of counts consistent with `published` in which `target` has another
     /// value than in the true `table`, if the search finds one.
-    fn alternative(
+    pub(super) fn alternative(
         table: &CountTable,
         published: &PublishedTable,
         target: Member,
@@ -717,7 +704,7 @@ mod tests {
 
     /// The suppressed members of `published` that a reader could derive from it, with the
     /// witness of every other checked.
-    fn derivable(table: &CountTable, published: &PublishedTable) -> Vec<Member> {
+    pub(super) fn derivable(table: &CountTable, published: &PublishedTable) -> Vec<Member> {
         suppressed_members(published)
             .into_iter()
             .filter(|&target| match alternative(table, published, target) {
@@ -778,7 +765,7 @@ mod tests {
     }
 
     /// A published table showing the true value of every member but those in `hidden`.
-    fn publish_except(table: &CountTable, hidden: &[Member]) -> PublishedTable {
+    pub(super) fn publish_except(table: &CountTable, hidden: &[Member]) -> PublishedTable {
         let value = |m: Member| {
             if hidden.contains(&m) {
                 Cell::Suppressed
@@ -799,7 +786,7 @@ mod tests {
         }
     }
 
-    fn table(rows: &[&str], columns: &[&str], cells: Vec<Vec<u64>>) -> CountTable {
+    pub(super) fn table(rows: &[&str], columns: &[&str], cells: Vec<Vec<u64>>) -> CountTable {
         CountTable::new(
             rows.iter().map(|r| r.to_string()).collect(),
             columns.iter().map(|c| c.to_string()).collect(),
@@ -1242,7 +1229,7 @@ mod tests {
 
     // ----- Properties ------------------------------------------------------------------------
 
-    fn config() -> Config {
+    pub(super) fn config() -> Config {
         Config {
             cases: 512,
             failure_persistence: None,
@@ -1251,7 +1238,7 @@ mod tests {
     }
 
     /// Counts as they come: many zeros, many small ones, some large.
-    fn count() -> impl Strategy<Value = u64> {
+    pub(super) fn count() -> impl Strategy<Value = u64> {
         prop_oneof![3 => Just(0u64), 4 => 1..=10u64, 3 => 11..=60u64, 1 => 61..=500u64]
     }
 

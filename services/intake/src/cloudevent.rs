@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::{InboundRecord, Rejection};
 
-const SPEC_VERSION_HEADER: &str = "ce_specversion";
+pub(crate) const SPEC_VERSION_HEADER: &str = "ce_specversion";
 
 /// The attributes intake uses, and the data, still unvalidated.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::dead_letter::DeadLetters;
+use crate::dead_letter::{DeadLetters, Identity};
 use crate::{decode, InboundRecord, IntakeError, Policies, Rejection};
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct IntakeSettings {
     pub group_id: String,
     pub topic: String,
     pub dead_letter_topic: String,
+    /// Where the originals of dead letters go too, for replay; none by default.
+    pub dead_letter_originals_topic: Option<String>,
     pub max_message_bytes: usize,
     pub policies: Policies,
     /// How often librdkafka reports statistics (consumer lag per partition).
@@ -92,7 +94,11 @@ impl Intake {
             )
             .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
             .create_with_context(IntakeContext)?;
-        let dead_letters = DeadLetters::new(&settings.connection, &settings.dead_letter_topic)?;
+        let dead_letters = DeadLetters::new(
+            &settings.connection,
+            &settings.dead_letter_topic,
+            settings.dead_letter_originals_topic.as_deref(),
+        )?;
         Ok(Self {
             consumer,
             dead_letters,
@@ -264,8 +270,9 @@ impl Intake {
         rejection: &Rejection,
         shutdown: &CancellationToken,
     ) -> bool {
+        let identity = Identity::of(record, self.settings.max_message_bytes);
         let sent = retry(shutdown, "dead-letter a message", || {
-            self.dead_letters.send(record, rejection)
+            self.dead_letters.send(record, rejection, &identity)
         })
         .await;
         if sent.is_none() {

@@ -1,6 +1,8 @@
 //! The e-mail channel: outbox rows with `channel = 'email'` sent through an SMTP relay, at least
 //! once: assignment e-mails to supporters, feedback invitations and resource sheets to members,
-//! alerts to program managers and the director, reminders, and pages to SMS gateways.
+//! alerts to program managers and the director, reminders, and pages to SMS gateways. A
+//! feedback invitation's row is emptied as it is marked sent, so that the link lives in the
+//! member's mailbox only.
 //!
 //! A round has the shape of the Kafka publisher's: it locks up to `batch` unpublished rows,
 //! oldest first (`FOR UPDATE SKIP LOCKED`, so several instances share the work), sends them one

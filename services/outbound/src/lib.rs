@@ -186,6 +186,18 @@ pub(crate) async fn sequential_round(
             }
         }
     }
+    // A feedback invitation, once sent, keeps neither the address nor the link: the token is
+    // then in the member's mailbox only (see outreach_projections::feedback_links).
+    if !published.is_empty() {
+        sqlx::query(
+            r#"UPDATE outbox SET payload = '{"sent": true}'::jsonb
+                WHERE id = ANY($1) AND kind = $2"#,
+        )
+        .bind(&published)
+        .bind(outreach_projections::FEEDBACK_INVITATION)
+        .execute(&mut *tx)
+        .await?;
+    }
     let round = finish_round(tx, &published, &failed).await?;
     tracing::debug!(
         channel = channel.as_str(),

@@ -12,7 +12,7 @@ use anyhow::Context;
 use outreach_api::{ApiState, BrokerHealth, Dashboard, MetricsExposition, RateLimits};
 use outreach_auth::Authenticator;
 use outreach_command_side::CommandSide;
-use outreach_intake::admin::{ensure_topics, BrokerProbe};
+use outreach_intake::admin::{check_topics, ensure_topics, BrokerProbe};
 use outreach_intake::{Intake, IntakeSettings, Policies};
 use outreach_outbound::{EmailPublisher, OutboxPublisher, WebhookPublisher};
 use outreach_process_managers::{
@@ -79,8 +79,9 @@ impl Service {
         );
         let pool = database::prepare(&settings.database).await?;
         let kafka = &settings.kafka;
+        let topics = settings.topics();
         if kafka.create_topics {
-            ensure_topics(&kafka.connection(), &settings.topics())
+            ensure_topics(&kafka.connection(), &topics)
                 .await
                 .context("creating the Kafka topics")?;
         }
@@ -128,6 +129,7 @@ impl Service {
             pool: pool.clone(),
             commands: commands.clone(),
             interval: settings.statistics.schedule_interval(),
+            periods: settings.statistics.safety_office(),
         };
         tasks.spawn(schedule.run(shutdown.child_token()));
         // Personal data goes once the retention period after a member's last case is over.
@@ -212,6 +214,7 @@ impl Service {
                 group_id: kafka.group_id.clone(),
                 topic: kafka.incidents_topic.clone(),
                 dead_letter_topic: kafka.dead_letter_topic.clone(),
+                dead_letter_originals_topic: kafka.dead_letter_originals_topic.clone(),
                 max_message_bytes: kafka.max_message_bytes,
                 statistics_interval_ms: kafka.statistics_interval_ms,
                 fetch_wait_max_ms: kafka.fetch_wait_max_ms,
@@ -236,6 +239,19 @@ impl Service {
             }
         });
 
+        // Each topic's settings, read back from the broker: a warning names each that differs
+        // from what the service would create (an older topic keeps whatever it was given). In
+        // the background, so that a broker that is away does not hold the start up; not one of
+        // the service's tasks, which run for as long as the service does (this one ends).
+        let connection = kafka.connection();
+        let check_shutdown = shutdown.child_token();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = check_topics(&connection, &topics) => {}
+                _ = check_shutdown.cancelled() => {}
+            }
+        });
+
         let broker = BrokerHealth::default();
         tasks.spawn(watch_broker(
             BrokerProbe::new(&kafka.connection())?,
@@ -255,6 +271,7 @@ impl Service {
             commands,
             auth,
             rate_limits: RateLimits::new(settings.http.rate_limits),
+            safety_office: settings.statistics.safety_office(),
         };
         let app = match dashboard {
             Some(dashboard) => outreach_api::router_with_dashboard(state, dashboard),

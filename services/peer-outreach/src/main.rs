@@ -148,9 +148,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CreateTopics => {
             let topics = settings.topics();
-            outreach_intake::admin::ensure_topics(&settings.kafka.connection(), &topics).await?;
-            let names: Vec<&str> = topics.iter().map(|(name, _)| *name).collect();
+            let connection = settings.kafka.connection();
+            outreach_intake::admin::ensure_topics(&connection, &topics).await?;
+            let names: Vec<&str> = topics.iter().map(|topic| topic.name.as_str()).collect();
             println!("topics exist: {}", names.join(", "));
+            for differs in outreach_intake::admin::check_topics(&connection, &topics).await {
+                println!("warning: {differs}");
+            }
         }
         Command::Projections { command } => projections(&settings, command).await?,
         Command::DevIssuer { .. } => unreachable!("handled before the configuration is read"),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use outreach_domain::deadline::DeadlinePolicy;
 use outreach_domain::{CasePolicies, EligibilityPolicy, LifecyclePolicy, TriggerPolicy};
+use outreach_intake::admin::TopicSpec;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -202,9 +203,18 @@ pub struct FeedbackSettings {
 pub struct StatisticsSettings {
     /// How often to check whether the last quarter is over and unpublished.
     pub schedule_interval_ms: u64,
+    /// Whether the safety office (and the statistics topic) gets months as well as quarters:
+    /// each suppressed together with its quarter and the quarter's other months.
+    pub safety_office_months: bool,
 }
 
 impl StatisticsSettings {
+    pub fn safety_office(&self) -> outreach_domain::period::SafetyOfficePeriods {
+        outreach_domain::period::SafetyOfficePeriods {
+            months: self.safety_office_months,
+        }
+    }
+
     pub fn schedule_interval(&self) -> Duration {
         Duration::from_millis(self.schedule_interval_ms)
     }
@@ -312,6 +322,12 @@ pub struct KafkaSettings {
     pub group_id: String,
     pub incidents_topic: String,
     pub dead_letter_topic: String,
+    /// Where the originals of dead-lettered messages go too, for replay. Unset (the default):
+    /// no original is kept anywhere; a dead letter identifies the message only.
+    #[serde(default)]
+    pub dead_letter_originals_topic: Option<String>,
+    /// `[kafka.retention_hours]`: how long each topic the service creates keeps its records.
+    pub retention_hours: RetentionHours,
     pub max_message_bytes: usize,
     pub create_topics: bool,
     pub partitions: i32,
@@ -333,6 +349,19 @@ pub struct KafkaSettings {
     /// level under the `librdkafka` target; none by default.
     #[serde(default)]
     pub librdkafka_debug: Option<String>,
+}
+
+/// `[kafka.retention_hours]`: each topic's `retention.ms`, in hours.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionHours {
+    pub incidents: u64,
+    pub dead_letter: u64,
+    pub dead_letter_originals: u64,
+    pub director_notices: u64,
+    /// Never more than `privacy.retention_days`: the notices carry members' contact details.
+    pub assignments: u64,
+    pub statistics: u64,
 }
 
 impl KafkaSettings {
@@ -439,17 +468,31 @@ impl Settings {
         }
     }
 
-    /// Every topic the service reads or writes, with its partition count: what it creates at
-    /// start (`kafka.create_topics`) and `peer-outreach create-topics` creates.
-    pub fn topics(&self) -> Vec<(&str, i32)> {
+    /// Every topic the service reads or writes, with its partitions and retention: what it
+    /// creates at start (`kafka.create_topics`) and `peer-outreach create-topics` creates, and
+    /// whose settings it checks at start. The assignments topic keeps its records no longer
+    /// than the retention purge's period, whatever `kafka.retention_hours.assignments` says.
+    pub fn topics(&self) -> Vec<TopicSpec> {
         let partitions = self.kafka.partitions;
-        vec![
-            (self.kafka.incidents_topic.as_str(), partitions),
-            (self.kafka.dead_letter_topic.as_str(), partitions),
-            (self.notifications.topic.as_str(), partitions),
-            (self.notifications.assignments_topic.as_str(), partitions),
-            (self.notifications.statistics_topic.as_str(), partitions),
-        ]
+        let hours = &self.kafka.retention_hours;
+        let purge_hours = u64::from(self.privacy.retention_days) * 24;
+        let topic = |name: &str, hours: u64| {
+            TopicSpec::new(name, partitions, Duration::from_secs(hours * 3600))
+        };
+        let mut topics = vec![
+            topic(&self.kafka.incidents_topic, hours.incidents),
+            topic(&self.kafka.dead_letter_topic, hours.dead_letter),
+            topic(&self.notifications.topic, hours.director_notices),
+            topic(
+                &self.notifications.assignments_topic,
+                hours.assignments.min(purge_hours),
+            ),
+            topic(&self.notifications.statistics_topic, hours.statistics),
+        ];
+        if let Some(originals) = &self.kafka.dead_letter_originals_topic {
+            topics.push(topic(originals, hours.dead_letter_originals));
+        }
+        topics
     }
 
     /// The defaults, overridden by `file` when given, then by the environment.
@@ -577,6 +620,30 @@ mod tests {
         .unwrap();
         let refused = Settings::load(Some(&unused)).unwrap_err().to_string();
         assert!(refused.contains("does not use SASL"), "{refused}");
+    }
+
+    #[test]
+    fn every_topic_forgets_and_assignments_go_before_the_purge() {
+        let mut settings = Settings::load(None).unwrap();
+        let retention = |settings: &Settings, name: &str| {
+            settings
+                .topics()
+                .into_iter()
+                .find(|t| t.name == name)
+                .map(|t| t.retention.as_secs() / 3600)
+        };
+        let assignments = settings.notifications.assignments_topic.clone();
+        assert_eq!(retention(&settings, &assignments), Some(168));
+        settings.privacy.retention_days = 3;
+        assert_eq!(retention(&settings, &assignments), Some(72));
+        // No originals of dead letters unless a topic is named for them.
+        assert_eq!(settings.topics().len(), 5);
+        settings.kafka.dead_letter_originals_topic = Some("originals".into());
+        assert_eq!(retention(&settings, "originals"), Some(72));
+        assert!(settings
+            .topics()
+            .iter()
+            .all(|t| t.configs()[0] == ("cleanup.policy", "delete".to_owned())));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use outreach_command_side::CommandSide;
-use outreach_domain::period::Period;
+use outreach_domain::period::SafetyOfficePeriods;
 use outreach_projections::statistics_publication::{publish, Publication, RequestedBy};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,8 @@ pub struct StatisticsSchedule {
     pub pool: PgPool,
     pub commands: Arc<CommandSide>,
     pub interval: Duration,
+    /// Which periods the safety office reads (and so how the quarter is suppressed).
+    pub periods: SafetyOfficePeriods,
 }
 
 impl StatisticsSchedule {
@@ -47,7 +49,8 @@ impl Sweep for StatisticsSchedule {
     ) -> Result<u64, sqlx::Error> {
         let now = Utc::now();
         let zone = self.commands.policies().deadlines.calendar.time_zone;
-        let quarter = Period::quarter_of(now.with_timezone(&zone).date_naive()).previous_quarter();
+        let today = now.with_timezone(&zone).date_naive();
+        let quarter = SafetyOfficePeriods::latest_quarter(today);
         let end = quarter
             .end()
             .and_hms_opt(0, 0, 0)
@@ -70,12 +73,26 @@ impl Sweep for StatisticsSchedule {
         if !ran_during_it {
             return Ok(0);
         }
-        match publish(&self.pool, quarter, RequestedBy::Schedule, now).await? {
-            Publication::Published { event_id } => {
+        let published = publish(
+            &self.pool,
+            quarter,
+            self.periods,
+            RequestedBy::Schedule,
+            today,
+            now,
+        )
+        .await?;
+        match published {
+            Ok(Publication::Published { event_id }) => {
                 tracing::info!(period = %quarter, %event_id, "published the quarter's statistics");
                 Ok(1)
             }
-            Publication::AlreadyPublished { .. } => Ok(0),
+            Ok(Publication::AlreadyPublished { .. }) => Ok(0),
+            // The last quarter is over by construction, and quarters are always served.
+            Err(not_served) => {
+                tracing::warn!(period = %quarter, %not_served, "the quarter was not published");
+                Ok(0)
+            }
         }
     }
 }

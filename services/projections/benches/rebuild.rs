@@ -425,10 +425,7 @@ fn rows_of(projection: &str) -> &'static str {
         "assignment-notices" => {
             "(SELECT count(*) FROM outbox WHERE kind IN ('assignment', 'assignment-email'))"
         }
-        "feedback-invitations" => {
-            "(SELECT count(*) FROM outbox WHERE kind = 'feedback-invitation')
-             + (SELECT count(*) FROM feedback_tokens)"
-        }
+        "feedback-invitations" => "(SELECT count(*) FROM outbox WHERE kind = 'feedback-invitation')",
         "group-debriefs" => "(SELECT count(*) FROM group_debrief_proposals)",
         "matching" => {
             "(SELECT count(*) FROM roster_supporters) + (SELECT count(*) FROM roster_caseload)

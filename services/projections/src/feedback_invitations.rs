@@ -17,24 +17,21 @@
 //!
 //! # What is written
 //!
-//! In the same transaction as this projection's checkpoint (architecture rules 1 and 4):
+//! In the same transaction as this projection's checkpoint (architecture rules 1 and 4), a
+//! `feedback-invitation` row on the outbox's e-mail channel: to the member, a short plain-text
+//! message with the link `{link_base}/{token}` saying that it is optional and anonymous. Its id
+//! derives from the closing event ([`outbox_id`]), so a replay or a rebuild finds the row and
+//! sends no second e-mail. Like the other reactions, `reset` deletes nothing, and the start line
+//! is set by the migration that introduced it, so cases completed before it existed are not
+//! asked.
 //!
-//! - a `feedback_tokens` row: the SHA-256 of a fresh random token (two v4 UUIDs, 244 bits from
-//!   the operating system's generator), computed by PostgreSQL; the token itself is not stored
-//!   there, and the row names no case, member or time;
-//! - a `feedback-invitation` row on the outbox's e-mail channel: to the member, a short plain-text
-//!   message with the link `{link_base}/{token}` saying that it is optional and anonymous.
-//!
-//! Both share one id, derived from the closing event ([`outbox_id`]). The token row is inserted
-//! `ON CONFLICT (id) DO NOTHING`, and the e-mail only if that inserted a row: a replay or a
-//! rebuild (the random token differs each time) finds the row and creates no second token and no
-//! second e-mail. Like the other reactions, `reset` deletes nothing, and the start line is set
-//! by the migration that introduced it, so cases completed before it existed are not asked.
-//!
-//! The e-mail row holds the member's name and address and the live token: personal data, like the
-//! assignment e-mails, that a retention purge must clear once sent. The e-mail is built from the
-//! member's given name and address alone; nothing of the case is read but its opening's contact
-//! details and staff id (to look up an opt-out), and nothing of the case goes into any row.
+//! The token is nowhere else: it is recognised by its MAC ([`crate::feedback_links`]), not by a
+//! row, so nothing written with the invitation (an id, a place in an order, a transaction) can
+//! lead from an answer back to it. The e-mail row holds the member's name and address and the
+//! live token until it is sent: the e-mail publisher empties it then, and a retention purge
+//! clears an unsent one. The e-mail is built from the member's given name and address alone;
+//! nothing of the case is read but its opening's contact details and staff id (to look up an
+//! opt-out), and nothing of the case goes into any row.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -47,6 +44,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
+use crate::feedback_links::LinkKey;
 use crate::one_line;
 use crate::outbox::{OutboxRow, Recorded};
 use crate::stored_event::{open_personal, EVENT_COLUMNS};
@@ -120,14 +118,24 @@ impl Projection for FeedbackInvitations {
         })
         .await?;
         let known = load(db, steps.values()).await?;
-        let mut invited = Invited::default();
+        let key = if known.openings.is_empty() {
+            None
+        } else {
+            Some(LinkKey::load(&mut *db).await?)
+        };
+        let mut invited = Recorded::default();
         for (at, event) in events.iter().enumerate() {
             let _applying = crate::applying(self.name(), event).entered();
             if let Some(step) = steps.remove(&at) {
-                self.invite(&mut invited, &known, event, step, new_token)?;
+                self.invite(&mut invited, &known, event, step, || {
+                    key.as_ref()
+                        .expect("loaded for the batch's completions")
+                        .issue()
+                })?;
             }
         }
-        invited.write(db).await
+        // A row already there (a replay, a rebuild) is left as it is: it may have been sent.
+        invited.write(db, &[FEEDBACK_INVITATION]).await
     }
 }
 
@@ -154,47 +162,12 @@ pub(crate) struct Known {
 /// An opt-out (`true`) or opt-in, and where it stands in commit order.
 pub(crate) type OptChoice = ((u64, i64), bool);
 
-/// What a batch sends: the tokens (their hashes stored) and the e-mails.
-#[derive(Debug, Default)]
-pub(crate) struct Invited {
-    /// (id, token): stored as the token's hash under the invitation's id.
-    pub tokens: Vec<(Uuid, String)>,
-    pub emails: Recorded,
-}
-
-impl Invited {
-    /// Stores the tokens, then the e-mails of those that are new: a replay (or a rebuild, the
-    /// random token differing) finds its token there and sends nothing again.
-    async fn write(self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        crate::purge::clear_outbox(db, &self.emails.purged, &[FEEDBACK_INVITATION]).await?;
-        if self.tokens.is_empty() {
-            return Ok(());
-        }
-        let created: HashSet<Uuid> = sqlx::query_scalar(
-            "INSERT INTO feedback_tokens (id, token_hash)
-             SELECT id, sha256(convert_to(token, 'UTF8'))
-               FROM UNNEST($1::uuid[], $2::text[]) AS t(id, token)
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id",
-        )
-        .bind(self.tokens.iter().map(|t| t.0).collect::<Vec<_>>())
-        .bind(self.tokens.iter().map(|t| t.1.as_str()).collect::<Vec<_>>())
-        .fetch_all(&mut *db)
-        .await?
-        .into_iter()
-        .collect();
-        let mut emails = self.emails.rows;
-        emails.retain(|row| created.contains(&row.id));
-        crate::outbox::insert(db, &emails).await
-    }
-}
-
 impl FeedbackInvitations {
     /// Invites the member of one completed case, if they are to be asked (a token from
     /// `token`), or takes back what a purge covers.
     pub(crate) fn invite(
         &self,
-        invited: &mut Invited,
+        invited: &mut Recorded,
         known: &Known,
         event: &StoredEvent,
         step: Step,
@@ -202,7 +175,7 @@ impl FeedbackInvitations {
     ) -> Result<(), ProjectionError> {
         let case_id = match step {
             Step::Purge(cases) => {
-                invited.emails.purge(&cases);
+                invited.purge(&cases);
                 return Ok(());
             }
             Step::Completed(case_id) => case_id,
@@ -243,17 +216,14 @@ impl FeedbackInvitations {
         if opted_out {
             return Ok(());
         }
-        let id = outbox_id(FEEDBACK_INVITATION, event);
-        let token = token();
-        invited.emails.record(OutboxRow {
-            id,
+        invited.record(OutboxRow {
+            id: outbox_id(FEEDBACK_INVITATION, event),
             kind: FEEDBACK_INVITATION,
             channel: "email",
             case_id,
-            payload: invitation_email(&address, &personal.given_name, &self.link(&token)),
+            payload: invitation_email(&address, &personal.given_name, &self.link(&token())),
             created_at: event.recorded_at,
         });
-        invited.tokens.push((id, token));
         Ok(())
     }
 }
@@ -261,12 +231,6 @@ impl FeedbackInvitations {
 /// Whether this closing is one the member is asked about: support happened.
 fn asks_for_feedback(closed: &CaseClosed) -> bool {
     closed.reason == CloseReason::Completed
-}
-
-/// A fresh one-time token: 64 lowercase hex characters, 244 random bits (two v4 UUIDs, drawn
-/// from the operating system's generator).
-fn new_token() -> String {
-    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 /// For the batch's completed cases, three queries: their completed closings, their openings
@@ -405,14 +369,6 @@ mod tests {
     }
 
     #[test]
-    fn a_token_is_64_hex_characters_and_never_the_same() {
-        let (a, b) = (new_token(), new_token());
-        assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
-        assert_ne!(a, b);
-    }
-
-    #[test]
     fn the_link_is_the_base_and_the_token() {
         let invitations = FeedbackInvitations::new("https://peer-support.example/feedback/");
         assert_eq!(
@@ -490,7 +446,7 @@ mod tests {
         let case_id = Uuid::from_u128(1);
         let known = known(case_id, vec![2, 4]);
         let invitations = FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE);
-        let mut invited = Invited::default();
+        let mut invited = Recorded::default();
         for sequence in [2, 4] {
             let step = Step::Completed(case_id);
             invitations
@@ -504,23 +460,24 @@ mod tests {
                 .unwrap();
         }
 
+        assert_eq!(invited.rows.len(), 1);
         assert_eq!(
-            invited.tokens,
-            [(
-                outbox_id(FEEDBACK_INVITATION, &closing(case_id, 2)),
-                "t0k3n".into()
-            )]
+            invited.rows[0].id,
+            outbox_id(FEEDBACK_INVITATION, &closing(case_id, 2))
         );
-        assert_eq!(invited.emails.rows.len(), 1);
-        assert_eq!(invited.emails.rows[0].payload["to"], "ada@example.org");
+        assert_eq!(invited.rows[0].payload["to"], "ada@example.org");
+        assert!(invited.rows[0].payload["body"]
+            .as_str()
+            .unwrap()
+            .contains("/feedback/t0k3n\n"));
     }
 
     #[test]
-    fn a_purge_later_in_the_batch_takes_the_unsent_invitation_back_and_keeps_the_token() {
+    fn a_purge_later_in_the_batch_takes_the_unsent_invitation_back() {
         let case_id = Uuid::from_u128(1);
         let known = known(case_id, vec![2]);
         let invitations = FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE);
-        let mut invited = Invited::default();
+        let mut invited = Recorded::default();
         let event = closing(case_id, 2);
         invitations
             .invite(
@@ -536,9 +493,8 @@ mod tests {
             .invite(&mut invited, &known, &event, purge, || unreachable!())
             .unwrap();
 
-        assert!(invited.emails.rows.is_empty());
-        assert_eq!(invited.emails.purged, HashSet::from([case_id]));
-        assert_eq!(invited.tokens.len(), 1, "a token row names no one");
+        assert!(invited.rows.is_empty());
+        assert_eq!(invited.purged, HashSet::from([case_id]));
     }
 
     #[test]
@@ -549,7 +505,7 @@ mod tests {
         known
             .opt_outs
             .insert("E1".into(), vec![((10, 1), true), ((10, 5), false)]);
-        let mut invited = Invited::default();
+        let mut invited = Recorded::default();
         FeedbackInvitations::new(DEFAULT_FEEDBACK_LINK_BASE)
             .invite(
                 &mut invited,
@@ -560,7 +516,7 @@ mod tests {
             )
             .unwrap();
 
-        assert!(invited.tokens.is_empty() && invited.emails.rows.is_empty());
+        assert!(invited.rows.is_empty());
     }
 
     /// `apply` against the event store, outbox and tokens of a fresh, migrated database.
@@ -578,9 +534,10 @@ mod tests {
                     .unwrap();
             }
 
-            async fn tokens(&self) -> Vec<(Uuid, Vec<u8>, bool)> {
-                sqlx::query_as("SELECT id, token_hash, used FROM feedback_tokens")
-                    .fetch_all(&self.db.pool)
+            /// How many token rows there are: an invitation writes none.
+            async fn tokens(&self) -> i64 {
+                sqlx::query_scalar("SELECT count(*) FROM feedback_tokens")
+                    .fetch_one(&self.db.pool)
                     .await
                     .unwrap()
             }
@@ -648,7 +605,7 @@ mod tests {
         }
 
         #[tokio::test]
-        async fn a_completed_case_stores_a_token_hash_and_queues_one_email() {
+        async fn a_completed_case_queues_one_email_with_a_token_stored_nowhere() {
             let db = TestDb::new().await;
             let case = db.open(Some("ada@example.org")).await;
             let closing = db.close(case, 2, CloseReason::Completed).await;
@@ -674,22 +631,14 @@ mod tests {
                 assert!(!payload.to_string().contains(fact), "{fact}");
             }
 
-            let tokens = db.tokens().await;
-            assert_eq!(tokens.len(), 1);
-            let (token_id, hash, used) = &tokens[0];
-            assert_eq!(token_id, id);
-            assert!(!used);
-            let expected: Vec<u8> = sqlx::query_scalar("SELECT sha256(convert_to($1, 'UTF8'))")
-                .bind(token)
-                .fetch_one(&db.db.pool)
-                .await
-                .unwrap();
-            assert_eq!(*hash, expected);
+            // Recognised by the program's key, and written nowhere but in the e-mail.
+            let key = LinkKey::load(&db.db.pool).await.unwrap();
+            assert!(key.verify(token));
+            assert_eq!(db.tokens().await, 0);
 
-            // A replay (a rebuild) finds the token there: no second token, no second e-mail.
+            // A replay (a rebuild) finds the e-mail there: no second one.
             db.invite(&closing).await;
             assert_eq!(db.outbox().await, outbox);
-            assert_eq!(db.tokens().await, tokens);
         }
 
         #[tokio::test]
@@ -711,7 +660,7 @@ mod tests {
             }
 
             assert!(db.outbox().await.is_empty());
-            assert!(db.tokens().await.is_empty());
+            assert_eq!(db.tokens().await, 0);
         }
 
         #[tokio::test]
@@ -725,7 +674,7 @@ mod tests {
             db.invite(&second).await;
 
             assert_eq!(db.outbox().await.len(), 1);
-            assert_eq!(db.tokens().await.len(), 1);
+            assert_eq!(db.tokens().await, 0);
         }
 
         #[tokio::test]

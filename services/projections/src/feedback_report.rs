@@ -2,7 +2,7 @@
 //! member would recommend the program, for a range of months, small cells suppressed.
 
 use chrono::NaiveDate;
-use outreach_domain::suppression::{suppress, Cell, CountTable, PublishedTable};
+use outreach_domain::suppression::{suppress_linked, Cell, CountTable, PublishedTable};
 use sqlx::PgPool;
 
 /// The name of the table of answers by helpfulness rating, as the statistics publish it.
@@ -21,7 +21,18 @@ pub async fn feedback_tables(
     from: NaiveDate,
     until: NaiveDate,
 ) -> Result<Vec<(&'static str, PublishedTable)>, sqlx::Error> {
-    let counts: Vec<(i16, bool, i64)> = sqlx::query_as(
+    let counts = feedback_counts(pool, from, until).await?;
+    Ok(published_tables(&counts))
+}
+
+/// The answers given in the months from `from` up to `until`, counted as `(helpfulness,
+/// would_recommend, answers)`.
+pub async fn feedback_counts(
+    pool: &PgPool,
+    from: NaiveDate,
+    until: NaiveDate,
+) -> Result<Vec<(i16, bool, i64)>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT helpfulness, would_recommend, count(*)
            FROM feedback
           WHERE month >= $1 AND month < $2
@@ -30,12 +41,55 @@ pub async fn feedback_tables(
     .bind(from)
     .bind(until)
     .fetch_all(pool)
-    .await?;
-    Ok(published_tables(&counts))
+    .await
 }
 
 /// The tables of answers counted as `(helpfulness, would_recommend, answers)`, suppressed.
 fn published_tables(counts: &[(i16, bool, i64)]) -> Vec<(&'static str, PublishedTable)> {
+    linked_feedback_tables(&[counts]).remove(0)
+}
+
+/// The tables of each period's answers (a quarter first, then its months), suppressed together
+/// as linked tables (see `outreach_domain::suppression::suppress_linked`): one list per period.
+pub fn linked_feedback_tables(
+    periods: &[&[(i16, bool, i64)]],
+) -> Vec<Vec<(&'static str, PublishedTable)>> {
+    let tables: Vec<[CountTable; 2]> = periods.iter().map(|counts| count_tables(counts)).collect();
+    let suppressed = |which: usize| {
+        let linked: Vec<Vec<CountTable>> = tables.iter().map(|t| vec![t[which].clone()]).collect();
+        suppress_linked(&linked)
+            .into_iter()
+            .map(|mut breakdowns| breakdowns.remove(0))
+            .collect::<Vec<_>>()
+    };
+    let (mut helpfulness, mut recommendation) = (suppressed(0), suppressed(1));
+    // The number of answers is each table's grand total and its only row's total. Hidden in
+    // one table or period, it is hidden in both tables and every period, so that neither the
+    // other table nor the other periods give it away; hiding more never makes a value derivable.
+    if helpfulness
+        .iter()
+        .chain(&recommendation)
+        .any(|t| t.total.is_suppressed())
+    {
+        for table in helpfulness.iter_mut().chain(&mut recommendation) {
+            table.total = Cell::Suppressed;
+            table.row_totals = vec![Cell::Suppressed];
+        }
+    }
+    helpfulness
+        .into_iter()
+        .zip(recommendation)
+        .map(|(helpfulness, recommendation)| {
+            vec![
+                (HELPFULNESS_TABLE, helpfulness),
+                (WOULD_RECOMMEND_TABLE, recommendation),
+            ]
+        })
+        .collect()
+}
+
+/// The answers by rating, and by recommendation: one row each.
+fn count_tables(counts: &[(i16, bool, i64)]) -> [CountTable; 2] {
     let mut by_helpfulness = [0u64; 5];
     let mut by_recommendation = [0u64; 2];
     for &(helpfulness, would_recommend, answers) in counts {
@@ -54,22 +108,9 @@ fn published_tables(counts: &[(i16, bool, i64)]) -> Vec<(&'static str, Published
         columns: columns.iter().map(|c| (*c).to_owned()).collect(),
         cells: vec![cells.to_vec()],
     };
-    let mut tables = [
-        suppress(&one_row(&["1", "2", "3", "4", "5"], &by_helpfulness)),
-        suppress(&one_row(&["yes", "no"], &by_recommendation)),
-    ];
-    // The number of answers is each table's grand total and its only row's total. Suppressing
-    // more never makes a value derivable, so hiding it in both keeps both safe.
-    if tables.iter().any(|t| t.total.is_suppressed()) {
-        for table in &mut tables {
-            table.total = Cell::Suppressed;
-            table.row_totals = vec![Cell::Suppressed];
-        }
-    }
-    let [helpfulness, recommendation] = tables;
-    vec![
-        (HELPFULNESS_TABLE, helpfulness),
-        (WOULD_RECOMMEND_TABLE, recommendation),
+    [
+        one_row(&["1", "2", "3", "4", "5"], &by_helpfulness),
+        one_row(&["yes", "no"], &by_recommendation),
     ]
 }
 

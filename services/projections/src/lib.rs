@@ -38,6 +38,7 @@ mod case_timeline;
 mod director_notices;
 mod error;
 mod feedback_invitations;
+pub mod feedback_links;
 pub mod feedback_report;
 pub mod gauges;
 mod group_debriefs;

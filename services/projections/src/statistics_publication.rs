@@ -1,18 +1,20 @@
 //! Publishing a period's statistics: once per period, as a CloudEvent on the statistics topic,
-//! through the outbox. The document is the one `GET /v1/statistics` serves, suppressed the same
-//! way; it holds counts only.
+//! through the outbox. The document is the one the safety office reads (`GET /v1/statistics`):
+//! only periods that are over, a quarter and its months (where months are served) suppressed
+//! together as linked tables, and fixed at the first read or publication ([`fixed`]), so that
+//! neither two reads nor a read and the topic can be differenced. It holds counts only.
 //!
 //! The publication row and the outbox row are written in one transaction, keyed by the period,
 //! so a second request for a period (the schedule noticing the quarter's end again, the
 //! director asking twice, two instances at once) publishes nothing new and says so.
 
-use chrono::{DateTime, Utc};
-use outreach_domain::period::Period;
+use chrono::{DateTime, NaiveDate, Utc};
+use outreach_domain::period::{NotServed, Period, SafetyOfficePeriods};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::statistics_report;
+use crate::statistics_report::{self, Statistics};
 
 /// The outbox `kind` of a statistics publication.
 pub const STATISTICS: &str = "statistics";
@@ -76,14 +78,74 @@ pub fn event_id(period: Period) -> Uuid {
     Uuid::new_v5(&NAMESPACE, period.to_string().as_bytes())
 }
 
-/// Publishes `period`'s statistics unless they were published already.
+/// The statistics of `period` as the safety office reads them on `today` (`rule` says which
+/// periods it reads and which are suppressed together): fixed the first time its quarter is
+/// read or published once over, the same document ever after. Or why it is not served.
+pub async fn fixed(
+    pool: &PgPool,
+    period: Period,
+    rule: SafetyOfficePeriods,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Result<Statistics, NotServed>, sqlx::Error> {
+    let linked = match rule.linked(period, today) {
+        Ok(linked) => linked,
+        Err(not_served) => return Ok(Err(not_served)),
+    };
+    let quarter = linked[0];
+    if stored(pool, quarter).await?.is_none() {
+        let documents = statistics_report::read_linked(pool, &linked).await?;
+        let mut tx = pool.begin().await?;
+        // The quarter's row first: a second instance fixing the same quarter at once waits on
+        // it, finds it, and stores none of its own, so the quarter and its months are one set.
+        for (at, statistics) in documents.iter().enumerate() {
+            let stored = sqlx::query(
+                "INSERT INTO statistics_snapshots (period, quarter, document, taken_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (period) DO NOTHING",
+            )
+            .bind(statistics.period.to_string())
+            .bind(quarter.to_string())
+            .bind(sqlx::types::Json(statistics))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if at == 0 && stored == 0 {
+                break;
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(stored(pool, period)
+        .await?
+        .ok_or(NotServed::FixedWithoutMonths(quarter)))
+}
+
+async fn stored(pool: &PgPool, period: Period) -> Result<Option<Statistics>, sqlx::Error> {
+    let document: Option<sqlx::types::Json<Statistics>> =
+        sqlx::query_scalar("SELECT document FROM statistics_snapshots WHERE period = $1")
+            .bind(period.to_string())
+            .fetch_optional(pool)
+            .await?;
+    Ok(document.map(|document| document.0))
+}
+
+/// Publishes `period`'s statistics, as [`fixed`] gives them, unless they were published
+/// already; a period the safety office is not served on `today` is not published either.
 pub async fn publish(
     pool: &PgPool,
     period: Period,
+    rule: SafetyOfficePeriods,
     requested_by: RequestedBy,
+    today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Publication, sqlx::Error> {
+) -> Result<Result<Publication, NotServed>, sqlx::Error> {
     let id = event_id(period);
+    let statistics = match fixed(pool, period, rule, today, now).await? {
+        Ok(statistics) => statistics,
+        Err(not_served) => return Ok(Err(not_served)),
+    };
     let mut tx = pool.begin().await?;
     let claimed = sqlx::query(
         "INSERT INTO statistics_publications
@@ -110,12 +172,11 @@ pub async fn publish(
         .bind(period.to_string())
         .fetch_one(pool)
         .await?;
-        return Ok(Publication::AlreadyPublished {
+        return Ok(Ok(Publication::AlreadyPublished {
             event_id: id,
             published_at,
-        });
+        }));
     }
-    let statistics = statistics_report::read(pool, period).await?;
     let event = json!({
         "specversion": "1.0",
         "id": id,
@@ -138,5 +199,5 @@ pub async fn publish(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Publication::Published { event_id: id })
+    Ok(Ok(Publication::Published { event_id: id }))
 }

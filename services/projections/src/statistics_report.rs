@@ -5,22 +5,26 @@
 //! shown. The API serves it; the quarterly publication sends the same document.
 //!
 //! The campus and discipline tables of one measure share their column totals and grand total,
-//! so a margin hidden in one is hidden in the other too. Each period is protected on its own:
-//! a month can be the difference of a quarter and its other two months (see the README).
+//! so they are suppressed together, a margin hidden in one hidden in the other too. Read alone
+//! ([`read`], the program's staff), a period is protected on its own: a month can be the
+//! difference of its quarter and the quarter's other two months. Read linked ([`read_linked`],
+//! the safety office and the published statistics), a quarter and its months are suppressed
+//! together, so that no combination of them gives a hidden value away.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use outreach_domain::period::Period;
 use outreach_domain::suppression::{
-    may_publish_statistic_of, share, suppress, Cell, CountTable, PublishedTable, SMALLEST_PUBLISHED,
+    may_publish_statistic_of, share, suppress_linked, Cell, CountTable, PublishedTable,
+    SMALLEST_PUBLISHED,
 };
 use outreach_events::lifecycle::EscalationCategory;
 use outreach_events::TriggerKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Statistics {
     pub period: Period,
     /// The first day of the period.
@@ -36,24 +40,24 @@ pub struct Statistics {
 }
 
 /// One table: a measure broken down by campus or by discipline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatisticsTable {
     /// `cases_opened` (columns: trigger kinds), `encounters` (individual, group),
     /// `escalations` (categories), or one of `members_reached`, `accepted`, `declined`,
     /// `unreachable`, `opted_out`, `tier3_referrals` (one column); or, over all responses,
     /// `feedback_helpfulness` (ratings 1 to 5) and `feedback_would_recommend` (yes, no).
-    pub measure: &'static str,
+    pub measure: String,
     /// `campus` or `discipline`: what the rows are.
-    pub by: &'static str,
+    pub by: String,
     /// Cells are counts, or the string `suppressed`.
     pub table: PublishedTable,
 }
 
 /// Time to first contact for one campus or discipline (or `all`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FirstContact {
     /// `campus`, `discipline`, or `all`.
-    pub by: &'static str,
+    pub by: String,
     pub group: String,
     /// How many cases had their first contact in the period: a count, or `suppressed`.
     pub cases: Cell,
@@ -125,9 +129,20 @@ fn groups() -> Vec<Group> {
     ]
 }
 
-pub async fn read(pool: &PgPool, period: Period) -> Result<Statistics, sqlx::Error> {
+/// What one period's statistics are made of, before suppression.
+struct Raw {
+    period: Period,
+    counts: Vec<(String, String, String, i64)>,
+    /// (campus, discipline, working seconds, within the deadline) of each first contact.
+    contacts: Vec<Contact>,
+    feedback: Vec<(i16, bool, i64)>,
+}
+
+type Contact = (String, String, i64, bool);
+
+async fn load(pool: &PgPool, period: Period) -> Result<Raw, sqlx::Error> {
     let (from, until) = (period.first_month(), period.end());
-    let counts: Vec<(String, String, String, i64)> = sqlx::query_as(
+    let counts = sqlx::query_as(
         "SELECT measure, campus, discipline, sum(count)::bigint
            FROM statistics_counts
           WHERE month >= $1 AND month < $2
@@ -137,7 +152,7 @@ pub async fn read(pool: &PgPool, period: Period) -> Result<Statistics, sqlx::Err
     .bind(until)
     .fetch_all(pool)
     .await?;
-    let contacts: Vec<(String, String, i64, bool)> = sqlx::query_as(
+    let contacts = sqlx::query_as(
         "SELECT campus, discipline, working_seconds, within_deadline
            FROM statistics_first_contact
           WHERE month >= $1 AND month < $2",
@@ -146,86 +161,176 @@ pub async fn read(pool: &PgPool, period: Period) -> Result<Statistics, sqlx::Err
     .bind(until)
     .fetch_all(pool)
     .await?;
+    let feedback = crate::feedback_report::feedback_counts(pool, from, until).await?;
+    Ok(Raw {
+        period,
+        counts,
+        contacts,
+        feedback,
+    })
+}
 
-    // Every campus and discipline seen in the period is a row of every table, so that tables
-    // line up and a row's absence says nothing.
-    let campuses: BTreeSet<String> = counts
-        .iter()
-        .map(|c| c.1.clone())
-        .chain(contacts.iter().map(|c| c.0.clone()))
-        .collect();
-    let disciplines: BTreeSet<String> = counts
-        .iter()
-        .map(|c| c.2.clone())
-        .chain(contacts.iter().map(|c| c.1.clone()))
-        .collect();
+/// A period's statistics as the program's staff read them: suppressed on its own (its campus
+/// and discipline tables together, as they share their margins).
+pub async fn read(pool: &PgPool, period: Period) -> Result<Statistics, sqlx::Error> {
+    let mut linked = read_linked(pool, &[period]).await?;
+    Ok(linked.remove(0))
+}
 
-    let mut tables = Vec::new();
+/// The statistics of `periods` suppressed together as linked tables
+/// ([`suppress_linked`]): a quarter first, then its months, so that no combination of what is
+/// served gives away a hidden value (see `SafetyOfficePeriods`). One per period, in order.
+pub async fn read_linked(
+    pool: &PgPool,
+    periods: &[Period],
+) -> Result<Vec<Statistics>, sqlx::Error> {
+    let mut raws = Vec::with_capacity(periods.len());
+    for period in periods {
+        raws.push(load(pool, *period).await?);
+    }
+    // Every campus and discipline seen in any of the periods is a row of every table, so that
+    // tables line up and a row's absence says nothing.
+    let campuses: BTreeSet<String> = raws
+        .iter()
+        .flat_map(|raw| {
+            let counted = raw.counts.iter().map(|c| c.1.clone());
+            counted.chain(raw.contacts.iter().map(|c| c.0.clone()))
+        })
+        .collect();
+    let disciplines: BTreeSet<String> = raws
+        .iter()
+        .flat_map(|raw| {
+            let counted = raw.counts.iter().map(|c| c.2.clone());
+            counted.chain(raw.contacts.iter().map(|c| c.1.clone()))
+        })
+        .collect();
+    let breakdowns = [("campus", &campuses), ("discipline", &disciplines)];
+
+    let mut tables: Vec<Vec<StatisticsTable>> = vec![Vec::new(); raws.len()];
     for group in groups() {
-        let mut pair = Vec::new();
-        for (by, rows) in [("campus", &campuses), ("discipline", &disciplines)] {
-            let mut cells = vec![vec![0_u64; group.columns.len()]; rows.len()];
-            let index: BTreeMap<&String, usize> =
-                rows.iter().enumerate().map(|(i, r)| (r, i)).collect();
-            for (measure, campus, discipline, count) in &counts {
-                let Some(column) = group.columns.iter().position(|(m, _)| m == measure) else {
-                    continue;
-                };
-                let row = index[if by == "campus" { campus } else { discipline }];
-                cells[row][column] += u64::try_from(*count).unwrap_or(0);
+        let per_period: Vec<Vec<CountTable>> = raws
+            .iter()
+            .map(|raw| {
+                breakdowns
+                    .iter()
+                    .map(|(by, rows)| group.table(raw, by, rows))
+                    .collect()
+            })
+            .collect();
+        for (period, published) in suppress_linked(&per_period).into_iter().enumerate() {
+            for ((by, _), table) in breakdowns.iter().zip(published) {
+                tables[period].push(StatisticsTable {
+                    measure: group.name.to_owned(),
+                    by: (*by).to_owned(),
+                    table,
+                });
             }
-            let table = CountTable {
-                rows: rows.iter().cloned().collect(),
-                columns: group.columns.iter().map(|(_, c)| c.clone()).collect(),
-                cells,
-            };
-            pair.push(StatisticsTable {
-                measure: group.name,
-                by,
-                table: suppress(&table),
-            });
         }
-        share_margins(&mut pair);
-        tables.extend(pair);
     }
 
     // Within and after the deadline, by campus and by discipline: suppressed like any table, so
     // a share cannot reveal a small count; the two share their column totals and grand total,
     // which also give the overall figures.
-    let mut deadline_tables = Vec::new();
-    for (by, rows) in [("campus", &campuses), ("discipline", &disciplines)] {
-        let table = CountTable {
-            rows: rows.iter().cloned().collect(),
-            columns: vec!["within_deadline".into(), "after_deadline".into()],
-            cells: rows
+    let deadlines: Vec<Vec<CountTable>> = raws
+        .iter()
+        .map(|raw| {
+            breakdowns
                 .iter()
-                .map(|row| {
-                    let mine = contacts.iter().filter(|c| in_row(by, row, c));
-                    let (within, after) =
-                        mine.fold(
-                            (0, 0),
-                            |(w, a), c| {
-                                if c.3 {
-                                    (w + 1, a)
-                                } else {
-                                    (w, a + 1)
-                                }
-                            },
-                        );
-                    vec![within, after]
-                })
-                .collect(),
-        };
-        deadline_tables.push((by, suppress(&table)));
+                .map(|(by, rows)| deadline_table(raw, by, rows))
+                .collect()
+        })
+        .collect();
+    let deadlines = suppress_linked(&deadlines);
+
+    // Anonymous feedback given in the period: by rating and by recommendation, all responses.
+    let feedback = crate::feedback_report::linked_feedback_tables(
+        &raws
+            .iter()
+            .map(|raw| raw.feedback.as_slice())
+            .collect::<Vec<_>>(),
+    );
+
+    Ok(raws
+        .into_iter()
+        .zip(tables)
+        .zip(deadlines)
+        .zip(feedback)
+        .map(|(((raw, mut tables), deadline), feedback)| {
+            for (measure, table) in feedback {
+                tables.push(StatisticsTable {
+                    measure: measure.to_owned(),
+                    by: "all".to_owned(),
+                    table,
+                });
+            }
+            let first_contact = first_contact(&breakdowns, &deadline, &raw.contacts);
+            Statistics {
+                period: raw.period,
+                from: raw.period.first_month(),
+                until: raw.period.end(),
+                smallest_published_count: SMALLEST_PUBLISHED,
+                tables,
+                first_contact,
+            }
+        })
+        .collect())
+}
+
+impl Group {
+    /// The group's table of `raw`'s counts by `by` (`campus` or `discipline`), one row each.
+    fn table(&self, raw: &Raw, by: &str, rows: &BTreeSet<String>) -> CountTable {
+        let mut cells = vec![vec![0_u64; self.columns.len()]; rows.len()];
+        let index: BTreeMap<&String, usize> =
+            rows.iter().enumerate().map(|(i, r)| (r, i)).collect();
+        for (measure, campus, discipline, count) in &raw.counts {
+            let Some(column) = self.columns.iter().position(|(m, _)| m == measure) else {
+                continue;
+            };
+            let row = index[if by == "campus" { campus } else { discipline }];
+            cells[row][column] += u64::try_from(*count).unwrap_or(0);
+        }
+        CountTable {
+            rows: rows.iter().cloned().collect(),
+            columns: self.columns.iter().map(|(_, c)| c.clone()).collect(),
+            cells,
+        }
     }
-    {
-        let [(_, campus), (_, discipline)] = &mut deadline_tables[..] else {
-            unreachable!("two breakdowns")
-        };
-        unify_margins(campus, discipline);
+}
+
+/// First contacts within and after their deadline, by `by`.
+fn deadline_table(raw: &Raw, by: &str, rows: &BTreeSet<String>) -> CountTable {
+    CountTable {
+        rows: rows.iter().cloned().collect(),
+        columns: vec!["within_deadline".into(), "after_deadline".into()],
+        cells: rows
+            .iter()
+            .map(|row| {
+                let mine = raw.contacts.iter().filter(|c| in_row(by, row, c));
+                let (within, after) = mine.fold(
+                    (0, 0),
+                    |(w, a), c| {
+                        if c.3 {
+                            (w + 1, a)
+                        } else {
+                            (w, a + 1)
+                        }
+                    },
+                );
+                vec![within, after]
+            })
+            .collect(),
     }
+}
+
+/// The timings of each campus and discipline, and over all, from the suppressed deadline
+/// tables (campus first) and the period's first contacts.
+fn first_contact(
+    breakdowns: &[(&'static str, &BTreeSet<String>); 2],
+    deadline: &[PublishedTable],
+    contacts: &[Contact],
+) -> Vec<FirstContact> {
     let mut first_contact = Vec::new();
-    for (by, published) in &deadline_tables {
+    for ((by, _), published) in breakdowns.iter().zip(deadline) {
         for (i, row) in published.rows.iter().enumerate() {
             let seconds = contacts
                 .iter()
@@ -241,7 +346,7 @@ pub async fn read(pool: &PgPool, period: Period) -> Result<Statistics, sqlx::Err
             ));
         }
     }
-    let (_, overall) = &deadline_tables[0];
+    let overall = &deadline[0];
     first_contact.push(timing(
         "all",
         "all".into(),
@@ -249,53 +354,15 @@ pub async fn read(pool: &PgPool, period: Period) -> Result<Statistics, sqlx::Err
         overall.column_totals[0],
         contacts.iter().map(|c| c.2).collect(),
     ));
-
-    // Anonymous feedback given in the period: by rating and by recommendation, all responses.
-    for (measure, table) in crate::feedback_report::feedback_tables(pool, from, until).await? {
-        tables.push(StatisticsTable {
-            measure,
-            by: "all",
-            table,
-        });
-    }
-
-    Ok(Statistics {
-        period,
-        from,
-        until,
-        smallest_published_count: SMALLEST_PUBLISHED,
-        tables,
-        first_contact,
-    })
+    first_contact
 }
 
 /// Whether a first contact belongs to `row` of the breakdown `by`.
-fn in_row(by: &str, row: &str, contact: &(String, String, i64, bool)) -> bool {
+fn in_row(by: &str, row: &str, contact: &Contact) -> bool {
     if by == "campus" {
         contact.0 == row
     } else {
         contact.1 == row
-    }
-}
-
-/// The campus and discipline tables of one measure share their column totals and grand total:
-/// a margin hidden in one must not be shown by the other.
-fn share_margins(pair: &mut [StatisticsTable]) {
-    if let [campus, discipline] = pair {
-        unify_margins(&mut campus.table, &mut discipline.table);
-    }
-}
-
-/// Suppresses, in both tables, every shared margin either suppressed. Hiding more never makes
-/// a hidden value derivable, so each table stays protected.
-fn unify_margins(a: &mut PublishedTable, b: &mut PublishedTable) {
-    for (x, y) in a.column_totals.iter_mut().zip(b.column_totals.iter_mut()) {
-        if x.is_suppressed() || y.is_suppressed() {
-            (*x, *y) = (Cell::Suppressed, Cell::Suppressed);
-        }
-    }
-    if a.total.is_suppressed() || b.total.is_suppressed() {
-        (a.total, b.total) = (Cell::Suppressed, Cell::Suppressed);
     }
 }
 
@@ -312,7 +379,7 @@ fn timing(
         matches!(cases, Cell::Count(_)) && may_publish_statistic_of(seconds.len() as u64);
     let hours = |q: f64| published.then(|| percentile(&seconds, q) / 3600.0);
     FirstContact {
-        by,
+        by: by.to_owned(),
         group,
         cases,
         median_working_hours: hours(0.5),

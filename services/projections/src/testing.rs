@@ -457,7 +457,6 @@ pub(crate) async fn every_read_model(db: &TestDb) -> serde_json::Value {
                          ELSE payload END AS payload
                FROM outbox",
         ),
-        ("feedback_tokens", "SELECT id, used FROM feedback_tokens"),
     ] {
         let rows: serde_json::Value = sqlx::query_scalar(&format!(
             "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')

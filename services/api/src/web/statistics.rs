@@ -10,17 +10,18 @@ use axum::response::{Html, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
-use outreach_domain::period::Period;
+use outreach_domain::period::{Period, SafetyOfficePeriods};
 use outreach_domain::suppression::Cell;
-use outreach_projections::statistics_report::{self, Statistics};
+use outreach_projections::statistics_report::Statistics;
 use serde::Deserialize;
 
 use super::view::{capitalised, words, Nav};
 use super::{render, PageError, SignedIn, WebState};
+use crate::access::Caller;
 use crate::access::ReadStatistics;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::statistics::csv_download;
+use crate::statistics::{csv_download, statistics_for};
 
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
@@ -34,13 +35,25 @@ struct PeriodQuery {
     period: Option<String>,
 }
 
-/// The quarter asked for, or the one running now in the program's calendar.
-fn period_of(state: &WebState, query: &PeriodQuery) -> Result<Period, ApiError> {
+/// The quarter asked for; else, for the program's staff the one running now in the program's
+/// calendar, for the safety office the last one that is over (the first it may read).
+fn period_of(state: &WebState, caller: &Caller, query: &PeriodQuery) -> Result<Period, ApiError> {
     match query.period.as_deref().filter(|p| !p.is_empty()) {
         Some(text) => text
             .parse()
             .map_err(|_| ApiError::InvalidQuery("period: a quarter (2026-Q3) or month".into())),
-        None => Ok(Period::quarter_of(today(state))),
+        None => Ok(newest_quarter(state, caller)),
+    }
+}
+
+/// The newest quarter `caller` may read: the running one for the program's staff, the last
+/// one over for the safety office.
+fn newest_quarter(state: &WebState, caller: &Caller) -> Period {
+    let today = today(state);
+    if caller.runs_the_program() {
+        Period::quarter_of(today)
+    } else {
+        SafetyOfficePeriods::latest_quarter(today)
     }
 }
 
@@ -74,10 +87,10 @@ fn tables(statistics: &Statistics) -> Vec<TableView> {
             TableView {
                 caption: format!(
                     "{} by {}",
-                    capitalised(&words(table.measure)),
-                    words(table.by)
+                    capitalised(&words(&table.measure)),
+                    words(&table.by)
                 ),
-                by: capitalised(&words(table.by)),
+                by: capitalised(&words(&table.by)),
                 columns: t.columns.iter().map(|c| capitalised(&words(c))).collect(),
                 rows: t
                     .rows
@@ -131,10 +144,12 @@ async fn page(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Html<String>, PageError> {
     let nav = signed_in.nav("/dashboard/statistics");
-    let period = period_of(&state, &query).map_err(|e| PageError::from(e).with_nav(nav.clone()))?;
-    let statistics = statistics_report::read(&state.api.pool, period)
+    let caller = &signed_in.caller;
+    let period =
+        period_of(&state, caller, &query).map_err(|e| PageError::from(e).with_nav(nav.clone()))?;
+    let statistics = statistics_for(&state.api, caller, period)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| PageError::from(e).with_nav(nav.clone()))?;
     // The chart of cases covers the four quarters up to the one shown (or the running one).
     let mut quarter = match period {
         Period::Quarter { .. } => period,
@@ -142,15 +157,13 @@ async fn page(
     };
     let mut quarters = Vec::new();
     for _ in 0..4 {
-        let counts = statistics_report::read(&state.api.pool, quarter)
-            .await
-            .map_err(ApiError::from)?;
+        let counts = statistics_for(&state.api, caller, quarter).await?;
         quarters.push(counts);
         quarter = quarter.previous_quarter();
     }
     quarters.reverse();
     let mut periods = Vec::new();
-    let mut recent = Period::quarter_of(today(&state));
+    let mut recent = newest_quarter(&state, caller);
     for _ in 0..8 {
         periods.push(recent.to_string());
         recent = recent.previous_quarter();
@@ -159,7 +172,7 @@ async fn page(
         .first_contact
         .iter()
         .map(|t| TimingView {
-            by: capitalised(&words(t.by)),
+            by: capitalised(&words(&t.by)),
             group: capitalised(&words(&t.group)),
             cases: cell(&t.cases),
             median: hours(t.median_working_hours),
@@ -185,13 +198,11 @@ async fn page(
 
 async fn download(
     State(state): State<WebState>,
-    _: SignedIn<ReadStatistics>,
+    signed_in: SignedIn<ReadStatistics>,
     Query(query): Query<PeriodQuery>,
 ) -> Result<Response, PageError> {
-    let period = period_of(&state, &query)?;
-    let statistics = statistics_report::read(&state.api.pool, period)
-        .await
-        .map_err(ApiError::from)?;
+    let period = period_of(&state, &signed_in.caller, &query)?;
+    let statistics = statistics_for(&state.api, &signed_in.caller, period).await?;
     Ok(csv_download(&statistics))
 }
 

@@ -132,6 +132,7 @@ impl TestApp {
             commands: commands.clone(),
             auth,
             rate_limits: RateLimits::new(limits),
+            safety_office: Default::default(),
         });
         let default_token = issuer
             .mint(&TokenRequest::new("oidc|director", Role::Director).staff_id("E90001"))

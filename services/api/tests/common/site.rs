@@ -79,6 +79,7 @@ impl Site {
                     issuer.jwks(),
                 )),
                 rate_limits: RateLimits::new(super::generous_rate_limits()),
+                safety_office: Default::default(),
             },
             Arc::new(dashboard),
         );

@@ -1,0 +1,105 @@
+//! The tokens of the one-time feedback links: a random nonce and its MAC under the program's
+//! link key, so that a token is recognised without being stored anywhere.
+//!
+//! A stored token (even as a hash) would be a row written with the invitation: in its
+//! transaction, in its order, under an id a sort or a join can follow back to the invitation's
+//! outbox row and so to the case. Here nothing is written when a link is sent; the answer, when
+//! it comes, writes the token's SHA-256 (to refuse a second answer) and nothing else. Once the
+//! invitation's e-mail is sent and its outbox row emptied, the token is in the member's mailbox
+//! only.
+//!
+//! A token is 64 lowercase hex characters: 16 random bytes from the operating system's
+//! generator, then the first 16 bytes of HMAC-SHA-256 over them under the key
+//! (`feedback_link_key`, 32 random bytes made by the migration). The key proves a link was
+//! sent by the program; anyone holding it (a database dump) can make tokens that the API takes,
+//! which lets them answer, never find out who answered.
+
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// The program's key for feedback links.
+pub struct LinkKey(hmac::Key);
+
+impl LinkKey {
+    /// The key stored in the database.
+    pub async fn load(db: impl sqlx::PgExecutor<'_>) -> Result<Self, sqlx::Error> {
+        let key: Vec<u8> = sqlx::query_scalar("SELECT key FROM feedback_link_key")
+            .fetch_one(db)
+            .await?;
+        Ok(Self::new(&key))
+    }
+
+    pub fn new(key: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+
+    /// A fresh token.
+    pub fn issue(&self) -> String {
+        let mut nonce = [0u8; 16];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the operating system's generator works");
+        format!(
+            "{:032x}{:032x}",
+            u128::from_be_bytes(nonce),
+            self.tag(&nonce)
+        )
+    }
+
+    /// Whether `token` is one this key issued.
+    pub fn verify(&self, token: &str) -> bool {
+        if token.len() != 64
+            || !token
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return false;
+        }
+        let (Ok(nonce), Ok(tag)) = (
+            u128::from_str_radix(&token[..32], 16),
+            u128::from_str_radix(&token[32..], 16),
+        ) else {
+            return false;
+        };
+        // Compared without an early exit, so the time taken says nothing of how close it was.
+        let expected = self.tag(&nonce.to_be_bytes()).to_be_bytes();
+        let difference = expected
+            .iter()
+            .zip(tag.to_be_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        difference == 0
+    }
+
+    /// The first 16 bytes of the MAC of `nonce`.
+    fn tag(&self, nonce: &[u8; 16]) -> u128 {
+        let mac = hmac::sign(&self.0, nonce);
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&mac.as_ref()[..16]);
+        u128::from_be_bytes(tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_64_hex_characters_never_the_same_and_verified_by_its_key_only() {
+        let key = LinkKey::new(&[7; 32]);
+        let (a, b) = (key.issue(), key.issue());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+        assert_ne!(a, b);
+        assert!(key.verify(&a) && key.verify(&b));
+        assert!(!LinkKey::new(&[8; 32]).verify(&a), "another key");
+        // One character changed, in the nonce or in the tag.
+        for at in [0, 40] {
+            let mut forged = a.clone().into_bytes();
+            forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
+            assert!(!key.verify(&String::from_utf8(forged).unwrap()));
+        }
+        for bad in ["", &a[..63], &a.to_uppercase(), &format!("{}+", &a[..63])] {
+            assert!(!key.verify(bad), "{bad}");
+        }
+    }
+}
