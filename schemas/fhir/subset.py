@@ -9,7 +9,9 @@ The definitions are copied as HL7 publishes them. Two things change, both writte
 `ResourceList` (HL7: a `oneOf` over every resource type, which reports only "matches none")
 dispatches on `resourceType` instead: the resources intake reads are checked against their
 definitions, any other FHIR resource type (a Patient in a transaction, say) is accepted as an
-object of a known type and never read; and the `$schema` becomes draft-07 for `if`/`then`.
+object of a known type and never read; the `$schema` becomes draft-07 for `if`/`then`; and the
+patterns in `REPAIRED` (HL7's mistakes, which a strict regular-expression engine refuses to
+compile) are replaced by what they evidently mean.
 """
 
 import json
@@ -26,6 +28,25 @@ READ = [
     "Location",
     "Organization",
 ]
+
+# R5's decimal pattern carries a stray "}" after the exponent's `{1,9}` (R4's has none); the
+# repair drops it.
+REPAIRED = {
+    r"^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,17})?([eE][+-]?[0-9]{1,9}})?$":
+    r"^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,17})?([eE][+-]?[0-9]{1,9})?$",
+}
+
+
+def repair(node):
+    if isinstance(node, dict):
+        return {
+            key: REPAIRED.get(value, value) if key == "pattern" and isinstance(value, str)
+            else repair(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [repair(value) for value in node]
+    return node
 
 
 def refs(node, out):
@@ -55,7 +76,7 @@ def main(path):
         refs(definitions[name], found)
         todo.extend(found - keep)
     read = [t for t in READ if t in definitions]
-    subset = {name: definitions[name] for name in sorted(keep)}
+    subset = {name: repair(definitions[name]) for name in sorted(keep)}
     subset["ResourceList"] = {
         "description": "Dispatches on resourceType (peer-outreach's change to HL7's oneOf): "
         "the resource types intake reads are checked against their definitions; any other "

@@ -295,12 +295,15 @@ impl<'a> Message<'a> {
     }
 
     /// Checks shape against HL7's schema: every element, clinical ones included, though only
-    /// the elements intake reads are ever read. R4 whole; R4B resource by resource (its Bundle
-    /// and SubscriptionStatus are R4B's own). HL7's R5 schema is not shipped yet: an R5
-    /// message's read elements are checked by the reader's types.
+    /// the elements intake reads are ever read. R4 and R5 whole; R4B resource by resource (its
+    /// Bundle and SubscriptionStatus are R4B's own, its other resources R4's).
     fn validate(&self, version: FhirVersion) -> Result<(), Rejection> {
+        let release = match version {
+            FhirVersion::R5 => schema::r5,
+            FhirVersion::R4 | FhirVersion::R4B => schema::r4,
+        };
         let check = |definition, value: &Value, at: &str| {
-            crate::contract::check(schema::r4(definition), value).map_err(|errors| {
+            crate::contract::check(release(definition), value).map_err(|errors| {
                 errors
                     .into_iter()
                     .map(|e| format!("{at}{e}"))
@@ -308,8 +311,7 @@ impl<'a> Message<'a> {
             })
         };
         let result = match (version, self.bundle_type.is_some()) {
-            (FhirVersion::R5, _) => Ok(()),
-            (FhirVersion::R4, true) => check(Definition::Bundle, self.root, ""),
+            (FhirVersion::R4 | FhirVersion::R5, true) => check(Definition::Bundle, self.root, ""),
             (_, false) => check(Definition::AdverseEvent, self.root, ""),
             (FhirVersion::R4B, true) => {
                 let mut errors = Vec::new();

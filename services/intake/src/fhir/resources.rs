@@ -124,7 +124,9 @@ pub struct CareTeamParticipant {
 #[serde(rename_all = "camelCase")]
 pub struct Location {
     pub name: Option<String>,
+    /// R4's name for what R5 calls `form`: a site, a building, a room, a bed.
     pub physical_type: Option<CodeableConcept>,
+    pub form: Option<CodeableConcept>,
     pub part_of: Option<Reference>,
     pub managing_organization: Option<Reference>,
 }

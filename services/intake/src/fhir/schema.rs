@@ -7,6 +7,7 @@ use jsonschema::Validator;
 use serde_json::{json, Value};
 
 const R4: &str = include_str!("../../../../schemas/fhir/r4.schema.json");
+const R5: &str = include_str!("../../../../schemas/fhir/r5.schema.json");
 
 /// The definitions a message is checked against.
 #[derive(Debug, Clone, Copy)]
@@ -21,24 +22,32 @@ pub enum Definition {
 /// and Organization are R4's).
 pub fn r4(definition: Definition) -> &'static Validator {
     static VALIDATORS: OnceLock<[Validator; 3]> = OnceLock::new();
-    let validators = VALIDATORS.get_or_init(|| {
-        let schema: Value =
-            serde_json::from_str(R4).expect("the FHIR schema compiled into the binary is JSON");
-        let compile = |name: &str| {
-            let root = json!({
-                "$schema": "http://json-schema.org/draft-07/schema#",
-                "$ref": format!("#/definitions/{name}"),
-                "definitions": schema["definitions"],
-            });
-            jsonschema::draft7::options()
-                .build(&root)
-                .expect("the FHIR schema compiled into the binary is valid draft-07")
-        };
-        [
-            compile("Bundle"),
-            compile("AdverseEvent"),
-            compile("ResourceList"),
-        ]
-    });
-    &validators[definition as usize]
+    &VALIDATORS.get_or_init(|| compile(R4))[definition as usize]
+}
+
+/// The R5 validators.
+pub fn r5(definition: Definition) -> &'static Validator {
+    static VALIDATORS: OnceLock<[Validator; 3]> = OnceLock::new();
+    &VALIDATORS.get_or_init(|| compile(R5))[definition as usize]
+}
+
+/// One validator per [`Definition`], in its order, over one release's schema subset.
+fn compile(source: &str) -> [Validator; 3] {
+    let schema: Value =
+        serde_json::from_str(source).expect("the FHIR schema compiled into the binary is JSON");
+    let compile = |name: &str| {
+        let root = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "$ref": format!("#/definitions/{name}"),
+            "definitions": schema["definitions"],
+        });
+        jsonschema::draft7::options()
+            .build(&root)
+            .expect("the FHIR schema compiled into the binary is valid draft-07")
+    };
+    [
+        compile("Bundle"),
+        compile("AdverseEvent"),
+        compile("ResourceList"),
+    ]
 }

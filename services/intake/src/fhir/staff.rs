@@ -284,9 +284,10 @@ impl<'a> Staff<'_, 'a> {
             chain.push((location, found));
         }
         let is_bed_or_room = |l: &Location| {
-            l.physical_type
-                .as_ref()
-                .is_some_and(|t| t.codes().any(|(_, code)| matches!(code, "ro" | "bd")))
+            [&l.physical_type, &l.form]
+                .into_iter()
+                .flatten()
+                .any(|t| t.codes().any(|(_, code)| matches!(code, "ro" | "bd")))
         };
         let unit_at = chain.iter().position(|(l, _)| !is_bed_or_room(l));
         let unit = unit_at

@@ -446,6 +446,24 @@ fn bad_fhir_is_refused_with_a_reason_of_its_own_that_names_paths_never_values() 
         }
         other => panic!("{other:?}"),
     }
+    // R5 is checked against HL7's R5 schema: a clinical element of the wrong shape is refused
+    // though it is never read, and R4's element names are not R5's.
+    let mut misshapen_r5 = fhir_example("r5-fall-collection.json");
+    misshapen_r5["entry"][0]["resource"]["note"] = json!("Canary fell");
+    misshapen_r5["entry"][7]["resource"]["physicalType"] =
+        misshapen_r5["entry"][7]["resource"]["form"].clone();
+    match refused(&misshapen_r5) {
+        Rejection::SchemaViolation(errors) => {
+            let text = errors.join("; ");
+            assert!(text.contains("/entry/0/resource/note"), "{text}");
+            assert!(
+                text.contains("/entry/7/resource fails `additionalProperties`"),
+                "{text}"
+            );
+            assert!(!text.contains("Canary"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
     let mut no_id = fhir_example("r4-medication-error-contained.json");
     no_id.as_object_mut().unwrap().remove("id");
     assert_eq!(refused(&no_id), Rejection::NoLogicalId);
