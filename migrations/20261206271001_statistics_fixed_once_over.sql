@@ -18,3 +18,7 @@ CREATE TABLE statistics_snapshots
 COMMENT ON TABLE statistics_snapshots IS
     'Statistics of quarters that are over (and their months where served), fixed at the first '
     'read or publication: counts only, small cells suppressed. No member, case or supporter.';
+
+-- The runtime role fixes a quarter and reads it; a fixed quarter is never changed or removed.
+INSERT INTO runtime_privileges (table_name, privileges)
+VALUES ('statistics_snapshots', 'SELECT, INSERT');

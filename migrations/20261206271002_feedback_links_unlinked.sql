@@ -49,3 +49,7 @@ UPDATE outbox
    SET payload = '{"sent": true}'::jsonb
  WHERE kind = 'feedback-invitation'
    AND published_at IS NOT NULL;
+
+-- The runtime role reads the key; only a migration makes or changes it.
+INSERT INTO runtime_privileges (table_name, privileges)
+VALUES ('feedback_link_key', 'SELECT');
