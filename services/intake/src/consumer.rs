@@ -13,6 +13,7 @@ use chrono::Utc;
 use futures::FutureExt;
 use outreach_command_side::{CommandError, CommandSide, Handled, ReportMessage};
 use outreach_kafka::KafkaConnection;
+use outreach_rounds::Backoff;
 use outreach_telemetry::metrics::{attribute, metrics};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::statistics::Statistics;
@@ -110,7 +111,7 @@ impl Intake {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), IntakeError> {
         self.consumer.subscribe(&[&self.settings.topic])?;
         tracing::info!(topic = %self.settings.topic, group = %self.settings.group_id, "intake started");
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::up_to(MAX_BACKOFF);
         loop {
             let received = tokio::select! {
                 received = self.consumer.recv() => received,
@@ -120,15 +121,13 @@ impl Intake {
                 Ok(message) => InboundRecord::from_kafka(&message),
                 Err(error) => {
                     tracing::warn!(%error, "could not receive from the broker; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.cancelled() => break,
+                    if !backoff.wait(&shutdown).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
-            backoff = Duration::from_millis(100);
+            backoff.reset();
             // What has arrived already joins the batch; nothing waits for more, so a quiet
             // stream gets one message at a time and a backlog many per transaction.
             let mut records = vec![first];
@@ -406,16 +405,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::up_to(MAX_BACKOFF);
     loop {
         match attempt().await {
             Err(error) if error.is_transient() => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "could not {what}; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.cancelled() => return None,
+                tracing::warn!(%error, retry_in_ms = backoff.current().as_millis() as u64, "could not {what}; retrying");
+                if !backoff.wait(shutdown).await {
+                    return None;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             outcome => return Some(outcome),
         }

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use outreach_rounds::{notified, Backoff};
 use sqlx::postgres::PgListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -49,7 +50,7 @@ pub(super) struct Follower<'r> {
     listener: Option<PgListener>,
     lead: Lead,
     /// The pause after a failed batch, doubled on each failure in a row.
-    backoff: Duration,
+    backoff: Backoff,
     /// Since when the runner has waited for hidden events without a batch moving.
     hidden_since: Option<Instant>,
     /// Where this runner last left (or found) the checkpoint: only a place to look from.
@@ -62,9 +63,9 @@ impl<'r> Follower<'r> {
         Self {
             runner,
             shutdown,
-            listener: crate::listen(&runner.pool, EVENTS_CHANNEL).await,
+            listener: outreach_rounds::listen(&runner.pool, EVENTS_CHANNEL).await,
             lead: runner.lead.clone(),
-            backoff: Duration::from_millis(100),
+            backoff: Backoff::up_to(Duration::from_secs(10)),
             hidden_since: None,
             left_at: None,
         }
@@ -113,7 +114,7 @@ impl<'r> Follower<'r> {
             Ok((moved, to)) => {
                 self.left_at = Some(to);
                 if moved > 0 {
-                    self.backoff = Duration::from_millis(100);
+                    self.backoff.reset();
                     self.hidden_since = None;
                 }
                 if moved as i64 == batch_size {
@@ -130,11 +131,9 @@ impl<'r> Follower<'r> {
             }
             Err(error) => {
                 tracing::error!(projection = self.name(), %error, "projection batch failed; will retry");
-                tokio::select! {
-                    _ = tokio::time::sleep(self.backoff) => {}
-                    _ = self.shutdown.cancelled() => return Next::Stop,
+                if !self.backoff.wait(&self.shutdown).await {
+                    return Next::Stop;
                 }
-                self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
                 Next::Batch
             }
         }
@@ -188,7 +187,9 @@ impl<'r> Follower<'r> {
     async fn wait(&mut self) -> Next {
         let types = self.runner.projection.reads().event_types;
         let next = tokio::select! {
-            _ = wait_for_events_of(&mut self.listener, types) => Next::Look,
+            // The trigger names the types of each append, so events this projection does not
+            // read wake nothing (the poll moves the checkpoint over them).
+            _ = notified(&mut self.listener, |payload| names_any(payload, types)) => Next::Look,
             _ = tokio::time::sleep(self.runner.settings.poll_interval) => Next::Batch,
             _ = self.shutdown.cancelled() => return Next::Stop,
         };
@@ -233,24 +234,8 @@ impl<'r> Follower<'r> {
     }
 }
 
-/// Waits for a notification of appended events of `types`: the trigger names the types of each
-/// append, so events this projection does not read wake nothing (the poll moves the checkpoint
-/// over them). A notification naming no types counts as naming all.
-async fn wait_for_events_of(listener: &mut Option<PgListener>, types: &[&str]) {
-    let Some(listener) = listener else {
-        return std::future::pending::<()>().await;
-    };
-    loop {
-        match listener.recv().await {
-            Ok(notification) if names_any(notification.payload(), types) => return,
-            Ok(_) => {}
-            // On a lost connection recv reconnects; an error just falls back to polling.
-            Err(_) => std::future::pending::<()>().await,
-        }
-    }
-}
-
-/// Whether a notification's payload names one of `types` (or none at all).
+/// Whether a notification's payload names one of `types`. A notification naming no types
+/// counts as naming all.
 pub(super) fn names_any(payload: &str, types: &[&str]) -> bool {
     payload.is_empty() || payload.split(',').any(|appended| types.contains(&appended))
 }
