@@ -4,6 +4,7 @@ use outreach_domain::case::CaseStatus;
 use outreach_domain::{CaseCommand, OutreachCase, PeerSupporter, SafetyReport, SupporterCommand};
 use uuid::Uuid;
 
+use crate::unit_of_work::UnitOfWork;
 use crate::{CommandError, CommandSide, Metadata};
 
 /// The supporter's events that change the roster entry; slots taken and released follow cases.

@@ -1,6 +1,6 @@
 //! The command side: runs domain commands against aggregates stored in PostgreSQL.
 //!
-//! Commands are decided by the domain's cqrs-es aggregates inside a [`UnitOfWork`]: a person's
+//! Commands are decided by the domain's cqrs-es aggregates inside a unit of work: a person's
 //! command is stored at once, retried on a lost write race against freshly loaded state (as
 //! postgres-es reports a concurrent write as a conflict and does not retry); intake's reports
 //! are decided many at a time and stored in one transaction per batch (see `reports`), which
@@ -27,7 +27,7 @@ pub use cases::RosterChange;
 pub use purge::Purge;
 pub use reports::ReportMessage;
 
-use unit_of_work::{Mode, UnitOfWork};
+use unit_of_work::{Deferred, Immediate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -158,12 +158,12 @@ impl CommandSide {
     }
 
     /// A unit of work whose every command is stored as soon as it is decided.
-    fn immediate(&self) -> UnitOfWork<'_> {
-        UnitOfWork::new(&self.pool, &self.policies, Mode::Immediate)
+    fn immediate(&self) -> Immediate<'_> {
+        Immediate::new(&self.pool, &self.policies)
     }
 
     /// A unit of work whose commands are stored together by its commit.
-    fn deferred(&self) -> UnitOfWork<'_> {
-        UnitOfWork::new(&self.pool, &self.policies, Mode::Deferred)
+    fn deferred(&self) -> Deferred<'_> {
+        Deferred::new(&self.pool, &self.policies)
     }
 }

@@ -17,7 +17,7 @@ impl CommandSide {
     /// crash finds its own case and opens it.
     pub(crate) async fn open_or_link(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut impl UnitOfWork,
         case_id: Uuid,
         open: CaseCommand,
         automatic: bool,
@@ -110,7 +110,7 @@ impl CommandSide {
     /// A case may reopen only if its member has no other open case: one member, one open case.
     pub(crate) async fn ensure_member_free_for(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut impl UnitOfWork,
         case_id: Uuid,
     ) -> Result<(), CommandError> {
         let (case, _) = work.load::<OutreachCase>(&case_id.to_string()).await?;
@@ -133,7 +133,7 @@ impl CommandSide {
     /// The reopened case takes the member's triggers again.
     pub(crate) async fn restart_members_case(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut impl UnitOfWork,
         case_id: Uuid,
         metadata: &Metadata,
     ) -> Result<(), CommandError> {
@@ -161,7 +161,7 @@ impl CommandSide {
     /// Tells the member's record that this case no longer takes triggers.
     pub(crate) async fn end_members_case(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut impl UnitOfWork,
         case_id: Uuid,
         metadata: &Metadata,
     ) -> Result<(), CommandError> {

@@ -6,6 +6,7 @@ use outreach_privacy::DataKeys;
 
 use outreach_domain::CareTeamMember;
 
+use crate::unit_of_work::UnitOfWork;
 use crate::{privacy_unavailable, unavailable, CommandError, CommandSide, Metadata};
 
 /// What became of a purge.

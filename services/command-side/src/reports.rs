@@ -1,6 +1,6 @@
 //! Reports from the safety-reporting stream, recorded, amended and withdrawn many at a time.
 //!
-//! A batch of messages is decided in one deferred [`UnitOfWork`]: the reports, members and
+//! A batch of messages is decided in one [`Deferred`] unit of work: the reports, members and
 //! cases it names are loaded in a few queries, every command is decided in memory, and all
 //! the events are stored in one transaction. Each message runs in a scope of its own, so a
 //! message a rule refuses is rolled back and leaves nothing behind while the rest of the batch
@@ -19,7 +19,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::event_store::{self, AppendError};
-use crate::unit_of_work::UnitOfWork;
+use crate::unit_of_work::{Deferred, UnitOfWork};
 use crate::{parked, CommandError, CommandSide, Handled, Metadata};
 
 /// One message's report command, as intake decoded it.
@@ -113,7 +113,7 @@ impl CommandSide {
     async fn decide<'s>(
         &'s self,
         batch: &[ReportMessage],
-    ) -> Result<(UnitOfWork<'s>, Outcomes), CommandError> {
+    ) -> Result<(Deferred<'s>, Outcomes), CommandError> {
         let mut work = self.deferred();
         preload(&mut work, batch).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -140,7 +140,7 @@ impl CommandSide {
 
     async fn decide_message(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut Deferred<'_>,
         message: &ReportMessage,
     ) -> Result<Handled, CommandError> {
         let (command, metadata) = (&message.command, &message.metadata);
@@ -172,7 +172,7 @@ impl CommandSide {
     /// it (so a redelivered message finishes what a crash interrupted).
     async fn apply_report(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut Deferred<'_>,
         command: &ReportCommand,
         metadata: &Metadata,
     ) -> Result<usize, CommandError> {
@@ -194,7 +194,7 @@ impl CommandSide {
     /// and goes (it holds no clinical detail to keep), leaving nothing of itself behind.
     async fn apply_parked(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut Deferred<'_>,
         report: &ReportRef,
         metadata: &Metadata,
     ) -> Result<(), CommandError> {
@@ -287,7 +287,7 @@ impl CommandSide {
 
     async fn follow_up(
         &self,
-        work: &mut UnitOfWork<'_>,
+        work: &mut Deferred<'_>,
         case_id: Uuid,
         command: CaseCommand,
         metadata: &Metadata,
@@ -313,7 +313,7 @@ impl CommandSide {
 /// Loads in a few queries what the batch will look at: its reports, the members they name,
 /// those members' cases from these reports and their open cases, and the commands waiting
 /// for the reports it records. Anything else is loaded when first needed.
-async fn preload(work: &mut UnitOfWork<'_>, batch: &[ReportMessage]) -> Result<(), CommandError> {
+async fn preload(work: &mut Deferred<'_>, batch: &[ReportMessage]) -> Result<(), CommandError> {
     let mut reports = Vec::new();
     let mut recorded = Vec::new();
     let mut members = Vec::new();

@@ -13,6 +13,7 @@ use chrono::Utc;
 use futures::FutureExt;
 use outreach_command_side::{CommandError, CommandSide, Handled, ReportMessage};
 use outreach_kafka::KafkaConnection;
+use outreach_rounds::Backoff;
 use outreach_telemetry::metrics::{attribute, metrics};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::statistics::Statistics;
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::dead_letter::{DeadLetters, Identity};
-use crate::{decode, InboundRecord, IntakeError, Policies, Rejection};
+use crate::{decode, Decoded, InboundRecord, IntakeError, Policies, Rejection};
 
 #[derive(Debug, Clone)]
 pub struct IntakeSettings {
@@ -110,7 +111,7 @@ impl Intake {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), IntakeError> {
         self.consumer.subscribe(&[&self.settings.topic])?;
         tracing::info!(topic = %self.settings.topic, group = %self.settings.group_id, "intake started");
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::up_to(MAX_BACKOFF);
         loop {
             let received = tokio::select! {
                 received = self.consumer.recv() => received,
@@ -120,15 +121,13 @@ impl Intake {
                 Ok(message) => InboundRecord::from_kafka(&message),
                 Err(error) => {
                     tracing::warn!(%error, "could not receive from the broker; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.cancelled() => break,
+                    if !backoff.wait(&shutdown).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
-            backoff = Duration::from_millis(100);
+            backoff.reset();
             // What has arrived already joins the batch; nothing waits for more, so a quiet
             // stream gets one message at a time and a backlog many per transaction.
             let mut records = vec![first];
@@ -157,81 +156,48 @@ impl Intake {
     /// (see `CommandSide::handle_reports`), the ones refused or unreadable dead-lettered.
     /// Returns false only if shutdown interrupted it.
     async fn process(&self, records: &[InboundRecord], shutdown: &CancellationToken) -> bool {
-        let spans: Vec<tracing::Span> = records.iter().map(message_span).collect();
-        let mut rejections: Vec<Option<Rejection>> = Vec::with_capacity(records.len());
-        let mut messages = Vec::new();
-        let mut applies = Vec::new();
-        for (record, span) in records.iter().zip(&spans) {
-            match decode(
-                record,
-                &self.settings.policies,
-                self.settings.max_message_bytes,
-                Utc::now(),
-            ) {
-                Err(rejection) => rejections.push(Some(rejection)),
-                Ok(decoded) => {
-                    span.record("cloudevents.event_id", decoded.event_id.as_str());
-                    span.record("cloudevents.event_type", decoded.event_type);
-                    let metadata = HashMap::from([
-                        ("event_id".to_string(), decoded.event_id.clone()),
-                        ("event_source".to_string(), decoded.event_source.clone()),
-                        ("event_type".to_string(), decoded.event_type.to_string()),
-                    ]);
-                    applies.push((rejections.len(), decoded));
-                    rejections.push(None);
-                    messages.push(ReportMessage {
-                        command: applies.last().expect("just pushed").1.command.clone(),
-                        metadata,
-                        span: span.clone(),
-                    });
-                }
-            }
-        }
+        let mut batch: Vec<Handling> = records.iter().map(|record| self.decode(record)).collect();
+        let messages: Vec<ReportMessage> = batch.iter().filter_map(Handling::message).collect();
         let Some(outcomes) = self.apply(&messages, shutdown).await else {
             return false;
         };
-        for ((index, decoded), outcome) in applies.into_iter().zip(outcomes) {
-            let record = &records[index];
-            let _entered = spans[index].enter();
-            match outcome {
-                Ok(handled) => {
-                    // Parked: an amendment or withdrawal ahead of its report waits for it.
-                    let (outcome, case_commands) = match handled {
-                        Handled::Applied { case_commands } => ("applied", case_commands),
-                        Handled::Parked => ("parked", 0),
-                    };
-                    tracing::Span::current().record("outcome", outcome);
-                    metrics().messages.add(1, &[attribute("outcome", outcome)]);
-                    tracing::info!(
-                        topic = %record.topic, partition = record.partition, offset = record.offset,
-                        event_id = %decoded.event_id, event_type = decoded.event_type,
-                        case_commands, "message {outcome}"
-                    );
-                }
-                Err(CommandError::Refused { rule, detail }) => {
-                    rejections[index] = Some(Rejection::Refused { rule, detail })
-                }
-                // Any other lasting refusal (none is expected from intake's commands) is
-                // still dead-lettered with its reason, never dropped.
-                Err(other) => {
-                    rejections[index] = Some(Rejection::Refused {
-                        rule: "unexpected-refusal",
-                        detail: other.to_string(),
-                    })
-                }
-            }
+        // One outcome per message, in order: the decoded records, in order.
+        let decoded = batch.iter_mut().filter(|handling| handling.is_decoded());
+        for (handling, outcome) in decoded.zip(outcomes) {
+            handling.settle(outcome);
         }
-        for ((record, span), rejection) in records.iter().zip(&spans).zip(rejections) {
-            let Some(rejection) = rejection else { continue };
+        for handling in &batch {
+            let Fate::Rejected(rejection) = &handling.fate else {
+                continue;
+            };
             if !self
-                .dead_letter(record, &rejection, shutdown)
-                .instrument(span.clone())
+                .dead_letter(handling.record, rejection, shutdown)
+                .instrument(handling.span.clone())
                 .await
             {
                 return false;
             }
         }
         true
+    }
+
+    /// A record of a batch, decoded or rejected, in its span.
+    fn decode<'r>(&self, record: &'r InboundRecord) -> Handling<'r> {
+        let span = message_span(record);
+        let fate = match decode(
+            record,
+            &self.settings.policies,
+            self.settings.max_message_bytes,
+            Utc::now(),
+        ) {
+            Err(rejection) => Fate::Rejected(rejection),
+            Ok(decoded) => {
+                span.record("cloudevents.event_id", decoded.event_id.as_str());
+                span.record("cloudevents.event_type", decoded.event_type);
+                Fate::Decoded(decoded)
+            }
+        };
+        Handling { record, span, fate }
     }
 
     /// Applies the messages' commands, retrying while the event store is unavailable. Returns
@@ -291,6 +257,81 @@ impl Intake {
             reason_code = rejection.code(), reason = %rejection, "message dead-lettered"
         );
         true
+    }
+}
+
+/// One record of a batch on its way through, and what has become of it so far.
+struct Handling<'r> {
+    record: &'r InboundRecord,
+    span: tracing::Span,
+    fate: Fate,
+}
+
+/// Where a record of a batch stands.
+enum Fate {
+    /// Decoded: its command is for the command side.
+    Decoded(Decoded),
+    /// Applied, or parked until its report comes.
+    Done,
+    /// For the dead-letter topic, with this reason.
+    Rejected(Rejection),
+}
+
+impl Handling<'_> {
+    fn is_decoded(&self) -> bool {
+        matches!(self.fate, Fate::Decoded(_))
+    }
+
+    /// Its command for the command side, if it was decoded: with what caused it, in its span.
+    fn message(&self) -> Option<ReportMessage> {
+        let Fate::Decoded(decoded) = &self.fate else {
+            return None;
+        };
+        let metadata = HashMap::from([
+            ("event_id".to_string(), decoded.event_id.clone()),
+            ("event_source".to_string(), decoded.event_source.clone()),
+            ("event_type".to_string(), decoded.event_type.to_string()),
+        ]);
+        Some(ReportMessage {
+            command: decoded.command.clone(),
+            metadata,
+            span: self.span.clone(),
+        })
+    }
+
+    /// Takes in what the command side made of its command: done, or to be dead-lettered.
+    fn settle(&mut self, outcome: Result<Handled, CommandError>) {
+        let Fate::Decoded(decoded) = &self.fate else {
+            return;
+        };
+        let record = self.record;
+        let _entered = self.span.enter();
+        self.fate = match outcome {
+            Ok(handled) => {
+                // Parked: an amendment or withdrawal ahead of its report waits for it.
+                let (outcome, case_commands) = match handled {
+                    Handled::Applied { case_commands } => ("applied", case_commands),
+                    Handled::Parked => ("parked", 0),
+                };
+                tracing::Span::current().record("outcome", outcome);
+                metrics().messages.add(1, &[attribute("outcome", outcome)]);
+                tracing::info!(
+                    topic = %record.topic, partition = record.partition, offset = record.offset,
+                    event_id = %decoded.event_id, event_type = decoded.event_type,
+                    case_commands, "message {outcome}"
+                );
+                Fate::Done
+            }
+            Err(CommandError::Refused { rule, detail }) => {
+                Fate::Rejected(Rejection::Refused { rule, detail })
+            }
+            // Any other lasting refusal (none is expected from intake's commands) is
+            // still dead-lettered with its reason, never dropped.
+            Err(other) => Fate::Rejected(Rejection::Refused {
+                rule: "unexpected-refusal",
+                detail: other.to_string(),
+            }),
+        };
     }
 }
 
@@ -364,16 +405,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::up_to(MAX_BACKOFF);
     loop {
         match attempt().await {
             Err(error) if error.is_transient() => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "could not {what}; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.cancelled() => return None,
+                tracing::warn!(%error, retry_in_ms = backoff.current().as_millis() as u64, "could not {what}; retrying");
+                if !backoff.wait(shutdown).await {
+                    return None;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             outcome => return Some(outcome),
         }

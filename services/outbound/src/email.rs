@@ -205,13 +205,12 @@ impl EmailPublisher {
     /// are notified, again straight away after a full round, and after a growing pause (up to a
     /// minute) while rounds fail. Stopping abandons the round in hand: its rows go out later.
     pub async fn run(self, shutdown: CancellationToken) {
-        crate::run_rounds(
+        outreach_rounds::run(
+            &self,
             &self.pool,
-            Channel::Email,
+            crate::OUTBOX_CHANNEL,
             self.interval,
-            self.batch,
             shutdown,
-            || self.publish_round(),
         )
         .await
     }
@@ -389,5 +388,17 @@ mod tests {
         let failure = publisher.message(&unreadable).unwrap_err();
         assert!(!failure.ends_round);
         assert!(!failure.reason.contains("not an address"));
+    }
+}
+
+impl outreach_rounds::Rounds for EmailPublisher {
+    const NAME: &'static str = "outbox publisher (email)";
+    type Error = OutboundError;
+
+    /// A round, then the backlog; a pause after a failed row.
+    async fn round(&self) -> Result<outreach_rounds::After, OutboundError> {
+        let round = self.publish_round().await?;
+        crate::record_backlog(&self.pool, Channel::Email).await;
+        Ok(crate::after_sequential(round, self.batch))
     }
 }

@@ -33,11 +33,11 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use outreach_kafka::KafkaConnection;
+use outreach_rounds::{After, Rounds};
 use outreach_telemetry::metrics::{attribute, metrics};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -49,7 +49,7 @@ pub use webhook::{WebhookPublisher, WebhookSettings};
 const CLOUDEVENTS_JSON: &str = "application/cloudevents+json; charset=UTF-8";
 
 /// The channel the outbox's trigger notifies on every insert.
-const OUTBOX_CHANNEL: &str = "peer_outreach_outbox";
+pub(crate) const OUTBOX_CHANNEL: &str = "peer_outreach_outbox";
 
 /// How an outbox row leaves the service: its `channel` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,65 +208,17 @@ pub(crate) async fn sequential_round(
     Ok(round)
 }
 
-/// The longest pause between rounds while the far end cannot be reached or refuses.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// Runs `round` until `shutdown` is cancelled: every `interval`, at once when new rows are
-/// notified, again straight away after a full round, and after a growing pause (up to a
-/// minute) while rounds fail, so a dead server or a refused message is not retried twice a
-/// second. Stopping abandons the round in hand: its rows stay unpublished and go out later.
-pub(crate) async fn run_rounds<F, Fut>(
-    pool: &PgPool,
-    channel: Channel,
-    interval: Duration,
-    batch: i64,
-    shutdown: CancellationToken,
-    mut round: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Round, OutboundError>>,
-{
-    let mut listener = listen(pool).await;
-    let mut backoff = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
-        let done = tokio::select! {
-            done = round() => done,
-            _ = shutdown.cancelled() => break,
-        };
-        match done {
-            Ok(done) => {
-                record_backlog(pool, channel).await;
-                if done.failed > 0 {
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff.max(interval)) => {}
-                        _ = shutdown.cancelled() => break,
-                    }
-                    backoff = (backoff.max(interval) * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-                backoff = Duration::from_millis(100);
-                if done.published as i64 == batch {
-                    continue;
-                }
-            }
-            Err(error) => {
-                tracing::error!(channel = channel.as_str(), %error,
-                    "outbox round failed; will retry");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.cancelled() => break,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-        }
-        tokio::select! {
-            _ = wait_for_notification(&mut listener) => {}
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.cancelled() => break,
-        }
+/// What follows a round of a channel whose rows go out one at a time: a pause if a row failed
+/// (the far end refuses or cannot be reached, and is not to be asked twice a second), another
+/// round at once if it was full.
+pub(crate) fn after_sequential(round: Round, batch: i64) -> After {
+    if round.failed > 0 {
+        After::Pause
+    } else if round.published as i64 == batch {
+        After::Again
+    } else {
+        After::Wait
     }
-    tracing::info!(channel = channel.as_str(), "outbox publisher stopped");
 }
 
 impl OutboxPublisher {
@@ -302,38 +254,7 @@ impl OutboxPublisher {
     /// are notified, and again straight away after a full round. Stopping abandons the round in
     /// hand: its rows stay unpublished and go out again later (consumers dedupe).
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut listener = self.listen().await;
-        let mut backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            let round = tokio::select! {
-                round = self.publish_round() => round,
-                _ = shutdown.cancelled() => break,
-            };
-            match round {
-                Ok(round) => {
-                    backoff = Duration::from_millis(100);
-                    self.record_backlog().await;
-                    if round.failed == 0 && round.published as i64 == self.batch {
-                        continue;
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(topic = %self.topic, %error, "outbox round failed; will retry");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.cancelled() => break,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            }
-            tokio::select! {
-                _ = wait_for_notification(&mut listener) => {}
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = shutdown.cancelled() => break,
-            }
-        }
-        tracing::info!(topic = %self.topic, "outbox publisher stopped");
+        outreach_rounds::run(&self, &self.pool, OUTBOX_CHANNEL, self.interval, shutdown).await
     }
 
     /// Sends up to `batch` unpublished `kafka` rows, oldest first, in one transaction that holds
@@ -406,13 +327,24 @@ impl OutboxPublisher {
             .map(|_| ())
             .map_err(|(error, _)| error)
     }
+}
 
-    async fn record_backlog(&self) {
-        record_backlog(&self.pool, Channel::Kafka).await
-    }
+impl Rounds for OutboxPublisher {
+    const NAME: &'static str = "outbox publisher (kafka)";
+    type Error = OutboundError;
 
-    async fn listen(&self) -> Option<PgListener> {
-        listen(&self.pool).await
+    /// A round, then the backlog. A row the broker did not acknowledge was tried for
+    /// [`MESSAGE_TIMEOUT`] already: the next round comes at the usual time, without a pause.
+    async fn round(&self) -> Result<After, OutboundError> {
+        let round = self.publish_round().await?;
+        record_backlog(&self.pool, Channel::Kafka).await;
+        Ok(
+            if round.failed == 0 && round.published as i64 == self.batch {
+                After::Again
+            } else {
+                After::Wait
+            },
+        )
     }
 }
 
@@ -442,11 +374,6 @@ pub(crate) async fn finish_round(
     })
 }
 
-/// A listener for the outbox's insert notifications; `None` (polling only) if it cannot listen.
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    outreach_projections::listen(pool, OUTBOX_CHANNEL).await
-}
-
 /// How many outbox rows of `channel` are not published yet.
 pub async fn backlog(pool: &PgPool, channel: Channel) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL AND channel = $1")
@@ -456,7 +383,7 @@ pub async fn backlog(pool: &PgPool, channel: Channel) -> Result<i64, sqlx::Error
 }
 
 /// Records `channel`'s backlog in the `peer_outreach.outbox.backlog` gauge.
-async fn record_backlog(pool: &PgPool, channel: Channel) {
+pub(crate) async fn record_backlog(pool: &PgPool, channel: Channel) {
     match backlog(pool, channel).await {
         Ok(rows) => metrics()
             .outbox_backlog
@@ -480,16 +407,4 @@ pub fn producer(
             MESSAGE_TIMEOUT.as_millis().to_string(),
         )
         .create()
-}
-
-async fn wait_for_notification(listener: &mut Option<PgListener>) {
-    match listener {
-        // On a lost connection recv reconnects; an error just falls back to polling.
-        Some(listener) => {
-            if listener.recv().await.is_err() {
-                std::future::pending::<()>().await
-            }
-        }
-        None => std::future::pending::<()>().await,
-    }
 }

@@ -124,13 +124,12 @@ impl WebhookPublisher {
     /// Publishes until `shutdown` is cancelled, as the e-mail publisher does (see
     /// [`crate::email::EmailPublisher::run`]).
     pub async fn run(self, shutdown: CancellationToken) {
-        crate::run_rounds(
+        outreach_rounds::run(
+            &self,
             &self.pool,
-            Channel::Webhook,
+            crate::OUTBOX_CHANNEL,
             self.interval,
-            self.batch,
             shutdown,
-            || self.publish_round(),
         )
         .await
     }
@@ -306,5 +305,17 @@ mod tests {
             ))),
             None
         );
+    }
+}
+
+impl outreach_rounds::Rounds for WebhookPublisher {
+    const NAME: &'static str = "outbox publisher (webhook)";
+    type Error = OutboundError;
+
+    /// A round, then the backlog; a pause after a failed row.
+    async fn round(&self) -> Result<outreach_rounds::After, OutboundError> {
+        let round = self.publish_round().await?;
+        crate::record_backlog(&self.pool, Channel::Webhook).await;
+        Ok(crate::after_sequential(round, self.batch))
     }
 }

@@ -193,18 +193,6 @@ pub(crate) fn one_line(value: &str) -> String {
         .to_string()
 }
 
-/// A listener for `channel` on a connection of its own, outside `pool`, so that the service's
-/// many listeners (one per projection and publisher) never starve the pool that commands and
-/// queries use; the listener reconnects by itself. `None` (polling only) if it cannot listen.
-pub async fn listen(pool: &sqlx::PgPool, channel: &str) -> Option<sqlx::postgres::PgListener> {
-    let own = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with((*pool.connect_options()).clone());
-    let mut listener = sqlx::postgres::PgListener::connect_with(&own).await.ok()?;
-    listener.listen(channel).await.ok()?;
-    Some(listener)
-}
-
 /// What the projections are built with: the program's policies (statistics count time in its
 /// working calendar), where feedback links point, who is alerted and paged, and the resource
 /// sheet.
