@@ -137,7 +137,8 @@ async fn the_runtime_role_appends_and_reads_and_can_change_nothing() {
         "CREATE FUNCTION nothing() RETURNS void LANGUAGE sql AS 'SELECT'",
         "CREATE TRIGGER quiet BEFORE INSERT ON access_audit FOR EACH ROW EXECUTE FUNCTION access_audit_is_append_only()",
         "SELECT grant_runtime_privileges(current_user)",
-        "UPDATE member_data_keys SET staff_id = staff_id",
+        "UPDATE member_data_keys SET kek_id = kek_id",
+        "UPDATE member_index_key SET kek_id = kek_id",
         "DELETE FROM _sqlx_migrations",
     ] {
         refused(&runtime, statement).await;
