@@ -47,13 +47,6 @@ impl Service {
         )?;
         // Nor one that would trust a development issuer by accident.
         auth.check()?;
-        // Nor one that would store a data key unwrapped: the key-encryption key is required,
-        // and is the process's from here on.
-        let kek = settings
-            .privacy
-            .required_key_encryption_key()
-            .context("privacy.key_encryption_key")?;
-        outreach_privacy::KeyEncryptionKey::install(Some(kek.clone()));
         if auth.allow_development_issuer {
             let listen = settings.http.listen;
             if !listen.ip().is_loopback() {
@@ -84,6 +77,13 @@ impl Service {
                 .await
                 .context("loading the identity provider's keys")?,
         );
+        // Nor one that would store a data key unwrapped: the key-encryption key is required,
+        // and is the process's from here on.
+        let kek = settings
+            .privacy
+            .required_key_encryption_key()
+            .context("privacy.key_encryption_key")?;
+        outreach_privacy::KeyEncryptionKey::install(Some(kek.clone()));
         let pool = database::prepare(&settings.database).await?;
         // Every stored key must open under the configured KEK: a key under another (an
         // unfinished rewrap, the wrong secret) is refused here rather than at a member's case.

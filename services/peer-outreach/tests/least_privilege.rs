@@ -253,6 +253,10 @@ async fn without_the_owners_credentials_the_service_refuses_a_schema_that_is_beh
             ("PEER_OUTREACH__AUTH__JWKS_URI", &jwks),
             ("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true"),
             ("PEER_OUTREACH__HTTP__LISTEN", "127.0.0.1:0"),
+            (
+                "PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY",
+                outreach_test_support::TEST_KEY_ENCRYPTION_KEY,
+            ),
         ],
     );
 
