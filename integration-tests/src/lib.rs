@@ -58,6 +58,13 @@ impl TestBed {
         settings.kafka.group_id = format!("peer-outreach-{id}");
         settings.kafka.partitions = 2;
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
+        // The tests' fixed key-encryption key: the service refuses to start without one.
+        settings.privacy.key_encryption_key =
+            Some(outreach_test_support::TEST_KEY_ENCRYPTION_KEY.to_owned());
+        // And the test process's own, for what a test reads past the service (a rebuild).
+        outreach_privacy::KeyEncryptionKey::install_if_none(
+            outreach_test_support::test_key_encryption_key(),
+        );
         settings.projections.poll_interval_ms = 50;
         // Each test bed its own identity provider, trusted through its key file as a local
         // run trusts the development issuer.

@@ -95,6 +95,14 @@ fn spawn(settings: &Settings) -> Process {
             auth.jwks_uri.as_deref().unwrap_or_default(),
         )
         .env("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true")
+        .env(
+            "PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY",
+            settings
+                .privacy
+                .key_encryption_key
+                .as_deref()
+                .expect("the test bed has a KEK"),
+        )
         .env("PEER_OUTREACH__PROJECTIONS__POLL_INTERVAL_MS", "50")
         .env("PEER_OUTREACH__LOG__FILTER", "warn")
         .stdout(Stdio::piped())

@@ -100,6 +100,11 @@ impl Environment {
             )
             // The development issuer, on loopback: a local run's explicit opt-in.
             .env("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true")
+            // The tests' fixed key-encryption key: a bench database holds test data only.
+            .env(
+                "PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY",
+                outreach_test_support::TEST_KEY_ENCRYPTION_KEY,
+            )
             // As the tests run it: warnings only. Per-message info lines to a pipe would
             // measure the logger as much as the pipeline.
             .env("PEER_OUTREACH__LOG__FILTER", "warn")

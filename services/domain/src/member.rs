@@ -81,6 +81,10 @@ pub struct CareTeamMember {
     /// When the member's last case ended: the retention period runs from here.
     #[serde(default)]
     last_case_ended: Option<DateTime<Utc>>,
+    /// When the member last stated preferences or opted out or in: for a member who never had
+    /// a case, the retention period runs from here.
+    #[serde(default)]
+    last_changed: Option<DateTime<Utc>>,
     /// The key of the last purge, while nothing personal has been recorded since: purging
     /// under it again has nothing left to do.
     #[serde(default)]
@@ -121,13 +125,15 @@ impl CareTeamMember {
         if let Some(open) = self.open_case {
             return Err(MemberError::OpenCaseBlocksPurge(open));
         }
-        match self.last_case_ended {
-            Some(ended) if ended + retention <= at => Ok(Some(MemberEvent::PersonalDataPurged {
+        // From the last case's end; for a member who never had one (preferences stated, or
+        // opted out, only), from their last change.
+        match self.last_case_ended.or(self.last_changed) {
+            Some(since) if since + retention <= at => Ok(Some(MemberEvent::PersonalDataPurged {
                 staff_id,
                 key_id,
                 purged_at: at,
             })),
-            // Never a case (preferences only), or not long enough ago.
+            // Not long enough ago, or nothing recorded at all.
             _ => Err(MemberError::RetentionNotOver),
         }
     }
@@ -236,16 +242,27 @@ impl Aggregate for CareTeamMember {
                 self.last_case_ended = Some(ended_at);
             }
             // Purged preferences read as none stated.
-            MemberEvent::PreferencesStated { personal, .. } => {
+            MemberEvent::PreferencesStated {
+                personal,
+                stated_at,
+                ..
+            } => {
                 self.preferences = personal.unwrap_or_default();
                 self.purged_key = None;
+                self.last_changed = Some(stated_at);
             }
             MemberEvent::PersonalDataPurged { key_id, .. } => {
                 self.preferences = Preferences::default();
                 self.purged_key = Some(key_id);
             }
-            MemberEvent::OptedOut { .. } => self.opted_out = true,
-            MemberEvent::OptedIn { .. } => self.opted_out = false,
+            MemberEvent::OptedOut { opted_out_at, .. } => {
+                self.opted_out = true;
+                self.last_changed = Some(opted_out_at);
+            }
+            MemberEvent::OptedIn { opted_in_at, .. } => {
+                self.opted_out = false;
+                self.last_changed = Some(opted_in_at);
+            }
             MemberEvent::AutomaticOutreachSkipped { .. } => {}
         }
     }
@@ -417,10 +434,43 @@ mod tests {
     }
 
     #[test]
-    fn a_member_who_never_had_a_case_is_not_purged() {
+    fn a_member_of_whom_nothing_is_recorded_is_not_purged() {
         Scenario::with(())
             .given_no_previous_events()
             .when(purge(7, 60))
+            .then_expect_error(MemberError::RetentionNotOver);
+    }
+
+    fn stated_preferences(days_after: i64) -> MemberEvent {
+        MemberEvent::PreferencesStated {
+            staff_id: "E1".into(),
+            personal: Some(Preferences {
+                supporter_specialty: Some("Anaesthesia".into()),
+                ..Default::default()
+            }),
+            stated_at: at() + Duration::days(days_after),
+        }
+    }
+
+    #[test]
+    fn a_member_without_a_case_is_purged_once_the_period_after_their_last_change_is_over() {
+        Scenario::with(())
+            .given(vec![stated_preferences(0)])
+            .when(purge(7, 30))
+            .then_expect_events(vec![purged(7, 30)]);
+    }
+
+    #[test]
+    fn a_member_without_a_case_who_changed_since_waits_for_the_period_after_that_change() {
+        Scenario::with(())
+            .given(vec![
+                stated_preferences(0),
+                MemberEvent::OptedOut {
+                    staff_id: "E1".into(),
+                    opted_out_at: at() + Duration::days(20),
+                },
+            ])
+            .when(purge(7, 30))
             .then_expect_error(MemberError::RetentionNotOver);
     }
 

@@ -40,8 +40,40 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
         .run(&owner)
         .await
         .context("applying migrations as the owner (database.migration_url)")?;
+    wrap_unwrapped_keys(&owner).await?;
     grant_runtime_role(&owner, settings).await?;
     owner.close().await;
+    Ok(())
+}
+
+/// Wraps the data keys stored before keys were wrapped, under the process's key-encryption
+/// key, in batches of one transaction each (a kill leaves whole batches done; the next
+/// `migrate` goes on). Without a KEK it refuses, naming how many keys wait: a plain key never
+/// stays silently.
+async fn wrap_unwrapped_keys(owner: &PgPool) -> anyhow::Result<()> {
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM member_data_keys_unwrapped")
+        .fetch_one(owner)
+        .await?;
+    if waiting == 0 {
+        return Ok(());
+    }
+    let kek = outreach_privacy::KeyEncryptionKey::installed()
+        .with_context(|| format!("{waiting} data keys are stored unwrapped and must be wrapped"))?;
+    let mut wrapped = 0;
+    loop {
+        let mut tx = owner.begin().await?;
+        let moved = outreach_privacy::wrap_unwrapped_batch(&mut tx, &kek, 500).await?;
+        tx.commit().await?;
+        if moved == 0 {
+            break;
+        }
+        wrapped += moved;
+    }
+    tracing::info!(
+        wrapped,
+        kek_id = kek.id(),
+        "data keys stored before wrapping are now wrapped under the key-encryption key"
+    );
     Ok(())
 }
 

@@ -77,7 +77,19 @@ impl Service {
                 .await
                 .context("loading the identity provider's keys")?,
         );
+        // Nor one that would store a data key unwrapped: the key-encryption key is required,
+        // and is the process's from here on.
+        let kek = settings
+            .privacy
+            .required_key_encryption_key()
+            .context("privacy.key_encryption_key")?;
+        outreach_privacy::KeyEncryptionKey::install(Some(kek.clone()));
         let pool = database::prepare(&settings.database).await?;
+        // Every stored key must open under the configured KEK: a key under another (an
+        // unfinished rewrap, the wrong secret) is refused here rather than at a member's case.
+        outreach_privacy::check_store(&mut *pool.acquire().await?, &kek)
+            .await
+            .context("checking the data keys against privacy.key_encryption_key")?;
         let kafka = &settings.kafka;
         let topics = settings.topics();
         if kafka.create_topics {

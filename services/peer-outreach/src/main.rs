@@ -34,6 +34,11 @@ enum Command {
     Migrate,
     /// Create the incidents and dead-letter topics if they are missing.
     CreateTopics,
+    /// The members' data keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Read models.
     Projections {
         #[command(subcommand)]
@@ -68,6 +73,25 @@ enum ProjectionCommand {
     List,
     /// Drop a read model and rebuild it from the event store.
     Rebuild { name: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Move every data key (and the blind index's key) from the configured key-encryption key
+    /// (privacy.key_encryption_key) to a new one, in batches of one transaction each, as the
+    /// owner (database.migration_url). Resumable: a key already under the new KEK is skipped,
+    /// so after a kill run it again. Then configure the new KEK, and destroy the old one.
+    Rewrap {
+        /// Where the new key-encryption key is: `file:PATH` or `env:VARIABLE` (32 bytes in
+        /// base64). `keys generate` makes one.
+        #[arg(long)]
+        to: String,
+        /// Keys per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
+    /// Print a fresh key-encryption key (base64), for a file or a secret store.
+    Generate,
 }
 
 #[derive(Subcommand)]
@@ -134,8 +158,25 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::DevIssuer { dir, command }) = &cli.command {
         return dev_issuer(dir, command).await;
     }
+    if let Some(Command::Keys {
+        command: KeysCommand::Generate,
+    }) = &cli.command
+    {
+        println!(
+            "{}",
+            outreach_privacy::KeyEncryptionKey::generate().to_base64()
+        );
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     let _telemetry = telemetry::init(&settings)?;
+    // Every command that touches data keys wraps and unwraps them under it (`run` requires it).
+    outreach_privacy::KeyEncryptionKey::install(
+        settings
+            .privacy
+            .key_encryption_key()
+            .context("privacy.key_encryption_key")?,
+    );
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let service = Service::start(&settings).await?;
@@ -157,6 +198,12 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Projections { command } => projections(&settings, command).await?,
+        Command::Keys {
+            command: KeysCommand::Rewrap { to, batch },
+        } => rewrap(&settings, &to, batch).await?,
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => unreachable!("handled before the configuration is read"),
         Command::DevIssuer { .. } => unreachable!("handled before the configuration is read"),
         Command::AccessAudit {
             command: AccessAuditCommand::Verify,
@@ -302,6 +349,63 @@ async fn dev_issuer(dir: &Path, command: &DevIssuerCommand) -> anyhow::Result<()
             println!("{}", issuer.mint(&request)?);
         }
     }
+    Ok(())
+}
+
+/// A key-encryption key from `file:PATH` or `env:VARIABLE`.
+fn key_encryption_key_from(source: &str) -> anyhow::Result<outreach_privacy::KeyEncryptionKey> {
+    let text = if let Some(path) = source.strip_prefix("file:") {
+        std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
+    } else if let Some(variable) = source.strip_prefix("env:") {
+        std::env::var(variable).with_context(|| format!("reading ${variable}"))?
+    } else {
+        bail!("--to is file:PATH or env:VARIABLE, not {source:?}");
+    };
+    Ok(outreach_privacy::KeyEncryptionKey::parse(&text)?)
+}
+
+/// `peer-outreach keys rewrap`: batches until no key is left under another KEK.
+async fn rewrap(settings: &Settings, to: &str, batch: i64) -> anyhow::Result<()> {
+    if batch < 1 {
+        bail!("--batch is at least 1");
+    }
+    let from = settings
+        .privacy
+        .required_key_encryption_key()
+        .context("the key-encryption key the keys are under now")?;
+    let to = key_encryption_key_from(to).context("the new key-encryption key (--to)")?;
+    if from.id() == to.id() {
+        bail!(
+            "--to is the key-encryption key already configured ({}): nothing to move",
+            from.id()
+        );
+    }
+    let owner = database::owner_pool(&settings.database).await?;
+    let mut db = owner.acquire().await?;
+    let total = outreach_privacy::under_other_keks(&mut db, &to).await?;
+    drop(db);
+    println!(
+        "rewrapping {total} keys from key-encryption key {} to {}",
+        from.id(),
+        to.id()
+    );
+    let mut moved = 0;
+    loop {
+        let mut tx = owner.begin().await?;
+        let done = outreach_privacy::rewrap_batch(&mut tx, &from, &to, batch).await?;
+        tx.commit().await?;
+        if done == 0 {
+            break;
+        }
+        moved += done;
+        println!("rewrapped {moved} of {total} keys");
+    }
+    println!(
+        "every key is under key-encryption key {}: configure it as privacy.key_encryption_key, \
+         then destroy key-encryption key {} (and with it every backup's keys taken under it)",
+        to.id(),
+        from.id()
+    );
     Ok(())
 }
 

@@ -170,14 +170,24 @@ impl PagingSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacySettings {
-    /// Days after a member's last case closed (with none open) before their personal data is
-    /// purged.
+    /// Days after a member's last case closed (with none open), or after the last change of a
+    /// member who never had a case, before their personal data is purged.
     pub retention_days: u32,
     /// How often the retention purge looks for members whose period is over.
     pub purge_interval_ms: u64,
+    /// The key-encryption key every data key is stored wrapped under: 32 bytes in base64.
+    /// Give it through the environment (PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY) or as a
+    /// file (`key_encryption_key_file`), never in a file that is committed. Never stored in
+    /// the database. The service refuses to start without one.
+    #[serde(default)]
+    pub key_encryption_key: Option<String>,
+    /// A file holding the key-encryption key (its whole content, base64), e.g. a mounted
+    /// secret. One of the two, not both.
+    #[serde(default)]
+    pub key_encryption_key_file: Option<std::path::PathBuf>,
 }
 
 impl PrivacySettings {
@@ -187,6 +197,47 @@ impl PrivacySettings {
 
     pub fn purge_interval(&self) -> Duration {
         Duration::from_millis(self.purge_interval_ms)
+    }
+
+    /// The configured key-encryption key, if any; an error says what is wrong with it (never
+    /// what it is).
+    pub fn key_encryption_key(&self) -> anyhow::Result<Option<outreach_privacy::KeyEncryptionKey>> {
+        use anyhow::Context;
+        let text = match (&self.key_encryption_key, &self.key_encryption_key_file) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "privacy.key_encryption_key and privacy.key_encryption_key_file are both set: \
+                 give one"
+            ),
+            (Some(text), None) => text.clone(),
+            (None, Some(file)) => std::fs::read_to_string(file).with_context(|| {
+                format!("reading privacy.key_encryption_key_file {}", file.display())
+            })?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(outreach_privacy::KeyEncryptionKey::parse(&text)?))
+    }
+
+    /// The key-encryption key, required: the service stores no data key unwrapped.
+    pub fn required_key_encryption_key(
+        &self,
+    ) -> anyhow::Result<outreach_privacy::KeyEncryptionKey> {
+        self.key_encryption_key()?
+            .ok_or_else(|| outreach_privacy::PrivacyError::NoKeyEncryptionKey.into())
+    }
+}
+
+/// Written by hand so that the key-encryption key never reaches a log through `{:?}`.
+impl std::fmt::Debug for PrivacySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivacySettings")
+            .field("retention_days", &self.retention_days)
+            .field("purge_interval_ms", &self.purge_interval_ms)
+            .field(
+                "key_encryption_key",
+                &self.key_encryption_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key_encryption_key_file", &self.key_encryption_key_file)
+            .finish()
     }
 }
 
@@ -656,7 +707,8 @@ mod tests {
         std::fs::write(
             &file,
             "[dashboard.sign_in]\nclient_id = \"peer-outreach-dashboard\"\n\
-             redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n",
+             redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n\
+             [privacy]\nkey_encryption_key = \"czNjcmV0czNjcmV0czNjcmV0czNjcmV0czNjcmV0czM=\"\n",
         )
         .unwrap();
         let dashboard = Settings::load(Some(&file))
@@ -685,7 +737,8 @@ mod tests {
              from = \"Peer Support <ps@hospital.example>\"\ntls = \"starttls\"\n\
              username = \"po\"\npassword = \"smtp-s3cret\"\n\
              [dashboard.sign_in]\nclient_id = \"dashboard\"\nclient_secret = \"client-s3cret\"\n\
-             redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n",
+             redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n\
+             [privacy]\nkey_encryption_key = \"czNjcmV0czNjcmV0czNjcmV0czNjcmV0czNjcmV0czM=\"\n",
         )
         .unwrap();
         let settings = Settings::load(Some(&file)).unwrap();
@@ -693,6 +746,8 @@ mod tests {
         let printed = format!("{settings:?}");
 
         assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(!printed.contains("czNjcmV0"), "{printed}");
+        assert!(settings.privacy.key_encryption_key().unwrap().is_some());
         assert!(printed.contains("peer_outreach_owner"), "{printed}");
         assert_eq!(
             settings.database.migration_url(),

@@ -137,7 +137,8 @@ async fn the_runtime_role_appends_and_reads_and_can_change_nothing() {
         "CREATE FUNCTION nothing() RETURNS void LANGUAGE sql AS 'SELECT'",
         "CREATE TRIGGER quiet BEFORE INSERT ON access_audit FOR EACH ROW EXECUTE FUNCTION access_audit_is_append_only()",
         "SELECT grant_runtime_privileges(current_user)",
-        "UPDATE member_data_keys SET staff_id = staff_id",
+        "UPDATE member_data_keys SET kek_id = kek_id",
+        "UPDATE member_index_key SET kek_id = kek_id",
         "DELETE FROM _sqlx_migrations",
     ] {
         refused(&runtime, statement).await;
@@ -252,6 +253,10 @@ async fn without_the_owners_credentials_the_service_refuses_a_schema_that_is_beh
             ("PEER_OUTREACH__AUTH__JWKS_URI", &jwks),
             ("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true"),
             ("PEER_OUTREACH__HTTP__LISTEN", "127.0.0.1:0"),
+            (
+                "PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY",
+                outreach_test_support::TEST_KEY_ENCRYPTION_KEY,
+            ),
         ],
     );
 

@@ -84,6 +84,22 @@ fn with_the_opt_in_it_serves_on_loopback_only() {
 }
 
 #[test]
+fn without_a_key_encryption_key_the_service_refuses_to_start() {
+    let dir = dev_issuer();
+
+    let (output, took) = run_with(
+        &dir,
+        &[("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true")],
+    );
+
+    assert!(!output.status.success());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let said = stderr(&output);
+    assert!(said.contains("no key-encryption key"), "{said}");
+    assert!(said.contains("privacy.key_encryption_key"), "{said}");
+}
+
+#[test]
 fn keys_over_plain_http_from_another_host_are_refused_even_with_the_opt_in() {
     let dir = dev_issuer();
 

@@ -1,11 +1,13 @@
 //! The retention purge: once a member's cases have all been closed for the retention period,
 //! their personal data is purged (issue 7; UW Medicine deletes identifiable information once
-//! the encounter is completed; HIPAA's minimum-necessary standard).
+//! the encounter is completed; HIPAA's minimum-necessary standard). A member who never had a
+//! case (preferences stated only) is purged once the period after their last change is over.
 //!
-//! Every `interval` it asks the outreach read model for members who still have a data key, no
-//! case open, and whose last case closed more than `retention` ago (the read model proposes),
-//! and sends each `PurgePersonalData` through the command side, where the member aggregate
-//! decides and the key is destroyed after the event is stored.
+//! Every `interval` it asks the key store for members whose data key is older than the period,
+//! and the outreach read model which of them have no case open and their last case closed more
+//! than `retention` ago, or no case at all (the read models propose), and sends each
+//! `PurgePersonalData` through the command side, where the member aggregate decides and the
+//! key is destroyed after the event is stored.
 //!
 //! # Why repeating it is harmless
 //!
@@ -22,6 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_command_side::{CommandError, CommandSide, Metadata, Purge};
+use outreach_privacy::{DataKeys, PrivacyError};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -70,25 +73,29 @@ impl RetentionPurge {
     }
 
     /// Staff ids of members with a live key, no case open in the read model and every case
-    /// closed at or before `closed_by`, longest closed first.
+    /// closed at or before `closed_by`, longest closed first; then members with a key that old
+    /// and no case at all (the member aggregate checks their last change).
     async fn due(
         &self,
         db: &mut PgConnection,
         closed_by: DateTime<Utc>,
     ) -> Result<Vec<String>, sqlx::Error> {
-        // A key is made before the member's first case opens, so only a key made by
-        // `closed_by` can belong to a member due. Asked first and alone: joined and grouped
-        // over every case, the question read the whole read model at every start and every
-        // interval (2.9 s at 448,000 cases, all of them recent).
-        let aged: Vec<String> =
-            sqlx::query_scalar("SELECT staff_id FROM member_data_keys WHERE created_at <= $1")
-                .bind(closed_by)
-                .fetch_all(&mut *db)
-                .await?;
+        // A key is made before the member's first case opens (or their preferences are
+        // stated), so only a key made by `closed_by` can belong to a member due. Asked first
+        // and alone: joined and grouped over every case, the question read the whole read
+        // model at every start and every interval (2.9 s at 448,000 cases, all of them
+        // recent). The key store keeps staff ids sealed: only the service can list them.
+        let aged: Vec<String> = DataKeys::on(db)
+            .members_with_keys_made_by(closed_by)
+            .await
+            .map_err(|error| match error {
+                PrivacyError::Database(error) => error,
+                other => sqlx::Error::Decode(Box::new(other)),
+            })?;
         if aged.is_empty() {
             return Ok(aged);
         }
-        sqlx::query_scalar(
+        let mut due: Vec<String> = sqlx::query_scalar(
             "SELECT staff_id
                FROM outreach_cases
               WHERE staff_id = ANY($1)
@@ -100,8 +107,24 @@ impl RetentionPurge {
         .bind(&aged)
         .bind(closed_by)
         .bind(self.batch)
-        .fetch_all(db)
-        .await
+        .fetch_all(&mut *db)
+        .await?;
+        let room = self.batch - due.len() as i64;
+        if room > 0 {
+            // `aged` is oldest key first, and UNNEST keeps that order.
+            let caseless: Vec<String> = sqlx::query_scalar(
+                "SELECT staff_id FROM UNNEST($1::text[]) WITH ORDINALITY AS aged(staff_id, n)
+                  WHERE NOT EXISTS (SELECT 1 FROM outreach_cases c WHERE c.staff_id = aged.staff_id)
+                  ORDER BY n
+                  LIMIT $2",
+            )
+            .bind(&aged)
+            .bind(room)
+            .fetch_all(&mut *db)
+            .await?;
+            due.extend(caseless);
+        }
+        Ok(due)
     }
 }
 

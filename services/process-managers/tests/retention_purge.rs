@@ -374,3 +374,26 @@ async fn a_case_closed_less_than_the_retention_period_ago_is_not_purged() {
         .await
         .contains(&SPECIALTY.to_lowercase()));
 }
+
+#[tokio::test]
+async fn a_member_without_a_case_is_purged_once_the_period_after_their_last_change_is_over() {
+    let world = World::new().await;
+    world.state_preferences("E-NOCASE").await;
+    world.project().await;
+    assert!(world
+        .table_text("matching_preferences")
+        .await
+        .contains(&SPECIALTY.to_lowercase()));
+
+    // Their last change is not thirty days old yet.
+    assert_eq!(world.purge(Duration::days(30)).await, 0);
+    assert_eq!(world.live_keys().await, 1);
+
+    assert_eq!(world.purge(Duration::zero()).await, 1);
+    world.project().await;
+
+    assert_eq!(world.live_keys().await, 0);
+    assert_eq!(world.canaries_anywhere().await, vec![]);
+    // Nobody is left to purge.
+    assert_eq!(world.purge(Duration::zero()).await, 0);
+}

@@ -22,6 +22,15 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+/// The tests' key-encryption key (32 bytes of 0x27, base64): fixed, so a test can name it in
+/// settings and a database one test wrote another can read. No secret: test data only.
+pub const TEST_KEY_ENCRYPTION_KEY: &str = "JycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJyc=";
+
+/// [`TEST_KEY_ENCRYPTION_KEY`], parsed.
+pub fn test_key_encryption_key() -> outreach_privacy::KeyEncryptionKey {
+    outreach_privacy::KeyEncryptionKey::parse(TEST_KEY_ENCRYPTION_KEY).expect("a valid test KEK")
+}
+
 /// The login role the tests and the service under test connect as: it owns nothing, and holds
 /// in each test database what `grant_runtime_privileges` grants (see the migration
 /// `runtime_privileges`). One for the whole server, made once by whichever test comes first.
@@ -154,6 +163,9 @@ impl TestDatabase {
 
     /// As [`TestDatabase::create`], its pool connected with `options` (size, timeouts).
     pub async fn create_with(prefix: &str, options: PgPoolOptions) -> Self {
+        // The key store wraps every key under the process's KEK: a test process has the test
+        // one unless it installed another.
+        outreach_privacy::KeyEncryptionKey::install_if_none(test_key_encryption_key());
         ensure_runtime_role().await;
         let name = format!("{prefix}_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&owner_url("postgres"))
