@@ -11,8 +11,10 @@
 
 mod attention;
 mod case;
+mod feedback;
 mod forms;
 mod my_cases;
+mod my_support;
 mod queue;
 mod referral;
 mod roster;
@@ -39,6 +41,8 @@ use crate::access::{Permission, ReadStatistics, RunTheProgram, Support};
 use crate::error::ApiError;
 use crate::ApiState;
 
+pub(crate) use feedback::routes as feedback_page;
+pub use feedback::PATH as FEEDBACK_PAGE;
 pub(crate) use session::SignedIn;
 
 /// `[dashboard]`: the pages, and how people sign in to them.
@@ -115,6 +119,7 @@ pub(crate) fn routes(api: ApiState, dashboard: Arc<Dashboard>) -> Router {
         .merge(queue::routes())
         .merge(case::routes())
         .merge(my_cases::routes())
+        .merge(my_support::routes())
         .merge(roster::routes())
         .merge(statistics::routes())
         .merge(referral::routes())
@@ -182,7 +187,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// Pages load their own styles and scripts only, are never framed, never cached (they hold
 /// personal data), and send no referrer to other sites.
-async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
