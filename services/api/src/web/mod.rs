@@ -37,7 +37,7 @@ use outreach_auth::sign_in::{SignInClient, SignInSettings};
 use outreach_auth::{AuthError, AuthSettings};
 use serde::Deserialize;
 
-use crate::access::{Permission, ReadStatistics, RunTheProgram, Support};
+use crate::access::{ActAsMember, Permission, ReadStatistics, RunTheProgram, Support};
 use crate::error::ApiError;
 use crate::ApiState;
 
@@ -143,6 +143,9 @@ async fn home(signed_in: SignedIn<Anyone>) -> Redirect {
         "/dashboard/my-cases"
     } else if caller.has_any(ReadStatistics::ROLES) {
         "/dashboard/statistics"
+    } else if caller.has_any(ActAsMember::ROLES) {
+        // A care team member's own page: their request, opt-out and preferences.
+        "/dashboard/my-support"
     } else {
         "/dashboard/referral"
     };
