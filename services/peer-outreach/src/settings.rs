@@ -484,6 +484,7 @@ impl Settings {
             feedback_link_base: self.feedback_link_base(),
             alerts: self.alert_setup(),
             resources: self.resources.clone(),
+            default_language: self.language.default,
         }
     }
 
