@@ -5,6 +5,7 @@
 //! webhook's bodies. Alerts and pages carry no member's name either.
 
 use chrono::Datelike;
+use integration_tests::dashboard::Session;
 use integration_tests::fhir::{bare, cloudevent, event_of, example, r4_clinical, r5_clinical};
 use integration_tests::logs::CapturedLogs;
 use integration_tests::mail::{mails, smtp, Mail};
@@ -47,7 +48,7 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     let smtp_server = SmtpServer::start();
     let pager = HttpReceiver::start().await;
     let (smtp_port, pager_url) = (smtp_server.port, pager.url());
-    let bed = TestBed::with(|settings| {
+    let mut bed = TestBed::with(|settings| {
         settings.notifications.smtp = Some(smtp(smtp_port));
         settings.notifications.publish_interval_ms = 100;
         // Every new sink: pages by webhook and SMS, the managers' alerts (an urgent case overdue
@@ -74,6 +75,7 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
     })
     .await;
     let canary = format!("CANARY{}", bed.id.to_uppercase());
+    integration_tests::dashboard::serve_dashboard(&mut bed).await;
     let service = bed.start().await;
     // The supporter on call, to be paged for the urgent report's cases.
     let mut on_call = roster_entry("SUP-CALL");
@@ -260,6 +262,34 @@ async fn clinical_detail_reaches_no_table_no_log_line_no_response_no_topic_and_n
         },
     )
     .await;
+    // What a member reads on their own: their page (as the member of the first case, and as
+    // one with none), and the feedback page each invitation's link leads to.
+    let site = format!("http://{}", service.addr);
+    for staff_id in ["S1", "E-NOBODY"] {
+        let member = Session::sign_in(&site, "care_team_member", staff_id).await;
+        let (status, page) = member.get("/dashboard/my-support").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Your request"), "{page}");
+        responses.push(page);
+    }
+    let links: Vec<String> = mail
+        .iter()
+        .map(|m| m.raw.replace("=\r\n", "").replace("=\n", ""))
+        .filter_map(|raw| {
+            let at = raw.find(&format!("{site}/feedback/"))?;
+            Some(raw[at..at + site.len() + "/feedback/".len() + 64].to_owned())
+        })
+        .collect();
+    assert!(!links.is_empty(), "a feedback invitation with its link");
+    for link in links {
+        let page = reqwest::get(&link)
+            .await
+            .expect("the feedback page answers");
+        assert_eq!(page.status(), 200, "{link}");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("How helpful was the peer support?"), "{page}");
+        responses.push(page);
+    }
     service.stop().await;
     let emails: Vec<String> = mail.iter().map(|m| m.raw.clone()).collect();
     assert!(

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use integration_tests::reports::{incident_with_clinical_detail, staff};
 use integration_tests::{roster_entry, TestBed};
@@ -44,6 +46,11 @@ struct Browser {
 
 impl Browser {
     async fn start(test: &str) -> Browser {
+        Self::start_in(test, "en-US").await
+    }
+
+    /// A browser whose `Accept-Language` is `languages` (e.g. `es`).
+    async fn start_in(test: &str, languages: &str) -> Browser {
         assert!(
             std::path::Path::new(CHROMEDRIVER).exists(),
             "{CHROMEDRIVER} is missing: scripts/test installs Debian's chromium and chromium-driver"
@@ -67,7 +74,8 @@ impl Browser {
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1280,1024",
                     format!("--user-data-dir={}", profile.display()),
-                ]
+                ],
+                "prefs": { "intl": { "accept_languages": languages } }
             }
         });
         let Value::Object(capabilities) = capabilities else {
@@ -242,6 +250,78 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Presses Tab from the top of the page until focus comes round again, and checks that every
+    /// control was reached (a group of radio buttons is one stop, as browsers make it).
+    async fn keyboard_reaches_every_control(&self, page: &str) {
+        const DESCRIBE: &str = r#"
+            const d = e => !e || e === document.body ? "body"
+              : e.type === "radio" ? "radio:" + e.name
+              : e.tagName.toLowerCase() + ":" + (e.id || e.name || e.getAttribute("href") || e.getAttribute("formaction") || (e.form && e.form.getAttribute("action")) || e.textContent.trim());
+        "#;
+        let expected: Vec<String> = serde_json::from_value(
+            self.client
+                .execute(
+                    &format!(
+                        "{DESCRIBE} return [...new Set([...document.querySelectorAll('a[href], button, select, textarea, input:not([type=hidden])')]
+                           .filter(e => {{ const b = e.getBoundingClientRect(); return !e.disabled && (b.width > 0 || e.classList.contains('skip')); }})
+                           .map(d))];"
+                    ),
+                    vec![],
+                )
+                .await
+                .expect("the controls are listed"),
+        )
+        .unwrap();
+        self.client
+            .execute(
+                "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let mut reached = std::collections::BTreeSet::new();
+        for _ in 0..expected.len() * 2 + 10 {
+            let tab = KeyActions::new("keyboard".into())
+                .then(KeyAction::Down {
+                    value: Key::Tab.into(),
+                })
+                .then(KeyAction::Up {
+                    value: Key::Tab.into(),
+                });
+            self.client
+                .perform_actions(tab)
+                .await
+                .expect("Tab is pressed");
+            let focused: String = serde_json::from_value(
+                self.client
+                    .execute(
+                        &format!("{DESCRIBE} return d(document.activeElement);"),
+                        vec![],
+                    )
+                    .await
+                    .unwrap(),
+            )
+            .unwrap();
+            reached.insert(focused);
+        }
+        let missed: Vec<&String> = expected.iter().filter(|c| !reached.contains(*c)).collect();
+        assert!(
+            missed.is_empty(),
+            "on {page}, Tab never reaches {missed:?} (reached {reached:?})"
+        );
+    }
+
+    /// Chooses `value` in the select `css`.
+    async fn choose(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .select_by_value(value)
+            .await
+            .unwrap();
     }
 
     async fn source(&self) -> String {
@@ -484,5 +564,165 @@ async fn a_manager_assigns_the_top_candidate_and_the_supporter_sees_only_that_ca
     assert!(!manager.source().await.contains("GivenN1"));
     manager.shot("case-forbidden").await;
     manager.stop().await;
+    service.stop().await;
+}
+
+/// A care team member signs in and sees their request and its supporter, opts out and back in,
+/// states preferences (Spanish among them) and reads their page in Spanish; their case completes
+/// and the feedback invitation reaches them in Spanish; the link's page, in a Spanish-speaking
+/// browser, takes their answer. Every page passes the accessibility checks, and Tab reaches every
+/// control of the member's page and the feedback page.
+#[tokio::test]
+async fn a_member_follows_their_request_states_preferences_and_gives_feedback_in_spanish() {
+    let smtp = outreach_test_support::SmtpServer::start();
+    let mut bed = TestBed::with(|settings| {
+        settings.notifications.smtp = Some(integration_tests::mail::smtp(smtp.port));
+        settings.notifications.publish_interval_ms = 100;
+    })
+    .await;
+    integration_tests::dashboard::serve_dashboard(&mut bed).await;
+    let service = bed.start().await;
+    let site = format!("http://{}", service.addr);
+    bed.put_on_roster(&service, "S9").await;
+    bed.publish(
+        &incident_with_clinical_detail("INC-MEMBER", vec![staff("M1", "nurse")], CANARY),
+        Mode::Structured,
+    )
+    .await;
+    let cases = bed
+        .wait_for_cases(&service, "the member's case", |cases| cases.len() == 1)
+        .await;
+    let case_id = cases[0]["case_id"].as_str().unwrap().to_owned();
+    let (status, answer) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{case_id}/assignment"),
+            json!({"supporter_id": "S9"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+
+    let mut member = Browser::start("a_member_follows_their_request").await;
+    member
+        .sign_in(&site, "care_team_member", "M1", "member")
+        .await;
+    member.arrive(|h1| h1 == "My support").await;
+    // The read model follows the assignment: the page shows it once it has.
+    let started = Instant::now();
+    while !member.source().await.contains("has been assigned") {
+        assert!(
+            started.elapsed() < integration_tests::WAIT,
+            "never assigned"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        member.client.refresh().await.unwrap();
+        member.text("h1").await;
+    }
+    assert!(member
+        .text("#request-arrived")
+        .await
+        .starts_with("Your request arrived on "));
+    let supporter = member.text("#request-supporter").await;
+    assert!(
+        supporter != "Not assigned yet" && !supporter.is_empty(),
+        "{supporter}"
+    );
+    assert!(member.text("#request-due").await.starts_with("By "));
+    let page = member.source().await;
+    assert!(
+        !page.contains(CANARY),
+        "nothing of the report on the member's page"
+    );
+    member.shot("my-support").await;
+    member.keyboard_reaches_every_control("my-support").await;
+
+    member
+        .click(r#"form[action="/dashboard/my-support/opt-out"] button"#)
+        .await;
+    member.text("p.notice").await;
+    assert!(member
+        .text("#outreach-state")
+        .await
+        .starts_with("You opted out"));
+    member.shot("opted-out").await;
+    member
+        .click(r#"form[action="/dashboard/my-support/opt-in"] button"#)
+        .await;
+    member.text("p.notice").await;
+    assert!(member
+        .text("#outreach-state")
+        .await
+        .starts_with("When a safety event report"));
+
+    member.choose("#pref-supporter_gender", "woman").await;
+    member.choose("#pref-supporter_language", "es").await;
+    member.click("#preferences-form button[type=submit]").await;
+    member.arrive(|h1| h1 == "Mi apoyo").await;
+    assert_eq!(
+        member.text("p.notice").await,
+        "Sus preferencias se guardaron."
+    );
+    assert!(member.source().await.contains(r#"<html lang="es">"#));
+    member.shot("mi-apoyo").await;
+    member.sign_out().await;
+    member.stop().await;
+
+    // The case completes: the invitation reaches the member in Spanish.
+    for (what, body) in [
+        (
+            "contact-attempts",
+            json!({"channel": "phone", "outcome": "reached"}),
+        ),
+        ("acceptance", json!({})),
+        ("closure", json!({"reason": "completed"})),
+    ] {
+        let (status, answer) = bed
+            .post(&service, &format!("/v1/cases/{case_id}/{what}"), body, None)
+            .await;
+        assert_eq!(status, 200, "{what}: {answer}");
+    }
+    let link_start = format!("{site}/feedback/");
+    let invitation = integration_tests::eventually(
+        "the feedback invitation to arrive",
+        || async {
+            smtp.messages()
+                .into_iter()
+                .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+                .find(|m| m.contains(&link_start))
+        },
+        Option::is_some,
+    )
+    .await
+    .unwrap();
+    // In Spanish (the body is quoted-printable: only its ASCII is matched).
+    assert!(
+        invitation.contains("Gracias por hablar con un compa"),
+        "{invitation}"
+    );
+    let at = invitation.find(&link_start).unwrap();
+    let link = invitation[at..at + link_start.len() + 64].to_owned();
+
+    let mut anonymous = Browser::start_in("a_member_gives_feedback_in_spanish", "es").await;
+    anonymous.goto(&link).await;
+    anonymous
+        .arrive(|h1| h1 == "Su opinión sobre el apoyo entre pares")
+        .await;
+    anonymous.shot("opinion").await;
+    assert!(!anonymous.source().await.contains(CANARY));
+    anonymous.keyboard_reaches_every_control("opinion").await;
+    anonymous
+        .click(r#"input[name="helpfulness"][value="4"]"#)
+        .await;
+    anonymous
+        .click(r#"input[name="would_recommend"][value="yes"]"#)
+        .await;
+    anonymous.click("#feedback-form button[type=submit]").await;
+    anonymous.arrive(|h1| h1 == "Gracias").await;
+    anonymous.shot("gracias").await;
+    anonymous.goto(&link).await;
+    anonymous.arrive(|h1| h1 == "Este enlace ya se usó").await;
+    anonymous.shot("enlace-usado").await;
+    anonymous.stop().await;
     service.stop().await;
 }

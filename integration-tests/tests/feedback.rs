@@ -11,7 +11,8 @@ use outreach_intake::sample::Mode;
 use outreach_test_support::SmtpServer;
 use serde_json::{json, Value};
 
-const LINK: &str = "https://peer-support.example/feedback/";
+/// Links lead to the service's own feedback page.
+const LINK: &str = "/feedback/";
 
 /// The token of each feedback link among the messages the SMTP server accepted.
 fn tokens_in(messages: &[String]) -> Vec<String> {

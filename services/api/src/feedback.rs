@@ -6,9 +6,10 @@
 //!
 //! - a token that is not 64 lowercase hex characters is unknown (404), without a database query
 //!   or a count against any limit;
-//! - a token of that shape that no link has is unknown (404); such guesses are limited all
-//!   together (429 once over), and answers through real links are limited per link only, so a
-//!   flood of junk never makes a real answer wait;
+//! - a token of that shape that no link has (neither answered before nor MACed under the
+//!   program's link key) is unknown (404); such guesses are limited all together (429 once
+//!   over), and answers through real links are limited per link only, so a flood of junk never
+//!   makes a real answer wait;
 //! - a rating out of range is refused (422 `rating-out-of-range`, naming the field), and the
 //!   token stays usable;
 //! - otherwise, in one transaction: a token answered before is found by its SHA-256 and is 410;
@@ -98,24 +99,55 @@ pub(crate) async fn give_feedback(
     Path(token): Path<String>,
     JsonBody(feedback): JsonBody<Feedback>,
 ) -> Result<StatusCode, ApiError> {
-    // A token of another shape is no link of ours: answered without a query or a count.
-    if !is_well_formed(&token) {
+    answer(&state, &token, feedback).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Where a link stands before an answer comes through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// Sent by the program and not answered yet.
+    Open,
+    /// Answered already: it takes no other answer.
+    Used,
+}
+
+/// Where the link of `token` stands; a token no link has is [`ApiError::FeedbackTokenUnknown`],
+/// counted against the guesses' limit (one of another shape is answered without a query or a
+/// count). Looked up outside the answers' lock: a flood of guesses costs one indexed read and
+/// a MAC each and never queues a real answer behind it.
+pub(crate) async fn link(state: &ApiState, token: &str) -> Result<Link, ApiError> {
+    if !is_well_formed(token) {
         return Err(ApiError::FeedbackTokenUnknown);
     }
-    // Looked up before any limit, outside the answers' lock: a flood of guesses costs one
-    // indexed read each and never queues a real answer behind it.
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM feedback_tokens WHERE token_hash = sha256(convert_to($1, 'UTF8')))",
+    let stored: Option<bool> = sqlx::query_scalar(
+        "SELECT used FROM feedback_tokens WHERE token_hash = sha256(convert_to($1, 'UTF8'))",
     )
-    .bind(&token)
-    .fetch_one(&state.pool)
+    .bind(token)
+    .fetch_optional(&state.pool)
     .await?;
-    if !exists {
-        // Guesses are slowed, all together; real links are not counted with them.
-        state.rate_limits.feedback_guess()?;
-        return Err(ApiError::FeedbackTokenUnknown);
+    match stored {
+        Some(true) => Ok(Link::Used),
+        // A link sent before tokens were MACed, not answered yet.
+        Some(false) => Ok(Link::Open),
+        None if LinkKey::load(&state.pool).await?.verify(token) => Ok(Link::Open),
+        None => {
+            // Guesses are slowed, all together; real links are not counted with them.
+            state.rate_limits.feedback_guess()?;
+            Err(ApiError::FeedbackTokenUnknown)
+        }
     }
-    state.rate_limits.feedback_link(&token)?;
+}
+
+/// Records `feedback` through the link of `token`, for the API and the feedback page alike
+/// (the rules are in the module's documentation).
+pub(crate) async fn answer(
+    state: &ApiState,
+    token: &str,
+    feedback: Feedback,
+) -> Result<(), ApiError> {
+    link(state, token).await?;
+    state.rate_limits.feedback_link(token)?;
     let helpfulness = rating(feedback.helpfulness)?;
     let zone = state.commands.policies().deadlines.calendar.time_zone;
     let month = first_of_month(Utc::now().with_timezone(&zone).date_naive());
@@ -130,7 +162,7 @@ pub(crate) async fn give_feedback(
           WHERE token_hash = sha256(convert_to($1, 'UTF8'))
             FOR UPDATE",
     )
-    .bind(&token)
+    .bind(token)
     .fetch_optional(&mut *tx)
     .await?;
     // Dropping the transaction rolls it back: a refusal changes nothing.
@@ -139,14 +171,14 @@ pub(crate) async fn give_feedback(
         // A link sent before tokens were MACed, not answered yet.
         Some(false) => {}
         None => {
-            if !LinkKey::load(&mut *tx).await?.verify(&token) {
+            if !LinkKey::load(&mut *tx).await?.verify(token) {
                 return Err(ApiError::FeedbackTokenUnknown);
             }
             sqlx::query(
                 "INSERT INTO feedback_tokens (token_hash, used)
                  VALUES (sha256(convert_to($1, 'UTF8')), true)",
             )
-            .bind(&token)
+            .bind(token)
             .execute(&mut *tx)
             .await?;
         }
@@ -156,7 +188,7 @@ pub(crate) async fn give_feedback(
         "UPDATE feedback_tokens SET used = true
           WHERE used OR token_hash = sha256(convert_to($1, 'UTF8'))",
     )
-    .bind(&token)
+    .bind(token)
     .execute(&mut *tx)
     .await?;
     sqlx::query("INSERT INTO feedback (month, helpfulness, would_recommend) VALUES ($1, $2, $3)")
@@ -166,7 +198,7 @@ pub(crate) async fn give_feedback(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(StatusCode::CREATED)
+    Ok(())
 }
 
 /// Whether `token` has the shape of the tokens the program sends: 64 lowercase hex characters.

@@ -45,7 +45,7 @@ mod web;
 pub use error::{ApiError, Problem};
 pub use openapi::{document, openapi, PUBLIC_ROUTES};
 pub use rate_limits::{RateLimitSettings, RateLimits};
-pub use web::{Dashboard, DashboardSettings};
+pub use web::{Dashboard, DashboardSettings, FEEDBACK_PAGE};
 
 /// Command bodies are a few codes and ids; the limit keeps a client from making us buffer more.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -63,6 +63,9 @@ pub struct ApiState {
     pub rate_limits: RateLimits,
     /// Which statistics periods the safety office reads.
     pub safety_office: outreach_domain::period::SafetyOfficePeriods,
+    /// The language of members' pages when neither the member nor their browser names one the
+    /// program speaks.
+    pub default_language: outreach_texts::Language,
 }
 
 /// Renders the service's metrics in the Prometheus text format; supplied by the binary, which
@@ -123,6 +126,7 @@ fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
         .merge(matching::routes())
         .merge(statistics::routes())
         .merge(feedback::routes())
+        .merge(web::feedback_page())
         .merge(group_debriefs::routes())
         .merge(health::routes())
         .merge(openapi::routes())

@@ -339,13 +339,9 @@ pub(crate) async fn opt_out(
     Path(staff_id): Path<String>,
     _: NoBody,
 ) -> Result<Json<MemberVersion>, ApiError> {
-    let staff_id = staff_id_in_path(staff_id)?;
-    caller.require_member_or_staff(&staff_id)?;
-    let command = MemberCommand::OptOut {
-        staff_id: staff_id.clone(),
-        at: Utc::now(),
-    };
-    act(&state, By::api(&caller), staff_id, command).await
+    set_opted_out(&state, By::api(&caller), staff_id, true)
+        .await
+        .map(Json)
 }
 
 /// Opt back in to automatic outreach after reported events.
@@ -366,13 +362,33 @@ pub(crate) async fn opt_in(
     Path(staff_id): Path<String>,
     _: NoBody,
 ) -> Result<Json<MemberVersion>, ApiError> {
+    set_opted_out(&state, By::api(&caller), staff_id, false)
+        .await
+        .map(Json)
+}
+
+/// Opts a member out of automatic outreach (`out`) or back in, for the member themselves or the
+/// program's staff.
+pub(crate) async fn set_opted_out(
+    state: &ApiState,
+    by: By<'_>,
+    staff_id: String,
+    out: bool,
+) -> Result<MemberVersion, ApiError> {
     let staff_id = staff_id_in_path(staff_id)?;
-    caller.require_member_or_staff(&staff_id)?;
-    let command = MemberCommand::OptIn {
-        staff_id: staff_id.clone(),
-        at: Utc::now(),
+    by.caller.require_member_or_staff(&staff_id)?;
+    let command = if out {
+        MemberCommand::OptOut {
+            staff_id: staff_id.clone(),
+            at: Utc::now(),
+        }
+    } else {
+        MemberCommand::OptIn {
+            staff_id: staff_id.clone(),
+            at: Utc::now(),
+        }
     };
-    act(&state, By::api(&caller), staff_id, command).await
+    act(state, by, staff_id, command).await.map(|Json(v)| v)
 }
 
 /// Runs a command on the member's record; returns the record's new version.

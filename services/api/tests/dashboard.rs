@@ -93,6 +93,10 @@ async fn each_role_opens_exactly_the_pages_the_access_table_allows() {
         ("/dashboard/my-cases", &[PeerSupporter]),
         (&my_case, &[PeerSupporter]),
         (
+            "/dashboard/my-support",
+            &[Director, ProgramManager, PeerSupporter, CareTeamMember],
+        ),
+        (
             "/dashboard/statistics",
             &[Director, ProgramManager, SafetyOffice],
         ),

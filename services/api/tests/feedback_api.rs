@@ -562,3 +562,239 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
         .await
         .assert_problem(StatusCode::GONE, "feedback-token-used");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The feedback page the link leads to: `/feedback/{token}`, no sign-in.
+
+fn page_uri(token: &str) -> String {
+    format!("/feedback/{token}")
+}
+
+/// GETs the page with the browser's `Accept-Language` (none when `None`): status, HTML.
+async fn page(app: &TestApp, token: &str, language: Option<&str>) -> (StatusCode, String) {
+    let mut request = axum::http::Request::get(page_uri(token));
+    if let Some(language) = language {
+        request = request.header("accept-language", language);
+    }
+    let response = app
+        .send(request.body(axum::body::Body::empty()).unwrap())
+        .await;
+    (response.status, html(&response.body))
+}
+
+/// POSTs the page's form as written (`a=1&b=2`).
+async fn answer_page(
+    app: &TestApp,
+    token: &str,
+    form: &str,
+    language: Option<&str>,
+) -> (StatusCode, String) {
+    let mut request = axum::http::Request::post(page_uri(token))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(language) = language {
+        request = request.header("accept-language", language);
+    }
+    let response = app
+        .send(
+            request
+                .body(axum::body::Body::from(form.to_owned()))
+                .unwrap(),
+        )
+        .await;
+    (response.status, html(&response.body))
+}
+
+fn html(body: &Value) -> String {
+    body.as_str().expect("an HTML page").to_owned()
+}
+
+#[tokio::test]
+async fn the_feedback_page_asks_the_two_questions_and_records_the_answer_once() {
+    let app = TestApp::spawn().await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+
+    let (status, form) = page(&app, &token, None).await;
+
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert!(form.contains(r#"<html lang="en">"#), "{form}");
+    assert!(form.contains("How helpful was the peer support?"), "{form}");
+    assert!(form.contains(&format!(r#"action="/feedback/{token}""#)));
+    for value in ["1", "2", "3", "4", "5"] {
+        assert!(form.contains(&format!(r#"name="helpfulness" value="{value}""#)));
+    }
+    assert!(form.contains(r#"name="would_recommend" value="yes""#));
+    // Showing the form records nothing and uses nothing up.
+    assert!(token_rows(&app).await.is_empty());
+
+    let (status, thanks) =
+        answer_page(&app, &token, "helpfulness=4&would_recommend=yes", None).await;
+
+    assert_eq!(status, StatusCode::CREATED, "{thanks}");
+    assert!(thanks.contains("Thank you"), "{thanks}");
+    assert_eq!(feedback_rows(&app).await.len(), 1);
+    assert_eq!(feedback_rows(&app).await[0].1, 4);
+    assert!(feedback_rows(&app).await[0].2);
+
+    // The link is used: the page says so, and a second answer changes nothing.
+    let (status, used) = page(&app, &token, None).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(used.contains("This link has been used"), "{used}");
+    assert!(!used.contains("<form class=\"step"), "{used}");
+    let (status, _) = answer_page(&app, &token, "helpfulness=1&would_recommend=no", None).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(feedback_rows(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_feedback_page_speaks_the_browsers_language() {
+    let app = TestApp::spawn().await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+
+    let (status, form) = page(&app, &token, Some("es-MX,es;q=0.9,en;q=0.5")).await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains(r#"<html lang="es">"#), "{form}");
+    assert!(
+        form.contains("¿Cuánto le ayudó el apoyo entre pares?"),
+        "{form}"
+    );
+    assert!(form.contains("Enviar mi opinión"), "{form}");
+    // A language the program does not speak: its default, English.
+    let (_, form) = page(&app, &token, Some("fr-FR, de;q=0.5")).await;
+    assert!(form.contains(r#"<html lang="en">"#), "{form}");
+
+    let (status, thanks) =
+        answer_page(&app, &token, "helpfulness=5&would_recommend=no", Some("es")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(thanks.contains("Gracias"), "{thanks}");
+    let (_, used) = page(&app, &token, Some("es")).await;
+    assert!(used.contains("Este enlace ya se usó"), "{used}");
+}
+
+#[tokio::test]
+async fn an_unanswered_or_wrong_question_is_marked_and_the_link_still_works() {
+    let app = TestApp::spawn().await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+
+    for (form, rating_marked, recommend_marked) in [
+        ("helpfulness=4", false, true),
+        ("would_recommend=yes", true, false),
+        ("", true, true),
+        ("helpfulness=9&would_recommend=yes", true, false),
+        ("helpfulness=0&would_recommend=no", true, false),
+        ("helpfulness=four&would_recommend=yes", true, false),
+        ("helpfulness=3&would_recommend=maybe", false, true),
+        // Free text has no place: a field the form does not have refuses the whole form.
+        (
+            "helpfulness=3&would_recommend=yes&comment=thanks",
+            true,
+            true,
+        ),
+        // One answer sent twice is refused too.
+        (
+            "helpfulness=3&helpfulness=5&would_recommend=yes",
+            true,
+            false,
+        ),
+    ] {
+        let (status, page) = answer_page(&app, &token, form, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form}: {page}");
+        assert!(page.contains(r#"role="alert""#), "{form}: {page}");
+        assert_eq!(
+            page.contains("Choose how helpful it was"),
+            rating_marked,
+            "{form}: {page}"
+        );
+        assert_eq!(
+            page.contains("Choose yes or no."),
+            recommend_marked,
+            "{form}: {page}"
+        );
+    }
+    // What was answered is kept checked.
+    let (_, page) = answer_page(&app, &token, "helpfulness=4", None).await;
+    assert!(page.contains(r#"value="4" checked"#), "{page}");
+    assert!(feedback_rows(&app).await.is_empty());
+    assert!(token_rows(&app).await.is_empty());
+
+    let (status, _) = answer_page(&app, &token, "helpfulness=2&would_recommend=no", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(feedback_rows(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_link_gets_a_plain_page_and_guesses_never_hold_up_a_real_answer() {
+    let app = TestApp::spawn_with_rate_limits(outreach_api::RateLimitSettings {
+        referrals_per_minute: 10,
+        feedback_per_link_per_minute: 5,
+        feedback_per_minute: 3,
+    })
+    .await;
+    app.put_on_roster("E20001").await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+    let unknown = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+
+    // A link of another shape: not found, and not counted.
+    for _ in 0..5 {
+        let (status, page) = page(&app, "not-a-token", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(page.contains("This link does not work"), "{page}");
+    }
+    // Links of the right shape that the program never sent: counted together, then slowed.
+    for _ in 0..3 {
+        let (status, page) = page(&app, &unknown, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+        assert!(!page.contains(&unknown));
+    }
+    let (status, wait) = answer_page(
+        &app,
+        &unknown,
+        "helpfulness=5&would_recommend=yes",
+        Some("es"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{wait}");
+    assert!(wait.contains("Espere un momento"), "{wait}");
+
+    // The real link is not held up by them: it shows its form and takes its answer.
+    let (status, _) = page(&app, &token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = answer_page(&app, &token, "helpfulness=3&would_recommend=yes", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(feedback_rows(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_feedback_page_is_served_without_a_session_and_never_framed_or_cached() {
+    let app = TestApp::spawn().await;
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await[0].1);
+    // No Authorization header at all: the link is the credential.
+    let response = app
+        .exchange_public(
+            axum::http::Request::get(page_uri(&token))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let header = |name: &str| {
+        response
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("referrer-policy"), "same-origin");
+}

@@ -284,6 +284,7 @@ impl Service {
             auth,
             rate_limits: RateLimits::new(settings.http.rate_limits),
             safety_office: settings.statistics.safety_office(),
+            default_language: settings.language.default,
         };
         let app = match dashboard {
             Some(dashboard) => outreach_api::router_with_dashboard(state, dashboard),

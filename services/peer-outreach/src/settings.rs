@@ -33,6 +33,8 @@ pub struct Settings {
     pub feedback: FeedbackSettings,
     /// `[privacy]`: the retention purge of members' personal data.
     pub privacy: PrivacySettings,
+    /// `[language]`: what members read (their pages, the feedback page, their e-mails).
+    pub language: LanguageSettings,
     pub notifications: NotificationSettings,
     /// `[fhir]`: how the hospital's HL7 FHIR maps onto the program.
     #[serde(default)]
@@ -244,9 +246,18 @@ impl std::fmt::Debug for PrivacySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackSettings {
-    /// Where the feedback page is: a link is `{link_base}/{token}`, and the page posts the
-    /// answers to `POST /v1/feedback/{token}`.
-    pub link_base: String,
+    /// Where the feedback page is: a link is `{link_base}/{token}`. Unset: the service's own
+    /// page, `{http.public_url}/feedback`.
+    #[serde(default)]
+    pub link_base: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageSettings {
+    /// The language of what members read when neither the member's stated preference nor
+    /// their browser names one the program speaks (`en` or `es`).
+    pub default: outreach_texts::Language,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -429,6 +440,10 @@ impl KafkaSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// The address members and staff reach the service at (e.g. `https://peer-support.hospital.example`),
+    /// which links in e-mails start with. Unset: `http://{listen}`, right for a local run only.
+    #[serde(default)]
+    pub public_url: Option<String>,
     /// `[http.rate_limits]`: per-minute limits on referrals and feedback answers.
     #[serde(default)]
     pub rate_limits: outreach_api::RateLimitSettings,
@@ -497,13 +512,30 @@ pub struct LogSettings {
 }
 
 impl Settings {
+    /// The service's own address, as people reach it.
+    pub fn public_url(&self) -> String {
+        match &self.http.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.http.listen),
+        }
+    }
+
+    /// Where feedback links lead: the configured page, else the service's own.
+    pub fn feedback_link_base(&self) -> String {
+        match &self.feedback.link_base {
+            Some(base) => base.clone(),
+            None => format!("{}{}", self.public_url(), outreach_api::FEEDBACK_PAGE),
+        }
+    }
+
     /// What the projections are built with.
     pub fn projection_setup(&self) -> outreach_projections::Setup {
         outreach_projections::Setup {
             policies: self.policy.case_policies(),
-            feedback_link_base: self.feedback.link_base.clone(),
+            feedback_link_base: self.feedback_link_base(),
             alerts: self.alert_setup(),
             resources: self.resources.clone(),
+            default_language: self.language.default,
         }
     }
 

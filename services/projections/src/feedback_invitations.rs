@@ -39,6 +39,7 @@ use async_trait::async_trait;
 use outreach_events::care_team_member::MemberEvent;
 use outreach_events::lifecycle::{CaseClosed, CloseReason};
 use outreach_events::{CaseEvent, CaseOpened};
+use outreach_texts::Language;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -57,12 +58,11 @@ pub const FEEDBACK_INVITATION: &str = "feedback-invitation";
 /// posts the answer to `POST /v1/feedback/{token}`. The link is `{link_base}/{token}`.
 pub const DEFAULT_FEEDBACK_LINK_BASE: &str = "https://peer-support.example/feedback";
 
-/// The subject: no name in it, as subjects show in notifications and lists.
-const SUBJECT: &str = "Peer support: two questions, if you wish (anonymous)";
-
 pub struct FeedbackInvitations {
     /// Without a trailing slash.
     link_base: String,
+    /// The language of invitations to members who stated none the program speaks.
+    default_language: Language,
 }
 
 impl FeedbackInvitations {
@@ -71,7 +71,14 @@ impl FeedbackInvitations {
         let link_base: String = link_base.into();
         Self {
             link_base: link_base.trim_end_matches('/').to_owned(),
+            default_language: Language::default(),
         }
+    }
+
+    /// Invitations to members who stated no language the program speaks are in `language`.
+    pub fn with_default_language(mut self, language: Language) -> Self {
+        self.default_language = language;
+        self
     }
 
     fn link(&self, token: &str) -> String {
@@ -157,6 +164,9 @@ pub(crate) struct Known {
     pub openings: HashMap<Uuid, CaseOpened>,
     /// Each member's opt-outs (`true`) and opt-ins (`false`), by their place in commit order.
     pub opt_outs: HashMap<String, Vec<OptChoice>>,
+    /// The language each member stated (their supporter-language preference), where they
+    /// stated one the program speaks.
+    pub languages: HashMap<String, Language>,
 }
 
 /// An opt-out (`true`) or opt-in, and where it stands in commit order.
@@ -221,7 +231,16 @@ impl FeedbackInvitations {
             kind: FEEDBACK_INVITATION,
             channel: "email",
             case_id,
-            payload: invitation_email(&address, &personal.given_name, &self.link(&token())),
+            payload: invitation_email(
+                known
+                    .languages
+                    .get(&opened.facts.member.staff_id)
+                    .copied()
+                    .unwrap_or(self.default_language),
+                &address,
+                &personal.given_name,
+                &self.link(&token()),
+            ),
             created_at: event.recorded_at,
         });
         Ok(())
@@ -299,48 +318,69 @@ async fn load(
             )
         })
         .collect();
-    let choices: Vec<StoredEvent> = sqlx::query_as(&format!(
+    // Their opt-outs and opt-ins, and the preferences they stated (for their language).
+    let mut choices: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'CareTeamMember' AND aggregate_id = ANY($1)
-            AND event_type IN ('OptedOut', 'OptedIn')"
+            AND event_type IN ('OptedOut', 'OptedIn', 'PreferencesStated')"
     ))
     .bind(members.keys().collect::<Vec<_>>())
     .fetch_all(&mut *db)
     .await?;
+    open_personal(db, &mut choices).await?;
+    let mut stated: HashMap<String, ((u64, i64), Option<Language>)> = HashMap::new();
     for choice in choices {
+        let Some(staff_id) = members.get(&choice.aggregate_id) else {
+            continue;
+        };
+        let at = choice.commit_position()?;
         let opted_out = match choice.decode::<MemberEvent>()? {
             MemberEvent::OptedOut { .. } => true,
             MemberEvent::OptedIn { .. } => false,
+            // The latest statement decides; one without a language (or purged) states none.
+            MemberEvent::PreferencesStated { personal, .. } => {
+                let language = personal
+                    .and_then(|p| p.supporter_language)
+                    .and_then(|l| Language::from_tag(&l));
+                let latest = stated.entry(staff_id.clone()).or_insert((at, language));
+                if latest.0 <= at {
+                    *latest = (at, language);
+                }
+                continue;
+            }
             _ => return Err(choice.unreadable("event type and payload disagree".into())),
         };
-        if let Some(staff_id) = members.get(&choice.aggregate_id) {
-            known
-                .opt_outs
-                .entry(staff_id.clone())
-                .or_default()
-                .push((choice.commit_position()?, opted_out));
-        }
+        known
+            .opt_outs
+            .entry(staff_id.clone())
+            .or_default()
+            .push((at, opted_out));
     }
+    known.languages = stated
+        .into_iter()
+        .filter_map(|(staff_id, (_, language))| Some((staff_id, language?)))
+        .collect();
     Ok(known)
 }
 
-/// The invitation: to the member, their given name, the link, and that answering is optional
-/// and anonymous. Nothing of the case.
-fn invitation_email(address: &str, given_name: &str, link: &str) -> serde_json::Value {
+/// The invitation, in the member's language: to the member, their given name, the link, and
+/// that answering is optional and anonymous. Nothing of the case. The subject has no name in it,
+/// as subjects show in notifications and lists.
+fn invitation_email(
+    language: Language,
+    address: &str,
+    given_name: &str,
+    link: &str,
+) -> serde_json::Value {
     let name = one_line(given_name);
     json!({
         "to": address,
         "to_name": name,
-        "subject": SUBJECT,
-        "body": format!(
-            "Hello {name},\n\n\
-             Thank you for talking with a peer supporter. If you would like to tell the peer\n\
-             support program how helpful it was, there are two questions for you here:\n\n\
-             {link}\n\n\
-             Answering is optional, and anonymous: your answers are kept without your name,\n\
-             your case or this link, and only totals are ever reported, with small numbers\n\
-             left out. The link works once.\n"
+        "subject": language.text("email-feedback-subject"),
+        "body": language.text_with(
+            "email-feedback-body",
+            &[("name", name.clone().into()), ("link", link.to_owned().into())],
         ),
     })
 }
@@ -384,6 +424,7 @@ mod tests {
     #[test]
     fn the_email_holds_the_name_the_link_and_the_promise_only() {
         let email = invitation_email(
+            Language::En,
             "ada@example.org",
             "Ada\r\nBcc: x@example.org",
             "https://peer-support.example/feedback/t0k3n",
@@ -438,6 +479,7 @@ mod tests {
             completions: HashMap::from([(case_id, completions)]),
             openings: HashMap::from([(case_id, opened)]),
             opt_outs: HashMap::new(),
+            languages: HashMap::new(),
         }
     }
 
@@ -599,7 +641,8 @@ mod tests {
             match event {
                 MemberEvent::OptedOut { .. } => "OptedOut",
                 MemberEvent::OptedIn { .. } => "OptedIn",
-                _ => unreachable!("the tests record opt-outs and opt-ins only"),
+                MemberEvent::PreferencesStated { .. } => "PreferencesStated",
+                _ => unreachable!("the tests record opt-outs, opt-ins and preferences only"),
             }
             .to_owned()
         }
@@ -706,6 +749,54 @@ mod tests {
             db.invite(&db.close(case, 2, CloseReason::Completed).await)
                 .await;
             assert_eq!(db.outbox().await.len(), 1);
+        }
+
+        /// The member's stated language (their supporter-language preference), the latest
+        /// statement deciding; none the program speaks: the program's default.
+        #[tokio::test]
+        async fn the_invitation_is_in_the_members_stated_language() {
+            let db = TestDb::new().await;
+            let at = DateTime::from_timestamp(1_799_500_000, 0).unwrap();
+            let state = |language: Option<&str>| MemberEvent::PreferencesStated {
+                staff_id: "E1".into(),
+                personal: Some(outreach_events::care_team_member::Preferences {
+                    supporter_language: language.map(Into::into),
+                    ..Default::default()
+                }),
+                stated_at: at,
+            };
+            db.member_event(1, state(Some("fr"))).await;
+            db.member_event(2, state(Some("es"))).await;
+            let case = db.open(Some("ada@example.org")).await;
+            db.invite(&db.close(case, 2, CloseReason::Completed).await)
+                .await;
+            let outbox = db.outbox().await;
+            let email = &outbox[0].4;
+            let body = email["body"].as_str().unwrap();
+            assert!(body.starts_with("Hola, Ada:\n"), "{body}");
+            assert!(body.contains("anónimo"), "{body}");
+            assert!(
+                body.contains("\nhttps://peer-support.example/feedback/"),
+                "{body}"
+            );
+            assert_eq!(
+                email["subject"],
+                "Apoyo entre pares: dos preguntas, si lo desea (anónimas)"
+            );
+
+            // A later statement without a language: back to the default.
+            db.member_event(3, state(None)).await;
+            let case = db.open(Some("ada@example.org")).await;
+            db.invite(&db.close(case, 2, CloseReason::Completed).await)
+                .await;
+            let outbox = db.outbox().await;
+            assert_eq!(outbox.len(), 2);
+            assert!(
+                outbox
+                    .iter()
+                    .any(|row| row.4["body"].as_str().unwrap().starts_with("Hello Ada,\n")),
+                "{outbox:?}"
+            );
         }
     }
 }

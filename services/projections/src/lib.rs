@@ -205,6 +205,8 @@ pub struct Setup {
     pub alerts: alert_messages::AlertSetup,
     /// The directory the resource sheet lists (`[resources]`).
     pub resources: outreach_domain::resources::ResourceDirectory,
+    /// The language of what members are sent when they stated none the program speaks.
+    pub default_language: outreach_texts::Language,
 }
 
 impl Default for Setup {
@@ -214,6 +216,7 @@ impl Default for Setup {
             feedback_link_base: DEFAULT_FEEDBACK_LINK_BASE.to_owned(),
             alerts: Default::default(),
             resources: Default::default(),
+            default_language: Default::default(),
         }
     }
 }
@@ -227,7 +230,10 @@ pub fn all(setup: &Setup) -> Vec<Arc<dyn Projection>> {
         Arc::new(OutreachProjection),
         Arc::new(DirectorNotices),
         Arc::new(AssignmentNotices),
-        Arc::new(FeedbackInvitations::new(&setup.feedback_link_base)),
+        Arc::new(
+            FeedbackInvitations::new(&setup.feedback_link_base)
+                .with_default_language(setup.default_language),
+        ),
         Arc::new(GroupDebriefs),
         Arc::new(MatchingProjection),
         Arc::new(CaseTimeline),

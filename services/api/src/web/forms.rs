@@ -93,6 +93,11 @@ impl<T> Field<T> {
         Field(Ok(value))
     }
 
+    /// The value, if it could be read (the caller says why not, in the reader's language).
+    pub(crate) fn ok(self) -> Option<T> {
+        self.0.ok()
+    }
+
     /// The value, or `None` with the reason added next to `name` of `form`.
     pub(crate) fn take(self, form: &str, name: &str, errors: &mut FieldErrors) -> Option<T> {
         match self.0 {

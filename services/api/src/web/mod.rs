@@ -11,8 +11,10 @@
 
 mod attention;
 mod case;
+mod feedback;
 mod forms;
 mod my_cases;
+mod my_support;
 mod queue;
 mod referral;
 mod roster;
@@ -35,10 +37,12 @@ use outreach_auth::sign_in::{SignInClient, SignInSettings};
 use outreach_auth::{AuthError, AuthSettings};
 use serde::Deserialize;
 
-use crate::access::{Permission, ReadStatistics, RunTheProgram, Support};
+use crate::access::{ActAsMember, Permission, ReadStatistics, RunTheProgram, Support};
 use crate::error::ApiError;
 use crate::ApiState;
 
+pub(crate) use feedback::routes as feedback_page;
+pub use feedback::PATH as FEEDBACK_PAGE;
 pub(crate) use session::SignedIn;
 
 /// `[dashboard]`: the pages, and how people sign in to them.
@@ -115,6 +119,7 @@ pub(crate) fn routes(api: ApiState, dashboard: Arc<Dashboard>) -> Router {
         .merge(queue::routes())
         .merge(case::routes())
         .merge(my_cases::routes())
+        .merge(my_support::routes())
         .merge(roster::routes())
         .merge(statistics::routes())
         .merge(referral::routes())
@@ -138,6 +143,9 @@ async fn home(signed_in: SignedIn<Anyone>) -> Redirect {
         "/dashboard/my-cases"
     } else if caller.has_any(ReadStatistics::ROLES) {
         "/dashboard/statistics"
+    } else if caller.has_any(ActAsMember::ROLES) {
+        // A care team member's own page: their request, opt-out and preferences.
+        "/dashboard/my-support"
     } else {
         "/dashboard/referral"
     };
@@ -182,7 +190,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// Pages load their own styles and scripts only, are never framed, never cached (they hold
 /// personal data), and send no referrer to other sites.
-async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

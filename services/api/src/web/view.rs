@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::access::{Caller, Permission, ReadStatistics, Refer, RunTheProgram, Support};
+use crate::access::{
+    ActAsMember, Caller, Permission, ReadStatistics, Refer, RunTheProgram, Support,
+};
 use crate::attribution::Author;
 
 /// The links the caller's roles allow, and the sign-out form's CSRF token.
@@ -27,7 +29,7 @@ pub(crate) struct NavItem {
 impl Nav {
     /// `current` is the href of the page shown.
     pub(crate) fn new(caller: &Caller, csrf: &str, current: &str) -> Nav {
-        let pages: [(&[outreach_auth::Role], &str, &str); 6] = [
+        let pages: [(&[outreach_auth::Role], &str, &str); 7] = [
             (RunTheProgram::ROLES, "/dashboard/queue", "Queue"),
             (
                 RunTheProgram::ROLES,
@@ -38,6 +40,7 @@ impl Nav {
             (Support::ROLES, "/dashboard/my-cases", "My cases"),
             (ReadStatistics::ROLES, "/dashboard/statistics", "Statistics"),
             (Refer::ROLES, "/dashboard/referral", "Refer"),
+            (ActAsMember::ROLES, "/dashboard/my-support", "My support"),
         ];
         Nav {
             items: pages

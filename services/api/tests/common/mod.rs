@@ -133,6 +133,7 @@ impl TestApp {
             auth,
             rate_limits: RateLimits::new(limits),
             safety_office: Default::default(),
+            default_language: Default::default(),
         });
         let default_token = issuer
             .mint(&TokenRequest::new("oidc|director", Role::Director).staff_id("E90001"))
@@ -205,6 +206,12 @@ impl TestApp {
                     .expect("a header value"),
             );
         }
+        self.exchange(request).await
+    }
+
+    /// Sends the request as it is: without a token unless it carries one.
+    #[allow(dead_code)]
+    pub async fn exchange_public(&self, request: Request<Body>) -> TestResponse {
         self.exchange(request).await
     }
 

@@ -80,6 +80,7 @@ impl Site {
                 )),
                 rate_limits: RateLimits::new(super::generous_rate_limits()),
                 safety_office: Default::default(),
+                default_language: Default::default(),
             },
             Arc::new(dashboard),
         );
