@@ -20,8 +20,10 @@ use outreach_domain::{CareTeamMember, CasePolicies, OutreachCase, PeerSupporter,
 use outreach_events::ReportRef;
 use outreach_telemetry::metrics::metrics;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::event_store::{self, AppendError, NewEvent};
+use crate::member_ids::MemberKeys;
 use crate::parked::{self, Parked, ParkedState};
 use crate::{classify, unavailable, CommandError, Metadata, Rule};
 
@@ -115,6 +117,8 @@ pub(crate) struct UnitOfWork<'p> {
     /// Commands waiting for their report, for each report this unit has looked at.
     parked: HashMap<ReportRef, ParkedState>,
     scopes: Vec<Scope>,
+    /// The members' keys looked up, for the ids derived from them.
+    keys: MemberKeys,
 }
 
 impl<'p> UnitOfWork<'p> {
@@ -127,7 +131,35 @@ impl<'p> UnitOfWork<'p> {
             pending: Vec::new(),
             parked: HashMap::new(),
             scopes: Vec::new(),
+            keys: MemberKeys::default(),
         }
+    }
+
+    /// Looks up the keys of these members in one statement (made for those who have none).
+    pub async fn load_member_keys(&mut self, staff_ids: &[String]) -> Result<(), CommandError> {
+        self.keys.load(self.pool, staff_ids).await
+    }
+
+    /// The member's aggregate id, derived under their key.
+    pub async fn member_id(&mut self, staff_id: &str) -> Result<String, CommandError> {
+        Ok(self.keys.member_id(self.pool, staff_id).await?.to_string())
+    }
+
+    /// The member's case after `report`, derived under their key.
+    pub async fn case_id(
+        &mut self,
+        report: &ReportRef,
+        staff_id: &str,
+    ) -> Result<Uuid, CommandError> {
+        self.keys.case_id(self.pool, report, staff_id).await
+    }
+
+    /// `command` with the case ids of the members it names filled in.
+    pub async fn identify(
+        &mut self,
+        command: &outreach_domain::ReportCommand,
+    ) -> Result<outreach_domain::ReportCommand, CommandError> {
+        self.keys.identify(self.pool, command).await
     }
 
     /// Loads these aggregates in one query, unless already held (deferred only: an immediate

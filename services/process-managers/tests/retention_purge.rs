@@ -71,6 +71,7 @@ impl World {
                 preferred_channel: Some(Channel::Phone),
             },
             eligible: true,
+            case_id: None,
         };
         let record = ReportCommand::Record {
             report: report.clone(),
@@ -87,7 +88,7 @@ impl World {
             .handle_report(record, &Metadata::new())
             .await
             .unwrap();
-        outreach_domain::ids::case_id(&report, staff_id)
+        self.commands.case_id(&report, staff_id).await.unwrap()
     }
 
     async fn on_case(&self, case_id: Uuid, command: CaseCommand) {

@@ -166,7 +166,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
     let report_aggregate = outreach_domain::ids::report_id(&report);
     let member = |staff_id: &str| ReportMember {
         staff_id: staff_id.into(),
-        case_id: outreach_domain::ids::case_id(&report, staff_id),
+        case_id: outreach_domain::ids::derivable_before_27::case_id(&report, staff_id),
         eligible: true,
     };
     let supporter = outreach_domain::ids::supporter_id("S1");
@@ -214,7 +214,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
         ),
         (
             "CareTeamMember",
-            outreach_domain::ids::member_id("E1"),
+            outreach_domain::ids::derivable_before_27::member_id("E1"),
             "CaseStarted",
             json(&MemberEvent::CaseStarted {
                 staff_id: "E1".into(),
@@ -337,7 +337,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
         ),
         (
             "CareTeamMember",
-            outreach_domain::ids::member_id("E2"),
+            outreach_domain::ids::derivable_before_27::member_id("E2"),
             "PreferencesStated",
             json(&MemberEvent::PreferencesStated {
                 staff_id: "E2".into(),
@@ -350,7 +350,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
         ),
         (
             "CareTeamMember",
-            outreach_domain::ids::member_id("E2"),
+            outreach_domain::ids::derivable_before_27::member_id("E2"),
             "PersonalDataPurged",
             json(&MemberEvent::PersonalDataPurged {
                 staff_id: "E2".into(),
@@ -366,7 +366,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
         ),
         (
             "CareTeamMember",
-            outreach_domain::ids::member_id("E5"),
+            outreach_domain::ids::derivable_before_27::member_id("E5"),
             "OptedOut",
             json(&MemberEvent::OptedOut {
                 staff_id: "E5".into(),
@@ -375,7 +375,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
         ),
         (
             "CareTeamMember",
-            outreach_domain::ids::member_id("E5"),
+            outreach_domain::ids::derivable_before_27::member_id("E5"),
             "AutomaticOutreachSkipped",
             json(&MemberEvent::AutomaticOutreachSkipped {
                 staff_id: "E5".into(),
@@ -404,7 +404,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
         ),
         (
             "CareTeamMember",
-            outreach_domain::ids::member_id("E1"),
+            outreach_domain::ids::derivable_before_27::member_id("E1"),
             "CaseEnded",
             json(&MemberEvent::CaseEnded {
                 case_id: worked,
