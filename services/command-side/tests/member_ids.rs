@@ -87,6 +87,13 @@ async fn after_the_purge_the_old_ids_are_underivable_and_a_redelivery_opens_noth
         .await
         .unwrap();
     assert!(matches!(purged, Purge::Purged { .. }), "{purged:?}");
+    let purge: String = sqlx::query_scalar(
+        "SELECT payload::text FROM events WHERE event_type = 'PersonalDataPurged'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(!purge.contains("E2"), "the purge names no one: {purge}");
 
     assert_ne!(side.case_id(&report("INC-2"), "E2").await.unwrap(), case_id);
     assert_ne!(side.member_id("E2").await.unwrap(), member_id);

@@ -110,7 +110,6 @@ impl CareTeamMember {
 
     fn decide_purge(
         &self,
-        staff_id: String,
         key_id: Uuid,
         retention: Duration,
         at: DateTime<Utc>,
@@ -123,7 +122,8 @@ impl CareTeamMember {
         }
         match self.last_case_ended {
             Some(ended) if ended + retention <= at => Ok(Some(MemberEvent::PersonalDataPurged {
-                staff_id,
+                // The event is the member's own: naming them again would outlive the key.
+                staff_id: String::new(),
                 key_id,
                 purged_at: at,
             })),
@@ -196,11 +196,11 @@ impl CareTeamMember {
                 skipped_at: at,
             },
             MemberCommand::PurgePersonalData {
-                staff_id,
                 key_id,
                 retention,
                 at,
-            } => return self.decide_purge(staff_id, key_id, retention, at),
+                ..
+            } => return self.decide_purge(key_id, retention, at),
         }))
     }
 }
@@ -373,7 +373,7 @@ mod tests {
 
     fn purged(key: u128, days_after: i64) -> MemberEvent {
         MemberEvent::PersonalDataPurged {
-            staff_id: "E1".into(),
+            staff_id: String::new(),
             key_id: Uuid::from_u128(key),
             purged_at: at() + Duration::days(days_after),
         }

@@ -606,7 +606,8 @@ mod tests {
             match event {
                 MemberEvent::OptedOut { .. } => "OptedOut",
                 MemberEvent::OptedIn { .. } => "OptedIn",
-                _ => unreachable!("the tests record opt-outs and opt-ins only"),
+                MemberEvent::CaseStarted { .. } => "CaseStarted",
+                _ => unreachable!("the tests record opt-outs, opt-ins and cases started only"),
             }
             .to_owned()
         }
