@@ -375,3 +375,77 @@ async fn a_case_closed_less_than_the_retention_period_ago_is_not_purged() {
         .await
         .contains(&SPECIALTY.to_lowercase()));
 }
+
+/// The privacy auditor's test, the database part (issue 27): after the purge, a dump of the
+/// whole database is searched for what someone who knows the members and the reports naming
+/// them would look for. Topics are not read here (see integration-tests for those).
+///
+/// What holds: no name, e-mail or phone, no case or member id computable from the staff id
+/// and the report (the formula of stores written before issue 27), and no SHA-256 of the staff
+/// id. What does not hold yet, and so is not asserted: the staff id itself is still in the
+/// clear in case openings' facts, the report's events and the member's own events, and in the
+/// read models keyed by it (sealing them is the rest of issue 27).
+#[tokio::test]
+async fn after_a_purge_a_dump_of_the_database_holds_no_name_contact_or_computable_id() {
+    let world = World::new().await;
+    let staff = ["E-AUD1", "E-AUD2"];
+    let mut cases = Vec::new();
+    for (n, staff_id) in staff.iter().enumerate() {
+        let case_id = world.report_naming(&format!("INC-AUD-{n}"), staff_id).await;
+        world.complete(case_id).await;
+        cases.push(case_id);
+    }
+    world.project().await;
+    let statistics = world.statistics().await;
+
+    assert_eq!(world.purge(Duration::zero()).await, 2);
+    world.project().await;
+    world.rebuild_every_projection().await;
+    assert_eq!(world.statistics().await, statistics);
+
+    let dump = std::process::Command::new("pg_dump")
+        .arg("--no-owner")
+        .arg(outreach_test_support::owner_url(&world.db.name))
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout).to_lowercase();
+    assert!(
+        dump.contains("casestarted"),
+        "the dump holds the event store"
+    );
+    for (n, staff_id) in staff.iter().enumerate() {
+        let report = ReportRef {
+            source: "/datix/canary".into(),
+            report_id: format!("INC-AUD-{n}"),
+        };
+        let sha: String =
+            sqlx::query_scalar("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')")
+                .bind(staff_id)
+                .fetch_one(world.pool())
+                .await
+                .unwrap();
+        let old_case = outreach_domain::ids::derivable_before_27::case_id(&report, staff_id);
+        let old_member = outreach_domain::ids::derivable_before_27::member_id(staff_id);
+        for (what, needle) in [
+            ("given name", GIVEN.to_string()),
+            ("family name", FAMILY.to_string()),
+            ("e-mail", EMAIL.to_string()),
+            ("phone", PHONE.to_string()),
+            ("old case id", old_case.to_string()),
+            ("old member id", old_member.to_string()),
+            ("SHA-256 of the staff id", sha),
+        ] {
+            assert!(
+                !dump.contains(&needle.to_lowercase()),
+                "the {what} of {staff_id} is in the dump"
+            );
+        }
+        // The case is still there, under an id nobody can derive any more.
+        assert!(dump.contains(&cases[n].to_string()));
+    }
+}
