@@ -52,11 +52,3 @@ VALUES ('member_index_key', 'SELECT, INSERT'),
        -- Read at start only, to refuse to serve while keys remain unwrapped.
        ('member_data_keys_unwrapped', 'SELECT');
 
--- Two tables of 20261206271001/2 were left without a decision, so the runtime role could not use
--- them (the feedback projection failed under least privilege): the feedback link key is read,
--- never written; a statistics snapshot is written once and read, never changed. (ON CONFLICT:
--- should another branch decide them too, the first decision stands.)
-INSERT INTO runtime_privileges (table_name, privileges)
-VALUES ('feedback_link_key', 'SELECT'),
-       ('statistics_snapshots', 'SELECT, INSERT')
-ON CONFLICT (table_name) DO NOTHING;

@@ -44,7 +44,13 @@ pub enum MemberEvent {
     /// The retention period after the member's last case is over: the data key `key_id` that
     /// sealed their personal data is destroyed, and read models drop their name, contact
     /// details and preferences. Statistics keep their counts.
+    ///
+    /// The stored event names no one (issue 27): `staff_id` is empty as stored, and filled in
+    /// memory only, by projections, from the member's record while it still names them
+    /// (`outreach_projections` `purge::name_purged_members`). Purges stored before named the
+    /// staff id here.
     PersonalDataPurged {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         staff_id: String,
         key_id: Uuid,
         purged_at: DateTime<Utc>,

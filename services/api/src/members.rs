@@ -430,14 +430,17 @@ pub(crate) async fn get_member(
     if version == 0 {
         return Err(ApiError::MemberNotFound);
     }
+    // The member's record id is derived under their data key: the audit names the record a
+    // purge makes unlinkable, never the staff id.
+    let member_id = state.commands.member_id(&staff_id).await?;
     access_audit::record(
         &state.pool,
         &caller,
         "GET /v1/members/{staff_id}",
         if caller.0.is_staff(&staff_id) {
-            Read::OwnRecord(outreach_domain::ids::member_id(&staff_id))
+            Read::OwnRecord(member_id)
         } else {
-            Read::Member(outreach_domain::ids::member_id(&staff_id))
+            Read::Member(member_id)
         },
     )
     .await?;

@@ -148,6 +148,8 @@ impl Referral {
                 },
                 // The command side refuses members the program does not serve.
                 eligible: true,
+                // Derived by the command side under the member's key.
+                case_id: None,
             },
             at,
         })

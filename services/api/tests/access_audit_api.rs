@@ -128,7 +128,7 @@ async fn a_members_own_record_read_is_on_record_too() {
     assert_eq!(record["case_id"], Value::Null);
     assert_eq!(
         record["member_id"],
-        json!(outreach_domain::ids::member_id("E7"))
+        json!(app.commands.member_id("E7").await.unwrap())
     );
     // The member is not named: who they are is theirs to have forgotten.
     assert_eq!(record["subject"], Value::Null);

@@ -67,6 +67,7 @@ fn member(staff_id: &str, department: &str, eligible: bool) -> InvolvedMember {
             preferred_channel: Some(Channel::Email),
         },
         eligible,
+        case_id: None,
     }
 }
 
@@ -92,8 +93,8 @@ async fn record(app: &TestApp, id: &str, members: Vec<InvolvedMember>) {
 }
 
 /// The case the command side opened for `staff_id` after report `id`.
-fn case_of(id: &str, staff_id: &str) -> Uuid {
-    outreach_domain::ids::case_id(&report(id), staff_id)
+async fn case_of(app: &TestApp, id: &str, staff_id: &str) -> Uuid {
+    app.commands.case_id(&report(id), staff_id).await.unwrap()
 }
 
 /// Opens a case as [`TestApp::open_case`] does, for member `staff_id`.
@@ -325,7 +326,7 @@ async fn an_opened_case_awaits_assignment_with_the_members_facts() {
     record(&app, "INC-1", vec![member("E-100", "Cardiology", true)]).await;
     app.project_matching().await;
 
-    let case_id = case_of("INC-1", "E-100");
+    let case_id = case_of(&app, "INC-1", "E-100").await;
     assert_eq!(awaiting(&app.pool).await, vec![case_id]);
     let case = row(&app.pool, "matching_cases", "case_id", case_id).await;
     assert_eq!(case["member_staff_id"], "E-100");
@@ -419,7 +420,7 @@ async fn a_cancelled_case_has_ended_and_no_longer_awaits() {
         &app.pool,
         "matching_cases",
         "case_id",
-        case_of("INC-5", "E-500"),
+        case_of(&app, "INC-5", "E-500").await,
     )
     .await;
     assert!(case["ended_at"].is_string());
@@ -447,7 +448,7 @@ async fn a_linked_trigger_adds_its_report_to_the_members_case() {
     .await;
     app.project_matching().await;
 
-    let case_id = case_of("INC-1", "E-300");
+    let case_id = case_of(&app, "INC-1", "E-300").await;
     let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM matching_cases")
         .fetch_one(&app.pool)
         .await
@@ -859,11 +860,11 @@ async fn a_rebuild_gives_the_same_rows_as_following_along() {
     app.project_matching().await;
     join(&app, "S-1", now()).await;
     join(&app, "S-2", now()).await;
-    let case_id = case_of("INC-1", "E-1");
+    let case_id = case_of(&app, "INC-1", "E-1").await;
     take(&app, "S-1", case_id, now()).await;
     assign(&app, case_id, "S-1", now()).await;
     app.project_matching().await;
-    let other = case_of("INC-1", "E-3");
+    let other = case_of(&app, "INC-1", "E-3").await;
     take(&app, "S-2", other, now()).await;
     assign(&app, other, "S-2", now()).await;
     close(&app, other, now()).await;

@@ -368,7 +368,7 @@ async fn stated_preferences_are_read_back_with_the_members_record() {
 #[tokio::test]
 async fn an_opted_out_member_reads_opted_out_until_opting_back_in() {
     let app = TestApp::spawn().await;
-    let member_id = outreach_domain::ids::member_id(MEMBER);
+    let member_id = app.commands.member_id(MEMBER).await.unwrap();
 
     // No body at all, and an empty object, are the same command.
     let opted_out = app

@@ -351,6 +351,7 @@ async fn a_colleague_named_in_the_same_report_is_excluded() {
             preferred_channel: None,
         },
         eligible: false,
+        case_id: None,
     };
     app.commands
         .handle_report(

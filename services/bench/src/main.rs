@@ -373,7 +373,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
                 ));
                 publisher = Arc::new(env.topics_and_publisher().await?);
                 process = env.spawn_service()?;
-                warm_up(&publisher, &process.addr, &token, &id, cli.seed).await?;
+                warm_up(&publisher, &pool, &process.addr, &token, &id, cli.seed).await?;
                 notes.push(
                     "latency: on a second tansu of the run's own with a fresh store (the \
                      catch-up's backlog slows tansu's SQLite store, not Apache Kafka's logs); \
@@ -386,7 +386,7 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let run = measure_latency(&publisher, &process.addr, &token, &id, cli).await?;
+            let run = measure_latency(&publisher, &pool, &process.addr, &token, &id, cli).await?;
             latency_stages = run.stages(&pool, cli.samples.as_deref()).await?;
             latency = Some(run.sorted);
             latency_timeouts = run.timeouts;
@@ -974,6 +974,7 @@ impl LatencyRun {
 /// case answers through the API.
 async fn measure_latency(
     publisher: &Arc<Publisher>,
+    pool: &PgPool,
     addr: &str,
     token: &str,
     id: &str,
@@ -997,7 +998,7 @@ async fn measure_latency(
     for n in 0..untimed + rate * seconds {
         let report = reports::report(&format!("L{id}"), n, &mut rng);
         let encoded = encode(&report.event, Mode::Structured)?;
-        let case = *report.case_ids().last().expect("a report names someone");
+        let case = report.last_case_id(pool).await?;
         let url = format!("http://{addr}/v1/cases/{case}");
         let (publisher, client) = (publisher.clone(), client.clone());
         let timed = n >= untimed && (n - untimed).is_multiple_of(probe_every.max(1));
@@ -1071,6 +1072,7 @@ async fn measure_latency(
 /// has joined its group and fetches, so the timed reports do not time the join.
 async fn warm_up(
     publisher: &Publisher,
+    pool: &PgPool,
     addr: &str,
     token: &str,
     id: &str,
@@ -1078,7 +1080,7 @@ async fn warm_up(
 ) -> anyhow::Result<()> {
     let mut rng = Rng::new(seed ^ 0x3a7);
     let report = reports::report(&format!("W{id}"), 0, &mut rng);
-    let case = *report.case_ids().last().expect("a report names someone");
+    let case = report.last_case_id(pool).await?;
     publisher
         .publish_raw(
             Some(&report.report_id),

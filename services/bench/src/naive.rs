@@ -133,11 +133,25 @@ pub async fn run(
             .map_err(|rejection| anyhow!("a benchmark report was rejected: {rejection}"))?;
         let metadata = HashMap::from([("event_id".to_string(), decoded.event_id.clone())]);
         let report_id = outreach_domain::ids::report_id(decoded.command.report()).to_string();
+        // The naive baseline keeps no data keys: it names cases as the service did before
+        // issue 27 (the cost of deriving ids under a key is the service's, not this one's).
+        let mut command = decoded.command.clone();
+        if let outreach_domain::ReportCommand::Record {
+            report, members, ..
+        } = &mut command
+        {
+            for member in members.iter_mut() {
+                member.case_id = Some(outreach_domain::ids::derivable_before_27::case_id(
+                    report,
+                    &member.profile.staff_id,
+                ));
+            }
+        }
         reports
-            .execute_with_metadata(&report_id, decoded.command.clone(), metadata.clone())
+            .execute_with_metadata(&report_id, command.clone(), metadata.clone())
             .await?;
         let report = report_store.load_aggregate(&report_id).await?.aggregate;
-        for (case_id, command) in report.follow_up(&decoded.command) {
+        for (case_id, command) in report.follow_up(&command) {
             // The member's one-open-case slot first, as the service does (without its
             // opt-out and link checks: every member here is new).
             if let CaseCommand::Open {
@@ -149,7 +163,9 @@ pub async fn run(
                     case_id,
                     at: *opened_at,
                 };
-                let member_id = outreach_domain::ids::member_id(&member.staff_id).to_string();
+                let member_id =
+                    outreach_domain::ids::derivable_before_27::member_id(&member.staff_id)
+                        .to_string();
                 members
                     .execute_with_metadata(&member_id, start, metadata.clone())
                     .await?;

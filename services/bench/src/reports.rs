@@ -39,15 +39,23 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn case_ids(&self) -> Vec<Uuid> {
+    /// The case of the last member the report names. Case ids are derived under the member's
+    /// data key, so the bench asks the command side (which makes the key the service then
+    /// finds) instead of computing them.
+    pub async fn last_case_id(&self, pool: &sqlx::PgPool) -> anyhow::Result<Uuid> {
         let report = ReportRef {
             source: SOURCE.to_owned(),
             report_id: self.report_id.clone(),
         };
-        self.staff_ids
-            .iter()
-            .map(|staff| outreach_domain::ids::case_id(&report, staff))
-            .collect()
+        let staff = self
+            .staff_ids
+            .last()
+            .ok_or_else(|| anyhow::anyhow!("a report names someone"))?;
+        Ok(
+            outreach_command_side::CommandSide::new(pool.clone(), Default::default())
+                .case_id(&report, staff)
+                .await?,
+        )
     }
 }
 

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 mod cases;
 mod event_store;
+mod member_ids;
 mod members;
 mod parked;
 mod purge;

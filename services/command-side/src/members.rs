@@ -33,7 +33,7 @@ impl CommandSide {
         else {
             unreachable!("open_or_link takes an Open command")
         };
-        let member_id = outreach_domain::ids::member_id(&member.staff_id).to_string();
+        let member_id = work.member_id(&member.staff_id).await?;
         // A racing trigger for the same member can take the open slot between our look and our
         // write; the member aggregate then refuses, and we look again.
         for _ in 0..CONFLICT_ATTEMPTS {
@@ -114,7 +114,7 @@ impl CommandSide {
         case_id: Uuid,
     ) -> Result<(), CommandError> {
         let (case, _) = work.load::<OutreachCase>(&case_id.to_string()).await?;
-        let member_id = outreach_domain::ids::member_id(case.member_staff_id()).to_string();
+        let member_id = work.member_id(case.member_staff_id()).await?;
         let (person, _) = work.load::<CareTeamMember>(&member_id).await?;
         if let Some(other) = person.open_case().filter(|c| *c != case_id) {
             let (other_case, _) = work.load::<OutreachCase>(&other.to_string()).await?;
@@ -139,7 +139,7 @@ impl CommandSide {
     ) -> Result<(), CommandError> {
         let (case, _) = work.load::<OutreachCase>(&case_id.to_string()).await?;
         let staff_id = case.member_staff_id().to_string();
-        let member_id = outreach_domain::ids::member_id(&staff_id).to_string();
+        let member_id = work.member_id(&staff_id).await?;
         let (person, _) = work.load::<CareTeamMember>(&member_id).await?;
         if let Some(stale) = person.open_case().filter(|c| *c != case_id) {
             let end = MemberCommand::EndCase {
@@ -169,7 +169,7 @@ impl CommandSide {
         if case.status() == Some(CaseStatus::Open) || case.status().is_none() {
             return Ok(());
         }
-        let member_id = outreach_domain::ids::member_id(case.member_staff_id()).to_string();
+        let member_id = work.member_id(case.member_staff_id()).await?;
         let end = MemberCommand::EndCase {
             case_id,
             at: chrono::Utc::now(),
@@ -203,7 +203,10 @@ impl CommandSide {
             source: "referral".into(),
             report_id: referral.referral_id.to_string(),
         };
-        let case_id = outreach_domain::ids::case_id(&report, &referral.member.profile.staff_id);
+        let mut work = self.immediate();
+        let case_id = work
+            .case_id(&report, &referral.member.profile.staff_id)
+            .await?;
         let open = CaseCommand::Open {
             case_id,
             report,
@@ -216,7 +219,7 @@ impl CommandSide {
             // A referral carries no harm to grade: the routine allowance.
             urgent: false,
         };
-        self.open_or_link(&mut self.immediate(), case_id, open, false, metadata)
+        self.open_or_link(&mut work, case_id, open, false, metadata)
             .await
     }
 
@@ -248,8 +251,8 @@ impl CommandSide {
                 })
             }
         };
-        let member_id = outreach_domain::ids::member_id(&staff_id).to_string();
         let mut work = self.immediate();
+        let member_id = work.member_id(&staff_id).await?;
         work.execute::<CareTeamMember>(&member_id, &command, metadata)
             .await?;
         Ok(work.load::<CareTeamMember>(&member_id).await?.1)
@@ -257,8 +260,8 @@ impl CommandSide {
 
     /// The member's current preferences and opt-out, from the member's own record.
     pub async fn member(&self, staff_id: &str) -> Result<(CareTeamMember, u64), CommandError> {
-        self.immediate()
-            .load::<CareTeamMember>(&outreach_domain::ids::member_id(staff_id).to_string())
-            .await
+        let mut work = self.immediate();
+        let member_id = work.member_id(staff_id).await?;
+        work.load::<CareTeamMember>(&member_id).await
     }
 }

@@ -46,14 +46,14 @@ impl CommandSide {
             return Ok(Purge::NoKey);
         };
         drop(db);
-        let member_id = outreach_domain::ids::member_id(staff_id).to_string();
+        let mut work = self.immediate();
+        let member_id = work.member_id(staff_id).await?;
         let purge = MemberCommand::PurgePersonalData {
             staff_id: staff_id.to_owned(),
             key_id,
             retention,
             at,
         };
-        let mut work = self.immediate();
         work.execute::<CareTeamMember>(&member_id, &purge, metadata)
             .await?;
 

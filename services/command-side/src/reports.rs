@@ -177,6 +177,8 @@ impl CommandSide {
         metadata: &Metadata,
     ) -> Result<usize, CommandError> {
         let report_id = outreach_domain::ids::report_id(command.report()).to_string();
+        // Identified here, not before: a command parked for its report waits without ids.
+        let command = &work.identify(command).await?;
         work.execute::<SafetyReport>(&report_id, command, metadata)
             .await?;
         let (report, _) = work.load::<SafetyReport>(&report_id).await?;
@@ -318,6 +320,23 @@ async fn preload(work: &mut Deferred<'_>, batch: &[ReportMessage]) -> Result<(),
     let mut recorded = Vec::new();
     let mut members = Vec::new();
     let mut cases = Vec::new();
+    // Every named member's key in one statement: their ids are derived from it.
+    let staff: Vec<String> = batch
+        .iter()
+        .flat_map(|m| match &m.command {
+            ReportCommand::Record { members, .. } => members
+                .iter()
+                .map(|m| m.profile.staff_id.clone())
+                .collect::<Vec<_>>(),
+            ReportCommand::Amend { added, removed, .. } => added
+                .iter()
+                .map(|m| m.profile.staff_id.clone())
+                .chain(removed.iter().cloned())
+                .collect(),
+            ReportCommand::Withdraw { .. } => vec![],
+        })
+        .collect();
+    work.load_member_keys(&staff).await?;
     for message in batch {
         let report = message.command.report();
         reports.push(outreach_domain::ids::report_id(report).to_string());
@@ -339,13 +358,11 @@ async fn preload(work: &mut Deferred<'_>, batch: &[ReportMessage]) -> Result<(),
             ReportCommand::Withdraw { .. } => (vec![], vec![]),
         };
         for staff_id in named.iter().chain(&removed) {
-            cases.push(outreach_domain::ids::case_id(report, staff_id).to_string());
+            cases.push(work.case_id(report, staff_id).await?.to_string());
         }
-        members.extend(
-            named
-                .iter()
-                .map(|staff_id| outreach_domain::ids::member_id(staff_id).to_string()),
-        );
+        for staff_id in &named {
+            members.push(work.member_id(staff_id).await?);
+        }
     }
     // The reports, members and named cases in one query; then any other case a member has
     // open (one more query, only if there is one).

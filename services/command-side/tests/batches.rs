@@ -165,7 +165,7 @@ async fn a_report_refused_half_way_leaves_nothing_behind_and_the_rest_of_the_bat
         })
     ));
     assert!(matches!(outcomes[2], Ok(Handled::Applied { .. })));
-    let member_of_inc_2 = outreach_domain::ids::member_id("E2").to_string();
+    let member_of_inc_2 = side.member_id("E2").await.unwrap().to_string();
     let report_2 = outreach_domain::ids::report_id(&report("INC-2")).to_string();
     let left: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE aggregate_id = $1 OR aggregate_id = $2",

@@ -84,7 +84,7 @@ async fn personal_data_is_stored_sealed_and_read_back_in_the_clear() {
 
     let (member, _) = side.member("E1").await.unwrap();
     assert_eq!(member.preferences(), &preferences);
-    let case_id = outreach_domain::ids::case_id(&report("INC-1"), "E1");
+    let case_id = side.case_id(&report("INC-1"), "E1").await.unwrap();
     let (case, _) = side.case(case_id).await.unwrap();
     assert_eq!(case.status(), Some(CaseStatus::Open));
 }
@@ -111,7 +111,7 @@ async fn a_parked_amendment_keeps_contact_details_sealed_until_its_report_comes(
         .await
         .unwrap();
     assert_eq!(table_text(&db, "parked_report_commands").await, "");
-    let case_id = outreach_domain::ids::case_id(&report("INC-2"), "E2");
+    let case_id = side.case_id(&report("INC-2"), "E2").await.unwrap();
     let (case, _) = side.case(case_id).await.unwrap();
     assert_eq!(
         case.status(),
@@ -141,7 +141,7 @@ async fn a_purge_destroys_the_key_once_due_and_the_events_still_load() {
     )
     .await
     .unwrap();
-    let case_id = outreach_domain::ids::case_id(&report("INC-3"), "E3");
+    let case_id = side.case_id(&report("INC-3"), "E3").await.unwrap();
 
     // Open case: refused, key kept.
     let refused = side
@@ -218,7 +218,7 @@ async fn a_purge_interrupted_before_the_key_went_finishes_on_the_next_try() {
     side.handle_report(record("INC-4", vec![member("E4")]), &none)
         .await
         .unwrap();
-    let case_id = outreach_domain::ids::case_id(&report("INC-4"), "E4");
+    let case_id = side.case_id(&report("INC-4"), "E4").await.unwrap();
     let close = CaseCommand::Close {
         reason: CloseReason::Withdrawn,
         at: Utc::now(),
@@ -229,7 +229,7 @@ async fn a_purge_interrupted_before_the_key_went_finishes_on_the_next_try() {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let member_id = outreach_domain::ids::member_id("E4").to_string();
+    let member_id = side.member_id("E4").await.unwrap().to_string();
     let (_, version) = side.member("E4").await.unwrap();
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,

@@ -114,7 +114,6 @@ impl CareTeamMember {
 
     fn decide_purge(
         &self,
-        staff_id: String,
         key_id: Uuid,
         retention: Duration,
         at: DateTime<Utc>,
@@ -129,7 +128,8 @@ impl CareTeamMember {
         // opted out, only), from their last change.
         match self.last_case_ended.or(self.last_changed) {
             Some(since) if since + retention <= at => Ok(Some(MemberEvent::PersonalDataPurged {
-                staff_id,
+                // The event is the member's own: naming them again would outlive the key.
+                staff_id: String::new(),
                 key_id,
                 purged_at: at,
             })),
@@ -202,11 +202,11 @@ impl CareTeamMember {
                 skipped_at: at,
             },
             MemberCommand::PurgePersonalData {
-                staff_id,
                 key_id,
                 retention,
                 at,
-            } => return self.decide_purge(staff_id, key_id, retention, at),
+                ..
+            } => return self.decide_purge(key_id, retention, at),
         }))
     }
 }
@@ -390,7 +390,7 @@ mod tests {
 
     fn purged(key: u128, days_after: i64) -> MemberEvent {
         MemberEvent::PersonalDataPurged {
-            staff_id: "E1".into(),
+            staff_id: String::new(),
             key_id: Uuid::from_u128(key),
             purged_at: at() + Duration::days(days_after),
         }

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::case::CaseCommand;
-use crate::ids;
 
 /// When a report calls for a group debrief as well as individual outreach: events that affect
 /// many staff at once, more than 5 people or several units (Nationwide Children's "YOU Matter").
@@ -66,6 +65,11 @@ pub struct InvolvedMember {
     pub profile: MemberProfile,
     pub contact: MemberContact,
     pub eligible: bool,
+    /// The member's case after this report, derived by the command side under the member's
+    /// data key (see [`crate::ids`]) just before the report decides: intake cannot know it,
+    /// and a command parked for its report waits without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<Uuid>,
 }
 
 /// What intake asks of a report. These types have no field that could hold clinical detail.
@@ -114,6 +118,9 @@ impl ReportCommand {
 pub enum ReportError {
     #[error("report {0} has not been received yet, so it cannot be amended or withdrawn")]
     NotYetReceived(String),
+    /// A member reached the report without the case id the command side derives for them.
+    #[error("a member named on report {0} has no case id derived for them")]
+    CaseIdNotDerived(String),
 }
 
 impl ReportError {
@@ -121,6 +128,7 @@ impl ReportError {
     pub fn rule(&self) -> &'static str {
         match self {
             ReportError::NotYetReceived(_) => "report-not-yet-received",
+            ReportError::CaseIdNotDerived(_) => "case-id-not-derived",
         }
     }
 }
@@ -221,6 +229,10 @@ impl SafetyReport {
             members
                 .iter()
                 .filter(|m| m.eligible && self.is_active(&m.profile.staff_id))
+                // The id derived now names the case the report recorded only while the
+                // member's key lives: after a purge it names no case of this report, and a
+                // redelivery opens nothing (nor links the member's new record to the old case).
+                .filter(|m| m.case_id == Some(self.members[&m.profile.staff_id].case_id))
                 .map(|m| {
                     let case_id = self.members[&m.profile.staff_id].case_id;
                     let command = CaseCommand::Open {
@@ -300,16 +312,23 @@ impl SafetyReport {
         }
     }
 
-    fn named(report: &ReportRef, members: &[InvolvedMember]) -> Vec<ReportMember> {
+    fn named(
+        report: &ReportRef,
+        members: &[InvolvedMember],
+    ) -> Result<Vec<ReportMember>, ReportError> {
         let mut seen = std::collections::BTreeSet::new();
         members
             .iter()
             // A source may name one person twice (as reporter and as involved): one case each.
             .filter(|m| seen.insert(m.profile.staff_id.clone()))
-            .map(|m| ReportMember {
-                staff_id: m.profile.staff_id.clone(),
-                case_id: ids::case_id(report, &m.profile.staff_id),
-                eligible: m.eligible,
+            .map(|m| {
+                Ok(ReportMember {
+                    staff_id: m.profile.staff_id.clone(),
+                    case_id: m
+                        .case_id
+                        .ok_or_else(|| ReportError::CaseIdNotDerived(report.report_id.clone()))?,
+                    eligible: m.eligible,
+                })
             })
             .collect()
     }
@@ -349,12 +368,12 @@ impl Aggregate for SafetyReport {
                     };
                     if let (true, Some(revision)) = (newer && !self.withdrawn, revision) {
                         self.revise(&report, members, revision, recorded_at, policy, sink)
-                            .await;
+                            .await?;
                     }
                     return Ok(());
                 }
                 let departments = GroupDebriefPolicy::departments(&members);
-                let members = Self::named(&report, &members);
+                let members = Self::named(&report, &members)?;
                 let event = ReportEvent::ReportRecorded {
                     report,
                     trigger,
@@ -396,7 +415,7 @@ impl Aggregate for SafetyReport {
                     .cloned()
                     .collect();
                 let departments = GroupDebriefPolicy::departments(&new);
-                let added: Vec<_> = Self::named(&report, &new);
+                let added: Vec<_> = Self::named(&report, &new)?;
                 let mut removed: Vec<_> = removed
                     .into_iter()
                     .filter(|id| self.is_active(id))
@@ -493,7 +512,7 @@ impl SafetyReport {
         at: DateTime<Utc>,
         policy: &GroupDebriefPolicy,
         sink: &EventSink<Self>,
-    ) {
+    ) -> Result<(), ReportError> {
         let named: std::collections::BTreeSet<&str> = members
             .iter()
             .map(|m| m.profile.staff_id.as_str())
@@ -510,7 +529,7 @@ impl SafetyReport {
             .cloned()
             .collect();
         let departments = GroupDebriefPolicy::departments(&new);
-        let added = Self::named(report, &new);
+        let added = Self::named(report, &new)?;
         let adds = !added.is_empty();
         if adds {
             let event = ReportEvent::StaffAdded {
@@ -535,6 +554,7 @@ impl SafetyReport {
             self.propose_group_debrief(policy, departments, at, sink)
                 .await;
         }
+        Ok(())
     }
 
     fn add(&mut self, members: Vec<ReportMember>) {
@@ -557,6 +577,7 @@ mod tests {
     use outreach_events::{Discipline, Involvement};
 
     use super::*;
+    use crate::ids;
 
     type Scenario = TestFramework<SafetyReport>;
 
@@ -590,7 +611,13 @@ mod tests {
                 preferred_channel: None,
             },
             eligible,
+            case_id: Some(case_of(staff_id)),
         }
+    }
+
+    /// Stands for the id the command side derives under the member's key.
+    fn case_of(staff_id: &str) -> Uuid {
+        ids::derivable_before_27::case_id(&report(), staff_id)
     }
 
     fn record(members: Vec<InvolvedMember>, outreach: bool) -> ReportCommand {
@@ -619,7 +646,7 @@ mod tests {
                 .iter()
                 .map(|(id, eligible)| ReportMember {
                     staff_id: id.to_string(),
-                    case_id: ids::case_id(&report(), id),
+                    case_id: case_of(id),
                     eligible: *eligible,
                 })
                 .collect(),
@@ -652,6 +679,18 @@ mod tests {
             .then_expect_events(vec![recorded(&[("E1", true), ("E2", false)], true)]);
     }
 
+    /// The report takes case ids as given: one the command side did not derive is refused,
+    /// never made up from the staff id.
+    #[test]
+    fn a_member_without_a_derived_case_id_is_refused() {
+        let mut unidentified = member("E1", true);
+        unidentified.case_id = None;
+        Scenario::with(GroupDebriefPolicy::default())
+            .given_no_previous_events()
+            .when(record(vec![unidentified], true))
+            .then_expect_error(ReportError::CaseIdNotDerived("INC-2026-004211".into()));
+    }
+
     #[test]
     fn a_redelivered_report_records_nothing_new() {
         Scenario::with(GroupDebriefPolicy::default())
@@ -664,10 +703,7 @@ mod tests {
     fn only_eligible_members_of_a_triggering_report_get_cases() {
         let command = record(vec![member("E1", true), member("E2", false)], true);
         let state = state_after(vec![recorded(&[("E1", true), ("E2", false)], true)]);
-        assert_eq!(
-            opened(&state.follow_up(&command)),
-            vec![ids::case_id(&report(), "E1")]
-        );
+        assert_eq!(opened(&state.follow_up(&command)), vec![case_of("E1")]);
     }
 
     /// Urgency is the report's: every case it opens is urgent, those of staff an amendment adds
@@ -681,7 +717,7 @@ mod tests {
         let added = ReportEvent::StaffAdded {
             members: vec![ReportMember {
                 staff_id: "E3".into(),
-                case_id: ids::case_id(&report(), "E3"),
+                case_id: case_of("E3"),
                 eligible: true,
             }],
             amended_at: at(),
@@ -701,6 +737,16 @@ mod tests {
                 "{follow_up:?}"
             );
         }
+    }
+
+    /// After a purge the member's key is new, and so is every id derived under it: the
+    /// report still knows it named them, but the old case is no longer theirs to reopen.
+    #[test]
+    fn a_report_redelivered_after_the_members_key_changed_opens_nothing() {
+        let state = state_after(vec![recorded(&[("E1", true)], true)]);
+        let mut after_purge = member("E1", true);
+        after_purge.case_id = Some(Uuid::from_u128(7));
+        assert!(state.follow_up(&record(vec![after_purge], true)).is_empty());
     }
 
     #[test]
@@ -723,7 +769,7 @@ mod tests {
             .then_expect_events(vec![ReportEvent::StaffAdded {
                 members: vec![ReportMember {
                     staff_id: "E3".into(),
-                    case_id: ids::case_id(&report(), "E3"),
+                    case_id: case_of("E3"),
                     eligible: true,
                 }],
                 amended_at: at(),
@@ -747,7 +793,7 @@ mod tests {
         ]);
         let follow_up = state.follow_up(&command);
         assert_eq!(follow_up.len(), 1);
-        assert_eq!(follow_up[0].0, ids::case_id(&report(), "E1"));
+        assert_eq!(follow_up[0].0, case_of("E1"));
         assert!(matches!(
             follow_up[0].1,
             CaseCommand::Cancel {
@@ -772,7 +818,7 @@ mod tests {
             .into_iter()
             .map(|(id, _)| id)
             .collect();
-        assert_eq!(cancelled, vec![ids::case_id(&report(), "E1")]);
+        assert_eq!(cancelled, vec![case_of("E1")]);
         let again = record(vec![member("E1", true)], true);
         assert!(state.follow_up(&again).is_empty());
     }
@@ -829,7 +875,7 @@ mod tests {
                 .iter()
                 .map(|m| ReportMember {
                     staff_id: m.profile.staff_id.clone(),
-                    case_id: ids::case_id(&report(), &m.profile.staff_id),
+                    case_id: case_of(&m.profile.staff_id),
                     eligible: m.eligible,
                 })
                 .collect(),
@@ -1130,11 +1176,8 @@ mod tests {
             .filter(|(_, c)| matches!(c, CaseCommand::Cancel { .. }))
             .map(|(id, _)| *id)
             .collect();
-        assert_eq!(cancelled, vec![ids::case_id(&report(), "E1")]);
-        assert_eq!(
-            opened(&follow_up),
-            vec![ids::case_id(&report(), "E2"), ids::case_id(&report(), "E3")]
-        );
+        assert_eq!(cancelled, vec![case_of("E1")]);
+        assert_eq!(opened(&follow_up), vec![case_of("E2"), case_of("E3")]);
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub fn to_command(
 fn member(staff: StaffMember, eligibility: &EligibilityPolicy) -> InvolvedMember {
     InvolvedMember {
         eligible: eligibility.serves(staff.discipline),
+        // Derived by the command side under the member's key.
+        case_id: None,
         profile: MemberProfile {
             staff_id: staff.staff_id,
             role: staff.role,

@@ -111,6 +111,28 @@ impl DataKey {
             key: *Key::<Aes256Gcm>::from_slice(bytes),
         })
     }
+
+    /// An identifier only this key can derive: HMAC-SHA256 of `purpose` and `input` under a
+    /// subkey HKDF draws from the key (never the sealing key itself), cut to a UUID. Whoever
+    /// knows the staff id and the report, but not the key, cannot recompute it; once the key
+    /// is destroyed nobody can, so the ids of a member's aggregates die with their data.
+    pub fn derive_id(&self, purpose: &str, input: &str) -> Uuid {
+        use hmac::Mac;
+        let mut subkey = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(None, self.key.as_slice())
+            .expand(b"peer-outreach/aggregate-ids/v1", &mut subkey)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&subkey)
+            .expect("HMAC takes a key of any length");
+        // Lengths first, so ("ab", "c") and ("a", "bc") never meet.
+        mac.update(&(purpose.len() as u64).to_be_bytes());
+        mac.update(purpose.as_bytes());
+        mac.update(input.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&tag[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
 }
 
 impl std::fmt::Debug for DataKey {

@@ -199,7 +199,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                 .iter()
                 .map(|staff| ReportMember {
                     staff_id: staff.clone(),
-                    case_id: ids::case_id(&report, staff),
+                    case_id: ids::derivable_before_27::case_id(&report, staff),
                     eligible: true,
                 })
                 .collect(),
@@ -208,8 +208,8 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
         let report_aggregate = ids::report_id(&report);
         stream.push("SafetyReport", report_aggregate, &recorded);
         for staff in &members {
-            let case_id = ids::case_id(&report, staff);
-            let member = ids::member_id(staff);
+            let case_id = ids::derivable_before_27::case_id(&report, staff);
+            let member = ids::derivable_before_27::member_id(staff);
             if dice.chance(1) {
                 // Opted out: no case, but counted for statistics.
                 let out = MemberEvent::OptedOut {
@@ -296,7 +296,11 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
             key_id: key(staff).key_id(),
             purged_at: at,
         };
-        stream.push("CareTeamMember", ids::member_id(staff), &purge);
+        stream.push(
+            "CareTeamMember",
+            ids::derivable_before_27::member_id(staff),
+            &purge,
+        );
     }
     (stream, purged)
 }

@@ -307,15 +307,22 @@ async fn load(
             _ => return Err(opened.unreadable("event type and payload disagree".into())),
         }
     }
-    let members: BTreeMap<String, String> = known
-        .openings
-        .values()
-        .map(|o| {
-            let staff_id = &o.facts.member.staff_id;
-            (
-                outreach_domain::ids::member_id(staff_id).to_string(),
-                staff_id.clone(),
-            )
+    // Members' aggregate ids are derived under their keys and cannot be computed here: the
+    // member records that started these cases name them.
+    let started: Vec<(String, String)> = sqlx::query_as(
+        "SELECT aggregate_id, payload -> 'CaseStarted' ->> 'case_id'
+           FROM events
+          WHERE aggregate_type = 'CareTeamMember' AND event_type = 'CaseStarted'
+            AND payload -> 'CaseStarted' ->> 'case_id' = ANY($1)",
+    )
+    .bind(&cases)
+    .fetch_all(&mut *db)
+    .await?;
+    let members: BTreeMap<String, String> = started
+        .into_iter()
+        .filter_map(|(member, case)| {
+            let opening = known.openings.get(&case.parse::<Uuid>().ok()?)?;
+            Some((member, opening.facts.member.staff_id.clone()))
         })
         .collect();
     // Their opt-outs and opt-ins, and the preferences they stated (for their language).
@@ -628,7 +635,7 @@ mod tests {
             async fn member_event(&self, sequence: i64, event: MemberEvent) {
                 self.append(
                     "CareTeamMember",
-                    outreach_domain::ids::member_id("E1"),
+                    outreach_domain::ids::derivable_before_27::member_id("E1"),
                     sequence,
                     &member_event_type(&event),
                     serde_json::to_value(event).unwrap(),
@@ -642,7 +649,10 @@ mod tests {
                 MemberEvent::OptedOut { .. } => "OptedOut",
                 MemberEvent::OptedIn { .. } => "OptedIn",
                 MemberEvent::PreferencesStated { .. } => "PreferencesStated",
-                _ => unreachable!("the tests record opt-outs, opt-ins and preferences only"),
+                MemberEvent::CaseStarted { .. } => "CaseStarted",
+                _ => unreachable!(
+                    "the tests record opt-outs, opt-ins, preferences and cases started only"
+                ),
             }
             .to_owned()
         }
@@ -732,13 +742,20 @@ mod tests {
                 },
             )
             .await;
+            // The member's record names their cases: its id is derived under their key.
+            let started = |case_id| MemberEvent::CaseStarted {
+                staff_id: "E1".into(),
+                case_id,
+                started_at: at,
+            };
             let case = db.open(Some("ada@example.org")).await;
+            db.member_event(2, started(case)).await;
             db.invite(&db.close(case, 2, CloseReason::Completed).await)
                 .await;
             assert!(db.outbox().await.is_empty());
 
             db.member_event(
-                2,
+                3,
                 MemberEvent::OptedIn {
                     staff_id: "E1".into(),
                     opted_in_at: at,
@@ -746,6 +763,7 @@ mod tests {
             )
             .await;
             let case = db.open(Some("ada@example.org")).await;
+            db.member_event(4, started(case)).await;
             db.invite(&db.close(case, 2, CloseReason::Completed).await)
                 .await;
             assert_eq!(db.outbox().await.len(), 1);

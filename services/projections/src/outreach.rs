@@ -366,6 +366,18 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
 }
 
 fn drop_personal_data(case: &mut CaseRow) {
+    // Everything about the member is personal data (issue 27), and so is the case's link to
+    // its report (the safety office knows whom a report named) and its unit (with a month and
+    // a category, small enough to name someone). What statistics read stays: campus,
+    // discipline, trigger kind, status and outcome, dates.
+    case.staff_id = String::new();
+    case.role = String::new();
+    case.department = String::new();
+    case.seniority = None;
+    case.involvement = String::new();
+    case.report_source = String::new();
+    case.report_id = String::new();
+    case.unit = String::new();
     case.given_name = None;
     case.family_name = None;
     case.email = None;
@@ -694,7 +706,19 @@ mod tests {
             (&None, &None, &None)
         );
         assert_eq!(purged.preferred_channel, None);
-        assert_eq!(purged.staff_id, "E1", "the facts stay");
+        assert_eq!(
+            (
+                purged.staff_id.as_str(),
+                purged.role.as_str(),
+                purged.report_id.as_str()
+            ),
+            ("", "", ""),
+            "nothing links the row to the member or the report"
+        );
+        assert_eq!(
+            purged.campus, cases[&later].campus,
+            "what statistics read stays"
+        );
         assert_eq!(cases[&later].given_name.as_deref(), Some("Ada"));
     }
 

@@ -5,13 +5,55 @@
 //! a purge covers are the member's cases opened before it in commit order, so a rebuild drops
 //! exactly what the live run dropped, and a case opened after the purge keeps its data.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use outreach_events::care_team_member::MemberEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{ProjectionError, StoredEvent};
+
+/// Names, in memory only, the member each purge of `events` is of: the stored purge names no
+/// one (issue 27), so the staff id is read from the member's record, whose other events still
+/// name them (each of them but `CaseEnded` has a `staff_id`). Purges stored before named the
+/// staff id themselves and are left as they are. One query for the whole batch.
+pub(crate) async fn name_purged_members(
+    db: &mut PgConnection,
+    events: &mut [StoredEvent],
+) -> Result<(), ProjectionError> {
+    let unnamed = |e: &StoredEvent| {
+        e.aggregate_type == "CareTeamMember"
+            && e.event_type == "PersonalDataPurged"
+            && e.payload["PersonalDataPurged"]["staff_id"].is_null()
+    };
+    let members: Vec<&str> = events
+        .iter()
+        .filter(|e| unnamed(e))
+        .map(|e| e.aggregate_id.as_str())
+        .collect();
+    if members.is_empty() {
+        return Ok(());
+    }
+    let named: HashMap<String, String> = sqlx::query_as(
+        "SELECT DISTINCT ON (e.aggregate_id) e.aggregate_id, body.value ->> 'staff_id'
+           FROM events e, json_each(e.payload) AS body
+          WHERE e.aggregate_type = 'CareTeamMember' AND e.aggregate_id = ANY($1)
+            AND body.value ->> 'staff_id' IS NOT NULL
+          ORDER BY e.aggregate_id, e.sequence",
+    )
+    .bind(&members)
+    .fetch_all(&mut *db)
+    .await?
+    .into_iter()
+    .collect();
+    for event in events.iter_mut().filter(|e| unnamed(e)) {
+        let staff_id = named
+            .get(&event.aggregate_id)
+            .ok_or_else(|| event.unreadable("the purged member's record names no one".into()))?;
+        event.payload["PersonalDataPurged"]["staff_id"] = staff_id.clone().into();
+    }
+    Ok(())
+}
 
 /// Whose personal data `event` purges, if it is a purge.
 pub(crate) fn purged_member(event: &StoredEvent) -> Result<Option<String>, ProjectionError> {
@@ -105,4 +147,65 @@ pub(crate) async fn clear_outbox(
     .execute(db)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::name_purged_members;
+    use crate::testing::TestDb;
+
+    /// A purge stored since issue 27 names no one; projections learn whose it is from the
+    /// member's record, in memory. One stored before, naming the staff id, reads as it is.
+    #[tokio::test]
+    async fn a_purge_that_names_no_one_is_named_from_the_members_record_in_memory() {
+        let db = TestDb::new().await;
+        let at = DateTime::from_timestamp(1_799_000_000, 0).unwrap();
+        let (member, old_member) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        db.append(
+            "CareTeamMember",
+            member,
+            1,
+            "CaseStarted",
+            json!({"CaseStarted": {"staff_id": "E1", "case_id": Uuid::from_u128(9),
+                                   "started_at": at}}),
+        )
+        .await;
+        let purge = db
+            .append(
+                "CareTeamMember",
+                member,
+                2,
+                "PersonalDataPurged",
+                json!({"PersonalDataPurged": {"key_id": Uuid::nil(), "purged_at": at}}),
+            )
+            .await;
+        let old = db
+            .append(
+                "CareTeamMember",
+                old_member,
+                1,
+                "PersonalDataPurged",
+                json!({"PersonalDataPurged": {"staff_id": "E2", "key_id": Uuid::nil(),
+                                              "purged_at": at}}),
+            )
+            .await;
+        assert!(!purge.payload.to_string().contains("E1"), "stored unnamed");
+        let mut events = vec![purge, old];
+        let mut conn = db.db.pool.acquire().await.unwrap();
+        name_purged_members(&mut conn, &mut events).await.unwrap();
+        assert_eq!(events[0].payload["PersonalDataPurged"]["staff_id"], "E1");
+        assert_eq!(events[1].payload["PersonalDataPurged"]["staff_id"], "E2");
+        let stored: String = sqlx::query_scalar(
+            "SELECT payload::text FROM events WHERE event_type = 'PersonalDataPurged'
+              ORDER BY aggregate_id LIMIT 1",
+        )
+        .fetch_one(&db.db.pool)
+        .await
+        .unwrap();
+        assert!(!stored.contains("E1"), "named in memory only: {stored}");
+    }
 }

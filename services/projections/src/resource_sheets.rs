@@ -281,7 +281,7 @@ mod tests {
         let purged = db
             .append(
                 "CareTeamMember",
-                outreach_domain::ids::member_id("E1"),
+                outreach_domain::ids::derivable_before_27::member_id("E1"),
                 3,
                 "PersonalDataPurged",
                 purge,

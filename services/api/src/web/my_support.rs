@@ -19,7 +19,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use outreach_domain::ids::member_id;
 use outreach_texts::Language;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -160,11 +159,19 @@ async fn page(
     .await
     .map_err(ApiError::from)?;
     if version > 0 || case.is_some() {
+        // The member's record id is derived under their data key: the audit names the record
+        // a purge makes unlinkable, never the staff id.
+        let member_id = state
+            .api
+            .commands
+            .member_id(&staff_id)
+            .await
+            .map_err(ApiError::from)?;
         access_audit::record(
             &state.api.pool,
             &signed_in.caller,
             "GET /dashboard/my-support",
-            Read::OwnRecord(member_id(&staff_id)),
+            Read::OwnRecord(member_id),
         )
         .await?;
     }

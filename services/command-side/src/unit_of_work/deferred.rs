@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use super::{decide, Kept, Slot, Slots, UnitOfWork};
 use crate::event_store::{self, AppendError, NewEvent};
+use crate::member_ids::MemberKeys;
 use crate::parked::{self, Parked, ParkedState};
 use crate::{unavailable, CommandError, Metadata};
 
@@ -33,12 +34,18 @@ pub(crate) struct Deferred<'p> {
     /// Commands waiting for their report, for each report this unit has looked at.
     parked: HashMap<ReportRef, ParkedState>,
     scopes: Vec<Scope>,
+    /// The members' keys looked up, for the ids derived from them.
+    keys: MemberKeys,
 }
 
 impl UnitOfWork for Deferred<'_> {
     /// Nothing is stored until the commit, so a command cannot lose a write race: the commit
     /// does, as a whole.
     const ATTEMPTS: u32 = 1;
+
+    fn member_keys(&mut self) -> (&PgPool, &mut MemberKeys) {
+        (self.pool, &mut self.keys)
+    }
 
     /// The aggregate as held (loaded first if it is not held yet).
     async fn load<A: Kept>(&mut self, id: &str) -> Result<(A, u64), CommandError> {
@@ -81,7 +88,21 @@ impl<'p> Deferred<'p> {
             pending: Vec::new(),
             parked: HashMap::new(),
             scopes: Vec::new(),
+            keys: MemberKeys::default(),
         }
+    }
+
+    /// Looks up the keys of these members in one statement (made for those who have none).
+    pub async fn load_member_keys(&mut self, staff_ids: &[String]) -> Result<(), CommandError> {
+        self.keys.load(self.pool, staff_ids).await
+    }
+
+    /// `command` with the case ids of the members it names filled in.
+    pub async fn identify(
+        &mut self,
+        command: &outreach_domain::ReportCommand,
+    ) -> Result<outreach_domain::ReportCommand, CommandError> {
+        self.keys.identify(self.pool, command).await
     }
 
     /// Loads these aggregates in one query, unless already held.

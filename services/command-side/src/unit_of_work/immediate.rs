@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use super::{decide, execute, Kept, UnitOfWork, CONFLICT_ATTEMPTS};
 use crate::event_store::{self, AppendError, NewEvent};
+use crate::member_ids::MemberKeys;
 use crate::{CommandError, Metadata};
 
 /// Every command is decided on freshly loaded state and its events stored at once, in a
@@ -13,11 +14,17 @@ use crate::{CommandError, Metadata};
 pub(crate) struct Immediate<'p> {
     pool: &'p PgPool,
     policies: &'p CasePolicies,
+    /// The members' keys looked up, for the ids derived from them.
+    keys: MemberKeys,
 }
 
 impl<'p> Immediate<'p> {
     pub fn new(pool: &'p PgPool, policies: &'p CasePolicies) -> Self {
-        Self { pool, policies }
+        Self {
+            pool,
+            policies,
+            keys: MemberKeys::default(),
+        }
     }
 
     /// Decides `command` once: a lost write race is the caller's to handle.
@@ -33,6 +40,10 @@ impl<'p> Immediate<'p> {
 
 impl UnitOfWork for Immediate<'_> {
     const ATTEMPTS: u32 = CONFLICT_ATTEMPTS;
+
+    fn member_keys(&mut self) -> (&PgPool, &mut MemberKeys) {
+        (self.pool, &mut self.keys)
+    }
 
     /// The aggregate as stored now.
     async fn load<A: Kept>(&mut self, id: &str) -> Result<(A, u64), CommandError> {

@@ -25,9 +25,13 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use opentelemetry::KeyValue;
 use outreach_domain::{CareTeamMember, CasePolicies, OutreachCase, PeerSupporter, SafetyReport};
+use outreach_events::ReportRef;
 use outreach_telemetry::metrics::metrics;
+use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::event_store::AppendError;
+use crate::member_ids::MemberKeys;
 use crate::{classify, CommandError, Metadata, Rule};
 
 /// How many times an immediate command is tried against fresh state after losing a race.
@@ -38,6 +42,22 @@ pub(crate) const CONFLICT_ATTEMPTS: u32 = 8;
 pub(crate) trait UnitOfWork {
     /// How many times a command is decided when it loses a write race.
     const ATTEMPTS: u32;
+
+    /// The members' keys this unit has looked up (see [`crate::member_ids`]), and where to
+    /// look up more.
+    fn member_keys(&mut self) -> (&PgPool, &mut MemberKeys);
+
+    /// The member's aggregate id, derived under their key.
+    async fn member_id(&mut self, staff_id: &str) -> Result<String, CommandError> {
+        let (pool, keys) = self.member_keys();
+        Ok(keys.member_id(pool, staff_id).await?.to_string())
+    }
+
+    /// The member's case after `report`, derived under their key.
+    async fn case_id(&mut self, report: &ReportRef, staff_id: &str) -> Result<Uuid, CommandError> {
+        let (pool, keys) = self.member_keys();
+        keys.case_id(pool, report, staff_id).await
+    }
 
     /// The aggregate's state and version as this unit of work sees it.
     async fn load<A: Kept>(&mut self, id: &str) -> Result<(A, u64), CommandError>;

@@ -32,6 +32,7 @@ pub fn member_reached_by(staff_id: &str, contact: MemberContact) -> InvolvedMemb
         },
         contact,
         eligible: true,
+        case_id: None,
     }
 }
 

@@ -223,6 +223,8 @@ impl<'a> Staff<'_, 'a> {
             });
         Some(InvolvedMember {
             eligible: self.eligibility.serves(discipline),
+            // Derived by the command side under the member's key.
+            case_id: None,
             profile: MemberProfile {
                 staff_id,
                 role: bounded(&title),

@@ -55,6 +55,7 @@ pub(super) async fn read_batch(
     .fetch_all(&mut *db)
     .await?;
     open_personal_of(db, &mut events, reads.personal_data_of).await?;
+    crate::purge::name_purged_members(db, &mut events).await?;
     Ok(Some(Batch {
         from: from.clone(),
         to,
