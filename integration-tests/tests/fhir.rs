@@ -169,7 +169,8 @@ async fn the_specifications_examples_and_bad_fhir_are_dead_lettered_with_their_o
     );
     for (letter, (record, code)) in letters.iter().zip(&bad) {
         assert_eq!(letter.header("dlq-reason-code"), *code);
-        assert_eq!(letter.payload, record.payload);
+        // By default the dead letter keeps what identifies the message, not the message.
+        assert!(letter.payload.is_empty() && !record.payload.is_empty());
         let reason = letter.header("dlq-reason");
         for value in ["rash", "Patient/example", "Doe", "#nobody", "incident"] {
             assert!(!reason.contains(value), "{reason} quotes the message");

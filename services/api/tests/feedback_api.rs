@@ -471,15 +471,18 @@ async fn a_link_sent_before_tokens_were_macs_still_takes_one_answer() {
 #[tokio::test]
 async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitations() {
     let app = TestApp::spawn().await;
+    // Schema changes are the owner's (the service's own role may make none).
+    let owner = app.owner_pool().await;
     // Back to the previous schema: token rows under the invitation's id, no link key.
     sqlx::raw_sql(
         "DROP TABLE feedback_tokens; DROP TABLE feedback_link_key;
+         DELETE FROM runtime_privileges WHERE table_name = 'feedback_link_key';
          CREATE TABLE feedback_tokens (
              id uuid PRIMARY KEY,
              token_hash bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
              used boolean NOT NULL DEFAULT false);",
     )
-    .execute(&app.pool)
+    .execute(&owner)
     .await
     .unwrap();
     let (sent, unsent) = (Uuid::new_v4(), Uuid::new_v4());
@@ -492,7 +495,7 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
         .bind(id)
         .bind(token)
         .bind(used)
-        .execute(&app.pool)
+        .execute(&owner)
         .await
         .unwrap();
         sqlx::query(
@@ -504,7 +507,7 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
         .bind(Uuid::new_v4().to_string())
         .bind(json!({"to": "ana.silva@hospital.example", "body": format!("link/{token}")}))
         .bind(published)
-        .execute(&app.pool)
+        .execute(&owner)
         .await
         .unwrap();
     }
@@ -512,12 +515,14 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
     sqlx::raw_sql(include_str!(
         "../../../migrations/20261206271002_feedback_links_unlinked.sql"
     ))
-    .execute(&app.pool)
+    .execute(&owner)
     .await
     .unwrap();
+    // As `peer-outreach migrate` does after the migrations.
+    outreach_test_support::grant_runtime_role(&owner).await;
 
     let expected_hash = |token: &str| {
-        let pool = app.pool.clone();
+        let pool = owner.clone();
         let token = token.to_owned();
         async move {
             sqlx::query_scalar::<_, Vec<u8>>("SELECT sha256(convert_to($1, 'UTF8'))")
@@ -535,7 +540,7 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
     assert_eq!(token_rows(&app).await, expected);
     let payloads: Vec<(Uuid, Value)> =
         sqlx::query_as("SELECT id, payload FROM outbox WHERE kind = 'feedback-invitation'")
-            .fetch_all(&app.pool)
+            .fetch_all(&owner)
             .await
             .unwrap();
     for (id, payload) in payloads {
@@ -550,7 +555,7 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
         }
     }
     let key_length: i32 = sqlx::query_scalar("SELECT length(key) FROM feedback_link_key")
-        .fetch_one(&app.pool)
+        .fetch_one(&owner)
         .await
         .unwrap();
     assert_eq!(key_length, 32);

@@ -786,6 +786,16 @@ mod tests {
             db.member_event(1, state(Some("fr"))).await;
             db.member_event(2, state(Some("es"))).await;
             let case = db.open(Some("ada@example.org")).await;
+            // The member's record names their case: its id is derived under their key.
+            db.member_event(
+                3,
+                MemberEvent::CaseStarted {
+                    staff_id: "E1".into(),
+                    case_id: case,
+                    started_at: at,
+                },
+            )
+            .await;
             db.invite(&db.close(case, 2, CloseReason::Completed).await)
                 .await;
             let outbox = db.outbox().await;
@@ -803,8 +813,17 @@ mod tests {
             );
 
             // A later statement without a language: back to the default.
-            db.member_event(3, state(None)).await;
+            db.member_event(4, state(None)).await;
             let case = db.open(Some("ada@example.org")).await;
+            db.member_event(
+                5,
+                MemberEvent::CaseStarted {
+                    staff_id: "E1".into(),
+                    case_id: case,
+                    started_at: at,
+                },
+            )
+            .await;
             db.invite(&db.close(case, 2, CloseReason::Completed).await)
                 .await;
             let outbox = db.outbox().await;
