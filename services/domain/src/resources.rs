@@ -5,8 +5,8 @@
 //!
 //! It lives in configuration and is checked when it is read: every entry has a name and a way to
 //! reach it, links are http(s) URLs, every text is short and on one line, and the directory lists
-//! at least one crisis line. The resource sheet e-mailed to members is [`ResourceDirectory::
-//! sheet`]; supporters see the tier 3 entries on their case page.
+//! at least one crisis line. The resource sheet e-mailed to members lists [`ResourceDirectory::
+//! sheet_order`]; supporters see the tier 3 entries on their case page.
 
 use serde::{Deserialize, Serialize};
 
@@ -169,43 +169,15 @@ impl ResourceDirectory {
             .filter(|entry| entry.kind.is_tier_three())
     }
 
-    /// The sheet members are sent, as plain text: every entry, the crisis lines first. It names
-    /// no one and nothing of the case.
-    pub fn sheet(&self) -> String {
-        let mut sheet = String::from(
-            "The peer support program would like you to have this list of places to turn to,\n\
-             now or at any time. Each is confidential, and none of them needs a referral from\n\
-             us.\n",
-        );
-        let crisis_first = self
-            .entries
+    /// The entries in the order of the sheet members are sent: the crisis lines first, then
+    /// the rest as configured. The sheet names no one and nothing of the case; its words are
+    /// in the member's language (`outreach_projections::resource_sheets`).
+    pub fn sheet_order(&self) -> impl Iterator<Item = &Resource> {
+        let crisis = |e: &&Resource| e.kind == ResourceKind::CrisisLine;
+        self.entries
             .iter()
-            .filter(|e| e.kind == ResourceKind::CrisisLine)
-            .chain(
-                self.entries
-                    .iter()
-                    .filter(|e| e.kind != ResourceKind::CrisisLine),
-            );
-        for entry in crisis_first {
-            sheet.push_str(&format!("\n{} ({})\n", entry.name, entry.kind.words()));
-            for (label, value) in [
-                ("Phone", &entry.phone),
-                ("Web", &entry.url),
-                ("Hours", &entry.hours),
-            ] {
-                if let Some(value) = value {
-                    sheet.push_str(&format!("  {label}: {value}\n"));
-                }
-            }
-            if !entry.languages.is_empty() {
-                sheet.push_str(&format!("  Languages: {}\n", entry.languages.join(", ")));
-            }
-        }
-        sheet.push_str(
-            "\nIf you are in crisis or thinking about harming yourself, call or text a crisis\n\
-             line above now, or go to the nearest emergency department.\n",
-        );
-        sheet
+            .filter(crisis)
+            .chain(self.entries.iter().filter(move |e| !crisis(e)))
     }
 }
 
@@ -285,20 +257,12 @@ mod tests {
     }
 
     #[test]
-    fn the_sheet_lists_the_crisis_line_first_and_every_entry_with_its_details() {
+    fn the_sheet_lists_the_crisis_lines_first_then_the_rest_as_configured() {
         let directory = ResourceDirectory {
             entries: vec![eap(), Resource::lifeline_988()],
         };
-        let sheet = directory.sheet();
-        let lifeline = sheet
-            .find("988 Suicide & Crisis Lifeline (Crisis line)")
-            .unwrap();
-        let eap = sheet
-            .find("Employee Assistance Program (Employee assistance (EAP))")
-            .unwrap();
-        assert!(lifeline < eap, "{sheet}");
-        assert!(sheet.contains("  Phone: 988 (call or text)\n  Web: https://988lifeline.org\n  Hours: 24/7\n  Languages: en, es\n"));
-        assert!(sheet.contains("  Phone: +1 415 555 0199\n  Hours: Mon-Fri 8:00-17:00\n"));
+        let order: Vec<ResourceKind> = directory.sheet_order().map(|e| e.kind).collect();
+        assert_eq!(order, [ResourceKind::CrisisLine, ResourceKind::Eap]);
     }
 
     #[test]

@@ -49,7 +49,7 @@ use crate::feedback_links::LinkKey;
 use crate::one_line;
 use crate::outbox::{OutboxRow, Recorded};
 use crate::stored_event::{open_personal, EVENT_COLUMNS};
-use crate::{Projection, ProjectionError, Reads, StoredEvent};
+use crate::{member_languages, Projection, ProjectionError, Reads, StoredEvent};
 
 /// The outbox `kind` of the feedback invitation e-mail (and the namespace of its id).
 pub const FEEDBACK_INVITATION: &str = "feedback-invitation";
@@ -164,9 +164,9 @@ pub(crate) struct Known {
     pub openings: HashMap<Uuid, CaseOpened>,
     /// Each member's opt-outs (`true`) and opt-ins (`false`), by their place in commit order.
     pub opt_outs: HashMap<String, Vec<OptChoice>>,
-    /// The language each member stated (their supporter-language preference), where they
+    /// The language each case's member stated (their supporter-language preference), where they
     /// stated one the program speaks.
-    pub languages: HashMap<String, Language>,
+    pub languages: HashMap<Uuid, Language>,
 }
 
 /// An opt-out (`true`) or opt-in, and where it stands in commit order.
@@ -234,7 +234,7 @@ impl FeedbackInvitations {
             payload: invitation_email(
                 known
                     .languages
-                    .get(&opened.facts.member.staff_id)
+                    .get(&case_id)
                     .copied()
                     .unwrap_or(self.default_language),
                 &address,
@@ -325,18 +325,17 @@ async fn load(
             Some((member, opening.facts.member.staff_id.clone()))
         })
         .collect();
-    // Their opt-outs and opt-ins, and the preferences they stated (for their language).
+    // Their opt-outs and opt-ins.
     let mut choices: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'CareTeamMember' AND aggregate_id = ANY($1)
-            AND event_type IN ('OptedOut', 'OptedIn', 'PreferencesStated')"
+            AND event_type IN ('OptedOut', 'OptedIn')"
     ))
     .bind(members.keys().collect::<Vec<_>>())
     .fetch_all(&mut *db)
     .await?;
     open_personal(db, &mut choices).await?;
-    let mut stated: HashMap<String, ((u64, i64), Option<Language>)> = HashMap::new();
     for choice in choices {
         let Some(staff_id) = members.get(&choice.aggregate_id) else {
             continue;
@@ -345,17 +344,6 @@ async fn load(
         let opted_out = match choice.decode::<MemberEvent>()? {
             MemberEvent::OptedOut { .. } => true,
             MemberEvent::OptedIn { .. } => false,
-            // The latest statement decides; one without a language (or purged) states none.
-            MemberEvent::PreferencesStated { personal, .. } => {
-                let language = personal
-                    .and_then(|p| p.supporter_language)
-                    .and_then(|l| Language::from_tag(&l));
-                let latest = stated.entry(staff_id.clone()).or_insert((at, language));
-                if latest.0 <= at {
-                    *latest = (at, language);
-                }
-                continue;
-            }
             _ => return Err(choice.unreadable("event type and payload disagree".into())),
         };
         known
@@ -364,10 +352,7 @@ async fn load(
             .or_default()
             .push((at, opted_out));
     }
-    known.languages = stated
-        .into_iter()
-        .filter_map(|(staff_id, (_, language))| Some((staff_id, language?)))
-        .collect();
+    known.languages = member_languages::stated_languages(db, &cases).await?;
     Ok(known)
 }
 

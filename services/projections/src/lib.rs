@@ -44,6 +44,7 @@ pub mod gauges;
 mod group_debriefs;
 pub mod leadership;
 mod matching;
+mod member_languages;
 pub mod outbox;
 mod outreach;
 mod program_alerts;
@@ -237,7 +238,9 @@ pub fn all(setup: &Setup) -> Vec<Arc<dyn Projection>> {
         Arc::new(GroupDebriefs),
         Arc::new(MatchingProjection),
         Arc::new(CaseTimeline),
-        Arc::new(ResourceSheets::new(&setup.resources)),
+        Arc::new(
+            ResourceSheets::new(&setup.resources).with_default_language(setup.default_language),
+        ),
         Arc::new(ProgramAlerts::new(setup.alerts.clone())),
     ]
 }

@@ -6,8 +6,9 @@
 //! server accepted it, records `ResourceSheetSent` on the case. Until then the case says the
 //! sheet is not sent yet: the record never claims what did not happen.
 //!
-//! The sheet is the configured directory ([`ResourceDirectory::sheet`]), the same for everyone;
-//! the row adds only the member's address, from the case's opening. A member without an e-mail
+//! The sheet is the configured directory, crisis lines first ([`ResourceDirectory::
+//! sheet_order`]), the same for everyone, in the member's stated language (else the program's
+//! default); the row adds only the member's address, from the case's opening. A member without an e-mail
 //! address gets no row (the case page says the sheet must be given by phone), nor does a
 //! decline stored before sheets were sent for real (it claimed one; nothing is sent for it now).
 //!
@@ -19,33 +20,86 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
-use outreach_domain::resources::ResourceDirectory;
+use outreach_domain::resources::{Resource, ResourceDirectory};
 use outreach_events::{CaseEvent, MemberContact};
+use outreach_texts::Language;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::director_notices::outbox_id;
 use crate::outbox::{OutboxRow, Recorded};
 use crate::stored_event::member_contacts;
-use crate::{Projection, ProjectionError, Reads, StoredEvent};
+use crate::{member_languages, Projection, ProjectionError, Reads, StoredEvent};
 
 /// The outbox `kind` of a resource sheet (and the namespace of its id).
 pub const RESOURCE_SHEET: &str = "resource-sheet";
 
-/// The subject: no name in it, as subjects show in notifications and lists.
-const SUBJECT: &str = "Peer support: places to turn to";
-
 pub struct ResourceSheets {
-    /// The sheet every member is sent, composed once.
-    sheet: String,
+    /// The sheet every member is sent, composed once in each language.
+    sheets: HashMap<Language, String>,
+    /// The language of sheets to members who stated none the program speaks.
+    default_language: Language,
 }
 
 impl ResourceSheets {
     pub fn new(directory: &ResourceDirectory) -> Self {
         Self {
-            sheet: directory.sheet(),
+            sheets: Language::ALL
+                .into_iter()
+                .map(|language| (language, sheet(directory, language)))
+                .collect(),
+            default_language: Language::default(),
         }
     }
+
+    /// Sheets to members who stated no language the program speaks are in `language`.
+    pub fn with_default_language(mut self, language: Language) -> Self {
+        self.default_language = language;
+        self
+    }
+}
+
+/// The sheet as plain text in `language`: every entry, the crisis lines first. It names no one
+/// and nothing of the case; entries' names, numbers and hours are the program's own.
+fn sheet(directory: &ResourceDirectory, language: Language) -> String {
+    let mut sheet = language.text("email-resources-intro");
+    sheet.push('\n');
+    for entry in directory.sheet_order() {
+        sheet.push_str(&format!(
+            "\n{} ({})\n",
+            entry.name,
+            kind_words(entry, language)
+        ));
+        for (label, value) in [
+            ("resources-phone", &entry.phone),
+            ("resources-web", &entry.url),
+            ("resources-hours", &entry.hours),
+        ] {
+            if let Some(value) = value {
+                sheet.push_str(&format!("  {}: {value}\n", language.text(label)));
+            }
+        }
+        if !entry.languages.is_empty() {
+            sheet.push_str(&format!(
+                "  {}: {}\n",
+                language.text("resources-languages"),
+                entry.languages.join(", ")
+            ));
+        }
+    }
+    sheet.push('\n');
+    sheet.push_str(&language.text("email-resources-crisis"));
+    sheet.push('\n');
+    sheet
+}
+
+/// The entry's kind in `language`: its message is named by the kind's configuration code.
+fn kind_words(entry: &Resource, language: Language) -> String {
+    let code = serde_json::to_value(entry.kind)
+        .ok()
+        .and_then(|code| code.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "other".into());
+    language.text(&format!("resource-kind-{code}"))
 }
 
 /// What the sheets read of one event.
@@ -114,7 +168,7 @@ impl ResourceSheets {
     pub(crate) fn send(
         &self,
         recorded: &mut Recorded,
-        members: &HashMap<Uuid, Option<MemberContact>>,
+        members: &Members,
         event: &StoredEvent,
         step: Step,
     ) -> Result<(), ProjectionError> {
@@ -125,7 +179,7 @@ impl ResourceSheets {
             }
             Step::Send(case_id) => case_id,
         };
-        let Some(member) = members.get(&case_id) else {
+        let Some(member) = members.contacts.get(&case_id) else {
             return Err(event.unreadable("the case has no CaseOpened event".into()));
         };
         // Purged before (a replay after the purge), or no e-mail address: nowhere to send.
@@ -142,25 +196,49 @@ impl ResourceSheets {
             kind: RESOURCE_SHEET,
             channel: "email",
             case_id,
-            payload: crate::alert_messages::email(address, SUBJECT, self.sheet.clone()),
+            payload: {
+                let language = members
+                    .languages
+                    .get(&case_id)
+                    .copied()
+                    .unwrap_or(self.default_language);
+                crate::alert_messages::email(
+                    address,
+                    &language.text("email-resources-subject"),
+                    self.sheets[&language].clone(),
+                )
+            },
             created_at: event.recorded_at,
         });
         Ok(())
     }
 }
 
-/// The members' contact details of the batch's cases, from their openings.
+/// What the sheets need of the members of a batch's cases.
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    /// Their contact details, from the cases' openings.
+    contacts: HashMap<Uuid, Option<MemberContact>>,
+    /// The language each stated, where the program speaks it.
+    languages: HashMap<Uuid, Language>,
+}
+
 async fn load(
     db: &mut PgConnection,
     steps: impl Iterator<Item = &Step>,
-) -> Result<HashMap<Uuid, Option<MemberContact>>, ProjectionError> {
-    let cases: BTreeSet<String> = steps
+) -> Result<Members, ProjectionError> {
+    let cases: Vec<String> = steps
         .filter_map(|step| match step {
             Step::Send(case_id) => Some(case_id.to_string()),
             Step::Purge(_) => None,
         })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    member_contacts(db, cases.into_iter().collect()).await
+    Ok(Members {
+        languages: member_languages::stated_languages(db, &cases).await?,
+        contacts: member_contacts(db, cases).await?,
+    })
 }
 
 #[cfg(test)]
@@ -191,6 +269,80 @@ mod tests {
             declined["resource_sheet_sent"] = json!(claim);
         }
         json!({ "SupportDeclined": declined })
+    }
+
+    /// The sheet is in the language the member stated last, else the program's default, the
+    /// crisis line first in each; the entries' own names and numbers stay as configured.
+    #[tokio::test]
+    async fn the_sheet_is_in_the_members_stated_language() {
+        use outreach_events::care_team_member::{MemberEvent, Preferences};
+        let db = TestDb::new().await;
+        let case = opened(&db, ada()).await;
+        let member = Uuid::new_v4();
+        let at = chrono::DateTime::from_timestamp(1_799_500_000, 0).unwrap();
+        let stated = |language: &str| MemberEvent::PreferencesStated {
+            staff_id: "E1".into(),
+            personal: Some(Preferences {
+                supporter_language: Some(language.into()),
+                ..Default::default()
+            }),
+            stated_at: at,
+        };
+        let started = MemberEvent::CaseStarted {
+            staff_id: "E1".into(),
+            case_id: case,
+            started_at: at,
+        };
+        for (sequence, event_type, event) in [
+            (1, "PreferencesStated", stated("fr")),
+            (2, "CaseStarted", started),
+            (3, "PreferencesStated", stated("es-MX")),
+        ] {
+            db.append(
+                "CareTeamMember",
+                member,
+                sequence,
+                event_type,
+                serde_json::to_value(event).unwrap(),
+            )
+            .await;
+        }
+        let decline = db
+            .append("OutreachCase", case, 4, "SupportDeclined", declined(None))
+            .await;
+        let other = opened(&db, ada()).await;
+        let unstated = db
+            .append("OutreachCase", other, 4, "SupportDeclined", declined(None))
+            .await;
+
+        db.send_sheets(&decline).await.unwrap();
+        db.send_sheets(&unstated).await.unwrap();
+
+        let rows = db.outbox().await;
+        let sheet = |case: Uuid| {
+            rows.iter()
+                .find(|row| row.3 == case.to_string())
+                .map(|row| row.4.clone())
+                .unwrap()
+        };
+        let spanish = sheet(case);
+        assert_eq!(spanish["subject"], "Apoyo entre pares: a dónde acudir");
+        let body = spanish["body"].as_str().unwrap();
+        assert!(
+            body.starts_with("El programa de apoyo entre pares quiere"),
+            "{body}"
+        );
+        assert!(
+            body.contains("988 Suicide & Crisis Lifeline (Línea de crisis)\n  Teléfono: 988"),
+            "{body}"
+        );
+        assert!(body.contains("Si está en crisis"), "{body}");
+        let english = sheet(other);
+        assert_eq!(english["subject"], "Peer support: places to turn to");
+        assert!(english["body"]
+            .as_str()
+            .unwrap()
+            .contains("988 Suicide & Crisis Lifeline (Crisis line)\n  Phone: 988"));
     }
 
     #[tokio::test]
