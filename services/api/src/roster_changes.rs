@@ -67,7 +67,7 @@ pub struct RosterChanges {
     get,
     path = "/v1/supporters/{staff_id}/changes",
     tag = "roster",
-    params(("staff_id" = String, Path, description = "The supporter's staff id", example = "S20001")),
+    params(("staff_id" = String, Path, description = "The supporter's staff id", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", example = "S20001")),
     responses(
         (status = 200, description = "The entry's changes, oldest first, each with its author", body = RosterChanges),
         (status = 400, description = "`invalid-parameter`", body = Problem, content_type = "application/problem+json"),
