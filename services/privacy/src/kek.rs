@@ -81,6 +81,17 @@ impl KeyEncryptionKey {
         &self.id
     }
 
+    /// A 32-byte key for another use, derived from this KEK under `label` (HKDF-SHA-256, the
+    /// label as its info): it is never stored, changes with the KEK, and tells nothing of the
+    /// KEK or of a key derived under another label.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let mut derived = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, self.key.as_slice())
+            .expand(label, &mut derived)
+            .expect("32 bytes is a length HKDF-SHA-256 gives");
+        derived
+    }
+
     /// Makes `kek` the process's KEK (or none), replacing any installed before.
     pub fn install(kek: Option<KeyEncryptionKey>) {
         *INSTALLED.write().unwrap_or_else(|e| e.into_inner()) = kek.map(Arc::new);
@@ -181,6 +192,16 @@ mod tests {
             other.unwrap(other.id(), b"label-1", &wrapped),
             Err(PrivacyError::Unwrapping)
         ));
+    }
+
+    #[test]
+    fn a_derived_key_is_fixed_by_the_kek_and_label_and_is_neither_the_kek_nor_another_label() {
+        let kek = KeyEncryptionKey::from_bytes([5; 32]);
+        let derived = kek.derive(b"label-1");
+        assert_eq!(derived, KeyEncryptionKey::from_bytes([5; 32]).derive(b"label-1"));
+        assert_ne!(derived, kek.derive(b"label-2"));
+        assert_ne!(derived, KeyEncryptionKey::from_bytes([6; 32]).derive(b"label-1"));
+        assert_ne!(derived, [5; 32]);
     }
 
     #[test]

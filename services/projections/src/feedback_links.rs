@@ -9,24 +9,36 @@
 //! only.
 //!
 //! A token is 64 lowercase hex characters: 16 random bytes from the operating system's
-//! generator, then the first 16 bytes of HMAC-SHA-256 over them under the key
-//! (`feedback_link_key`, 32 random bytes made by the migration). The key proves a link was
-//! sent by the program; anyone holding it (a database dump) can make tokens that the API takes,
-//! which lets them answer, never find out who answered.
+//! generator, then the first 16 bytes of HMAC-SHA-256 over them under the link key. The key
+//! proves a link was sent by the program: whoever holds it can make tokens the API takes (and
+//! answer, never find out who answered), so it is not in the database. It is derived from the
+//! key-encryption key ([`KeyEncryptionKey::derive`], a label of its own), which is
+//! configuration: a database dump neither verifies nor forges a link.
+//!
+//! The key changes with the KEK. Links MACed under a KEK the service no longer has (sent before
+//! `keys rewrap` moved to a new KEK, or before links were keyed by the KEK at all, when the key
+//! was a database row) are refused as unknown, and the feedback page tells the member that a
+//! link sent before the program changed its keys no longer works.
 
+use outreach_privacy::{KeyEncryptionKey, PrivacyError};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+
+/// What the link key is derived under from the KEK; a new label would be a new key.
+const LABEL: &[u8] = b"peer-outreach feedback link key v1";
 
 /// The program's key for feedback links.
 pub struct LinkKey(hmac::Key);
 
 impl LinkKey {
-    /// The key stored in the database.
-    pub async fn load(db: impl sqlx::PgExecutor<'_>) -> Result<Self, sqlx::Error> {
-        let key: Vec<u8> = sqlx::query_scalar("SELECT key FROM feedback_link_key")
-            .fetch_one(db)
-            .await?;
-        Ok(Self::new(&key))
+    /// The key of the process's KEK.
+    pub fn installed() -> Result<Self, PrivacyError> {
+        Ok(Self::of(&*KeyEncryptionKey::installed()?))
+    }
+
+    /// The key derived from `kek`.
+    pub fn of(kek: &KeyEncryptionKey) -> Self {
+        Self::new(&kek.derive(LABEL))
     }
 
     pub fn new(key: &[u8]) -> Self {
@@ -92,6 +104,11 @@ mod tests {
         assert_ne!(a, b);
         assert!(key.verify(&a) && key.verify(&b));
         assert!(!LinkKey::new(&[8; 32]).verify(&a), "another key");
+        let kek = KeyEncryptionKey::generate();
+        let of_kek = LinkKey::of(&kek).issue();
+        assert!(LinkKey::of(&kek).verify(&of_kek));
+        assert!(!LinkKey::of(&KeyEncryptionKey::generate()).verify(&of_kek));
+        assert!(!LinkKey::new(&kek.derive(b"another label")).verify(&of_kek));
         // One character changed, in the nonce or in the tag.
         for at in [0, 40] {
             let mut forged = a.clone().into_bytes();
