@@ -645,7 +645,14 @@ async fn the_link_key_leaves_the_database_and_links_of_the_old_key_are_refused_p
     .unwrap();
     assert_eq!(privileges, 0);
     // Only the unsent link's hash is stored, unused.
-    assert_eq!(token_rows(&app).await.iter().filter(|(_, used)| !used).count(), 1);
+    assert_eq!(
+        token_rows(&app)
+            .await
+            .iter()
+            .filter(|(_, used)| !used)
+            .count(),
+        1
+    );
 
     let answer = json!({"helpfulness": 4, "would_recommend": true});
     let response = app.post(&uri(&unsent), Some(answer.clone()), None).await;
@@ -660,7 +667,10 @@ async fn the_link_key_leaves_the_database_and_links_of_the_old_key_are_refused_p
     assert!(detail.contains("no longer work"), "{detail}");
     let (status, page) = page(&app, &sent, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(page.contains("changed its security keys no longer works"), "{page}");
+    assert!(
+        page.contains("changed its security keys no longer works"),
+        "{page}"
+    );
     assert_eq!(feedback_rows(&app).await.len(), 1);
 
     // Links sent from now on are MACed under the key of the KEK, and taken.

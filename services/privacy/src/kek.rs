@@ -198,9 +198,15 @@ mod tests {
     fn a_derived_key_is_fixed_by_the_kek_and_label_and_is_neither_the_kek_nor_another_label() {
         let kek = KeyEncryptionKey::from_bytes([5; 32]);
         let derived = kek.derive(b"label-1");
-        assert_eq!(derived, KeyEncryptionKey::from_bytes([5; 32]).derive(b"label-1"));
+        assert_eq!(
+            derived,
+            KeyEncryptionKey::from_bytes([5; 32]).derive(b"label-1")
+        );
         assert_ne!(derived, kek.derive(b"label-2"));
-        assert_ne!(derived, KeyEncryptionKey::from_bytes([6; 32]).derive(b"label-1"));
+        assert_ne!(
+            derived,
+            KeyEncryptionKey::from_bytes([6; 32]).derive(b"label-1")
+        );
         assert_ne!(derived, [5; 32]);
     }
 
