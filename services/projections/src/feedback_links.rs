@@ -15,10 +15,12 @@
 //! key-encryption key ([`KeyEncryptionKey::derive`], a label of its own), which is
 //! configuration: a database dump neither verifies nor forges a link.
 //!
-//! The key changes with the KEK. Links MACed under a KEK the service no longer has (sent before
-//! `keys rewrap` moved to a new KEK, or before links were keyed by the KEK at all, when the key
-//! was a database row) are refused as unknown, and the feedback page tells the member that a
-//! link sent before the program changed its keys no longer works.
+//! The key changes with the KEK. During an overlap (`privacy.previous_key_encryption_key`
+//! configured while `keys rewrap` moves the keys), links are issued under the new KEK's key and
+//! taken under either. Links MACed under a KEK the service no longer has (sent before the old
+//! KEK was dropped from the configuration, or before links were keyed by the KEK at all, when
+//! the key was a database row) are refused as unknown, and the feedback page tells the member
+//! that a link sent before the program changed its keys no longer works.
 
 use outreach_privacy::{KeyEncryptionKey, PrivacyError};
 use ring::hmac;
@@ -27,13 +29,20 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// What the link key is derived under from the KEK; a new label would be a new key.
 const LABEL: &[u8] = b"peer-outreach feedback link key v1";
 
-/// The program's key for feedback links.
-pub struct LinkKey(hmac::Key);
+/// The program's key for feedback links, and during an overlap the previous KEK's, which
+/// verifies and never issues.
+pub struct LinkKey {
+    issuing: hmac::Key,
+    previous: Option<hmac::Key>,
+}
 
 impl LinkKey {
-    /// The key of the process's KEK.
+    /// The key of the process's KEK (and of its previous KEK, during an overlap).
     pub fn installed() -> Result<Self, PrivacyError> {
-        Ok(Self::of(&*KeyEncryptionKey::installed()?))
+        let mut key = Self::of(&*KeyEncryptionKey::installed()?);
+        key.previous = KeyEncryptionKey::previous()
+            .map(|previous| hmac::Key::new(hmac::HMAC_SHA256, &previous.derive(LABEL)));
+        Ok(key)
     }
 
     /// The key derived from `kek`.
@@ -42,7 +51,10 @@ impl LinkKey {
     }
 
     pub fn new(key: &[u8]) -> Self {
-        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+        Self {
+            issuing: hmac::Key::new(hmac::HMAC_SHA256, key),
+            previous: None,
+        }
     }
 
     /// A fresh token.
@@ -73,22 +85,31 @@ impl LinkKey {
         ) else {
             return false;
         };
+        let nonce = nonce.to_be_bytes();
         // Compared without an early exit, so the time taken says nothing of how close it was.
-        let expected = self.tag(&nonce.to_be_bytes()).to_be_bytes();
-        let difference = expected
-            .iter()
-            .zip(tag.to_be_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        difference == 0
+        let matches = |key: &hmac::Key| {
+            tag_under(key, &nonce)
+                .to_be_bytes()
+                .iter()
+                .zip(tag.to_be_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+        };
+        matches(&self.issuing) | self.previous.as_ref().is_some_and(matches)
     }
 
     /// The first 16 bytes of the MAC of `nonce`.
     fn tag(&self, nonce: &[u8; 16]) -> u128 {
-        let mac = hmac::sign(&self.0, nonce);
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(&mac.as_ref()[..16]);
-        u128::from_be_bytes(tag)
+        tag_under(&self.issuing, nonce)
     }
+}
+
+/// The first 16 bytes of the MAC of `nonce` under `key`.
+fn tag_under(key: &hmac::Key, nonce: &[u8; 16]) -> u128 {
+    let mac = hmac::sign(key, nonce);
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(&mac.as_ref()[..16]);
+    u128::from_be_bytes(tag)
 }
 
 #[cfg(test)]
