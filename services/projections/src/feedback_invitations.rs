@@ -293,16 +293,24 @@ async fn load(
         "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
-            AND event_type = 'CaseOpened'"
+            AND event_type IN ('CaseOpened', 'ContactConfirmed')
+          ORDER BY sequence"
     ))
     .bind(&cases)
     .fetch_all(&mut *db)
     .await?;
     open_personal(db, &mut openings).await?;
+    // The opening comes first (sequence 1). Where it held a referrer's suggestion, the member
+    // is reached at what the program's staff confirmed, never at the suggestion.
     for opened in &openings {
         match opened.decode::<CaseEvent>()? {
             CaseEvent::CaseOpened(opening) => {
                 known.openings.insert(opening.facts.case_id, opening);
+            }
+            CaseEvent::ContactConfirmed(confirmed) => {
+                if let Some(opening) = known.openings.get_mut(&opened.aggregate_uuid()?) {
+                    opening.personal = confirmed.personal;
+                }
             }
             _ => return Err(opened.unreadable("event type and payload disagree".into())),
         }

@@ -55,6 +55,12 @@ pub(crate) struct CaseRow {
     pub escalations: i32,
     pub deadline_passed_at: Option<DateTime<Utc>>,
     pub linked_triggers: i32,
+    /// The member's contact details are a referrer's suggestion waiting for the program's staff.
+    pub contact_to_confirm: bool,
+    /// That suggestion (`email`, `phone`, `mobile`, `preferred_channel`), shown to the staff
+    /// to confirm; never in `email`, `phone` or `mobile`, which hold only details to reach the
+    /// member at.
+    pub suggested_contact: Option<serde_json::Value>,
 }
 
 /// What the outreach read model reads of one event.
@@ -71,7 +77,8 @@ pub(crate) enum Applied {
     Purge { staff_id: String },
 }
 
-const READS: &[&str] = case_event_types!("PersonalDataPurged");
+const READS: &[&str] =
+    case_event_types!("PersonalDataPurged", "ContactToConfirm", "ContactConfirmed");
 
 #[async_trait]
 impl Projection for OutreachProjection {
@@ -86,7 +93,7 @@ impl Projection for OutreachProjection {
     fn reads(&self) -> Reads {
         Reads {
             event_types: READS,
-            personal_data_of: &["CaseOpened"],
+            personal_data_of: &["CaseOpened", "ContactToConfirm", "ContactConfirmed"],
         }
     }
 
@@ -290,6 +297,8 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
         escalations: 0,
         deadline_passed_at: None,
         linked_triggers: 0,
+        contact_to_confirm: false,
+        suggested_contact: None,
     }
 }
 
@@ -362,6 +371,29 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
             };
             status(case, stood);
         }
+        CaseEvent::ContactToConfirm(held) => {
+            case.contact_to_confirm = true;
+            case.suggested_contact = held.personal.map(|p| {
+                serde_json::json!({
+                    "email": p.email,
+                    "phone": p.phone,
+                    "mobile": p.mobile,
+                    "preferred_channel": p.preferred_channel.map(|c| c.as_str()),
+                })
+            });
+        }
+        CaseEvent::ContactConfirmed(confirmed) => {
+            case.contact_to_confirm = false;
+            case.suggested_contact = None;
+            if let Some(p) = confirmed.personal {
+                case.given_name = Some(p.given_name);
+                case.family_name = Some(p.family_name);
+                case.email = p.email;
+                case.phone = p.phone;
+                case.mobile = p.mobile;
+                case.preferred_channel = p.preferred_channel.map(|c| c.as_str().into());
+            }
+        }
     }
 }
 
@@ -384,6 +416,7 @@ fn drop_personal_data(case: &mut CaseRow) {
     case.phone = None;
     case.mobile = None;
     case.preferred_channel = None;
+    case.suggested_contact = None;
 }
 
 /// What a case row replaces its stored self with.
@@ -406,7 +439,9 @@ const REPLACE_CASE: &str = "ON CONFLICT (case_id) DO UPDATE SET
      encounters = excluded.encounters, resources_sent = excluded.resources_sent,
      referrals = excluded.referrals, escalations = excluded.escalations,
      deadline_passed_at = excluded.deadline_passed_at,
-     linked_triggers = excluded.linked_triggers";
+     linked_triggers = excluded.linked_triggers,
+     contact_to_confirm = excluded.contact_to_confirm,
+     suggested_contact = excluded.suggested_contact";
 
 /// Writes `cases` back whole: inserted, or with `replacing` over what was there.
 async fn write(
@@ -432,7 +467,7 @@ async fn write(
              involvement, given_name, family_name, email, phone, mobile, preferred_channel,
              version, supporter_id, first_contact_due, first_contacted_at, reached_at, decision,
              decided_at, contact_attempts, encounters, resources_sent, referrals, escalations,
-             deadline_passed_at, linked_triggers)
+             deadline_passed_at, linked_triggers, contact_to_confirm, suggested_contact)
          SELECT * FROM UNNEST(
              $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[],
@@ -440,7 +475,7 @@ async fn write(
              $19::text[], $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[],
              $25::timestamptz[], $26::timestamptz[], $27::timestamptz[], $28::text[],
              $29::timestamptz[], $30::int[], $31::int[], $32::int[], $33::int[], $34::int[],
-             $35::timestamptz[], $36::int[])
+             $35::timestamptz[], $36::int[], $37::boolean[], $38::jsonb[])
          {on_conflict}"
     ))
     .bind(column(cases, |c| c.case_id))
@@ -479,6 +514,8 @@ async fn write(
     .bind(count(|c| c.escalations))
     .bind(time(|c| c.deadline_passed_at))
     .bind(count(|c| c.linked_triggers))
+    .bind(column(cases, |c| c.contact_to_confirm))
+    .bind(column(cases, |c| c.suggested_contact.clone()))
     .execute(db)
     .await?;
     Ok(())
