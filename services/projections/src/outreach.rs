@@ -583,6 +583,72 @@ mod tests {
         })
     }
 
+    /// A referrer's suggestion is shown apart, never as the member's contact, until confirmed;
+    /// a purge takes it with the rest.
+    #[test]
+    fn a_suggested_contact_stays_apart_until_it_is_confirmed() {
+        use outreach_events::contact_confirmation::{ContactConfirmed, ContactToConfirm};
+        use outreach_events::MemberContact;
+        let case_id = Uuid::from_u128(1);
+        let name_only = MemberContact {
+            email: None,
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+            ..ada()
+        };
+        let held = CaseEvent::ContactToConfirm(ContactToConfirm {
+            staff_id: "E1".into(),
+            personal: Some(ada()),
+            held_at: at(0),
+        });
+        let mut cases = HashMap::new();
+        follow_case(
+            &mut cases,
+            case_id,
+            vec![case_opened(case_id, name_only), held],
+        );
+        let case = &cases[&case_id];
+        assert!(case.contact_to_confirm);
+        assert_eq!(
+            (&case.email, &case.phone, &case.mobile),
+            (&None, &None, &None)
+        );
+        assert_eq!(
+            case.suggested_contact.as_ref().unwrap()["email"],
+            serde_json::json!(ada().email)
+        );
+
+        let mut purged = cases.clone();
+        fold(
+            &mut purged,
+            Some(Applied::Purge {
+                staff_id: case.staff_id.clone(),
+            }),
+        );
+        assert!(purged[&case_id].suggested_contact.is_none());
+
+        let confirmed = CaseEvent::ContactConfirmed(ContactConfirmed {
+            staff_id: "E1".into(),
+            as_suggested: true,
+            personal: Some(ada()),
+            confirmed_at: at(1),
+        });
+        fold(
+            &mut cases,
+            Some(Applied::Case {
+                case_id,
+                sequence: 3,
+                event: confirmed,
+            }),
+        );
+        let case = &cases[&case_id];
+        assert!(!case.contact_to_confirm);
+        assert!(case.suggested_contact.is_none());
+        assert_eq!(case.email, ada().email);
+        assert_eq!(case.version, 3);
+    }
+
     #[test]
     fn a_status_gains_the_cases_that_reach_it_and_loses_those_that_leave() {
         let open = |n: u128| {
