@@ -611,7 +611,11 @@ async fn a_manager_confirms_a_suggested_contact_from_the_case_page() {
     let page = site
         .get(&format!("/dashboard/cases/{case_id}"), Some(&manager))
         .await;
-    assert!(page.html.contains(r#"id="contact-to-confirm""#), "{}", page.html);
+    assert!(
+        page.html.contains(r#"id="contact-to-confirm""#),
+        "{}",
+        page.html
+    );
     assert!(page.html.contains("e-mail suggested@example.org"));
     assert!(page.html.contains(r#"id="contact-confirmation-form""#));
     assert!(!page.html.contains(r#"id="contact-attempts-form""#));
@@ -652,7 +656,17 @@ async fn a_manager_confirms_a_suggested_contact_from_the_case_page() {
     let page = site
         .get(&format!("/dashboard/cases/{case_id}"), Some(&manager))
         .await;
-    assert!(!page.html.contains(r#"id="contact-to-confirm""#), "{}", page.html);
-    assert!(page.html.contains("<dd>suggested@example.org</dd>"), "{}", page.html);
-    assert!(page.html.contains("Contact details confirmed as the referrer gave them"));
+    assert!(
+        !page.html.contains(r#"id="contact-to-confirm""#),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("<dd>suggested@example.org</dd>"),
+        "{}",
+        page.html
+    );
+    assert!(page
+        .html
+        .contains("Contact details confirmed as the referrer gave them"));
 }
