@@ -687,6 +687,50 @@ mod tests {
             assert_eq!(db.outbox().await, outbox);
         }
 
+        /// A case opened on a referrer's suggestion: the member is asked at the address the
+        /// program's staff confirmed, never at the suggestion.
+        #[tokio::test]
+        async fn a_member_whose_contact_was_confirmed_is_asked_at_the_confirmed_address() {
+            use outreach_events::contact_confirmation::{ContactConfirmed, ContactToConfirm};
+            let db = TestDb::new().await;
+            let case = db.open(None).await;
+            let contact = |email: &str| MemberContact {
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                email: Some(email.into()),
+                phone: None,
+                mobile: None,
+                preferred_channel: None,
+            };
+            let at = DateTime::from_timestamp(1_799_000_000, 0).unwrap();
+            let held = CaseEvent::ContactToConfirm(ContactToConfirm {
+                staff_id: "E1".into(),
+                personal: Some(contact("suggested@example.org")),
+                held_at: at,
+            });
+            let confirmed = CaseEvent::ContactConfirmed(ContactConfirmed {
+                staff_id: "E1".into(),
+                as_suggested: false,
+                personal: Some(contact("ada@example.org")),
+                confirmed_at: at,
+            });
+            for (sequence, event_type, event) in [
+                (2, "ContactToConfirm", held),
+                (3, "ContactConfirmed", confirmed),
+            ] {
+                let payload = serde_json::to_value(event).unwrap();
+                db.append("OutreachCase", case, sequence, event_type, payload)
+                    .await;
+            }
+
+            db.invite(&db.close(case, 4, CloseReason::Completed).await)
+                .await;
+
+            let outbox = db.outbox().await;
+            assert_eq!(outbox.len(), 1, "{outbox:?}");
+            assert_eq!(outbox[0].4["to"], "ada@example.org");
+        }
+
         #[tokio::test]
         async fn other_closings_and_members_without_an_address_are_not_asked() {
             let db = TestDb::new().await;
