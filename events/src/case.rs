@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::contact_confirmation::{ContactConfirmed, ContactToConfirm};
 use crate::lifecycle::{
     CaseClosed, CaseReopened, ContactAttempted, EncounterRecorded, EscalationRecorded,
     FirstContactDeadlinePassed, ReferredToProfessionalHelp, ResourceSheetSent, ResourcesSent,
@@ -30,6 +31,8 @@ pub enum CaseEvent {
     FirstContactDeadlinePassed(FirstContactDeadlinePassed),
     TriggerLinked(TriggerLinked),
     ResourceSheetSent(ResourceSheetSent),
+    ContactToConfirm(ContactToConfirm),
+    ContactConfirmed(ContactConfirmed),
 }
 
 /// A case was opened for one member after one trigger.
@@ -105,6 +108,8 @@ impl cqrs_es::DomainEvent for CaseEvent {
             CaseEvent::FirstContactDeadlinePassed(_) => "FirstContactDeadlinePassed".to_string(),
             CaseEvent::TriggerLinked(_) => "TriggerLinked".to_string(),
             CaseEvent::ResourceSheetSent(_) => "ResourceSheetSent".to_string(),
+            CaseEvent::ContactToConfirm(_) => "ContactToConfirm".to_string(),
+            CaseEvent::ContactConfirmed(_) => "ContactConfirmed".to_string(),
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod author;
 pub mod care_team_member;
 pub mod case;
+pub mod contact_confirmation;
 pub mod lifecycle;
 pub mod member;
 pub mod report;

@@ -175,3 +175,73 @@ async fn with_automatic_assignment_on_a_new_case_goes_to_its_top_candidate() {
     assert_tells_the_supporter_how_to_reach_the_member(&message, &case_id);
     service.stop().await;
 }
+
+/// A colleague's referral of someone the program has no record of waits for a manager to
+/// confirm the contact details: automatic assignment does not pass it over meanwhile, and
+/// assigns it once they are confirmed, telling the supporter the confirmed details.
+#[tokio::test]
+async fn with_automatic_assignment_a_contact_to_confirm_is_assigned_once_confirmed() {
+    let bed = bed(true).await;
+    let service = bed.start().await;
+    let (status, body) = bed
+        .post(
+            &service,
+            "/v1/supporters",
+            nurse_at_parnassus("S-PAR"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let colleague = bed.token(outreach_auth::Role::CareTeamMember, Some("E55"));
+    let referred = reqwest::Client::new()
+        .post(format!("http://{}/v1/referrals", service.addr))
+        .bearer_auth(&colleague)
+        .json(&json!({
+            "referred_by": "colleague", "campus": "Parnassus", "unit": "ED",
+            "member": {
+                "staff_id": "N1", "name": {"given": "GivenN1", "family": "FamilyN1"},
+                "role": "Nurse", "discipline": "nurse", "department": "Emergency",
+                "contact": {"email": "n1@example.org"}}}))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(referred.status().as_u16(), 202);
+    let cases = bed
+        .wait_for_cases(&service, "the referred nurse's case", |cases| {
+            cases.len() == 1
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().unwrap().to_string();
+    bed.wait_for_case(&service, &case_id, "held for confirmation", |case| {
+        case["contact_to_confirm"] == true
+    })
+    .await;
+
+    let (status, body) = bed
+        .post(
+            &service,
+            &format!("/v1/cases/{case_id}/contact-confirmation"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let case = bed
+        .wait_for_case(&service, &case_id, "assigned automatically", |case| {
+            case["status"] == "assigned"
+        })
+        .await;
+    assert_eq!(case["supporter_id"], "S-PAR");
+    let message = assignment_message(&bed).await;
+    assert_eq!(message.json()["member"]["email"], "n1@example.org");
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auto_assignments WHERE case_id = $1::uuid AND outcome <> 'assigned'",
+    )
+    .bind(&case_id)
+    .fetch_one(&bed.db().await)
+    .await
+    .unwrap();
+    assert_eq!(refused, 0);
+    service.stop().await;
+}

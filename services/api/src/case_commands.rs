@@ -405,7 +405,7 @@ impl IntoResponses for CommandProblems {
     responses(
         (status = 200, description = "Assigned (or already assigned to this supporter)", body = CaseVersion,
             headers(("ETag" = String, description = "The case's new version, quoted"))),
-        (status = 422, description = "Refused by a rule: `case-is-closed`, `supporter-not-found` (`field`: `supporter_id`), `supporter-is-the-member`, `supporter-named-in-report`, `supporter-paused`, `supporter-not-trained`, `supporter-at-capacity`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `contact-to-confirm` (the member's contact details wait for confirmation), `supporter-not-found` (`field`: `supporter_id`), `supporter-is-the-member`, `supporter-named-in-report`, `supporter-paused`, `supporter-not-trained`, `supporter-at-capacity`", body = Problem, content_type = "application/problem+json"),
         CommandProblems,
     )
 )]
@@ -470,7 +470,7 @@ pub(crate) async fn assign(
     responses(
         (status = 200, description = "Recorded", body = CaseVersion,
             headers(("ETag" = String, description = "The case's new version, quoted"))),
-        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `no-supporter-assigned`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused by a rule: `case-is-closed`, `no-contact-after-decline`, `contact-to-confirm` (the member's contact details wait for confirmation), `no-supporter-assigned`", body = Problem, content_type = "application/problem+json"),
         CommandProblems,
     )
 )]

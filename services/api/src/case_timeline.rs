@@ -45,6 +45,12 @@ pub enum StepKind {
     Closed,
     Reopened,
     FirstContactDeadlinePassed,
+    /// The case opened with a referrer's suggestion of contact details, held for the program's
+    /// staff to confirm.
+    ContactToConfirm,
+    /// A program manager confirmed how to reach the member (`reason`: `as_suggested` or
+    /// `replaced`).
+    ContactConfirmed,
 }
 
 /// One step of a case. Only the codes that belong to its kind are present.
@@ -85,7 +91,7 @@ pub struct TimelineStep {
     /// `escalation_recorded`: the category, never a narrative.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    /// `cancelled`, `closed`: why.
+    /// `cancelled`, `closed`: why. `contact_confirmed`: `as_suggested` or `replaced`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `closed` as `merged`: the case it joined.

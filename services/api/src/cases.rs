@@ -103,6 +103,14 @@ pub struct Case {
     /// How many escalations were recorded.
     pub escalations: u32,
     pub member: Member,
+    /// The member's contact details are a referrer's suggestion (a colleague the program had no
+    /// record of), held for the program's staff to confirm with
+    /// `POST /v1/cases/{case_id}/contact-confirmation`: until then `member.contact` is empty, no
+    /// supporter is assigned and nobody reaches out.
+    pub contact_to_confirm: bool,
+    /// The suggestion held while `contact_to_confirm`; null otherwise, or once purged.
+    #[schema(required = true)]
+    pub suggested_contact: Option<Contact>,
 }
 
 impl IntoResponse for Case {
@@ -146,7 +154,7 @@ pub struct PersonName {
 }
 
 /// Null once personal data has been purged.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Contact {
     #[schema(required = true)]
     pub email: Option<String>,
@@ -277,7 +285,7 @@ macro_rules! case_columns {
         given_name, family_name, email, phone, mobile, preferred_channel,
         supporter_id, first_contact_due, first_contacted_at, reached_at, decision, decided_at,
         contact_attempts, encounters, resources_sent, referrals, escalations,
-        linked_triggers,
+        linked_triggers, contact_to_confirm, suggested_contact,
         "#
     };
 }
@@ -332,6 +340,8 @@ pub(crate) struct CaseRow {
     pub(crate) escalations: i32,
     /// How many later triggers joined the case (the dashboard's counts).
     pub(crate) linked_triggers: i32,
+    pub(crate) contact_to_confirm: bool,
+    pub(crate) suggested_contact: Option<sqlx::types::Json<Contact>>,
 }
 
 /// Counts and versions are never negative; the columns are signed only because PostgreSQL's are.
@@ -385,6 +395,8 @@ impl From<CaseRow> for Case {
                     preferred_channel: row.preferred_channel,
                 },
             },
+            contact_to_confirm: row.contact_to_confirm,
+            suggested_contact: row.suggested_contact.map(|held| held.0),
         }
     }
 }

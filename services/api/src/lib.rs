@@ -25,6 +25,7 @@ mod attribution;
 pub mod audit_chain;
 mod case_timeline;
 mod cases;
+mod contact_confirmation;
 mod error;
 mod extract;
 mod feedback;
@@ -119,6 +120,7 @@ fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
         .merge(my_cases::routes())
         .merge(access_audit::routes())
         .merge(case_commands::routes())
+        .merge(contact_confirmation::routes())
         .merge(members::routes())
         .merge(referrals::routes())
         .merge(supporters::routes())

@@ -8,9 +8,9 @@ use utoipa::OpenApi;
 
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
-    access_audit, case_commands, case_timeline, cases, error, feedback, group_debriefs, health,
-    matching, members, my_cases, referrals, roster_changes, statistics, supporters, values,
-    ApiState,
+    access_audit, case_commands, case_timeline, cases, contact_confirmation, error, feedback,
+    group_debriefs, health, matching, members, my_cases, referrals, roster_changes, statistics,
+    supporters, values, ApiState,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,7 @@ use crate::{
         case_commands::close_case,
         case_commands::reopen_case,
         case_commands::merge_case,
+        contact_confirmation::confirm_contact,
         referrals::refer,
         members::get_member,
         members::state_preferences,

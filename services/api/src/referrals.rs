@@ -5,7 +5,9 @@
 //! peer support, nor let them choose where a colleague is contacted: anyone else is told only
 //! that the referral was taken in, a self-referral is made under the caller's own staff id, and
 //! a colleague's contact details come from what the program already has for them when it has
-//! any (their latest case), not from the referrer.
+//! any (their latest case), not from the referrer. With nothing on record, the referrer's
+//! details open the case held as a suggestion (`ContactToConfirm`): nobody is reached through
+//! them until a program manager confirms them or enters others.
 
 use std::collections::BTreeMap;
 
@@ -152,6 +154,8 @@ impl Referral {
                 case_id: None,
             },
             at,
+            // Decided by the caller, who knows who refers whom and what is on record.
+            contact_to_confirm: false,
         })
     }
 }
@@ -324,7 +328,9 @@ pub(crate) async fn refer_member(
     let mut referral = body.into_command(referral_id, Utc::now())?;
     let metadata = by.metadata_of_referral(&referral.member.profile.staff_id, relation);
     if !staff && referral.trigger != events::TriggerKind::SelfReferral {
-        contact_on_record(&state.pool, &mut referral.member).await?;
+        // With nothing on record, the referrer's details are held for the staff to confirm; the
+        // answer is the same either way, so it says nothing of what the program holds.
+        referral.contact_to_confirm = !contact_on_record(&state.pool, &mut referral.member).await?;
     }
     let (case_id, outcome) = match state.commands.refer(referral, &metadata).await? {
         Outreach::Opened(case_id) => (case_id, ReferralOutcome::Opened),
@@ -349,11 +355,12 @@ pub(crate) async fn refer_member(
 
 /// Replaces the contact details a referrer gave for a colleague with those the program has for
 /// the member, from their latest case that still holds any (the hospital's own reporting system,
-/// or the program's staff, gave them). With none on record, the referrer's stand.
+/// or the program's staff, gave or confirmed them). Whether any were on record: with none, the
+/// referrer's are only a suggestion, for the program's staff to confirm.
 async fn contact_on_record(
     pool: &sqlx::PgPool,
     member: &mut InvolvedMember,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError> {
     type OnRecord = (
         Option<String>,
         Option<String>,
@@ -373,7 +380,7 @@ async fn contact_on_record(
     .fetch_optional(pool)
     .await?;
     let Some((given, family, email, phone, mobile, channel)) = found else {
-        return Ok(());
+        return Ok(false);
     };
     let contact = &mut member.contact;
     contact.given_name = given.unwrap_or_else(|| contact.given_name.clone());
@@ -382,7 +389,7 @@ async fn contact_on_record(
     contact.phone = phone;
     contact.mobile = mobile;
     contact.preferred_channel = channel.and_then(|c| serde_json::from_value(c.into()).ok());
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

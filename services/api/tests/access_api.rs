@@ -126,6 +126,12 @@ fn routes() -> Vec<(&'static str, &'static str, Who, Option<Value>)> {
             Who::Roles(STAFF),
             Some(json!({"into": Uuid::new_v4()})),
         ),
+        (
+            "post",
+            "/v1/cases/{case_id}/contact-confirmation",
+            Who::Roles(STAFF),
+            Some(json!({})),
+        ),
         ("get", "/v1/my/cases", Who::Roles(&[PeerSupporter]), None),
         (
             "get",

@@ -198,7 +198,9 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
                     "mobile": "+1 555 0100",
                     "preferred_channel": "text"
                 }
-            }
+            },
+            "contact_to_confirm": false,
+            "suggested_contact": null
         })
     );
 }

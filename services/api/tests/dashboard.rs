@@ -577,3 +577,96 @@ async fn ten_thousand_sign_in_starts_leave_at_most_the_cap() {
     let page = site.get("/dashboard/statistics", Some(&session)).await;
     assert_eq!(page.status, StatusCode::OK);
 }
+
+/// A colleague's referral with nothing on record: the queue and the case page say the contact
+/// is to confirm, the page shows the suggestion apart, and its form confirms it (or names the
+/// field to fix) under the manager's name.
+#[tokio::test]
+async fn a_manager_confirms_a_suggested_contact_from_the_case_page() {
+    let site = Site::new().await;
+    let colleague = site.app.token(Role::CareTeamMember, Some("E55"));
+    let referred = site
+        .app
+        .post_as(
+            &colleague,
+            "/v1/referrals",
+            Some(serde_json::json!({
+                "referred_by": "colleague", "campus": "North", "unit": "ICU 4",
+                "member": {
+                    "staff_id": "E7", "name": {"given": "Ana", "family": "Silva"},
+                    "role": "Registered nurse", "discipline": "nurse",
+                    "department": "Critical care",
+                    "contact": {"email": "suggested@example.org"}}})),
+        )
+        .await;
+    assert_eq!(referred.status, StatusCode::ACCEPTED, "{}", referred.body);
+    let (member, _) = site.app.commands.member("E7").await.unwrap();
+    let case_id = member.open_case().unwrap();
+    site.project().await;
+    let manager = site.sign_in(Role::ProgramManager, "E90002").await;
+    let csrf = site.csrf(&manager).await;
+
+    let queue = site.get("/dashboard/queue", Some(&manager)).await;
+    assert!(queue.html.contains("Contact to confirm"), "{}", queue.html);
+    let page = site
+        .get(&format!("/dashboard/cases/{case_id}"), Some(&manager))
+        .await;
+    assert!(
+        page.html.contains(r#"id="contact-to-confirm""#),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("e-mail suggested@example.org"));
+    assert!(page.html.contains(r#"id="contact-confirmation-form""#));
+    assert!(!page.html.contains(r#"id="contact-attempts-form""#));
+
+    let path = format!("/dashboard/cases/{case_id}/contact-confirmation");
+    let before = site.events().await;
+    let nothing_entered = site
+        .post(&path, &manager, &[("csrf", &csrf), ("decision", "replace")])
+        .await;
+    assert_eq!(nothing_entered.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        nothing_entered
+            .html
+            .contains(r#"id="contact-confirmation-email-error""#),
+        "{}",
+        nothing_entered.html
+    );
+    assert_eq!(site.events().await, before, "nothing was recorded");
+
+    let done = site
+        .post(
+            &path,
+            &manager,
+            &[("csrf", &csrf), ("decision", "as_suggested")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let metadata: serde_json::Value = sqlx::query_scalar(
+        "SELECT metadata FROM events WHERE aggregate_id = $1 AND event_type = 'ContactConfirmed'",
+    )
+    .bind(case_id.to_string())
+    .fetch_one(&site.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(metadata["source"], "dashboard");
+    assert_eq!(metadata["author_staff_id"], "E90002");
+    site.project().await;
+    let page = site
+        .get(&format!("/dashboard/cases/{case_id}"), Some(&manager))
+        .await;
+    assert!(
+        !page.html.contains(r#"id="contact-to-confirm""#),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("<dd>suggested@example.org</dd>"),
+        "{}",
+        page.html
+    );
+    assert!(page
+        .html
+        .contains("Contact details confirmed as the referrer gave them"));
+}

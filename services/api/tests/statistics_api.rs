@@ -64,6 +64,7 @@ async fn open_on(
         contact,
         opened_at,
         urgent: false,
+        contact_to_confirm: false,
     };
     app.commands
         .handle_case(case_id, command, &HashMap::new())

@@ -113,6 +113,9 @@ pub struct Referral {
     pub unit: String,
     pub member: InvolvedMember,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The member's contact details are the referrer's suggestion (a colleague the program has
+    /// no record of, referred by someone not on its staff): held until the staff confirm them.
+    pub contact_to_confirm: bool,
 }
 
 /// What became of a report command.

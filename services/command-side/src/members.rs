@@ -218,6 +218,7 @@ impl CommandSide {
             opened_at: referral.at,
             // A referral carries no harm to grade: the routine allowance.
             urgent: false,
+            contact_to_confirm: referral.contact_to_confirm,
         };
         self.open_or_link(&mut work, case_id, open, false, metadata)
             .await

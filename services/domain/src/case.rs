@@ -38,6 +38,9 @@ pub enum CaseCommand {
         opened_at: DateTime<Utc>,
         /// The urgency policy's decision at intake: the urgent allowance, and a page.
         urgent: bool,
+        /// `contact` is a referrer's suggestion for a colleague the program has no record of:
+        /// held, never used to reach the member, until the program's staff confirm it.
+        contact_to_confirm: bool,
     },
     Cancel {
         reason: CancelReason,
@@ -114,6 +117,12 @@ pub enum CaseCommand {
         trigger: TriggerKind,
         at: DateTime<Utc>,
     },
+    /// A program manager confirms how to reach the member of a case held for confirmation: the
+    /// referrer's suggestion as it is (`replacement: None`), or the routes they entered.
+    ConfirmContact {
+        replacement: Option<ContactRoutes>,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -150,6 +159,10 @@ pub enum CaseError {
     MergeIntoItself,
     #[error("after a decline, only danger to self or others can be escalated")]
     EscalationAfterDecline,
+    #[error("the member's contact details are a referrer's suggestion: the program's staff confirm them before anyone reaches out")]
+    ContactToConfirm,
+    #[error("the case has no contact details waiting for confirmation")]
+    NoContactToConfirm,
 }
 
 impl CaseError {
@@ -172,6 +185,8 @@ impl CaseError {
             CaseError::StaleVersion(_) => "stale-version",
             CaseError::MergeIntoItself => "merge-into-itself",
             CaseError::EscalationAfterDecline => "escalation-after-decline",
+            CaseError::ContactToConfirm => "contact-to-confirm",
+            CaseError::NoContactToConfirm => "no-contact-to-confirm",
         }
     }
 }
@@ -241,6 +256,9 @@ pub struct OutreachCase {
     urgent: bool,
     /// The resource sheets recorded as sent, by outbox id.
     sheets_sent: std::collections::BTreeSet<Uuid>,
+    /// Contact details held for the program's staff to confirm, if any: the referrer's
+    /// suggestion (`None` inside once the member's data was purged).
+    contact_to_confirm: Option<Option<MemberContact>>,
 }
 
 impl OutreachCase {
@@ -273,6 +291,11 @@ impl OutreachCase {
         self.urgent
     }
 
+    /// Whether the member's contact details wait for the program's staff to confirm them.
+    pub fn has_contact_to_confirm(&self) -> bool {
+        self.contact_to_confirm.is_some()
+    }
+
     /// Commands other than opening and cancelling need an open case.
     fn ensure_open(&self) -> Result<(), CaseError> {
         match self.status {
@@ -298,7 +321,7 @@ impl OutreachCase {
         &self,
         command: CaseCommand,
         policies: &CasePolicies,
-    ) -> Result<Option<CaseEvent>, CaseError> {
+    ) -> Result<Vec<CaseEvent>, CaseError> {
         use CaseCommand as C;
         let event = match command {
             C::Expecting { version, command } => {
@@ -317,9 +340,10 @@ impl OutreachCase {
                 contact,
                 opened_at,
                 urgent,
+                contact_to_confirm,
             } => {
                 if self.status.is_some() {
-                    return Ok(None); // the same trigger again: the case exists already
+                    return Ok(Vec::new()); // the same trigger again: the case exists already
                 }
                 if contact.email.is_none() && contact.phone.is_none() && contact.mobile.is_none() {
                     return Err(CaseError::NoContactRoute);
@@ -342,6 +366,9 @@ impl OutreachCase {
                     first_contact_due,
                     urgent,
                 };
+                if contact_to_confirm {
+                    return Ok(held_for_confirmation(facts, contact));
+                }
                 CaseEvent::CaseOpened(CaseOpened {
                     facts,
                     personal: Some(contact),
@@ -353,7 +380,7 @@ impl OutreachCase {
             } => {
                 // Only a case nobody has acted on yet is cancelled; anything else is left alone.
                 if self.status != Some(CaseStatus::Open) || self.attempts > 0 {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
                 CaseEvent::CaseCancelled(CaseCancelled {
                     reason,
@@ -366,6 +393,8 @@ impl OutreachCase {
                 at,
             } => {
                 self.ensure_open()?;
+                // The supporter is told how to reach the member: only once that is confirmed.
+                self.ensure_contact_confirmed()?;
                 if supporter_id == self.staff_id {
                     return Err(CaseError::SupporterIsTheMember);
                 }
@@ -373,7 +402,7 @@ impl OutreachCase {
                     return Err(CaseError::SupporterNamedInReport);
                 }
                 if self.supporter_id.as_ref() == Some(&supporter_id) {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
                 CaseEvent::SupporterAssigned(SupporterAssigned {
                     supporter_id,
@@ -389,6 +418,7 @@ impl OutreachCase {
                 if self.declined {
                     return Err(CaseError::ContactAfterDecline);
                 }
+                self.ensure_contact_confirmed()?;
                 if self.supporter_id.is_none() {
                     return Err(CaseError::NoSupporterAssigned);
                 }
@@ -412,7 +442,7 @@ impl OutreachCase {
             C::RecordAcceptance { at } => {
                 self.ensure_in_conversation()?;
                 if self.accepted {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
                 CaseEvent::SupportAccepted(SupportAccepted { accepted_at: at })
             }
@@ -451,7 +481,7 @@ impl OutreachCase {
                     Some(CaseStatus::Open | CaseStatus::Closed) => {}
                 }
                 if self.sheets_sent.contains(&sheet_id) {
-                    return Ok(None); // the same message delivered again
+                    return Ok(Vec::new()); // the same message delivered again
                 }
                 CaseEvent::ResourceSheetSent(ResourceSheetSent {
                     sheet_id,
@@ -508,14 +538,14 @@ impl OutreachCase {
                 // Exactly once per case, and only while first contact is still owed: whoever
                 // notices second (another instance, a retry) records nothing.
                 let Some(due) = self.first_contact_due else {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 };
                 if self.status != Some(CaseStatus::Open)
                     || self.attempts > 0
                     || self.deadline_noticed
                     || at < due
                 {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
                 CaseEvent::FirstContactDeadlinePassed(FirstContactDeadlinePassed {
                     due,
@@ -540,7 +570,7 @@ impl OutreachCase {
             } => {
                 self.ensure_open()?;
                 if self.report.as_ref() == Some(&report) || self.linked_reports.contains(&report) {
-                    return Ok(None); // the same trigger again
+                    return Ok(Vec::new()); // the same trigger again
                 }
                 CaseEvent::TriggerLinked(TriggerLinked {
                     report,
@@ -548,8 +578,9 @@ impl OutreachCase {
                     linked_at: at,
                 })
             }
+            C::ConfirmContact { replacement, at } => self.confirm_contact(replacement, at)?,
         };
-        Ok(Some(event))
+        Ok(vec![event])
     }
 
     fn check_close_reason(
@@ -596,7 +627,7 @@ impl Aggregate for OutreachCase {
         policies: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        if let Some(event) = self.decide(command, policies)? {
+        for event in self.decide(command, policies)? {
             sink.write(event, self).await;
         }
         Ok(())
@@ -637,6 +668,8 @@ impl Aggregate for OutreachCase {
             CaseEvent::ResourceSheetSent(sent) => {
                 self.sheets_sent.insert(sent.sheet_id);
             }
+            CaseEvent::ContactToConfirm(held) => self.contact_to_confirm = Some(held.personal),
+            CaseEvent::ContactConfirmed(_) => self.contact_to_confirm = None,
             CaseEvent::CaseReopened(_) => {
                 self.status = Some(CaseStatus::Open);
                 self.closed_at = None;
@@ -646,6 +679,11 @@ impl Aggregate for OutreachCase {
         }
     }
 }
+
+#[path = "contact_confirmation.rs"]
+mod contact_confirmation;
+use contact_confirmation::held_for_confirmation;
+pub use contact_confirmation::ContactRoutes;
 
 #[cfg(test)]
 #[path = "case_tests.rs"]

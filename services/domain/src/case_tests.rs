@@ -2,6 +2,7 @@
 //! someone acts, then what is recorded or which rule refuses it.
 
 use cqrs_es::test::TestFramework;
+use outreach_events::contact_confirmation::ContactConfirmed;
 use outreach_events::{Discipline, Involvement};
 
 use super::*;
@@ -51,6 +52,7 @@ fn open(contact: MemberContact) -> CaseCommand {
         contact,
         opened_at: at(23, 10),
         urgent: false,
+        contact_to_confirm: false,
     }
 }
 
@@ -168,6 +170,186 @@ fn a_member_with_no_way_to_be_reached_gets_no_case() {
         .given_no_previous_events()
         .when(open(contact(None)))
         .then_expect_error(CaseError::NoContactRoute);
+}
+
+/// A colleague's referral with nothing on record: the referrer's suggestion is held.
+fn open_to_confirm(contact: MemberContact, trigger: TriggerKind) -> CaseCommand {
+    let mut command = open(contact);
+    if let CaseCommand::Open {
+        trigger: t,
+        contact_to_confirm,
+        ..
+    } = &mut command
+    {
+        (*t, *contact_to_confirm) = (trigger, true);
+    }
+    command
+}
+
+fn held() -> Vec<CaseCommand> {
+    vec![open_to_confirm(
+        contact(Some("suggested@example.org")),
+        TriggerKind::ColleagueReferral,
+    )]
+}
+
+fn confirm(replacement: Option<ContactRoutes>) -> CaseCommand {
+    CaseCommand::ConfirmContact {
+        replacement,
+        at: at(23, 11),
+    }
+}
+
+#[test]
+fn a_suggested_contact_is_held_apart_from_the_opening() {
+    let events = history(held());
+    let [CaseEvent::CaseOpened(opened), CaseEvent::ContactToConfirm(held)] = &events[..] else {
+        panic!("not opened and held: {events:?}")
+    };
+    // The opening knows the member's name and no way to reach them.
+    let personal = opened.personal.as_ref().unwrap();
+    assert_eq!(personal.given_name, "Noor");
+    assert_eq!(
+        (&personal.email, &personal.phone, &personal.mobile),
+        (&None, &None, &None)
+    );
+    assert_eq!(held.staff_id, "E7");
+    assert_eq!(held.personal, Some(contact(Some("suggested@example.org"))));
+    assert_eq!(held.held_at, at(23, 10));
+}
+
+#[test]
+fn a_suggestion_with_no_way_to_reach_the_member_opens_no_case() {
+    scenario()
+        .given_no_previous_events()
+        .when(open_to_confirm(
+            contact(None),
+            TriggerKind::ColleagueReferral,
+        ))
+        .then_expect_error(CaseError::NoContactRoute);
+}
+
+#[test]
+fn nobody_is_assigned_or_contacted_through_a_contact_to_confirm() {
+    refused(held(), assign("S1"), CaseError::ContactToConfirm);
+    let mut stories = history(held());
+    // A supporter assigned (say, before a bug let it through) still cannot reach out.
+    stories.push(CaseEvent::SupporterAssigned(SupporterAssigned {
+        supporter_id: "S1".into(),
+        assigned_at: at(23, 11),
+    }));
+    scenario()
+        .given(stories)
+        .when(attempt(ContactOutcome::Reached))
+        .then_expect_error(CaseError::ContactToConfirm);
+    // Nothing that follows contact can be recorded either.
+    refused(
+        held(),
+        CaseCommand::RecordDecline { at: at(23, 13) },
+        CaseError::MemberNotReached,
+    );
+    refused(
+        held(),
+        CaseCommand::RecordResourcesSent { at: at(23, 13) },
+        CaseError::MemberNotReached,
+    );
+}
+
+#[test]
+fn confirming_the_suggestion_makes_it_the_members_contact() {
+    scenario()
+        .given(history(held()))
+        .when(confirm(None))
+        .then_expect_events(vec![CaseEvent::ContactConfirmed(ContactConfirmed {
+            staff_id: "E7".into(),
+            as_suggested: true,
+            personal: Some(contact(Some("suggested@example.org"))),
+            confirmed_at: at(23, 11),
+        })]);
+    let mut story = held();
+    story.extend([
+        confirm(None),
+        assign("S1"),
+        attempt(ContactOutcome::Reached),
+    ]);
+    assert!(matches!(
+        history(story).last(),
+        Some(CaseEvent::ContactAttempted(_))
+    ));
+}
+
+#[test]
+fn a_manager_can_replace_the_suggestion_with_details_they_entered() {
+    let routes = ContactRoutes {
+        email: None,
+        phone: Some("+14155550100".into()),
+        mobile: None,
+        preferred_channel: Some(Channel::Phone),
+    };
+    scenario()
+        .given(history(held()))
+        .when(confirm(Some(routes)))
+        .then_expect_events(vec![CaseEvent::ContactConfirmed(ContactConfirmed {
+            staff_id: "E7".into(),
+            as_suggested: false,
+            personal: Some(MemberContact {
+                given_name: "Noor".into(),
+                family_name: "Haddad".into(),
+                email: None,
+                phone: Some("+14155550100".into()),
+                mobile: None,
+                preferred_channel: Some(Channel::Phone),
+            }),
+            confirmed_at: at(23, 11),
+        })]);
+    let no_route = ContactRoutes {
+        email: None,
+        phone: None,
+        mobile: None,
+        preferred_channel: Some(Channel::Email),
+    };
+    refused(held(), confirm(Some(no_route)), CaseError::NoContactRoute);
+}
+
+#[test]
+fn a_contact_is_confirmed_once_and_only_where_one_is_held() {
+    let mut story = held();
+    story.push(confirm(None));
+    refused(story, confirm(None), CaseError::NoContactToConfirm);
+    refused(assigned(), confirm(None), CaseError::NoContactToConfirm);
+    refused(vec![], confirm(None), CaseError::NotOpened);
+}
+
+#[test]
+fn a_purged_suggestion_cannot_be_confirmed() {
+    let mut events = history(held());
+    if let CaseEvent::ContactToConfirm(held) = &mut events[1] {
+        held.personal = None;
+    }
+    scenario()
+        .given(events)
+        .when(confirm(None))
+        .then_expect_error(CaseError::NoContactRoute);
+}
+
+#[test]
+fn self_referrals_and_reports_never_wait_for_confirmation() {
+    // What a referral the program's staff made, a self-referral, or the reporting system's
+    // report opens: the contact given is the member's, and outreach goes ahead.
+    for trigger in [
+        TriggerKind::SelfReferral,
+        TriggerKind::ColleagueReferral,
+        TriggerKind::Incident,
+    ] {
+        let mut command = open(contact(Some("noor@example.org")));
+        if let CaseCommand::Open { trigger: t, .. } = &mut command {
+            *t = trigger;
+        }
+        let events = history(vec![command.clone(), assign("S1")]);
+        assert_eq!(events.len(), 2, "{trigger:?}: {events:?}");
+        assert!(matches!(events[1], CaseEvent::SupporterAssigned(_)));
+        refused(vec![command], confirm(None), CaseError::NoContactToConfirm);
+    }
 }
 
 #[test]
@@ -648,6 +830,19 @@ mod properties {
                 sheet_id: Uuid::from_u128(u128::from(variant % 2)),
                 at,
             },
+            13 => open_to_confirm(
+                contact(Some("suggested@example.org")),
+                TriggerKind::ColleagueReferral,
+            ),
+            14 => CaseCommand::ConfirmContact {
+                replacement: variant.is_multiple_of(2).then(|| ContactRoutes {
+                    email: None,
+                    phone: Some("+14155550100".into()),
+                    mobile: None,
+                    preferred_channel: None,
+                }),
+                at,
+            },
             _ => CaseCommand::Cancel {
                 reason: CancelReason::ReportWithdrawn,
                 cancelled_at: at,
@@ -659,6 +854,7 @@ mod properties {
     fn check(history: &[CaseEvent]) -> Result<(), String> {
         let (mut assigned, mut reached, mut declined, mut accepted) = (false, false, false, false);
         let (mut attempted, mut noticed, mut closed, mut cancelled) = (false, false, false, false);
+        let mut to_confirm = false;
         for (n, event) in history.iter().enumerate() {
             let fail = |rule: &str| Err(format!("event {n} ({event:?}) breaks: {rule}"));
             if n == 0 && !matches!(event, CaseEvent::CaseOpened(_)) {
@@ -678,6 +874,17 @@ mod properties {
             }
             match event {
                 CaseEvent::CaseOpened(_) if n > 0 => return fail("a case opens once"),
+                CaseEvent::SupporterAssigned(_) | CaseEvent::ContactAttempted(_) if to_confirm => {
+                    return fail("nobody reaches out through a contact to confirm")
+                }
+                CaseEvent::ContactToConfirm(_) if n != 1 => {
+                    return fail("a contact is held for confirmation only at opening")
+                }
+                CaseEvent::ContactToConfirm(_) => to_confirm = true,
+                CaseEvent::ContactConfirmed(_) if !to_confirm => {
+                    return fail("only a held contact is confirmed, once")
+                }
+                CaseEvent::ContactConfirmed(_) => to_confirm = false,
                 CaseEvent::SupporterAssigned(_) => assigned = true,
                 CaseEvent::ContactAttempted(attempt) => {
                     if !assigned {
@@ -739,7 +946,7 @@ mod properties {
 
         #[test]
         fn no_sequence_of_commands_breaks_a_promise(
-            steps in proptest::collection::vec((0u8..14, any::<u8>()), 1..40)
+            steps in proptest::collection::vec((0u8..16, any::<u8>()), 1..40)
         ) {
             let mut history: Vec<CaseEvent> = Vec::new();
             for (step, (choice, variant)) in steps.into_iter().enumerate() {

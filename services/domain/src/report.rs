@@ -245,6 +245,8 @@ impl SafetyReport {
                         contact: m.contact.clone(),
                         opened_at: at,
                         urgent: recorded.urgent,
+                        // The hospital's own reporting system gave these details.
+                        contact_to_confirm: false,
                     };
                     (case_id, command)
                 })

@@ -15,12 +15,14 @@ pub struct PersonalPart<'a> {
 
 /// The unsealed personal part of a stored event payload, if its type has one and it holds
 /// something. These are the stored shapes of `CaseOpened.personal` (the member's name and
-/// contact details) and `PreferencesStated.personal` (the member's preferences).
+/// contact details), `PreferencesStated.personal` (the member's preferences), and
+/// `ContactToConfirm.personal` and `ContactConfirmed.personal` (contact details a referrer
+/// suggested, and those the program's staff confirmed).
 pub fn personal_part<'a>(event_type: &str, payload: &'a mut Value) -> Option<PersonalPart<'a>> {
     let body = payload.get_mut(event_type)?;
     let staff_id = match event_type {
         "CaseOpened" => body["facts"]["member"]["staff_id"].as_str(),
-        "PreferencesStated" => body["staff_id"].as_str(),
+        "PreferencesStated" | "ContactToConfirm" | "ContactConfirmed" => body["staff_id"].as_str(),
         _ => None,
     }?
     .to_owned();
@@ -103,6 +105,17 @@ mod tests {
                 .staff_id,
             "E2"
         );
+    }
+
+    #[test]
+    fn suggested_and_confirmed_contacts_are_personal() {
+        for event_type in ["ContactToConfirm", "ContactConfirmed"] {
+            let mut payload = json!({event_type: {
+                "staff_id": "E3", "personal": {"email": "x@example.org"}}});
+            let part = personal_part(event_type, &mut payload).unwrap();
+            assert_eq!(part.staff_id, "E3");
+            assert_eq!(*part.value, json!({"email": "x@example.org"}));
+        }
     }
 
     #[test]

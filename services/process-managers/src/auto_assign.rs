@@ -4,6 +4,8 @@
 //! Every `interval` it sweeps the matching read model for cases awaiting assignment that it has
 //! not considered yet, ranks the roster for each exactly as `GET /v1/cases/{id}/candidates`
 //! does, and records what it decided in `auto_assignments`, so each case is considered once.
+//! A case whose contact details wait for the program's staff to confirm them is not considered
+//! until they are: nobody may be assigned to it before, and it should not be passed over after.
 //!
 //! # Why it never overrides a manager, and why repeats are harmless
 //!
@@ -60,6 +62,8 @@ impl AutoAssign {
             "SELECT c.case_id FROM matching_cases c
               WHERE c.supporter_id IS NULL AND c.ended_at IS NULL
                 AND NOT EXISTS (SELECT 1 FROM auto_assignments a WHERE a.case_id = c.case_id)
+                AND NOT EXISTS (SELECT 1 FROM outreach_cases o
+                                 WHERE o.case_id = c.case_id AND o.contact_to_confirm)
               ORDER BY c.opened_at
               LIMIT $1",
         )
@@ -91,6 +95,10 @@ impl AutoAssign {
         };
         if case.supporter_id().is_some() {
             return Some(decision("already-assigned", None, None, None));
+        }
+        // Held for confirmation, and the outreach read model has not shown it yet: not now.
+        if case.has_contact_to_confirm() {
+            return None;
         }
         let policies = self.commands.policies();
         let ranking = match candidates::candidates(db, case_id, policies, now).await {

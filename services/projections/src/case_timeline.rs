@@ -23,7 +23,7 @@ use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 pub struct CaseTimeline;
 
 /// Every event of a case is a step of its timeline.
-const READS: &[&str] = case_event_types!();
+const READS: &[&str] = case_event_types!("ContactToConfirm", "ContactConfirmed");
 
 #[async_trait]
 impl Projection for CaseTimeline {
@@ -166,6 +166,20 @@ impl Step {
             CaseEvent::FirstContactDeadlinePassed(passed) => {
                 step("first_contact_deadline_passed", passed.due)
             }
+            // Nothing of the contact details themselves: only that they wait, and how they
+            // were settled (`as_suggested` or `replaced`).
+            CaseEvent::ContactToConfirm(held) => step("contact_to_confirm", held.held_at),
+            CaseEvent::ContactConfirmed(confirmed) => Step {
+                reason: Some(
+                    if confirmed.as_suggested {
+                        "as_suggested"
+                    } else {
+                        "replaced"
+                    }
+                    .into(),
+                ),
+                ..step("contact_confirmed", confirmed.confirmed_at)
+            },
         }
     }
 }

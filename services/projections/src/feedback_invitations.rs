@@ -293,16 +293,24 @@ async fn load(
         "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
-            AND event_type = 'CaseOpened'"
+            AND event_type IN ('CaseOpened', 'ContactConfirmed')
+          ORDER BY sequence"
     ))
     .bind(&cases)
     .fetch_all(&mut *db)
     .await?;
     open_personal(db, &mut openings).await?;
+    // The opening comes first (sequence 1). Where it held a referrer's suggestion, the member
+    // is reached at what the program's staff confirmed, never at the suggestion.
     for opened in &openings {
         match opened.decode::<CaseEvent>()? {
             CaseEvent::CaseOpened(opening) => {
                 known.openings.insert(opening.facts.case_id, opening);
+            }
+            CaseEvent::ContactConfirmed(confirmed) => {
+                if let Some(opening) = known.openings.get_mut(&opened.aggregate_uuid()?) {
+                    opening.personal = confirmed.personal;
+                }
             }
             _ => return Err(opened.unreadable("event type and payload disagree".into())),
         }
@@ -677,6 +685,50 @@ mod tests {
             // A replay (a rebuild) finds the e-mail there: no second one.
             db.invite(&closing).await;
             assert_eq!(db.outbox().await, outbox);
+        }
+
+        /// A case opened on a referrer's suggestion: the member is asked at the address the
+        /// program's staff confirmed, never at the suggestion.
+        #[tokio::test]
+        async fn a_member_whose_contact_was_confirmed_is_asked_at_the_confirmed_address() {
+            use outreach_events::contact_confirmation::{ContactConfirmed, ContactToConfirm};
+            let db = TestDb::new().await;
+            let case = db.open(None).await;
+            let contact = |email: &str| MemberContact {
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                email: Some(email.into()),
+                phone: None,
+                mobile: None,
+                preferred_channel: None,
+            };
+            let at = DateTime::from_timestamp(1_799_000_000, 0).unwrap();
+            let held = CaseEvent::ContactToConfirm(ContactToConfirm {
+                staff_id: "E1".into(),
+                personal: Some(contact("suggested@example.org")),
+                held_at: at,
+            });
+            let confirmed = CaseEvent::ContactConfirmed(ContactConfirmed {
+                staff_id: "E1".into(),
+                as_suggested: false,
+                personal: Some(contact("ada@example.org")),
+                confirmed_at: at,
+            });
+            for (sequence, event_type, event) in [
+                (2, "ContactToConfirm", held),
+                (3, "ContactConfirmed", confirmed),
+            ] {
+                let payload = serde_json::to_value(event).unwrap();
+                db.append("OutreachCase", case, sequence, event_type, payload)
+                    .await;
+            }
+
+            db.invite(&db.close(case, 4, CloseReason::Completed).await)
+                .await;
+
+            let outbox = db.outbox().await;
+            assert_eq!(outbox.len(), 1, "{outbox:?}");
+            assert_eq!(outbox[0].4["to"], "ada@example.org");
         }
 
         #[tokio::test]

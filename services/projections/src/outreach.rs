@@ -55,6 +55,12 @@ pub(crate) struct CaseRow {
     pub escalations: i32,
     pub deadline_passed_at: Option<DateTime<Utc>>,
     pub linked_triggers: i32,
+    /// The member's contact details are a referrer's suggestion waiting for the program's staff.
+    pub contact_to_confirm: bool,
+    /// That suggestion (`email`, `phone`, `mobile`, `preferred_channel`), shown to the staff
+    /// to confirm; never in `email`, `phone` or `mobile`, which hold only details to reach the
+    /// member at.
+    pub suggested_contact: Option<serde_json::Value>,
 }
 
 /// What the outreach read model reads of one event.
@@ -71,7 +77,8 @@ pub(crate) enum Applied {
     Purge { staff_id: String },
 }
 
-const READS: &[&str] = case_event_types!("PersonalDataPurged");
+const READS: &[&str] =
+    case_event_types!("PersonalDataPurged", "ContactToConfirm", "ContactConfirmed");
 
 #[async_trait]
 impl Projection for OutreachProjection {
@@ -86,7 +93,7 @@ impl Projection for OutreachProjection {
     fn reads(&self) -> Reads {
         Reads {
             event_types: READS,
-            personal_data_of: &["CaseOpened"],
+            personal_data_of: &["CaseOpened", "ContactToConfirm", "ContactConfirmed"],
         }
     }
 
@@ -290,6 +297,8 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
         escalations: 0,
         deadline_passed_at: None,
         linked_triggers: 0,
+        contact_to_confirm: false,
+        suggested_contact: None,
     }
 }
 
@@ -362,6 +371,29 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
             };
             status(case, stood);
         }
+        CaseEvent::ContactToConfirm(held) => {
+            case.contact_to_confirm = true;
+            case.suggested_contact = held.personal.map(|p| {
+                serde_json::json!({
+                    "email": p.email,
+                    "phone": p.phone,
+                    "mobile": p.mobile,
+                    "preferred_channel": p.preferred_channel.map(|c| c.as_str()),
+                })
+            });
+        }
+        CaseEvent::ContactConfirmed(confirmed) => {
+            case.contact_to_confirm = false;
+            case.suggested_contact = None;
+            if let Some(p) = confirmed.personal {
+                case.given_name = Some(p.given_name);
+                case.family_name = Some(p.family_name);
+                case.email = p.email;
+                case.phone = p.phone;
+                case.mobile = p.mobile;
+                case.preferred_channel = p.preferred_channel.map(|c| c.as_str().into());
+            }
+        }
     }
 }
 
@@ -384,6 +416,7 @@ fn drop_personal_data(case: &mut CaseRow) {
     case.phone = None;
     case.mobile = None;
     case.preferred_channel = None;
+    case.suggested_contact = None;
 }
 
 /// What a case row replaces its stored self with.
@@ -406,7 +439,9 @@ const REPLACE_CASE: &str = "ON CONFLICT (case_id) DO UPDATE SET
      encounters = excluded.encounters, resources_sent = excluded.resources_sent,
      referrals = excluded.referrals, escalations = excluded.escalations,
      deadline_passed_at = excluded.deadline_passed_at,
-     linked_triggers = excluded.linked_triggers";
+     linked_triggers = excluded.linked_triggers,
+     contact_to_confirm = excluded.contact_to_confirm,
+     suggested_contact = excluded.suggested_contact";
 
 /// Writes `cases` back whole: inserted, or with `replacing` over what was there.
 async fn write(
@@ -432,7 +467,7 @@ async fn write(
              involvement, given_name, family_name, email, phone, mobile, preferred_channel,
              version, supporter_id, first_contact_due, first_contacted_at, reached_at, decision,
              decided_at, contact_attempts, encounters, resources_sent, referrals, escalations,
-             deadline_passed_at, linked_triggers)
+             deadline_passed_at, linked_triggers, contact_to_confirm, suggested_contact)
          SELECT * FROM UNNEST(
              $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[],
@@ -440,7 +475,7 @@ async fn write(
              $19::text[], $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[],
              $25::timestamptz[], $26::timestamptz[], $27::timestamptz[], $28::text[],
              $29::timestamptz[], $30::int[], $31::int[], $32::int[], $33::int[], $34::int[],
-             $35::timestamptz[], $36::int[])
+             $35::timestamptz[], $36::int[], $37::boolean[], $38::jsonb[])
          {on_conflict}"
     ))
     .bind(column(cases, |c| c.case_id))
@@ -479,6 +514,8 @@ async fn write(
     .bind(count(|c| c.escalations))
     .bind(time(|c| c.deadline_passed_at))
     .bind(count(|c| c.linked_triggers))
+    .bind(column(cases, |c| c.contact_to_confirm))
+    .bind(column(cases, |c| c.suggested_contact.clone()))
     .execute(db)
     .await?;
     Ok(())
@@ -544,6 +581,72 @@ mod tests {
             outcome,
             attempted_at: at(hour),
         })
+    }
+
+    /// A referrer's suggestion is shown apart, never as the member's contact, until confirmed;
+    /// a purge takes it with the rest.
+    #[test]
+    fn a_suggested_contact_stays_apart_until_it_is_confirmed() {
+        use outreach_events::contact_confirmation::{ContactConfirmed, ContactToConfirm};
+        use outreach_events::MemberContact;
+        let case_id = Uuid::from_u128(1);
+        let name_only = MemberContact {
+            email: None,
+            phone: None,
+            mobile: None,
+            preferred_channel: None,
+            ..ada()
+        };
+        let held = CaseEvent::ContactToConfirm(ContactToConfirm {
+            staff_id: "E1".into(),
+            personal: Some(ada()),
+            held_at: at(0),
+        });
+        let mut cases = HashMap::new();
+        follow_case(
+            &mut cases,
+            case_id,
+            vec![case_opened(case_id, name_only), held],
+        );
+        let case = &cases[&case_id];
+        assert!(case.contact_to_confirm);
+        assert_eq!(
+            (&case.email, &case.phone, &case.mobile),
+            (&None, &None, &None)
+        );
+        assert_eq!(
+            case.suggested_contact.as_ref().unwrap()["email"],
+            serde_json::json!(ada().email)
+        );
+
+        let mut purged = cases.clone();
+        fold(
+            &mut purged,
+            Some(Applied::Purge {
+                staff_id: case.staff_id.clone(),
+            }),
+        );
+        assert!(purged[&case_id].suggested_contact.is_none());
+
+        let confirmed = CaseEvent::ContactConfirmed(ContactConfirmed {
+            staff_id: "E1".into(),
+            as_suggested: true,
+            personal: Some(ada()),
+            confirmed_at: at(1),
+        });
+        fold(
+            &mut cases,
+            Some(Applied::Case {
+                case_id,
+                sequence: 3,
+                event: confirmed,
+            }),
+        );
+        let case = &cases[&case_id];
+        assert!(!case.contact_to_confirm);
+        assert!(case.suggested_contact.is_none());
+        assert_eq!(case.email, ada().email);
+        assert_eq!(case.version, 3);
     }
 
     #[test]

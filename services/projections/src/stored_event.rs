@@ -35,7 +35,8 @@ pub async fn open_personal(
     Ok(())
 }
 
-/// Each of `cases`' member's name and contact details, from the case's opening (opened): one
+/// Each of `cases`' member's name and contact details, from the case's opening or, where the
+/// opening held a referrer's suggestion, from the program's staff's confirmation (opened): one
 /// query and one key lookup. `None` for a member whose data was purged; a case without an
 /// opening is absent.
 pub(crate) async fn member_contacts(
@@ -53,16 +54,21 @@ pub(crate) async fn member_contacts(
         "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
-            AND event_type = 'CaseOpened'"
+            AND event_type IN ('CaseOpened', 'ContactConfirmed')
+          ORDER BY sequence"
     ))
     .bind(cases)
     .fetch_all(&mut *db)
     .await?;
     open_personal(db, &mut openings).await?;
+    // The opening comes first (sequence 1); a confirmation after it stands over it.
     for opened in &openings {
         match opened.decode::<outreach_events::CaseEvent>()? {
             outreach_events::CaseEvent::CaseOpened(opening) => {
                 contacts.insert(opening.facts.case_id, opening.personal);
+            }
+            outreach_events::CaseEvent::ContactConfirmed(confirmed) => {
+                contacts.insert(opened.aggregate_uuid()?, confirmed.personal);
             }
             _ => return Err(opened.unreadable("event type and payload disagree".into())),
         }

@@ -111,6 +111,13 @@ fn what_happened(step: &TimelineStep) -> String {
         StepKind::FirstContactDeadlinePassed => {
             "First-contact deadline passed without an attempt".into()
         }
+        StepKind::ContactToConfirm => {
+            "The referrer's contact details are held until the program confirms them".into()
+        }
+        StepKind::ContactConfirmed => match step.reason.as_deref() {
+            Some("as_suggested") => "Contact details confirmed as the referrer gave them".into(),
+            _ => "Contact details confirmed: replaced with details the program entered".into(),
+        },
     }
 }
 
@@ -139,6 +146,10 @@ pub(crate) struct CaseView {
     pub counts: Vec<(String, i64)>,
     /// Whether the resource sheets the case called for went out; `None` if it called for none.
     pub resource_sheet: Option<String>,
+    /// The member's contact details are a referrer's suggestion, waiting for confirmation.
+    pub contact_to_confirm: bool,
+    /// That suggestion, in one line (`None` when there is none, or it was purged).
+    pub suggested: Option<String>,
 }
 
 /// Each decline and each "resources given" sends the member a sheet; a sheet counts as sent
@@ -219,6 +230,22 @@ fn case_view(row: &CaseRow, steps: &[TimelineStep], clock: Clock) -> CaseView {
             ("Later triggers joined".into(), row.linked_triggers.into()),
         ],
         resource_sheet: resource_sheet(steps),
+        contact_to_confirm: row.contact_to_confirm,
+        suggested: row.suggested_contact.as_ref().map(|held| {
+            let held = &held.0;
+            [
+                held.email.as_deref().map(|e| format!("e-mail {e}")),
+                held.phone.as_deref().map(|p| format!("phone {p}")),
+                held.mobile.as_deref().map(|m| format!("mobile {m}")),
+                held.preferred_channel
+                    .as_deref()
+                    .map(|c| format!("prefers {}", words(c))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ")
+        }),
     }
 }
 
@@ -310,9 +337,17 @@ async fn page(
         .with_timezone(&clock.zone)
         .date_naive()
         .to_string();
+    let mut shown = Step::shown(row.status, true, refused.map(|(step, _, _)| step));
+    if row.contact_to_confirm {
+        // Nobody reaches out before the contact details are confirmed: that comes first.
+        shown.retain(|step| *step != Step::ContactAttempt);
+        if !shown.contains(&Step::ContactConfirmation) {
+            shown.insert(0, Step::ContactConfirmation);
+        }
+    }
     let forms = step_forms(
         &format!("/dashboard/cases/{case_id}"),
-        &Step::shown(row.status, true, refused.map(|(step, _, _)| step)),
+        &shown,
         view.version,
         &signed_in.csrf,
         sent,

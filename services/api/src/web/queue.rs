@@ -121,6 +121,8 @@ pub(crate) struct QueueRow {
     pub supporter: String,
     pub deadline: String,
     pub overdue: bool,
+    /// The member's contact details wait for a manager to confirm them.
+    pub contact_to_confirm: bool,
 }
 
 fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
@@ -145,6 +147,7 @@ fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
             .unwrap_or_else(|| "Not assigned".into()),
         deadline,
         overdue: row.overdue,
+        contact_to_confirm: row.contact_to_confirm,
     }
 }
 

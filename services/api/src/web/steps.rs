@@ -20,7 +20,10 @@ use crate::case_commands::{
     Modality, ProfessionalHelp, RecordContactAttempt, RecordEncounter, StaffId,
 };
 use crate::cases::CaseStatus;
+use crate::contact_confirmation::{ConfirmContact, ContactReplacement};
 use crate::error::ApiError;
+use crate::referrals::ReferralContact;
+use crate::values::{Email, Phone};
 use crate::ApiState;
 
 /// A step of outreach a page can record: each is one command of the JSON API.
@@ -36,10 +39,12 @@ pub(crate) enum Step {
     Escalation,
     Closure,
     Reopening,
+    /// Confirming (or replacing) the contact details a referrer suggested.
+    ContactConfirmation,
 }
 
 impl Step {
-    const ALL: [Step; 10] = [
+    const ALL: [Step; 11] = [
         Step::Assignment,
         Step::ContactAttempt,
         Step::Acceptance,
@@ -50,6 +55,7 @@ impl Step {
         Step::Escalation,
         Step::Closure,
         Step::Reopening,
+        Step::ContactConfirmation,
     ];
 
     /// Its path segment, which is also its form's id.
@@ -65,6 +71,7 @@ impl Step {
             Step::Escalation => "escalations",
             Step::Closure => "closure",
             Step::Reopening => "reopening",
+            Step::ContactConfirmation => "contact-confirmation",
         }
     }
 
@@ -74,7 +81,10 @@ impl Step {
 
     /// Steps only the program's staff take (as in the JSON API's permissions).
     pub(crate) fn for_staff_only(self) -> bool {
-        matches!(self, Step::Assignment | Step::Closure | Step::Reopening)
+        matches!(
+            self,
+            Step::Assignment | Step::Closure | Step::Reopening | Step::ContactConfirmation
+        )
     }
 
     /// What the page says once the step is recorded.
@@ -90,6 +100,9 @@ impl Step {
             Step::Escalation => "The escalation is recorded; the program director is notified.",
             Step::Closure => "The case is closed.",
             Step::Reopening => "The case is reopened.",
+            Step::ContactConfirmation => {
+                "The contact details are confirmed: a supporter can now be assigned."
+            }
         }
     }
 
@@ -223,6 +236,69 @@ struct Closure {
     reason: CloseReason,
 }
 
+/// Whether a manager confirms the referrer's suggestion or replaces it with what they entered.
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum ContactDecision {
+    AsSuggested,
+    Replace,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactConfirmation {
+    #[serde(default, rename = "csrf")]
+    _csrf: IgnoredAny,
+    #[serde(default)]
+    version: Option<u64>,
+    decision: ContactDecision,
+    #[serde(default)]
+    email: Option<Email>,
+    #[serde(default)]
+    phone: Option<Phone>,
+    #[serde(default)]
+    mobile: Option<Phone>,
+    #[serde(default)]
+    preferred_channel: Option<Channel>,
+}
+
+impl ContactConfirmation {
+    /// The JSON API's body for the form: the decision and the details entered must agree.
+    fn body(self, form: &str) -> Result<ConfirmContact, FieldErrors> {
+        let entered = self.email.is_some() || self.phone.is_some() || self.mobile.is_some();
+        let mut errors = FieldErrors::default();
+        match self.decision {
+            ContactDecision::AsSuggested if entered || self.preferred_channel.is_some() => {
+                errors.add(
+                    format!("{form}.decision"),
+                    "To confirm the suggestion, leave the fields below empty; to use the \
+                     details you entered, choose to replace it.",
+                );
+                Err(errors)
+            }
+            ContactDecision::AsSuggested => Ok(ConfirmContact { replace_with: None }),
+            ContactDecision::Replace if !entered => {
+                errors.add(
+                    format!("{form}.email"),
+                    "Enter at least one way to reach the member: an e-mail address, a phone \
+                     or a mobile number.",
+                );
+                Err(errors)
+            }
+            ContactDecision::Replace => Ok(ConfirmContact {
+                replace_with: Some(ContactReplacement {
+                    contact: ReferralContact {
+                        email: self.email,
+                        phone: self.phone,
+                        mobile: self.mobile,
+                    },
+                    preferred_channel: self.preferred_channel,
+                }),
+            }),
+        }
+    }
+}
+
 /// What a step's form asks for: a supporter for the case, or a command on it.
 enum Asked {
     Assign(StaffId),
@@ -272,6 +348,14 @@ fn asked(step: Step, body: &[u8]) -> Result<(Asked, Option<u64>), FieldErrors> {
             let f: Closure = forms::read(form, body)?;
             let reason = f.reason.into();
             command(f.version, C::Close { reason, at })
+        }
+        Step::ContactConfirmation => {
+            let f: ContactConfirmation = forms::read(form, body)?;
+            let version = f.version;
+            let confirmed = f.body(form)?.command().map_err(|error| {
+                FieldErrors::from_refusal(form, error, RULE_FIELDS).unwrap_or_default()
+            })?;
+            command(version, confirmed)
         }
         Step::Acceptance | Step::Decline | Step::Resources | Step::Reopening => {
             let f: Plain = forms::read(form, body)?;
@@ -512,6 +596,26 @@ pub(crate) fn step_forms(
                 Step::Reopening => {
                     FormView::new("reopening", action(step), "Reopen the case", "Reopen case")
                 }
+                Step::ContactConfirmation => FormView::new(
+                    "contact-confirmation",
+                    action(step),
+                    "Confirm the contact details",
+                    "Confirm contact details",
+                )
+                .controls(vec![
+                    Control::radio("decision", "The referrer's suggestion", &["as_suggested", "replace"])
+                        .required()
+                        .hint("Confirm it only if the program knows it is the member's own (the hospital's directory, say); otherwise replace it."),
+                    Control::input("email", "E-mail (to replace it)", "email").max_length(254),
+                    Control::input("phone", "Phone (to replace it)", "tel").max_length(32),
+                    Control::input("mobile", "Mobile (to replace it)", "tel").max_length(32),
+                    Control::select(
+                        "preferred_channel",
+                        "Preferred channel (to replace it)",
+                        &["email", "phone", "text"],
+                        Some("None"),
+                    ),
+                ]),
                 Step::Assignment => unreachable!("filtered out above"),
             };
             form.version(version).finish(csrf, sent, failed)

@@ -379,6 +379,7 @@ pub fn open_command(case_id: Uuid, staff_id: &str) -> CaseCommand {
         },
         opened_at: Utc::now(),
         urgent: false,
+        contact_to_confirm: false,
     }
 }
 
