@@ -75,6 +75,7 @@ pub struct Preferences {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SupporterGender, description = "The supporter's gender the member would prefer."))]
 pub enum Gender {
     Woman,
     Man,
@@ -84,6 +85,13 @@ pub enum Gender {
 /// "Not the same department" is the programs' default; a member may ask for their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "A supporter from another department is the programs' default; a member may ask for their own."
+    )
+)]
 pub enum DepartmentPreference {
     OwnDepartment,
     OtherDepartment,
@@ -91,6 +99,11 @@ pub enum DepartmentPreference {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "A supporter of similar seniority, or a more senior one.")
+)]
 pub enum SeniorityPreference {
     Similar,
     MoreSenior,

@@ -26,6 +26,11 @@ pub struct ContactAttempted {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "What came of a contact attempt.")
+)]
 pub enum ContactOutcome {
     NoAnswer,
     MessageLeft,
@@ -66,6 +71,11 @@ pub struct EncounterRecorded {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "How a conversation was held.")
+)]
 pub enum Modality {
     Phone,
     Video,
@@ -74,12 +84,22 @@ pub enum Modality {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "One to one, or a group debrief.")
+)]
 pub enum EncounterFormat {
     Individual,
     Group,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "About how long a conversation lasted.")
+)]
 pub enum DurationBand {
     #[serde(rename = "under_15_minutes")]
     UnderFifteenMinutes,
@@ -117,6 +137,11 @@ pub struct ReferredToProfessionalHelp {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "The professional help a member was referred to (tier 3).")
+)]
 pub enum ProfessionalHelp {
     EmployeeAssistance,
     Psychology,
@@ -133,6 +158,11 @@ pub struct EscalationRecorded {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "The limit of confidentiality that was reached (promise 5).")
+)]
 pub enum EscalationCategory {
     DangerToSelfOrOthers,
     ImpairmentPuttingPatientsAtRisk,
@@ -151,6 +181,13 @@ pub struct CaseClosed {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "Why a case closed: `completed` needs the member to have accepted, `declined` a decline,\n`unreachable` enough attempts without reaching the member; `withdrawn` always fits; `merged`\nis reached through `POST /v1/cases/{case_id}/merge`, which names the case it joins."
+    )
+)]
 pub enum CloseReason {
     Completed,
     Declined,

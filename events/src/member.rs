@@ -29,6 +29,13 @@ pub struct MemberContact {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "The member's discipline; the program's eligibility policy may serve only some."
+    )
+)]
 pub enum Discipline {
     Physician,
     Resident,
@@ -78,9 +85,11 @@ impl Discipline {
     }
 }
 
-/// In order: matching calls neighbours "similar".
+// In order: matching calls neighbours "similar". (A plain comment: the API documents the
+// code without a description.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Seniority {
     Trainee,
     EarlyCareer,
@@ -123,6 +132,11 @@ impl Involvement {
 /// The member's preferred way to be contacted (seed 000: e-mail by default, phone or text on request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "How the supporter tried to reach the member.")
+)]
 pub enum Channel {
     Email,
     Phone,

@@ -17,8 +17,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use outreach_domain::CaseCommand;
-use outreach_events as events;
-use outreach_events::lifecycle;
+// The codes are the events' own; their schemas come from `outreach-events`' `openapi` feature.
+use outreach_events::lifecycle::{
+    CloseReason, ContactOutcome, DurationBand, EncounterFormat, EscalationCategory, Modality,
+    ProfessionalHelp,
+};
+use outreach_events::Channel;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
@@ -151,8 +155,8 @@ pub struct CloseCase {
 impl RecordContactAttempt {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::RecordContactAttempt {
-            channel: self.channel.into(),
-            outcome: self.outcome.into(),
+            channel: self.channel,
+            outcome: self.outcome,
             at,
         }
     }
@@ -162,9 +166,9 @@ impl RecordEncounter {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::RecordEncounter {
             held_on: self.held_on,
-            modality: self.modality.into(),
-            format: self.format.into(),
-            duration: self.duration.into(),
+            modality: self.modality,
+            format: self.format,
+            duration: self.duration,
             at,
         }
     }
@@ -173,7 +177,7 @@ impl RecordEncounter {
 impl ReferToProfessionalHelp {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::ReferToProfessionalHelp {
-            service: self.service.into(),
+            service: self.service,
             at,
         }
     }
@@ -182,7 +186,7 @@ impl ReferToProfessionalHelp {
 impl RecordEscalation {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::RecordEscalation {
-            category: self.category.into(),
+            category: self.category,
             at,
         }
     }
@@ -191,7 +195,7 @@ impl RecordEscalation {
 impl CloseCase {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::Close {
-            reason: self.reason.into(),
+            reason: self.reason,
             at,
         }
     }
@@ -225,137 +229,6 @@ impl utoipa::Modify for OptionalNoFieldsBodies {
         }
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// The codes of the commands, mirrored from the domain's events so the OpenAPI document lists
-// the allowed values. Same variant names and wire names as the domain's: the conversion is
-// exhaustive both ways (the reverse direction exists only to make the compiler check it), and
-// a test checks every documented value reads the same on both sides.
-
-macro_rules! mirror {
-    ($api:ident => $module:ident :: $domain:ident { $($variant:ident),+ $(,)? }) => {
-        impl From<$api> for $module::$domain {
-            fn from(value: $api) -> Self {
-                match value {
-                    $($api::$variant => $module::$domain::$variant,)+
-                }
-            }
-        }
-
-        #[cfg(test)]
-        impl From<$module::$domain> for $api {
-            fn from(value: $module::$domain) -> Self {
-                match value {
-                    $($module::$domain::$variant => $api::$variant,)+
-                }
-            }
-        }
-    };
-}
-
-/// How the supporter tried to reach the member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Phone,
-    Text,
-}
-mirror!(Channel => events::Channel { Email, Phone, Text });
-
-/// What came of a contact attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactOutcome {
-    NoAnswer,
-    MessageLeft,
-    Reached,
-}
-mirror!(ContactOutcome => lifecycle::ContactOutcome { NoAnswer, MessageLeft, Reached });
-
-/// How a conversation was held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Modality {
-    Phone,
-    Video,
-    InPerson,
-}
-mirror!(Modality => lifecycle::Modality { Phone, Video, InPerson });
-
-/// One to one, or a group debrief.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EncounterFormat {
-    Individual,
-    Group,
-}
-mirror!(EncounterFormat => lifecycle::EncounterFormat { Individual, Group });
-
-/// About how long a conversation lasted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum DurationBand {
-    #[serde(rename = "under_15_minutes")]
-    UnderFifteenMinutes,
-    #[serde(rename = "15_to_30_minutes")]
-    FifteenToThirtyMinutes,
-    #[serde(rename = "30_to_60_minutes")]
-    ThirtyToSixtyMinutes,
-    #[serde(rename = "over_60_minutes")]
-    OverAnHour,
-}
-mirror!(DurationBand => lifecycle::DurationBand {
-    UnderFifteenMinutes,
-    FifteenToThirtyMinutes,
-    ThirtyToSixtyMinutes,
-    OverAnHour,
-});
-
-/// The professional help a member was referred to (tier 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfessionalHelp {
-    EmployeeAssistance,
-    Psychology,
-    Chaplaincy,
-    Other,
-}
-mirror!(ProfessionalHelp => lifecycle::ProfessionalHelp {
-    EmployeeAssistance,
-    Psychology,
-    Chaplaincy,
-    Other,
-});
-
-/// The limit of confidentiality that was reached (promise 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EscalationCategory {
-    DangerToSelfOrOthers,
-    ImpairmentPuttingPatientsAtRisk,
-    AbuseOrNeglect,
-    DiscriminationHarassmentOrRetaliation,
-}
-mirror!(EscalationCategory => lifecycle::EscalationCategory {
-    DangerToSelfOrOthers,
-    ImpairmentPuttingPatientsAtRisk,
-    AbuseOrNeglect,
-    DiscriminationHarassmentOrRetaliation,
-});
-
-/// Why a case closed: `completed` needs the member to have accepted, `declined` a decline,
-/// `unreachable` enough attempts without reaching the member; `withdrawn` always fits; `merged`
-/// is reached through `POST /v1/cases/{case_id}/merge`, which names the case it joins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    Completed,
-    Declined,
-    Unreachable,
-    Withdrawn,
-    Merged,
-}
-mirror!(CloseReason => lifecycle::CloseReason { Completed, Declined, Unreachable, Withdrawn, Merged });
 
 // ---------------------------------------------------------------------------------------------
 // The problems every command can answer with; each endpoint adds its 422 and the rules behind it.
@@ -738,33 +611,32 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// Every value the document lists reads as the same code in the API and in the domain.
-    pub(crate) fn reads_the_same<Api, Domain>()
+    /// Every value the document lists is a code serde reads, and writes back the same: the
+    /// schema's names are serde's.
+    pub(crate) fn reads_the_same<Code>()
     where
-        Api: PartialSchema + DeserializeOwned + Into<Domain>,
-        Domain: DeserializeOwned + PartialEq + std::fmt::Debug,
+        Code: PartialSchema + DeserializeOwned + Serialize,
     {
-        let schema = serde_json::to_value(Api::schema()).unwrap();
+        let schema = serde_json::to_value(Code::schema()).unwrap();
         let values = schema["enum"].as_array().expect("an enum schema").clone();
         assert!(!values.is_empty());
         for value in values {
-            let api: Api = serde_json::from_value(value.clone()).unwrap();
-            let domain: Domain = serde_json::from_value(value.clone())
+            let code: Code = serde_json::from_value(value.clone())
                 .unwrap_or_else(|e| panic!("the domain does not read {value}: {e}"));
-            assert_eq!(api.into(), domain, "{value}");
+            assert_eq!(serde_json::to_value(code).unwrap(), value);
         }
     }
 
     #[test]
     fn the_api_codes_are_the_domain_codes() {
-        reads_the_same::<Channel, events::Channel>();
-        reads_the_same::<ContactOutcome, lifecycle::ContactOutcome>();
-        reads_the_same::<Modality, lifecycle::Modality>();
-        reads_the_same::<EncounterFormat, lifecycle::EncounterFormat>();
-        reads_the_same::<DurationBand, lifecycle::DurationBand>();
-        reads_the_same::<ProfessionalHelp, lifecycle::ProfessionalHelp>();
-        reads_the_same::<EscalationCategory, lifecycle::EscalationCategory>();
-        reads_the_same::<CloseReason, lifecycle::CloseReason>();
+        reads_the_same::<Channel>();
+        reads_the_same::<ContactOutcome>();
+        reads_the_same::<Modality>();
+        reads_the_same::<EncounterFormat>();
+        reads_the_same::<DurationBand>();
+        reads_the_same::<ProfessionalHelp>();
+        reads_the_same::<EscalationCategory>();
+        reads_the_same::<CloseReason>();
     }
 
     #[test]

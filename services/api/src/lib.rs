@@ -16,13 +16,11 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-// `#[macro_use]`: `members` and `supporters` mirror domain codes with the case commands' `mirror!`.
-#[macro_use]
-mod case_commands;
 mod access;
 mod access_audit;
 mod attribution;
 pub mod audit_chain;
+mod case_commands;
 mod case_timeline;
 mod cases;
 mod error;

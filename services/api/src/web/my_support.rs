@@ -19,6 +19,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use outreach_events::care_team_member::{
+    DepartmentPreference, Gender as SupporterGender, SeniorityPreference,
+};
+use outreach_events::Channel;
 use outreach_texts::Language;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -29,14 +33,10 @@ use super::{render, PageError, SignedIn, WebState};
 use crate::access::ActAsMember;
 use crate::access_audit::{self, Read};
 use crate::attribution::By;
-use crate::case_commands::Channel;
 use crate::cases::CaseStatus;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::members::{
-    set_opted_out, state_member_preferences, DepartmentPreference, SeniorityPreference, ShortText,
-    StatePreferences, SupporterGender,
-};
+use crate::members::{set_opted_out, state_member_preferences, ShortText, StatePreferences};
 
 const PAGE: &str = "/dashboard/my-support";
 

@@ -9,6 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use outreach_events::care_team_member::{
+    DepartmentPreference, Gender as SupporterGender, SeniorityPreference,
+};
+use outreach_events::{Channel, Discipline, Seniority};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -18,11 +22,9 @@ use super::view::{Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::Refer;
 use crate::attribution::By;
-use crate::case_commands::Channel;
 use crate::error::ApiError;
 use crate::members::{
-    state_member_preferences, DepartmentPreference, Discipline, Email, MemberStaffId, Phone,
-    Seniority, SeniorityPreference, ShortText, StatePreferences, SupporterGender,
+    state_member_preferences, Email, MemberStaffId, Phone, ShortText, StatePreferences,
 };
 use crate::referrals::{
     refer_member, Referral, ReferralAnswer, ReferralContact, ReferralOutcome, ReferredBy,

@@ -3,15 +3,16 @@
 //! API's roster entry made of them, weekly hours by day and on-call periods by row.
 
 use chrono::NaiveDate;
+use outreach_events::care_team_member::Gender as SupporterGender;
+use outreach_events::supporter::{Day, TrainingStatus};
+use outreach_events::{Discipline, Seniority};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use super::forms::{Field, FieldErrors};
 use crate::case_commands::StaffId;
-use crate::members::{Discipline, Email, Phone, Seniority, ShortText, SupporterGender};
-use crate::supporters::{
-    Availability, DatePeriod, Day, RosterEntry, Training, TrainingStatus, WeeklyHours,
-};
+use crate::members::{Email, Phone, ShortText};
+use crate::supporters::{Availability, DatePeriod, RosterEntry, Training, WeeklyHours};
 use crate::values::TimeOfDay;
 
 /// The form's id on the page: its fields' messages are keyed `roster.<field>`.

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{NaiveDate, Utc};
+use outreach_events::lifecycle::{
+    CloseReason, ContactOutcome, DurationBand, EncounterFormat, EscalationCategory, Modality,
+    ProfessionalHelp,
+};
+use outreach_events::Channel;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -15,10 +20,7 @@ use super::forms::{self, FieldErrors, Values};
 use super::view::{Control, FormView};
 use crate::access::Caller;
 use crate::attribution::By;
-use crate::case_commands::{
-    self, Channel, CloseReason, ContactOutcome, DurationBand, EncounterFormat, EscalationCategory,
-    Modality, ProfessionalHelp, RecordContactAttempt, RecordEncounter, StaffId,
-};
+use crate::case_commands::{self, RecordContactAttempt, RecordEncounter, StaffId};
 use crate::cases::CaseStatus;
 use crate::error::ApiError;
 use crate::ApiState;
