@@ -82,6 +82,12 @@ pub enum Gender {
     NonBinary,
 }
 
+crate::codes!(Gender {
+    Woman => "woman",
+    Man => "man",
+    NonBinary => "non_binary",
+});
+
 /// "Not the same department" is the programs' default; a member may ask for their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,6 +103,11 @@ pub enum DepartmentPreference {
     OtherDepartment,
 }
 
+crate::codes!(DepartmentPreference {
+    OwnDepartment => "own_department",
+    OtherDepartment => "other_department",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(
@@ -108,6 +119,11 @@ pub enum SeniorityPreference {
     Similar,
     MoreSenior,
 }
+
+crate::codes!(SeniorityPreference {
+    Similar => "similar",
+    MoreSenior => "more_senior",
+});
 
 impl cqrs_es::DomainEvent for MemberEvent {
     fn event_type(&self) -> String {

@@ -37,6 +37,12 @@ pub enum ContactOutcome {
     Reached,
 }
 
+crate::codes!(ContactOutcome {
+    NoAnswer => "no_answer",
+    MessageLeft => "message_left",
+    Reached => "reached",
+});
+
 /// The member declined support. Everyone contacted is still offered the resource sheet, which
 /// the service sends to the member's address; no further contact follows (promise 4). That the
 /// sheet went out is [`ResourceSheetSent`], recorded once the mail server accepted it.
@@ -82,6 +88,12 @@ pub enum Modality {
     InPerson,
 }
 
+crate::codes!(Modality {
+    Phone => "phone",
+    Video => "video",
+    InPerson => "in_person",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(
@@ -93,6 +105,11 @@ pub enum EncounterFormat {
     Individual,
     Group,
 }
+
+crate::codes!(EncounterFormat {
+    Individual => "individual",
+    Group => "group",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
@@ -110,6 +127,13 @@ pub enum DurationBand {
     #[serde(rename = "over_60_minutes")]
     OverAnHour,
 }
+
+crate::codes!(DurationBand {
+    UnderFifteenMinutes => "under_15_minutes",
+    FifteenToThirtyMinutes => "15_to_30_minutes",
+    ThirtyToSixtyMinutes => "30_to_60_minutes",
+    OverAnHour => "over_60_minutes",
+});
 
 /// The supporter recorded that they gave the member resources (seeds 000, 004: "resources sent
 /// as follow-up"). The service also sends the member the program's resource sheet, recorded as
@@ -149,6 +173,13 @@ pub enum ProfessionalHelp {
     Other,
 }
 
+crate::codes!(ProfessionalHelp {
+    EmployeeAssistance => "employee_assistance",
+    Psychology => "psychology",
+    Chaplaincy => "chaplaincy",
+    Other => "other",
+});
+
 /// A limit of confidentiality was reached (promise 5): the category, never a narrative.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationRecorded {
@@ -169,6 +200,13 @@ pub enum EscalationCategory {
     AbuseOrNeglect,
     DiscriminationHarassmentOrRetaliation,
 }
+
+crate::codes!(EscalationCategory {
+    DangerToSelfOrOthers => "danger_to_self_or_others",
+    ImpairmentPuttingPatientsAtRisk => "impairment_putting_patients_at_risk",
+    AbuseOrNeglect => "abuse_or_neglect",
+    DiscriminationHarassmentOrRetaliation => "discrimination_harassment_or_retaliation",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseClosed {
@@ -196,6 +234,14 @@ pub enum CloseReason {
     /// The same person had two cases (e.g. under two staff ids): this one joined the other.
     Merged,
 }
+
+crate::codes!(CloseReason {
+    Completed => "completed",
+    Declined => "declined",
+    Unreachable => "unreachable",
+    Withdrawn => "withdrawn",
+    Merged => "merged",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseReopened {

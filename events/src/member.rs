@@ -51,39 +51,20 @@ pub enum Discipline {
     Other,
 }
 
-impl Discipline {
-    pub const ALL: [Discipline; 12] = [
-        Discipline::Physician,
-        Discipline::Resident,
-        Discipline::Fellow,
-        Discipline::Nurse,
-        Discipline::Pharmacist,
-        Discipline::RespiratoryTherapist,
-        Discipline::PhysicalTherapist,
-        Discipline::SocialWork,
-        Discipline::SpiritualCare,
-        Discipline::Supervisor,
-        Discipline::AlliedHealth,
-        Discipline::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Discipline::Physician => "physician",
-            Discipline::Resident => "resident",
-            Discipline::Fellow => "fellow",
-            Discipline::Nurse => "nurse",
-            Discipline::Pharmacist => "pharmacist",
-            Discipline::RespiratoryTherapist => "respiratory_therapist",
-            Discipline::PhysicalTherapist => "physical_therapist",
-            Discipline::SocialWork => "social_work",
-            Discipline::SpiritualCare => "spiritual_care",
-            Discipline::Supervisor => "supervisor",
-            Discipline::AlliedHealth => "allied_health",
-            Discipline::Other => "other",
-        }
-    }
-}
+crate::codes!(Discipline {
+    Physician => "physician",
+    Resident => "resident",
+    Fellow => "fellow",
+    Nurse => "nurse",
+    Pharmacist => "pharmacist",
+    RespiratoryTherapist => "respiratory_therapist",
+    PhysicalTherapist => "physical_therapist",
+    SocialWork => "social_work",
+    SpiritualCare => "spiritual_care",
+    Supervisor => "supervisor",
+    AlliedHealth => "allied_health",
+    Other => "other",
+});
 
 // In order: matching calls neighbours "similar". (A plain comment: the API documents the
 // code without a description.)
@@ -97,16 +78,12 @@ pub enum Seniority {
     Senior,
 }
 
-impl Seniority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Seniority::Trainee => "trainee",
-            Seniority::EarlyCareer => "early_career",
-            Seniority::MidCareer => "mid_career",
-            Seniority::Senior => "senior",
-        }
-    }
-}
+crate::codes!(Seniority {
+    Trainee => "trainee",
+    EarlyCareer => "early_career",
+    MidCareer => "mid_career",
+    Senior => "senior",
+});
 
 /// How the member was involved in the reported event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,12 +120,8 @@ pub enum Channel {
     Text,
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Phone => "phone",
-            Channel::Text => "text",
-        }
-    }
-}
+crate::codes!(Channel {
+    Email => "email",
+    Phone => "phone",
+    Text => "text",
+});

@@ -103,15 +103,11 @@ pub enum TrainingStatus {
     Lapsed,
 }
 
-impl TrainingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrainingStatus::InTraining => "in_training",
-            TrainingStatus::Trained => "trained",
-            TrainingStatus::Lapsed => "lapsed",
-        }
-    }
-}
+crate::codes!(TrainingStatus {
+    InTraining => "in_training",
+    Trained => "trained",
+    Lapsed => "lapsed",
+});
 
 /// When the supporter can take peer support calls, in the program's time zone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +149,16 @@ pub enum Day {
     Saturday,
     Sunday,
 }
+
+crate::codes!(Day {
+    Monday => "monday",
+    Tuesday => "tuesday",
+    Wednesday => "wednesday",
+    Thursday => "thursday",
+    Friday => "friday",
+    Saturday => "saturday",
+    Sunday => "sunday",
+});
 
 impl Day {
     pub fn weekday(self) -> chrono::Weekday {

@@ -611,15 +611,17 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// Every value the document lists is a code serde reads, and writes back the same: the
-    /// schema's names are serde's.
-    pub(crate) fn reads_the_same<Code>()
+    /// The document lists every code the domain names (`ALL`, `as_str`: what pages offer), and
+    /// each is what serde reads, and writes back the same: the schema's names are serde's.
+    pub(crate) fn reads_the_same<Code>(all: &[Code], as_str: fn(Code) -> &'static str)
     where
-        Code: PartialSchema + DeserializeOwned + Serialize,
+        Code: PartialSchema + DeserializeOwned + Serialize + Copy,
     {
         let schema = serde_json::to_value(Code::schema()).unwrap();
         let values = schema["enum"].as_array().expect("an enum schema").clone();
         assert!(!values.is_empty());
+        let names: Vec<_> = all.iter().map(|&code| as_str(code)).collect();
+        assert_eq!(values, names, "documented codes and the domain's");
         for value in values {
             let code: Code = serde_json::from_value(value.clone())
                 .unwrap_or_else(|e| panic!("the domain does not read {value}: {e}"));
@@ -629,14 +631,14 @@ pub(crate) mod tests {
 
     #[test]
     fn the_api_codes_are_the_domain_codes() {
-        reads_the_same::<Channel>();
-        reads_the_same::<ContactOutcome>();
-        reads_the_same::<Modality>();
-        reads_the_same::<EncounterFormat>();
-        reads_the_same::<DurationBand>();
-        reads_the_same::<ProfessionalHelp>();
-        reads_the_same::<EscalationCategory>();
-        reads_the_same::<CloseReason>();
+        reads_the_same(&Channel::ALL, Channel::as_str);
+        reads_the_same(&ContactOutcome::ALL, ContactOutcome::as_str);
+        reads_the_same(&Modality::ALL, Modality::as_str);
+        reads_the_same(&EncounterFormat::ALL, EncounterFormat::as_str);
+        reads_the_same(&DurationBand::ALL, DurationBand::as_str);
+        reads_the_same(&ProfessionalHelp::ALL, ProfessionalHelp::as_str);
+        reads_the_same(&EscalationCategory::ALL, EscalationCategory::as_str);
+        reads_the_same(&CloseReason::ALL, CloseReason::as_str);
     }
 
     #[test]

@@ -383,11 +383,20 @@ mod tests {
 
     #[test]
     fn the_api_codes_are_the_domain_codes() {
-        reads_the_same::<outreach_events::Discipline>();
-        reads_the_same::<outreach_events::Seniority>();
-        reads_the_same::<care_team_member::Gender>();
-        reads_the_same::<DepartmentPreference>();
-        reads_the_same::<SeniorityPreference>();
+        reads_the_same(
+            &outreach_events::Discipline::ALL,
+            outreach_events::Discipline::as_str,
+        );
+        reads_the_same(
+            &outreach_events::Seniority::ALL,
+            outreach_events::Seniority::as_str,
+        );
+        reads_the_same(
+            &care_team_member::Gender::ALL,
+            care_team_member::Gender::as_str,
+        );
+        reads_the_same(&DepartmentPreference::ALL, DepartmentPreference::as_str);
+        reads_the_same(&SeniorityPreference::ALL, SeniorityPreference::as_str);
         assert_eq!(outreach_events::Discipline::ALL.len(), 12);
     }
 }

@@ -101,7 +101,7 @@ fn referral_form(
         Control::select(
             "member.discipline",
             "Discipline",
-            &outreach_events::Discipline::ALL.map(|d| d.as_str()),
+            &Discipline::ALL.map(Discipline::as_str),
             Some("Choose…"),
         )
         .required(),
@@ -109,7 +109,7 @@ fn referral_form(
         Control::select(
             "member.seniority",
             "Seniority",
-            &["trainee", "early_career", "mid_career", "senior"],
+            &Seniority::ALL.map(Seniority::as_str),
             Some("Not stated"),
         ),
         campus.required(),
@@ -122,13 +122,13 @@ fn referral_form(
         Control::select(
             "member.preferred_channel",
             "Preferred channel",
-            &["email", "phone", "text"],
+            &Channel::ALL.map(Channel::as_str),
             Some("Not stated"),
         ),
         Control::select(
             "preferences.supporter_gender",
             "Preferred supporter: gender",
-            &["woman", "man", "non_binary"],
+            &SupporterGender::ALL.map(SupporterGender::as_str),
             Some("No preference"),
         )
         .hint("Preferences can be stated only when you refer yourself."),
@@ -139,13 +139,13 @@ fn referral_form(
         Control::select(
             "preferences.supporter_department",
             "Preferred supporter: department",
-            &["own_department", "other_department"],
+            &DepartmentPreference::ALL.map(DepartmentPreference::as_str),
             Some("No preference"),
         ),
         Control::select(
             "preferences.supporter_seniority",
             "Preferred supporter: seniority",
-            &["similar", "more_senior"],
+            &SeniorityPreference::ALL.map(SeniorityPreference::as_str),
             Some("No preference"),
         ),
         Control::text(
