@@ -175,15 +175,38 @@ impl Day {
     }
 }
 
+/// The name the peer supporter's events are stored under in the event store (`aggregate_type`).
+pub const AGGREGATE_TYPE: &str = "PeerSupporter";
+
+/// The type each event is stored under (`event_type()`), for readers that pick events by type.
+impl SupporterEvent {
+    pub const SUPPORTER_JOINED: &'static str = "SupporterJoined";
+    pub const SUPPORTER_PROFILE_CHANGED: &'static str = "SupporterProfileChanged";
+    pub const SUPPORTER_PAUSED: &'static str = "SupporterPaused";
+    pub const SUPPORTER_RESUMED: &'static str = "SupporterResumed";
+    pub const CASE_TAKEN: &'static str = "CaseTaken";
+    pub const CASE_RELEASED: &'static str = "CaseReleased";
+
+    /// Every type, in the order `event_type()` lists them.
+    pub const TYPES: [&'static str; 6] = [
+        Self::SUPPORTER_JOINED,
+        Self::SUPPORTER_PROFILE_CHANGED,
+        Self::SUPPORTER_PAUSED,
+        Self::SUPPORTER_RESUMED,
+        Self::CASE_TAKEN,
+        Self::CASE_RELEASED,
+    ];
+}
+
 impl cqrs_es::DomainEvent for SupporterEvent {
     fn event_type(&self) -> String {
         match self {
-            SupporterEvent::SupporterJoined { .. } => "SupporterJoined",
-            SupporterEvent::SupporterProfileChanged { .. } => "SupporterProfileChanged",
-            SupporterEvent::SupporterPaused { .. } => "SupporterPaused",
-            SupporterEvent::SupporterResumed { .. } => "SupporterResumed",
-            SupporterEvent::CaseTaken { .. } => "CaseTaken",
-            SupporterEvent::CaseReleased { .. } => "CaseReleased",
+            SupporterEvent::SupporterJoined { .. } => Self::SUPPORTER_JOINED,
+            SupporterEvent::SupporterProfileChanged { .. } => Self::SUPPORTER_PROFILE_CHANGED,
+            SupporterEvent::SupporterPaused { .. } => Self::SUPPORTER_PAUSED,
+            SupporterEvent::SupporterResumed { .. } => Self::SUPPORTER_RESUMED,
+            SupporterEvent::CaseTaken { .. } => Self::CASE_TAKEN,
+            SupporterEvent::CaseReleased { .. } => Self::CASE_RELEASED,
         }
         .to_string()
     }

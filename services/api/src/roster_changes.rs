@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use outreach_events::author::Attribution;
+use outreach_events::supporter::SupporterEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -36,10 +37,10 @@ pub enum RosterChangeKind {
 impl RosterChangeKind {
     fn of(event_type: &str) -> Option<Self> {
         match event_type {
-            "SupporterJoined" => Some(RosterChangeKind::Joined),
-            "SupporterProfileChanged" => Some(RosterChangeKind::Changed),
-            "SupporterPaused" => Some(RosterChangeKind::Paused),
-            "SupporterResumed" => Some(RosterChangeKind::Resumed),
+            SupporterEvent::SUPPORTER_JOINED => Some(RosterChangeKind::Joined),
+            SupporterEvent::SUPPORTER_PROFILE_CHANGED => Some(RosterChangeKind::Changed),
+            SupporterEvent::SUPPORTER_PAUSED => Some(RosterChangeKind::Paused),
+            SupporterEvent::SUPPORTER_RESUMED => Some(RosterChangeKind::Resumed),
             _ => None,
         }
     }

@@ -3,8 +3,8 @@
 
 use chrono::DateTime;
 use outreach_events::{
-    CaseEvent, CaseOpened, CaseOpenedFacts, Discipline, Involvement, MemberContact, MemberProfile,
-    ReportRef, TriggerKind,
+    case, CaseEvent, CaseOpened, CaseOpenedFacts, Discipline, Involvement, MemberContact,
+    MemberProfile, ReportRef, TriggerKind,
 };
 use outreach_test_support::TestDatabase;
 use sqlx::postgres::PgPoolOptions;
@@ -224,13 +224,13 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "CaseOpened",
             json(&opened(worked, "E1", "Ada")),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             purged,
             "CaseOpened",
             json(&opened(purged, "E2", "Bea")),
@@ -245,7 +245,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "SupporterAssigned",
             json(&CaseEvent::SupporterAssigned(SupporterAssigned {
@@ -254,7 +254,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             })),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             purged,
             "SupporterAssigned",
             json(&CaseEvent::SupporterAssigned(SupporterAssigned {
@@ -265,7 +265,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
     ];
     for (h, outcome) in [(2, ContactOutcome::NoAnswer), (3, ContactOutcome::Reached)] {
         events.push((
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "ContactAttempted",
             json(&CaseEvent::ContactAttempted(ContactAttempted {
@@ -308,7 +308,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "SupportAccepted",
             json(&CaseEvent::SupportAccepted(SupportAccepted {
@@ -316,7 +316,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             })),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "EncounterRecorded",
             json(&CaseEvent::EncounterRecorded(EncounterRecorded {
@@ -328,7 +328,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             })),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "EscalationRecorded",
             json(&CaseEvent::EscalationRecorded(EscalationRecorded {
@@ -361,7 +361,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             after,
             "CaseOpened",
             json(&opened(after, "E2", "Bea")),
@@ -386,7 +386,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "CaseClosed",
             json(&CaseEvent::CaseClosed(CaseClosed {

@@ -1,6 +1,6 @@
 //! The runner against a real database: batches, commit order, hidden events, rebuilds.
 
-use outreach_events::MemberContact;
+use outreach_events::{case, MemberContact};
 use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
@@ -120,10 +120,10 @@ async fn an_unreadable_event_fails_its_whole_batch() {
     let db = TestDb::new().await;
     let case = Uuid::from_u128(1);
     let opened = serde_json::to_value(case_opened(case, ada())).unwrap();
-    db.append("OutreachCase", case, 1, "CaseOpened", opened)
+    db.append(case::AGGREGATE_TYPE, case, 1, "CaseOpened", opened)
         .await;
     let closed = json!({"CaseClosed": {"reason": "vanished"}});
-    db.append("OutreachCase", case, 2, "CaseClosed", closed)
+    db.append(case::AGGREGATE_TYPE, case, 2, "CaseClosed", closed)
         .await;
     let runner = ProjectionRunner::new(
         db.db.pool.clone(),
@@ -263,7 +263,8 @@ async fn open_cases(db: &TestDb, cases: u128) {
     for n in 1..=cases {
         let id = Uuid::from_u128(n);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
     }
 }
 
@@ -348,7 +349,8 @@ async fn two_running_runners_of_one_projection_follow_appends_between_them() {
     for n in 1..=20u128 {
         let id = Uuid::from_u128(n);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
@@ -412,7 +414,8 @@ async fn a_runner_of_an_unwatched_read_model_takes_a_batch_per_gather_under_a_st
         appended += 1;
         let id = Uuid::from_u128(appended);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
     }
     let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
         .fetch_one(&db.db.pool)
@@ -530,7 +533,8 @@ async fn every_batch_is_planned_for_its_own_keys_in_a_catch_up_and_in_a_rebuild(
     for n in 1..=3 {
         let id = Uuid::from_u128(n);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
     }
     let runner = || {
         let settings = RunnerSettings {
@@ -637,7 +641,9 @@ async fn a_runner_sleeps_through_appends_its_projection_does_not_read() {
 
     let id = Uuid::from_u128(2);
     let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-    let second = db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+    let second = db
+        .append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+        .await;
     assert_eq!(
         cases_within_seconds(&db, 2).await,
         2,
