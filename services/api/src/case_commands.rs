@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use outreach_domain::CaseCommand;
 // The codes are the events' own; their schemas come from `outreach-events`' `openapi` feature.
@@ -26,6 +25,8 @@ use outreach_events::Channel;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, RecordOutreach, RunTheProgram};
@@ -34,25 +35,19 @@ use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{IfMatch, JsonBody, NoBody, Path};
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/cases/{case_id}/assignment", post(assign_supporter))
-        .route(
-            "/v1/cases/{case_id}/contact-attempts",
-            post(record_contact_attempt),
-        )
-        .route("/v1/cases/{case_id}/decline", post(record_decline))
-        .route("/v1/cases/{case_id}/acceptance", post(record_acceptance))
-        .route("/v1/cases/{case_id}/encounters", post(record_encounter))
-        .route("/v1/cases/{case_id}/resources", post(record_resources_sent))
-        .route(
-            "/v1/cases/{case_id}/professional-referrals",
-            post(refer_to_professional_help),
-        )
-        .route("/v1/cases/{case_id}/escalations", post(record_escalation))
-        .route("/v1/cases/{case_id}/closure", post(close_case))
-        .route("/v1/cases/{case_id}/reopening", post(reopen_case))
-        .route("/v1/cases/{case_id}/merge", post(merge_case))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(assign_supporter))
+        .routes(routes!(record_contact_attempt))
+        .routes(routes!(record_decline))
+        .routes(routes!(record_acceptance))
+        .routes(routes!(record_encounter))
+        .routes(routes!(record_resources_sent))
+        .routes(routes!(refer_to_professional_help))
+        .routes(routes!(record_escalation))
+        .routes(routes!(close_case))
+        .routes(routes!(reopen_case))
+        .routes(routes!(merge_case))
 }
 
 /// The case after a command: its id and new version, which is also the response's `ETag`.

@@ -9,8 +9,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use outreach_domain::MemberCommand;
 use outreach_events::care_team_member::{self, DepartmentPreference, SeniorityPreference};
@@ -18,6 +17,8 @@ use outreach_events::Channel;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{ActAsMember, Allowed};
@@ -28,12 +29,12 @@ use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{JsonBody, NoBody, Path};
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/members/{staff_id}", get(get_member))
-        .route("/v1/members/{staff_id}/preferences", put(state_preferences))
-        .route("/v1/members/{staff_id}/opt-out", post(opt_out))
-        .route("/v1/members/{staff_id}/opt-in", post(opt_in))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_member))
+        .routes(routes!(state_preferences))
+        .routes(routes!(opt_out))
+        .routes(routes!(opt_in))
 }
 
 /// The `staff_id` path parameter, checked with the rules of staff ids in bodies.

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use outreach_command_side::Outreach;
 use outreach_domain::InvolvedMember;
@@ -23,6 +22,8 @@ use outreach_events::{Channel, Discipline, Seniority};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, Refer};
@@ -35,8 +36,8 @@ use crate::members::{
 };
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/referrals", post(refer))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(refer))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 //! metadata records.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use outreach_events::author::Attribution;
 use outreach_events::supporter::SupporterEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Allowed, ReadAuthors};
 use crate::attribution::Author;
@@ -18,8 +19,8 @@ use crate::extract::Path;
 use crate::members::staff_id_in_path;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/supporters/{staff_id}/changes", get(roster_changes))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(roster_changes))
 }
 
 /// What a change did to the roster entry.

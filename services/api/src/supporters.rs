@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use outreach_command_side::CommandError;
 use outreach_domain::supporter::{self, SupporterError};
@@ -23,6 +22,8 @@ use outreach_events::{Discipline, Seniority};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Allowed, RunTheProgram};
 use crate::attribution::By;
@@ -36,15 +37,12 @@ use crate::members::{
 use crate::values::TimeOfDay;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/supporters", post(add_supporter).get(list_supporters))
-        .route(
-            "/v1/supporters/{staff_id}",
-            get(get_supporter).put(change_supporter),
-        )
-        .route("/v1/supporters/{staff_id}/pause", post(pause_supporter))
-        .route("/v1/supporters/{staff_id}/resume", post(resume_supporter))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_supporter, list_supporters))
+        .routes(routes!(get_supporter, change_supporter))
+        .routes(routes!(pause_supporter))
+        .routes(routes!(resume_supporter))
 }
 
 // ---------------------------------------------------------------------------------------------
