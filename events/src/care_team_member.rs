@@ -75,37 +75,91 @@ pub struct Preferences {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SupporterGender, description = "The supporter's gender the member would prefer."))]
 pub enum Gender {
     Woman,
     Man,
     NonBinary,
 }
 
+crate::codes!(Gender {
+    Woman => "woman",
+    Man => "man",
+    NonBinary => "non_binary",
+});
+
 /// "Not the same department" is the programs' default; a member may ask for their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "A supporter from another department is the programs' default; a member may ask for their own."
+    )
+)]
 pub enum DepartmentPreference {
     OwnDepartment,
     OtherDepartment,
 }
 
+crate::codes!(DepartmentPreference {
+    OwnDepartment => "own_department",
+    OtherDepartment => "other_department",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "A supporter of similar seniority, or a more senior one.")
+)]
 pub enum SeniorityPreference {
     Similar,
     MoreSenior,
 }
 
+crate::codes!(SeniorityPreference {
+    Similar => "similar",
+    MoreSenior => "more_senior",
+});
+
+/// The name the care team member's events are stored under in the event store (`aggregate_type`).
+pub const AGGREGATE_TYPE: &str = "CareTeamMember";
+
+/// The type each event is stored under (`event_type()`), for readers that pick events by type.
+impl MemberEvent {
+    pub const CASE_STARTED: &'static str = "CaseStarted";
+    pub const CASE_ENDED: &'static str = "CaseEnded";
+    pub const PREFERENCES_STATED: &'static str = "PreferencesStated";
+    pub const OPTED_OUT: &'static str = "OptedOut";
+    pub const OPTED_IN: &'static str = "OptedIn";
+    pub const AUTOMATIC_OUTREACH_SKIPPED: &'static str = "AutomaticOutreachSkipped";
+    pub const PERSONAL_DATA_PURGED: &'static str = "PersonalDataPurged";
+
+    /// Every type, in the order `event_type()` lists them.
+    pub const TYPES: [&'static str; 7] = [
+        Self::CASE_STARTED,
+        Self::CASE_ENDED,
+        Self::PREFERENCES_STATED,
+        Self::OPTED_OUT,
+        Self::OPTED_IN,
+        Self::AUTOMATIC_OUTREACH_SKIPPED,
+        Self::PERSONAL_DATA_PURGED,
+    ];
+}
+
 impl cqrs_es::DomainEvent for MemberEvent {
     fn event_type(&self) -> String {
         match self {
-            MemberEvent::CaseStarted { .. } => "CaseStarted",
-            MemberEvent::CaseEnded { .. } => "CaseEnded",
-            MemberEvent::PreferencesStated { .. } => "PreferencesStated",
-            MemberEvent::OptedOut { .. } => "OptedOut",
-            MemberEvent::OptedIn { .. } => "OptedIn",
-            MemberEvent::AutomaticOutreachSkipped { .. } => "AutomaticOutreachSkipped",
-            MemberEvent::PersonalDataPurged { .. } => "PersonalDataPurged",
+            MemberEvent::CaseStarted { .. } => Self::CASE_STARTED,
+            MemberEvent::CaseEnded { .. } => Self::CASE_ENDED,
+            MemberEvent::PreferencesStated { .. } => Self::PREFERENCES_STATED,
+            MemberEvent::OptedOut { .. } => Self::OPTED_OUT,
+            MemberEvent::OptedIn { .. } => Self::OPTED_IN,
+            MemberEvent::AutomaticOutreachSkipped { .. } => Self::AUTOMATIC_OUTREACH_SKIPPED,
+            MemberEvent::PersonalDataPurged { .. } => Self::PERSONAL_DATA_PURGED,
         }
         .to_string()
     }

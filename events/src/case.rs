@@ -90,27 +90,73 @@ impl CancelReason {
     }
 }
 
+/// The name the outreach case's events are stored under in the event store (`aggregate_type`).
+pub const AGGREGATE_TYPE: &str = "OutreachCase";
+
+/// The type each event is stored under (`event_type()`), for readers that pick events by type.
+impl CaseEvent {
+    pub const CASE_OPENED: &'static str = "CaseOpened";
+    pub const CASE_CANCELLED: &'static str = "CaseCancelled";
+    pub const SUPPORTER_ASSIGNED: &'static str = "SupporterAssigned";
+    pub const CONTACT_ATTEMPTED: &'static str = "ContactAttempted";
+    pub const SUPPORT_DECLINED: &'static str = "SupportDeclined";
+    pub const SUPPORT_ACCEPTED: &'static str = "SupportAccepted";
+    pub const ENCOUNTER_RECORDED: &'static str = "EncounterRecorded";
+    pub const RESOURCES_SENT: &'static str = "ResourcesSent";
+    pub const REFERRED_TO_PROFESSIONAL_HELP: &'static str = "ReferredToProfessionalHelp";
+    pub const ESCALATION_RECORDED: &'static str = "EscalationRecorded";
+    pub const CASE_CLOSED: &'static str = "CaseClosed";
+    pub const CASE_REOPENED: &'static str = "CaseReopened";
+    pub const FIRST_CONTACT_DEADLINE_PASSED: &'static str = "FirstContactDeadlinePassed";
+    pub const TRIGGER_LINKED: &'static str = "TriggerLinked";
+    pub const RESOURCE_SHEET_SENT: &'static str = "ResourceSheetSent";
+    pub const CONTACT_TO_CONFIRM: &'static str = "ContactToConfirm";
+    pub const CONTACT_CONFIRMED: &'static str = "ContactConfirmed";
+
+    /// Every type, in the order `event_type()` lists them.
+    pub const TYPES: [&'static str; 17] = [
+        Self::CASE_OPENED,
+        Self::CASE_CANCELLED,
+        Self::SUPPORTER_ASSIGNED,
+        Self::CONTACT_ATTEMPTED,
+        Self::SUPPORT_DECLINED,
+        Self::SUPPORT_ACCEPTED,
+        Self::ENCOUNTER_RECORDED,
+        Self::RESOURCES_SENT,
+        Self::REFERRED_TO_PROFESSIONAL_HELP,
+        Self::ESCALATION_RECORDED,
+        Self::CASE_CLOSED,
+        Self::CASE_REOPENED,
+        Self::FIRST_CONTACT_DEADLINE_PASSED,
+        Self::TRIGGER_LINKED,
+        Self::RESOURCE_SHEET_SENT,
+        Self::CONTACT_TO_CONFIRM,
+        Self::CONTACT_CONFIRMED,
+    ];
+}
+
 impl cqrs_es::DomainEvent for CaseEvent {
     fn event_type(&self) -> String {
         match self {
-            CaseEvent::CaseOpened(_) => "CaseOpened".to_string(),
-            CaseEvent::CaseCancelled(_) => "CaseCancelled".to_string(),
-            CaseEvent::SupporterAssigned(_) => "SupporterAssigned".to_string(),
-            CaseEvent::ContactAttempted(_) => "ContactAttempted".to_string(),
-            CaseEvent::SupportDeclined(_) => "SupportDeclined".to_string(),
-            CaseEvent::SupportAccepted(_) => "SupportAccepted".to_string(),
-            CaseEvent::EncounterRecorded(_) => "EncounterRecorded".to_string(),
-            CaseEvent::ResourcesSent(_) => "ResourcesSent".to_string(),
-            CaseEvent::ReferredToProfessionalHelp(_) => "ReferredToProfessionalHelp".to_string(),
-            CaseEvent::EscalationRecorded(_) => "EscalationRecorded".to_string(),
-            CaseEvent::CaseClosed(_) => "CaseClosed".to_string(),
-            CaseEvent::CaseReopened(_) => "CaseReopened".to_string(),
-            CaseEvent::FirstContactDeadlinePassed(_) => "FirstContactDeadlinePassed".to_string(),
-            CaseEvent::TriggerLinked(_) => "TriggerLinked".to_string(),
-            CaseEvent::ResourceSheetSent(_) => "ResourceSheetSent".to_string(),
-            CaseEvent::ContactToConfirm(_) => "ContactToConfirm".to_string(),
-            CaseEvent::ContactConfirmed(_) => "ContactConfirmed".to_string(),
+            CaseEvent::CaseOpened(_) => Self::CASE_OPENED,
+            CaseEvent::CaseCancelled(_) => Self::CASE_CANCELLED,
+            CaseEvent::SupporterAssigned(_) => Self::SUPPORTER_ASSIGNED,
+            CaseEvent::ContactAttempted(_) => Self::CONTACT_ATTEMPTED,
+            CaseEvent::SupportDeclined(_) => Self::SUPPORT_DECLINED,
+            CaseEvent::SupportAccepted(_) => Self::SUPPORT_ACCEPTED,
+            CaseEvent::EncounterRecorded(_) => Self::ENCOUNTER_RECORDED,
+            CaseEvent::ResourcesSent(_) => Self::RESOURCES_SENT,
+            CaseEvent::ReferredToProfessionalHelp(_) => Self::REFERRED_TO_PROFESSIONAL_HELP,
+            CaseEvent::EscalationRecorded(_) => Self::ESCALATION_RECORDED,
+            CaseEvent::CaseClosed(_) => Self::CASE_CLOSED,
+            CaseEvent::CaseReopened(_) => Self::CASE_REOPENED,
+            CaseEvent::FirstContactDeadlinePassed(_) => Self::FIRST_CONTACT_DEADLINE_PASSED,
+            CaseEvent::TriggerLinked(_) => Self::TRIGGER_LINKED,
+            CaseEvent::ResourceSheetSent(_) => Self::RESOURCE_SHEET_SENT,
+            CaseEvent::ContactToConfirm(_) => Self::CONTACT_TO_CONFIRM,
+            CaseEvent::ContactConfirmed(_) => Self::CONTACT_CONFIRMED,
         }
+        .to_string()
     }
 
     fn event_version(&self) -> String {

@@ -26,11 +26,22 @@ pub struct ContactAttempted {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "What came of a contact attempt.")
+)]
 pub enum ContactOutcome {
     NoAnswer,
     MessageLeft,
     Reached,
 }
+
+crate::codes!(ContactOutcome {
+    NoAnswer => "no_answer",
+    MessageLeft => "message_left",
+    Reached => "reached",
+});
 
 /// The member declined support. Everyone contacted is still offered the resource sheet, which
 /// the service sends to the member's address; no further contact follows (promise 4). That the
@@ -66,20 +77,46 @@ pub struct EncounterRecorded {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "How a conversation was held.")
+)]
 pub enum Modality {
     Phone,
     Video,
     InPerson,
 }
 
+crate::codes!(Modality {
+    Phone => "phone",
+    Video => "video",
+    InPerson => "in_person",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "One to one, or a group debrief.")
+)]
 pub enum EncounterFormat {
     Individual,
     Group,
 }
 
+crate::codes!(EncounterFormat {
+    Individual => "individual",
+    Group => "group",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "About how long a conversation lasted.")
+)]
 pub enum DurationBand {
     #[serde(rename = "under_15_minutes")]
     UnderFifteenMinutes,
@@ -90,6 +127,13 @@ pub enum DurationBand {
     #[serde(rename = "over_60_minutes")]
     OverAnHour,
 }
+
+crate::codes!(DurationBand {
+    UnderFifteenMinutes => "under_15_minutes",
+    FifteenToThirtyMinutes => "15_to_30_minutes",
+    ThirtyToSixtyMinutes => "30_to_60_minutes",
+    OverAnHour => "over_60_minutes",
+});
 
 /// The supporter recorded that they gave the member resources (seeds 000, 004: "resources sent
 /// as follow-up"). The service also sends the member the program's resource sheet, recorded as
@@ -117,12 +161,24 @@ pub struct ReferredToProfessionalHelp {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "The professional help a member was referred to (tier 3).")
+)]
 pub enum ProfessionalHelp {
     EmployeeAssistance,
     Psychology,
     Chaplaincy,
     Other,
 }
+
+crate::codes!(ProfessionalHelp {
+    EmployeeAssistance => "employee_assistance",
+    Psychology => "psychology",
+    Chaplaincy => "chaplaincy",
+    Other => "other",
+});
 
 /// A limit of confidentiality was reached (promise 5): the category, never a narrative.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,12 +189,24 @@ pub struct EscalationRecorded {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "The limit of confidentiality that was reached (promise 5).")
+)]
 pub enum EscalationCategory {
     DangerToSelfOrOthers,
     ImpairmentPuttingPatientsAtRisk,
     AbuseOrNeglect,
     DiscriminationHarassmentOrRetaliation,
 }
+
+crate::codes!(EscalationCategory {
+    DangerToSelfOrOthers => "danger_to_self_or_others",
+    ImpairmentPuttingPatientsAtRisk => "impairment_putting_patients_at_risk",
+    AbuseOrNeglect => "abuse_or_neglect",
+    DiscriminationHarassmentOrRetaliation => "discrimination_harassment_or_retaliation",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseClosed {
@@ -151,6 +219,13 @@ pub struct CaseClosed {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "Why a case closed: `completed` needs the member to have accepted, `declined` a decline,\n`unreachable` enough attempts without reaching the member; `withdrawn` always fits; `merged`\nis reached through `POST /v1/cases/{case_id}/merge`, which names the case it joins."
+    )
+)]
 pub enum CloseReason {
     Completed,
     Declined,
@@ -159,6 +234,14 @@ pub enum CloseReason {
     /// The same person had two cases (e.g. under two staff ids): this one joined the other.
     Merged,
 }
+
+crate::codes!(CloseReason {
+    Completed => "completed",
+    Declined => "declined",
+    Unreachable => "unreachable",
+    Withdrawn => "withdrawn",
+    Merged => "merged",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseReopened {

@@ -29,6 +29,13 @@ pub struct MemberContact {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "The member's discipline; the program's eligibility policy may serve only some."
+    )
+)]
 pub enum Discipline {
     Physician,
     Resident,
@@ -44,43 +51,26 @@ pub enum Discipline {
     Other,
 }
 
-impl Discipline {
-    pub const ALL: [Discipline; 12] = [
-        Discipline::Physician,
-        Discipline::Resident,
-        Discipline::Fellow,
-        Discipline::Nurse,
-        Discipline::Pharmacist,
-        Discipline::RespiratoryTherapist,
-        Discipline::PhysicalTherapist,
-        Discipline::SocialWork,
-        Discipline::SpiritualCare,
-        Discipline::Supervisor,
-        Discipline::AlliedHealth,
-        Discipline::Other,
-    ];
+crate::codes!(Discipline {
+    Physician => "physician",
+    Resident => "resident",
+    Fellow => "fellow",
+    Nurse => "nurse",
+    Pharmacist => "pharmacist",
+    RespiratoryTherapist => "respiratory_therapist",
+    PhysicalTherapist => "physical_therapist",
+    SocialWork => "social_work",
+    SpiritualCare => "spiritual_care",
+    Supervisor => "supervisor",
+    AlliedHealth => "allied_health",
+    Other => "other",
+});
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Discipline::Physician => "physician",
-            Discipline::Resident => "resident",
-            Discipline::Fellow => "fellow",
-            Discipline::Nurse => "nurse",
-            Discipline::Pharmacist => "pharmacist",
-            Discipline::RespiratoryTherapist => "respiratory_therapist",
-            Discipline::PhysicalTherapist => "physical_therapist",
-            Discipline::SocialWork => "social_work",
-            Discipline::SpiritualCare => "spiritual_care",
-            Discipline::Supervisor => "supervisor",
-            Discipline::AlliedHealth => "allied_health",
-            Discipline::Other => "other",
-        }
-    }
-}
-
-/// In order: matching calls neighbours "similar".
+// In order: matching calls neighbours "similar". (A plain comment: the API documents the
+// code without a description.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Seniority {
     Trainee,
     EarlyCareer,
@@ -88,16 +78,12 @@ pub enum Seniority {
     Senior,
 }
 
-impl Seniority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Seniority::Trainee => "trainee",
-            Seniority::EarlyCareer => "early_career",
-            Seniority::MidCareer => "mid_career",
-            Seniority::Senior => "senior",
-        }
-    }
-}
+crate::codes!(Seniority {
+    Trainee => "trainee",
+    EarlyCareer => "early_career",
+    MidCareer => "mid_career",
+    Senior => "senior",
+});
 
 /// How the member was involved in the reported event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,18 +109,19 @@ impl Involvement {
 /// The member's preferred way to be contacted (seed 000: e-mail by default, phone or text on request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "How the supporter tried to reach the member.")
+)]
 pub enum Channel {
     Email,
     Phone,
     Text,
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Phone => "phone",
-            Channel::Text => "text",
-        }
-    }
-}
+crate::codes!(Channel {
+    Email => "email",
+    Phone => "phone",
+    Text => "text",
+});

@@ -120,16 +120,40 @@ pub enum ReportEvent {
     },
 }
 
+/// The name the safety report's events are stored under in the event store (`aggregate_type`).
+pub const AGGREGATE_TYPE: &str = "SafetyReport";
+
+/// The type each event is stored under (`event_type()`), for readers that pick events by type.
+impl ReportEvent {
+    pub const REPORT_RECORDED: &'static str = "ReportRecorded";
+    pub const STAFF_ADDED: &'static str = "StaffAdded";
+    pub const STAFF_REMOVED: &'static str = "StaffRemoved";
+    pub const REPORT_WITHDRAWN: &'static str = "ReportWithdrawn";
+    pub const REPORT_REVISED: &'static str = "ReportRevised";
+    pub const GROUP_DEBRIEF_PROPOSED: &'static str = "GroupDebriefProposed";
+
+    /// Every type, in the order `event_type()` lists them.
+    pub const TYPES: [&'static str; 6] = [
+        Self::REPORT_RECORDED,
+        Self::STAFF_ADDED,
+        Self::STAFF_REMOVED,
+        Self::REPORT_WITHDRAWN,
+        Self::REPORT_REVISED,
+        Self::GROUP_DEBRIEF_PROPOSED,
+    ];
+}
+
 impl cqrs_es::DomainEvent for ReportEvent {
     fn event_type(&self) -> String {
         match self {
-            ReportEvent::ReportRecorded { .. } => "ReportRecorded".to_string(),
-            ReportEvent::StaffAdded { .. } => "StaffAdded".to_string(),
-            ReportEvent::StaffRemoved { .. } => "StaffRemoved".to_string(),
-            ReportEvent::ReportWithdrawn { .. } => "ReportWithdrawn".to_string(),
-            ReportEvent::ReportRevised { .. } => "ReportRevised".to_string(),
-            ReportEvent::GroupDebriefProposed { .. } => "GroupDebriefProposed".to_string(),
+            ReportEvent::ReportRecorded { .. } => Self::REPORT_RECORDED,
+            ReportEvent::StaffAdded { .. } => Self::STAFF_ADDED,
+            ReportEvent::StaffRemoved { .. } => Self::STAFF_REMOVED,
+            ReportEvent::ReportWithdrawn { .. } => Self::REPORT_WITHDRAWN,
+            ReportEvent::ReportRevised { .. } => Self::REPORT_REVISED,
+            ReportEvent::GroupDebriefProposed { .. } => Self::GROUP_DEBRIEF_PROPOSED,
         }
+        .to_string()
     }
 
     fn event_version(&self) -> String {

@@ -95,6 +95,7 @@ pub struct Training {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TrainingStatus {
     InTraining,
     Trained,
@@ -102,15 +103,11 @@ pub enum TrainingStatus {
     Lapsed,
 }
 
-impl TrainingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrainingStatus::InTraining => "in_training",
-            TrainingStatus::Trained => "trained",
-            TrainingStatus::Lapsed => "lapsed",
-        }
-    }
-}
+crate::codes!(TrainingStatus {
+    InTraining => "in_training",
+    Trained => "trained",
+    Lapsed => "lapsed",
+});
 
 /// When the supporter can take peer support calls, in the program's time zone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +139,7 @@ pub struct DatePeriod {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Day {
     Monday,
     Tuesday,
@@ -151,6 +149,16 @@ pub enum Day {
     Saturday,
     Sunday,
 }
+
+crate::codes!(Day {
+    Monday => "monday",
+    Tuesday => "tuesday",
+    Wednesday => "wednesday",
+    Thursday => "thursday",
+    Friday => "friday",
+    Saturday => "saturday",
+    Sunday => "sunday",
+});
 
 impl Day {
     pub fn weekday(self) -> chrono::Weekday {
@@ -167,15 +175,38 @@ impl Day {
     }
 }
 
+/// The name the peer supporter's events are stored under in the event store (`aggregate_type`).
+pub const AGGREGATE_TYPE: &str = "PeerSupporter";
+
+/// The type each event is stored under (`event_type()`), for readers that pick events by type.
+impl SupporterEvent {
+    pub const SUPPORTER_JOINED: &'static str = "SupporterJoined";
+    pub const SUPPORTER_PROFILE_CHANGED: &'static str = "SupporterProfileChanged";
+    pub const SUPPORTER_PAUSED: &'static str = "SupporterPaused";
+    pub const SUPPORTER_RESUMED: &'static str = "SupporterResumed";
+    pub const CASE_TAKEN: &'static str = "CaseTaken";
+    pub const CASE_RELEASED: &'static str = "CaseReleased";
+
+    /// Every type, in the order `event_type()` lists them.
+    pub const TYPES: [&'static str; 6] = [
+        Self::SUPPORTER_JOINED,
+        Self::SUPPORTER_PROFILE_CHANGED,
+        Self::SUPPORTER_PAUSED,
+        Self::SUPPORTER_RESUMED,
+        Self::CASE_TAKEN,
+        Self::CASE_RELEASED,
+    ];
+}
+
 impl cqrs_es::DomainEvent for SupporterEvent {
     fn event_type(&self) -> String {
         match self {
-            SupporterEvent::SupporterJoined { .. } => "SupporterJoined",
-            SupporterEvent::SupporterProfileChanged { .. } => "SupporterProfileChanged",
-            SupporterEvent::SupporterPaused { .. } => "SupporterPaused",
-            SupporterEvent::SupporterResumed { .. } => "SupporterResumed",
-            SupporterEvent::CaseTaken { .. } => "CaseTaken",
-            SupporterEvent::CaseReleased { .. } => "CaseReleased",
+            SupporterEvent::SupporterJoined { .. } => Self::SUPPORTER_JOINED,
+            SupporterEvent::SupporterProfileChanged { .. } => Self::SUPPORTER_PROFILE_CHANGED,
+            SupporterEvent::SupporterPaused { .. } => Self::SUPPORTER_PAUSED,
+            SupporterEvent::SupporterResumed { .. } => Self::SUPPORTER_RESUMED,
+            SupporterEvent::CaseTaken { .. } => Self::CASE_TAKEN,
+            SupporterEvent::CaseReleased { .. } => Self::CASE_RELEASED,
         }
         .to_string()
     }

@@ -9,11 +9,12 @@
 //! staff id: who they are is personal data the retention purge must be able to forget.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, Caller, ReadAccessAudit};
@@ -22,8 +23,8 @@ use crate::error::{ApiError, Problem};
 use crate::extract::Query;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/access-audit", get(read_access_audit))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(read_access_audit))
 }
 
 /// What was read: the cases shown, a member's record (by someone acting for them), or the

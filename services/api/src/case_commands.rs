@@ -13,15 +13,20 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use outreach_domain::CaseCommand;
-use outreach_events as events;
-use outreach_events::lifecycle;
+// The codes are the events' own; their schemas come from `outreach-events`' `openapi` feature.
+use outreach_events::lifecycle::{
+    CloseReason, ContactOutcome, DurationBand, EncounterFormat, EscalationCategory, Modality,
+    ProfessionalHelp,
+};
+use outreach_events::Channel;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, RecordOutreach, RunTheProgram};
@@ -30,25 +35,19 @@ use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{IfMatch, JsonBody, NoBody, Path};
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/cases/{case_id}/assignment", post(assign_supporter))
-        .route(
-            "/v1/cases/{case_id}/contact-attempts",
-            post(record_contact_attempt),
-        )
-        .route("/v1/cases/{case_id}/decline", post(record_decline))
-        .route("/v1/cases/{case_id}/acceptance", post(record_acceptance))
-        .route("/v1/cases/{case_id}/encounters", post(record_encounter))
-        .route("/v1/cases/{case_id}/resources", post(record_resources_sent))
-        .route(
-            "/v1/cases/{case_id}/professional-referrals",
-            post(refer_to_professional_help),
-        )
-        .route("/v1/cases/{case_id}/escalations", post(record_escalation))
-        .route("/v1/cases/{case_id}/closure", post(close_case))
-        .route("/v1/cases/{case_id}/reopening", post(reopen_case))
-        .route("/v1/cases/{case_id}/merge", post(merge_case))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(assign_supporter))
+        .routes(routes!(record_contact_attempt))
+        .routes(routes!(record_decline))
+        .routes(routes!(record_acceptance))
+        .routes(routes!(record_encounter))
+        .routes(routes!(record_resources_sent))
+        .routes(routes!(refer_to_professional_help))
+        .routes(routes!(record_escalation))
+        .routes(routes!(close_case))
+        .routes(routes!(reopen_case))
+        .routes(routes!(merge_case))
 }
 
 /// The case after a command: its id and new version, which is also the response's `ETag`.
@@ -151,8 +150,8 @@ pub struct CloseCase {
 impl RecordContactAttempt {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::RecordContactAttempt {
-            channel: self.channel.into(),
-            outcome: self.outcome.into(),
+            channel: self.channel,
+            outcome: self.outcome,
             at,
         }
     }
@@ -162,9 +161,9 @@ impl RecordEncounter {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::RecordEncounter {
             held_on: self.held_on,
-            modality: self.modality.into(),
-            format: self.format.into(),
-            duration: self.duration.into(),
+            modality: self.modality,
+            format: self.format,
+            duration: self.duration,
             at,
         }
     }
@@ -173,7 +172,7 @@ impl RecordEncounter {
 impl ReferToProfessionalHelp {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::ReferToProfessionalHelp {
-            service: self.service.into(),
+            service: self.service,
             at,
         }
     }
@@ -182,7 +181,7 @@ impl ReferToProfessionalHelp {
 impl RecordEscalation {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::RecordEscalation {
-            category: self.category.into(),
+            category: self.category,
             at,
         }
     }
@@ -191,7 +190,7 @@ impl RecordEscalation {
 impl CloseCase {
     pub(crate) fn command(self, at: DateTime<Utc>) -> CaseCommand {
         CaseCommand::Close {
-            reason: self.reason.into(),
+            reason: self.reason,
             at,
         }
     }
@@ -225,137 +224,6 @@ impl utoipa::Modify for OptionalNoFieldsBodies {
         }
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// The codes of the commands, mirrored from the domain's events so the OpenAPI document lists
-// the allowed values. Same variant names and wire names as the domain's: the conversion is
-// exhaustive both ways (the reverse direction exists only to make the compiler check it), and
-// a test checks every documented value reads the same on both sides.
-
-macro_rules! mirror {
-    ($api:ident => $module:ident :: $domain:ident { $($variant:ident),+ $(,)? }) => {
-        impl From<$api> for $module::$domain {
-            fn from(value: $api) -> Self {
-                match value {
-                    $($api::$variant => $module::$domain::$variant,)+
-                }
-            }
-        }
-
-        #[cfg(test)]
-        impl From<$module::$domain> for $api {
-            fn from(value: $module::$domain) -> Self {
-                match value {
-                    $($module::$domain::$variant => $api::$variant,)+
-                }
-            }
-        }
-    };
-}
-
-/// How the supporter tried to reach the member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Phone,
-    Text,
-}
-mirror!(Channel => events::Channel { Email, Phone, Text });
-
-/// What came of a contact attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactOutcome {
-    NoAnswer,
-    MessageLeft,
-    Reached,
-}
-mirror!(ContactOutcome => lifecycle::ContactOutcome { NoAnswer, MessageLeft, Reached });
-
-/// How a conversation was held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Modality {
-    Phone,
-    Video,
-    InPerson,
-}
-mirror!(Modality => lifecycle::Modality { Phone, Video, InPerson });
-
-/// One to one, or a group debrief.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EncounterFormat {
-    Individual,
-    Group,
-}
-mirror!(EncounterFormat => lifecycle::EncounterFormat { Individual, Group });
-
-/// About how long a conversation lasted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum DurationBand {
-    #[serde(rename = "under_15_minutes")]
-    UnderFifteenMinutes,
-    #[serde(rename = "15_to_30_minutes")]
-    FifteenToThirtyMinutes,
-    #[serde(rename = "30_to_60_minutes")]
-    ThirtyToSixtyMinutes,
-    #[serde(rename = "over_60_minutes")]
-    OverAnHour,
-}
-mirror!(DurationBand => lifecycle::DurationBand {
-    UnderFifteenMinutes,
-    FifteenToThirtyMinutes,
-    ThirtyToSixtyMinutes,
-    OverAnHour,
-});
-
-/// The professional help a member was referred to (tier 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfessionalHelp {
-    EmployeeAssistance,
-    Psychology,
-    Chaplaincy,
-    Other,
-}
-mirror!(ProfessionalHelp => lifecycle::ProfessionalHelp {
-    EmployeeAssistance,
-    Psychology,
-    Chaplaincy,
-    Other,
-});
-
-/// The limit of confidentiality that was reached (promise 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EscalationCategory {
-    DangerToSelfOrOthers,
-    ImpairmentPuttingPatientsAtRisk,
-    AbuseOrNeglect,
-    DiscriminationHarassmentOrRetaliation,
-}
-mirror!(EscalationCategory => lifecycle::EscalationCategory {
-    DangerToSelfOrOthers,
-    ImpairmentPuttingPatientsAtRisk,
-    AbuseOrNeglect,
-    DiscriminationHarassmentOrRetaliation,
-});
-
-/// Why a case closed: `completed` needs the member to have accepted, `declined` a decline,
-/// `unreachable` enough attempts without reaching the member; `withdrawn` always fits; `merged`
-/// is reached through `POST /v1/cases/{case_id}/merge`, which names the case it joins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    Completed,
-    Declined,
-    Unreachable,
-    Withdrawn,
-    Merged,
-}
-mirror!(CloseReason => lifecycle::CloseReason { Completed, Declined, Unreachable, Withdrawn, Merged });
 
 // ---------------------------------------------------------------------------------------------
 // The problems every command can answer with; each endpoint adds its 422 and the rules behind it.
@@ -738,33 +606,34 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// Every value the document lists reads as the same code in the API and in the domain.
-    pub(crate) fn reads_the_same<Api, Domain>()
+    /// The document lists every code the domain names (`ALL`, `as_str`: what pages offer), and
+    /// each is what serde reads, and writes back the same: the schema's names are serde's.
+    pub(crate) fn reads_the_same<Code>(all: &[Code], as_str: fn(Code) -> &'static str)
     where
-        Api: PartialSchema + DeserializeOwned + Into<Domain>,
-        Domain: DeserializeOwned + PartialEq + std::fmt::Debug,
+        Code: PartialSchema + DeserializeOwned + Serialize + Copy,
     {
-        let schema = serde_json::to_value(Api::schema()).unwrap();
+        let schema = serde_json::to_value(Code::schema()).unwrap();
         let values = schema["enum"].as_array().expect("an enum schema").clone();
         assert!(!values.is_empty());
+        let names: Vec<_> = all.iter().map(|&code| as_str(code)).collect();
+        assert_eq!(values, names, "documented codes and the domain's");
         for value in values {
-            let api: Api = serde_json::from_value(value.clone()).unwrap();
-            let domain: Domain = serde_json::from_value(value.clone())
+            let code: Code = serde_json::from_value(value.clone())
                 .unwrap_or_else(|e| panic!("the domain does not read {value}: {e}"));
-            assert_eq!(api.into(), domain, "{value}");
+            assert_eq!(serde_json::to_value(code).unwrap(), value);
         }
     }
 
     #[test]
     fn the_api_codes_are_the_domain_codes() {
-        reads_the_same::<Channel, events::Channel>();
-        reads_the_same::<ContactOutcome, lifecycle::ContactOutcome>();
-        reads_the_same::<Modality, lifecycle::Modality>();
-        reads_the_same::<EncounterFormat, lifecycle::EncounterFormat>();
-        reads_the_same::<DurationBand, lifecycle::DurationBand>();
-        reads_the_same::<ProfessionalHelp, lifecycle::ProfessionalHelp>();
-        reads_the_same::<EscalationCategory, lifecycle::EscalationCategory>();
-        reads_the_same::<CloseReason, lifecycle::CloseReason>();
+        reads_the_same(&Channel::ALL, Channel::as_str);
+        reads_the_same(&ContactOutcome::ALL, ContactOutcome::as_str);
+        reads_the_same(&Modality::ALL, Modality::as_str);
+        reads_the_same(&EncounterFormat::ALL, EncounterFormat::as_str);
+        reads_the_same(&DurationBand::ALL, DurationBand::as_str);
+        reads_the_same(&ProfessionalHelp::ALL, ProfessionalHelp::as_str);
+        reads_the_same(&EscalationCategory::ALL, EscalationCategory::as_str);
+        reads_the_same(&CloseReason::ALL, CloseReason::as_str);
     }
 
     #[test]

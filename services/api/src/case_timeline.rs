@@ -6,11 +6,12 @@
 //! manager sees the steps without their authors.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, Permission, ReadAuthors, RunTheProgram};
@@ -20,8 +21,8 @@ use crate::error::{ApiError, Problem};
 use crate::extract::Path;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/cases/{case_id}/timeline", get(get_case_timeline))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(get_case_timeline))
 }
 
 /// What a step of the case was: one per kind of event of the case.

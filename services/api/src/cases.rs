@@ -6,11 +6,12 @@ use std::str::FromStr;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, RunTheProgram};
@@ -19,10 +20,10 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/cases", get(list_cases))
-        .route("/v1/cases/{case_id}", get(get_case))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_cases))
+        .routes(routes!(get_case))
 }
 
 /// Where a case stands: `open` until a supporter is `assigned`, then the member is `reached`

@@ -5,28 +5,26 @@
 //! replaced with details they entered (from the hospital's directory, say).
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::Router;
 use chrono::Utc;
 use outreach_domain::case::ContactRoutes;
 use outreach_domain::CaseCommand;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, RunTheProgram};
 use crate::attribution::By;
-use crate::case_commands::{act, CaseVersion, Channel, CommandProblems};
+use crate::case_commands::{act, CaseVersion, CommandProblems};
 use crate::error::{ApiError, Problem};
 use crate::extract::{IfMatch, JsonBody, Path};
 use crate::referrals::ReferralContact;
 use crate::ApiState;
+use outreach_events::Channel;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route(
-        "/v1/cases/{case_id}/contact-confirmation",
-        post(confirm_contact),
-    )
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(confirm_contact))
 }
 
 /// Confirm the contact details held on the case: `{}` confirms the referrer's suggestion as it

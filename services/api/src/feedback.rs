@@ -41,13 +41,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use chrono::{Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use outreach_projections::feedback_links::LinkKey;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path};
@@ -59,8 +59,8 @@ const HELPFULNESS: std::ops::RangeInclusive<i64> = 1..=5;
 /// The key of the advisory lock that takes answers one at a time ("feedback" in ASCII).
 const ANSWER_LOCK: i64 = 0x6665_6564_6261_636b;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/feedback/{token}", post(give_feedback))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(give_feedback))
 }
 
 /// Two ratings, and nothing else: no free text, by design.

@@ -2,11 +2,12 @@
 //! read model: where and when, and how many people, never who.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Allowed, RunTheProgram};
 use crate::cases::ReportRef;
@@ -17,8 +18,8 @@ use crate::ApiState;
 /// The list shows at most this many proposals, the newest.
 const LIMIT: i64 = 200;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/group-debriefs", get(list_group_debriefs))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(list_group_debriefs))
 }
 
 /// A report that calls for a group debrief as well as individual outreach: it names more than

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Allowed, ScrapeMetrics};
 use crate::ApiState;
@@ -20,15 +21,13 @@ const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 /// often `/readyz` is called (it is public), the database is asked at most once in this time.
 const FRESH_FOR: Duration = Duration::from_secs(1);
 
-pub(crate) fn routes() -> Router<ApiState> {
-    let known = Arc::new(Known::default());
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route(
-            "/readyz",
-            get(move |State(state): State<ApiState>| readyz(state, known.clone())),
-        )
-        .route("/metrics", get(metrics))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        // What readiness last found, shared by every call to this router's `/readyz`.
+        .layer(Extension(Arc::new(Known::default())))
 }
 
 /// What readiness last found out about the database and the projections, and when.
@@ -174,7 +173,10 @@ pub(crate) async fn healthz() -> Json<Health> {
         (status = 503, description = "The database or the broker is unreachable", body = Readiness),
     )
 )]
-pub(crate) async fn readyz(state: ApiState, known: Arc<Known>) -> (StatusCode, Json<Readiness>) {
+pub(crate) async fn readyz(
+    State(state): State<ApiState>,
+    Extension(known): Extension<Arc<Known>>,
+) -> (StatusCode, Json<Readiness>) {
     let (database, projections) = known.now(&state.pool).await;
     let broker = if state.broker.is_reachable() {
         Reachability::Ok

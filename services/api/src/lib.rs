@@ -16,13 +16,11 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-// `#[macro_use]`: `members` and `supporters` mirror domain codes with the case commands' `mirror!`.
-#[macro_use]
-mod case_commands;
 mod access;
 mod access_audit;
 mod attribution;
 pub mod audit_chain;
+mod case_commands;
 mod case_timeline;
 mod cases;
 mod contact_confirmation;
@@ -114,24 +112,11 @@ pub fn router_with_dashboard(state: ApiState, dashboard: Arc<Dashboard>) -> Rout
 }
 
 fn build(state: ApiState, dashboard: Option<Arc<Dashboard>>) -> Router {
-    let api = Router::new()
-        .merge(cases::routes())
-        .merge(case_timeline::routes())
-        .merge(my_cases::routes())
-        .merge(access_audit::routes())
-        .merge(case_commands::routes())
-        .merge(contact_confirmation::routes())
-        .merge(members::routes())
-        .merge(referrals::routes())
-        .merge(supporters::routes())
-        .merge(roster_changes::routes())
-        .merge(matching::routes())
-        .merge(statistics::routes())
-        .merge(feedback::routes())
+    // The documented routes, each registered with its documentation; the document is built
+    // from the same routes in `openapi`.
+    let (documented, _) = openapi::routes().split_for_parts();
+    let api = documented
         .merge(web::feedback_page())
-        .merge(group_debriefs::routes())
-        .merge(health::routes())
-        .merge(openapi::routes())
         .with_state(state.clone());
     let routes = match dashboard {
         Some(dashboard) => api.merge(web::routes(state, dashboard)),

@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use outreach_domain::matching::{Candidate, Exclusion};
 use outreach_projections::candidates;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, RunTheProgram};
@@ -19,8 +20,8 @@ use crate::error::{ApiError, Problem};
 use crate::extract::Path;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/cases/{case_id}/candidates", get(list_candidates))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(list_candidates))
 }
 
 /// The supporters who may be offered the case, best first, and those who may not.

@@ -9,31 +9,32 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use outreach_domain::MemberCommand;
-use outreach_events as events;
-use outreach_events::care_team_member;
+use outreach_events::care_team_member::{self, DepartmentPreference, SeniorityPreference};
+use outreach_events::Channel;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{ActAsMember, Allowed};
 use crate::access_audit::{self, Read};
 use crate::attribution::By;
-use crate::case_commands::{Channel, NoFields, StaffId};
+use crate::case_commands::{NoFields, StaffId};
 use crate::error::{ApiError, Problem, PROBLEM_CONTENT_TYPE};
 use crate::extract::{JsonBody, NoBody, Path};
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/members/{staff_id}", get(get_member))
-        .route("/v1/members/{staff_id}/preferences", put(state_preferences))
-        .route("/v1/members/{staff_id}/opt-out", post(opt_out))
-        .route("/v1/members/{staff_id}/opt-in", post(opt_in))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_member))
+        .routes(routes!(state_preferences))
+        .routes(routes!(opt_out))
+        .routes(routes!(opt_in))
 }
 
 /// The `staff_id` path parameter, checked with the rules of staff ids in bodies.
@@ -62,7 +63,7 @@ pub struct StatePreferences {
     pub channel: Option<Channel>,
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
-    pub supporter_gender: Option<SupporterGender>,
+    pub supporter_gender: Option<care_team_member::Gender>,
     /// The name of a specialty, at most 100 characters; longer is refused (422
     /// `specialty-too-long`).
     #[serde(default, deserialize_with = "crate::extract::present")]
@@ -83,11 +84,11 @@ pub struct StatePreferences {
 impl From<StatePreferences> for care_team_member::Preferences {
     fn from(value: StatePreferences) -> Self {
         Self {
-            channel: value.channel.map(Into::into),
-            supporter_gender: value.supporter_gender.map(Into::into),
+            channel: value.channel,
+            supporter_gender: value.supporter_gender,
             supporter_specialty: value.supporter_specialty,
-            supporter_department: value.supporter_department.map(Into::into),
-            supporter_seniority: value.supporter_seniority.map(Into::into),
+            supporter_department: value.supporter_department,
+            supporter_seniority: value.supporter_seniority,
             supporter_language: value.supporter_language.map(|l| l.0),
         }
     }
@@ -121,16 +122,16 @@ pub struct MemberRecord {
 /// read the same as the API's (see the tests).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberPreferences {
-    #[schema(value_type = Option<Channel>, required = true)]
-    pub channel: Option<events::Channel>,
-    #[schema(value_type = Option<SupporterGender>, required = true)]
+    #[schema(required = true)]
+    pub channel: Option<Channel>,
+    #[schema(required = true)]
     pub supporter_gender: Option<care_team_member::Gender>,
     #[schema(required = true)]
     pub supporter_specialty: Option<String>,
-    #[schema(value_type = Option<DepartmentPreference>, required = true)]
-    pub supporter_department: Option<care_team_member::DepartmentPreference>,
-    #[schema(value_type = Option<SeniorityPreference>, required = true)]
-    pub supporter_seniority: Option<care_team_member::SeniorityPreference>,
+    #[schema(required = true)]
+    pub supporter_department: Option<DepartmentPreference>,
+    #[schema(required = true)]
+    pub supporter_seniority: Option<SeniorityPreference>,
     #[schema(required = true)]
     pub supporter_language: Option<String>,
 }
@@ -147,83 +148,6 @@ impl From<&care_team_member::Preferences> for MemberPreferences {
         }
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Codes, mirrored from the domain's events like the case commands' (same variant and wire
-// names; a test checks every documented value reads the same on both sides).
-
-/// The member's discipline; the program's eligibility policy may serve only some.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Discipline {
-    Physician,
-    Resident,
-    Fellow,
-    Nurse,
-    Pharmacist,
-    RespiratoryTherapist,
-    PhysicalTherapist,
-    SocialWork,
-    SpiritualCare,
-    Supervisor,
-    AlliedHealth,
-    Other,
-}
-mirror!(Discipline => events::Discipline {
-    Physician,
-    Resident,
-    Fellow,
-    Nurse,
-    Pharmacist,
-    RespiratoryTherapist,
-    PhysicalTherapist,
-    SocialWork,
-    SpiritualCare,
-    Supervisor,
-    AlliedHealth,
-    Other,
-});
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Seniority {
-    Trainee,
-    EarlyCareer,
-    MidCareer,
-    Senior,
-}
-mirror!(Seniority => events::Seniority { Trainee, EarlyCareer, MidCareer, Senior });
-
-/// The supporter's gender the member would prefer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SupporterGender {
-    Woman,
-    Man,
-    NonBinary,
-}
-mirror!(SupporterGender => care_team_member::Gender { Woman, Man, NonBinary });
-
-/// A supporter from another department is the programs' default; a member may ask for their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DepartmentPreference {
-    OwnDepartment,
-    OtherDepartment,
-}
-mirror!(DepartmentPreference => care_team_member::DepartmentPreference {
-    OwnDepartment,
-    OtherDepartment,
-});
-
-/// A supporter of similar seniority, or a more senior one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SeniorityPreference {
-    Similar,
-    MoreSenior,
-}
-mirror!(SeniorityPreference => care_team_member::SeniorityPreference { Similar, MoreSenior });
 
 // ---------------------------------------------------------------------------------------------
 // The problems these endpoints can answer with; each endpoint adds its own 404 or 422.
@@ -460,11 +384,20 @@ mod tests {
 
     #[test]
     fn the_api_codes_are_the_domain_codes() {
-        reads_the_same::<Discipline, events::Discipline>();
-        reads_the_same::<Seniority, events::Seniority>();
-        reads_the_same::<SupporterGender, care_team_member::Gender>();
-        reads_the_same::<DepartmentPreference, care_team_member::DepartmentPreference>();
-        reads_the_same::<SeniorityPreference, care_team_member::SeniorityPreference>();
-        assert_eq!(events::Discipline::ALL.len(), 12);
+        reads_the_same(
+            &outreach_events::Discipline::ALL,
+            outreach_events::Discipline::as_str,
+        );
+        reads_the_same(
+            &outreach_events::Seniority::ALL,
+            outreach_events::Seniority::as_str,
+        );
+        reads_the_same(
+            &care_team_member::Gender::ALL,
+            care_team_member::Gender::as_str,
+        );
+        reads_the_same(&DepartmentPreference::ALL, DepartmentPreference::as_str);
+        reads_the_same(&SeniorityPreference::ALL, SeniorityPreference::as_str);
+        assert_eq!(outreach_events::Discipline::ALL.len(), 12);
     }
 }

@@ -4,11 +4,12 @@
 //! in the access audit.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, Caller, Support};
@@ -18,10 +19,10 @@ use crate::error::{ApiError, Problem};
 use crate::extract::Path;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/my/cases", get(list_my_cases))
-        .route("/v1/my/cases/{case_id}", get(get_my_case))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_my_cases))
+        .routes(routes!(get_my_case))
 }
 
 /// A case as its supporter sees it.

@@ -2,9 +2,10 @@
 
 use std::sync::LazyLock;
 
-use axum::routing::get;
-use axum::{Json, Router};
-use utoipa::OpenApi;
+use axum::Json;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::case_commands::OptionalNoFieldsBodies;
 use crate::{
@@ -19,52 +20,12 @@ use crate::{
         title = "peer-outreach API",
         description = "Outreach cases of clinician peer-support programs. Errors are RFC 9457 problem documents. Cases open from what intake reads on the incidents topic: the four native CloudEvent types (health.safety.incident.reported.v1, .ireport.filed.v1, .incident.amended.v1, .incident.withdrawn.v1; structured or binary mode) and HL7 FHIR R4, R4B and R5 AdverseEvents (alone, contained, or in a Bundle) as CloudEvents whose datacontenttype is application/fhir+json or as bare records with that content-type; schemas/README.md in the repository describes each, and what is kept of it."
     ),
-    paths(
-        cases::list_cases,
-        cases::get_case,
-        case_timeline::get_case_timeline,
-        my_cases::list_my_cases,
-        my_cases::get_my_case,
-        access_audit::read_access_audit,
-        case_commands::assign_supporter,
-        case_commands::record_contact_attempt,
-        case_commands::record_decline,
-        case_commands::record_acceptance,
-        case_commands::record_encounter,
-        case_commands::record_resources_sent,
-        case_commands::refer_to_professional_help,
-        case_commands::record_escalation,
-        case_commands::close_case,
-        case_commands::reopen_case,
-        case_commands::merge_case,
-        contact_confirmation::confirm_contact,
-        referrals::refer,
-        members::get_member,
-        members::state_preferences,
-        members::opt_out,
-        members::opt_in,
-        supporters::add_supporter,
-        supporters::change_supporter,
-        supporters::pause_supporter,
-        supporters::resume_supporter,
-        supporters::list_supporters,
-        supporters::get_supporter,
-        roster_changes::roster_changes,
-        matching::list_candidates,
-        statistics::get_statistics,
-        statistics::publish_statistics,
-        group_debriefs::list_group_debriefs,
-        feedback::give_feedback,
-        health::healthz,
-        health::readyz,
-        health::metrics,
-        openapi_json,
-    ),
     // Problem is listed explicitly: unknown routes and wrong methods answer with it too, and
     // the commands' shared error responses refer to it by name.
     // Subject and Format are in query parameters only, which refer to them without listing them.
+    // The paths, and the schemas their bodies use, come from the routes (`routes`); the
+    // modifiers run once those are in (`openapi`).
     components(schemas(error::Problem, values::Subject, statistics::Format)),
-    modifiers(&OptionalNoFieldsBodies, &BearerTokens, &Links, &AtLeastOneContact),
     tags(
         (name = "cases", description = "Outreach cases, from the outreach read model"),
         (name = "case commands", description = "What program managers and peer supporters record on a case. Facts, codes and dates only: no notes. The read model shows the result shortly after."),
@@ -260,9 +221,40 @@ impl utoipa::Modify for AtLeastOneContact {
     }
 }
 
+/// Every documented route of [`crate::router`], each registered with its documentation.
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(cases::routes())
+        .merge(case_timeline::routes())
+        .merge(my_cases::routes())
+        .merge(access_audit::routes())
+        .merge(case_commands::routes())
+        .merge(contact_confirmation::routes())
+        .merge(members::routes())
+        .merge(referrals::routes())
+        .merge(supporters::routes())
+        .merge(roster_changes::routes())
+        .merge(matching::routes())
+        .merge(statistics::routes())
+        .merge(feedback::routes())
+        .merge(group_debriefs::routes())
+        .merge(health::routes())
+        .routes(routes!(openapi_json))
+}
+
 /// The OpenAPI document for every route of [`crate::router`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let (_, mut openapi) = routes().split_for_parts();
+    let modifiers: [&dyn Modify; 4] = [
+        &OptionalNoFieldsBodies,
+        &BearerTokens,
+        &Links,
+        &AtLeastOneContact,
+    ];
+    for modifier in modifiers {
+        modifier.modify(&mut openapi);
+    }
+    openapi
 }
 
 /// The document as served at `/openapi.json`. utoipa 5.5 writes a link's fields in snake case
@@ -300,10 +292,6 @@ pub fn document() -> serde_json::Value {
 
 // Built once: the document cannot change while the process runs.
 static DOCUMENT: LazyLock<serde_json::Value> = LazyLock::new(document);
-
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/openapi.json", get(openapi_json))
-}
 
 /// This document.
 #[utoipa::path(

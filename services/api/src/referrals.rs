@@ -14,31 +14,32 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use outreach_command_side::Outreach;
 use outreach_domain::InvolvedMember;
 use outreach_events as events;
 use outreach_events::author::Relation;
+use outreach_events::{Channel, Discipline, Seniority};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Allowed, Refer};
 use crate::attribution::By;
-use crate::case_commands::Channel;
 use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
 use crate::members::{
-    problems, Discipline, Email, MemberStaffId, Phone, Seniority, ShortText, INTERNAL,
-    PAYLOAD_TOO_LARGE, UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
+    problems, Email, MemberStaffId, Phone, ShortText, INTERNAL, PAYLOAD_TOO_LARGE, UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
 };
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/referrals", post(refer))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(refer))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,9 +136,9 @@ impl Referral {
                 profile: events::MemberProfile {
                     staff_id: staff_id.0,
                     role: role.0,
-                    discipline: discipline.into(),
+                    discipline,
                     department: department.0,
-                    seniority: seniority.map(Into::into),
+                    seniority,
                     involvement: events::Involvement::Other,
                 },
                 contact: events::MemberContact {
@@ -146,7 +147,7 @@ impl Referral {
                     email: contact.email.map(|e| e.0),
                     phone: contact.phone.map(|p| p.0),
                     mobile: contact.mobile.map(|m| m.0),
-                    preferred_channel: preferred_channel.map(Into::into),
+                    preferred_channel,
                 },
                 // The command side refuses members the program does not serve.
                 eligible: true,

@@ -3,12 +3,14 @@
 //! metadata records.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use outreach_events::author::Attribution;
+use outreach_events::supporter::SupporterEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Allowed, ReadAuthors};
 use crate::attribution::Author;
@@ -17,8 +19,8 @@ use crate::extract::Path;
 use crate::members::staff_id_in_path;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/supporters/{staff_id}/changes", get(roster_changes))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(roster_changes))
 }
 
 /// What a change did to the roster entry.
@@ -36,10 +38,10 @@ pub enum RosterChangeKind {
 impl RosterChangeKind {
     fn of(event_type: &str) -> Option<Self> {
         match event_type {
-            "SupporterJoined" => Some(RosterChangeKind::Joined),
-            "SupporterProfileChanged" => Some(RosterChangeKind::Changed),
-            "SupporterPaused" => Some(RosterChangeKind::Paused),
-            "SupporterResumed" => Some(RosterChangeKind::Resumed),
+            SupporterEvent::SUPPORTER_JOINED => Some(RosterChangeKind::Joined),
+            SupporterEvent::SUPPORTER_PROFILE_CHANGED => Some(RosterChangeKind::Changed),
+            SupporterEvent::SUPPORTER_PAUSED => Some(RosterChangeKind::Paused),
+            SupporterEvent::SUPPORTER_RESUMED => Some(RosterChangeKind::Resumed),
             _ => None,
         }
     }

@@ -16,24 +16,25 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use outreach_domain::period::{NotServed, Period};
 use outreach_domain::suppression::Cell;
 use outreach_projections::statistics_publication::{self, Publication, RequestedBy};
 use outreach_projections::statistics_report::{self, Statistics};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{self, Allowed, Caller, ReadStatistics};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Query};
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/statistics", get(get_statistics))
-        .route("/v1/statistics/publications", post(publish_statistics))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_statistics))
+        .routes(routes!(publish_statistics))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

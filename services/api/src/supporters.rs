@@ -11,16 +11,19 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use outreach_command_side::CommandError;
 use outreach_domain::supporter::{self, SupporterError};
 use outreach_domain::SupporterCommand;
-use outreach_events::supporter as roster;
+use outreach_events::care_team_member::Gender;
+use outreach_events::supporter::{self as roster, Day, TrainingStatus};
+use outreach_events::{Discipline, Seniority};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Allowed, RunTheProgram};
 use crate::attribution::By;
@@ -28,21 +31,18 @@ use crate::case_commands::StaffId;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path, Query};
 use crate::members::{
-    problems, staff_id_in_path, Discipline, Email, Phone, Seniority, ShortText, SupporterGender,
-    INTERNAL, PAYLOAD_TOO_LARGE, UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
+    problems, staff_id_in_path, Email, Phone, ShortText, INTERNAL, PAYLOAD_TOO_LARGE, UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
 };
 use crate::values::TimeOfDay;
 use crate::ApiState;
 
-pub(crate) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/supporters", post(add_supporter).get(list_supporters))
-        .route(
-            "/v1/supporters/{staff_id}",
-            get(get_supporter).put(change_supporter),
-        )
-        .route("/v1/supporters/{staff_id}/pause", post(pause_supporter))
-        .route("/v1/supporters/{staff_id}/resume", post(resume_supporter))
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_supporter, list_supporters))
+        .routes(routes!(get_supporter, change_supporter))
+        .routes(routes!(pause_supporter))
+        .routes(routes!(resume_supporter))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ pub struct RosterEntry {
     /// Only as the supporter describes themselves, and only if they wish.
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false)]
-    pub gender: Option<SupporterGender>,
+    pub gender: Option<Gender>,
     /// One of the program's campuses (configuration: `policy.roster.campuses`).
     pub campus: ShortText,
     pub department: ShortText,
@@ -101,16 +101,6 @@ pub struct Training {
     pub completed_on: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TrainingStatus {
-    InTraining,
-    Trained,
-    /// The refresher is overdue: takes no new cases.
-    Lapsed,
-}
-mirror!(TrainingStatus => roster::TrainingStatus { InTraining, Trained, Lapsed });
-
 /// When the supporter takes peer support calls, in the program's time zone.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -141,19 +131,6 @@ pub struct DatePeriod {
     pub ends: NaiveDate,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Day {
-    Monday,
-    Tuesday,
-    Wednesday,
-    Thursday,
-    Friday,
-    Saturday,
-    Sunday,
-}
-mirror!(Day => roster::Day { Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday });
-
 impl From<Availability> for roster::Availability {
     fn from(value: Availability) -> Self {
         Self {
@@ -161,7 +138,7 @@ impl From<Availability> for roster::Availability {
                 .weekly_hours
                 .into_iter()
                 .map(|h| roster::WeeklyHours {
-                    day: h.day.into(),
+                    day: h.day,
                     starts: h.starts.0,
                     ends: h.ends.0,
                 })
@@ -195,13 +172,13 @@ impl RosterEntry {
             staff_id: self.staff_id.0,
             campus: self.campus.0,
             department: self.department.0,
-            discipline: self.discipline.into(),
+            discipline: self.discipline,
             specialty: self.specialty.map(|s| s.0),
-            seniority: self.seniority.into(),
+            seniority: self.seniority,
             languages: texts(self.languages),
             interests: texts(self.interests),
             training: roster::Training {
-                status: self.training.status.into(),
+                status: self.training.status,
                 completed_on: self.training.completed_on,
             },
             capacity,
@@ -212,7 +189,7 @@ impl RosterEntry {
             family_name: self.family_name.0,
             email: self.email.0,
             phone: self.phone.map(|p| p.0),
-            gender: self.gender.map(Into::into),
+            gender: self.gender,
         };
         supporter::validate(&profile, &contact, &state.commands.policies().roster, today)
             .map_err(refusal)?;
@@ -284,7 +261,7 @@ pub struct Supporter {
     pub email: Option<String>,
     #[schema(required = true)]
     pub phone: Option<String>,
-    #[schema(value_type = Option<SupporterGender>, required = true)]
+    #[schema(value_type = Option<Gender>, required = true)]
     pub gender: Option<String>,
     pub campus: String,
     pub department: String,
@@ -604,7 +581,7 @@ mod tests {
 
     #[test]
     fn the_api_codes_are_the_domain_codes() {
-        reads_the_same::<TrainingStatus, roster::TrainingStatus>();
-        reads_the_same::<Day, roster::Day>();
+        reads_the_same(&TrainingStatus::ALL, TrainingStatus::as_str);
+        reads_the_same(&Day::ALL, Day::as_str);
     }
 }

@@ -187,7 +187,7 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
             "member": {
                 "staff_id": "S-1001",
                 "role": "registered nurse",
-                "discipline": "nursing",
+                "discipline": "nurse",
                 "department": "critical care",
                 "seniority": "senior",
                 "involvement": "primary",

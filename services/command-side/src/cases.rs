@@ -2,6 +2,7 @@
 
 use outreach_domain::case::CaseStatus;
 use outreach_domain::{CaseCommand, OutreachCase, PeerSupporter, SafetyReport, SupporterCommand};
+use outreach_events::supporter::SupporterEvent;
 use uuid::Uuid;
 
 use crate::unit_of_work::UnitOfWork;
@@ -9,10 +10,10 @@ use crate::{CommandError, CommandSide, Metadata};
 
 /// The supporter's events that change the roster entry; slots taken and released follow cases.
 const ROSTER_CHANGES: &[&str] = &[
-    "SupporterJoined",
-    "SupporterProfileChanged",
-    "SupporterPaused",
-    "SupporterResumed",
+    SupporterEvent::SUPPORTER_JOINED,
+    SupporterEvent::SUPPORTER_PROFILE_CHANGED,
+    SupporterEvent::SUPPORTER_PAUSED,
+    SupporterEvent::SUPPORTER_RESUMED,
 ];
 
 /// A change to a roster entry, as the event store recorded it.

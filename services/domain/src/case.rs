@@ -615,7 +615,7 @@ impl OutreachCase {
 }
 
 impl Aggregate for OutreachCase {
-    const TYPE: &'static str = "OutreachCase";
+    const TYPE: &'static str = outreach_events::case::AGGREGATE_TYPE;
     type Command = CaseCommand;
     type Event = CaseEvent;
     type Error = CaseError;

@@ -212,7 +212,7 @@ impl CareTeamMember {
 }
 
 impl Aggregate for CareTeamMember {
-    const TYPE: &'static str = "CareTeamMember";
+    const TYPE: &'static str = outreach_events::care_team_member::AGGREGATE_TYPE;
     type Command = MemberCommand;
     type Event = MemberEvent;
     type Error = MemberError;

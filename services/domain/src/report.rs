@@ -337,7 +337,7 @@ impl SafetyReport {
 }
 
 impl Aggregate for SafetyReport {
-    const TYPE: &'static str = "SafetyReport";
+    const TYPE: &'static str = outreach_events::report::AGGREGATE_TYPE;
     type Command = ReportCommand;
     type Event = ReportEvent;
     type Error = ReportError;

@@ -219,7 +219,7 @@ impl PeerSupporter {
 }
 
 impl Aggregate for PeerSupporter {
-    const TYPE: &'static str = "PeerSupporter";
+    const TYPE: &'static str = outreach_events::supporter::AGGREGATE_TYPE;
     type Command = SupporterCommand;
     type Event = SupporterEvent;
     type Error = SupporterError;

@@ -19,18 +19,19 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use outreach_domain::ids;
-use outreach_events::care_team_member::{MemberEvent, Preferences};
+use outreach_events::care_team_member::{self, MemberEvent, Preferences};
 use outreach_events::lifecycle::{
     CaseClosed, CloseReason, ContactAttempted, ContactOutcome, DurationBand, EncounterFormat,
     EncounterRecorded, EscalationCategory, EscalationRecorded, Modality, ProfessionalHelp,
     ReferredToProfessionalHelp, SupportAccepted, SupportDeclined, SupporterAssigned,
 };
 use outreach_events::supporter::{
-    Availability, SupporterContact, SupporterEvent, SupporterProfile, Training, TrainingStatus,
+    self, Availability, SupporterContact, SupporterEvent, SupporterProfile, Training,
+    TrainingStatus,
 };
 use outreach_events::{
-    CaseEvent, CaseOpened, CaseOpenedFacts, Channel, Discipline, Involvement, MemberContact,
-    MemberProfile, ReportEvent, ReportMember, ReportRef, Seniority, TriggerKind,
+    case, report, CaseEvent, CaseOpened, CaseOpenedFacts, Channel, Discipline, Involvement,
+    MemberContact, MemberProfile, ReportEvent, ReportMember, ReportRef, Seniority, TriggerKind,
 };
 use outreach_privacy::{seal, DataKey, DataKeys};
 use outreach_projections::{ProjectionRunner, RunnerSettings, Setup};
@@ -171,7 +172,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
             joined_at: start,
         };
         stream.push(
-            "PeerSupporter",
+            supporter::AGGREGATE_TYPE,
             ids::supporter_id(&supporter_staff_id(n)),
             &joined,
         );
@@ -206,7 +207,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
             recorded_at: at,
         };
         let report_aggregate = ids::report_id(&report);
-        stream.push("SafetyReport", report_aggregate, &recorded);
+        stream.push(report::AGGREGATE_TYPE, report_aggregate, &recorded);
         for staff in &members {
             let case_id = ids::derivable_before_27::case_id(&report, staff);
             let member = ids::derivable_before_27::member_id(staff);
@@ -216,13 +217,13 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                     staff_id: staff.clone(),
                     opted_out_at: at,
                 };
-                stream.push("CareTeamMember", member, &out);
+                stream.push(care_team_member::AGGREGATE_TYPE, member, &out);
                 let skipped = MemberEvent::AutomaticOutreachSkipped {
                     staff_id: staff.clone(),
                     report: report.clone(),
                     skipped_at: at,
                 };
-                stream.push("CareTeamMember", member, &skipped);
+                stream.push(care_team_member::AGGREGATE_TYPE, member, &skipped);
                 continue;
             }
             let started = MemberEvent::CaseStarted {
@@ -230,7 +231,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                 case_id,
                 started_at: at,
             };
-            stream.push("CareTeamMember", member, &started);
+            stream.push(care_team_member::AGGREGATE_TYPE, member, &started);
             let department = DEPARTMENTS[dice.below(DEPARTMENTS.len())];
             let opened = CaseEvent::CaseOpened(CaseOpened {
                 facts: CaseOpenedFacts {
@@ -260,7 +261,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                     preferred_channel: Some(Channel::Email),
                 }),
             });
-            stream.push_sealed("OutreachCase", case_id, &opened, Some(key(staff)));
+            stream.push_sealed(case::AGGREGATE_TYPE, case_id, &opened, Some(key(staff)));
             if dice.chance(2) {
                 let stated = MemberEvent::PreferencesStated {
                     staff_id: staff.clone(),
@@ -270,7 +271,12 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                     }),
                     stated_at: at,
                 };
-                stream.push_sealed("CareTeamMember", member, &stated, Some(key(staff)));
+                stream.push_sealed(
+                    care_team_member::AGGREGATE_TYPE,
+                    member,
+                    &stated,
+                    Some(key(staff)),
+                );
             }
             if dice.chance(5) {
                 work(&mut dice, &mut stream, case_id, member, at);
@@ -285,7 +291,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                 departments: 3,
                 proposed_at: at,
             };
-            stream.push("SafetyReport", report_aggregate, &proposed);
+            stream.push(report::AGGREGATE_TYPE, report_aggregate, &proposed);
         }
     }
     let purged: Vec<String> = (0..PURGED).map(staff_id).collect();
@@ -297,7 +303,7 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
             purged_at: at,
         };
         stream.push(
-            "CareTeamMember",
+            care_team_member::AGGREGATE_TYPE,
             ids::derivable_before_27::member_id(staff),
             &purge,
         );
@@ -315,8 +321,8 @@ fn work(dice: &mut Dice, stream: &mut Stream, case_id: Uuid, member: Uuid, at: D
         case_id,
         taken_at: hour(1),
     };
-    stream.push("PeerSupporter", supporter_id, &taken);
-    let mut case = |event: CaseEvent| stream.push("OutreachCase", case_id, &event);
+    stream.push(supporter::AGGREGATE_TYPE, supporter_id, &taken);
+    let mut case = |event: CaseEvent| stream.push(case::AGGREGATE_TYPE, case_id, &event);
     case(CaseEvent::SupporterAssigned(SupporterAssigned {
         supporter_id: supporter.clone(),
         assigned_at: hour(1),
@@ -381,12 +387,12 @@ fn work(dice: &mut Dice, stream: &mut Stream, case_id: Uuid, member: Uuid, at: D
         case_id,
         released_at: hour(96),
     };
-    stream.push("PeerSupporter", supporter_id, &released);
+    stream.push(supporter::AGGREGATE_TYPE, supporter_id, &released);
     let ended = MemberEvent::CaseEnded {
         case_id,
         ended_at: hour(96),
     };
-    stream.push("CareTeamMember", member, &ended);
+    stream.push(care_team_member::AGGREGATE_TYPE, member, &ended);
 }
 
 /// Inserts the stream in transactions of 10,000 events, as multi-row inserts.

@@ -27,6 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
+use outreach_events::case;
 use outreach_events::lifecycle::SupporterAssigned;
 use outreach_events::supporter::{SupporterContact, SupporterEvent};
 use outreach_events::{CaseEvent, MemberContact};
@@ -76,7 +77,9 @@ impl Projection for AssignmentNotices {
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
         let mut steps = crate::outbox::steps(db, events, Step::Purge, |event| {
-            if event.aggregate_type != "OutreachCase" || event.event_type != "SupporterAssigned" {
+            if event.aggregate_type != case::AGGREGATE_TYPE
+                || event.event_type != CaseEvent::SUPPORTER_ASSIGNED
+            {
                 return Ok(None);
             }
             let CaseEvent::SupporterAssigned(assigned) = event.decode::<CaseEvent>()? else {
@@ -310,7 +313,7 @@ mod tests {
 
     fn stored(sequence: i64) -> StoredEvent {
         StoredEvent {
-            aggregate_type: "OutreachCase".into(),
+            aggregate_type: case::AGGREGATE_TYPE.into(),
             aggregate_id: Uuid::from_u128(7).to_string(),
             sequence,
             event_type: "SupporterAssigned".into(),
@@ -498,7 +501,7 @@ mod tests {
             let db = TestDb::new().await;
             let case = Uuid::new_v4();
             let supporter = outreach_domain::ids::supporter_id("S1");
-            db.append("OutreachCase", case, 1, "CaseOpened", opened(case))
+            db.append(case::AGGREGATE_TYPE, case, 1, "CaseOpened", opened(case))
                 .await;
             db.append(
                 "PeerSupporter",
@@ -517,7 +520,13 @@ mod tests {
             )
             .await;
             let event = db
-                .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
+                .append(
+                    case::AGGREGATE_TYPE,
+                    case,
+                    2,
+                    "SupporterAssigned",
+                    assignment(),
+                )
                 .await;
 
             db.notify(&event).await.unwrap();
@@ -555,7 +564,7 @@ mod tests {
             let db = TestDb::new().await;
             let case = Uuid::new_v4();
             let supporter = outreach_domain::ids::supporter_id("S1");
-            db.append("OutreachCase", case, 1, "CaseOpened", opened(case))
+            db.append(case::AGGREGATE_TYPE, case, 1, "CaseOpened", opened(case))
                 .await;
             db.append(
                 "PeerSupporter",
@@ -566,7 +575,13 @@ mod tests {
             )
             .await;
             let event = db
-                .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
+                .append(
+                    case::AGGREGATE_TYPE,
+                    case,
+                    2,
+                    "SupporterAssigned",
+                    assignment(),
+                )
                 .await;
             db.notify(&event).await.unwrap();
             // The Kafka notice went out; the e-mail is still waiting.
@@ -604,10 +619,16 @@ mod tests {
         async fn a_supporter_not_on_the_roster_gets_the_kafka_notice_only() {
             let db = TestDb::new().await;
             let case = Uuid::new_v4();
-            db.append("OutreachCase", case, 1, "CaseOpened", opened(case))
+            db.append(case::AGGREGATE_TYPE, case, 1, "CaseOpened", opened(case))
                 .await;
             let event = db
-                .append("OutreachCase", case, 2, "SupporterAssigned", assignment())
+                .append(
+                    case::AGGREGATE_TYPE,
+                    case,
+                    2,
+                    "SupporterAssigned",
+                    assignment(),
+                )
                 .await;
 
             db.notify(&event).await.unwrap();
@@ -625,7 +646,7 @@ mod tests {
             let db = TestDb::new().await;
             let event = db
                 .append(
-                    "OutreachCase",
+                    case::AGGREGATE_TYPE,
                     Uuid::new_v4(),
                     2,
                     "SupporterAssigned",

@@ -13,6 +13,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use outreach_events::author::Attribution;
+use outreach_events::case;
 use outreach_events::CaseEvent;
 use serde::Deserialize;
 use sqlx::PgConnection;
@@ -23,7 +24,7 @@ use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 pub struct CaseTimeline;
 
 /// Every event of a case is a step of its timeline.
-const READS: &[&str] = case_event_types!("ContactToConfirm", "ContactConfirmed");
+const READS: &[&str] = &CaseEvent::TYPES;
 
 #[async_trait]
 impl Projection for CaseTimeline {
@@ -50,7 +51,7 @@ impl Projection for CaseTimeline {
     ) -> Result<(), ProjectionError> {
         let mut steps = Vec::with_capacity(events.len());
         for event in events {
-            if event.aggregate_type != "OutreachCase" {
+            if event.aggregate_type != case::AGGREGATE_TYPE {
                 continue;
             }
             let _applying = crate::applying(self.name(), event).entered();
@@ -312,7 +313,7 @@ mod tests {
 
     fn stored_with(metadata: serde_json::Value) -> StoredEvent {
         StoredEvent {
-            aggregate_type: "OutreachCase".into(),
+            aggregate_type: case::AGGREGATE_TYPE.into(),
             aggregate_id: Uuid::from_u128(7).to_string(),
             sequence: 1,
             event_type: "ContactAttempted".into(),

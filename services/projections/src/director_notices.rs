@@ -25,6 +25,7 @@
 //! ones (with their old idempotency keys): keep the ids, or stop rebuilding this projection.
 
 use async_trait::async_trait;
+use outreach_events::case;
 use outreach_events::lifecycle::EscalationRecorded;
 use outreach_events::CaseEvent;
 use serde_json::json;
@@ -78,7 +79,9 @@ impl Projection for DirectorNotices {
 
 /// The director's notice of an escalation; `None` for any other event.
 fn notice(event: &StoredEvent) -> Result<Option<OutboxRow>, ProjectionError> {
-    if event.aggregate_type != "OutreachCase" || event.event_type != "EscalationRecorded" {
+    if event.aggregate_type != case::AGGREGATE_TYPE
+        || event.event_type != CaseEvent::ESCALATION_RECORDED
+    {
         return Ok(None);
     }
     let CaseEvent::EscalationRecorded(escalation) = event.decode::<CaseEvent>()? else {
@@ -136,7 +139,7 @@ mod tests {
         }))
         .unwrap();
         StoredEvent {
-            aggregate_type: "OutreachCase".into(),
+            aggregate_type: case::AGGREGATE_TYPE.into(),
             aggregate_id: case.to_string(),
             sequence,
             event_type: "EscalationRecorded".into(),

@@ -37,6 +37,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use outreach_events::care_team_member::MemberEvent;
+use outreach_events::case;
 use outreach_events::lifecycle::{CaseClosed, CloseReason};
 use outreach_events::{CaseEvent, CaseOpened};
 use outreach_texts::Language;
@@ -112,7 +113,9 @@ impl Projection for FeedbackInvitations {
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
         let mut steps = crate::outbox::steps(db, events, Step::Purge, |event| {
-            if event.aggregate_type != "OutreachCase" || event.event_type != "CaseClosed" {
+            if event.aggregate_type != case::AGGREGATE_TYPE
+                || event.event_type != CaseEvent::CASE_CLOSED
+            {
                 return Ok(None);
             }
             let CaseEvent::CaseClosed(closed) = event.decode::<CaseEvent>()? else {
@@ -456,7 +459,7 @@ mod tests {
             merged_into: None,
         });
         StoredEvent {
-            aggregate_type: "OutreachCase".into(),
+            aggregate_type: case::AGGREGATE_TYPE.into(),
             aggregate_id: case_id.to_string(),
             sequence,
             event_type: "CaseClosed".into(),
@@ -599,7 +602,7 @@ mod tests {
                     },
                 );
                 self.append(
-                    "OutreachCase",
+                    case::AGGREGATE_TYPE,
                     case,
                     1,
                     "CaseOpened",
@@ -616,7 +619,7 @@ mod tests {
                     merged_into: None,
                 });
                 self.append(
-                    "OutreachCase",
+                    case::AGGREGATE_TYPE,
                     case,
                     sequence,
                     "CaseClosed",
@@ -719,8 +722,14 @@ mod tests {
                 (3, "ContactConfirmed", confirmed),
             ] {
                 let payload = serde_json::to_value(event).unwrap();
-                db.append("OutreachCase", case, sequence, event_type, payload)
-                    .await;
+                db.append(
+                    outreach_events::case::AGGREGATE_TYPE,
+                    case,
+                    sequence,
+                    event_type,
+                    payload,
+                )
+                .await;
             }
 
             db.invite(&db.close(case, 4, CloseReason::Completed).await)

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use outreach_events::report;
 use outreach_events::{ReportEvent, ReportRef};
 use sqlx::PgConnection;
 
@@ -80,7 +81,9 @@ struct Proposal {
 
 fn proposal(event: &StoredEvent) -> Result<Option<Proposal>, ProjectionError> {
     // Filtered on the stored type first: the report's other events are never decoded here.
-    if event.aggregate_type != "SafetyReport" || event.event_type != "GroupDebriefProposed" {
+    if event.aggregate_type != report::AGGREGATE_TYPE
+        || event.event_type != ReportEvent::GROUP_DEBRIEF_PROPOSED
+    {
         return Ok(None);
     }
     let ReportEvent::GroupDebriefProposed {

@@ -6,31 +6,6 @@
 //! in-process query dispatch is not used: it runs after commit (a crash in between loses the
 //! update) and its replay is not in commit order.
 
-/// The stored types of the outreach case's events (all of them), followed by `$extra` types.
-/// Defined before the modules, which use it.
-macro_rules! case_event_types {
-    ($($extra:literal),* $(,)?) => {
-        &[
-            "CaseOpened",
-            "TriggerLinked",
-            "CaseCancelled",
-            "SupporterAssigned",
-            "ContactAttempted",
-            "SupportDeclined",
-            "SupportAccepted",
-            "EncounterRecorded",
-            "ResourcesSent",
-            "ReferredToProfessionalHelp",
-            "EscalationRecorded",
-            "CaseClosed",
-            "CaseReopened",
-            "FirstContactDeadlinePassed",
-            "ResourceSheetSent",
-            $($extra),*
-        ]
-    };
-}
-
 pub mod alert_messages;
 mod assignment_notices;
 pub mod candidates;
@@ -79,6 +54,26 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
+
+/// The stored types of every outreach case event, then `more`: what a read model of whole cases
+/// reads. `N` is their number (`CaseEvent::TYPES.len()` and the others), checked as it compiles.
+pub(crate) const fn case_event_types_and<const N: usize>(
+    more: &[&'static str],
+) -> [&'static str; N] {
+    let case = outreach_events::CaseEvent::TYPES;
+    assert!(case.len() + more.len() == N, "N counts every type");
+    let mut types = [""; N];
+    let mut i = 0;
+    while i < N {
+        types[i] = if i < case.len() {
+            case[i]
+        } else {
+            more[i - case.len()]
+        };
+        i += 1;
+    }
+    types
+}
 
 /// The events a projection reads, by stored type. The runner fetches only these (the others
 /// never leave the database) and hands them over in batches; the checkpoint still moves over

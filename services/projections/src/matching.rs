@@ -15,39 +15,41 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use outreach_events::care_team_member::MemberEvent;
-use outreach_events::supporter::{SupporterContact, SupporterEvent, SupporterProfile};
+use outreach_events::care_team_member::{self, MemberEvent};
+use outreach_events::case;
+use outreach_events::report;
+use outreach_events::supporter::{self, SupporterContact, SupporterEvent, SupporterProfile};
 use outreach_events::{CaseEvent, CaseOpened, ReportEvent, ReportRef};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{Projection, ProjectionError, Reads, StoredEvent};
 
-const CASE: &str = "OutreachCase";
-const REPORT: &str = "SafetyReport";
-const MEMBER: &str = "CareTeamMember";
-const SUPPORTER: &str = "PeerSupporter";
+const CASE: &str = case::AGGREGATE_TYPE;
+const REPORT: &str = report::AGGREGATE_TYPE;
+const MEMBER: &str = care_team_member::AGGREGATE_TYPE;
+const SUPPORTER: &str = supporter::AGGREGATE_TYPE;
 
 pub struct MatchingProjection;
 
 const READS: &[&str] = &[
-    "CaseOpened",
-    "SupporterAssigned",
-    "CaseClosed",
-    "CaseCancelled",
-    "CaseReopened",
-    "TriggerLinked",
-    "ReportRecorded",
-    "StaffAdded",
-    "StaffRemoved",
-    "PreferencesStated",
-    "PersonalDataPurged",
-    "SupporterJoined",
-    "SupporterProfileChanged",
-    "SupporterPaused",
-    "SupporterResumed",
-    "CaseTaken",
-    "CaseReleased",
+    CaseEvent::CASE_OPENED,
+    CaseEvent::SUPPORTER_ASSIGNED,
+    CaseEvent::CASE_CLOSED,
+    CaseEvent::CASE_CANCELLED,
+    CaseEvent::CASE_REOPENED,
+    CaseEvent::TRIGGER_LINKED,
+    ReportEvent::REPORT_RECORDED,
+    ReportEvent::STAFF_ADDED,
+    ReportEvent::STAFF_REMOVED,
+    MemberEvent::PREFERENCES_STATED,
+    MemberEvent::PERSONAL_DATA_PURGED,
+    SupporterEvent::SUPPORTER_JOINED,
+    SupporterEvent::SUPPORTER_PROFILE_CHANGED,
+    SupporterEvent::SUPPORTER_PAUSED,
+    SupporterEvent::SUPPORTER_RESUMED,
+    SupporterEvent::CASE_TAKEN,
+    SupporterEvent::CASE_RELEASED,
 ];
 
 /// One row of `matching_cases`.

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use outreach_events::care_team_member::MemberEvent;
+use outreach_events::case;
 use outreach_events::lifecycle::ContactOutcome;
 use outreach_events::{CaseEvent, CaseOpened};
 use sqlx::PgConnection;
@@ -77,8 +79,10 @@ pub(crate) enum Applied {
     Purge { staff_id: String },
 }
 
-const READS: &[&str] =
-    case_event_types!("PersonalDataPurged", "ContactToConfirm", "ContactConfirmed");
+// Every case event, and the purge that takes the member's name and contact details away.
+const READS: &[&str] = &crate::case_event_types_and::<{ CaseEvent::TYPES.len() + 1 }>(&[
+    MemberEvent::PERSONAL_DATA_PURGED,
+]);
 
 #[async_trait]
 impl Projection for OutreachProjection {
@@ -175,7 +179,7 @@ fn read(event: &StoredEvent) -> Result<Option<Applied>, ProjectionError> {
     if let Some(staff_id) = crate::purge::purged_member(event)? {
         return Ok(Some(Applied::Purge { staff_id }));
     }
-    if event.aggregate_type != "OutreachCase" || !READS.contains(&event.event_type.as_str()) {
+    if event.aggregate_type != case::AGGREGATE_TYPE || !READS.contains(&event.event_type.as_str()) {
         return Ok(None);
     }
     Ok(Some(Applied::Case {
@@ -683,7 +687,8 @@ mod tests {
         for n in 1..=7u128 {
             let id = Uuid::from_u128(n);
             let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-            db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+            db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+                .await;
         }
         for n in 1..=3u128 {
             let assigned = CaseEvent::SupporterAssigned(SupporterAssigned {
@@ -692,7 +697,7 @@ mod tests {
             });
             let payload = serde_json::to_value(assigned).unwrap();
             db.append(
-                "OutreachCase",
+                case::AGGREGATE_TYPE,
                 Uuid::from_u128(n),
                 2,
                 "SupporterAssigned",
@@ -701,8 +706,14 @@ mod tests {
             .await;
         }
         let payload = serde_json::to_value(closed(CloseReason::Completed, 5)).unwrap();
-        db.append("OutreachCase", Uuid::from_u128(1), 3, "CaseClosed", payload)
-            .await;
+        db.append(
+            case::AGGREGATE_TYPE,
+            Uuid::from_u128(1),
+            3,
+            "CaseClosed",
+            payload,
+        )
+        .await;
         let settings = RunnerSettings {
             batch_size: 2,
             rebuild_batch_size: 3,

@@ -28,6 +28,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_domain::alerts::{on_call, RotaEntry};
+use outreach_events::case;
 use outreach_events::lifecycle::EscalationCategory;
 use outreach_events::supporter::Availability;
 use outreach_events::CaseEvent;
@@ -74,7 +75,7 @@ pub(crate) enum Step {
 
 /// The step `event` calls for, if any.
 pub(crate) fn step(event: &StoredEvent) -> Result<Option<Step>, ProjectionError> {
-    if event.aggregate_type != "OutreachCase" {
+    if event.aggregate_type != case::AGGREGATE_TYPE {
         return Ok(None);
     }
     let case_id = event.aggregate_uuid()?;
@@ -144,12 +145,12 @@ impl Projection for ProgramAlerts {
     fn reads(&self) -> Reads {
         Reads {
             event_types: &[
-                "CaseOpened",
-                "ContactAttempted",
-                "CaseClosed",
-                "CaseCancelled",
-                "FirstContactDeadlinePassed",
-                "EscalationRecorded",
+                CaseEvent::CASE_OPENED,
+                CaseEvent::CONTACT_ATTEMPTED,
+                CaseEvent::CASE_CLOSED,
+                CaseEvent::CASE_CANCELLED,
+                CaseEvent::FIRST_CONTACT_DEADLINE_PASSED,
+                CaseEvent::ESCALATION_RECORDED,
             ],
             // Alerts name no one: the openings' sealed parts stay unopened.
             personal_data_of: &[],
@@ -377,7 +378,7 @@ mod tests {
 
     fn stored(sequence: i64, event: CaseEvent) -> StoredEvent {
         StoredEvent {
-            aggregate_type: "OutreachCase".into(),
+            aggregate_type: case::AGGREGATE_TYPE.into(),
             aggregate_id: Uuid::from_u128(7).to_string(),
             sequence,
             event_type: cqrs_es::DomainEvent::event_type(&event),
@@ -562,7 +563,7 @@ mod tests {
             let opening = urgent_opening();
             let event = db
                 .append(
-                    "OutreachCase",
+                    case::AGGREGATE_TYPE,
                     Uuid::from_u128(7),
                     1,
                     "CaseOpened",
@@ -580,7 +581,7 @@ mod tests {
 
             let contact = db
                 .append(
-                    "OutreachCase",
+                    case::AGGREGATE_TYPE,
                     Uuid::from_u128(7),
                     2,
                     "ContactAttempted",

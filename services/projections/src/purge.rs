@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use outreach_events::care_team_member::MemberEvent;
+use outreach_events::care_team_member::{self, MemberEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -22,8 +22,8 @@ pub(crate) async fn name_purged_members(
     events: &mut [StoredEvent],
 ) -> Result<(), ProjectionError> {
     let unnamed = |e: &StoredEvent| {
-        e.aggregate_type == "CareTeamMember"
-            && e.event_type == "PersonalDataPurged"
+        e.aggregate_type == care_team_member::AGGREGATE_TYPE
+            && e.event_type == MemberEvent::PERSONAL_DATA_PURGED
             && e.payload["PersonalDataPurged"]["staff_id"].is_null()
     };
     let members: Vec<&str> = events
@@ -57,7 +57,9 @@ pub(crate) async fn name_purged_members(
 
 /// Whose personal data `event` purges, if it is a purge.
 pub(crate) fn purged_member(event: &StoredEvent) -> Result<Option<String>, ProjectionError> {
-    if event.aggregate_type != "CareTeamMember" || event.event_type != "PersonalDataPurged" {
+    if event.aggregate_type != care_team_member::AGGREGATE_TYPE
+        || event.event_type != MemberEvent::PERSONAL_DATA_PURGED
+    {
         return Ok(None);
     }
     match event.decode::<MemberEvent>()? {

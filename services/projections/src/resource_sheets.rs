@@ -21,6 +21,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use outreach_domain::resources::{Resource, ResourceDirectory};
+use outreach_events::case;
 use outreach_events::{CaseEvent, MemberContact};
 use outreach_texts::Language;
 use sqlx::PgConnection;
@@ -119,7 +120,11 @@ impl Projection for ResourceSheets {
 
     fn reads(&self) -> Reads {
         Reads {
-            event_types: &["SupportDeclined", "ResourcesSent", "PersonalDataPurged"],
+            event_types: &[
+                "SupportDeclined",
+                CaseEvent::RESOURCES_SENT,
+                "PersonalDataPurged",
+            ],
             // None holds any; the members' addresses come from their cases' openings, opened
             // when they are loaded.
             personal_data_of: &[],
@@ -137,7 +142,7 @@ impl Projection for ResourceSheets {
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
         let mut steps = crate::outbox::steps(db, events, Step::Purge, |event| {
-            if event.aggregate_type != "OutreachCase" {
+            if event.aggregate_type != case::AGGREGATE_TYPE {
                 return Ok(None);
             }
             let owed = match event.decode::<CaseEvent>()? {
@@ -258,7 +263,7 @@ mod tests {
     async fn opened(db: &TestDb, contact: MemberContact) -> Uuid {
         let case = Uuid::new_v4();
         let opening = serde_json::to_value(case_opened(case, contact)).unwrap();
-        db.append("OutreachCase", case, 1, "CaseOpened", opening)
+        db.append(case::AGGREGATE_TYPE, case, 1, "CaseOpened", opening)
             .await;
         case
     }
@@ -308,11 +313,23 @@ mod tests {
             .await;
         }
         let decline = db
-            .append("OutreachCase", case, 4, "SupportDeclined", declined(None))
+            .append(
+                case::AGGREGATE_TYPE,
+                case,
+                4,
+                "SupportDeclined",
+                declined(None),
+            )
             .await;
         let other = opened(&db, ada()).await;
         let unstated = db
-            .append("OutreachCase", other, 4, "SupportDeclined", declined(None))
+            .append(
+                case::AGGREGATE_TYPE,
+                other,
+                4,
+                "SupportDeclined",
+                declined(None),
+            )
             .await;
 
         db.send_sheets(&decline).await.unwrap();
@@ -350,11 +367,17 @@ mod tests {
         let db = TestDb::new().await;
         let case = opened(&db, ada()).await;
         let decline = db
-            .append("OutreachCase", case, 4, "SupportDeclined", declined(None))
+            .append(
+                case::AGGREGATE_TYPE,
+                case,
+                4,
+                "SupportDeclined",
+                declined(None),
+            )
             .await;
         let resources = db
             .append(
-                "OutreachCase",
+                case::AGGREGATE_TYPE,
                 case,
                 5,
                 "ResourcesSent",
@@ -402,7 +425,7 @@ mod tests {
         .await;
         let event = db
             .append(
-                "OutreachCase",
+                case::AGGREGATE_TYPE,
                 phone_only,
                 4,
                 "SupportDeclined",
@@ -413,7 +436,7 @@ mod tests {
         let case = opened(&db, ada()).await;
         let old = db
             .append(
-                "OutreachCase",
+                case::AGGREGATE_TYPE,
                 case,
                 4,
                 "SupportDeclined",
@@ -424,7 +447,13 @@ mod tests {
         assert!(db.outbox().await.is_empty());
 
         let event = db
-            .append("OutreachCase", case, 5, "SupportDeclined", declined(None))
+            .append(
+                case::AGGREGATE_TYPE,
+                case,
+                5,
+                "SupportDeclined",
+                declined(None),
+            )
             .await;
         db.send_sheets(&event).await.unwrap();
         assert_eq!(db.outbox().await.len(), 1);

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use outreach_domain::deadline::WorkingCalendar;
-use outreach_events::care_team_member::MemberEvent;
+use outreach_events::care_team_member::{self, MemberEvent};
+use outreach_events::case;
 use outreach_events::lifecycle::{CloseReason, ContactOutcome};
 use outreach_events::{CaseEvent, CaseOpenedFacts, ReportRef};
 use sqlx::PgConnection;
@@ -31,15 +32,15 @@ use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 pub const UNKNOWN: &str = "unknown";
 
 const READS: &[&str] = &[
-    "CaseOpened",
-    "ContactAttempted",
-    "SupportAccepted",
-    "SupportDeclined",
-    "CaseClosed",
-    "EncounterRecorded",
-    "ReferredToProfessionalHelp",
-    "EscalationRecorded",
-    "AutomaticOutreachSkipped",
+    CaseEvent::CASE_OPENED,
+    CaseEvent::CONTACT_ATTEMPTED,
+    CaseEvent::SUPPORT_ACCEPTED,
+    CaseEvent::SUPPORT_DECLINED,
+    CaseEvent::CASE_CLOSED,
+    CaseEvent::ENCOUNTER_RECORDED,
+    CaseEvent::REFERRED_TO_PROFESSIONAL_HELP,
+    CaseEvent::ESCALATION_RECORDED,
+    MemberEvent::AUTOMATIC_OUTREACH_SKIPPED,
 ];
 
 pub struct StatisticsProjection {
@@ -171,19 +172,21 @@ fn read(event: &StoredEvent) -> Result<Option<Counted>, ProjectionError> {
         return Ok(None);
     }
     match (event.aggregate_type.as_str(), event.event_type.as_str()) {
-        ("OutreachCase", _) => Ok(Some(Counted::Case {
+        (case::AGGREGATE_TYPE, _) => Ok(Some(Counted::Case {
             case_id: event.aggregate_uuid()?,
             event: event.decode()?,
         })),
-        ("CareTeamMember", "AutomaticOutreachSkipped") => match event.decode()? {
-            MemberEvent::AutomaticOutreachSkipped {
-                report, skipped_at, ..
-            } => Ok(Some(Counted::Skipped {
-                report,
-                at: skipped_at,
-            })),
-            _ => Err(event.unreadable("event type and payload disagree".into())),
-        },
+        (care_team_member::AGGREGATE_TYPE, MemberEvent::AUTOMATIC_OUTREACH_SKIPPED) => {
+            match event.decode()? {
+                MemberEvent::AutomaticOutreachSkipped {
+                    report, skipped_at, ..
+                } => Ok(Some(Counted::Skipped {
+                    report,
+                    at: skipped_at,
+                })),
+                _ => Err(event.unreadable("event type and payload disagree".into())),
+            }
+        }
         _ => Ok(None),
     }
 }

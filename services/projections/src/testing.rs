@@ -3,8 +3,8 @@
 
 use chrono::DateTime;
 use outreach_events::{
-    CaseEvent, CaseOpened, CaseOpenedFacts, Discipline, Involvement, MemberContact, MemberProfile,
-    ReportRef, TriggerKind,
+    case, CaseEvent, CaseOpened, CaseOpenedFacts, Discipline, Involvement, MemberContact,
+    MemberProfile, ReportRef, TriggerKind,
 };
 use outreach_test_support::TestDatabase;
 use sqlx::postgres::PgPoolOptions;
@@ -52,10 +52,7 @@ impl TestDb {
 
     /// Appends events in one transaction, as postgres-es stores the events of one command:
     /// they become visible to a runner together.
-    pub async fn append_together(
-        &self,
-        events: &[(&str, Uuid, i64, &str, serde_json::Value)],
-    ) {
+    pub async fn append_together(&self, events: &[(&str, Uuid, i64, &str, serde_json::Value)]) {
         let mut tx = self.db.pool.begin().await.unwrap();
         for (aggregate_type, aggregate_id, sequence, event_type, payload) in events {
             sqlx::query(
@@ -249,13 +246,13 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "CaseOpened",
             json(&opened(worked, "E1", "Ada")),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             purged,
             "CaseOpened",
             json(&opened(purged, "E2", "Bea")),
@@ -270,7 +267,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "SupporterAssigned",
             json(&CaseEvent::SupporterAssigned(SupporterAssigned {
@@ -279,7 +276,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             })),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             purged,
             "SupporterAssigned",
             json(&CaseEvent::SupporterAssigned(SupporterAssigned {
@@ -290,7 +287,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
     ];
     for (h, outcome) in [(2, ContactOutcome::NoAnswer), (3, ContactOutcome::Reached)] {
         events.push((
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "ContactAttempted",
             json(&CaseEvent::ContactAttempted(ContactAttempted {
@@ -333,7 +330,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "SupportAccepted",
             json(&CaseEvent::SupportAccepted(SupportAccepted {
@@ -341,7 +338,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             })),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "EncounterRecorded",
             json(&CaseEvent::EncounterRecorded(EncounterRecorded {
@@ -353,7 +350,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             })),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "EscalationRecorded",
             json(&CaseEvent::EscalationRecorded(EscalationRecorded {
@@ -386,7 +383,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             after,
             "CaseOpened",
             json(&opened(after, "E2", "Bea")),
@@ -411,7 +408,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             }),
         ),
         (
-            "OutreachCase",
+            case::AGGREGATE_TYPE,
             worked,
             "CaseClosed",
             json(&CaseEvent::CaseClosed(CaseClosed {

@@ -278,7 +278,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::case_commands::Channel;
+    use outreach_events::Channel;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -19,6 +19,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use outreach_events::care_team_member::{
+    DepartmentPreference, Gender as SupporterGender, SeniorityPreference,
+};
+use outreach_events::Channel;
 use outreach_texts::Language;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -29,14 +33,10 @@ use super::{render, PageError, SignedIn, WebState};
 use crate::access::ActAsMember;
 use crate::access_audit::{self, Read};
 use crate::attribution::By;
-use crate::case_commands::Channel;
 use crate::cases::CaseStatus;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::members::{
-    set_opted_out, state_member_preferences, DepartmentPreference, SeniorityPreference, ShortText,
-    StatePreferences, SupporterGender,
-};
+use crate::members::{set_opted_out, state_member_preferences, ShortText, StatePreferences};
 
 const PAGE: &str = "/dashboard/my-support";
 
@@ -235,25 +235,25 @@ async fn page(
         select(
             "channel",
             "pref-channel",
-            &["email", "phone", "text"],
+            &Channel::ALL.map(Channel::as_str),
             stated.channel.map(|c| c.as_str()),
         ),
         select(
             "supporter_gender",
             "pref-gender",
-            &["woman", "man", "non_binary"],
+            &SupporterGender::ALL.map(SupporterGender::as_str),
             code(&stated.supporter_gender).as_deref(),
         ),
         select(
             "supporter_department",
             "pref-department",
-            &["own_department", "other_department"],
+            &DepartmentPreference::ALL.map(DepartmentPreference::as_str),
             code(&stated.supporter_department).as_deref(),
         ),
         select(
             "supporter_seniority",
             "pref-seniority",
-            &["similar", "more_senior"],
+            &SeniorityPreference::ALL.map(SeniorityPreference::as_str),
             code(&stated.supporter_seniority).as_deref(),
         ),
         language,

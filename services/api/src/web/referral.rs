@@ -9,6 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use outreach_events::care_team_member::{
+    DepartmentPreference, Gender as SupporterGender, SeniorityPreference,
+};
+use outreach_events::{Channel, Discipline, Seniority};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -18,11 +22,9 @@ use super::view::{Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::Refer;
 use crate::attribution::By;
-use crate::case_commands::Channel;
 use crate::error::ApiError;
 use crate::members::{
-    state_member_preferences, DepartmentPreference, Discipline, Email, MemberStaffId, Phone,
-    Seniority, SeniorityPreference, ShortText, StatePreferences, SupporterGender,
+    state_member_preferences, Email, MemberStaffId, Phone, ShortText, StatePreferences,
 };
 use crate::referrals::{
     refer_member, Referral, ReferralAnswer, ReferralContact, ReferralOutcome, ReferredBy,
@@ -99,7 +101,7 @@ fn referral_form(
         Control::select(
             "member.discipline",
             "Discipline",
-            &outreach_events::Discipline::ALL.map(|d| d.as_str()),
+            &Discipline::ALL.map(Discipline::as_str),
             Some("Choose…"),
         )
         .required(),
@@ -107,7 +109,7 @@ fn referral_form(
         Control::select(
             "member.seniority",
             "Seniority",
-            &["trainee", "early_career", "mid_career", "senior"],
+            &Seniority::ALL.map(Seniority::as_str),
             Some("Not stated"),
         ),
         campus.required(),
@@ -120,13 +122,13 @@ fn referral_form(
         Control::select(
             "member.preferred_channel",
             "Preferred channel",
-            &["email", "phone", "text"],
+            &Channel::ALL.map(Channel::as_str),
             Some("Not stated"),
         ),
         Control::select(
             "preferences.supporter_gender",
             "Preferred supporter: gender",
-            &["woman", "man", "non_binary"],
+            &SupporterGender::ALL.map(SupporterGender::as_str),
             Some("No preference"),
         )
         .hint("Preferences can be stated only when you refer yourself."),
@@ -137,13 +139,13 @@ fn referral_form(
         Control::select(
             "preferences.supporter_department",
             "Preferred supporter: department",
-            &["own_department", "other_department"],
+            &DepartmentPreference::ALL.map(DepartmentPreference::as_str),
             Some("No preference"),
         ),
         Control::select(
             "preferences.supporter_seniority",
             "Preferred supporter: seniority",
-            &["similar", "more_senior"],
+            &SeniorityPreference::ALL.map(SeniorityPreference::as_str),
             Some("No preference"),
         ),
         Control::text(

@@ -12,10 +12,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use outreach_domain::SupporterCommand;
+use outreach_events::care_team_member::Gender;
+use outreach_events::supporter::{Day, TrainingStatus};
+use outreach_events::{Discipline, Seniority};
 use serde::Deserialize;
 
 use super::forms::{self, FieldErrors, Values};
-use super::roster_form::{form_field, EntryForm, DAYS, FORM, ON_CALL_ROWS};
+use super::roster_form::{form_field, EntryForm, FORM, ON_CALL_ROWS};
 use super::view::{capitalised, words, Control, FormView, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::RunTheProgram;
@@ -202,7 +205,7 @@ fn entry_form(
         Control::select(
             "gender",
             "Gender",
-            &["woman", "man", "non_binary"],
+            &Gender::ALL.map(Gender::as_str),
             Some("Not stated"),
         )
         .hint("Only as the supporter describes themselves, and only if they wish."),
@@ -211,7 +214,7 @@ fn entry_form(
         Control::select(
             "discipline",
             "Discipline",
-            &outreach_events::Discipline::ALL.map(|d| d.as_str()),
+            &Discipline::ALL.map(Discipline::as_str),
             Some("Choose…"),
         )
         .required(),
@@ -219,7 +222,7 @@ fn entry_form(
         Control::select(
             "seniority",
             "Seniority",
-            &["trainee", "early_career", "mid_career", "senior"],
+            &Seniority::ALL.map(Seniority::as_str),
             Some("Choose…"),
         )
         .required(),
@@ -232,7 +235,7 @@ fn entry_form(
         Control::select(
             "training.status",
             "Training",
-            &["in_training", "trained", "lapsed"],
+            &TrainingStatus::ALL.map(TrainingStatus::as_str),
             Some("Choose…"),
         )
         .required(),
@@ -242,7 +245,7 @@ fn entry_form(
             .required()
             .hint("The most cases the supporter holds at once, 0 to 20."),
     ];
-    for (_, day) in DAYS {
+    for day in Day::ALL.map(Day::as_str) {
         let label = capitalised(day);
         controls.push(
             Control::input(

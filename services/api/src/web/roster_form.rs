@@ -3,30 +3,20 @@
 //! API's roster entry made of them, weekly hours by day and on-call periods by row.
 
 use chrono::NaiveDate;
+use outreach_events::care_team_member::Gender as SupporterGender;
+use outreach_events::supporter::{Day, TrainingStatus};
+use outreach_events::{Discipline, Seniority};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use super::forms::{Field, FieldErrors};
 use crate::case_commands::StaffId;
-use crate::members::{Discipline, Email, Phone, Seniority, ShortText, SupporterGender};
-use crate::supporters::{
-    Availability, DatePeriod, Day, RosterEntry, Training, TrainingStatus, WeeklyHours,
-};
+use crate::members::{Email, Phone, ShortText};
+use crate::supporters::{Availability, DatePeriod, RosterEntry, Training, WeeklyHours};
 use crate::values::TimeOfDay;
 
 /// The form's id on the page: its fields' messages are keyed `roster.<field>`.
 pub(crate) const FORM: &str = "roster";
-
-/// The days of the week, each with its two fields on the form.
-pub(crate) const DAYS: [(Day, &str); 7] = [
-    (Day::Monday, "monday"),
-    (Day::Tuesday, "tuesday"),
-    (Day::Wednesday, "wednesday"),
-    (Day::Thursday, "thursday"),
-    (Day::Friday, "friday"),
-    (Day::Saturday, "saturday"),
-    (Day::Sunday, "sunday"),
-];
 
 /// The on-call periods the form has rows for.
 pub(crate) const ON_CALL_ROWS: usize = 2;
@@ -169,37 +159,18 @@ impl EntryForm {
         let mut errors = FieldErrors::default();
         let e = &mut errors;
         let week = [
-            (Day::Monday, "monday", self.monday_starts, self.monday_ends),
-            (
-                Day::Tuesday,
-                "tuesday",
-                self.tuesday_starts,
-                self.tuesday_ends,
-            ),
-            (
-                Day::Wednesday,
-                "wednesday",
-                self.wednesday_starts,
-                self.wednesday_ends,
-            ),
-            (
-                Day::Thursday,
-                "thursday",
-                self.thursday_starts,
-                self.thursday_ends,
-            ),
-            (Day::Friday, "friday", self.friday_starts, self.friday_ends),
-            (
-                Day::Saturday,
-                "saturday",
-                self.saturday_starts,
-                self.saturday_ends,
-            ),
-            (Day::Sunday, "sunday", self.sunday_starts, self.sunday_ends),
+            (Day::Monday, self.monday_starts, self.monday_ends),
+            (Day::Tuesday, self.tuesday_starts, self.tuesday_ends),
+            (Day::Wednesday, self.wednesday_starts, self.wednesday_ends),
+            (Day::Thursday, self.thursday_starts, self.thursday_ends),
+            (Day::Friday, self.friday_starts, self.friday_ends),
+            (Day::Saturday, self.saturday_starts, self.saturday_ends),
+            (Day::Sunday, self.sunday_starts, self.sunday_ends),
         ];
         let weekly_hours: Vec<WeeklyHours> = week
             .into_iter()
-            .filter_map(|(day, name, starts, ends)| {
+            .filter_map(|(day, starts, ends)| {
+                let name = day.as_str();
                 let (starts, ends) = span(&format!("hours.{name}"), starts, ends, e)?;
                 Some(WeeklyHours { day, starts, ends })
             })
@@ -283,10 +254,7 @@ pub(crate) fn form_field(entry: &RosterEntry, path: &str) -> String {
     };
     if let Some((i, rest)) = row("availability.weekly_hours") {
         if let Some(hours) = entry.availability.weekly_hours.get(i) {
-            let (_, day) = DAYS
-                .iter()
-                .find(|(d, _)| *d == hours.day)
-                .expect("every day is on the form");
+            let day = hours.day.as_str();
             let end = rest.strip_prefix('.').unwrap_or("ends");
             return format!("hours.{day}.{end}");
         }

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{NaiveDate, Utc};
+use outreach_events::lifecycle::{
+    CloseReason, ContactOutcome, DurationBand, EncounterFormat, EscalationCategory, Modality,
+    ProfessionalHelp,
+};
+use outreach_events::Channel;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -15,10 +20,7 @@ use super::forms::{self, FieldErrors, Values};
 use super::view::{Control, FormView};
 use crate::access::Caller;
 use crate::attribution::By;
-use crate::case_commands::{
-    self, Channel, CloseReason, ContactOutcome, DurationBand, EncounterFormat, EscalationCategory,
-    Modality, ProfessionalHelp, RecordContactAttempt, RecordEncounter, StaffId,
-};
+use crate::case_commands::{self, RecordContactAttempt, RecordEncounter, StaffId};
 use crate::cases::CaseStatus;
 use crate::contact_confirmation::{ConfirmContact, ContactReplacement};
 use crate::error::ApiError;
@@ -473,7 +475,7 @@ pub(crate) fn step_forms(
         .map(|&step| {
             let form = match step {
                 Step::ContactAttempt => FormView::new(
-                    "contact-attempts",
+                    step.path(),
                     action(step),
                     "Contact attempt",
                     "Record contact attempt",
@@ -482,33 +484,33 @@ pub(crate) fn step_forms(
                     Control::select(
                         "channel",
                         "Channel",
-                        &["email", "phone", "text"],
+                        &Channel::ALL.map(Channel::as_str),
                         Some("Choose…"),
                     )
                     .required(),
                     Control::select(
                         "outcome",
                         "Outcome",
-                        &["no_answer", "message_left", "reached"],
+                        &ContactOutcome::ALL.map(ContactOutcome::as_str),
                         Some("Choose…"),
                     )
                     .required(),
                 ]),
                 Step::Acceptance => FormView::new(
-                    "acceptance",
+                    step.path(),
                     action(step),
                     "The member accepted support",
                     "Record acceptance",
                 ),
                 Step::Decline => FormView::new(
-                    "decline",
+                    step.path(),
                     action(step),
                     "The member declined support",
                     "Record decline",
                 )
                 .quiet(),
                 Step::Encounter => {
-                    FormView::new("encounters", action(step), "Encounter", "Record encounter")
+                    FormView::new(step.path(), action(step), "Encounter", "Record encounter")
                         .controls(vec![
                     Control::input("held_on", "Held on", "date")
                         .required()
@@ -519,39 +521,34 @@ pub(crate) fn step_forms(
                     Control::select(
                         "modality",
                         "How",
-                        &["phone", "video", "in_person"],
+                        &Modality::ALL.map(Modality::as_str),
                         Some("Choose…"),
                     )
                     .required(),
                     Control::select(
                         "format",
                         "Format",
-                        &["individual", "group"],
+                        &EncounterFormat::ALL.map(EncounterFormat::as_str),
                         Some("Choose…"),
                     )
                     .required(),
                     Control::select(
                         "duration",
                         "About how long",
-                        &[
-                            "under_15_minutes",
-                            "15_to_30_minutes",
-                            "30_to_60_minutes",
-                            "over_60_minutes",
-                        ],
+                        &DurationBand::ALL.map(DurationBand::as_str),
                         Some("Choose…"),
                     )
                     .required(),
                 ])
                 }
                 Step::Resources => FormView::new(
-                    "resources",
+                    step.path(),
                     action(step),
                     "Resources sent",
                     "Record resources sent",
                 ),
                 Step::ProfessionalReferral => FormView::new(
-                    "professional-referrals",
+                    step.path(),
                     action(step),
                     "Referral to professional help (tier 3)",
                     "Record referral",
@@ -559,12 +556,12 @@ pub(crate) fn step_forms(
                 .controls(vec![Control::select(
                     "service",
                     "Service",
-                    &["employee_assistance", "psychology", "chaplaincy", "other"],
+                    &ProfessionalHelp::ALL.map(ProfessionalHelp::as_str),
                     Some("Choose…"),
                 )
                 .required()]),
                 Step::Escalation => FormView::new(
-                    "escalations",
+                    step.path(),
                     action(step),
                     "Escalation: a limit of confidentiality",
                     "Record escalation",
@@ -572,29 +569,29 @@ pub(crate) fn step_forms(
                 .controls(vec![Control::select(
                     "category",
                     "Category",
-                    &[
-                        "danger_to_self_or_others",
-                        "impairment_putting_patients_at_risk",
-                        "abuse_or_neglect",
-                        "discrimination_harassment_or_retaliation",
-                    ],
+                    &EscalationCategory::ALL.map(EscalationCategory::as_str),
                     Some("Choose…"),
                 )
                 .required()
                 .hint("The category only: never a narrative.")]),
                 Step::Closure => {
-                    FormView::new("closure", action(step), "Close the case", "Close case")
+                    FormView::new(step.path(), action(step), "Close the case", "Close case")
                         .controls(vec![Control::select(
                             "reason",
                             "Reason",
-                            &["completed", "declined", "unreachable", "withdrawn"],
+                            &CloseReason::ALL
+                                // `merged` is the merge command's, which names the case joined.
+                                .into_iter()
+                                .filter(|reason| *reason != CloseReason::Merged)
+                                .map(CloseReason::as_str)
+                                .collect::<Vec<_>>(),
                             Some("Choose…"),
                         )
                         .required()])
                         .quiet()
                 }
                 Step::Reopening => {
-                    FormView::new("reopening", action(step), "Reopen the case", "Reopen case")
+                    FormView::new(step.path(), action(step), "Reopen the case", "Reopen case")
                 }
                 Step::ContactConfirmation => FormView::new(
                     "contact-confirmation",
@@ -637,5 +634,24 @@ impl Done {
             .as_deref()
             .and_then(Step::from_path)
             .map(Step::done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page posts each step where the JSON API takes its command: the segments are the API's.
+    #[test]
+    fn every_step_is_a_command_of_the_json_api() {
+        let document = crate::openapi();
+        for step in Step::ALL {
+            let path = format!("/v1/cases/{{case_id}}/{}", step.path());
+            let item = document.paths.paths.get(&path);
+            assert!(
+                item.is_some_and(|item| item.post.is_some()),
+                "the API takes no POST {path}"
+            );
+        }
     }
 }

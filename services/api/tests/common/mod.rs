@@ -464,7 +464,7 @@ impl CaseFixture {
             close_reason: None,
             staff_id: "S-1001".into(),
             role: "registered nurse".into(),
-            discipline: "nursing".into(),
+            discipline: Discipline::Nurse.as_str().into(),
             department: "critical care".into(),
             seniority: Some("senior".into()),
             involvement: "primary".into(),

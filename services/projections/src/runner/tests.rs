@@ -1,6 +1,6 @@
 //! The runner against a real database: batches, commit order, hidden events, rebuilds.
 
-use outreach_events::MemberContact;
+use outreach_events::{case, MemberContact};
 use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
@@ -125,8 +125,8 @@ async fn an_unreadable_event_fails_its_whole_batch() {
     // second could stay hidden behind another test's transaction while the first is visible,
     // and a batch of one good event is no test of a batch that fails.
     db.append_together(&[
-        ("OutreachCase", case, 1, "CaseOpened", opened),
-        ("OutreachCase", case, 2, "CaseClosed", closed),
+        (case::AGGREGATE_TYPE, case, 1, "CaseOpened", opened),
+        (case::AGGREGATE_TYPE, case, 2, "CaseClosed", closed),
     ])
     .await;
     let runner = ProjectionRunner::new(
@@ -267,7 +267,8 @@ async fn open_cases(db: &TestDb, cases: u128) {
     for n in 1..=cases {
         let id = Uuid::from_u128(n);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
     }
 }
 
@@ -352,7 +353,8 @@ async fn two_running_runners_of_one_projection_follow_appends_between_them() {
     for n in 1..=20u128 {
         let id = Uuid::from_u128(n);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
@@ -416,7 +418,8 @@ async fn a_runner_of_an_unwatched_read_model_takes_a_batch_per_gather_under_a_st
         appended += 1;
         let id = Uuid::from_u128(appended);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
     }
     let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
         .fetch_one(&db.db.pool)
@@ -534,7 +537,8 @@ async fn every_batch_is_planned_for_its_own_keys_in_a_catch_up_and_in_a_rebuild(
     for n in 1..=3 {
         let id = Uuid::from_u128(n);
         let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-        db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+        db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+            .await;
     }
     let runner = || {
         let settings = RunnerSettings {
@@ -641,7 +645,9 @@ async fn a_runner_sleeps_through_appends_its_projection_does_not_read() {
 
     let id = Uuid::from_u128(2);
     let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-    let second = db.append("OutreachCase", id, 1, "CaseOpened", opened).await;
+    let second = db
+        .append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
+        .await;
     assert_eq!(
         cases_within_seconds(&db, 2).await,
         2,
