@@ -81,6 +81,10 @@ pub struct Case {
     /// First contact is due, has not been attempted, and the case is still `open` or
     /// `assigned`. Computed when read.
     pub overdue: bool,
+    /// The urgency policy found a report of the case urgent (a death, a severe harm, a listed
+    /// category): the one that opened it, or a later one that joined it. First contact is then
+    /// due within the urgent allowance, and the supporter on call was paged.
+    pub urgent: bool,
     /// When contact was first attempted; null until then.
     #[schema(required = true)]
     pub first_contacted_at: Option<DateTime<Utc>>,
@@ -277,7 +281,7 @@ macro_rules! case_columns {
         given_name, family_name, email, phone, mobile, preferred_channel,
         supporter_id, first_contact_due, first_contacted_at, reached_at, decision, decided_at,
         contact_attempts, encounters, resources_sent, referrals, escalations,
-        linked_triggers,
+        linked_triggers, urgent,
         "#
     };
 }
@@ -332,6 +336,8 @@ pub(crate) struct CaseRow {
     pub(crate) escalations: i32,
     /// How many later triggers joined the case (the dashboard's counts).
     pub(crate) linked_triggers: i32,
+    /// Opened urgent, or made urgent by a report that joined it.
+    pub(crate) urgent: bool,
 }
 
 /// Counts and versions are never negative; the columns are signed only because PostgreSQL's are.
@@ -358,6 +364,7 @@ impl From<CaseRow> for Case {
             supporter_id: row.supporter_id,
             first_contact_due: row.first_contact_due,
             overdue: row.overdue,
+            urgent: row.urgent,
             first_contacted_at: row.first_contacted_at,
             reached_at: row.reached_at,
             decision: row.decision,

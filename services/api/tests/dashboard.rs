@@ -577,3 +577,45 @@ async fn ten_thousand_sign_in_starts_leave_at_most_the_cap() {
     let page = site.get("/dashboard/statistics", Some(&session)).await;
     assert_eq!(page.status, StatusCode::OK);
 }
+
+/// The `<tr>` of the queue's rows for `case_id`.
+fn queue_row(html: &str, case_id: Uuid) -> &str {
+    let start = html
+        .find(&format!(r#"data-case-id="{case_id}""#))
+        .unwrap_or_else(|| panic!("no row for {case_id}:\n{html}"));
+    let end = html[start..].find("</tr>").expect("the row ends") + start;
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn an_urgent_case_is_marked_urgent_in_the_queue_and_on_its_page() {
+    let site = Site::new().await;
+    let routine = site.case(false).await;
+    let urgent = Uuid::new_v4();
+    let mut open = common::open_command(urgent, "E8");
+    if let outreach_domain::CaseCommand::Open { urgent, .. } = &mut open {
+        *urgent = true;
+    }
+    site.app
+        .commands
+        .handle_case(urgent, open, &HashMap::new())
+        .await
+        .unwrap();
+    site.project().await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+
+    let rows = site.get("/dashboard/queue/rows", Some(&session)).await;
+    assert_eq!(rows.status, StatusCode::OK);
+    assert!(queue_row(&rows.html, urgent).contains(r#"<strong class="badge urgent">Urgent</strong>"#));
+    assert!(!queue_row(&rows.html, routine).contains("Urgent"));
+
+    let page = site
+        .get(&format!("/dashboard/cases/{urgent}"), Some(&session))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains(r#"<p class="badge urgent" id="urgent">Urgent</p>"#));
+    let page = site
+        .get(&format!("/dashboard/cases/{routine}"), Some(&session))
+        .await;
+    assert!(!page.html.contains(r#"id="urgent""#));
+}

@@ -135,6 +135,8 @@ pub(crate) struct CaseView {
     pub supporter: String,
     pub deadline: String,
     pub overdue: bool,
+    /// Opened urgent, or made urgent by a report that joined it.
+    pub urgent: bool,
     pub facts: Vec<Fact>,
     pub counts: Vec<(String, i64)>,
     /// Whether the resource sheets the case called for went out; `None` if it called for none.
@@ -206,6 +208,7 @@ fn case_view(row: &CaseRow, steps: &[TimelineStep], clock: Clock) -> CaseView {
         supporter: or_dash(row.supporter_id.as_deref()),
         deadline,
         overdue: row.overdue,
+        urgent: row.urgent,
         facts: facts(steps, clock),
         counts: vec![
             ("Contact attempts".into(), row.contact_attempts.into()),

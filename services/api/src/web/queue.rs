@@ -121,6 +121,8 @@ pub(crate) struct QueueRow {
     pub supporter: String,
     pub deadline: String,
     pub overdue: bool,
+    /// Opened urgent, or made urgent by a report that joined it.
+    pub urgent: bool,
 }
 
 fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
@@ -145,6 +147,7 @@ fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
             .unwrap_or_else(|| "Not assigned".into()),
         deadline,
         overdue: row.overdue,
+        urgent: row.urgent,
     }
 }
 
