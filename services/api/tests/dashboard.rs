@@ -619,3 +619,76 @@ async fn an_urgent_case_is_marked_urgent_in_the_queue_and_on_its_page() {
         .await;
     assert!(!page.html.contains(r#"id="urgent""#));
 }
+
+/// The escalation form's `<form>`, from its id to its end.
+fn escalation_form(html: &str) -> &str {
+    let start = html
+        .find(r#"id="escalations-form""#)
+        .unwrap_or_else(|| panic!("no escalation form:\n{html}"));
+    let end = html[start..].find("</form>").expect("the form ends") + start;
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn after_a_decline_the_escalation_form_offers_only_danger_to_self_or_others() {
+    let site = Site::new().await;
+    let case_id = site.case(true).await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+    let path = format!("/dashboard/cases/{case_id}");
+    let others = [
+        "impairment_putting_patients_at_risk",
+        "abuse_or_neglect",
+        "discrimination_harassment_or_retaliation",
+    ];
+
+    // Reached: every category is offered.
+    let page = site.get(&path, Some(&session)).await;
+    let form = escalation_form(&page.html);
+    for category in others.iter().chain(&["danger_to_self_or_others"]) {
+        assert!(form.contains(&format!(r#"value="{category}""#)), "{category}\n{form}");
+    }
+
+    site.app
+        .commands
+        .act_on_case(
+            case_id,
+            outreach_domain::CaseCommand::RecordDecline {
+                at: chrono::Utc::now(),
+            },
+            None,
+            &HashMap::new(),
+        )
+        .await
+        .unwrap();
+    site.project().await;
+
+    let page = site.get(&path, Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let form = escalation_form(&page.html);
+    assert!(form.contains(r#"value="danger_to_self_or_others""#), "{form}");
+    for category in others {
+        assert!(!form.contains(category), "{category} offered after a decline:\n{form}");
+    }
+    assert!(
+        form.contains("only danger to self or others can be escalated now"),
+        "{form}"
+    );
+
+    // What it offers is accepted.
+    let csrf = site.csrf(&session).await;
+    let before = site.events().await;
+    let escalated = site
+        .post(
+            &format!("{path}/escalations"),
+            &session,
+            &[("csrf", &csrf), ("category", "danger_to_self_or_others")],
+        )
+        .await;
+    assert!(
+        escalated.status.is_redirection() || escalated.status.is_success(),
+        "{}: {}",
+        escalated.status,
+        escalated.html
+    );
+    assert_eq!(site.events().await, before + 1);
+}

@@ -316,6 +316,7 @@ async fn page(
     let forms = step_forms(
         &format!("/dashboard/cases/{case_id}"),
         &Step::shown(row.status, true, refused.map(|(step, _, _)| step)),
+        row.status,
         view.version,
         &signed_in.csrf,
         sent,
