@@ -295,15 +295,19 @@ async fn an_urgent_report_naming_a_member_with_an_open_routine_case_makes_it_urg
         page["payload"]["custom_details"]["on_call_supporter"],
         "S-CALL"
     );
-    for absent in [canary.as_str(), "GivenU3", "FamilyU3", "INC-LINKED", "INC-ROUTINE"] {
+    for absent in [
+        canary.as_str(),
+        "GivenU3",
+        "FamilyU3",
+        "INC-LINKED",
+        "INC-ROUTINE",
+    ] {
         assert!(!page.to_string().contains(absent), "{absent} in {page}");
     }
 
     let urgent = eventually(
         "the case shown urgent",
-        || async {
-            bed.get(&service, &format!("/v1/cases/{case_id}")).await.1
-        },
+        || async { bed.get(&service, &format!("/v1/cases/{case_id}")).await.1 },
         |case| case["urgent"] == true,
     )
     .await;

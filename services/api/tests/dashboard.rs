@@ -606,14 +606,18 @@ async fn an_urgent_case_is_marked_urgent_in_the_queue_and_on_its_page() {
 
     let rows = site.get("/dashboard/queue/rows", Some(&session)).await;
     assert_eq!(rows.status, StatusCode::OK);
-    assert!(queue_row(&rows.html, urgent).contains(r#"<strong class="badge urgent">Urgent</strong>"#));
+    assert!(
+        queue_row(&rows.html, urgent).contains(r#"<strong class="badge urgent">Urgent</strong>"#)
+    );
     assert!(!queue_row(&rows.html, routine).contains("Urgent"));
 
     let page = site
         .get(&format!("/dashboard/cases/{urgent}"), Some(&session))
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.html.contains(r#"<p class="badge urgent" id="urgent">Urgent</p>"#));
+    assert!(page
+        .html
+        .contains(r#"<p class="badge urgent" id="urgent">Urgent</p>"#));
     let page = site
         .get(&format!("/dashboard/cases/{routine}"), Some(&session))
         .await;
@@ -645,7 +649,10 @@ async fn after_a_decline_the_escalation_form_offers_only_danger_to_self_or_other
     let page = site.get(&path, Some(&session)).await;
     let form = escalation_form(&page.html);
     for category in others.iter().chain(&["danger_to_self_or_others"]) {
-        assert!(form.contains(&format!(r#"value="{category}""#)), "{category}\n{form}");
+        assert!(
+            form.contains(&format!(r#"value="{category}""#)),
+            "{category}\n{form}"
+        );
     }
 
     site.app
@@ -665,9 +672,15 @@ async fn after_a_decline_the_escalation_form_offers_only_danger_to_self_or_other
     let page = site.get(&path, Some(&session)).await;
     assert_eq!(page.status, StatusCode::OK);
     let form = escalation_form(&page.html);
-    assert!(form.contains(r#"value="danger_to_self_or_others""#), "{form}");
+    assert!(
+        form.contains(r#"value="danger_to_self_or_others""#),
+        "{form}"
+    );
     for category in others {
-        assert!(!form.contains(category), "{category} offered after a decline:\n{form}");
+        assert!(
+            !form.contains(category),
+            "{category} offered after a decline:\n{form}"
+        );
     }
     assert!(
         form.contains("only danger to self or others can be escalated now"),
