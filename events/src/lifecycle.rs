@@ -262,4 +262,13 @@ pub struct TriggerLinked {
     pub report: crate::ReportRef,
     pub trigger: crate::TriggerKind,
     pub linked_at: DateTime<Utc>,
+    /// The linked report is urgent and the case was routine until now: from here on it is an
+    /// urgent case. Absent (false) in links recorded before urgency followed links.
+    #[serde(default)]
+    pub made_urgent: bool,
+    /// When the link made the case urgent while first contact was still owed: first contact is
+    /// due by this (the urgent allowance from the link, or the earlier deadline if that was
+    /// sooner), and the supporter on call is paged. `None` when nothing moved.
+    #[serde(default)]
+    pub first_contact_due: Option<DateTime<Utc>>,
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use integration_tests::mail::{mails, smtp, Mail};
-use integration_tests::reports::{staff, urgent_incident};
+use integration_tests::reports::{incident, staff, urgent_incident};
 use integration_tests::{eventually, roster_entry, TestBed};
 use outreach_intake::sample::Mode;
 use outreach_outbound::WebhookSettings;
@@ -248,5 +248,77 @@ async fn no_one_on_call_alerts_the_managers_at_once() {
     }
     assert_eq!(alerts.len(), 2, "one alert per manager: {alerts:?}");
     assert!(receiver.received().is_empty(), "nobody was paged");
+    service.stop().await;
+}
+
+/// A member with an open routine case is named in an urgent report: the report joins their case
+/// (one member, one open case), the case becomes urgent, first contact is due within the urgent
+/// allowance of the link, and the on-call supporter is paged once, as for an urgent opening.
+#[tokio::test]
+async fn an_urgent_report_naming_a_member_with_an_open_routine_case_makes_it_urgent_and_pages() {
+    let receiver = HttpReceiver::start().await;
+    let server = SmtpServer::start();
+    let bed = bed(&receiver, &server).await;
+    let canary = format!("CANARY{}", bed.id.to_uppercase());
+    let service = bed.start().await;
+    on_roster(&bed, &service, "S-CALL", true).await;
+
+    bed.publish(
+        &incident("INC-ROUTINE", vec![staff("U3", "nurse")]),
+        Mode::Structured,
+    )
+    .await;
+    let cases = bed
+        .wait_for_cases(&service, "the routine case", |cases| cases.len() == 1)
+        .await;
+    let case_id = cases[0]["case_id"].as_str().unwrap().to_string();
+    let time = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    let routine_due = time(&cases[0]["first_contact_due"]);
+    assert_eq!(cases[0]["urgent"], false, "{}", cases[0]);
+    assert!(pages(&receiver).is_empty(), "a routine case pages nobody");
+
+    bed.publish(
+        &urgent_incident("INC-LINKED", vec![staff("U3", "nurse")], &canary),
+        Mode::Structured,
+    )
+    .await;
+    let paged = eventually(
+        "the page",
+        || async { pages(&receiver) },
+        |pages| !pages.is_empty(),
+    )
+    .await;
+    let page = &paged[0];
+    assert_eq!(page["event_action"], "trigger");
+    assert_eq!(page["dedup_key"], case_id.as_str());
+    assert_eq!(
+        page["payload"]["custom_details"]["on_call_supporter"],
+        "S-CALL"
+    );
+    for absent in [
+        canary.as_str(),
+        "GivenU3",
+        "FamilyU3",
+        "INC-LINKED",
+        "INC-ROUTINE",
+    ] {
+        assert!(!page.to_string().contains(absent), "{absent} in {page}");
+    }
+
+    let urgent = eventually(
+        "the case shown urgent",
+        || async { bed.get(&service, &format!("/v1/cases/{case_id}")).await.1 },
+        |case| case["urgent"] == true,
+    )
+    .await;
+    let due = time(&urgent["first_contact_due"]);
+    assert!(due < routine_due, "{due} not before {routine_due}");
+    // Still one case: the report joined it.
+    let all = bed
+        .wait_for_cases(&service, "the one case", |cases| !cases.is_empty())
+        .await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["urgent"], true, "{}", all[0]);
+
     service.stop().await;
 }

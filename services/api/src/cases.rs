@@ -82,6 +82,10 @@ pub struct Case {
     /// First contact is due, has not been attempted, and the case is still `open` or
     /// `assigned`. Computed when read.
     pub overdue: bool,
+    /// The urgency policy found a report of the case urgent (a death, a severe harm, a listed
+    /// category): the one that opened it, or a later one that joined it. First contact is then
+    /// due within the urgent allowance, and the supporter on call was paged.
+    pub urgent: bool,
     /// When contact was first attempted; null until then.
     #[schema(required = true)]
     pub first_contacted_at: Option<DateTime<Utc>>,
@@ -286,7 +290,7 @@ macro_rules! case_columns {
         given_name, family_name, email, phone, mobile, preferred_channel,
         supporter_id, first_contact_due, first_contacted_at, reached_at, decision, decided_at,
         contact_attempts, encounters, resources_sent, referrals, escalations,
-        linked_triggers, contact_to_confirm, suggested_contact,
+        linked_triggers, contact_to_confirm, suggested_contact, urgent,
         "#
     };
 }
@@ -343,6 +347,8 @@ pub(crate) struct CaseRow {
     pub(crate) linked_triggers: i32,
     pub(crate) contact_to_confirm: bool,
     pub(crate) suggested_contact: Option<sqlx::types::Json<Contact>>,
+    /// Opened urgent, or made urgent by a report that joined it.
+    pub(crate) urgent: bool,
 }
 
 /// Counts and versions are never negative; the columns are signed only because PostgreSQL's are.
@@ -369,6 +375,7 @@ impl From<CaseRow> for Case {
             supporter_id: row.supporter_id,
             first_contact_due: row.first_contact_due,
             overdue: row.overdue,
+            urgent: row.urgent,
             first_contacted_at: row.first_contacted_at,
             reached_at: row.reached_at,
             decision: row.decision,

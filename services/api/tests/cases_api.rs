@@ -175,6 +175,7 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
             "supporter_id": null,
             "first_contact_due": null,
             "overdue": false,
+            "urgent": false,
             "first_contacted_at": null,
             "reached_at": null,
             "decision": null,
@@ -212,7 +213,8 @@ async fn a_case_shows_where_it_stands_in_its_lifecycle_and_its_version_as_etag()
     let mut case = CaseFixture::open_at(opened)
         .due(opened + Duration::hours(48))
         .assigned("E20001")
-        .contacted(opened + Duration::hours(2));
+        .contacted(opened + Duration::hours(2))
+        .urgent();
     case.status = "accepted".into();
     case.reached_at = Some(opened + Duration::hours(3));
     case.decision = Some("accepted".into());
@@ -236,6 +238,7 @@ async fn a_case_shows_where_it_stands_in_its_lifecycle_and_its_version_as_etag()
         ("supporter_id", json!("E20001")),
         ("first_contact_due", json!("2026-11-25T08:30:00.123456Z")),
         ("overdue", json!(false)),
+        ("urgent", json!(true)),
         ("first_contacted_at", json!("2026-11-23T10:30:00.123456Z")),
         ("reached_at", json!("2026-11-23T11:30:00.123456Z")),
         ("decision", json!("accepted")),

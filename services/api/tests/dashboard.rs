@@ -673,3 +673,131 @@ async fn a_manager_confirms_a_suggested_contact_from_the_case_page() {
         .html
         .contains("Contact details confirmed as the referrer gave them"));
 }
+
+/// The `<tr>` of the queue's rows for `case_id`.
+fn queue_row(html: &str, case_id: Uuid) -> &str {
+    let start = html
+        .find(&format!(r#"data-case-id="{case_id}""#))
+        .unwrap_or_else(|| panic!("no row for {case_id}:\n{html}"));
+    let end = html[start..].find("</tr>").expect("the row ends") + start;
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn an_urgent_case_is_marked_urgent_in_the_queue_and_on_its_page() {
+    let site = Site::new().await;
+    let routine = site.case(false).await;
+    let urgent = Uuid::new_v4();
+    let mut open = common::open_command(urgent, "E8");
+    if let outreach_domain::CaseCommand::Open { urgent, .. } = &mut open {
+        *urgent = true;
+    }
+    site.app
+        .commands
+        .handle_case(urgent, open, &HashMap::new())
+        .await
+        .unwrap();
+    site.project().await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+
+    let rows = site.get("/dashboard/queue/rows", Some(&session)).await;
+    assert_eq!(rows.status, StatusCode::OK);
+    assert!(
+        queue_row(&rows.html, urgent).contains(r#"<strong class="badge urgent">Urgent</strong>"#)
+    );
+    assert!(!queue_row(&rows.html, routine).contains("Urgent"));
+
+    let page = site
+        .get(&format!("/dashboard/cases/{urgent}"), Some(&session))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .html
+        .contains(r#"<p class="badge urgent" id="urgent">Urgent</p>"#));
+    let page = site
+        .get(&format!("/dashboard/cases/{routine}"), Some(&session))
+        .await;
+    assert!(!page.html.contains(r#"id="urgent""#));
+}
+
+/// The escalation form's `<form>`, from its id to its end.
+fn escalation_form(html: &str) -> &str {
+    let start = html
+        .find(r#"id="escalations-form""#)
+        .unwrap_or_else(|| panic!("no escalation form:\n{html}"));
+    let end = html[start..].find("</form>").expect("the form ends") + start;
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn after_a_decline_the_escalation_form_offers_only_danger_to_self_or_others() {
+    let site = Site::new().await;
+    let case_id = site.case(true).await;
+    let session = site.sign_in(Role::ProgramManager, "E90002").await;
+    let path = format!("/dashboard/cases/{case_id}");
+    let others = [
+        "impairment_putting_patients_at_risk",
+        "abuse_or_neglect",
+        "discrimination_harassment_or_retaliation",
+    ];
+
+    // Reached: every category is offered.
+    let page = site.get(&path, Some(&session)).await;
+    let form = escalation_form(&page.html);
+    for category in others.iter().chain(&["danger_to_self_or_others"]) {
+        assert!(
+            form.contains(&format!(r#"value="{category}""#)),
+            "{category}\n{form}"
+        );
+    }
+
+    site.app
+        .commands
+        .act_on_case(
+            case_id,
+            outreach_domain::CaseCommand::RecordDecline {
+                at: chrono::Utc::now(),
+            },
+            None,
+            &HashMap::new(),
+        )
+        .await
+        .unwrap();
+    site.project().await;
+
+    let page = site.get(&path, Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let form = escalation_form(&page.html);
+    assert!(
+        form.contains(r#"value="danger_to_self_or_others""#),
+        "{form}"
+    );
+    for category in others {
+        assert!(
+            !form.contains(category),
+            "{category} offered after a decline:\n{form}"
+        );
+    }
+    assert!(
+        form.contains("only danger to self or others can be escalated now"),
+        "{form}"
+    );
+
+    // What it offers is accepted.
+    let csrf = site.csrf(&session).await;
+    let before = site.events().await;
+    let escalated = site
+        .post(
+            &format!("{path}/escalations"),
+            &session,
+            &[("csrf", &csrf), ("category", "danger_to_self_or_others")],
+        )
+        .await;
+    assert!(
+        escalated.status.is_redirection() || escalated.status.is_success(),
+        "{}: {}",
+        escalated.status,
+        escalated.html
+    );
+    assert_eq!(site.events().await, before + 1);
+}

@@ -59,6 +59,8 @@ impl CommandSide {
                     report,
                     trigger,
                     at,
+                    // The merged case's urgency goes with its trigger: it was urgent for a reason.
+                    urgent: source.is_urgent(),
                 },
                 metadata,
             )

@@ -28,6 +28,7 @@ impl CommandSide {
             trigger,
             member,
             opened_at,
+            urgent,
             ..
         } = &open
         else {
@@ -55,6 +56,7 @@ impl CommandSide {
                         report: report.clone(),
                         trigger: *trigger,
                         at: *opened_at,
+                        urgent: *urgent,
                     };
                     work.execute::<OutreachCase>(&open_case.to_string(), &link, metadata)
                         .await?;

@@ -116,6 +116,9 @@ pub enum CaseCommand {
         report: ReportRef,
         trigger: TriggerKind,
         at: DateTime<Utc>,
+        /// The urgency policy's decision on the linked report: an urgent report makes a routine
+        /// case urgent, as if it had opened it.
+        urgent: bool,
     },
     /// A program manager confirms how to reach the member of a case held for confirmation: the
     /// referrer's suggestion as it is (`replacement: None`), or the routes they entered.
@@ -286,7 +289,7 @@ impl OutreachCase {
         self.report.as_ref()
     }
 
-    /// Whether the case was opened urgent.
+    /// Whether the case is urgent: opened urgent, or made urgent by an urgent report linked to it.
     pub fn is_urgent(&self) -> bool {
         self.urgent
     }
@@ -567,15 +570,30 @@ impl OutreachCase {
                 report,
                 trigger,
                 at,
+                urgent,
             } => {
                 self.ensure_open()?;
                 if self.report.as_ref() == Some(&report) || self.linked_reports.contains(&report) {
                     return Ok(Vec::new()); // the same trigger again
                 }
+                let made_urgent = urgent && !self.urgent;
+                // Only while first contact is owed: once a supporter has tried to reach the
+                // member, someone is already on it, and a page would call the on-call supporter
+                // out to do what is under way (and would never be resolved by a first contact).
+                let first_contact_due = (made_urgent && self.attempts == 0).then(|| {
+                    let urgent_due = policies
+                        .deadlines
+                        .due_after(policies.urgency.first_contact, at);
+                    // Sooner, never later: a routine deadline already closer stands.
+                    self.first_contact_due
+                        .map_or(urgent_due, |due| due.min(urgent_due))
+                });
                 CaseEvent::TriggerLinked(TriggerLinked {
                     report,
                     trigger,
                     linked_at: at,
+                    made_urgent,
+                    first_contact_due,
                 })
             }
             C::ConfirmContact { replacement, at } => self.confirm_contact(replacement, at)?,
@@ -664,7 +682,13 @@ impl Aggregate for OutreachCase {
                 self.closed_at = Some(closed.closed_at);
             }
             CaseEvent::FirstContactDeadlinePassed(_) => self.deadline_noticed = true,
-            CaseEvent::TriggerLinked(linked) => self.linked_reports.push(linked.report),
+            CaseEvent::TriggerLinked(linked) => {
+                self.urgent |= linked.made_urgent;
+                if linked.first_contact_due.is_some() {
+                    self.first_contact_due = linked.first_contact_due;
+                }
+                self.linked_reports.push(linked.report);
+            }
             CaseEvent::ResourceSheetSent(sent) => {
                 self.sheets_sent.insert(sent.sheet_id);
             }

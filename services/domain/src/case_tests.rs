@@ -164,6 +164,95 @@ fn an_urgent_case_is_due_within_the_urgent_allowance_on_the_clock() {
     );
 }
 
+/// Another report, urgent or not, naming the member of this case.
+fn link(report_id: &str, at: DateTime<Utc>, urgent: bool) -> CaseCommand {
+    CaseCommand::LinkTrigger {
+        report: ReportRef {
+            source: "/datix/parnassus".into(),
+            report_id: report_id.into(),
+        },
+        trigger: TriggerKind::Incident,
+        at,
+        urgent,
+    }
+}
+
+fn linked(events: &[CaseEvent]) -> &TriggerLinked {
+    match events {
+        [CaseEvent::TriggerLinked(linked)] => linked,
+        other => panic!("not one link: {other:?}"),
+    }
+}
+
+#[test]
+fn an_urgent_report_makes_a_routine_case_urgent_and_due_within_the_urgent_allowance() {
+    let link_at = at(23, 11);
+    let events = history(vec![
+        open(contact(Some("noor@example.org"))),
+        link("INC-8", link_at, true),
+    ]);
+    let made = linked(&events[1..]);
+    assert!(made.made_urgent);
+    assert_eq!(
+        made.first_contact_due,
+        Some(link_at + Duration::minutes(30))
+    );
+
+    // The same report delivered again records nothing; another urgent one changes nothing.
+    scenario()
+        .given(events.clone())
+        .when(link("INC-8", link_at, true))
+        .then_expect_events(vec![]);
+    let again = Scenario::with(CasePolicies::default())
+        .given(events)
+        .when(link("INC-9", at(23, 12), true))
+        .inspect_result()
+        .unwrap();
+    let again = linked(&again);
+    assert!(!again.made_urgent);
+    assert_eq!(again.first_contact_due, None);
+}
+
+#[test]
+fn a_routine_report_linked_leaves_the_case_routine() {
+    let events = history(vec![
+        open(contact(Some("noor@example.org"))),
+        link("INC-8", at(23, 11), false),
+    ]);
+    let routine = linked(&events[1..]);
+    assert!(!routine.made_urgent);
+    assert_eq!(routine.first_contact_due, None);
+}
+
+#[test]
+fn an_urgent_link_never_moves_a_sooner_deadline_later() {
+    let opening = history(vec![open(contact(Some("noor@example.org")))]);
+    let CaseEvent::CaseOpened(opened) = &opening[0] else {
+        panic!("not opened")
+    };
+    let due = opened.facts.first_contact_due.unwrap();
+    // Ten minutes before the routine deadline: the urgent allowance would end later.
+    let produced = Scenario::with(CasePolicies::default())
+        .given(opening)
+        .when(link("INC-8", due - Duration::minutes(10), true))
+        .inspect_result()
+        .unwrap();
+    let made = linked(&produced);
+    assert!(made.made_urgent);
+    assert_eq!(made.first_contact_due, Some(due));
+}
+
+#[test]
+fn a_case_already_contacted_becomes_urgent_without_a_new_deadline() {
+    let mut story = assigned();
+    story.push(attempt(ContactOutcome::NoAnswer));
+    story.push(link("INC-8", at(23, 13), true));
+    let events = history(story);
+    let made = linked(&events[events.len() - 1..]);
+    assert!(made.made_urgent);
+    assert_eq!(made.first_contact_due, None);
+}
+
 #[test]
 fn a_member_with_no_way_to_be_reached_gets_no_case() {
     scenario()

@@ -8,4 +8,8 @@ pub enum ProjectionError {
     /// A stored event this projection cannot read: a bug or a missing upcaster, never skipped.
     #[error("event {event} cannot be read: {reason}")]
     UnreadableEvent { event: String, reason: String },
+    /// A read model this projection reads has not caught up with the event yet: the batch is
+    /// retried (after a backoff) rather than acted on with what is missing.
+    #[error("not caught up yet: {0}")]
+    NotCaughtUp(String),
 }

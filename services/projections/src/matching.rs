@@ -393,7 +393,14 @@ impl Matching {
             CaseEvent::CaseReopened(_) => |case, _| case.ended_at = None,
             CaseEvent::TriggerLinked(linked) => {
                 self.add_case_report(case, &linked.report);
-                |_, _| {}
+                // An urgent report made the case urgent: first contact is due sooner.
+                |case, event| {
+                    if let CaseEvent::TriggerLinked(e) = event {
+                        if e.first_contact_due.is_some() {
+                            case.first_contact_due = e.first_contact_due;
+                        }
+                    }
+                }
             }
             _ => return Err("event type and payload disagree"),
         };

@@ -63,6 +63,7 @@ pub(crate) struct CaseRow {
     /// to confirm; never in `email`, `phone` or `mobile`, which hold only details to reach the
     /// member at.
     pub suggested_contact: Option<serde_json::Value>,
+    pub urgent: bool,
 }
 
 /// What the outreach read model reads of one event.
@@ -303,6 +304,7 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
         linked_triggers: 0,
         contact_to_confirm: false,
         suggested_contact: None,
+        urgent: facts.urgent,
     }
 }
 
@@ -355,7 +357,13 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
             case.close_reason = Some(code_name(&e.reason));
         }
         CaseEvent::FirstContactDeadlinePassed(e) => case.deadline_passed_at = Some(e.noticed_at),
-        CaseEvent::TriggerLinked(_) => case.linked_triggers += 1,
+        CaseEvent::TriggerLinked(e) => {
+            case.linked_triggers += 1;
+            case.urgent |= e.made_urgent;
+            if e.first_contact_due.is_some() {
+                case.first_contact_due = e.first_contact_due;
+            }
+        }
         // Back to where the case stood before it closed; a decline no longer stands.
         CaseEvent::CaseReopened(_) => {
             case.closed_at = None;
@@ -445,7 +453,7 @@ const REPLACE_CASE: &str = "ON CONFLICT (case_id) DO UPDATE SET
      deadline_passed_at = excluded.deadline_passed_at,
      linked_triggers = excluded.linked_triggers,
      contact_to_confirm = excluded.contact_to_confirm,
-     suggested_contact = excluded.suggested_contact";
+     suggested_contact = excluded.suggested_contact, urgent = excluded.urgent";
 
 /// Writes `cases` back whole: inserted, or with `replacing` over what was there.
 async fn write(
@@ -471,7 +479,7 @@ async fn write(
              involvement, given_name, family_name, email, phone, mobile, preferred_channel,
              version, supporter_id, first_contact_due, first_contacted_at, reached_at, decision,
              decided_at, contact_attempts, encounters, resources_sent, referrals, escalations,
-             deadline_passed_at, linked_triggers, contact_to_confirm, suggested_contact)
+             deadline_passed_at, linked_triggers, contact_to_confirm, suggested_contact, urgent)
          SELECT * FROM UNNEST(
              $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
              $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[],
@@ -479,7 +487,7 @@ async fn write(
              $19::text[], $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[],
              $25::timestamptz[], $26::timestamptz[], $27::timestamptz[], $28::text[],
              $29::timestamptz[], $30::int[], $31::int[], $32::int[], $33::int[], $34::int[],
-             $35::timestamptz[], $36::int[], $37::boolean[], $38::jsonb[])
+             $35::timestamptz[], $36::int[], $37::boolean[], $38::jsonb[], $39::bool[])
          {on_conflict}"
     ))
     .bind(column(cases, |c| c.case_id))
@@ -520,6 +528,7 @@ async fn write(
     .bind(count(|c| c.linked_triggers))
     .bind(column(cases, |c| c.contact_to_confirm))
     .bind(column(cases, |c| c.suggested_contact.clone()))
+    .bind(column(cases, |c| c.urgent))
     .execute(db)
     .await?;
     Ok(())
@@ -651,6 +660,36 @@ mod tests {
         assert!(case.suggested_contact.is_none());
         assert_eq!(case.email, ada().email);
         assert_eq!(case.version, 3);
+    }
+
+    fn linked(made_urgent: bool, due: Option<DateTime<Utc>>) -> CaseEvent {
+        CaseEvent::TriggerLinked(outreach_events::lifecycle::TriggerLinked {
+            report: outreach_events::ReportRef {
+                source: "/datix/a".into(),
+                report_id: "INC-2".into(),
+            },
+            trigger: outreach_events::TriggerKind::Incident,
+            linked_at: at(2),
+            made_urgent,
+            first_contact_due: due,
+        })
+    }
+
+    #[test]
+    fn an_urgent_link_makes_the_row_urgent_and_moves_its_deadline() {
+        let routine = assigned_then(vec![linked(false, None)]);
+        assert!(!routine.urgent);
+        let made = assigned_then(vec![linked(true, Some(at(3)))]);
+        assert!(made.urgent);
+        assert_eq!(made.first_contact_due, Some(at(3)));
+        assert_eq!(made.linked_triggers, 1);
+        // Made urgent after first contact: the deadline it had stays.
+        let contacted = assigned_then(vec![
+            attempt(ContactOutcome::NoAnswer, 2),
+            linked(true, None),
+        ]);
+        assert!(contacted.urgent);
+        assert_eq!(contacted.first_contact_due, routine.first_contact_due);
     }
 
     #[test]

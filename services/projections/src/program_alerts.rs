@@ -7,6 +7,10 @@
 //!   API v2 shape, `dedup_key` = the case id) and/or by e-mail to their SMS gateway address
 //!   (`page-sms`). Nobody on call, or no way to page them: the program managers are alerted at
 //!   once (`urgent-unstaffed-alert`).
+//! - **An urgent report joins an open routine case** (`TriggerLinked` that made it urgent while
+//!   first contact was owed): paged exactly as an urgent opening, due by the moved deadline. The
+//!   campus and the member (not to page them about themselves) are read from the outreach read
+//!   model; a batch that finds the case not there yet fails and is retried.
 //! - **First contact is recorded** on a case that was paged (or it closes or is cancelled
 //!   first): the page is resolved (`page-resolve`, one per case).
 //! - **First contact is overdue** (`FirstContactDeadlinePassed`, recorded once by the deadline
@@ -23,7 +27,7 @@
 //! reactions, `reset` deletes nothing and its start line is set by the migration that introduced
 //! it; do not rebuild it (whom it pages is read from the roster as it stands, not from events).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -60,6 +64,13 @@ pub(crate) enum Step {
         opened_at: DateTime<Utc>,
         due: DateTime<Utc>,
     },
+    /// An urgent report joined the routine case at `at`, first contact owed by `due`. Becomes
+    /// `Urgent` once the case's campus and member are read.
+    MadeUrgent {
+        case_id: Uuid,
+        at: DateTime<Utc>,
+        due: DateTime<Utc>,
+    },
     /// First contact attempted, or the case ended: a page, if any, is over.
     PageOver(Uuid),
     Overdue {
@@ -89,6 +100,15 @@ pub(crate) fn step(event: &StoredEvent) -> Result<Option<Step>, ProjectionError>
                 campus: opened.facts.campus,
                 member_staff_id: opened.facts.member.staff_id,
                 opened_at: opened.facts.opened_at,
+                due,
+            })
+        }
+        // Made urgent after first contact was attempted: no deadline moved, nobody is paged
+        // (the domain leaves `first_contact_due` empty; see `CaseCommand::LinkTrigger`).
+        CaseEvent::TriggerLinked(linked) if linked.made_urgent => {
+            linked.first_contact_due.map(|due| Step::MadeUrgent {
+                case_id,
+                at: linked.linked_at,
                 due,
             })
         }
@@ -134,6 +154,8 @@ struct RosterRow {
 pub(crate) struct Known {
     pub roster: Vec<OnRoster>,
     pub paged: HashSet<Uuid>,
+    /// The campus and member's staff id of cases made urgent in the batch.
+    pub made_urgent: HashMap<Uuid, (String, String)>,
 }
 
 #[async_trait]
@@ -146,6 +168,7 @@ impl Projection for ProgramAlerts {
         Reads {
             event_types: &[
                 CaseEvent::CASE_OPENED,
+                CaseEvent::TRIGGER_LINKED,
                 CaseEvent::CONTACT_ATTEMPTED,
                 CaseEvent::CASE_CLOSED,
                 CaseEvent::CASE_CANCELLED,
@@ -176,6 +199,23 @@ impl Projection for ProgramAlerts {
         let known = self.load(db, steps.iter().map(|(_, step)| step)).await?;
         let mut rows = Vec::new();
         for (event, step) in steps {
+            let step = match step {
+                Step::MadeUrgent { case_id, at, due } => {
+                    let Some((campus, member_staff_id)) = known.made_urgent.get(&case_id) else {
+                        return Err(ProjectionError::NotCaughtUp(format!(
+                            "case {case_id} is not in the outreach read model"
+                        )));
+                    };
+                    Step::Urgent {
+                        case_id,
+                        campus: campus.clone(),
+                        member_staff_id: member_staff_id.clone(),
+                        opened_at: at,
+                        due,
+                    }
+                }
+                other => other,
+            };
             let _applying = crate::applying(self.name(), event).entered();
             self.alert(&mut rows, &known, event, step);
         }
@@ -256,6 +296,8 @@ impl ProgramAlerts {
                     }
                 }
             }
+            // Made into `Urgent` by `apply`, once the case's campus and member are known.
+            Step::MadeUrgent { .. } => {}
             Step::PageOver(case_id) => {
                 let paged_in_batch = rows
                     .iter()
@@ -287,15 +329,37 @@ impl ProgramAlerts {
         }
     }
 
-    /// Two queries at most: the roster, if an urgent case opened and anyone can be paged; the
-    /// batch's cases already paged, if a page may be over and the webhook is in use.
+    /// Three queries at most: the cases made urgent by a link, if any; the roster, if an urgent
+    /// case opened and anyone can be paged; the batch's cases already paged, if a page may be
+    /// over and the webhook is in use.
     async fn load(
         &self,
         db: &mut PgConnection,
         steps: impl Iterator<Item = &Step> + Clone,
     ) -> Result<Known, ProjectionError> {
         let mut known = Known::default();
-        let urgent = steps.clone().any(|s| matches!(s, Step::Urgent { .. }));
+        let urgent = steps
+            .clone()
+            .any(|s| matches!(s, Step::Urgent { .. } | Step::MadeUrgent { .. }));
+        let made_urgent: Vec<Uuid> = steps
+            .clone()
+            .filter_map(|s| match s {
+                Step::MadeUrgent { case_id, .. } => Some(*case_id),
+                _ => None,
+            })
+            .collect();
+        if !made_urgent.is_empty() {
+            let cases: Vec<(Uuid, String, String)> = sqlx::query_as(
+                "SELECT case_id, campus, staff_id FROM outreach_cases WHERE case_id = ANY($1)",
+            )
+            .bind(&made_urgent)
+            .fetch_all(&mut *db)
+            .await?;
+            known.made_urgent = cases
+                .into_iter()
+                .map(|(case_id, campus, staff_id)| (case_id, (campus, staff_id)))
+                .collect();
+        }
         if urgent && self.setup.pages() {
             let roster: Vec<RosterRow> = sqlx::query_as(
                 "SELECT staff_id, campus, availability,
@@ -438,6 +502,7 @@ mod tests {
         let known = Known {
             roster: vec![on_call("S1", Some("+1 415 555 0101"))],
             paged: HashSet::new(),
+            made_urgent: HashMap::new(),
         };
         let contacted = stored(
             3,
@@ -482,6 +547,7 @@ mod tests {
                 ..on_call("S2", None)
             }],
             paged: HashSet::new(),
+            made_urgent: HashMap::new(),
         };
         let rows = alerts(setup(), &known, &[urgent_opening()]);
         assert_eq!(kinds(&rows), HashMap::from([("urgent-unstaffed-alert", 2)]));
@@ -491,6 +557,7 @@ mod tests {
         let known = Known {
             roster: vec![on_call("E1", Some("555 0100"))],
             paged: HashSet::new(),
+            made_urgent: HashMap::new(),
         };
         let rows = alerts(setup(), &known, &[urgent_opening()]);
         assert_eq!(kinds(&rows), HashMap::from([("urgent-unstaffed-alert", 2)]));
@@ -502,6 +569,7 @@ mod tests {
         let known = Known {
             roster: vec![on_call("S1", None)],
             paged: HashSet::new(),
+            made_urgent: HashMap::new(),
         };
         let rows = alerts(no_webhook, &known, &[urgent_opening()]);
         assert_eq!(kinds(&rows), HashMap::from([("urgent-unstaffed-alert", 2)]));
@@ -522,6 +590,7 @@ mod tests {
         let known = Known {
             roster: vec![on_call("S1", Some("555"))],
             paged: HashSet::new(),
+            made_urgent: HashMap::new(),
         };
         let rows = alerts(
             setup(),
@@ -598,6 +667,117 @@ mod tests {
                 .collect();
             assert_eq!(resolves.len(), 1, "{resolves:?}");
             assert_eq!(resolves[0].2, "webhook");
+        }
+
+        /// A routine case, then an urgent report linked to it: paged as an urgent opening
+        /// would be, the campus and member read from the outreach read model, once.
+        #[tokio::test]
+        async fn an_urgent_report_joining_a_routine_case_pages_once_and_a_replay_sends_nothing_new()
+        {
+            let db = TestDb::new().await;
+            let day = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+            sqlx::query(
+                "INSERT INTO roster_supporters
+                     (supporter_id, staff_id, campus, department, discipline, seniority,
+                      languages, interests, training_status, capacity, availability, phone,
+                      joined_at, changed_at, version)
+                 VALUES ($1, 'S1', 'Parnassus', 'Medicine', 'physician', 'senior', '{}', '{}',
+                         'trained', 3, $2, '+1 415 555 0101', now(), now(), 1)",
+            )
+            .bind(Uuid::new_v4())
+            .bind(json!({"weekly_hours": [], "on_call": [
+                {"starts": day - chrono::Duration::days(30), "ends": day + chrono::Duration::days(30)}]}))
+            .execute(&db.db.pool)
+            .await
+            .unwrap();
+            let case_id = Uuid::from_u128(7);
+            let CaseEvent::CaseOpened(mut routine) = case_opened(case_id, ada()) else {
+                unreachable!()
+            };
+            routine.personal = None;
+            let opened_at = routine.facts.opened_at;
+            let opening = db
+                .append(
+                    outreach_events::case::AGGREGATE_TYPE,
+                    case_id,
+                    1,
+                    "CaseOpened",
+                    serde_json::to_value(CaseEvent::CaseOpened(routine)).unwrap(),
+                )
+                .await;
+            let due = opened_at + chrono::Duration::hours(2);
+            let link = |sequence, report_id: &str, first_contact_due| {
+                let linked = CaseEvent::TriggerLinked(outreach_events::lifecycle::TriggerLinked {
+                    report: outreach_events::ReportRef {
+                        source: "/datix/a".into(),
+                        report_id: report_id.into(),
+                    },
+                    trigger: outreach_events::TriggerKind::Incident,
+                    linked_at: opened_at + chrono::Duration::hours(1),
+                    made_urgent: true,
+                    first_contact_due,
+                });
+                (sequence, serde_json::to_value(linked).unwrap())
+            };
+            let (sequence, payload) = link(2, "INC-2", Some(due));
+            let linked = db
+                .append(
+                    outreach_events::case::AGGREGATE_TYPE,
+                    case_id,
+                    sequence,
+                    "TriggerLinked",
+                    payload,
+                )
+                .await;
+            let alerts = ProgramAlerts::new(setup());
+
+            // The outreach read model has not seen the case yet: nothing is sent, the batch
+            // fails and is retried.
+            let lagging = db.apply_with(&alerts, &linked).await;
+            assert!(
+                matches!(lagging, Err(ProjectionError::NotCaughtUp(_))),
+                "{lagging:?}"
+            );
+            assert!(db.outbox().await.is_empty());
+
+            db.apply_with(&crate::OutreachProjection, &opening)
+                .await
+                .unwrap();
+            db.apply_with(&crate::OutreachProjection, &linked)
+                .await
+                .unwrap();
+            db.apply_with(&alerts, &opening).await.unwrap();
+            db.apply_with(&alerts, &linked).await.unwrap();
+            db.apply_with(&alerts, &linked).await.unwrap();
+
+            let rows = db.outbox().await;
+            let kinds: Vec<_> = rows.iter().map(|r| (r.1.as_str(), r.2.as_str())).collect();
+            assert_eq!(kinds, [("page", "webhook"), ("page-sms", "email")]);
+            let page = &rows[0].4;
+            assert_eq!(page["dedup_key"], case_id.to_string());
+            assert_eq!(page["payload"]["custom_details"]["on_call_supporter"], "S1");
+            let shown_due = messages::page_trigger(&setup(), case_id, "Parnassus", due, "S1");
+            assert_eq!(page["payload"]["summary"], shown_due["payload"]["summary"]);
+            for row in &rows {
+                let text = row.4.to_string();
+                for personal in ["Ada", "Lovelace", "ada@example.org", "E1", "INC-1", "INC-2"] {
+                    assert!(!text.contains(personal), "{personal} in {text}");
+                }
+            }
+
+            // Made urgent after first contact (no deadline moved): nobody is paged.
+            let (sequence, payload) = link(3, "INC-3", None);
+            let contacted = db
+                .append(
+                    outreach_events::case::AGGREGATE_TYPE,
+                    case_id,
+                    sequence,
+                    "TriggerLinked",
+                    payload,
+                )
+                .await;
+            db.apply_with(&alerts, &contacted).await.unwrap();
+            assert_eq!(db.outbox().await.len(), 2);
         }
     }
 }

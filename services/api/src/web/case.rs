@@ -142,6 +142,8 @@ pub(crate) struct CaseView {
     pub supporter: String,
     pub deadline: String,
     pub overdue: bool,
+    /// Opened urgent, or made urgent by a report that joined it.
+    pub urgent: bool,
     pub facts: Vec<Fact>,
     pub counts: Vec<(String, i64)>,
     /// Whether the resource sheets the case called for went out; `None` if it called for none.
@@ -217,6 +219,7 @@ fn case_view(row: &CaseRow, steps: &[TimelineStep], clock: Clock) -> CaseView {
         supporter: or_dash(row.supporter_id.as_deref()),
         deadline,
         overdue: row.overdue,
+        urgent: row.urgent,
         facts: facts(steps, clock),
         counts: vec![
             ("Contact attempts".into(), row.contact_attempts.into()),
@@ -348,6 +351,7 @@ async fn page(
     let forms = step_forms(
         &format!("/dashboard/cases/{case_id}"),
         &shown,
+        row.status,
         view.version,
         &signed_in.csrf,
         sent,

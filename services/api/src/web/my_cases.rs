@@ -170,6 +170,7 @@ async fn page(
     let forms = step_forms(
         &format!("/dashboard/my-cases/{case_id}"),
         &Step::shown(case.status, false, refused.map(|(step, _, _)| step)),
+        case.status,
         case.version,
         &signed_in.csrf,
         refused.map(|(_, values, errors)| (values, errors)),

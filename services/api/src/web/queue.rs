@@ -123,6 +123,8 @@ pub(crate) struct QueueRow {
     pub overdue: bool,
     /// The member's contact details wait for a manager to confirm them.
     pub contact_to_confirm: bool,
+    /// Opened urgent, or made urgent by a report that joined it.
+    pub urgent: bool,
 }
 
 fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
@@ -148,6 +150,7 @@ fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
         deadline,
         overdue: row.overdue,
         contact_to_confirm: row.contact_to_confirm,
+        urgent: row.urgent,
     }
 }
 

@@ -458,10 +458,13 @@ pub(crate) async fn read_model_reaches(pool: &sqlx::PgPool, case_id: Uuid, versi
     }
 }
 
-/// The forms of `steps` for the case, posting to `base/{step}`.
+/// The forms of `steps` for the case, in `status`, posting to `base/{step}`.
+// One argument more than clippy likes: each is one thing the forms need, none belong together.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn step_forms(
     base: &str,
     steps: &[Step],
+    status: CaseStatus,
     version: u64,
     csrf: &str,
     sent: Option<(&Values, &FieldErrors)>,
@@ -560,6 +563,27 @@ pub(crate) fn step_forms(
                     Some("Choose…"),
                 )
                 .required()]),
+                // After a decline the command side accepts danger to self or others only
+                // (`CaseError::EscalationAfterDecline`): offering the rest would only lead a
+                // manager to an error.
+                Step::Escalation if status == CaseStatus::Declined => FormView::new(
+                    "escalations",
+                    action(step),
+                    "Escalation: a limit of confidentiality",
+                    "Record escalation",
+                )
+                .controls(vec![Control::select(
+                    "category",
+                    "Category",
+                    &["danger_to_self_or_others"],
+                    Some("Choose…"),
+                )
+                .required()
+                .hint(
+                    "The member declined support: only danger to self or others can be \
+                     escalated now. The decline ends outreach, not the program's duty. The \
+                     category only: never a narrative.",
+                )]),
                 Step::Escalation => FormView::new(
                     step.path(),
                     action(step),

@@ -446,6 +446,8 @@ pub struct CaseFixture {
     pub resources_sent: i32,
     pub referrals: i32,
     pub escalations: i32,
+    /// Opened urgent, or made urgent by a report that joined it.
+    pub urgent: bool,
 }
 
 impl CaseFixture {
@@ -486,7 +488,14 @@ impl CaseFixture {
             resources_sent: 0,
             referrals: 0,
             escalations: 0,
+            urgent: false,
         }
+    }
+
+    /// The case is urgent.
+    pub fn urgent(mut self) -> Self {
+        self.urgent = true;
+        self
     }
 
     /// First contact is due at `due`.
@@ -575,6 +584,12 @@ impl CaseFixture {
         .execute(pool)
         .await
         .expect("insert outreach case");
+        sqlx::query("UPDATE outreach_cases SET urgent = $2 WHERE case_id = $1")
+            .bind(self.case_id)
+            .bind(self.urgent)
+            .execute(pool)
+            .await
+            .expect("mark the outreach case urgent or not");
     }
 }
 
