@@ -196,7 +196,10 @@ async fn take(app: &TestApp, staff_id: &str, case_id: Uuid, at: DateTime<Utc>) {
     let (case, _) = app.commands.case(case_id).await.expect("load the case");
     let command = SupporterCommand::TakeCase {
         case_id,
-        member_staff_id: case.member_staff_id().to_owned(),
+        member_staff_id: case
+            .member_staff_id()
+            .expect("a live case names its member")
+            .to_owned(),
         at,
     };
     roster(app, staff_id, command).await;

@@ -6,7 +6,7 @@
 //! load in one query and the events of a whole batch are stored in one transaction: one commit
 //! instead of two per named member.
 //!
-//! Personal parts (a case opening's contact details, stated preferences) are sealed on the way
+//! Personal parts (a case opening's member and contact details, stated preferences) are sealed on the way
 //! in under each member's data key, and opened on the way out; aggregates only ever see plain
 //! data, or `None` once a purge destroyed the key (see `outreach-privacy`).
 
@@ -244,7 +244,9 @@ async fn seal_personal_parts(
             let key = live
                 .get(&part.staff_id)
                 .ok_or(PrivacyError::Malformed("a sealing member has no key"))?;
-            *part.value = seal(key, part.value)?;
+            for value in part.values {
+                *value = seal(key, value)?;
+            }
         }
     }
     Ok(())

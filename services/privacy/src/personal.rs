@@ -7,28 +7,52 @@ use uuid::Uuid;
 use crate::envelope::key_id_of;
 use crate::{is_sealed, unseal, DataKeys, PrivacyError};
 
-/// An event's personal part, not yet sealed, and the member whose key seals it.
+/// An event's personal parts, not yet sealed, and the member whose key seals them.
 pub struct PersonalPart<'a> {
     pub staff_id: String,
-    pub value: &'a mut Value,
+    pub values: Vec<&'a mut Value>,
 }
 
-/// The unsealed personal part of a stored event payload, if its type has one and it holds
+/// The unsealed personal parts of a stored event payload, if its type has any and they hold
 /// something. These are the stored shapes of `CaseOpened.personal` (the member's name and
-/// contact details) and `PreferencesStated.personal` (the member's preferences).
+/// contact details), `CaseOpened.facts.member` (the member's staff id, role, department,
+/// discipline, seniority and involvement: issue 27) and `PreferencesStated.personal` (the
+/// member's preferences). Each is sealed in place, on its own, under the member's key.
+///
+/// The member is read from the plain parts: a payload whose profile is already sealed (or
+/// purged) has nothing left to seal.
 pub fn personal_part<'a>(event_type: &str, payload: &'a mut Value) -> Option<PersonalPart<'a>> {
     let body = payload.get_mut(event_type)?;
+    let plain = |value: &Value| !value.is_null() && !is_sealed(value);
+    let mut values = Vec::new();
     let staff_id = match event_type {
-        "CaseOpened" => body["facts"]["member"]["staff_id"].as_str(),
-        "PreferencesStated" => body["staff_id"].as_str(),
+        "CaseOpened" => {
+            let mut staff_id = None;
+            for (name, value) in body.as_object_mut()?.iter_mut() {
+                match name.as_str() {
+                    "personal" if plain(value) => values.push(value),
+                    "facts" => {
+                        if let Some(member) = value.get_mut("member").filter(|m| plain(m)) {
+                            staff_id = member["staff_id"].as_str().map(str::to_owned);
+                            values.push(member);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            staff_id
+        }
+        "PreferencesStated" => {
+            let staff_id = body["staff_id"].as_str().map(str::to_owned);
+            values.extend(body.get_mut("personal").filter(|p| plain(p)));
+            staff_id
+        }
         _ => None,
-    }?
-    .to_owned();
-    let value = body.get_mut("personal")?;
-    if value.is_null() || is_sealed(value) {
+    }?;
+    if values.is_empty() {
         return None;
     }
-    Some(PersonalPart { staff_id, value })
+    Some(PersonalPart { staff_id, values })
 }
 
 /// Opens every sealed envelope inside `payloads`, wherever it sits, with one key lookup for
@@ -84,25 +108,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_case_opening_keeps_its_personal_part_apart_from_the_facts() {
+    fn a_case_opening_keeps_its_personal_parts_apart_from_the_facts() {
         let mut payload = json!({"CaseOpened": {
-            "facts": {"member": {"staff_id": "E1"}},
+            "facts": {"campus": "Parnassus", "member": {"staff_id": "E1", "role": "Nurse"}},
             "personal": {"given_name": "Ada"}}});
         let part = personal_part("CaseOpened", &mut payload).unwrap();
         assert_eq!(part.staff_id, "E1");
-        assert_eq!(*part.value, json!({"given_name": "Ada"}));
+        let values: Vec<Value> = part.values.into_iter().map(|v| v.clone()).collect();
+        assert!(values.contains(&json!({"given_name": "Ada"})));
+        assert!(values.contains(&json!({"staff_id": "E1", "role": "Nurse"})));
+        assert_eq!(values.len(), 2, "the campus is a fact, not the member's");
     }
 
     #[test]
     fn stated_preferences_are_personal() {
         let mut payload = json!({"PreferencesStated": {
             "staff_id": "E2", "personal": {"channel": "email"}, "stated_at": "x"}});
-        assert_eq!(
-            personal_part("PreferencesStated", &mut payload)
-                .unwrap()
-                .staff_id,
-            "E2"
-        );
+        let part = personal_part("PreferencesStated", &mut payload).unwrap();
+        assert_eq!(part.staff_id, "E2");
+        assert_eq!(part.values.len(), 1);
     }
 
     #[test]
@@ -110,7 +134,10 @@ mod tests {
         let mut closed = json!({"CaseClosed": {"reason": "completed"}});
         assert!(personal_part("CaseClosed", &mut closed).is_none());
         let mut purged = json!({"CaseOpened": {
-            "facts": {"member": {"staff_id": "E1"}}, "personal": null}});
+            "facts": {"member": null}, "personal": null}});
         assert!(personal_part("CaseOpened", &mut purged).is_none());
+        let mut sealed = json!({"CaseOpened": {
+            "facts": {"member": {"sealed": {}}}, "personal": {"sealed": {}}}});
+        assert!(personal_part("CaseOpened", &mut sealed).is_none());
     }
 }

@@ -27,6 +27,9 @@ const FAMILY: &str = "Quarrington-Vex";
 const EMAIL: &str = "zq.vex@canary.example";
 const PHONE: &str = "+1-555-0199-7731";
 const SPECIALTY: &str = "Canaryspecialtyqx";
+/// The member's role and department: their profile, personal data too (issue 27).
+const ROLE: &str = "Canaryroleqx nurse";
+const DEPARTMENT: &str = "Canarydeptqx";
 const CANARIES: [&str; 5] = [GIVEN, FAMILY, EMAIL, PHONE, SPECIALTY];
 
 struct World {
@@ -56,9 +59,9 @@ impl World {
         let member = InvolvedMember {
             profile: MemberProfile {
                 staff_id: staff_id.into(),
-                role: "Staff nurse".into(),
+                role: ROLE.into(),
                 discipline: Discipline::Nurse,
-                department: "Emergency".into(),
+                department: DEPARTMENT.into(),
                 seniority: None,
                 involvement: Involvement::Primary,
             },
@@ -404,12 +407,13 @@ async fn a_member_without_a_case_is_purged_once_the_period_after_their_last_chan
 /// whole database is searched for what someone who knows the members and the reports naming
 /// them would look for. Topics are not read here (see integration-tests for those).
 ///
-/// What holds: no name, e-mail or phone, no case or member id computable from the staff id
-/// and the report (the formula of stores written before issue 27), and no SHA-256 of the staff
-/// id; the case read model's rows keep no staff id or report. What does not hold yet, and so
-/// is not asserted: the staff id itself is still in the clear in case openings' facts, the
-/// report's events and the member's own events, and in other read models (case_timeline,
-/// matching, statistics' own bookkeeping): sealing those is the rest of issue 27.
+/// What holds: no name, e-mail or phone, no role or department (the member's profile is sealed
+/// in the case's opening, and the read models that copied it forgot it), no case or member id
+/// computable from the staff id and the report (the formula of stores written before issue
+/// 27), and no SHA-256 of the staff id; the case read model's rows keep no staff id or report.
+/// Statistics are the same after the purge and after every projection is rebuilt. What does
+/// not hold yet, and so is not asserted: the staff id itself is still in the clear in the
+/// report's events and the member's own events, and in `matching_report_staff`.
 #[tokio::test]
 async fn after_a_purge_a_dump_of_the_database_holds_no_name_contact_or_computable_id() {
     let world = World::new().await;
@@ -461,6 +465,8 @@ async fn after_a_purge_a_dump_of_the_database_holds_no_name_contact_or_computabl
             ("family name", FAMILY.to_string()),
             ("e-mail", EMAIL.to_string()),
             ("phone", PHONE.to_string()),
+            ("role", ROLE.to_string()),
+            ("department", DEPARTMENT.to_string()),
             ("old case id", old_case.to_string()),
             ("old member id", old_member.to_string()),
             ("SHA-256 of the staff id", sha),

@@ -8,7 +8,8 @@
 //! is shown it.
 //!
 //! Rows are only ever added (a case's past does not change), so a batch is one insert and
-//! never reads the table.
+//! never reads the table; at a member's purge their cases' rows are unlinked from every person
+//! (see `unlink`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -22,8 +23,8 @@ use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 
 pub struct CaseTimeline;
 
-/// Every event of a case is a step of its timeline.
-const READS: &[&str] = case_event_types!();
+/// Every event of a case is a step of its timeline; a member's purge unlinks their cases'.
+const READS: &[&str] = case_event_types!("PersonalDataPurged");
 
 #[async_trait]
 impl Projection for CaseTimeline {
@@ -59,8 +60,34 @@ impl Projection for CaseTimeline {
                 ..Step::of(event.aggregate_uuid()?, event.sequence, event.decode()?)
             });
         }
-        insert(db, &steps).await
+        insert(db, &steps).await?;
+        let purged: Vec<Uuid> = crate::purge::cases_purged_by(db, events)
+            .await?
+            .into_iter()
+            .flat_map(|(_, cases)| cases)
+            .collect();
+        unlink(db, &purged).await
     }
+}
+
+/// The steps of purged members' cases keep their kind, time and codes, and lose what links
+/// them to a person (issue 27): the report (the safety office knows whom it named), the
+/// supporter, and who took each step. Run at the purge, live and in a rebuild alike (the steps
+/// are inserted as their events say, then unlinked), so a rebuild leaves the same rows.
+async fn unlink(db: &mut PgConnection, cases: &[Uuid]) -> Result<(), ProjectionError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE case_timeline
+            SET report_source = NULL, report_id = NULL, supporter_id = NULL,
+                author_subject = NULL, author_staff_id = NULL
+          WHERE case_id = ANY($1)",
+    )
+    .bind(cases)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// One row of `case_timeline`.

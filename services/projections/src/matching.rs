@@ -120,6 +120,12 @@ pub(crate) enum Read {
         event: ReportEvent,
     },
     Member(MemberEvent),
+    /// A member's purge: their preferences go, and so do the rows of `cases`, the cases their
+    /// record started before it (issue 27: nothing of a purged member's case is matched again).
+    Purge {
+        staff_id: String,
+        cases: HashSet<Uuid>,
+    },
     Supporter {
         supporter_id: Uuid,
         sequence: i64,
@@ -142,6 +148,8 @@ pub(crate) struct Matching {
     /// Each supporter's whole caseload (case -> taken at), for the supporters whose caseload the
     /// batch changes.
     pub caseloads: HashMap<Uuid, BTreeMap<Uuid, DateTime<Utc>>>,
+    /// Cases whose member the batch purged: their rows are deleted.
+    pub purged: BTreeSet<Uuid>,
 }
 
 #[async_trait]
@@ -153,8 +161,8 @@ impl Projection for MatchingProjection {
     fn reads(&self) -> Reads {
         Reads {
             event_types: READS,
-            // Members' preferences; a case's member is matched by facts, not by name.
-            personal_data_of: &["PreferencesStated"],
+            // Members' preferences and a case's member profile (never a name).
+            personal_data_of: &["PreferencesStated", "CaseOpened"],
         }
     }
 
@@ -179,7 +187,21 @@ impl Projection for MatchingProjection {
         db: &mut PgConnection,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        let read = events.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        let mut purges: HashMap<usize, HashSet<Uuid>> = crate::purge::cases_purged_by(db, events)
+            .await?
+            .into_iter()
+            .collect();
+        let read = (events.iter().enumerate())
+            .map(|(at, event)| match (read(event)?, purges.remove(&at)) {
+                (Some(Read::Member(MemberEvent::PersonalDataPurged { staff_id, .. })), cases) => {
+                    Ok(Some(Read::Purge {
+                        staff_id,
+                        cases: cases.unwrap_or_default(),
+                    }))
+                }
+                (read, _) => Ok(read),
+            })
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
         let loaded = load(db, &read).await?;
         let mut matching = loaded.clone();
         for (event, read) in events.iter().zip(read) {
@@ -238,7 +260,7 @@ async fn load(db: &mut PgConnection, read: &[Option<Read>]) -> Result<Matching, 
             Read::Report { aggregate, .. } => {
                 reports.insert(*aggregate);
             }
-            Read::Member(_) => {}
+            Read::Member(_) | Read::Purge { .. } => {}
             Read::Supporter {
                 supporter_id,
                 event,
@@ -342,6 +364,15 @@ impl Matching {
                 event,
             } => self.follow_report(aggregate, sequence, event),
             Read::Member(event) => self.follow_member(event),
+            Read::Purge { staff_id, cases } => {
+                self.preferences.insert(staff_id, None);
+                for case in cases {
+                    self.cases.remove(&case);
+                    self.case_reports.retain(|(of, _, _)| *of != case);
+                    self.purged.insert(case);
+                }
+                Ok(())
+            }
             Read::Supporter {
                 supporter_id,
                 sequence,
@@ -363,10 +394,12 @@ impl Matching {
     ) -> Result<(), &'static str> {
         let change: fn(&mut MatchingCase, &CaseEvent) = match &event {
             CaseEvent::CaseOpened(opened) => {
+                // Rebuilt after the member's purge, the opening names no one: no one to match.
+                let Some(row) = opened_case(opened, sequence) else {
+                    return Ok(());
+                };
                 // A case opens once; its opening again leaves the row as later events made it.
-                self.cases
-                    .entry(opened.facts.case_id)
-                    .or_insert_with(|| opened_case(opened, sequence));
+                self.cases.entry(opened.facts.case_id).or_insert(row);
                 self.add_case_report(opened.facts.case_id, &opened.facts.report);
                 return Ok(());
             }
@@ -574,9 +607,11 @@ impl Matching {
     }
 }
 
-fn opened_case(opened: &CaseOpened, version: i64) -> MatchingCase {
-    let (facts, member) = (&opened.facts, &opened.facts.member);
-    MatchingCase {
+/// The row of an opening; `None` for one whose member was purged.
+fn opened_case(opened: &CaseOpened, version: i64) -> Option<MatchingCase> {
+    let facts = &opened.facts;
+    let member = facts.member.as_ref()?;
+    Some(MatchingCase {
         case_id: facts.case_id,
         member_staff_id: member.staff_id.clone(),
         campus: facts.campus.clone(),
@@ -591,7 +626,7 @@ fn opened_case(opened: &CaseOpened, version: i64) -> MatchingCase {
         assigned_at: None,
         ended_at: None,
         version,
-    }
+    })
 }
 
 /// A new roster entry from a joining or a change at `at`: not paused, no cases held.
@@ -658,7 +693,28 @@ async fn write(
     let (new, changed) = crate::new_and_changed(&loaded.supporters, &now.supporters);
     write_supporters(db, &new, false).await?;
     write_supporters(db, &changed, true).await?;
-    write_caseloads(db, &loaded.caseloads, &now.caseloads).await
+    write_caseloads(db, &loaded.caseloads, &now.caseloads).await?;
+    forget_cases(db, &now.purged).await
+}
+
+/// Deletes the rows of the cases of purged members.
+async fn forget_cases(
+    db: &mut PgConnection,
+    cases: &BTreeSet<Uuid>,
+) -> Result<(), ProjectionError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let cases: Vec<Uuid> = cases.iter().copied().collect();
+    sqlx::query("DELETE FROM matching_case_reports WHERE case_id = ANY($1)")
+        .bind(&cases)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query("DELETE FROM matching_cases WHERE case_id = ANY($1)")
+        .bind(&cases)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// What a row replaces its stored self with.
