@@ -13,46 +13,95 @@ pub struct PersonalPart<'a> {
     pub values: Vec<&'a mut Value>,
 }
 
-/// The unsealed personal parts of a stored event payload, if its type has any and they hold
-/// something. These are the stored shapes of `CaseOpened.personal` (the member's name and
-/// contact details), `CaseOpened.facts.member` (the member's staff id, role, department,
-/// discipline, seniority and involvement: issue 27) and `PreferencesStated.personal` (the
-/// member's preferences). Each is sealed in place, on its own, under the member's key.
+/// The unsealed personal parts of a stored event payload, by member, if its type has any and
+/// they hold something. These are the stored shapes of:
+/// - `CaseOpened.personal` (the member's name and contact details) and `.facts.member` (their
+///   staff id, role, department, discipline, seniority and involvement: issue 27);
+/// - the `staff_id` of the member's own record's events, and `PreferencesStated.personal`
+///   (their preferences);
+/// - the staff id of each member a report's events name (`ReportRecorded` and `StaffAdded`'s
+///   `members[].staff_id`, `StaffRemoved.staff_ids[]`), each under that member's own key.
 ///
-/// The member is read from the plain parts: a payload whose profile is already sealed (or
-/// purged) has nothing left to seal.
-pub fn personal_part<'a>(event_type: &str, payload: &'a mut Value) -> Option<PersonalPart<'a>> {
-    let body = payload.get_mut(event_type)?;
+/// Each is sealed in place, on its own, under the member's key. The member is read from the
+/// plain parts: a part already sealed (or purged) has nothing left to seal.
+pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<PersonalPart<'a>> {
+    let Some(body) = payload.get_mut(event_type) else {
+        return Vec::new();
+    };
     let plain = |value: &Value| !value.is_null() && !is_sealed(value);
-    let mut values = Vec::new();
-    let staff_id = match event_type {
+    let staff_id = |value: &Value| {
+        value
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+    };
+    let mut parts = Vec::new();
+    match event_type {
         "CaseOpened" => {
-            let mut staff_id = None;
-            for (name, value) in body.as_object_mut()?.iter_mut() {
+            let (mut staff, mut values) = (None, Vec::new());
+            for (name, value) in body.as_object_mut().into_iter().flatten() {
                 match name.as_str() {
                     "personal" if plain(value) => values.push(value),
                     "facts" => {
                         if let Some(member) = value.get_mut("member").filter(|m| plain(m)) {
-                            staff_id = member["staff_id"].as_str().map(str::to_owned);
+                            staff = staff_id(&member["staff_id"]);
                             values.push(member);
                         }
                     }
                     _ => {}
                 }
             }
-            staff_id
+            parts.extend(staff.map(|staff_id| PersonalPart { staff_id, values }));
         }
-        "PreferencesStated" => {
-            let staff_id = body["staff_id"].as_str().map(str::to_owned);
-            values.extend(body.get_mut("personal").filter(|p| plain(p)));
-            staff_id
+        // The member's own record's events that name them (`PersonalDataPurged` names no one).
+        "CaseStarted"
+        | "PreferencesStated"
+        | "OptedOut"
+        | "OptedIn"
+        | "AutomaticOutreachSkipped" => {
+            let (mut staff, mut values) = (None, Vec::new());
+            for (name, value) in body.as_object_mut().into_iter().flatten() {
+                match name.as_str() {
+                    "staff_id" => {
+                        if let Some(id) = staff_id(value) {
+                            staff = Some(id);
+                            values.push(value);
+                        }
+                    }
+                    "personal" if plain(value) => values.push(value),
+                    _ => {}
+                }
+            }
+            parts.extend(staff.map(|staff_id| PersonalPart { staff_id, values }));
         }
-        _ => None,
-    }?;
-    if values.is_empty() {
-        return None;
+        "ReportRecorded" | "StaffAdded" => {
+            let members = body.get_mut("members").and_then(Value::as_array_mut);
+            for member in members.into_iter().flatten() {
+                if let Some(value) = member.get_mut("staff_id") {
+                    if let Some(staff_id) = staff_id(value) {
+                        parts.push(PersonalPart {
+                            staff_id,
+                            values: vec![value],
+                        });
+                    }
+                }
+            }
+        }
+        "StaffRemoved" => {
+            let removed = body.get_mut("staff_ids").and_then(Value::as_array_mut);
+            for value in removed.into_iter().flatten() {
+                if let Some(staff_id) = staff_id(value) {
+                    parts.push(PersonalPart {
+                        staff_id,
+                        values: vec![value],
+                    });
+                }
+            }
+        }
+        _ => {}
     }
-    Some(PersonalPart { staff_id, values })
+    parts.retain(|part| !part.values.is_empty());
+    parts
 }
 
 /// Opens every sealed envelope inside `payloads`, wherever it sits, with one key lookup for
@@ -112,7 +161,7 @@ mod tests {
         let mut payload = json!({"CaseOpened": {
             "facts": {"campus": "Parnassus", "member": {"staff_id": "E1", "role": "Nurse"}},
             "personal": {"given_name": "Ada"}}});
-        let part = personal_part("CaseOpened", &mut payload).unwrap();
+        let part = personal_parts("CaseOpened", &mut payload).pop().unwrap();
         assert_eq!(part.staff_id, "E1");
         let values: Vec<Value> = part.values.into_iter().map(|v| v.clone()).collect();
         assert!(values.contains(&json!({"given_name": "Ada"})));
@@ -121,23 +170,47 @@ mod tests {
     }
 
     #[test]
-    fn stated_preferences_are_personal() {
+    fn stated_preferences_and_the_staff_id_of_the_members_record_are_personal() {
         let mut payload = json!({"PreferencesStated": {
             "staff_id": "E2", "personal": {"channel": "email"}, "stated_at": "x"}});
-        let part = personal_part("PreferencesStated", &mut payload).unwrap();
+        let part = personal_parts("PreferencesStated", &mut payload)
+            .pop()
+            .unwrap();
         assert_eq!(part.staff_id, "E2");
-        assert_eq!(part.values.len(), 1);
+        assert_eq!(part.values.len(), 2);
+        let mut payload = json!({"OptedOut": {"staff_id": "E2", "opted_out_at": "x"}});
+        let part = personal_parts("OptedOut", &mut payload).pop().unwrap();
+        assert_eq!(*part.values[0], json!("E2"));
+        let mut purge = json!({"PersonalDataPurged": {"key_id": "k", "purged_at": "x"}});
+        assert!(personal_parts("PersonalDataPurged", &mut purge).is_empty());
+        let mut sealed = json!({"CaseStarted": {"staff_id": {"sealed": {}}, "case_id": "c"}});
+        assert!(personal_parts("CaseStarted", &mut sealed).is_empty());
     }
 
     #[test]
     fn other_events_and_purged_parts_have_nothing_to_seal() {
         let mut closed = json!({"CaseClosed": {"reason": "completed"}});
-        assert!(personal_part("CaseClosed", &mut closed).is_none());
+        assert!(personal_parts("CaseClosed", &mut closed).is_empty());
         let mut purged = json!({"CaseOpened": {
             "facts": {"member": null}, "personal": null}});
-        assert!(personal_part("CaseOpened", &mut purged).is_none());
+        assert!(personal_parts("CaseOpened", &mut purged).is_empty());
         let mut sealed = json!({"CaseOpened": {
             "facts": {"member": {"sealed": {}}}, "personal": {"sealed": {}}}});
-        assert!(personal_part("CaseOpened", &mut sealed).is_none());
+        assert!(personal_parts("CaseOpened", &mut sealed).is_empty());
+    }
+
+    #[test]
+    fn a_reports_members_are_each_sealed_under_their_own_key() {
+        let mut recorded = json!({"ReportRecorded": {"campus": "Parnassus", "members": [
+            {"staff_id": "E1", "case_id": "c1", "eligible": true},
+            {"staff_id": "E2", "case_id": "c2", "eligible": false}]}});
+        let parts = personal_parts("ReportRecorded", &mut recorded);
+        let named: Vec<&str> = parts.iter().map(|p| p.staff_id.as_str()).collect();
+        assert_eq!(named, ["E1", "E2"]);
+        assert!(parts.iter().all(|p| p.values.len() == 1));
+        let mut removed = json!({"StaffRemoved": {"staff_ids": ["E3", {"sealed": {}}]}});
+        let parts = personal_parts("StaffRemoved", &mut removed);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(*parts[0].values[0], json!("E3"));
     }
 }

@@ -12,10 +12,13 @@ use uuid::Uuid;
 
 use crate::{ProjectionError, StoredEvent};
 
-/// Names, in memory only, the member each purge of `events` is of: the stored purge names no
-/// one (issue 27), so the staff id is read from the member's record, whose other events still
-/// name them (each of them but `CaseEnded` has a `staff_id`). Purges stored before named the
-/// staff id themselves and are left as they are. One query for the whole batch.
+/// Names, in memory only, the member each purge of `events` is of, where the member's record
+/// still names them in the clear: records stored before issue 27 (each of their events but
+/// `CaseEnded` has a plain `staff_id`). Since issue 27 those staff ids are sealed under the key
+/// the purge destroyed, so a purge of such a record stays unnamed, and read models find what it
+/// covers by the member's record id and its cases instead (see [`cases_purged_by`]). Purges
+/// stored before named the staff id themselves and are left as they are. One query for the
+/// whole batch.
 pub(crate) async fn name_purged_members(
     db: &mut PgConnection,
     events: &mut [StoredEvent],
@@ -37,7 +40,8 @@ pub(crate) async fn name_purged_members(
         "SELECT DISTINCT ON (e.aggregate_id) e.aggregate_id, body.value ->> 'staff_id'
            FROM events e, json_each(e.payload) AS body
           WHERE e.aggregate_type = 'CareTeamMember' AND e.aggregate_id = ANY($1)
-            AND body.value ->> 'staff_id' IS NOT NULL
+            AND json_typeof(body.value -> 'staff_id') = 'string'
+            AND body.value ->> 'staff_id' <> ''
           ORDER BY e.aggregate_id, e.sequence",
     )
     .bind(&members)
@@ -46,10 +50,9 @@ pub(crate) async fn name_purged_members(
     .into_iter()
     .collect();
     for event in events.iter_mut().filter(|e| unnamed(e)) {
-        let staff_id = named
-            .get(&event.aggregate_id)
-            .ok_or_else(|| event.unreadable("the purged member's record names no one".into()))?;
-        event.payload["PersonalDataPurged"]["staff_id"] = staff_id.clone().into();
+        if let Some(staff_id) = named.get(&event.aggregate_id) {
+            event.payload["PersonalDataPurged"]["staff_id"] = staff_id.clone().into();
+        }
     }
     Ok(())
 }
@@ -176,12 +179,33 @@ mod tests {
                                               "purged_at": at}}),
             )
             .await;
+        // A record stored since issue 27 keeps its staff ids sealed: its purge stays unnamed.
+        let sealed_member = Uuid::from_u128(3);
+        db.append(
+            "CareTeamMember",
+            sealed_member,
+            1,
+            "CaseStarted",
+            json!({"CaseStarted": {"staff_id": {"sealed": {"key_id": Uuid::nil()}},
+                                   "case_id": Uuid::from_u128(8), "started_at": at}}),
+        )
+        .await;
+        let sealed = db
+            .append(
+                "CareTeamMember",
+                sealed_member,
+                2,
+                "PersonalDataPurged",
+                json!({"PersonalDataPurged": {"key_id": Uuid::nil(), "purged_at": at}}),
+            )
+            .await;
         assert!(!purge.payload.to_string().contains("E1"), "stored unnamed");
-        let mut events = vec![purge, old];
+        let mut events = vec![purge, old, sealed];
         let mut conn = db.db.pool.acquire().await.unwrap();
         name_purged_members(&mut conn, &mut events).await.unwrap();
         assert_eq!(events[0].payload["PersonalDataPurged"]["staff_id"], "E1");
         assert_eq!(events[1].payload["PersonalDataPurged"]["staff_id"], "E2");
+        assert!(events[2].payload["PersonalDataPurged"]["staff_id"].is_null());
         let stored: String = sqlx::query_scalar(
             "SELECT payload::text FROM events WHERE event_type = 'PersonalDataPurged'
               ORDER BY aggregate_id LIMIT 1",

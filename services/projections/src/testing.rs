@@ -303,6 +303,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             "StaffRemoved",
             json(&ReportEvent::StaffRemoved {
                 staff_ids: vec!["E3".into(), "E4".into()],
+                case_ids: vec![member("E3").case_id, member("E4").case_id],
                 amended_at: hours(3),
             }),
         ),
