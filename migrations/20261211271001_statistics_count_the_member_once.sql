@@ -48,7 +48,7 @@ COMMENT ON TABLE statistics_retired_counts IS
 
 -- The cases opened before this migration, from their openings as the previous code stored
 -- them (the profile in the clear), except those whose member was purged since: those keep
--- being counted from their plain openings until `peer-outreach privacy migrate` runs.
+-- being counted from their plain openings, which still tell the discipline.
 INSERT INTO statistics_cases (case_id, campus, discipline, opened_at, first_contact_due)
 SELECT o.aggregate_id::uuid,
        o.payload -> 'CaseOpened' -> 'facts' ->> 'campus',

@@ -270,11 +270,19 @@ impl CommandSide {
     }
 }
 
-/// The staff id of the member `case` is about; refused once the member's data was purged: the
-/// case's opening no longer says who they are, and nothing may be done for them by name.
+/// The staff id of the member `case` is about; refused for a case that was never opened, and
+/// once the member's data was purged: the case's opening no longer says who they are, and
+/// nothing may be done for them by name.
 pub(crate) fn member_of(case: &OutreachCase) -> Result<&str, CommandError> {
-    case.member_staff_id().ok_or_else(|| CommandError::Refused {
-        rule: "member-data-purged",
-        detail: "the member's personal data was purged: the case names no one any more".into(),
-    })
+    match (case.member_staff_id(), case.status()) {
+        (Some(staff_id), _) => Ok(staff_id),
+        (None, None) => Err(CommandError::Refused {
+            rule: "case-not-found",
+            detail: "there is no such case".into(),
+        }),
+        (None, Some(_)) => Err(CommandError::Refused {
+            rule: "member-data-purged",
+            detail: "the member's personal data was purged: the case names no one any more".into(),
+        }),
+    }
 }

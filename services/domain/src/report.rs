@@ -870,7 +870,10 @@ mod tests {
         );
         let members: Vec<_> = named.iter().map(|id| member(id, true)).collect();
         let listed = SafetyReport::named(&report(), &members).unwrap();
-        assert_eq!(listed.iter().map(|m| m.case_id).collect::<Vec<_>>(), expected);
+        assert_eq!(
+            listed.iter().map(|m| m.case_id).collect::<Vec<_>>(),
+            expected
+        );
     }
 
     /// Once a member's data is purged their staff ids read as gone: the report still withdraws

@@ -763,4 +763,112 @@ mod tests {
             ]
         );
     }
+
+    mod in_the_database {
+        use serde_json::json;
+
+        use super::*;
+        use crate::stored_event::EVENT_COLUMNS;
+        use crate::testing::TestDb;
+
+        async fn counts(db: &TestDb, table: &str) -> Vec<(String, String, i64)> {
+            sqlx::query_as(&format!(
+                "SELECT measure, discipline, count FROM {table} ORDER BY measure, discipline"
+            ))
+            .fetch_all(&db.db.pool)
+            .await
+            .unwrap()
+        }
+
+        /// What a purged member's case counted moves into the ledger at the purge; a rebuild,
+        /// which can no longer read the discipline from the opening, starts from the ledger and
+        /// skips the case: the counts are the same.
+        #[tokio::test]
+        async fn a_purge_retires_the_members_cases_and_a_rebuild_counts_them_the_same() {
+            let db = TestDb::new().await;
+            let statistics = statistics();
+            let (case, member) = (Uuid::from_u128(1), Uuid::from_u128(2));
+            let contact = CaseEvent::ContactAttempted(ContactAttempted {
+                channel: Channel::Phone,
+                outcome: ContactOutcome::Reached,
+                attempted_at: at(2),
+            });
+            let stream = [
+                (
+                    "CareTeamMember",
+                    member,
+                    1,
+                    "CaseStarted",
+                    json!({"CaseStarted": {"staff_id": "E1", "case_id": case, "started_at": at(0)}}),
+                ),
+                (
+                    "OutreachCase",
+                    case,
+                    1,
+                    "CaseOpened",
+                    serde_json::to_value(case_opened(case, ada())).unwrap(),
+                ),
+                (
+                    "OutreachCase",
+                    case,
+                    2,
+                    "ContactAttempted",
+                    serde_json::to_value(contact).unwrap(),
+                ),
+                (
+                    "CareTeamMember",
+                    member,
+                    2,
+                    "PersonalDataPurged",
+                    json!({"PersonalDataPurged": {"key_id": Uuid::nil(), "purged_at": at(3)}}),
+                ),
+            ];
+            for (kind, id, sequence, event_type, payload) in stream {
+                let event = db.append(kind, id, sequence, event_type, payload).await;
+                db.apply_with(&statistics, &event).await.unwrap();
+            }
+            let counted = counts(&db, "statistics_counts").await;
+            assert!(
+                counted.contains(&("reached".into(), "nurse".into(), 1)),
+                "{counted:?}"
+            );
+            assert_eq!(counts(&db, "statistics_retired_counts").await, counted);
+            let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM statistics_cases")
+                .fetch_one(&db.db.pool)
+                .await
+                .unwrap();
+            assert_eq!(kept, 0, "the case's discipline went with the purge");
+
+            // The opening as it reads once the member's key is gone.
+            sqlx::query(
+                "UPDATE events
+                    SET payload = jsonb_set(payload::jsonb, '{CaseOpened,facts,member}',
+                                            'null')::json
+                  WHERE event_type = 'CaseOpened'",
+            )
+            .execute(&db.db.owner_pool().await)
+            .await
+            .unwrap();
+            let mut tx = db.db.pool.begin().await.unwrap();
+            statistics.reset(&mut tx).await.unwrap();
+            tx.commit().await.unwrap();
+            let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events ORDER BY global_position"
+            ))
+            .fetch_all(&db.db.pool)
+            .await
+            .unwrap();
+            for event in &events {
+                db.apply_with(&statistics, event).await.unwrap();
+            }
+
+            assert_eq!(counts(&db, "statistics_counts").await, counted);
+            let first_contacts: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM statistics_first_contact")
+                    .fetch_one(&db.db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(first_contacts, 1, "timed once, before and after");
+        }
+    }
 }
