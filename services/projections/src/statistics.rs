@@ -451,6 +451,7 @@ async fn load(
         .filter(|case| !opened.contains(case))
         .collect();
     if !earlier.is_empty() {
+        #[allow(clippy::type_complexity)]
         let rows: Vec<(Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
             sqlx::query_as(
                 "SELECT case_id, campus, discipline, opened_at, first_contact_due
