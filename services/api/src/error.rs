@@ -39,8 +39,12 @@ pub enum ApiError {
     MemberNotFound,
     #[error("no supporter on the roster has this staff id")]
     SupporterNotFound,
-    /// The feedback link is not one the program sent (or is malformed). Says nothing more.
-    #[error("no feedback link has this token")]
+    /// The feedback link is not one the program sent under its present key (or is malformed).
+    /// Says nothing more, except that links of an earlier key no longer work.
+    #[error(
+        "no feedback link has this token; links sent before the program last changed its keys \
+         no longer work"
+    )]
     FeedbackTokenUnknown,
     /// The feedback link was used already: it takes one answer.
     #[error("this feedback link has been used already; it takes one answer")]

@@ -475,8 +475,7 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
     let owner = app.owner_pool().await;
     // Back to the previous schema: token rows under the invitation's id, no link key.
     sqlx::raw_sql(
-        "DROP TABLE feedback_tokens; DROP TABLE feedback_link_key;
-         DELETE FROM runtime_privileges WHERE table_name = 'feedback_link_key';
+        "DROP TABLE feedback_tokens;
          CREATE TABLE feedback_tokens (
              id uuid PRIMARY KEY,
              token_hash bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
@@ -554,11 +553,14 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
             );
         }
     }
-    let key_length: i32 = sqlx::query_scalar("SELECT length(key) FROM feedback_link_key")
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    assert_eq!(key_length, 32);
+    // The link key that migration made is gone with the next one (its own test is below).
+    sqlx::raw_sql(include_str!(
+        "../../../migrations/20261211273001_feedback_link_key_from_kek.sql"
+    ))
+    .execute(&owner)
+    .await
+    .unwrap();
+    outreach_test_support::grant_runtime_role(&owner).await;
     // The old unused link still takes its one answer; the old used one takes none.
     let answer = json!({"helpfulness": 3, "would_recommend": true});
     let response = app.post(&uri(&b), Some(answer.clone()), None).await;
@@ -566,6 +568,145 @@ async fn the_migration_moves_old_links_off_their_ids_and_empties_sent_invitation
     app.post(&uri(&a), Some(answer), None)
         .await
         .assert_problem(StatusCode::GONE, "feedback-token-used");
+}
+
+/// Whether the database has a table of this name.
+async fn has_table(pool: &sqlx::PgPool, name: &str) -> bool {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The migration that takes the link key out of the database, on a database as the previous
+/// code left it (the key a row, links MACed under it): the row and its privileges go; an
+/// invitation not sent yet keeps a link that takes one answer; a link already sent is refused,
+/// and the member is told plainly that links from before the keys changed no longer work.
+#[tokio::test]
+async fn the_link_key_leaves_the_database_and_links_of_the_old_key_are_refused_plainly() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_pool().await;
+    assert!(!has_table(&owner, "feedback_link_key").await);
+    // Back to the previous schema: the key a row the runtime role reads.
+    let old_key = [9u8; 32];
+    sqlx::raw_sql(
+        "CREATE TABLE feedback_link_key (
+             only_one boolean PRIMARY KEY DEFAULT true CHECK (only_one),
+             key bytea NOT NULL CHECK (length(key) = 32));
+         INSERT INTO runtime_privileges (table_name, privileges)
+         VALUES ('feedback_link_key', 'SELECT');",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO feedback_link_key (key) VALUES ($1)")
+        .bind(&old_key[..])
+        .execute(&owner)
+        .await
+        .unwrap();
+    outreach_test_support::grant_runtime_role(&owner).await;
+    let old = outreach_projections::feedback_links::LinkKey::new(&old_key);
+    let (sent, unsent) = (old.issue(), old.issue());
+    for (token, published) in [(&sent, true), (&unsent, false)] {
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, channel, topic_key, payload, created_at, published_at)
+             VALUES ($1, 'feedback-invitation', 'email', $2, $3, now(),
+                     CASE WHEN $4 THEN now() END)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(Uuid::new_v4().to_string())
+        .bind(if published {
+            json!({"sent": true})
+        } else {
+            json!({"to": "ana.silva@hospital.example",
+                   "body": format!("Tell us:\n{DEFAULT_FEEDBACK_LINK_BASE}/{token}\nThanks")})
+        })
+        .bind(published)
+        .execute(&owner)
+        .await
+        .unwrap();
+    }
+
+    sqlx::raw_sql(include_str!(
+        "../../../migrations/20261211273001_feedback_link_key_from_kek.sql"
+    ))
+    .execute(&owner)
+    .await
+    .unwrap();
+    outreach_test_support::grant_runtime_role(&owner).await;
+
+    assert!(!has_table(&owner, "feedback_link_key").await);
+    let privileges: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM runtime_privileges WHERE table_name = 'feedback_link_key'",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(privileges, 0);
+    // Only the unsent link's hash is stored, unused.
+    assert_eq!(
+        token_rows(&app)
+            .await
+            .iter()
+            .filter(|(_, used)| !used)
+            .count(),
+        1
+    );
+
+    let answer = json!({"helpfulness": 4, "would_recommend": true});
+    let response = app.post(&uri(&unsent), Some(answer.clone()), None).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    app.post(&uri(&unsent), Some(answer.clone()), None)
+        .await
+        .assert_problem(StatusCode::GONE, "feedback-token-used");
+    let detail = app
+        .post(&uri(&sent), Some(answer.clone()), None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "feedback-token-unknown");
+    assert!(detail.contains("no longer work"), "{detail}");
+    let (status, page) = page(&app, &sent, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("changed its security keys no longer works"),
+        "{page}"
+    );
+    assert_eq!(feedback_rows(&app).await.len(), 1);
+
+    // Links sent from now on are MACed under the key of the KEK, and taken.
+    completed_case(&app, "E7", true).await;
+    project(&app).await;
+    let token = token_in(&invitation_emails(&app).await.last().unwrap().1);
+    assert!(!old.verify(&token));
+    let response = app.post(&uri(&token), Some(answer), None).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+}
+
+/// The link key is derived from the key-encryption key: once the service runs under a new KEK
+/// (after `keys rewrap`), links sent under the old one are refused as links from before the
+/// keys changed, and links sent under the new one are taken.
+#[tokio::test]
+async fn links_sent_under_a_retired_key_encryption_key_are_refused_plainly() {
+    use outreach_privacy::KeyEncryptionKey;
+    use outreach_projections::feedback_links::LinkKey;
+
+    let app = TestApp::spawn().await;
+    let old_kek = outreach_test_support::test_key_encryption_key();
+    let before = LinkKey::of(&old_kek).issue();
+    // The process's KEK is replaced, as a restart after `keys rewrap` does.
+    let new_kek = KeyEncryptionKey::generate();
+    KeyEncryptionKey::install(Some(new_kek.clone()));
+    let after = LinkKey::of(&new_kek).issue();
+
+    let answer = json!({"helpfulness": 2, "would_recommend": false});
+    let detail = app
+        .post(&uri(&before), Some(answer.clone()), None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "feedback-token-unknown");
+    assert!(detail.contains("no longer work"), "{detail}");
+    let response = app.post(&uri(&after), Some(answer), None).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    assert_eq!(feedback_rows(&app).await.len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

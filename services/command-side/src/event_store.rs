@@ -241,6 +241,8 @@ async fn seal_personal_parts(
     let mut keys = DataKeys::on(tx);
     keys.hold_all_for_sealing(&staff_ids).await?;
     let live = keys.live_keys(&staff_ids).await?;
+    let used: Vec<uuid::Uuid> = live.values().map(|key| key.key_id()).collect();
+    keys.record_sealing(&used).await?;
     for event in events.iter_mut() {
         for part in personal_parts(&event.event_type, &mut event.payload) {
             let key = live

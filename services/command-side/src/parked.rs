@@ -37,6 +37,7 @@ async fn seal_contacts(db: &mut PgConnection, command: &mut Value) -> Result<(),
             let mut keys = DataKeys::on(db);
             keys.hold_for_sealing(&staff_id).await?;
             let key = keys.live_key(&staff_id).await?;
+            keys.record_sealing(&[key.key_id()]).await?;
             *contact = seal(&key, contact)?;
         }
     }

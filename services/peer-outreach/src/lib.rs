@@ -84,6 +84,21 @@ impl Service {
             .required_key_encryption_key()
             .context("privacy.key_encryption_key")?;
         outreach_privacy::KeyEncryptionKey::install(Some(kek.clone()));
+        // During an overlap, the KEK being retired still unwraps what `keys rewrap` has not
+        // moved yet.
+        let previous = settings
+            .privacy
+            .previous_key_encryption_key()
+            .context("privacy.previous_key_encryption_key")?;
+        if let Some(previous) = &previous {
+            tracing::warn!(
+                previous = previous.id(),
+                current = kek.id(),
+                "key-encryption key overlap: keys under the previous KEK still unwrap; run \
+                 `peer-outreach keys rewrap`, then remove privacy.previous_key_encryption_key"
+            );
+        }
+        outreach_privacy::KeyEncryptionKey::install_previous(previous);
         let pool = database::prepare(&settings.database).await?;
         // Every stored key must open under the configured KEK: a key under another (an
         // unfinished rewrap, the wrong secret) is refused here rather than at a member's case.

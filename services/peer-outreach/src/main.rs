@@ -177,6 +177,12 @@ async fn main() -> anyhow::Result<()> {
             .key_encryption_key()
             .context("privacy.key_encryption_key")?,
     );
+    outreach_privacy::KeyEncryptionKey::install_previous(
+        settings
+            .privacy
+            .previous_key_encryption_key()
+            .context("privacy.previous_key_encryption_key")?,
+    );
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let service = Service::start(&settings).await?;
@@ -369,17 +375,21 @@ async fn rewrap(settings: &Settings, to: &str, batch: i64) -> anyhow::Result<()>
     if batch < 1 {
         bail!("--batch is at least 1");
     }
-    let from = settings
+    let current = settings
         .privacy
         .required_key_encryption_key()
         .context("the key-encryption key the keys are under now")?;
     let to = key_encryption_key_from(to).context("the new key-encryption key (--to)")?;
-    if from.id() == to.id() {
-        bail!(
+    // During an overlap the configured KEK is already the new one: the keys move off the
+    // previous one (those a running service made meanwhile are under the new one already).
+    let from = match settings.privacy.previous_key_encryption_key()? {
+        Some(previous) if current.id() == to.id() => previous,
+        _ if current.id() == to.id() => bail!(
             "--to is the key-encryption key already configured ({}): nothing to move",
-            from.id()
-        );
-    }
+            current.id()
+        ),
+        _ => current,
+    };
     let owner = database::owner_pool(&settings.database).await?;
     let mut db = owner.acquire().await?;
     let total = outreach_privacy::under_other_keks(&mut db, &to).await?;
@@ -401,7 +411,8 @@ async fn rewrap(settings: &Settings, to: &str, batch: i64) -> anyhow::Result<()>
         println!("rewrapped {moved} of {total} keys");
     }
     println!(
-        "every key is under key-encryption key {}: configure it as privacy.key_encryption_key, \
+        "every key is under key-encryption key {}: configure it as privacy.key_encryption_key \
+         (and no privacy.previous_key_encryption_key), \
          then destroy key-encryption key {} (and with it every backup's keys taken under it)",
         to.id(),
         from.id()

@@ -190,6 +190,15 @@ pub struct PrivacySettings {
     /// secret. One of the two, not both.
     #[serde(default)]
     pub key_encryption_key_file: Option<std::path::PathBuf>,
+    /// The key-encryption key being retired, during an overlap: keys wrapped under it still
+    /// unwrap (and feedback links made under it are still taken) while `keys rewrap` moves
+    /// the keys to `key_encryption_key`; nothing new is wrapped under it. Removed from the
+    /// configuration once the rewrap is done. As secret as the KEK: environment or file.
+    #[serde(default)]
+    pub previous_key_encryption_key: Option<String>,
+    /// A file holding the previous key-encryption key. One of the two, not both.
+    #[serde(default)]
+    pub previous_key_encryption_key_file: Option<std::path::PathBuf>,
 }
 
 impl PrivacySettings {
@@ -204,19 +213,38 @@ impl PrivacySettings {
     /// The configured key-encryption key, if any; an error says what is wrong with it (never
     /// what it is).
     pub fn key_encryption_key(&self) -> anyhow::Result<Option<outreach_privacy::KeyEncryptionKey>> {
-        use anyhow::Context;
-        let text = match (&self.key_encryption_key, &self.key_encryption_key_file) {
-            (Some(_), Some(_)) => anyhow::bail!(
-                "privacy.key_encryption_key and privacy.key_encryption_key_file are both set: \
-                 give one"
-            ),
-            (Some(text), None) => text.clone(),
-            (None, Some(file)) => std::fs::read_to_string(file).with_context(|| {
-                format!("reading privacy.key_encryption_key_file {}", file.display())
-            })?,
-            (None, None) => return Ok(None),
-        };
-        Ok(Some(outreach_privacy::KeyEncryptionKey::parse(&text)?))
+        key_from(
+            "key_encryption_key",
+            &self.key_encryption_key,
+            &self.key_encryption_key_file,
+        )
+    }
+
+    /// The previous key-encryption key of an overlap, if one is configured; refused if it is
+    /// the key-encryption key itself, or given without one.
+    pub fn previous_key_encryption_key(
+        &self,
+    ) -> anyhow::Result<Option<outreach_privacy::KeyEncryptionKey>> {
+        let previous = key_from(
+            "previous_key_encryption_key",
+            &self.previous_key_encryption_key,
+            &self.previous_key_encryption_key_file,
+        )?;
+        if let Some(previous) = &previous {
+            match self.key_encryption_key()? {
+                None => anyhow::bail!(
+                    "privacy.previous_key_encryption_key is set without \
+                     privacy.key_encryption_key: the new key is the one keys are wrapped under"
+                ),
+                Some(current) if current.id() == previous.id() => anyhow::bail!(
+                    "privacy.previous_key_encryption_key is privacy.key_encryption_key \
+                     ({}): an overlap is of two keys",
+                    current.id()
+                ),
+                Some(_) => {}
+            }
+        }
+        Ok(previous)
     }
 
     /// The key-encryption key, required: the service stores no data key unwrapped.
@@ -226,6 +254,29 @@ impl PrivacySettings {
         self.key_encryption_key()?
             .ok_or_else(|| outreach_privacy::PrivacyError::NoKeyEncryptionKey.into())
     }
+}
+
+/// A key-encryption key given as `privacy.{name}` or `privacy.{name}_file`, if either is; an
+/// error says what is wrong with it (never what it is).
+fn key_from(
+    name: &str,
+    value: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<outreach_privacy::KeyEncryptionKey>> {
+    use anyhow::Context;
+    let text = match (value, file) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("privacy.{name} and privacy.{name}_file are both set: give one")
+        }
+        (Some(text), None) => text.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading privacy.{name}_file {}", file.display()))?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(
+        outreach_privacy::KeyEncryptionKey::parse(&text)
+            .with_context(|| format!("privacy.{name}"))?,
+    ))
 }
 
 /// Written by hand so that the key-encryption key never reaches a log through `{:?}`.
@@ -239,6 +290,17 @@ impl std::fmt::Debug for PrivacySettings {
                 &self.key_encryption_key.as_ref().map(|_| "<redacted>"),
             )
             .field("key_encryption_key_file", &self.key_encryption_key_file)
+            .field(
+                "previous_key_encryption_key",
+                &self
+                    .previous_key_encryption_key
+                    .as_ref()
+                    .map(|_| "<redacted>"),
+            )
+            .field(
+                "previous_key_encryption_key_file",
+                &self.previous_key_encryption_key_file,
+            )
             .finish()
     }
 }
@@ -629,6 +691,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use outreach_privacy::KeyEncryptionKey;
 
     #[test]
     fn the_defaults_load_and_serve_everyone() {
@@ -770,7 +833,8 @@ mod tests {
              username = \"po\"\npassword = \"smtp-s3cret\"\n\
              [dashboard.sign_in]\nclient_id = \"dashboard\"\nclient_secret = \"client-s3cret\"\n\
              redirect_uri = \"https://peer-support.hospital.example/dashboard/sign-in/callback\"\n\
-             [privacy]\nkey_encryption_key = \"czNjcmV0czNjcmV0czNjcmV0czNjcmV0czNjcmV0czM=\"\n",
+             [privacy]\nkey_encryption_key = \"czNjcmV0czNjcmV0czNjcmV0czNjcmV0czNjcmV0czM=\"\n\
+             previous_key_encryption_key = \"b2xkczNjcmV0b2xkczNjcmV0b2xkczNjcmV0b2xkczM=\"\n",
         )
         .unwrap();
         let settings = Settings::load(Some(&file)).unwrap();
@@ -779,12 +843,39 @@ mod tests {
 
         assert!(!printed.contains("s3cret"), "{printed}");
         assert!(!printed.contains("czNjcmV0"), "{printed}");
+        assert!(!printed.contains("b2xkczNj"), "{printed}");
         assert!(settings.privacy.key_encryption_key().unwrap().is_some());
+        assert!(settings
+            .privacy
+            .previous_key_encryption_key()
+            .unwrap()
+            .is_some());
         assert!(printed.contains("peer_outreach_owner"), "{printed}");
         assert_eq!(
             settings.database.migration_url(),
             "postgres://peer_outreach_owner:owner-s3cret@db:5432/po"
         );
+    }
+
+    #[test]
+    fn a_previous_kek_needs_a_kek_of_its_own_and_another_one() {
+        let kek = KeyEncryptionKey::generate();
+        let mut privacy = Settings::load(None).unwrap().privacy;
+        privacy.previous_key_encryption_key = Some(kek.to_base64());
+        let alone = privacy.previous_key_encryption_key().unwrap_err();
+        assert!(alone.to_string().contains("without"), "{alone}");
+        privacy.key_encryption_key = Some(kek.to_base64());
+        let same = privacy.previous_key_encryption_key().unwrap_err();
+        assert!(
+            same.to_string().contains("is privacy.key_encryption_key"),
+            "{same}"
+        );
+        privacy.key_encryption_key = Some(KeyEncryptionKey::generate().to_base64());
+        let previous = privacy.previous_key_encryption_key().unwrap().unwrap();
+        assert_eq!(previous.id(), kek.id());
+        privacy.previous_key_encryption_key_file = Some("/run/secrets/old-kek".into());
+        let both = privacy.previous_key_encryption_key().unwrap_err();
+        assert!(both.to_string().contains("both set"), "{both}");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct KeyEncryptionKey {
 /// The process's KEK, if one is installed.
 static INSTALLED: RwLock<Option<Arc<KeyEncryptionKey>>> = RwLock::new(None);
 
+/// The KEK being retired, while `keys rewrap` moves keys off it (the overlap): keys wrapped
+/// under it still unwrap, nothing is wrapped under it.
+static PREVIOUS: RwLock<Option<Arc<KeyEncryptionKey>>> = RwLock::new(None);
+
 impl KeyEncryptionKey {
     /// A KEK from 32 bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -81,9 +85,31 @@ impl KeyEncryptionKey {
         &self.id
     }
 
+    /// A 32-byte key for another use, derived from this KEK under `label` (HKDF-SHA-256, the
+    /// label as its info): it is never stored, changes with the KEK, and tells nothing of the
+    /// KEK or of a key derived under another label.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let mut derived = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, self.key.as_slice())
+            .expand(label, &mut derived)
+            .expect("32 bytes is a length HKDF-SHA-256 gives");
+        derived
+    }
+
     /// Makes `kek` the process's KEK (or none), replacing any installed before.
     pub fn install(kek: Option<KeyEncryptionKey>) {
         *INSTALLED.write().unwrap_or_else(|e| e.into_inner()) = kek.map(Arc::new);
+    }
+
+    /// Makes `kek` the process's previous KEK (or none): during an overlap, keys wrapped under
+    /// it unwrap as well, whichever KEK is asked to unwrap them; nothing is wrapped under it.
+    pub fn install_previous(kek: Option<KeyEncryptionKey>) {
+        *PREVIOUS.write().unwrap_or_else(|e| e.into_inner()) = kek.map(Arc::new);
+    }
+
+    /// The process's previous KEK, during an overlap.
+    pub fn previous() -> Option<Arc<KeyEncryptionKey>> {
+        PREVIOUS.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Installs `kek` unless one is installed already (tests: a fixed test KEK).
@@ -121,7 +147,9 @@ impl KeyEncryptionKey {
     }
 
     /// Unwraps what [`Self::wrap`] wrapped with the same label; `wrapped_under` is the KEK id
-    /// stored beside it, checked first so that a key of another KEK gets an error naming it.
+    /// stored beside it, checked first so that a key of another KEK gets an error naming it,
+    /// unless it is the previous KEK of an overlap ([`Self::install_previous`]), which then
+    /// unwraps it.
     pub(crate) fn unwrap(
         &self,
         wrapped_under: &str,
@@ -129,11 +157,19 @@ impl KeyEncryptionKey {
         wrapped: &[u8],
     ) -> Result<Vec<u8>, PrivacyError> {
         if wrapped_under != self.id {
+            if let Some(previous) = Self::previous().filter(|p| p.id == wrapped_under) {
+                return previous.unwrap_own(label, wrapped);
+            }
             return Err(PrivacyError::UnknownKeyEncryptionKey {
                 stored: wrapped_under.to_owned(),
                 configured: self.id.clone(),
             });
         }
+        self.unwrap_own(label, wrapped)
+    }
+
+    /// Unwraps a secret wrapped under this very KEK.
+    fn unwrap_own(&self, label: &[u8], wrapped: &[u8]) -> Result<Vec<u8>, PrivacyError> {
         if wrapped.len() < NONCE_LEN {
             return Err(PrivacyError::Malformed("a wrapped key is too short"));
         }
@@ -181,6 +217,22 @@ mod tests {
             other.unwrap(other.id(), b"label-1", &wrapped),
             Err(PrivacyError::Unwrapping)
         ));
+    }
+
+    #[test]
+    fn a_derived_key_is_fixed_by_the_kek_and_label_and_is_neither_the_kek_nor_another_label() {
+        let kek = KeyEncryptionKey::from_bytes([5; 32]);
+        let derived = kek.derive(b"label-1");
+        assert_eq!(
+            derived,
+            KeyEncryptionKey::from_bytes([5; 32]).derive(b"label-1")
+        );
+        assert_ne!(derived, kek.derive(b"label-2"));
+        assert_ne!(
+            derived,
+            KeyEncryptionKey::from_bytes([6; 32]).derive(b"label-1")
+        );
+        assert_ne!(derived, [5; 32]);
     }
 
     #[test]

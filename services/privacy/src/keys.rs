@@ -425,6 +425,45 @@ impl<'c> DataKeys<'c> {
             .collect()
     }
 
+    /// Records that these keys seal something in the caller's transaction (so it counts only
+    /// if that commits). Moved at most once a day: the purge allows the day. Rows are taken
+    /// in key id order, so two transactions sealing for the same members cannot deadlock.
+    pub async fn record_sealing(&mut self, key_ids: &[Uuid]) -> Result<(), PrivacyError> {
+        let mut ids = key_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO member_key_sealings (key_id, last_sealed_at)
+             SELECT key_id, now() FROM UNNEST($1::uuid[]) WITH ORDINALITY AS s(key_id, n)
+              ORDER BY n
+                 ON CONFLICT (key_id) DO UPDATE SET last_sealed_at = excluded.last_sealed_at
+              WHERE member_key_sealings.last_sealed_at < excluded.last_sealed_at - interval '1 day'",
+        )
+        .bind(&ids)
+        .execute(&mut *self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// When the key last sealed something, to the day (its making, if it never did); `None`
+    /// for a key that does not exist.
+    pub async fn last_sealed(
+        &mut self,
+        key_id: Uuid,
+    ) -> Result<Option<DateTime<Utc>>, PrivacyError> {
+        Ok(sqlx::query_scalar(
+            "SELECT coalesce(s.last_sealed_at, k.created_at)
+               FROM member_data_keys k LEFT JOIN member_key_sealings s USING (key_id)
+              WHERE k.key_id = $1",
+        )
+        .bind(key_id)
+        .fetch_optional(&mut *self.db)
+        .await?)
+    }
+
     /// Destroys a key: whatever it sealed is gone for good. Returns whether it existed.
     pub async fn destroy(&mut self, key_id: Uuid) -> Result<bool, PrivacyError> {
         let deleted = sqlx::query("DELETE FROM member_data_keys WHERE key_id = $1")

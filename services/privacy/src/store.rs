@@ -10,11 +10,14 @@ use crate::keys::{index_key, IndexKey, INDEX_KEY_LABEL};
 use crate::{DataKey, KeyEncryptionKey, PrivacyError};
 
 /// Refuses a store that `kek` cannot read whole: a key (or the index key) wrapped under
-/// another KEK, or a key stored before wrapping was. Run at start, before anything is served.
+/// another KEK (other than the previous KEK of an overlap, [`KeyEncryptionKey::previous`]),
+/// or a key stored before wrapping was. Run at start, before anything is served.
 pub async fn check_store(
     db: &mut PgConnection,
     kek: &KeyEncryptionKey,
 ) -> Result<(), PrivacyError> {
+    let mut readable = vec![kek.id().to_owned()];
+    readable.extend(KeyEncryptionKey::previous().map(|p| p.id().to_owned()));
     let unwrapped: i64 = sqlx::query_scalar("SELECT count(*) FROM member_data_keys_unwrapped")
         .fetch_one(&mut *db)
         .await?;
@@ -22,12 +25,12 @@ pub async fn check_store(
         return Err(PrivacyError::UnwrappedKeysRemain(unwrapped));
     }
     let other: Option<String> = sqlx::query_scalar(
-        "SELECT kek_id FROM member_index_key WHERE kek_id <> $1
+        "SELECT kek_id FROM member_index_key WHERE kek_id <> ALL($1)
          UNION ALL
-         (SELECT kek_id FROM member_data_keys WHERE kek_id <> $1 LIMIT 1)
+         (SELECT kek_id FROM member_data_keys WHERE kek_id <> ALL($1) LIMIT 1)
          LIMIT 1",
     )
-    .bind(kek.id())
+    .bind(&readable)
     .fetch_optional(&mut *db)
     .await?;
     match other {

@@ -9,28 +9,52 @@
 //! only.
 //!
 //! A token is 64 lowercase hex characters: 16 random bytes from the operating system's
-//! generator, then the first 16 bytes of HMAC-SHA-256 over them under the key
-//! (`feedback_link_key`, 32 random bytes made by the migration). The key proves a link was
-//! sent by the program; anyone holding it (a database dump) can make tokens that the API takes,
-//! which lets them answer, never find out who answered.
+//! generator, then the first 16 bytes of HMAC-SHA-256 over them under the link key. The key
+//! proves a link was sent by the program: whoever holds it can make tokens the API takes (and
+//! answer, never find out who answered), so it is not in the database. It is derived from the
+//! key-encryption key ([`KeyEncryptionKey::derive`], a label of its own), which is
+//! configuration: a database dump neither verifies nor forges a link.
+//!
+//! The key changes with the KEK. During an overlap (`privacy.previous_key_encryption_key`
+//! configured while `keys rewrap` moves the keys), links are issued under the new KEK's key and
+//! taken under either. Links MACed under a KEK the service no longer has (sent before the old
+//! KEK was dropped from the configuration, or before links were keyed by the KEK at all, when
+//! the key was a database row) are refused as unknown, and the feedback page tells the member
+//! that a link sent before the program changed its keys no longer works.
 
+use outreach_privacy::{KeyEncryptionKey, PrivacyError};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// The program's key for feedback links.
-pub struct LinkKey(hmac::Key);
+/// What the link key is derived under from the KEK; a new label would be a new key.
+const LABEL: &[u8] = b"peer-outreach feedback link key v1";
+
+/// The program's key for feedback links, and during an overlap the previous KEK's, which
+/// verifies and never issues.
+pub struct LinkKey {
+    issuing: hmac::Key,
+    previous: Option<hmac::Key>,
+}
 
 impl LinkKey {
-    /// The key stored in the database.
-    pub async fn load(db: impl sqlx::PgExecutor<'_>) -> Result<Self, sqlx::Error> {
-        let key: Vec<u8> = sqlx::query_scalar("SELECT key FROM feedback_link_key")
-            .fetch_one(db)
-            .await?;
-        Ok(Self::new(&key))
+    /// The key of the process's KEK (and of its previous KEK, during an overlap).
+    pub fn installed() -> Result<Self, PrivacyError> {
+        let mut key = Self::of(&*KeyEncryptionKey::installed()?);
+        key.previous = KeyEncryptionKey::previous()
+            .map(|previous| hmac::Key::new(hmac::HMAC_SHA256, &previous.derive(LABEL)));
+        Ok(key)
+    }
+
+    /// The key derived from `kek`.
+    pub fn of(kek: &KeyEncryptionKey) -> Self {
+        Self::new(&kek.derive(LABEL))
     }
 
     pub fn new(key: &[u8]) -> Self {
-        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+        Self {
+            issuing: hmac::Key::new(hmac::HMAC_SHA256, key),
+            previous: None,
+        }
     }
 
     /// A fresh token.
@@ -61,22 +85,31 @@ impl LinkKey {
         ) else {
             return false;
         };
+        let nonce = nonce.to_be_bytes();
         // Compared without an early exit, so the time taken says nothing of how close it was.
-        let expected = self.tag(&nonce.to_be_bytes()).to_be_bytes();
-        let difference = expected
-            .iter()
-            .zip(tag.to_be_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        difference == 0
+        let matches = |key: &hmac::Key| {
+            tag_under(key, &nonce)
+                .to_be_bytes()
+                .iter()
+                .zip(tag.to_be_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+        };
+        matches(&self.issuing) | self.previous.as_ref().is_some_and(matches)
     }
 
     /// The first 16 bytes of the MAC of `nonce`.
     fn tag(&self, nonce: &[u8; 16]) -> u128 {
-        let mac = hmac::sign(&self.0, nonce);
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(&mac.as_ref()[..16]);
-        u128::from_be_bytes(tag)
+        tag_under(&self.issuing, nonce)
     }
+}
+
+/// The first 16 bytes of the MAC of `nonce` under `key`.
+fn tag_under(key: &hmac::Key, nonce: &[u8; 16]) -> u128 {
+    let mac = hmac::sign(key, nonce);
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(&mac.as_ref()[..16]);
+    u128::from_be_bytes(tag)
 }
 
 #[cfg(test)]
@@ -92,6 +125,11 @@ mod tests {
         assert_ne!(a, b);
         assert!(key.verify(&a) && key.verify(&b));
         assert!(!LinkKey::new(&[8; 32]).verify(&a), "another key");
+        let kek = KeyEncryptionKey::generate();
+        let of_kek = LinkKey::of(&kek).issue();
+        assert!(LinkKey::of(&kek).verify(&of_kek));
+        assert!(!LinkKey::of(&KeyEncryptionKey::generate()).verify(&of_kek));
+        assert!(!LinkKey::new(&kek.derive(b"another label")).verify(&of_kek));
         // One character changed, in the nonce or in the tag.
         for at in [0, 40] {
             let mut forged = a.clone().into_bytes();

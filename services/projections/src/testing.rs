@@ -50,6 +50,31 @@ impl TestDb {
         .unwrap()
     }
 
+    /// Appends events in one transaction, as postgres-es stores the events of one command:
+    /// they become visible to a runner together.
+    pub async fn append_together(
+        &self,
+        events: &[(&str, Uuid, i64, &str, serde_json::Value)],
+    ) {
+        let mut tx = self.db.pool.begin().await.unwrap();
+        for (aggregate_type, aggregate_id, sequence, event_type, payload) in events {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                     event_version, payload, metadata)
+                 VALUES ($1, $2, $3, $4, '1', $5, '{}')",
+            )
+            .bind(aggregate_type)
+            .bind(aggregate_id.to_string())
+            .bind(sequence)
+            .bind(event_type)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
     /// Applies `event` with `projection`, in a transaction of its own.
     pub async fn apply_with(
         &self,

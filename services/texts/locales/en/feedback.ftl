@@ -20,7 +20,7 @@ feedback-thanks = Your feedback has been recorded, anonymously. Thank you for he
 feedback-used-title = This link has been used
 feedback-used = Feedback has already been given through this link, and each link takes one answer. Nothing was changed.
 feedback-unknown-title = This link does not work
-feedback-unknown = This is not a feedback link of the peer support program, or it was copied incompletely. Check the link in your e-mail.
+feedback-unknown = This is not a feedback link of the peer support program, or it was copied incompletely: check the link in your e-mail. A link sent before the program last changed its security keys no longer works either, and no feedback can be given through it. Nothing was recorded.
 feedback-wait-title = Please wait
 feedback-wait = { $seconds ->
     [one] Too many answers came through this link just now. Please try again in one second.

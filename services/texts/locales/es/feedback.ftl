@@ -20,7 +20,7 @@ feedback-thanks = Su opinión quedó registrada de forma anónima. Gracias por a
 feedback-used-title = Este enlace ya se usó
 feedback-used = Ya se dio una opinión por este enlace, y cada enlace admite una sola respuesta. No se cambió nada.
 feedback-unknown-title = Este enlace no funciona
-feedback-unknown = No es un enlace de opinión del programa de apoyo entre pares, o se copió incompleto. Revise el enlace de su correo.
+feedback-unknown = No es un enlace de opinión del programa de apoyo entre pares, o se copió incompleto: revise el enlace de su correo. Un enlace enviado antes de que el programa cambiara por última vez sus claves de seguridad tampoco funciona ya, y no se puede dar opinión a través de él. No se registró nada.
 feedback-wait-title = Espere un momento
 feedback-wait = { $seconds ->
     [one] Llegaron demasiadas respuestas por este enlace. Vuelva a intentarlo dentro de un segundo.
