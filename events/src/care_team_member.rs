@@ -5,12 +5,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::gone::staff_id_or_gone;
 use crate::{Channel, ReportRef};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MemberEvent {
-    /// A case opened for the member; until it ends, later triggers join it.
+    /// A case opened for the member; until it ends, later triggers join it. Like every
+    /// `staff_id` below, sealed under the member's key as stored (see `crate::gone`).
     CaseStarted {
+        #[serde(default, deserialize_with = "staff_id_or_gone")]
         staff_id: String,
         case_id: Uuid,
         started_at: DateTime<Utc>,
@@ -22,21 +25,25 @@ pub enum MemberEvent {
     /// Preferences are personal data: they sit in their own part, purgeable with the rest.
     /// Stored sealed under the member's data key; `None` once that key was destroyed.
     PreferencesStated {
+        #[serde(default, deserialize_with = "staff_id_or_gone")]
         staff_id: String,
         #[serde(default)]
         personal: Option<Preferences>,
         stated_at: DateTime<Utc>,
     },
     OptedOut {
+        #[serde(default, deserialize_with = "staff_id_or_gone")]
         staff_id: String,
         opted_out_at: DateTime<Utc>,
     },
     OptedIn {
+        #[serde(default, deserialize_with = "staff_id_or_gone")]
         staff_id: String,
         opted_in_at: DateTime<Utc>,
     },
     /// A report named the member, who had opted out: no case, but counted for statistics.
     AutomaticOutreachSkipped {
+        #[serde(default, deserialize_with = "staff_id_or_gone")]
         staff_id: String,
         report: ReportRef,
         skipped_at: DateTime<Utc>,
@@ -166,5 +173,27 @@ impl cqrs_es::DomainEvent for MemberEvent {
 
     fn event_version(&self) -> String {
         crate::CURRENT_VERSION.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A staff id in the clear (stored before issue 27) reads as it is; one that reads as
+    /// `null` (its key destroyed) or still sealed (left unopened) reads as gone.
+    #[test]
+    fn a_members_staff_id_reads_plain_or_gone() {
+        let event = |staff_id: serde_json::Value| {
+            serde_json::json!({"OptedOut": {"staff_id": staff_id,
+                                            "opted_out_at": "2026-11-20T10:00:00Z"}})
+        };
+        let staff_id = |value| match serde_json::from_value(event(value)).unwrap() {
+            MemberEvent::OptedOut { staff_id, .. } => staff_id,
+            _ => unreachable!(),
+        };
+        assert_eq!(staff_id(serde_json::json!("E1")), "E1");
+        assert_eq!(staff_id(serde_json::Value::Null), "");
+        assert_eq!(staff_id(serde_json::json!({"sealed": {"key_id": "x"}})), "");
     }
 }

@@ -52,7 +52,12 @@ pub struct CaseOpenedFacts {
     pub trigger: TriggerKind,
     pub campus: String,
     pub unit: String,
-    pub member: MemberProfile,
+    /// Who the member is (staff id, role, department, discipline, seniority, involvement):
+    /// personal data like the contact part (issue 27). Stored sealed in place under the
+    /// member's data key; `None` once that key was destroyed (the member's data purged).
+    /// Openings stored before issue 27 hold it in the clear and still read.
+    #[serde(default)]
+    pub member: Option<MemberProfile>,
     pub opened_at: DateTime<Utc>,
     /// When first contact is due under the program's deadline policy at opening. Absent in
     /// cases opened before deadlines existed.
@@ -180,14 +185,14 @@ mod tests {
                 trigger: TriggerKind::Incident,
                 campus: "Parnassus".into(),
                 unit: "ED".into(),
-                member: MemberProfile {
+                member: Some(MemberProfile {
                     staff_id: "E1".into(),
                     role: "Nurse".into(),
                     discipline: Discipline::Nurse,
                     department: "Emergency".into(),
                     seniority: None,
                     involvement: Involvement::Primary,
-                },
+                }),
                 opened_at: DateTime::from_timestamp(0, 0).unwrap(),
                 first_contact_due: None,
                 urgent: false,
@@ -255,9 +260,20 @@ mod tests {
         assert!(!read.facts.urgent);
     }
 
-    /// A purged opening (its key destroyed, the personal part read as null) still reads.
+    /// A purged opening (its key destroyed, the personal parts read as null) still reads.
     #[test]
     fn a_purged_opening_reads_with_no_personal_part() {
+        let mut event = opened(None);
+        let CaseEvent::CaseOpened(opening) = &mut event else {
+            unreachable!()
+        };
+        opening.facts.member = None;
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json["CaseOpened"]["facts"]["member"],
+            serde_json::Value::Null
+        );
+        assert_eq!(serde_json::from_value::<CaseEvent>(json).unwrap(), event);
         let event = opened(None);
         let mut json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["CaseOpened"]["personal"], serde_json::Value::Null);

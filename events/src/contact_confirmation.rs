@@ -16,6 +16,8 @@ use crate::MemberContact;
 /// them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactToConfirm {
+    /// Sealed in place like the member's other staff ids: empty once purged (issue 27).
+    #[serde(default, deserialize_with = "crate::gone::staff_id_or_gone")]
     pub staff_id: String,
     /// The referrer's suggestion. Sealed; `None` once the member's data was purged.
     #[serde(default)]
@@ -27,6 +29,8 @@ pub struct ContactToConfirm {
 /// they entered instead. From here on these are the member's contact details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactConfirmed {
+    /// Sealed in place like the member's other staff ids: empty once purged (issue 27).
+    #[serde(default, deserialize_with = "crate::gone::staff_id_or_gone")]
     pub staff_id: String,
     /// Whether the suggestion was confirmed as it was (`false`: replaced).
     pub as_suggested: bool,

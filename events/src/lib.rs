@@ -3,9 +3,10 @@
 //! Two rules shape every type here:
 //! - **No clinical detail has a place to live.** There is no field for a patient, a narrative,
 //!   a diagnosis, a harm level or a room. Intake drops those before anything is built.
-//! - **Personal data sits in its own part of each event** (`personal`), apart from the facts,
-//!   so that it can later be encrypted and purged without touching the facts that statistics
-//!   and read models are built from.
+//! - **Personal data sits in its own parts of each event** (`personal`, a case opening's
+//!   member, the staff ids of a member's record and of a report), apart from the facts, so that
+//!   it is stored sealed under the member's key and purged with it without touching the facts
+//!   that statistics and read models are built from.
 
 /// A code's variants in declaration order (`ALL`) and each one's wire name (`as_str`), as serde
 /// reads and writes it (the tests hold the two to each other). Pages list their options from
@@ -33,6 +34,7 @@ pub mod author;
 pub mod care_team_member;
 pub mod case;
 pub mod contact_confirmation;
+mod gone;
 pub mod lifecycle;
 pub mod member;
 pub mod report;

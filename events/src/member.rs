@@ -1,9 +1,12 @@
-//! Who a care team member is, split into facts (kept) and personal data (purgeable).
+//! Who a care team member is: their profile and their contact details, both personal data,
+//! stored sealed under the member's data key and purged with it (issue 27).
 
 use serde::{Deserialize, Serialize};
 
-/// The facts about an involved care team member that matching and statistics need.
-/// No name and no contact details: those are [`MemberContact`].
+/// What matching and statistics need to know of an involved care team member. No name and no
+/// contact details (those are [`MemberContact`]), but personal all the same: with the report,
+/// role, department and discipline name the person. Statistics count its discipline when the
+/// case opens and never read it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberProfile {
     /// The hospital's staff identifier (pseudonymous).

@@ -1,5 +1,7 @@
 //! Events of the safety report aggregate: which members a report named and what became of it.
-//! A report's events hold staff ids and case ids only, never names or clinical detail.
+//! A report's events hold staff ids and case ids only, never names or clinical detail; each
+//! staff id is stored sealed under its member's data key (issue 27), so once the member's data
+//! is purged the report keeps only the case ids, in an order that is not the source's.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,8 @@ impl TriggerKind {
 /// A member named on a report, and the case that member's outreach runs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportMember {
+    /// Sealed as stored; empty once the member's data was purged (see `crate::gone`).
+    #[serde(default, deserialize_with = "crate::gone::staff_id_or_gone")]
     pub staff_id: String,
     pub case_id: Uuid,
     /// Whether the eligibility policy in force at intake serves this member.
@@ -93,7 +97,13 @@ pub enum ReportEvent {
         amended_at: DateTime<Utc>,
     },
     StaffRemoved {
+        /// Each sealed as stored; empty once that member's data was purged.
+        #[serde(default, deserialize_with = "crate::gone::staff_ids_or_gone")]
         staff_ids: Vec<String>,
+        /// The removed members' cases, so the removal still reads once their staff ids are
+        /// gone. Absent in removals stored before issue 27.
+        #[serde(default)]
+        case_ids: Vec<Uuid>,
         amended_at: DateTime<Utc>,
     },
     ReportWithdrawn {

@@ -107,10 +107,18 @@ async fn a_self_referral_opens_a_case_for_the_member() {
     );
     assert_eq!(facts["campus"], "North");
     assert_eq!(facts["unit"], "ICU 4");
-    assert_eq!(facts["member"]["staff_id"], MEMBER);
-    assert_eq!(facts["member"]["discipline"], "nurse");
-    assert_eq!(facts["member"]["seniority"], "mid_career");
-    assert_eq!(facts["member"]["involvement"], "other");
+    // The member's profile is personal data too (issue 27): sealed, and read opened.
+    assert!(facts["member"]["sealed"].is_object(), "{opened}");
+    assert!(!opened.to_string().contains(MEMBER), "{opened}");
+    let mut member = facts["member"].clone();
+    let mut conn = app.pool.acquire().await.unwrap();
+    outreach_privacy::open_all(&mut conn, vec![&mut member])
+        .await
+        .expect("the member's key opens it");
+    assert_eq!(member["staff_id"], MEMBER);
+    assert_eq!(member["discipline"], "nurse");
+    assert_eq!(member["seniority"], "mid_career");
+    assert_eq!(member["involvement"], "other");
     // Name and contact details sit in the purgeable part only, sealed under the member's key.
     assert!(opened["personal"]["sealed"].is_object(), "{opened}");
     for plain in ["Silva", "ana.silva@hospital.example", "+1 555 0100"] {

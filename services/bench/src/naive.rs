@@ -42,7 +42,9 @@ impl View<OutreachCase> for CaseView {
             CaseEvent::CaseOpened(opened) => {
                 self.case_id = Some(opened.facts.case_id);
                 self.report_id = opened.facts.report.report_id.clone();
-                self.staff_id = opened.facts.member.staff_id.clone();
+                self.staff_id = (opened.facts.member.as_ref())
+                    .map(|member| member.staff_id.clone())
+                    .unwrap_or_default();
                 self.campus = opened.facts.campus.clone();
                 self.status = "open".into();
             }

@@ -236,7 +236,7 @@ impl CommandSide {
         if previous.as_deref() != Some(supporter_staff_id) {
             let take = SupporterCommand::TakeCase {
                 case_id,
-                member_staff_id: case.member_staff_id().to_owned(),
+                member_staff_id: crate::members::member_of(&case)?.to_owned(),
                 at,
             };
             work.execute::<PeerSupporter>(&supporter_id, &take, metadata)

@@ -6,14 +6,15 @@
 //! load in one query and the events of a whole batch are stored in one transaction: one commit
 //! instead of two per named member.
 //!
-//! Personal parts (a case opening's contact details, stated preferences) are sealed on the way
+//! Personal parts (a case opening's member and contact details, the staff ids of members'
+//! records and of reports, stated preferences) are sealed on the way
 //! in under each member's data key, and opened on the way out; aggregates only ever see plain
 //! data, or `None` once a purge destroyed the key (see `outreach-privacy`).
 
 use std::collections::{BTreeSet, HashMap};
 
 use cqrs_es::{Aggregate, DomainEvent};
-use outreach_privacy::{open_all, personal_part, seal, DataKeys, PrivacyError};
+use outreach_privacy::{open_all, personal_parts, seal, DataKeys, PrivacyError};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
@@ -230,7 +231,8 @@ async fn seal_personal_parts(
 ) -> Result<(), PrivacyError> {
     let sealing: BTreeSet<String> = events
         .iter_mut()
-        .filter_map(|e| personal_part(&e.event_type, &mut e.payload).map(|p| p.staff_id))
+        .flat_map(|e| personal_parts(&e.event_type, &mut e.payload))
+        .map(|part| part.staff_id)
         .collect();
     if sealing.is_empty() {
         return Ok(());
@@ -242,11 +244,13 @@ async fn seal_personal_parts(
     let used: Vec<uuid::Uuid> = live.values().map(|key| key.key_id()).collect();
     keys.record_sealing(&used).await?;
     for event in events.iter_mut() {
-        if let Some(part) = personal_part(&event.event_type, &mut event.payload) {
+        for part in personal_parts(&event.event_type, &mut event.payload) {
             let key = live
                 .get(&part.staff_id)
                 .ok_or(PrivacyError::Malformed("a sealing member has no key"))?;
-            *part.value = seal(key, part.value)?;
+            for value in part.values {
+                *value = seal(key, value)?;
+            }
         }
     }
     Ok(())

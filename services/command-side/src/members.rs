@@ -116,7 +116,7 @@ impl CommandSide {
         case_id: Uuid,
     ) -> Result<(), CommandError> {
         let (case, _) = work.load::<OutreachCase>(&case_id.to_string()).await?;
-        let member_id = work.member_id(case.member_staff_id()).await?;
+        let member_id = work.member_id(member_of(&case)?).await?;
         let (person, _) = work.load::<CareTeamMember>(&member_id).await?;
         if let Some(other) = person.open_case().filter(|c| *c != case_id) {
             let (other_case, _) = work.load::<OutreachCase>(&other.to_string()).await?;
@@ -140,7 +140,7 @@ impl CommandSide {
         metadata: &Metadata,
     ) -> Result<(), CommandError> {
         let (case, _) = work.load::<OutreachCase>(&case_id.to_string()).await?;
-        let staff_id = case.member_staff_id().to_string();
+        let staff_id = member_of(&case)?.to_owned();
         let member_id = work.member_id(&staff_id).await?;
         let (person, _) = work.load::<CareTeamMember>(&member_id).await?;
         if let Some(stale) = person.open_case().filter(|c| *c != case_id) {
@@ -171,7 +171,11 @@ impl CommandSide {
         if case.status() == Some(CaseStatus::Open) || case.status().is_none() {
             return Ok(());
         }
-        let member_id = work.member_id(case.member_staff_id()).await?;
+        // A purged member's record has no open case (the purge waits for none): nothing to end.
+        let Some(staff_id) = case.member_staff_id() else {
+            return Ok(());
+        };
+        let member_id = work.member_id(staff_id).await?;
         let end = MemberCommand::EndCase {
             case_id,
             at: chrono::Utc::now(),
@@ -266,5 +270,22 @@ impl CommandSide {
         let mut work = self.immediate();
         let member_id = work.member_id(staff_id).await?;
         work.load::<CareTeamMember>(&member_id).await
+    }
+}
+
+/// The staff id of the member `case` is about; refused for a case that was never opened, and
+/// once the member's data was purged: the case's opening no longer says who they are, and
+/// nothing may be done for them by name.
+pub(crate) fn member_of(case: &OutreachCase) -> Result<&str, CommandError> {
+    match (case.member_staff_id(), case.status()) {
+        (Some(staff_id), _) => Ok(staff_id),
+        (None, None) => Err(CommandError::Refused {
+            rule: "case-not-found",
+            detail: "there is no such case".into(),
+        }),
+        (None, Some(_)) => Err(CommandError::Refused {
+            rule: "member-data-purged",
+            detail: "the member's personal data was purged: the case names no one any more".into(),
+        }),
     }
 }

@@ -79,6 +79,20 @@ async fn personal_data_is_stored_sealed_and_read_back_in_the_clear() {
         );
     }
     assert!(events.contains("\"sealed\""), "personal parts are sealed");
+    // Who the member is, too (issue 27): their case's and their own record's events name them
+    // only sealed.
+    let named: Vec<String> = sqlx::query_scalar(
+        "SELECT payload::text FROM events
+          WHERE aggregate_type IN ('CareTeamMember', 'OutreachCase')",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(named.len() >= 3, "{named:?}");
+    for payload in named {
+        assert!(!payload.contains("\"E1\""), "{payload}");
+        assert!(!payload.contains("Emergency"), "{payload}");
+    }
     assert_eq!(table_text(&db, "snapshots").await, "");
     assert_eq!(live_keys(&db).await, 1, "one key for the member");
 
@@ -87,6 +101,7 @@ async fn personal_data_is_stored_sealed_and_read_back_in_the_clear() {
     let case_id = side.case_id(&report("INC-1"), "E1").await.unwrap();
     let (case, _) = side.case(case_id).await.unwrap();
     assert_eq!(case.status(), Some(CaseStatus::Open));
+    assert_eq!(case.member_staff_id(), Some("E1"), "read back opened");
 }
 
 #[tokio::test]

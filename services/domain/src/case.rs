@@ -246,7 +246,8 @@ pub struct OutreachCase {
     case_id: Option<Uuid>,
     trigger: Option<TriggerKind>,
     report: Option<ReportRef>,
-    staff_id: String,
+    /// `None` once the member's data was purged (the opening's profile is gone with the key).
+    staff_id: Option<String>,
     supporter_id: Option<String>,
     attempts: u32,
     reached: bool,
@@ -269,9 +270,10 @@ impl OutreachCase {
         self.status
     }
 
-    /// The staff id of the member the case is about.
-    pub fn member_staff_id(&self) -> &str {
-        &self.staff_id
+    /// The staff id of the member the case is about; `None` before the opening, or once the
+    /// member's data was purged.
+    pub fn member_staff_id(&self) -> Option<&str> {
+        self.staff_id.as_deref()
     }
 
     /// The staff id of the supporter assigned, if any.
@@ -364,7 +366,7 @@ impl OutreachCase {
                     trigger,
                     campus,
                     unit,
-                    member,
+                    member: Some(member),
                     opened_at,
                     first_contact_due,
                     urgent,
@@ -398,7 +400,7 @@ impl OutreachCase {
                 self.ensure_open()?;
                 // The supporter is told how to reach the member: only once that is confirmed.
                 self.ensure_contact_confirmed()?;
-                if supporter_id == self.staff_id {
+                if self.staff_id.as_deref() == Some(supporter_id.as_str()) {
                     return Err(CaseError::SupporterIsTheMember);
                 }
                 if named_in_report {
@@ -661,7 +663,7 @@ impl Aggregate for OutreachCase {
                 self.trigger = Some(opened.facts.trigger);
                 self.report = Some(opened.facts.report);
                 self.urgent = opened.facts.urgent;
-                self.staff_id = opened.facts.member.staff_id;
+                self.staff_id = opened.facts.member.map(|member| member.staff_id);
             }
             CaseEvent::CaseCancelled(_) => self.status = Some(CaseStatus::Cancelled),
             CaseEvent::SupporterAssigned(assigned) => {

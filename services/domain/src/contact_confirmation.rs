@@ -40,8 +40,10 @@ pub(super) fn held_for_confirmation(
         mobile: None,
         preferred_channel: None,
     };
+    // A case opens with its member's profile; only a purge takes it, long after this.
+    let staff_id = facts.member.as_ref().map(|member| member.staff_id.clone());
     let held = ContactToConfirm {
-        staff_id: facts.member.staff_id.clone(),
+        staff_id: staff_id.unwrap_or_default(),
         personal: Some(suggested),
         held_at: facts.opened_at,
     };
@@ -89,8 +91,10 @@ impl OutreachCase {
                 preferred_channel: routes.preferred_channel,
             },
         };
+        // Purged with the suggestion: refused above already.
+        let staff_id = self.staff_id.clone().ok_or(CaseError::NoContactRoute)?;
         Ok(CaseEvent::ContactConfirmed(ContactConfirmed {
-            staff_id: self.staff_id.clone(),
+            staff_id,
             as_suggested,
             personal: Some(confirmed),
             confirmed_at: at,

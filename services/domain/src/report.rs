@@ -139,6 +139,10 @@ pub struct SafetyReport {
     withdrawn: bool,
     /// Members by staff id, in the order they were named.
     members: BTreeMap<String, NamedMember>,
+    /// Members whose data was purged: their staff ids are gone with their keys (issue 27), their
+    /// cases and eligibility stay, so withdrawals and counts still hold.
+    #[serde(default)]
+    gone: Vec<NamedMember>,
     /// Whether a group debrief was proposed (at most once per report).
     #[serde(default)]
     group_debrief_proposed: bool,
@@ -177,10 +181,18 @@ impl SafetyReport {
 
     /// Eligible members the report names now.
     fn eligible_staff(&self) -> usize {
-        self.members
-            .values()
+        (self.members.values().chain(&self.gone))
             .filter(|m| m.eligible && !m.removed)
             .count()
+    }
+
+    /// The cases of members named by staff id (those the report names by staff id).
+    fn cases_of(&self, staff_ids: &[String]) -> Vec<Uuid> {
+        staff_ids
+            .iter()
+            .filter_map(|id| self.members.get(id))
+            .map(|m| m.case_id)
+            .collect()
     }
 
     /// Proposes a group debrief if the report starts outreach, none was proposed yet, and the
@@ -305,9 +317,8 @@ impl SafetyReport {
                 );
                 commands
             }
-            ReportCommand::Withdraw { withdrawn_at, .. } => self
-                .members
-                .values()
+            ReportCommand::Withdraw { withdrawn_at, .. } => (self.members.values())
+                .chain(&self.gone)
                 .filter(|m| m.eligible)
                 .map(|m| cancel(m.case_id, CancelReason::ReportWithdrawn, *withdrawn_at))
                 .collect(),
@@ -319,7 +330,7 @@ impl SafetyReport {
         members: &[InvolvedMember],
     ) -> Result<Vec<ReportMember>, ReportError> {
         let mut seen = std::collections::BTreeSet::new();
-        members
+        let mut named = members
             .iter()
             // A source may name one person twice (as reporter and as involved): one case each.
             .filter(|m| seen.insert(m.profile.staff_id.clone()))
@@ -332,7 +343,12 @@ impl SafetyReport {
                     eligible: m.eligible,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // In the order of their case ids (keyed hashes), not the source's: the safety office
+        // knows the report's order, which would tell whose case is whose once the staff ids
+        // are gone with the keys (issue 27).
+        named.sort_by_key(|m| m.case_id);
+        Ok(named)
     }
 }
 
@@ -437,6 +453,7 @@ impl Aggregate for SafetyReport {
                 if !removed.is_empty() {
                     sink.write(
                         ReportEvent::StaffRemoved {
+                            case_ids: self.cases_of(&removed),
                             staff_ids: removed,
                             amended_at,
                         },
@@ -489,9 +506,19 @@ impl Aggregate for SafetyReport {
                 self.add(members);
             }
             ReportEvent::StaffAdded { members, .. } => self.add(members),
-            ReportEvent::StaffRemoved { staff_ids, .. } => {
+            ReportEvent::StaffRemoved {
+                staff_ids,
+                case_ids,
+                ..
+            } => {
                 for staff_id in staff_ids {
                     if let Some(member) = self.members.get_mut(&staff_id) {
+                        member.removed = true;
+                    }
+                }
+                // Once a removed member's data is purged, their case says who was removed.
+                for member in self.members.values_mut().chain(&mut self.gone) {
+                    if case_ids.contains(&member.case_id) {
                         member.removed = true;
                     }
                 }
@@ -542,6 +569,7 @@ impl SafetyReport {
         }
         if !removed.is_empty() {
             let event = ReportEvent::StaffRemoved {
+                case_ids: self.cases_of(&removed),
                 staff_ids: removed,
                 amended_at: at,
             };
@@ -561,14 +589,16 @@ impl SafetyReport {
 
     fn add(&mut self, members: Vec<ReportMember>) {
         for m in members {
-            self.members.insert(
-                m.staff_id,
-                NamedMember {
-                    case_id: m.case_id,
-                    eligible: m.eligible,
-                    removed: false,
-                },
-            );
+            let named = NamedMember {
+                case_id: m.case_id,
+                eligible: m.eligible,
+                removed: false,
+            };
+            if m.staff_id.is_empty() {
+                self.gone.push(named);
+            } else {
+                self.members.insert(m.staff_id, named);
+            }
         }
     }
 }
@@ -644,14 +674,16 @@ mod tests {
             urgent: false,
             campus: "Parnassus".into(),
             unit: "7 Long ICU".into(),
-            members: members
-                .iter()
-                .map(|(id, eligible)| ReportMember {
-                    staff_id: id.to_string(),
-                    case_id: case_of(id),
-                    eligible: *eligible,
-                })
-                .collect(),
+            members: by_case(
+                members
+                    .iter()
+                    .map(|(id, eligible)| ReportMember {
+                        staff_id: id.to_string(),
+                        case_id: case_of(id),
+                        eligible: *eligible,
+                    })
+                    .collect(),
+            ),
             recorded_at: at(),
         }
     }
@@ -790,6 +822,7 @@ mod tests {
             recorded(&[("E1", true), ("E2", true)], true),
             ReportEvent::StaffRemoved {
                 staff_ids: vec!["E1".into()],
+                case_ids: vec![case_of("E1")],
                 amended_at: at(),
             },
         ]);
@@ -823,6 +856,71 @@ mod tests {
         assert_eq!(cancelled, vec![case_of("E1")]);
         let again = record(vec![member("E1", true)], true);
         assert!(state.follow_up(&again).is_empty());
+    }
+
+    /// The source's order is the safety office's too: the report lists its members by case id,
+    /// so once their staff ids are gone nothing tells whose case is whose (issue 27).
+    #[test]
+    fn a_report_lists_its_members_by_case_not_in_the_sources_order() {
+        let named = ["E1", "E2", "E3", "E4"];
+        let mut expected: Vec<Uuid> = named.iter().map(|id| case_of(id)).collect();
+        expected.sort();
+        assert_ne!(
+            expected,
+            named.iter().map(|id| case_of(id)).collect::<Vec<_>>(),
+            "the example must tell the orders apart"
+        );
+        let members: Vec<_> = named.iter().map(|id| member(id, true)).collect();
+        let listed = SafetyReport::named(&report(), &members).unwrap();
+        assert_eq!(
+            listed.iter().map(|m| m.case_id).collect::<Vec<_>>(),
+            expected
+        );
+    }
+
+    /// Once a member's data is purged their staff ids read as gone: the report still withdraws
+    /// their case, counts them, and reads a removal of them by its case ids.
+    #[test]
+    fn a_purged_members_entry_still_counts_and_withdraws_by_case() {
+        let gone = |id: &str, eligible| ReportMember {
+            staff_id: String::new(),
+            case_id: case_of(id),
+            eligible,
+        };
+        let ReportEvent::ReportRecorded { mut members, .. } = recorded(&[("E1", true)], true)
+        else {
+            unreachable!()
+        };
+        members.extend([gone("E2", true), gone("E3", true)]);
+        let mut state = state_after(vec![ReportEvent::ReportRecorded {
+            report: report(),
+            trigger: TriggerKind::Incident,
+            outreach: true,
+            urgent: false,
+            campus: "Parnassus".into(),
+            unit: "7 Long ICU".into(),
+            members,
+            recorded_at: at(),
+        }]);
+        assert_eq!(state.eligible_staff(), 3, "two gone members are not one");
+        state.apply(ReportEvent::StaffRemoved {
+            staff_ids: vec![String::new()],
+            case_ids: vec![case_of("E3")],
+            amended_at: at(),
+        });
+        assert_eq!(state.eligible_staff(), 2);
+        let withdraw = ReportCommand::Withdraw {
+            report: report(),
+            withdrawn_at: at(),
+        };
+        let mut cancelled: Vec<_> = (state.follow_up(&withdraw).into_iter())
+            .map(|(id, _)| id)
+            .collect();
+        cancelled.sort();
+        let mut expected = vec![case_of("E1"), case_of("E2"), case_of("E3")];
+        expected.sort();
+        assert_eq!(cancelled, expected);
+        assert!(!state.names(""), "a gone staff id names no one");
     }
 
     #[test]
@@ -873,16 +971,24 @@ mod tests {
 
     fn added(members: &[InvolvedMember]) -> ReportEvent {
         ReportEvent::StaffAdded {
-            members: members
-                .iter()
-                .map(|m| ReportMember {
-                    staff_id: m.profile.staff_id.clone(),
-                    case_id: case_of(&m.profile.staff_id),
-                    eligible: m.eligible,
-                })
-                .collect(),
+            members: by_case(
+                members
+                    .iter()
+                    .map(|m| ReportMember {
+                        staff_id: m.profile.staff_id.clone(),
+                        case_id: case_of(&m.profile.staff_id),
+                        eligible: m.eligible,
+                    })
+                    .collect(),
+            ),
             amended_at: at(),
         }
+    }
+
+    /// Members as a report's events list them: in the order of their case ids.
+    fn by_case(mut members: Vec<ReportMember>) -> Vec<ReportMember> {
+        members.sort_by_key(|m| m.case_id);
+        members
     }
 
     fn amend(members: Vec<InvolvedMember>) -> ReportCommand {
@@ -1033,6 +1139,7 @@ mod tests {
                 added(&sixth),
                 ReportEvent::StaffRemoved {
                     staff_ids: vec!["E1".into()],
+                    case_ids: vec![case_of("E1")],
                     amended_at: at(),
                 },
             ]);
@@ -1126,6 +1233,7 @@ mod tests {
                 added(&[member("E3", true)]),
                 ReportEvent::StaffRemoved {
                     staff_ids: vec!["E1".into()],
+                    case_ids: vec![case_of("E1")],
                     amended_at: at(),
                 },
                 revision_seen("2"),
@@ -1167,6 +1275,7 @@ mod tests {
             added(&[member("E3", true)]),
             ReportEvent::StaffRemoved {
                 staff_ids: vec!["E1".into()],
+                case_ids: vec![case_of("E1")],
                 amended_at: at(),
             },
             revision_seen("2"),

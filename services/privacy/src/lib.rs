@@ -11,7 +11,7 @@
 //!   at start, `peer-outreach keys rewrap`, and wrapping keys stored before wrapping was).
 //! - [`seal`] / [`unseal`]: one JSON value in and out of its sealed envelope. A value sealed
 //!   under a destroyed key unseals to JSON `null` ("gone"), never to an error.
-//! - [`personal_part`] and [`open_all`]: where events keep their personal part, and opening
+//! - [`personal_parts`] and [`open_all`]: where events keep their personal part, and opening
 //!   every envelope in many payloads with one key lookup.
 
 mod envelope;
@@ -25,5 +25,5 @@ pub use envelope::{is_sealed, seal, unseal};
 pub use error::PrivacyError;
 pub use kek::KeyEncryptionKey;
 pub use keys::{DataKey, DataKeys, KeyRing};
-pub use personal::{open_all, personal_part, PersonalPart};
+pub use personal::{open_all, personal_parts, PersonalPart};
 pub use store::{check_store, rewrap_batch, under_other_keks, wrap_unwrapped_batch};

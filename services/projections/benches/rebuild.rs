@@ -240,14 +240,14 @@ fn generate(reports: usize, keys: &HashMap<String, DataKey>) -> (Stream, Vec<Str
                     trigger: TriggerKind::Incident,
                     campus: campus.into(),
                     unit: "ED".into(),
-                    member: MemberProfile {
+                    member: Some(MemberProfile {
                         staff_id: staff.clone(),
                         role: "Nurse".into(),
                         discipline: Discipline::ALL[dice.below(Discipline::ALL.len())],
                         department: department.into(),
                         seniority: None,
                         involvement: Involvement::Primary,
-                    },
+                    }),
                     opened_at: at,
                     first_contact_due: Some(at + Duration::days(2)),
                     urgent: false,

@@ -8,11 +8,13 @@
 //! is shown it.
 //!
 //! Rows are only ever added (a case's past does not change), so a batch is one insert and
-//! never reads the table.
+//! never reads the table; at a member's purge their cases' rows are unlinked from every person
+//! (see `unlink`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use outreach_events::author::Attribution;
+use outreach_events::care_team_member::MemberEvent;
 use outreach_events::case;
 use outreach_events::CaseEvent;
 use serde::Deserialize;
@@ -23,8 +25,10 @@ use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 
 pub struct CaseTimeline;
 
-/// Every event of a case is a step of its timeline.
-const READS: &[&str] = &CaseEvent::TYPES;
+/// Every event of a case is a step of its timeline; a member's purge unlinks their cases'.
+const READS: &[&str] = &crate::case_event_types_and::<{ CaseEvent::TYPES.len() + 1 }>(&[
+    MemberEvent::PERSONAL_DATA_PURGED,
+]);
 
 #[async_trait]
 impl Projection for CaseTimeline {
@@ -60,8 +64,34 @@ impl Projection for CaseTimeline {
                 ..Step::of(event.aggregate_uuid()?, event.sequence, event.decode()?)
             });
         }
-        insert(db, &steps).await
+        insert(db, &steps).await?;
+        let purged: Vec<Uuid> = crate::purge::cases_purged_by(db, events)
+            .await?
+            .into_iter()
+            .flat_map(|(_, cases)| cases)
+            .collect();
+        unlink(db, &purged).await
     }
+}
+
+/// The steps of purged members' cases keep their kind, time and codes, and lose what links
+/// them to a person (issue 27): the report (the safety office knows whom it named), the
+/// supporter, and who took each step. Run at the purge, live and in a rebuild alike (the steps
+/// are inserted as their events say, then unlinked), so a rebuild leaves the same rows.
+async fn unlink(db: &mut PgConnection, cases: &[Uuid]) -> Result<(), ProjectionError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE case_timeline
+            SET report_source = NULL, report_id = NULL, supporter_id = NULL,
+                author_subject = NULL, author_staff_id = NULL
+          WHERE case_id = ANY($1)",
+    )
+    .bind(cases)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// One row of `case_timeline`.

@@ -205,7 +205,7 @@ impl FeedbackInvitations {
             return Err(event.unreadable("the case has no CaseOpened event".into()));
         };
         // Purged before this closing was applied (a replay after the purge): nobody to ask.
-        let Some(personal) = opened.personal.as_ref() else {
+        let (Some(personal), Some(member)) = (&opened.personal, &opened.facts.member) else {
             return Ok(());
         };
         let Some(address) = personal
@@ -220,7 +220,7 @@ impl FeedbackInvitations {
         let closing = event.commit_position()?;
         let opted_out = known
             .opt_outs
-            .get(&opened.facts.member.staff_id)
+            .get(&member.staff_id)
             .into_iter()
             .flatten()
             .filter(|(at, _)| *at < closing)
@@ -333,7 +333,7 @@ async fn load(
         .into_iter()
         .filter_map(|(member, case)| {
             let opening = known.openings.get(&case.parse::<Uuid>().ok()?)?;
-            Some((member, opening.facts.member.staff_id.clone()))
+            Some((member, opening.facts.member.as_ref()?.staff_id.clone()))
         })
         .collect();
     // Their opt-outs and opt-ins.

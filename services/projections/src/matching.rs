@@ -121,7 +121,14 @@ pub(crate) enum Read {
         sequence: i64,
         event: ReportEvent,
     },
-    Member(MemberEvent),
+    /// An event of the member's own record, whose aggregate id is `member`.
+    Member { member: String, event: MemberEvent },
+    /// A member's purge: their preferences go, and so do the rows of `cases`, the cases their
+    /// record started before it (issue 27: nothing of a purged member's case is matched again).
+    Purge {
+        member: String,
+        cases: HashSet<Uuid>,
+    },
     Supporter {
         supporter_id: Uuid,
         sequence: i64,
@@ -138,12 +145,19 @@ pub(crate) struct Matching {
     pub reports: HashMap<Uuid, MatchingReport>,
     /// (report source, report id, staff id) -> whether the report names them now.
     pub report_staff: BTreeMap<(String, String, String), bool>,
-    /// A member's preferences as last stated; `None`: none held (purged).
-    pub preferences: BTreeMap<String, Option<serde_json::Value>>,
+    /// The case of each member a report names, for the rows the batch writes: a purge drops
+    /// the rows of its cases (the staff id is gone with the key by then).
+    pub report_staff_cases: BTreeMap<(String, String, String), Uuid>,
+    /// By member (their record's aggregate id), their staff id and preferences as last
+    /// stated; `None`: none held (purged). Purges find them by member: their staff id is
+    /// sealed in the member's events, and gone with the key (issue 27).
+    pub preferences: BTreeMap<String, Option<(String, serde_json::Value)>>,
     pub supporters: HashMap<Uuid, RosterSupporter>,
     /// Each supporter's whole caseload (case -> taken at), for the supporters whose caseload the
     /// batch changes.
     pub caseloads: HashMap<Uuid, BTreeMap<Uuid, DateTime<Utc>>>,
+    /// Cases whose member the batch purged: their rows are deleted.
+    pub purged: BTreeSet<Uuid>,
 }
 
 #[async_trait]
@@ -155,8 +169,15 @@ impl Projection for MatchingProjection {
     fn reads(&self) -> Reads {
         Reads {
             event_types: READS,
-            // Members' preferences; a case's member is matched by facts, not by name.
-            personal_data_of: &["PreferencesStated"],
+            // Members' preferences, a case's member profile and the staff a report names
+            // (never a name).
+            personal_data_of: &[
+                "PreferencesStated",
+                "CaseOpened",
+                "ReportRecorded",
+                "StaffAdded",
+                "StaffRemoved",
+            ],
         }
     }
 
@@ -181,7 +202,25 @@ impl Projection for MatchingProjection {
         db: &mut PgConnection,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        let read = events.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        let mut purges: HashMap<usize, HashSet<Uuid>> = crate::purge::cases_purged_by(db, events)
+            .await?
+            .into_iter()
+            .collect();
+        let read = (events.iter().enumerate())
+            .map(|(at, event)| match (read(event)?, purges.remove(&at)) {
+                (
+                    Some(Read::Member {
+                        member,
+                        event: MemberEvent::PersonalDataPurged { .. },
+                    }),
+                    cases,
+                ) => Ok(Some(Read::Purge {
+                    member,
+                    cases: cases.unwrap_or_default(),
+                })),
+                (read, _) => Ok(read),
+            })
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
         let loaded = load(db, &read).await?;
         let mut matching = loaded.clone();
         for (event, read) in events.iter().zip(read) {
@@ -214,7 +253,10 @@ fn read(event: &StoredEvent) -> Result<Option<Read>, ProjectionError> {
             sequence,
             event: event.decode()?,
         },
-        MEMBER => Read::Member(event.decode()?),
+        MEMBER => Read::Member {
+            member: event.aggregate_id.clone(),
+            event: event.decode()?,
+        },
         SUPPORTER => Read::Supporter {
             supporter_id: event.aggregate_uuid()?,
             sequence,
@@ -240,7 +282,7 @@ async fn load(db: &mut PgConnection, read: &[Option<Read>]) -> Result<Matching, 
             Read::Report { aggregate, .. } => {
                 reports.insert(*aggregate);
             }
-            Read::Member(_) => {}
+            Read::Member { .. } | Read::Purge { .. } => {}
             Read::Supporter {
                 supporter_id,
                 event,
@@ -343,7 +385,16 @@ impl Matching {
                 sequence,
                 event,
             } => self.follow_report(aggregate, sequence, event),
-            Read::Member(event) => self.follow_member(event),
+            Read::Member { member, event } => self.follow_member(member, event),
+            Read::Purge { member, cases } => {
+                self.preferences.insert(member, None);
+                for case in cases {
+                    self.cases.remove(&case);
+                    self.case_reports.retain(|(of, _, _)| *of != case);
+                    self.purged.insert(case);
+                }
+                Ok(())
+            }
             Read::Supporter {
                 supporter_id,
                 sequence,
@@ -365,10 +416,12 @@ impl Matching {
     ) -> Result<(), &'static str> {
         let change: fn(&mut MatchingCase, &CaseEvent) = match &event {
             CaseEvent::CaseOpened(opened) => {
+                // Rebuilt after the member's purge, the opening names no one: no one to match.
+                let Some(row) = opened_case(opened, sequence) else {
+                    return Ok(());
+                };
                 // A case opens once; its opening again leaves the row as later events made it.
-                self.cases
-                    .entry(opened.facts.case_id)
-                    .or_insert_with(|| opened_case(opened, sequence));
+                self.cases.entry(opened.facts.case_id).or_insert(row);
                 self.add_case_report(opened.facts.case_id, &opened.facts.report);
                 return Ok(());
             }
@@ -452,10 +505,13 @@ impl Matching {
         };
         // Everyone named, eligible for outreach or not: they were all there.
         let key = |staff_id| (report.source.clone(), report.report_id.clone(), staff_id);
-        for member in added {
+        // A member whose data was purged (a rebuild after the purge) is named no more.
+        for member in added.into_iter().filter(|m| !m.staff_id.is_empty()) {
+            self.report_staff_cases
+                .insert(key(member.staff_id.clone()), member.case_id);
             self.report_staff.insert(key(member.staff_id), true);
         }
-        for staff_id in removed {
+        for staff_id in removed.into_iter().filter(|s| !s.is_empty()) {
             self.report_staff.insert(key(staff_id), false);
         }
         Ok(())
@@ -475,18 +531,21 @@ impl Matching {
         })
     }
 
-    fn follow_member(&mut self, event: MemberEvent) -> Result<(), &'static str> {
+    fn follow_member(&mut self, member: String, event: MemberEvent) -> Result<(), &'static str> {
         let (staff_id, personal) = match event {
             MemberEvent::PreferencesStated {
                 staff_id, personal, ..
             } => (staff_id, personal),
-            MemberEvent::PersonalDataPurged { staff_id, .. } => (staff_id, None),
+            MemberEvent::PersonalDataPurged { .. } => (String::new(), None),
             _ => return Err("event type and payload disagree"),
         };
         // The whole set, as last stated: a preference left out is no longer held. Purged (or
-        // stated before a purge and rebuilt after it): none are held.
-        let preferences = personal.as_ref().map(json).transpose()?;
-        self.preferences.insert(staff_id, preferences);
+        // stated before a purge and rebuilt after it: no staff id, no preferences): none held.
+        let stated = match personal {
+            Some(preferences) if !staff_id.is_empty() => Some((staff_id, json(&preferences)?)),
+            _ => None,
+        };
+        self.preferences.insert(member, stated);
         Ok(())
     }
 
@@ -583,9 +642,11 @@ impl Matching {
     }
 }
 
-fn opened_case(opened: &CaseOpened, version: i64) -> MatchingCase {
-    let (facts, member) = (&opened.facts, &opened.facts.member);
-    MatchingCase {
+/// The row of an opening; `None` for one whose member was purged.
+fn opened_case(opened: &CaseOpened, version: i64) -> Option<MatchingCase> {
+    let facts = &opened.facts;
+    let member = facts.member.as_ref()?;
+    Some(MatchingCase {
         case_id: facts.case_id,
         member_staff_id: member.staff_id.clone(),
         campus: facts.campus.clone(),
@@ -600,7 +661,7 @@ fn opened_case(opened: &CaseOpened, version: i64) -> MatchingCase {
         assigned_at: None,
         ended_at: None,
         version,
-    }
+    })
 }
 
 /// A new roster entry from a joining or a change at `at`: not paused, no cases held.
@@ -662,12 +723,37 @@ async fn write(
         .collect();
     write_reports(db, &new, false).await?;
     write_reports(db, &changed, true).await?;
-    write_report_staff(db, &now.report_staff, &recorded).await?;
+    write_report_staff(db, &now.report_staff, &now.report_staff_cases, &recorded).await?;
     write_preferences(db, &now.preferences).await?;
     let (new, changed) = crate::new_and_changed(&loaded.supporters, &now.supporters);
     write_supporters(db, &new, false).await?;
     write_supporters(db, &changed, true).await?;
-    write_caseloads(db, &loaded.caseloads, &now.caseloads).await
+    write_caseloads(db, &loaded.caseloads, &now.caseloads).await?;
+    forget_cases(db, &now.purged).await
+}
+
+/// Deletes the rows of the cases of purged members, and the rows naming them on reports.
+async fn forget_cases(
+    db: &mut PgConnection,
+    cases: &BTreeSet<Uuid>,
+) -> Result<(), ProjectionError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let cases: Vec<Uuid> = cases.iter().copied().collect();
+    sqlx::query("DELETE FROM matching_report_staff WHERE case_id = ANY($1)")
+        .bind(&cases)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query("DELETE FROM matching_case_reports WHERE case_id = ANY($1)")
+        .bind(&cases)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query("DELETE FROM matching_cases WHERE case_id = ANY($1)")
+        .bind(&cases)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// What a row replaces its stored self with.
@@ -817,6 +903,7 @@ async fn write_reports(
 async fn write_report_staff(
     db: &mut PgConnection,
     staff: &BTreeMap<(String, String, String), bool>,
+    cases: &BTreeMap<(String, String, String), Uuid>,
     recorded: &HashSet<(&str, &str)>,
 ) -> Result<(), ProjectionError> {
     let (mut fresh, mut others, mut removed) = (Vec::new(), Vec::new(), Vec::new());
@@ -842,15 +929,20 @@ async fn write_report_staff(
             }
         };
         sqlx::query(&format!(
-            "INSERT INTO matching_report_staff (report_source, report_id, staff_id)
-             SELECT r.report_source, r.report_id, r.staff_id
-               FROM UNNEST($1::text[], $2::text[], $3::text[])
-                    AS r(report_source, report_id, staff_id)
+            "INSERT INTO matching_report_staff (report_source, report_id, staff_id, case_id)
+             SELECT r.report_source, r.report_id, r.staff_id, r.case_id
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::uuid[])
+                    AS r(report_source, report_id, staff_id, case_id)
              {skip_held}"
         ))
         .bind(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| cases.get(*r).copied())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *db)
         .await?;
     }
@@ -872,29 +964,38 @@ async fn write_report_staff(
 
 async fn write_preferences(
     db: &mut PgConnection,
-    preferences: &BTreeMap<String, Option<serde_json::Value>>,
+    preferences: &BTreeMap<String, Option<(String, serde_json::Value)>>,
 ) -> Result<(), ProjectionError> {
-    let (held, dropped): (Vec<_>, Vec<_>) = preferences.iter().partition(|(_, p)| p.is_some());
-    if !held.is_empty() {
-        sqlx::query(
-            "INSERT INTO matching_preferences (staff_id, preferences)
-             SELECT * FROM UNNEST($1::text[], $2::jsonb[])
-             ON CONFLICT (staff_id) DO UPDATE SET preferences = excluded.preferences",
-        )
-        .bind(held.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>())
-        .bind(
-            held.iter()
-                .filter_map(|(_, p)| p.as_ref())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *db)
-        .await?;
+    let mut held = (Vec::new(), Vec::new(), Vec::new());
+    let mut dropped = Vec::new();
+    for (member, stated) in preferences {
+        match stated {
+            Some((staff_id, preferences)) => {
+                held.0.push(staff_id.as_str());
+                held.1.push(member.as_str());
+                held.2.push(preferences);
+            }
+            None => dropped.push(member.as_str()),
+        }
     }
     if !dropped.is_empty() {
-        sqlx::query("DELETE FROM matching_preferences WHERE staff_id = ANY($1)")
-            .bind(dropped.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>())
+        sqlx::query("DELETE FROM matching_preferences WHERE member_id = ANY($1)")
+            .bind(&dropped)
             .execute(&mut *db)
             .await?;
+    }
+    if !held.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO matching_preferences (staff_id, member_id, preferences)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[])
+             ON CONFLICT (staff_id) DO UPDATE
+                SET member_id = excluded.member_id, preferences = excluded.preferences",
+        )
+        .bind(&held.0)
+        .bind(&held.1)
+        .bind(&held.2)
+        .execute(&mut *db)
+        .await?;
     }
     Ok(())
 }
@@ -1114,6 +1215,7 @@ mod tests {
                     3,
                     ReportEvent::StaffRemoved {
                         staff_ids: vec!["E2".into()],
+                        case_ids: vec![],
                         amended_at: at(2),
                     },
                 ),

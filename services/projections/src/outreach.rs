@@ -3,7 +3,7 @@
 //! A batch loads the cases its events touch, folds the events into them in memory ([`fold`]:
 //! no I/O) and writes back the cases it changed with one upsert.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,8 +76,9 @@ pub(crate) enum Applied {
         sequence: i64,
         event: CaseEvent,
     },
-    /// The member's name and contact details leave every case of theirs opened before this.
-    Purge { staff_id: String },
+    /// The member's name, contact details and profile leave these cases of theirs, those their
+    /// record started before the purge.
+    Purge { cases: HashSet<Uuid> },
 }
 
 // Every case event, and the purge that takes the member's name and contact details away.
@@ -111,7 +112,16 @@ impl Projection for OutreachProjection {
         db: &mut PgConnection,
         events: &[StoredEvent],
     ) -> Result<(), ProjectionError> {
-        let applied = events.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+        let mut purges: HashMap<usize, HashSet<Uuid>> = crate::purge::cases_purged_by(db, events)
+            .await?
+            .into_iter()
+            .collect();
+        let applied = (events.iter().enumerate())
+            .map(|(at, event)| match purges.remove(&at) {
+                Some(cases) => Ok(Some(Applied::Purge { cases })),
+                None => read(event),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let loaded = load(db, &applied).await?;
         let mut cases = loaded.clone();
         for (event, applied) in events.iter().zip(applied) {
@@ -177,9 +187,6 @@ async fn write_status_counts(
 
 /// The event as the read model reads it; `None` for an event of another aggregate.
 fn read(event: &StoredEvent) -> Result<Option<Applied>, ProjectionError> {
-    if let Some(staff_id) = crate::purge::purged_member(event)? {
-        return Ok(Some(Applied::Purge { staff_id }));
-    }
     if event.aggregate_type != case::AGGREGATE_TYPE || !READS.contains(&event.event_type.as_str()) {
         return Ok(None);
     }
@@ -197,36 +204,23 @@ async fn load(
     applied: &[Option<Applied>],
 ) -> Result<HashMap<Uuid, CaseRow>, ProjectionError> {
     let mut ids = Vec::new();
-    let mut purged = Vec::new();
     for applied in applied.iter().flatten() {
         match applied {
             Applied::Case { case_id, .. } => ids.push(*case_id),
-            Applied::Purge { staff_id } => purged.push(staff_id.as_str()),
+            Applied::Purge { cases } => ids.extend(cases),
         }
     }
     ids.sort_unstable();
     ids.dedup();
     // One primary-key lookup per key, not `case_id = ANY($1)`, which PostgreSQL plans as a scan
     // of the whole table for a batch's thousands of keys (see matching's `load`).
-    let mut rows: Vec<CaseRow> = sqlx::query_as(
+    let rows: Vec<CaseRow> = sqlx::query_as(
         "SELECT c.* FROM UNNEST($1::uuid[]) AS k(id),
                 LATERAL (SELECT * FROM outreach_cases WHERE case_id = k.id OFFSET 0) c",
     )
     .bind(&ids)
     .fetch_all(&mut *db)
     .await?;
-    // Apart, and only when there is a purge: there is no index by member.
-    if !purged.is_empty() {
-        rows.extend(
-            sqlx::query_as::<_, CaseRow>(
-                "SELECT * FROM outreach_cases WHERE staff_id = ANY($1) AND case_id <> ALL($2)",
-            )
-            .bind(&purged)
-            .bind(&ids)
-            .fetch_all(&mut *db)
-            .await?,
-        );
-    }
     Ok(rows.into_iter().map(|row| (row.case_id, row)).collect())
 }
 
@@ -235,10 +229,13 @@ async fn load(
 pub(crate) fn fold(cases: &mut HashMap<Uuid, CaseRow>, applied: Option<Applied>) {
     match applied {
         None => {}
-        Some(Applied::Purge { staff_id }) => cases
-            .values_mut()
-            .filter(|case| case.staff_id == staff_id)
-            .for_each(drop_personal_data),
+        Some(Applied::Purge { cases: purged }) => {
+            for case_id in &purged {
+                if let Some(case) = cases.get_mut(case_id) {
+                    drop_personal_data(case);
+                }
+            }
+        }
         Some(Applied::Case {
             sequence,
             event: CaseEvent::CaseOpened(opened),
@@ -260,12 +257,13 @@ pub(crate) fn fold(cases: &mut HashMap<Uuid, CaseRow>, applied: Option<Applied>)
     }
 }
 
-/// A case as its opening leaves it. A purged opening (rebuilt after the purge) has no name or
-/// contact details.
+/// A case as its opening leaves it. A purged opening (rebuilt after the purge) has no name,
+/// contact details or profile: the row is as the purge leaves it.
 pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
-    let (facts, member) = (&opened.facts, &opened.facts.member);
+    let facts = &opened.facts;
+    let member = facts.member.as_ref();
     let personal = opened.personal.as_ref();
-    CaseRow {
+    let mut case = CaseRow {
         case_id: facts.case_id,
         report_source: facts.report.source.clone(),
         report_id: facts.report.report_id.clone(),
@@ -276,12 +274,16 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
         opened_at: facts.opened_at,
         closed_at: None,
         close_reason: None,
-        staff_id: member.staff_id.clone(),
-        role: member.role.clone(),
-        discipline: member.discipline.as_str().into(),
-        department: member.department.clone(),
-        seniority: member.seniority.map(|s| s.as_str().into()),
-        involvement: member.involvement.as_str().into(),
+        staff_id: member.map(|m| m.staff_id.clone()).unwrap_or_default(),
+        role: member.map(|m| m.role.clone()).unwrap_or_default(),
+        discipline: member
+            .map_or(crate::statistics::UNKNOWN, |m| m.discipline.as_str())
+            .into(),
+        department: member.map(|m| m.department.clone()).unwrap_or_default(),
+        seniority: member.and_then(|m| m.seniority.map(|s| s.as_str().into())),
+        involvement: member
+            .map(|m| m.involvement.as_str().into())
+            .unwrap_or_default(),
         given_name: personal.map(|p| p.given_name.clone()),
         family_name: personal.map(|p| p.family_name.clone()),
         email: personal.and_then(|p| p.email.clone()),
@@ -305,7 +307,11 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
         contact_to_confirm: false,
         suggested_contact: None,
         urgent: facts.urgent,
+    };
+    if member.is_none() {
+        drop_personal_data(&mut case);
     }
+    case
 }
 
 /// What a later event of the case changes.
@@ -412,10 +418,13 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
 fn drop_personal_data(case: &mut CaseRow) {
     // Everything about the member is personal data (issue 27), and so is the case's link to
     // its report (the safety office knows whom a report named) and its unit (with a month and
-    // a category, small enough to name someone). What statistics read stays: campus,
-    // discipline, trigger kind, status and outcome, dates.
+    // a category, small enough to name someone). What stays: campus, trigger kind, status and
+    // outcome, dates.
     case.staff_id = String::new();
     case.role = String::new();
+    // Rebuilt, the purged opening no longer tells the discipline: so neither does the row.
+    // Statistics keep their own count of it.
+    case.discipline = crate::statistics::UNKNOWN.into();
     case.department = String::new();
     case.seniority = None;
     case.involvement = String::new();
@@ -636,7 +645,7 @@ mod tests {
         fold(
             &mut purged,
             Some(Applied::Purge {
-                staff_id: case.staff_id.clone(),
+                cases: [case_id].into(),
             }),
         );
         assert!(purged[&case_id].suggested_contact.is_none());
@@ -848,7 +857,7 @@ mod tests {
         fold(
             &mut cases,
             Some(Applied::Purge {
-                staff_id: "E1".into(),
+                cases: [earlier].into(),
             }),
         );
         follow_case(&mut cases, later, vec![case_opened(later, ada())]);
@@ -868,6 +877,7 @@ mod tests {
             ("", "", ""),
             "nothing links the row to the member or the report"
         );
+        assert_eq!(purged.discipline, "unknown");
         assert_eq!(
             purged.campus, cases[&later].campus,
             "what statistics read stays"
@@ -884,5 +894,28 @@ mod tests {
             vec![attempt(ContactOutcome::Reached, 2)],
         );
         assert!(cases.is_empty());
+    }
+
+    /// Rebuilt after the purge, the opening has no profile and no contact part: the row is the
+    /// one the purge left.
+    #[test]
+    fn a_purged_opening_rebuilds_into_the_row_the_purge_left() {
+        let case_id = Uuid::from_u128(1);
+        let mut live = HashMap::new();
+        follow_case(&mut live, case_id, vec![case_opened(case_id, ada())]);
+        fold(
+            &mut live,
+            Some(Applied::Purge {
+                cases: [case_id].into(),
+            }),
+        );
+        let CaseEvent::CaseOpened(mut opening) = case_opened(case_id, ada()) else {
+            unreachable!()
+        };
+        (opening.facts.member, opening.personal) = (None, None);
+        let mut rebuilt = HashMap::new();
+        follow_case(&mut rebuilt, case_id, vec![CaseEvent::CaseOpened(opening)]);
+
+        assert_eq!(rebuilt[&case_id], live[&case_id]);
     }
 }

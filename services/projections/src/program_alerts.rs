@@ -60,7 +60,8 @@ pub(crate) enum Step {
     Urgent {
         case_id: Uuid,
         campus: String,
-        member_staff_id: String,
+        /// `None` once the member was purged (never paged then: the case is long over).
+        member_staff_id: Option<String>,
         opened_at: DateTime<Utc>,
         due: DateTime<Utc>,
     },
@@ -98,7 +99,7 @@ pub(crate) fn step(event: &StoredEvent) -> Result<Option<Step>, ProjectionError>
             Some(Step::Urgent {
                 case_id,
                 campus: opened.facts.campus,
-                member_staff_id: opened.facts.member.staff_id,
+                member_staff_id: opened.facts.member.map(|member| member.staff_id),
                 opened_at: opened.facts.opened_at,
                 due,
             })
@@ -175,8 +176,9 @@ impl Projection for ProgramAlerts {
                 CaseEvent::FIRST_CONTACT_DEADLINE_PASSED,
                 CaseEvent::ESCALATION_RECORDED,
             ],
-            // Alerts name no one: the openings' sealed parts stay unopened.
-            personal_data_of: &[],
+            // Alerts name no one, but the member on call is not paged for their own case: the
+            // openings' member profile is read for that alone.
+            personal_data_of: &["CaseOpened"],
         }
     }
 
@@ -209,7 +211,9 @@ impl Projection for ProgramAlerts {
                     Step::Urgent {
                         case_id,
                         campus: campus.clone(),
-                        member_staff_id: member_staff_id.clone(),
+                        // Empty once purged, as the opening's profile is then gone.
+                        member_staff_id: Some(member_staff_id.clone())
+                            .filter(|staff_id| !staff_id.is_empty()),
                         opened_at: at,
                         due,
                     }
@@ -260,7 +264,8 @@ impl ProgramAlerts {
                     availability: &s.availability,
                     takes_cases: s.takes_cases,
                 });
-                let on_call = on_call(rota, day, &campus, &member_staff_id)
+                let member = member_staff_id.as_deref().unwrap_or_default();
+                let on_call = on_call(rota, day, &campus, member)
                     .and_then(|staff_id| known.roster.iter().find(|s| s.staff_id == staff_id));
                 let mut paged = false;
                 if let Some(supporter) = on_call {

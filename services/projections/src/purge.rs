@@ -2,7 +2,7 @@
 //!
 //! The events' personal parts are already unreadable (their key is destroyed), or soon will be;
 //! each read model that copied a name, contact details or preferences drops its copy. The cases
-//! a purge covers are the member's cases opened before it in commit order, so a rebuild drops
+//! a purge covers are the cases the member's record started before it, so a rebuild drops
 //! exactly what the live run dropped, and a case opened after the purge keeps its data.
 
 use std::collections::{HashMap, HashSet};
@@ -13,10 +13,13 @@ use uuid::Uuid;
 
 use crate::{ProjectionError, StoredEvent};
 
-/// Names, in memory only, the member each purge of `events` is of: the stored purge names no
-/// one (issue 27), so the staff id is read from the member's record, whose other events still
-/// name them (each of them but `CaseEnded` has a `staff_id`). Purges stored before named the
-/// staff id themselves and are left as they are. One query for the whole batch.
+/// Names, in memory only, the member each purge of `events` is of, where the member's record
+/// still names them in the clear: records stored before issue 27 (each of their events but
+/// `CaseEnded` has a plain `staff_id`). Since issue 27 those staff ids are sealed under the key
+/// the purge destroyed, so a purge of such a record stays unnamed, and read models find what it
+/// covers by the member's record id and its cases instead (see [`cases_purged_by`]). Purges
+/// stored before named the staff id themselves and are left as they are. One query for the
+/// whole batch.
 pub(crate) async fn name_purged_members(
     db: &mut PgConnection,
     events: &mut [StoredEvent],
@@ -38,7 +41,8 @@ pub(crate) async fn name_purged_members(
         "SELECT DISTINCT ON (e.aggregate_id) e.aggregate_id, body.value ->> 'staff_id'
            FROM events e, json_each(e.payload) AS body
           WHERE e.aggregate_type = 'CareTeamMember' AND e.aggregate_id = ANY($1)
-            AND body.value ->> 'staff_id' IS NOT NULL
+            AND json_typeof(body.value -> 'staff_id') = 'string'
+            AND body.value ->> 'staff_id' <> ''
           ORDER BY e.aggregate_id, e.sequence",
     )
     .bind(&members)
@@ -47,74 +51,56 @@ pub(crate) async fn name_purged_members(
     .into_iter()
     .collect();
     for event in events.iter_mut().filter(|e| unnamed(e)) {
-        let staff_id = named
-            .get(&event.aggregate_id)
-            .ok_or_else(|| event.unreadable("the purged member's record names no one".into()))?;
-        event.payload["PersonalDataPurged"]["staff_id"] = staff_id.clone().into();
+        if let Some(staff_id) = named.get(&event.aggregate_id) {
+            event.payload["PersonalDataPurged"]["staff_id"] = staff_id.clone().into();
+        }
     }
     Ok(())
 }
 
-/// Whose personal data `event` purges, if it is a purge.
-pub(crate) fn purged_member(event: &StoredEvent) -> Result<Option<String>, ProjectionError> {
-    if event.aggregate_type != care_team_member::AGGREGATE_TYPE
-        || event.event_type != MemberEvent::PERSONAL_DATA_PURGED
-    {
-        return Ok(None);
-    }
-    match event.decode::<MemberEvent>()? {
-        MemberEvent::PersonalDataPurged { staff_id, .. } => Ok(Some(staff_id)),
-        _ => Err(event.unreadable("event type and payload disagree".into())),
-    }
+/// Whether `event` is a purge of a member's personal data.
+pub(crate) fn is_purge(event: &StoredEvent) -> bool {
+    event.aggregate_type == care_team_member::AGGREGATE_TYPE
+        && event.event_type == MemberEvent::PERSONAL_DATA_PURGED
 }
 
-/// For each purge of `events`, in order, the member's cases whose opening committed before it:
-/// one query for the whole batch. Reads the facts only (the staff id sits outside the sealed
-/// part). Events that are not purges are skipped.
+/// For each purge of `events`, in order, the member's cases started before it: the cases the
+/// member's own record started (`CaseStarted`) at an earlier place in its stream. One query for
+/// the whole batch, by the member's aggregate id: neither the staff id nor the openings'
+/// sealed profile is needed (issue 27). Events that are not purges are skipped.
 pub(crate) async fn cases_purged_by(
     db: &mut PgConnection,
     events: &[StoredEvent],
 ) -> Result<Vec<(usize, HashSet<Uuid>)>, ProjectionError> {
-    let mut purges = Vec::new();
-    for (at, event) in events.iter().enumerate() {
-        if let Some(staff_id) = purged_member(event)? {
-            purges.push((at, staff_id));
-        }
-    }
+    let purges: Vec<usize> = (0..events.len())
+        .filter(|at| is_purge(&events[*at]))
+        .collect();
     if purges.is_empty() {
         return Ok(Vec::new());
     }
-    let staff: Vec<&str> = purges.iter().map(|(_, s)| s.as_str()).collect();
-    let transactions: Vec<&str> = purges
+    let members: Vec<&str> = purges
         .iter()
-        .map(|(at, _)| events[*at].transaction_id.as_str())
+        .map(|at| events[*at].aggregate_id.as_str())
         .collect();
-    let positions: Vec<i64> = purges
-        .iter()
-        .map(|(at, _)| events[*at].global_position)
-        .collect();
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT p.purge, e.aggregate_id
-           FROM UNNEST($1::text[], $2::text[], $3::bigint[])
-                WITH ORDINALITY AS p(staff_id, transaction_id, global_position, purge)
+    let sequences: Vec<i64> = purges.iter().map(|at| events[*at].sequence).collect();
+    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT p.purge, e.payload -> 'CaseStarted' ->> 'case_id'
+           FROM UNNEST($1::text[], $2::bigint[]) WITH ORDINALITY AS p(member, sequence, purge)
            JOIN events e
-             ON e.payload -> 'CaseOpened' -> 'facts' -> 'member' ->> 'staff_id' = p.staff_id
-            AND (e.transaction_id, e.global_position)
-              < (p.transaction_id::xid8, p.global_position)
-          WHERE e.aggregate_type = 'OutreachCase' AND e.event_type = 'CaseOpened'",
+             ON e.aggregate_type = 'CareTeamMember' AND e.aggregate_id = p.member
+            AND e.sequence < p.sequence AND e.event_type = 'CaseStarted'",
     )
-    .bind(&staff)
-    .bind(&transactions)
-    .bind(&positions)
+    .bind(&members)
+    .bind(&sequences)
     .fetch_all(db)
     .await?;
     let mut covered: Vec<(usize, HashSet<Uuid>)> =
-        purges.iter().map(|(at, _)| (*at, HashSet::new())).collect();
+        purges.iter().map(|at| (*at, HashSet::new())).collect();
     for (purge, case) in rows {
         let (at, cases) = &mut covered[purge as usize - 1];
         let case = case
-            .parse()
-            .map_err(|_| events[*at].unreadable("a case id is not a UUID".into()))?;
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| events[*at].unreadable("a started case id is not a UUID".into()))?;
         cases.insert(case);
     }
     Ok(covered)
@@ -195,12 +181,33 @@ mod tests {
                                               "purged_at": at}}),
             )
             .await;
+        // A record stored since issue 27 keeps its staff ids sealed: its purge stays unnamed.
+        let sealed_member = Uuid::from_u128(3);
+        db.append(
+            "CareTeamMember",
+            sealed_member,
+            1,
+            "CaseStarted",
+            json!({"CaseStarted": {"staff_id": {"sealed": {"key_id": Uuid::nil()}},
+                                   "case_id": Uuid::from_u128(8), "started_at": at}}),
+        )
+        .await;
+        let sealed = db
+            .append(
+                "CareTeamMember",
+                sealed_member,
+                2,
+                "PersonalDataPurged",
+                json!({"PersonalDataPurged": {"key_id": Uuid::nil(), "purged_at": at}}),
+            )
+            .await;
         assert!(!purge.payload.to_string().contains("E1"), "stored unnamed");
-        let mut events = vec![purge, old];
+        let mut events = vec![purge, old, sealed];
         let mut conn = db.db.pool.acquire().await.unwrap();
         name_purged_members(&mut conn, &mut events).await.unwrap();
         assert_eq!(events[0].payload["PersonalDataPurged"]["staff_id"], "E1");
         assert_eq!(events[1].payload["PersonalDataPurged"]["staff_id"], "E2");
+        assert!(events[2].payload["PersonalDataPurged"]["staff_id"].is_null());
         let stored: String = sqlx::query_scalar(
             "SELECT payload::text FROM events WHERE event_type = 'PersonalDataPurged'
               ORDER BY aggregate_id LIMIT 1",

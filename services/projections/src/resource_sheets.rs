@@ -459,14 +459,14 @@ mod tests {
         assert_eq!(db.outbox().await.len(), 1);
         let purge = json!({"PersonalDataPurged": {
             "staff_id": "E1", "key_id": Uuid::new_v4(), "purged_at": "2027-02-01T00:00:00Z"}});
+        // The purge covers the cases the member's record started (issue 27).
+        let member = outreach_domain::ids::derivable_before_27::member_id("E1");
+        let started = json!({"CaseStarted": {
+            "staff_id": "E1", "case_id": case, "started_at": "2027-01-01T00:00:00Z"}});
+        db.append("CareTeamMember", member, 1, "CaseStarted", started)
+            .await;
         let purged = db
-            .append(
-                "CareTeamMember",
-                outreach_domain::ids::derivable_before_27::member_id("E1"),
-                3,
-                "PersonalDataPurged",
-                purge,
-            )
+            .append("CareTeamMember", member, 3, "PersonalDataPurged", purge)
             .await;
         db.send_sheets(&purged).await.unwrap();
         assert!(db.outbox().await.is_empty(), "the unsent sheet is gone");

@@ -1,14 +1,22 @@
 //! The statistics read model: cumulative counts for the safety office, by month, campus and
 //! discipline ("the only outgoing information from Peer Support is quarterly usage stats").
 //!
-//! It holds no identifier of a member, supporter or case: each event adds one to a count, or one
-//! anonymous duration for a first contact. What it needs to know about the case an event belongs
-//! to (the member's campus and discipline, when the case opened and when contact was due, whether
-//! it was contacted or reached before) it reads from the event store, which is committed and
-//! never changes: once per batch for all the cases the batch touches ([`Known`]). So it keeps no
-//! per-case state of its own. A batch's counts are tallied in memory ([`Tally`]) and added with
-//! one statement; each event is applied exactly once (the checkpoint moves in the same
-//! transaction), which is what makes `+ count` safe.
+//! Its counts hold no identifier of a member, supporter or case: each event adds one to a count,
+//! or one anonymous duration for a first contact. The member's discipline is personal data,
+//! sealed in the case's opening under the member's key (issue 27), so it is counted when the case
+//! opens and kept, with the campus and the opening's times, in `statistics_cases` while the case
+//! lives; whether the case was contacted or reached before is read from the event store (codes,
+//! committed, never changing): once per batch for all the cases the batch touches ([`Known`]).
+//! A batch's counts are tallied in memory ([`Tally`]) and added with one statement; each event is
+//! applied exactly once (the checkpoint moves in the same transaction), which is what makes
+//! `+ count` safe.
+//!
+//! At a member's purge their cases are *retired*: what each counted (its events before the
+//! purge, replayed with its row of `statistics_cases`) is added to a ledger that no rebuild
+//! empties (`statistics_retired_counts`, `statistics_retired_first_contact`), the case is listed
+//! as retired (`statistics_retired_cases`, its id alone) and its row goes. A rebuild starts the
+//! counts from the ledger and skips retired cases' events, whose discipline died with the key:
+//! the statistics are the same before and after the purge, and after any rebuild.
 //!
 //! A month is a month of the program's calendar (its time zone), and time to first contact is
 //! counted in that calendar's working hours: the projection is built with the calendar, and a
@@ -41,6 +49,7 @@ const READS: &[&str] = &[
     CaseEvent::REFERRED_TO_PROFESSIONAL_HELP,
     CaseEvent::ESCALATION_RECORDED,
     MemberEvent::AUTOMATIC_OUTREACH_SKIPPED,
+    MemberEvent::PERSONAL_DATA_PURGED,
 ];
 
 pub struct StatisticsProjection {
@@ -68,11 +77,12 @@ pub(crate) struct CaseFacts {
     pub first_contact_due: Option<DateTime<Utc>>,
 }
 
-impl From<&CaseOpenedFacts> for CaseFacts {
-    fn from(facts: &CaseOpenedFacts) -> Self {
+impl CaseFacts {
+    /// The facts of an opening whose member is `discipline` (read from its profile, or known).
+    fn of(facts: &CaseOpenedFacts, discipline: &str) -> Self {
         CaseFacts {
             campus: facts.campus.clone(),
-            discipline: facts.member.discipline.as_str().to_owned(),
+            discipline: discipline.to_owned(),
             opened_at: facts.opened_at,
             first_contact_due: facts.first_contact_due,
         }
@@ -90,6 +100,9 @@ pub(crate) struct Known {
     pub reached: HashSet<Uuid>,
     /// The campus of each report whose skipped outreach is counted (`None`: not recorded).
     pub report_campus: HashMap<ReportRef, Option<String>>,
+    /// Cases whose member was purged: what they counted is in the ledger, their events count
+    /// no more.
+    pub retired: HashSet<Uuid>,
 }
 
 /// What a batch adds: to each count, and one anonymous row per first contact.
@@ -99,6 +112,24 @@ pub(crate) struct Tally {
     pub counts: BTreeMap<(NaiveDate, String, String, String), i64>,
     /// (month, campus, discipline, working seconds, within the deadline).
     pub first_contacts: Vec<(NaiveDate, String, String, i64, bool)>,
+    /// Cases opened, with their facts, for `statistics_cases`.
+    pub opened: Vec<(Uuid, CaseFacts)>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        for (key, n) in other.counts {
+            *self.counts.entry(key).or_default() += n;
+        }
+        self.first_contacts.extend(other.first_contacts);
+    }
+}
+
+/// What a batch's purges retire: the retired cases' counts, for the ledger, and their ids.
+#[derive(Debug, Default)]
+struct Retired {
+    tally: Tally,
+    cases: Vec<Uuid>,
 }
 
 impl Tally {
@@ -134,13 +165,38 @@ impl Projection for StatisticsProjection {
     fn reads(&self) -> Reads {
         Reads {
             event_types: READS,
-            // Counts never need a name: the sealed parts are set aside, not opened.
-            personal_data_of: &[],
+            // The discipline, counted as the case opens; a name is never read.
+            personal_data_of: &["CaseOpened"],
         }
     }
 
+    /// Empties the counts and the live cases' facts, then starts the counts from the retired
+    /// cases' ledger (their events are skipped from now on).
     async fn reset(&self, db: &mut PgConnection) -> Result<(), ProjectionError> {
-        crate::empty(db, &["statistics_counts", "statistics_first_contact"]).await
+        crate::empty(
+            db,
+            &[
+                "statistics_counts",
+                "statistics_first_contact",
+                "statistics_cases",
+            ],
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO statistics_counts (month, measure, campus, discipline, count)
+             SELECT month, measure, campus, discipline, count FROM statistics_retired_counts",
+        )
+        .execute(&mut *db)
+        .await?;
+        sqlx::query(
+            "INSERT INTO statistics_first_contact
+                 (month, campus, discipline, working_seconds, within_deadline)
+             SELECT month, campus, discipline, working_seconds, within_deadline
+               FROM statistics_retired_first_contact",
+        )
+        .execute(db)
+        .await?;
+        Ok(())
     }
 
     async fn apply(
@@ -152,16 +208,31 @@ impl Projection for StatisticsProjection {
             return Ok(());
         };
         let counted = events.iter().map(read).collect::<Result<Vec<_>, _>>()?;
-        let mut known = load(db, first, &counted).await?;
-        let mut tally = Tally::default();
-        for (event, counted) in events.iter().zip(counted) {
-            let _applying = crate::applying(self.name(), event).entered();
+        let purges: HashMap<usize, HashSet<Uuid>> = crate::purge::cases_purged_by(db, events)
+            .await?
+            .into_iter()
+            .collect();
+        let mut known = load(db, first, &counted, purges.values().flatten()).await?;
+        let (mut tally, mut retired) = (Tally::default(), Retired::default());
+        for (at, (event, counted)) in events.iter().zip(counted).enumerate() {
             if let Some(counted) = counted {
+                let _applying = crate::applying(self.name(), event).entered();
                 self.fold(&mut known, &mut tally, counted)
                     .map_err(|reason| event.unreadable(reason.into()))?;
             }
+            for case_id in purges.get(&at).into_iter().flatten() {
+                if let Some(facts) = known.cases.remove(case_id) {
+                    let counted = self.replay(db, *case_id, facts, event).await?;
+                    retired.tally.add(counted);
+                    retired.cases.push(*case_id);
+                    known.retired.insert(*case_id);
+                }
+            }
         }
-        write(db, &tally).await
+        tally
+            .opened
+            .retain(|(case_id, _)| !known.retired.contains(case_id));
+        write(db, &tally, &retired).await
     }
 }
 
@@ -192,14 +263,58 @@ fn read(event: &StoredEvent) -> Result<Option<Counted>, ProjectionError> {
 }
 
 impl StatisticsProjection {
+    /// What `case_id` counted: its events committed before `purge`, folded again with the
+    /// facts kept for it (its discipline no longer reads from its opening).
+    async fn replay(
+        &self,
+        db: &mut PgConnection,
+        case_id: Uuid,
+        facts: CaseFacts,
+        purge: &StoredEvent,
+    ) -> Result<Tally, ProjectionError> {
+        let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
+            "SELECT {}
+               FROM events
+              WHERE aggregate_type = 'OutreachCase' AND aggregate_id = $1
+                AND event_type = ANY($2)
+                AND (transaction_id, global_position) < ($3::xid8, $4)
+              ORDER BY sequence",
+            crate::stored_event::EVENT_COLUMNS
+        ))
+        .bind(case_id.to_string())
+        .bind(READS)
+        .bind(&purge.transaction_id)
+        .bind(purge.global_position)
+        .fetch_all(&mut *db)
+        .await?;
+        // The facts are known: nothing sealed is opened.
+        crate::stored_event::open_personal_of(db, &mut events, &[]).await?;
+        let mut known = Known::default();
+        known.cases.insert(case_id, facts);
+        let mut tally = Tally::default();
+        for event in &events {
+            if let Some(counted) = read(event)? {
+                self.fold(&mut known, &mut tally, counted)
+                    .map_err(|reason| event.unreadable(reason.into()))?;
+            }
+        }
+        tally.opened.clear();
+        Ok(tally)
+    }
+
     /// Counts one event. Fails (naming what is missing) for an event of a case whose opening
-    /// is unknown.
+    /// is unknown; an event of a retired case counts no more.
     pub(crate) fn fold(
         &self,
         known: &mut Known,
         tally: &mut Tally,
         counted: Counted,
     ) -> Result<(), &'static str> {
+        if let Counted::Case { case_id, .. } = &counted {
+            if known.retired.contains(case_id) {
+                return Ok(());
+            }
+        }
         let (case_id, event) = match counted {
             Counted::Skipped { report, at } => {
                 let campus = known.report_campus.get(&report).cloned().flatten();
@@ -213,14 +328,24 @@ impl StatisticsProjection {
             } => {
                 let facts = &opened.facts;
                 let measure = format!("opened:{}", facts.trigger.as_str());
-                let discipline = facts.member.discipline.as_str();
+                // Purged before it was counted (only a replay of a retired case, or a run
+                // lagging the purge): the discipline kept for it, else unknown.
+                let discipline = match &facts.member {
+                    Some(member) => member.discipline.as_str().to_owned(),
+                    None => known
+                        .cases
+                        .get(&case_id)
+                        .map_or(UNKNOWN.to_owned(), |known| known.discipline.clone()),
+                };
                 tally.count(
                     self.month(facts.opened_at),
                     &measure,
                     &facts.campus,
-                    discipline,
+                    &discipline,
                 );
-                known.cases.insert(case_id, facts.into());
+                let case = CaseFacts::of(facts, &discipline);
+                tally.opened.push((case_id, case.clone()));
+                known.cases.insert(case_id, case);
                 return Ok(());
             }
             Counted::Case { case_id, event } => (case_id, event),
@@ -279,17 +404,18 @@ impl StatisticsProjection {
     }
 }
 
-/// What the batch's events need from before it, three queries at most: the openings of the
-/// cases it touches (those it opens it tells itself), which of the cases it contacts had a
-/// contact attempt before it (`first` is its first event), and the campus of each report whose
-/// skip it counts.
+/// What the batch's events need from before it, four queries at most: the facts of the cases
+/// it touches or its purges retire (those it opens it tells itself) and which of them are
+/// retired already, which of the cases it contacts had a contact attempt before it (`first` is
+/// its first event), and the campus of each report whose skip it counts.
 async fn load(
     db: &mut PgConnection,
     first: &StoredEvent,
     counted: &[Option<Counted>],
+    purged: impl Iterator<Item = &Uuid>,
 ) -> Result<Known, ProjectionError> {
     let mut opened = HashSet::new();
-    let mut earlier = BTreeSet::new();
+    let mut earlier: BTreeSet<Uuid> = purged.copied().collect();
     let mut contacted = BTreeSet::new();
     let mut reports = BTreeSet::new();
     for counted in counted.iter().flatten() {
@@ -301,9 +427,7 @@ async fn load(
                 opened.insert(*case_id);
             }
             Counted::Case { case_id, event } => {
-                if !opened.contains(case_id) {
-                    earlier.insert(case_id.to_string());
-                }
+                earlier.insert(*case_id);
                 if let CaseEvent::ContactAttempted(_) = event {
                     contacted.insert(case_id.to_string());
                 }
@@ -314,24 +438,40 @@ async fn load(
         }
     }
     let mut known = Known::default();
-    if !earlier.is_empty() {
-        let openings: Vec<(String, serde_json::Value)> = sqlx::query_as(
-            "SELECT aggregate_id, payload -> 'CaseOpened' -> 'facts'
-               FROM events
-              WHERE aggregate_type = 'OutreachCase' AND aggregate_id = ANY($1)
-                AND event_type = 'CaseOpened'",
+    let touched: Vec<Uuid> = earlier.iter().chain(&opened).copied().collect();
+    if !touched.is_empty() {
+        known.retired = sqlx::query_scalar(
+            "SELECT case_id FROM statistics_retired_cases WHERE case_id = ANY($1)",
         )
-        .bind(earlier.into_iter().collect::<Vec<_>>())
+        .bind(&touched)
         .fetch_all(&mut *db)
-        .await?;
-        // An opening that does not read stays unknown: its case's events fail as unreadable.
-        for (case_id, facts) in openings {
-            if let (Ok(case_id), Ok(facts)) = (
-                case_id.parse::<Uuid>(),
-                serde_json::from_value::<CaseOpenedFacts>(facts),
-            ) {
-                known.cases.insert(case_id, (&facts).into());
-            }
+        .await?
+        .into_iter()
+        .collect();
+    }
+    let earlier: Vec<Uuid> = earlier
+        .into_iter()
+        .filter(|case| !opened.contains(case))
+        .collect();
+    if !earlier.is_empty() {
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
+            sqlx::query_as(
+                "SELECT case_id, campus, discipline, opened_at, first_contact_due
+                   FROM statistics_cases WHERE case_id = ANY($1)",
+            )
+            .bind(&earlier)
+            .fetch_all(&mut *db)
+            .await?;
+        // A case without a row stays unknown: its events fail as unreadable.
+        for (case_id, campus, discipline, opened_at, first_contact_due) in rows {
+            let facts = CaseFacts {
+                campus,
+                discipline,
+                opened_at,
+                first_contact_due,
+            };
+            known.cases.insert(case_id, facts);
         }
     }
     if !contacted.is_empty() {
@@ -378,16 +518,79 @@ async fn load(
     Ok(known)
 }
 
-/// Adds the batch's tally: to each count, and its first contacts.
-async fn write(db: &mut PgConnection, tally: &Tally) -> Result<(), ProjectionError> {
+/// Adds the batch's tally: to each count, and its first contacts; keeps the facts of the cases
+/// it opened; moves the cases its purges retired into the ledger.
+async fn write(
+    db: &mut PgConnection,
+    tally: &Tally,
+    retired: &Retired,
+) -> Result<(), ProjectionError> {
+    add_counts(db, "statistics_counts", "statistics_first_contact", tally).await?;
+    if !tally.opened.is_empty() {
+        let rows = &tally.opened;
+        // The migration that brought this table filled it from the store as it stood, ahead
+        // of this projection's checkpoint: a case it knows keeps its row.
+        sqlx::query(
+            "INSERT INTO statistics_cases
+                 (case_id, campus, discipline, opened_at, first_contact_due)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                  $5::timestamptz[])
+             ON CONFLICT (case_id) DO NOTHING",
+        )
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.campus.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.1.discipline.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.1.opened_at).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.1.first_contact_due)
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+    if !retired.cases.is_empty() {
+        add_counts(
+            db,
+            "statistics_retired_counts",
+            "statistics_retired_first_contact",
+            &retired.tally,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO statistics_retired_cases (case_id)
+             SELECT * FROM UNNEST($1::uuid[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&retired.cases)
+        .execute(&mut *db)
+        .await?;
+        sqlx::query("DELETE FROM statistics_cases WHERE case_id = ANY($1)")
+            .bind(&retired.cases)
+            .execute(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds `tally`'s counts to table `counts` and its first contacts to table `first_contacts`.
+async fn add_counts(
+    db: &mut PgConnection,
+    counts: &str,
+    first_contacts: &str,
+    tally: &Tally,
+) -> Result<(), ProjectionError> {
     if !tally.counts.is_empty() {
         let keys = tally.counts.keys();
-        sqlx::query(
-            "INSERT INTO statistics_counts (month, measure, campus, discipline, count)
+        sqlx::query(&format!(
+            "INSERT INTO {counts} (month, measure, campus, discipline, count)
              SELECT * FROM UNNEST($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
              ON CONFLICT (month, measure, campus, discipline)
-             DO UPDATE SET count = statistics_counts.count + excluded.count",
-        )
+             DO UPDATE SET count = {counts}.count + excluded.count"
+        ))
         .bind(keys.clone().map(|k| k.0).collect::<Vec<_>>())
         .bind(keys.clone().map(|k| k.1.as_str()).collect::<Vec<_>>())
         .bind(keys.clone().map(|k| k.2.as_str()).collect::<Vec<_>>())
@@ -398,11 +601,11 @@ async fn write(db: &mut PgConnection, tally: &Tally) -> Result<(), ProjectionErr
     }
     if !tally.first_contacts.is_empty() {
         let rows = &tally.first_contacts;
-        sqlx::query(
-            "INSERT INTO statistics_first_contact
+        sqlx::query(&format!(
+            "INSERT INTO {first_contacts}
                  (month, campus, discipline, working_seconds, within_deadline)
-             SELECT * FROM UNNEST($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bool[])",
-        )
+             SELECT * FROM UNNEST($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bool[])"
+        ))
         .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
@@ -501,7 +704,9 @@ mod tests {
         }) else {
             unreachable!()
         };
-        known.cases.insert(case, (&opening.facts).into());
+        known
+            .cases
+            .insert(case, CaseFacts::of(&opening.facts, "nurse"));
         known.contacted.insert(case);
         let mut tally = Tally::default();
 
@@ -561,5 +766,113 @@ mod tests {
                 ("opted_out unknown unknown".to_string(), 1),
             ]
         );
+    }
+
+    mod in_the_database {
+        use serde_json::json;
+
+        use super::*;
+        use crate::stored_event::EVENT_COLUMNS;
+        use crate::testing::TestDb;
+
+        async fn counts(db: &TestDb, table: &str) -> Vec<(String, String, i64)> {
+            sqlx::query_as(&format!(
+                "SELECT measure, discipline, count FROM {table} ORDER BY measure, discipline"
+            ))
+            .fetch_all(&db.db.pool)
+            .await
+            .unwrap()
+        }
+
+        /// What a purged member's case counted moves into the ledger at the purge; a rebuild,
+        /// which can no longer read the discipline from the opening, starts from the ledger and
+        /// skips the case: the counts are the same.
+        #[tokio::test]
+        async fn a_purge_retires_the_members_cases_and_a_rebuild_counts_them_the_same() {
+            let db = TestDb::new().await;
+            let statistics = statistics();
+            let (case, member) = (Uuid::from_u128(1), Uuid::from_u128(2));
+            let contact = CaseEvent::ContactAttempted(ContactAttempted {
+                channel: Channel::Phone,
+                outcome: ContactOutcome::Reached,
+                attempted_at: at(2),
+            });
+            let stream = [
+                (
+                    "CareTeamMember",
+                    member,
+                    1,
+                    "CaseStarted",
+                    json!({"CaseStarted": {"staff_id": "E1", "case_id": case, "started_at": at(0)}}),
+                ),
+                (
+                    "OutreachCase",
+                    case,
+                    1,
+                    "CaseOpened",
+                    serde_json::to_value(case_opened(case, ada())).unwrap(),
+                ),
+                (
+                    "OutreachCase",
+                    case,
+                    2,
+                    "ContactAttempted",
+                    serde_json::to_value(contact).unwrap(),
+                ),
+                (
+                    "CareTeamMember",
+                    member,
+                    2,
+                    "PersonalDataPurged",
+                    json!({"PersonalDataPurged": {"key_id": Uuid::nil(), "purged_at": at(3)}}),
+                ),
+            ];
+            for (kind, id, sequence, event_type, payload) in stream {
+                let event = db.append(kind, id, sequence, event_type, payload).await;
+                db.apply_with(&statistics, &event).await.unwrap();
+            }
+            let counted = counts(&db, "statistics_counts").await;
+            assert!(
+                counted.contains(&("reached".into(), "nurse".into(), 1)),
+                "{counted:?}"
+            );
+            assert_eq!(counts(&db, "statistics_retired_counts").await, counted);
+            let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM statistics_cases")
+                .fetch_one(&db.db.pool)
+                .await
+                .unwrap();
+            assert_eq!(kept, 0, "the case's discipline went with the purge");
+
+            // The opening as it reads once the member's key is gone.
+            sqlx::query(
+                "UPDATE events
+                    SET payload = jsonb_set(payload::jsonb, '{CaseOpened,facts,member}',
+                                            'null')::json
+                  WHERE event_type = 'CaseOpened'",
+            )
+            .execute(&db.db.owner_pool().await)
+            .await
+            .unwrap();
+            let mut tx = db.db.pool.begin().await.unwrap();
+            statistics.reset(&mut tx).await.unwrap();
+            tx.commit().await.unwrap();
+            let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events ORDER BY global_position"
+            ))
+            .fetch_all(&db.db.pool)
+            .await
+            .unwrap();
+            for event in &events {
+                db.apply_with(&statistics, event).await.unwrap();
+            }
+
+            assert_eq!(counts(&db, "statistics_counts").await, counted);
+            let first_contacts: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM statistics_first_contact")
+                    .fetch_one(&db.db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(first_contacts, 1, "timed once, before and after");
+        }
     }
 }

@@ -152,14 +152,14 @@ pub(crate) fn case_opened(case_id: Uuid, contact: MemberContact) -> CaseEvent {
             trigger: TriggerKind::Incident,
             campus: "Parnassus".into(),
             unit: "ED".into(),
-            member: MemberProfile {
+            member: Some(MemberProfile {
                 staff_id: "E1".into(),
                 role: "Nurse".into(),
                 discipline: Discipline::Nurse,
                 department: "Emergency".into(),
                 seniority: None,
                 involvement: Involvement::Primary,
-            },
+            }),
             opened_at: DateTime::from_timestamp(1_799_000_000, 0).unwrap(),
             first_contact_due: None,
             urgent: false,
@@ -202,7 +202,9 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
         let CaseEvent::CaseOpened(mut opened) = case_opened(case_id, contact(given)) else {
             unreachable!()
         };
-        opened.facts.member.staff_id = staff_id.into();
+        if let Some(member) = &mut opened.facts.member {
+            member.staff_id = staff_id.into();
+        }
         CaseEvent::CaseOpened(opened)
     };
     let (worked, purged, after) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
@@ -250,6 +252,16 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             worked,
             "CaseOpened",
             json(&opened(worked, "E1", "Ada")),
+        ),
+        (
+            outreach_events::care_team_member::AGGREGATE_TYPE,
+            outreach_domain::ids::derivable_before_27::member_id("E2"),
+            "CaseStarted",
+            json(&MemberEvent::CaseStarted {
+                staff_id: "E2".into(),
+                case_id: purged,
+                started_at: at,
+            }),
         ),
         (
             case::AGGREGATE_TYPE,
@@ -313,6 +325,7 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
             "StaffRemoved",
             json(&ReportEvent::StaffRemoved {
                 staff_ids: vec!["E3".into(), "E4".into()],
+                case_ids: vec![member("E3").case_id, member("E4").case_id],
                 amended_at: hours(3),
             }),
         ),
@@ -380,6 +393,16 @@ pub(crate) async fn a_bit_of_everything(db: &TestDb) {
                 staff_id: String::new(),
                 key_id: Uuid::from_u128(99),
                 purged_at: hours(30),
+            }),
+        ),
+        (
+            outreach_events::care_team_member::AGGREGATE_TYPE,
+            outreach_domain::ids::derivable_before_27::member_id("E2"),
+            "CaseStarted",
+            json(&MemberEvent::CaseStarted {
+                staff_id: "E2".into(),
+                case_id: after,
+                started_at: hours(31),
             }),
         ),
         (
