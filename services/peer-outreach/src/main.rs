@@ -7,6 +7,7 @@ use outreach_api::audit_chain::{self, WholeChain};
 use outreach_auth::{DevIssuer, DevProvider, Role, TokenRequest};
 use outreach_intake::sample::{Mode, Publisher};
 use outreach_projections::ProjectionRunner;
+use peer_outreach::privacy_migrate::{self, Position};
 use peer_outreach::{database, runner_settings, telemetry, Service, Settings};
 
 // Projections decode every event into a JSON tree on one thread and drop it on another; with
@@ -38,6 +39,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Personal data in the event store.
+    Privacy {
+        #[command(subcommand)]
+        command: PrivacyCommand,
     },
     /// Read models.
     Projections {
@@ -92,6 +98,22 @@ enum KeysCommand {
     },
     /// Print a fresh key-encryption key (base64), for a file or a secret store.
     Generate,
+}
+
+#[derive(Subcommand)]
+enum PrivacyCommand {
+    /// Seal what events stored before issue 27 keep in the clear (a case opening's member
+    /// profile, the staff ids of members' records and of reports), as the owner
+    /// (database.migration_url): each under the member's live key, or, for a member whose key
+    /// a purge destroyed, replaced by null (a purge's staff id by ""). No key is made. In
+    /// batches of one transaction each, printing progress to stderr; resumable: what is sealed
+    /// is skipped, so after a kill run it again. No read model needs rebuilding (the events
+    /// read as before); the old cases' and members' ids, derivable from staff ids, stay.
+    Migrate {
+        /// Events per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,6 +229,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rewrap { to, batch },
         } => rewrap(&settings, &to, batch).await?,
+        Command::Privacy {
+            command: PrivacyCommand::Migrate { batch },
+        } => privacy_migrate(&settings, batch).await?,
         Command::Keys {
             command: KeysCommand::Generate,
         } => unreachable!("handled before the configuration is read"),
@@ -416,6 +441,33 @@ async fn rewrap(settings: &Settings, to: &str, batch: i64) -> anyhow::Result<()>
          then destroy key-encryption key {} (and with it every backup's keys taken under it)",
         to.id(),
         from.id()
+    );
+    Ok(())
+}
+
+/// `peer-outreach privacy migrate`: batches until no event is left to read.
+async fn privacy_migrate(settings: &Settings, batch: i64) -> anyhow::Result<()> {
+    if batch < 1 {
+        bail!("--batch is at least 1");
+    }
+    // Events are rewritten in place: only the owner may (the runtime role inserts only).
+    let owner = database::owner_pool(&settings.database).await?;
+    let (mut after, mut examined, mut rewritten) = (Position::start(), 0, 0);
+    loop {
+        let mut tx = owner.begin().await?;
+        let done = privacy_migrate::migrate_batch(&mut tx, &after, batch)
+            .await
+            .context("sealing a batch of events")?;
+        tx.commit().await?;
+        let Some(last) = done.last else { break };
+        after = last;
+        examined += done.examined;
+        rewritten += done.rewritten;
+        eprintln!("examined {examined} events, rewrote {rewritten}");
+    }
+    println!(
+        "every event is in today's shape: {rewritten} of {examined} events rewritten; \
+         no read model needs rebuilding"
     );
     Ok(())
 }

@@ -1,0 +1,187 @@
+//! `peer-outreach privacy migrate`: seals what events stored before issue 27 keep in the clear.
+//!
+//! Before issue 27 a case opening's member profile (`CaseOpened.facts.member`), the staff id of
+//! each event of a member's own record, the staff ids a report's events name and the staff id
+//! of a purge were stored plain. Today's writer seals them on the way in
+//! (`outreach_privacy::personal_parts`); this walks the stored events in primary key order, a
+//! batch a transaction, and does to each old event what the writer would have done:
+//!
+//! - a part of a member with a live key is sealed under that key (the readers open it as
+//!   before);
+//! - a part of a member without one (purged: their key destroyed) becomes `null`, which every
+//!   reader reads as gone: the data must not outlive the purge. No key is ever made here;
+//! - a purge's staff id becomes empty, as purges are stored since.
+//!
+//! A part already sealed or null is not a personal part any more, so a batch done is never
+//! redone and a run killed half-way completes when run again. Read models are not touched: the
+//! stored events read the same (opened) as before, and an UPDATE moves no event in the
+//! projections' order. The events' aggregate ids stay the derivable ones they were stored with.
+
+use std::collections::{BTreeSet, HashMap};
+
+use outreach_privacy::{personal_parts, seal, DataKey, DataKeys, PrivacyError};
+use serde_json::Value;
+use sqlx::PgConnection;
+
+/// The event types whose stored shape held personal data in the clear before issue 27.
+const OLD_SHAPES: &[&str] = &[
+    "CaseOpened",
+    "CaseStarted",
+    "PreferencesStated",
+    "OptedOut",
+    "OptedIn",
+    "AutomaticOutreachSkipped",
+    "ContactToConfirm",
+    "ContactConfirmed",
+    "ReportRecorded",
+    "StaffAdded",
+    "StaffRemoved",
+    PURGED,
+];
+
+const PURGED: &str = "PersonalDataPurged";
+
+/// An event's place in the store: its primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+}
+
+impl Position {
+    /// Before every event.
+    pub fn start() -> Self {
+        Self {
+            aggregate_type: String::new(),
+            aggregate_id: String::new(),
+            sequence: -1,
+        }
+    }
+}
+
+/// What one batch did.
+#[derive(Debug)]
+pub struct Batch {
+    /// Events of the types that held personal data, read.
+    pub examined: u64,
+    /// Of those, the ones rewritten.
+    pub rewritten: u64,
+    /// The last event read: the next batch starts after it. `None` when none was left.
+    pub last: Option<Position>,
+}
+
+type Row = (String, String, i64, String, Value);
+
+/// Migrates the (at most `limit`) events after `after`, in the caller's transaction, which
+/// must be the owner's: the runtime role may not update events.
+pub async fn migrate_batch(
+    tx: &mut PgConnection,
+    after: &Position,
+    limit: i64,
+) -> Result<Batch, PrivacyError> {
+    let mut rows: Vec<Row> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, payload FROM events
+          WHERE (aggregate_type, aggregate_id, sequence) > ($1, $2, $3)
+            AND event_type = ANY($4)
+          ORDER BY aggregate_type, aggregate_id, sequence
+          LIMIT $5",
+    )
+    .bind(&after.aggregate_type)
+    .bind(&after.aggregate_id)
+    .bind(after.sequence)
+    .bind(OLD_SHAPES)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let last = rows.last().map(|(kind, id, sequence, _, _)| Position {
+        aggregate_type: kind.clone(),
+        aggregate_id: id.clone(),
+        sequence: *sequence,
+    });
+    let examined = rows.len() as u64;
+
+    let named: BTreeSet<String> = rows
+        .iter_mut()
+        .flat_map(|row| personal_parts(&row.3, &mut row.4))
+        .map(|part| part.staff_id)
+        .collect();
+    let keys = existing_keys(tx, named.into_iter().collect()).await?;
+
+    let mut changed = Vec::new();
+    for (kind, id, sequence, event_type, payload) in &mut rows {
+        let mut rewritten = false;
+        for part in personal_parts(event_type, payload) {
+            let key = keys.get(&part.staff_id).and_then(Option::as_ref);
+            for value in part.values {
+                *value = match key {
+                    Some(key) => seal(key, value)?,
+                    None => Value::Null,
+                };
+                rewritten = true;
+            }
+        }
+        if event_type == PURGED {
+            if let Some(named) = payload.get_mut(PURGED).and_then(|p| p.get_mut("staff_id")) {
+                if named.as_str().is_some_and(|id| !id.is_empty()) {
+                    *named = Value::String(String::new());
+                    rewritten = true;
+                }
+            }
+        }
+        if rewritten {
+            changed.push((kind.clone(), id.clone(), *sequence, payload.to_string()));
+        }
+    }
+    let rewritten = changed.len() as u64;
+    if !changed.is_empty() {
+        sqlx::query(
+            "UPDATE events e SET payload = c.payload::json
+               FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[])
+                    AS c (aggregate_type, aggregate_id, sequence, payload)
+              WHERE e.aggregate_type = c.aggregate_type AND e.aggregate_id = c.aggregate_id
+                AND e.sequence = c.sequence",
+        )
+        .bind(changed.iter().map(|c| c.0.as_str()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.1.as_str()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.2).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.3.as_str()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(Batch {
+        examined,
+        rewritten,
+        last,
+    })
+}
+
+/// Each member's live key, or `None` for a member who has none: never made here (a member
+/// without a key was purged, and what named them goes). The sealing locks are held until the
+/// transaction ends, so a purge cannot destroy a key between this look-up and the commit.
+/// No sealing is recorded: re-sealing old parts is no activity of the member's, and must not
+/// postpone their retention purge.
+async fn existing_keys(
+    tx: &mut PgConnection,
+    staff_ids: Vec<String>,
+) -> Result<HashMap<String, Option<DataKey>>, PrivacyError> {
+    if staff_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut keys = DataKeys::on(tx);
+    keys.hold_all_for_sealing(&staff_ids).await?;
+    let mut ids = Vec::with_capacity(staff_ids.len());
+    for staff_id in &staff_ids {
+        ids.push(keys.live_key_id(staff_id).await?);
+    }
+    let live: Vec<_> = ids.iter().flatten().copied().collect();
+    let ring = keys.ring(&live).await?;
+    Ok(staff_ids
+        .into_iter()
+        .zip(ids)
+        .map(|(staff_id, id)| {
+            let key = id.and_then(|id| ring.get(id).cloned());
+            (staff_id, key)
+        })
+        .collect())
+}
