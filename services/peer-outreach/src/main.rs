@@ -102,13 +102,16 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum PrivacyCommand {
-    /// Seal what events stored before issue 27 keep in the clear (a case opening's member
-    /// profile, the staff ids of members' records and of reports), as the owner
-    /// (database.migration_url): each under the member's live key, or, for a member whose key
-    /// a purge destroyed, replaced by null (a purge's staff id by ""). No key is made. In
-    /// batches of one transaction each, printing progress to stderr; resumable: what is sealed
-    /// is skipped, so after a kill run it again. No read model needs rebuilding (the events
-    /// read as before); the old cases' and members' ids, derivable from staff ids, stay.
+    /// Seal what events stored before issue 27 keep in the clear (run once, as the owner).
+    ///
+    /// A case opening's member profile, the staff ids of members' records and of reports:
+    /// each is sealed under the member's live key, or replaced by null where the member has no
+    /// key (purged) or the part is from before a purge of a member named again since; a
+    /// purge's staff id becomes "". No key is made. Connects as the owner
+    /// (database.migration_url): the runtime role cannot rewrite events. In batches of one
+    /// transaction each, progress on stderr; resumable: what is sealed is skipped, so after a
+    /// kill run it again. No read model needs rebuilding (the events read as before). The ids
+    /// of cases and members stored before issue 27, derived from staff ids, stay as they are.
     Migrate {
         /// Events per transaction.
         #[arg(long, default_value_t = 500)]

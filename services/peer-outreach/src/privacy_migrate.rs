@@ -10,6 +10,11 @@
 //!   before);
 //! - a part of a member without one (purged: their key destroyed) becomes `null`, which every
 //!   reader reads as gone: the data must not outlive the purge. No key is ever made here;
+//! - so does a part from before a purge of a member named again since (who has a new key): an
+//!   event of their record stored before a `PersonalDataPurged` of it (their record's id was
+//!   the same after the purge before issue 27), and a case opening whose contact part is sealed
+//!   under another key than their live one (one destroyed). Sealing these under the new key
+//!   would bring them back. A report's events carry no such mark: see [`migrate_batch`];
 //! - a purge's staff id becomes empty, as purges are stored since.
 //!
 //! A part already sealed or null is not a personal part any more, so a batch done is never
@@ -40,6 +45,9 @@ const OLD_SHAPES: &[&str] = &[
 ];
 
 const PURGED: &str = "PersonalDataPurged";
+const OPENED: &str = "CaseOpened";
+/// The member's record's aggregate type.
+const MEMBER: &str = "CareTeamMember";
 
 /// An event's place in the store: its primary key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +83,9 @@ type Row = (String, String, i64, String, Value);
 
 /// Migrates the (at most `limit`) events after `after`, in the caller's transaction, which
 /// must be the owner's: the runtime role may not update events.
+///
+/// A report's event that named a member before a purge of theirs, when that member was named
+/// again since, is sealed under their new key: nothing in it tells the lives apart.
 pub async fn migrate_batch(
     tx: &mut PgConnection,
     after: &Position,
@@ -107,12 +118,45 @@ pub async fn migrate_batch(
         .map(|part| part.staff_id)
         .collect();
     let keys = existing_keys(tx, named.into_iter().collect()).await?;
+    let records: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.0 == MEMBER)
+        .map(|row| row.1.as_str())
+        .collect();
+    let last_purges: HashMap<String, i64> = sqlx::query_as(
+        "SELECT aggregate_id, max(sequence) FROM events
+          WHERE aggregate_type = $1 AND event_type = $2 AND aggregate_id = ANY($3)
+          GROUP BY aggregate_id",
+    )
+    .bind(MEMBER)
+    .bind(PURGED)
+    .bind(&records)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
 
     let mut changed = Vec::new();
     for (kind, id, sequence, event_type, payload) in &mut rows {
         let mut rewritten = false;
+        let before_a_purge = *kind == MEMBER
+            && last_purges
+                .get(id.as_str())
+                .is_some_and(|purge| *sequence < *purge);
+        let contact_key = payload[OPENED]["personal"]["sealed"]["key_id"]
+            .as_str()
+            .map(str::to_owned);
         for part in personal_parts(event_type, payload) {
-            let key = keys.get(&part.staff_id).and_then(Option::as_ref);
+            let key = keys
+                .get(&part.staff_id)
+                .and_then(Option::as_ref)
+                .filter(|_| !before_a_purge)
+                .filter(|key| {
+                    // The contact part was sealed under the member's key of the time.
+                    contact_key
+                        .as_ref()
+                        .is_none_or(|sealed| *sealed == key.key_id().to_string())
+                });
             for value in part.values {
                 *value = match key {
                     Some(key) => seal(key, value)?,

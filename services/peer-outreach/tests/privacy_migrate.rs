@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 /// A member whose key lives, and one whose key a purge destroyed.
 const LIVE: &str = "E7710001";
 const PURGED: &str = "E7710002";
+/// A member purged and named again since: a new key, the same record (ids were derived from
+/// the staff id before issue 27).
+const RENAMED: &str = "E7710003";
 /// Fillers of the live member's record: enough one-event transactions that the run is still
 /// going when it is killed (it blocks on its unread progress lines long before the end).
 const FILLERS: i64 = 3000;
@@ -172,6 +175,63 @@ async fn privacy_migrate_seals_old_parts_or_forgets_them_and_completes_after_a_k
         .destroy(purged_key.key_id())
         .await
         .unwrap());
+    // The member named again: their first life purged, then a new key and a new case.
+    let first_key = DataKeys::on(&mut conn).live_key(RENAMED).await.unwrap();
+    let first_life = case_opened(
+        "c3",
+        profile(RENAMED, "Midwife Q7733", "Obstetrics Q7733"),
+        seal(
+            &first_key,
+            &json!({"given_name": "Ida", "family_name": "Tarbell"}),
+        )
+        .unwrap(),
+    );
+    store(&owner, "OutreachCase", "c3", 1, &first_life).await;
+    let renamed_started = |case: &str| {
+        json!({"CaseStarted": {"staff_id": RENAMED, "case_id": case,
+                               "started_at": "2026-11-02T10:00:00Z"}})
+    };
+    store(
+        &owner,
+        "CareTeamMember",
+        "m-renamed",
+        1,
+        &renamed_started("c3"),
+    )
+    .await;
+    store(
+        &owner,
+        "CareTeamMember",
+        "m-renamed",
+        2,
+        &json!({"PersonalDataPurged": {"staff_id": RENAMED, "key_id": first_key.key_id(),
+                                       "purged_at": "2026-12-02T10:00:00Z"}}),
+    )
+    .await;
+    assert!(DataKeys::on(&mut conn)
+        .destroy(first_key.key_id())
+        .await
+        .unwrap());
+    let second_key = DataKeys::on(&mut conn).live_key(RENAMED).await.unwrap();
+    let second_profile = profile(RENAMED, "Midwife Q7734", "Obstetrics Q7734");
+    let second_life = case_opened(
+        "c4",
+        second_profile.clone(),
+        seal(
+            &second_key,
+            &json!({"given_name": "Ida", "family_name": "Minerva"}),
+        )
+        .unwrap(),
+    );
+    store(&owner, "OutreachCase", "c4", 1, &second_life).await;
+    store(
+        &owner,
+        "CareTeamMember",
+        "m-renamed",
+        3,
+        &renamed_started("c4"),
+    )
+    .await;
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
                              payload, metadata)
@@ -221,7 +281,9 @@ async fn privacy_migrate_seals_old_parts_or_forgets_them_and_completes_after_a_k
             .fetch_one(&db.pool)
             .await
             .unwrap();
-    for plain in [LIVE, PURGED, "Q7731", "Q7732", "Seacole", "March"] {
+    for plain in [
+        LIVE, PURGED, RENAMED, "Q7731", "Q7732", "Q7733", "Q7734", "Seacole", "March", "Tarbell",
+    ] {
         assert!(!everything.contains(plain), "{plain} is left in the clear");
     }
     let keys_after: i64 = sqlx::query_scalar("SELECT count(*) FROM member_data_keys")
@@ -276,11 +338,29 @@ async fn privacy_migrate_seals_old_parts_or_forgets_them_and_completes_after_a_k
         json!(purged_key.key_id())
     );
 
+    // The member named again: their first life is gone, their second opens.
+    let first_opening = payload(&db, "OutreachCase", "c3", 1).await;
+    assert_eq!(first_opening["CaseOpened"]["facts"]["member"], Value::Null);
+    let first_start = payload(&db, "CareTeamMember", "m-renamed", 1).await;
+    assert_eq!(first_start["CaseStarted"]["staff_id"], Value::Null);
+    let first_purge = payload(&db, "CareTeamMember", "m-renamed", 2).await;
+    assert_eq!(first_purge["PersonalDataPurged"]["staff_id"], "");
+    let mut second_opening = payload(&db, "OutreachCase", "c4", 1).await;
+    let mut second_start = payload(&db, "CareTeamMember", "m-renamed", 3).await;
+    open_all(&mut conn, vec![&mut second_opening, &mut second_start])
+        .await
+        .unwrap();
+    assert_eq!(
+        second_opening["CaseOpened"]["facts"]["member"],
+        second_profile
+    );
+    assert_eq!(second_start, renamed_started("c4"));
+
     // Run again: everything is in today's shape, and nothing is rewritten.
     let before = payloads(&db).await;
     let again = succeeded(&migrate(&db, 500).output().unwrap());
     assert!(
-        again.contains(&format!("0 of {} events rewritten", FILLERS + 11)),
+        again.contains(&format!("0 of {} events rewritten", FILLERS + 16)),
         "{again}"
     );
     assert_eq!(payloads(&db).await, before);
