@@ -13,8 +13,9 @@
 //! - so does a part from before a purge of a member named again since (who has a new key): an
 //!   event of their record stored before a `PersonalDataPurged` of it (their record's id was
 //!   the same after the purge before issue 27), and a case opening whose contact part is sealed
-//!   under another key than their live one (one destroyed). Sealing these under the new key
-//!   would bring them back. A report's events carry no such mark: see [`migrate_batch`];
+//!   under another key than their live one (one destroyed), and a case opening or a report's
+//!   member for a case their record started before a purge. Sealing these under the new key
+//!   would bring them back. What tells no case apart stays: see [`migrate_batch`];
 //! - a purge's staff id becomes empty, as purges are stored since.
 //!
 //! A part already sealed or null is not a personal part any more, so a batch done is never
@@ -22,9 +23,9 @@
 //! stored events read the same (opened) as before, and an UPDATE moves no event in the
 //! projections' order. The events' aggregate ids stay the derivable ones they were stored with.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use outreach_privacy::{personal_parts, seal, DataKey, DataKeys, PrivacyError};
+use outreach_privacy::{is_sealed, personal_parts, seal, DataKey, DataKeys, PrivacyError};
 use serde_json::Value;
 use sqlx::PgConnection;
 
@@ -84,8 +85,9 @@ type Row = (String, String, i64, String, Value);
 /// Migrates the (at most `limit`) events after `after`, in the caller's transaction, which
 /// must be the owner's: the runtime role may not update events.
 ///
-/// A report's event that named a member before a purge of theirs, when that member was named
-/// again since, is sealed under their new key: nothing in it tells the lives apart.
+/// A report's removal that named a member before a purge of theirs, when that member was named
+/// again since, is sealed under their new key (it names no case to tell the lives apart), and
+/// so is a report naming them for a case their record never started.
 pub async fn migrate_batch(
     tx: &mut PgConnection,
     after: &Position,
@@ -136,9 +138,30 @@ pub async fn migrate_batch(
     .into_iter()
     .collect();
 
+    let cases: Vec<String> = rows
+        .iter()
+        .flat_map(|row| named_cases(&row.3, &row.4))
+        .collect();
+    let purged_cases: HashSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT s.payload -> 'CaseStarted' ->> 'case_id'
+           FROM events s
+           JOIN (SELECT aggregate_id, max(sequence) AS purge FROM events
+                  WHERE aggregate_type = $1 AND event_type = $2
+                  GROUP BY aggregate_id) p USING (aggregate_id)
+          WHERE s.aggregate_type = $1 AND s.event_type = 'CaseStarted' AND s.sequence < p.purge
+            AND s.payload -> 'CaseStarted' ->> 'case_id' = ANY($3)",
+    )
+    .bind(MEMBER)
+    .bind(PURGED)
+    .bind(&cases)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+
     let mut changed = Vec::new();
     for (kind, id, sequence, event_type, payload) in &mut rows {
-        let mut rewritten = false;
+        let mut rewritten = forget_purged_cases(event_type, payload, &purged_cases);
         let before_a_purge = *kind == MEMBER
             && last_purges
                 .get(id.as_str())
@@ -198,6 +221,62 @@ pub async fn migrate_batch(
         rewritten,
         last,
     })
+}
+
+/// The cases a case opening or a report's event names a member of in the clear.
+fn named_cases(event_type: &str, payload: &Value) -> Vec<String> {
+    let body = &payload[event_type];
+    let case = |holder: &Value| holder["case_id"].as_str().map(str::to_owned);
+    match event_type {
+        OPENED if body["facts"]["member"].is_object() && !is_sealed(&body["facts"]["member"]) => {
+            case(&body["facts"]).into_iter().collect()
+        }
+        "ReportRecorded" | "StaffAdded" => body["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|member| member["staff_id"].is_string())
+            .filter_map(case)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Nulls what names a member in the clear in a case a purge of theirs covered (their record
+/// started it before the purge): the member may have a new key since, and this must not be
+/// sealed under it. Returns whether anything changed.
+fn forget_purged_cases(event_type: &str, payload: &mut Value, purged: &HashSet<String>) -> bool {
+    let covered = |holder: &Value| {
+        holder["case_id"]
+            .as_str()
+            .is_some_and(|c| purged.contains(c))
+    };
+    let mut forgot = false;
+    let Some(body) = payload.get_mut(event_type) else {
+        return false;
+    };
+    match event_type {
+        OPENED => {
+            if let Some(facts) = body.get_mut("facts") {
+                let plain = facts["member"].is_object() && !is_sealed(&facts["member"]);
+                if plain && covered(facts) {
+                    facts["member"] = Value::Null;
+                    forgot = true;
+                }
+            }
+        }
+        "ReportRecorded" | "StaffAdded" => {
+            let members = body.get_mut("members").and_then(Value::as_array_mut);
+            for member in members.into_iter().flatten() {
+                if member["staff_id"].is_string() && covered(member) {
+                    member["staff_id"] = Value::Null;
+                    forgot = true;
+                }
+            }
+        }
+        _ => {}
+    }
+    forgot
 }
 
 /// Each member's live key, or `None` for a member who has none: never made here (a member

@@ -180,11 +180,8 @@ async fn privacy_migrate_seals_old_parts_or_forgets_them_and_completes_after_a_k
     let first_life = case_opened(
         "c3",
         profile(RENAMED, "Midwife Q7733", "Obstetrics Q7733"),
-        seal(
-            &first_key,
-            &json!({"given_name": "Ida", "family_name": "Tarbell"}),
-        )
-        .unwrap(),
+        // No contact given: only the case its record started before the purge tells.
+        Value::Null,
     );
     store(&owner, "OutreachCase", "c3", 1, &first_life).await;
     let renamed_started = |case: &str| {
@@ -224,6 +221,19 @@ async fn privacy_migrate_seals_old_parts_or_forgets_them_and_completes_after_a_k
         .unwrap(),
     );
     store(&owner, "OutreachCase", "c4", 1, &second_life).await;
+    let report_of = |event: &str, case: &str| {
+        json!({event: {"campus": "Parnassus", "members": [
+            {"staff_id": RENAMED, "case_id": case, "eligible": true}]}})
+    };
+    store(
+        &owner,
+        "Report",
+        "r79",
+        1,
+        &report_of("ReportRecorded", "c3"),
+    )
+    .await;
+    store(&owner, "Report", "r80", 1, &report_of("StaffAdded", "c4")).await;
     store(
         &owner,
         "CareTeamMember",
@@ -282,7 +292,7 @@ async fn privacy_migrate_seals_old_parts_or_forgets_them_and_completes_after_a_k
             .await
             .unwrap();
     for plain in [
-        LIVE, PURGED, RENAMED, "Q7731", "Q7732", "Q7733", "Q7734", "Seacole", "March", "Tarbell",
+        LIVE, PURGED, RENAMED, "Q7731", "Q7732", "Q7733", "Q7734", "Seacole", "March",
     ] {
         assert!(!everything.contains(plain), "{plain} is left in the clear");
     }
@@ -347,20 +357,30 @@ async fn privacy_migrate_seals_old_parts_or_forgets_them_and_completes_after_a_k
     assert_eq!(first_purge["PersonalDataPurged"]["staff_id"], "");
     let mut second_opening = payload(&db, "OutreachCase", "c4", 1).await;
     let mut second_start = payload(&db, "CareTeamMember", "m-renamed", 3).await;
-    open_all(&mut conn, vec![&mut second_opening, &mut second_start])
-        .await
-        .unwrap();
+    let first_report = payload(&db, "Report", "r79", 1).await;
+    assert_eq!(
+        first_report["ReportRecorded"]["members"][0]["staff_id"],
+        Value::Null
+    );
+    let mut second_report = payload(&db, "Report", "r80", 1).await;
+    open_all(
+        &mut conn,
+        vec![&mut second_opening, &mut second_start, &mut second_report],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         second_opening["CaseOpened"]["facts"]["member"],
         second_profile
     );
     assert_eq!(second_start, renamed_started("c4"));
+    assert_eq!(second_report, report_of("StaffAdded", "c4"));
 
     // Run again: everything is in today's shape, and nothing is rewritten.
     let before = payloads(&db).await;
     let again = succeeded(&migrate(&db, 500).output().unwrap());
     assert!(
-        again.contains(&format!("0 of {} events rewritten", FILLERS + 16)),
+        again.contains(&format!("0 of {} events rewritten", FILLERS + 18)),
         "{again}"
     );
     assert_eq!(payloads(&db).await, before);
