@@ -455,6 +455,8 @@ async fn privacy_migrate(settings: &Settings, batch: i64) -> anyhow::Result<()> 
     }
     // Events are rewritten in place: only the owner may (the runtime role inserts only).
     let owner = database::owner_pool(&settings.database).await?;
+    let total = privacy_migrate::to_examine(&mut *owner.acquire().await?).await?;
+    eprintln!("{total} events of the types that held personal data in the clear to examine");
     let (mut after, mut examined, mut rewritten) = (Position::start(), 0, 0);
     loop {
         let mut tx = owner.begin().await?;
@@ -466,7 +468,7 @@ async fn privacy_migrate(settings: &Settings, batch: i64) -> anyhow::Result<()> 
         after = last;
         examined += done.examined;
         rewritten += done.rewritten;
-        eprintln!("examined {examined} events, rewrote {rewritten}");
+        eprintln!("examined {examined} of {total} events, rewrote {rewritten}");
     }
     println!(
         "every event is in today's shape: {rewritten} of {examined} events rewritten; \

@@ -82,6 +82,17 @@ pub struct Batch {
 
 type Row = (String, String, i64, String, Value);
 
+/// How many stored events are of the types that held personal data in the clear: what a run
+/// examines (for its progress).
+pub async fn to_examine(db: &mut PgConnection) -> Result<i64, PrivacyError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = ANY($1)")
+            .bind(OLD_SHAPES)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
 /// Migrates the (at most `limit`) events after `after`, in the caller's transaction, which
 /// must be the owner's: the runtime role may not update events.
 ///
