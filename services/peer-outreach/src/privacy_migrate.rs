@@ -10,12 +10,12 @@
 //!   before);
 //! - a part of a member without one (purged: their key destroyed) becomes `null`, which every
 //!   reader reads as gone: the data must not outlive the purge. No key is ever made here;
-//! - so does a part from before a purge of a member named again since (who has a new key): an
-//!   event of their record stored before a `PersonalDataPurged` of it (their record's id was
-//!   the same after the purge before issue 27), and a case opening whose contact part is sealed
-//!   under another key than their live one (one destroyed), and a case opening or a report's
-//!   member for a case their record started before a purge. Sealing these under the new key
-//!   would bring them back. What tells no case apart stays: see [`migrate_batch`];
+//! - so does a part from before a purge of a member named again since (who has a new key):
+//!   an event of their record stored before a `PersonalDataPurged` of it (their record's id
+//!   was the same after the purge before issue 27); a case opening or a report's member for a
+//!   case their record started before a purge; a case opening whose contact part is sealed
+//!   under another key than their live one (one destroyed). Sealing these under the new key
+//!   would bring them back. What names no case stays: see [`migrate_batch`];
 //! - a purge's staff id becomes empty, as purges are stored since.
 //!
 //! A part already sealed or null is not a personal part any more, so a batch done is never
