@@ -1,6 +1,7 @@
 //! The peer-outreach service, wired: intake -> command side -> event store -> projections -> API.
 
 pub mod database;
+pub mod privacy_migrate;
 pub mod settings;
 pub mod telemetry;
 

@@ -7,6 +7,7 @@ use outreach_api::audit_chain::{self, WholeChain};
 use outreach_auth::{DevIssuer, DevProvider, Role, TokenRequest};
 use outreach_intake::sample::{Mode, Publisher};
 use outreach_projections::ProjectionRunner;
+use peer_outreach::privacy_migrate::{self, Position};
 use peer_outreach::{database, runner_settings, telemetry, Service, Settings};
 
 // Projections decode every event into a JSON tree on one thread and drop it on another; with
@@ -38,6 +39,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Personal data in the event store.
+    Privacy {
+        #[command(subcommand)]
+        command: PrivacyCommand,
     },
     /// Read models.
     Projections {
@@ -92,6 +98,25 @@ enum KeysCommand {
     },
     /// Print a fresh key-encryption key (base64), for a file or a secret store.
     Generate,
+}
+
+#[derive(Subcommand)]
+enum PrivacyCommand {
+    /// Seal what events stored before issue 27 keep in the clear (run once, as the owner).
+    ///
+    /// A case opening's member profile, the staff ids of members' records and of reports:
+    /// each is sealed under the member's live key, or replaced by null where the member has no
+    /// key (purged) or the part is from before a purge of a member named again since; a
+    /// purge's staff id becomes "". No key is made. Connects as the owner
+    /// (database.migration_url): the runtime role cannot rewrite events. In batches of one
+    /// transaction each, progress on stderr; resumable: what is sealed is skipped, so after a
+    /// kill run it again. No read model needs rebuilding (the events read as before). The ids
+    /// of cases and members stored before issue 27, derived from staff ids, stay as they are.
+    Migrate {
+        /// Events per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,6 +232,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rewrap { to, batch },
         } => rewrap(&settings, &to, batch).await?,
+        Command::Privacy {
+            command: PrivacyCommand::Migrate { batch },
+        } => privacy_migrate(&settings, batch).await?,
         Command::Keys {
             command: KeysCommand::Generate,
         } => unreachable!("handled before the configuration is read"),
@@ -416,6 +444,35 @@ async fn rewrap(settings: &Settings, to: &str, batch: i64) -> anyhow::Result<()>
          then destroy key-encryption key {} (and with it every backup's keys taken under it)",
         to.id(),
         from.id()
+    );
+    Ok(())
+}
+
+/// `peer-outreach privacy migrate`: batches until no event is left to read.
+async fn privacy_migrate(settings: &Settings, batch: i64) -> anyhow::Result<()> {
+    if batch < 1 {
+        bail!("--batch is at least 1");
+    }
+    // Events are rewritten in place: only the owner may (the runtime role inserts only).
+    let owner = database::owner_pool(&settings.database).await?;
+    let total = privacy_migrate::to_examine(&mut *owner.acquire().await?).await?;
+    eprintln!("{total} events of the types that held personal data in the clear to examine");
+    let (mut after, mut examined, mut rewritten) = (Position::start(), 0, 0);
+    loop {
+        let mut tx = owner.begin().await?;
+        let done = privacy_migrate::migrate_batch(&mut tx, &after, batch)
+            .await
+            .context("sealing a batch of events")?;
+        tx.commit().await?;
+        let Some(last) = done.last else { break };
+        after = last;
+        examined += done.examined;
+        rewritten += done.rewritten;
+        eprintln!("examined {examined} of {total} events, rewrote {rewritten}");
+    }
+    println!(
+        "every event is in today's shape: {rewritten} of {examined} events rewritten; \
+         no read model needs rebuilding"
     );
     Ok(())
 }
