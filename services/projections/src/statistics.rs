@@ -48,6 +48,7 @@ const READS: &[&str] = &[
     CaseEvent::ENCOUNTER_RECORDED,
     CaseEvent::REFERRED_TO_PROFESSIONAL_HELP,
     CaseEvent::ESCALATION_RECORDED,
+    CaseEvent::TRIGGER_LINKED,
     MemberEvent::AUTOMATIC_OUTREACH_SKIPPED,
     MemberEvent::PERSONAL_DATA_PURGED,
 ];
@@ -114,6 +115,8 @@ pub(crate) struct Tally {
     pub first_contacts: Vec<(NaiveDate, String, String, i64, bool)>,
     /// Cases opened, with their facts, for `statistics_cases`.
     pub opened: Vec<(Uuid, CaseFacts)>,
+    /// First-contact deadlines an urgent report moved, for `statistics_cases`.
+    pub moved: Vec<(Uuid, DateTime<Utc>)>,
 }
 
 impl Tally {
@@ -232,6 +235,9 @@ impl Projection for StatisticsProjection {
         tally
             .opened
             .retain(|(case_id, _)| !known.retired.contains(case_id));
+        tally
+            .moved
+            .retain(|(case_id, _)| !known.retired.contains(case_id));
         write(db, &tally, &retired).await
     }
 }
@@ -299,6 +305,7 @@ impl StatisticsProjection {
             }
         }
         tally.opened.clear();
+        tally.moved.clear();
         Ok(tally)
     }
 
@@ -350,6 +357,19 @@ impl StatisticsProjection {
             }
             Counted::Case { case_id, event } => (case_id, event),
         };
+        if let CaseEvent::TriggerLinked(linked) = &event {
+            // An urgent report that joined before first contact moved the deadline (sooner,
+            // never later): first contact is timed against the deadline the case then had.
+            let case = known
+                .cases
+                .get_mut(&case_id)
+                .ok_or("the case has no readable opening")?;
+            if let Some(due) = linked.first_contact_due {
+                case.first_contact_due = Some(due);
+                tally.moved.push((case_id, due));
+            }
+            return Ok(());
+        }
         let case = known
             .cases
             .get(&case_id)
@@ -553,6 +573,18 @@ async fn write(
         .execute(&mut *db)
         .await?;
     }
+    if !tally.moved.is_empty() {
+        // After the openings: a case opened and made urgent in one batch has its row by now.
+        sqlx::query(
+            "UPDATE statistics_cases AS c SET first_contact_due = m.due
+               FROM UNNEST($1::uuid[], $2::timestamptz[]) AS m(case_id, due)
+              WHERE c.case_id = m.case_id",
+        )
+        .bind(tally.moved.iter().map(|m| m.0).collect::<Vec<_>>())
+        .bind(tally.moved.iter().map(|m| m.1).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await?;
+    }
     if !retired.cases.is_empty() {
         add_counts(
             db,
@@ -692,6 +724,53 @@ mod tests {
             (campus.as_str(), discipline.as_str(), within),
             ("Parnassus", "nurse", &true)
         );
+    }
+
+    /// An urgent report joined the routine case before first contact and moved its deadline
+    /// sooner: a first contact after the moved deadline is late, though within the old one.
+    #[test]
+    fn a_first_contact_is_timed_against_the_deadline_an_urgent_report_moved() {
+        let (statistics, case) = (statistics(), Uuid::from_u128(1));
+        let (mut known, mut tally) = (Known::default(), Tally::default());
+        let routine_due = at(48);
+        let mut opening = case_opened(case, ada());
+        if let CaseEvent::CaseOpened(opening) = &mut opening {
+            opening.facts.first_contact_due = Some(routine_due);
+        }
+        let opening = Counted::Case {
+            case_id: case,
+            event: opening,
+        };
+        statistics.fold(&mut known, &mut tally, opening).unwrap();
+        let moved = routine_due - chrono::Duration::hours(20);
+        let linked = Counted::Case {
+            case_id: case,
+            event: CaseEvent::TriggerLinked(outreach_events::lifecycle::TriggerLinked {
+                report: outreach_events::ReportRef {
+                    source: "/datix/a".into(),
+                    report_id: "INC-2".into(),
+                },
+                trigger: outreach_events::TriggerKind::Incident,
+                linked_at: moved - chrono::Duration::hours(1),
+                made_urgent: true,
+                first_contact_due: Some(moved),
+            }),
+        };
+        statistics.fold(&mut known, &mut tally, linked).unwrap();
+        let late = Counted::Case {
+            case_id: case,
+            event: CaseEvent::ContactAttempted(ContactAttempted {
+                channel: Channel::Phone,
+                outcome: ContactOutcome::Reached,
+                attempted_at: moved + chrono::Duration::hours(1),
+            }),
+        };
+        statistics.fold(&mut known, &mut tally, late).unwrap();
+
+        assert_eq!(tally.moved, [(case, moved)]);
+        let (_, _, _, _, within) = &tally.first_contacts[0];
+        assert!(!within, "timed against the moved deadline");
+        assert!(moved + chrono::Duration::hours(1) < routine_due);
     }
 
     #[test]
@@ -873,6 +952,64 @@ mod tests {
                     .await
                     .unwrap();
             assert_eq!(first_contacts, 1, "timed once, before and after");
+        }
+
+        /// The deadline an urgent report moved is kept with the case's facts: a first contact
+        /// in a later batch is timed against it.
+        #[tokio::test]
+        async fn a_deadline_an_urgent_report_moved_is_kept_for_a_later_batch() {
+            let db = TestDb::new().await;
+            let statistics = statistics();
+            let case = Uuid::from_u128(1);
+            let mut opening = case_opened(case, ada());
+            if let CaseEvent::CaseOpened(opening) = &mut opening {
+                opening.facts.first_contact_due = Some(at(48));
+            }
+            let linked = CaseEvent::TriggerLinked(outreach_events::lifecycle::TriggerLinked {
+                report: outreach_events::ReportRef {
+                    source: "/datix/a".into(),
+                    report_id: "INC-2".into(),
+                },
+                trigger: outreach_events::TriggerKind::Incident,
+                linked_at: at(1),
+                made_urgent: true,
+                first_contact_due: Some(at(2)),
+            });
+            let contact = CaseEvent::ContactAttempted(ContactAttempted {
+                channel: Channel::Phone,
+                outcome: ContactOutcome::Reached,
+                attempted_at: at(3),
+            });
+            for (sequence, event) in [opening, linked, contact].into_iter().enumerate() {
+                let event_type = cqrs_es::DomainEvent::event_type(&event);
+                let payload = serde_json::to_value(event).unwrap();
+                let stored = db
+                    .append(
+                        case::AGGREGATE_TYPE,
+                        case,
+                        sequence as i64 + 1,
+                        &event_type,
+                        payload,
+                    )
+                    .await;
+                db.apply_with(&statistics, &stored).await.unwrap();
+            }
+
+            let due: Option<DateTime<Utc>> =
+                sqlx::query_scalar("SELECT first_contact_due FROM statistics_cases")
+                    .fetch_one(&db.db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(due, Some(at(2)));
+            let within: bool =
+                sqlx::query_scalar("SELECT within_deadline FROM statistics_first_contact")
+                    .fetch_one(&db.db.pool)
+                    .await
+                    .unwrap();
+            assert!(
+                !within,
+                "an hour after the moved deadline, long before the first"
+            );
         }
     }
 }
