@@ -65,7 +65,7 @@ impl ConfirmContact {
                     email: contact.email.map(|e| e.0),
                     phone: contact.phone.map(|p| p.0),
                     mobile: contact.mobile.map(|m| m.0),
-                    preferred_channel: preferred_channel.map(Into::into),
+                    preferred_channel,
                 })
             }
         };

@@ -287,6 +287,18 @@ impl crate::SendsOneByOne for EmailPublisher {
     }
 }
 
+impl outreach_rounds::Rounds for EmailPublisher {
+    const NAME: &'static str = "outbox publisher (email)";
+    type Error = OutboundError;
+
+    /// A round, then the backlog; a pause after a failed row.
+    async fn round(&self) -> Result<outreach_rounds::After, OutboundError> {
+        let round = self.publish_round().await?;
+        crate::record_backlog(&self.pool, Channel::Email).await;
+        Ok(crate::after_sequential(round, self.batch))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,17 +400,5 @@ mod tests {
         let failure = publisher.message(&unreadable).unwrap_err();
         assert!(!failure.ends_round);
         assert!(!failure.reason.contains("not an address"));
-    }
-}
-
-impl outreach_rounds::Rounds for EmailPublisher {
-    const NAME: &'static str = "outbox publisher (email)";
-    type Error = OutboundError;
-
-    /// A round, then the backlog; a pause after a failed row.
-    async fn round(&self) -> Result<outreach_rounds::After, OutboundError> {
-        let round = self.publish_round().await?;
-        crate::record_backlog(&self.pool, Channel::Email).await;
-        Ok(crate::after_sequential(round, self.batch))
     }
 }

@@ -250,6 +250,18 @@ fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
+impl outreach_rounds::Rounds for WebhookPublisher {
+    const NAME: &'static str = "outbox publisher (webhook)";
+    type Error = OutboundError;
+
+    /// A round, then the backlog; a pause after a failed row.
+    async fn round(&self) -> Result<outreach_rounds::After, OutboundError> {
+        let round = self.publish_round().await?;
+        crate::record_backlog(&self.pool, Channel::Webhook).await;
+        Ok(crate::after_sequential(round, self.batch))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,17 +317,5 @@ mod tests {
             ))),
             None
         );
-    }
-}
-
-impl outreach_rounds::Rounds for WebhookPublisher {
-    const NAME: &'static str = "outbox publisher (webhook)";
-    type Error = OutboundError;
-
-    /// A round, then the backlog; a pause after a failed row.
-    async fn round(&self) -> Result<outreach_rounds::After, OutboundError> {
-        let round = self.publish_round().await?;
-        crate::record_backlog(&self.pool, Channel::Webhook).await;
-        Ok(crate::after_sequential(round, self.batch))
     }
 }

@@ -3,7 +3,7 @@
 //! (also after being killed half-way), and the key table holds no staff id.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use outreach_privacy::{check_store, open_all, seal, DataKeys, KeyEncryptionKey, PrivacyError};
@@ -12,6 +12,9 @@ use outreach_test_support::{
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
+
+mod operator;
+use operator::{binary, operator, succeeded};
 
 const NAME: &str = "Augusta Ada Lovelace";
 const EMAIL: &str = "augusta.lovelace@hospital.example";
@@ -46,40 +49,14 @@ async fn read_contacts(url: &str) -> Result<Vec<Value>, PrivacyError> {
     Ok(contacts)
 }
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_peer-outreach"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PEER_OUTREACH") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
 /// `peer-outreach keys rewrap --to env:NEW_KEK`, configured with the test KEK.
 fn rewrap(db: &TestDatabase, to: &KeyEncryptionKey, batch: u32) -> Command {
-    let mut command = binary();
+    let mut command = operator(db);
     command
         .args(["keys", "rewrap", "--to", "env:NEW_KEK", "--batch"])
         .arg(batch.to_string())
-        .env("NEW_KEK", to.to_base64())
-        .env("PEER_OUTREACH__DATABASE__URL", &db.url)
-        .env("PEER_OUTREACH__DATABASE__MIGRATION_URL", &db.owner_url)
-        .env(
-            "PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY",
-            TEST_KEY_ENCRYPTION_KEY,
-        );
+        .env("NEW_KEK", to.to_base64());
     command
-}
-
-fn succeeded(output: &Output) -> String {
-    let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    said
 }
 
 /// How many keys (and the index key) are under each KEK id.

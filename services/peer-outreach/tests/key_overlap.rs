@@ -10,20 +10,16 @@ use outreach_privacy::{check_store, DataKeys, KeyEncryptionKey, PrivacyError};
 use outreach_projections::feedback_links::LinkKey;
 use outreach_test_support::{test_key_encryption_key, TestDatabase, TEST_KEY_ENCRYPTION_KEY};
 
+mod operator;
+use operator::operator;
+
 /// `peer-outreach keys rewrap --to env:NEW_KEK` configured for the overlap: the new KEK as
 /// the KEK, the test KEK as the previous one.
 fn rewrap_in_overlap(db: &TestDatabase, new: &KeyEncryptionKey) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_peer-outreach"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PEER_OUTREACH") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = operator(db);
     command
         .args(["keys", "rewrap", "--to", "env:NEW_KEK"])
         .env("NEW_KEK", new.to_base64())
-        .env("PEER_OUTREACH__DATABASE__URL", &db.url)
-        .env("PEER_OUTREACH__DATABASE__MIGRATION_URL", &db.owner_url)
         .env(
             "PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY",
             new.to_base64(),

@@ -4,11 +4,14 @@
 //! and a run after that rewrites nothing.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use outreach_privacy::{open_all, seal, DataKeys};
-use outreach_test_support::{TestDatabase, TEST_KEY_ENCRYPTION_KEY};
+use outreach_test_support::TestDatabase;
 use serde_json::{json, Value};
+
+mod operator;
+use operator::{operator, succeeded};
 
 /// A member whose key lives, and one whose key a purge destroyed.
 const LIVE: &str = "E7710001";
@@ -51,32 +54,11 @@ async fn store(owner: &sqlx::PgPool, kind: &str, id: &str, sequence: i64, payloa
 }
 
 fn migrate(db: &TestDatabase, batch: u32) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_peer-outreach"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PEER_OUTREACH") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = operator(db);
     command
         .args(["privacy", "migrate", "--batch"])
-        .arg(batch.to_string())
-        .env("PEER_OUTREACH__DATABASE__URL", &db.url)
-        .env("PEER_OUTREACH__DATABASE__MIGRATION_URL", &db.owner_url)
-        .env(
-            "PEER_OUTREACH__PRIVACY__KEY_ENCRYPTION_KEY",
-            TEST_KEY_ENCRYPTION_KEY,
-        );
+        .arg(batch.to_string());
     command
-}
-
-fn succeeded(output: &Output) -> String {
-    let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    said
 }
 
 /// Every stored payload, by place, as text.

@@ -3,21 +3,13 @@
 //! loopback with it, and the development issuer refuses to serve beyond loopback at all.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use outreach_auth::DevIssuer;
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_peer-outreach"));
-    // Nothing from the caller's environment decides the outcome.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PEER_OUTREACH") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
+mod operator;
+use operator::binary;
 
 /// A development issuer's key files, as `dev-issuer init` makes them.
 fn dev_issuer() -> PathBuf {

@@ -338,17 +338,17 @@ fn asked(step: Step, body: &[u8]) -> Result<(Asked, Option<u64>), FieldErrors> {
         }
         Step::ProfessionalReferral => {
             let f: ProfessionalReferral = forms::read(form, body)?;
-            let service = f.service.into();
+            let service = f.service;
             command(f.version, C::ReferToProfessionalHelp { service, at })
         }
         Step::Escalation => {
             let f: Escalation = forms::read(form, body)?;
-            let category = f.category.into();
+            let category = f.category;
             command(f.version, C::RecordEscalation { category, at })
         }
         Step::Closure => {
             let f: Closure = forms::read(form, body)?;
-            let reason = f.reason.into();
+            let reason = f.reason;
             command(f.version, C::Close { reason, at })
         }
         Step::ContactConfirmation => {
