@@ -54,6 +54,7 @@ async fn no_form_takes_a_bomb_as_each_role_that_may_post_it() {
     let before = peak_resident_bytes();
     use Role::*;
     let staff: &[Role] = &[Director, ProgramManager];
+    let members: &[Role] = &[Director, ProgramManager, PeerSupporter, CareTeamMember];
     let case = |step: &str| format!("/dashboard/cases/{case_id}/{step}");
     let mine = |step: &str| format!("/dashboard/my-cases/{case_id}/{step}");
     // (form, a field of it, roles that may post it)
@@ -74,6 +75,14 @@ async fn no_form_takes_a_bomb_as_each_role_that_may_post_it() {
             ],
         ),
         ("/dashboard/sign-out".into(), "csrf_", &Role::ALL),
+        // The member's own page: the caller's own record, as anyone who may be a member.
+        ("/dashboard/my-support/opt-out".into(), "csrf_", members),
+        ("/dashboard/my-support/opt-in".into(), "csrf_", members),
+        (
+            "/dashboard/my-support/preferences".into(),
+            "supporter_language",
+            members,
+        ),
     ];
     for (step, field) in [
         ("assignment", "supporter_id"),
@@ -86,6 +95,7 @@ async fn no_form_takes_a_bomb_as_each_role_that_may_post_it() {
         ("escalations", "category"),
         ("closure", "reason"),
         ("reopening", "version"),
+        ("contact-confirmation", "email"),
     ] {
         forms.push((case(step), field, staff));
     }

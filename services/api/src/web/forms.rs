@@ -34,9 +34,18 @@ pub(crate) fn csrf(body: &[u8]) -> Option<String> {
 /// A form of one button: the session's CSRF token and nothing else.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct OnlyCsrf {
+struct OnlyCsrf {
     #[serde(default, rename = "csrf")]
     _csrf: serde::de::IgnoredAny,
+}
+
+/// Reads a form of one button (its CSRF token checked already): anything more is a 400.
+pub(crate) fn only_csrf(body: &[u8]) -> Result<(), crate::error::ApiError> {
+    serde_html_form::from_bytes::<OnlyCsrf>(body)
+        .map(|_| ())
+        .map_err(|_| {
+            crate::error::ApiError::InvalidBody("the form has fields it does not take".into())
+        })
 }
 
 /// Reads the body as the form `T` of the form `form` (its id on the page). A refusal names the

@@ -367,8 +367,7 @@ async fn opt(
     out: bool,
 ) -> Result<Redirect, PageError> {
     signed_in.check_form(&body)?;
-    forms::read::<forms::OnlyCsrf>("opt", &body)
-        .map_err(|_| PageError::from(ApiError::CsrfRefused))?;
+    forms::only_csrf(&body)?;
     let staff_id = own_staff_id(&signed_in)?;
     set_opted_out(&state.api, By::dashboard(&signed_in.caller), staff_id, out).await?;
     let done = if out { "opted-out" } else { "opted-in" };
