@@ -686,3 +686,51 @@ async fn privacy_migrate_seals_and_renames_what_was_stored_before_issue_27_and_c
         .unwrap();
     assert_eq!(entries_now, 5);
 }
+
+#[tokio::test]
+async fn privacy_migrate_renames_nothing_over_an_access_audit_that_does_not_verify() {
+    let db = TestDatabase::create("privacy_migrate_broken_audit").await;
+    let owner = db.owner_pool().await;
+    let r77 = report("R-77");
+    let c1 = old::case_id(&r77, PURGED).to_string();
+    store(
+        &owner,
+        CASE,
+        &c1,
+        1,
+        &case_opened(&c1, "R-77", Value::Null, Value::Null),
+    )
+    .await;
+    for _ in 0..2 {
+        sqlx::query(
+            "INSERT INTO access_audit (subject, reader_roles, endpoint, case_id)
+             VALUES ('director|1', '{director}', 'GET /v1/cases/{case_id}', $1::uuid)",
+        )
+        .bind(&c1)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    // Someone with the owner's rights alters the first entry.
+    for statement in [
+        "ALTER TABLE access_audit DISABLE TRIGGER access_audit_no_change",
+        "UPDATE access_audit SET subject = 'someone else' WHERE entry_id = 1",
+        "ALTER TABLE access_audit ENABLE TRIGGER access_audit_no_change",
+    ] {
+        sqlx::query(statement).execute(&owner).await.unwrap();
+    }
+
+    let output = migrate(&db, 50).output().unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        said.contains("the access audit does not verify (entry 1:"),
+        "{said}"
+    );
+    assert_eq!(old_ids_left(&db).await, 1, "nothing is renamed");
+    let subject: String = sqlx::query_scalar("SELECT subject FROM access_audit WHERE entry_id = 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(subject, "someone else", "the break is left for all to see");
+}
