@@ -333,6 +333,63 @@ pub async fn verify_whole_chain(pool: &PgPool) -> Result<WholeChain, sqlx::Error
     })
 }
 
+/// Chains every entry again, in id order, from the start: each entry's `previous_hash` and
+/// `entry_hash` are computed as the chain's trigger would have, and the entries whose hashes
+/// change are updated. For `peer-outreach privacy migrate`, which rewrites the ids entries
+/// name and must leave a chain that verifies (it records the head it replaced in an entry of
+/// its own, appended afterwards). In the caller's transaction, as the table's owner: the
+/// append-only trigger is set aside for the transaction, and the table is locked against
+/// writers until it commits. Returns the number of entries re-chained and the new head.
+pub async fn rechain(
+    db: &mut sqlx::PgConnection,
+) -> Result<(u64, Option<(i64, String)>), sqlx::Error> {
+    sqlx::query("LOCK TABLE access_audit IN EXCLUSIVE MODE")
+        .execute(&mut *db)
+        .await?;
+    sqlx::query("ALTER TABLE access_audit DISABLE TRIGGER access_audit_no_change")
+        .execute(&mut *db)
+        .await?;
+    let query = format!(
+        "SELECT entry_id, previous_hash, entry_hash, {ENTRY_TEXT} AS text
+           FROM access_audit WHERE entry_id > $1 ORDER BY entry_id LIMIT $2"
+    );
+    let (mut previous, mut after, mut changed) = (GENESIS.to_vec(), 0_i64, 0_u64);
+    loop {
+        let page: Vec<Entry> = sqlx::query_as(&query)
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&mut *db)
+            .await?;
+        let full = page.len() as i64 == PAGE;
+        for mut entry in page {
+            let stored_previous = std::mem::replace(&mut entry.previous_hash, previous);
+            let hash = entry.hash();
+            if hash != entry.entry_hash || stored_previous != entry.previous_hash {
+                sqlx::query(
+                    "UPDATE access_audit SET previous_hash = $2, entry_hash = $3
+                      WHERE entry_id = $1",
+                )
+                .bind(entry.entry_id)
+                .bind(&entry.previous_hash)
+                .bind(&hash)
+                .execute(&mut *db)
+                .await?;
+                changed += 1;
+            }
+            previous = hash;
+            after = entry.entry_id;
+        }
+        if !full {
+            break;
+        }
+    }
+    sqlx::query("ALTER TABLE access_audit ENABLE TRIGGER access_audit_no_change")
+        .execute(&mut *db)
+        .await?;
+    let head = (after > 0).then(|| (after, hex(&previous)));
+    Ok((changed, head))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,6 +7,7 @@ use outreach_api::audit_chain::{self, WholeChain};
 use outreach_auth::{DevIssuer, DevProvider, Role, TokenRequest};
 use outreach_intake::sample::{Mode, Publisher};
 use outreach_projections::ProjectionRunner;
+use peer_outreach::privacy_migrate::progress::Progress;
 use peer_outreach::privacy_migrate::{self, Position};
 use peer_outreach::{database, runner_settings, telemetry, Service, Settings};
 
@@ -110,10 +111,13 @@ enum PrivacyCommand {
     /// purge's staff id becomes "". No key is made. Connects as the owner
     /// (database.migration_url): the runtime role cannot rewrite events. In batches of one
     /// transaction each, progress on stderr; resumable: what is sealed is skipped, so after a
-    /// kill run it again. No read model needs rebuilding (the events read as before). The ids
-    /// of cases and members stored before issue 27, derived from staff ids, stay as they are.
+    /// kill run it again. Then the cases and member records stored before issue 27, whose ids
+    /// were derived from staff ids, are renamed: to the id their member's live key derives, or
+    /// a random one; every row naming them is rewritten with them, the access audit included
+    /// (verified first, re-chained after, the rewrite recorded in it). No read model needs
+    /// rebuilding.
     Migrate {
-        /// Events per transaction.
+        /// Events (sealing), or cases and member records (renaming), per transaction.
         #[arg(long, default_value_t = 500)]
         batch: i64,
     },
@@ -448,7 +452,7 @@ async fn rewrap(settings: &Settings, to: &str, batch: i64) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `peer-outreach privacy migrate`: batches until no event is left to read.
+/// `peer-outreach privacy migrate`: seals, then renames, batches until nothing is left.
 async fn privacy_migrate(settings: &Settings, batch: i64) -> anyhow::Result<()> {
     if batch < 1 {
         bail!("--batch is at least 1");
@@ -456,7 +460,10 @@ async fn privacy_migrate(settings: &Settings, batch: i64) -> anyhow::Result<()> 
     // Events are rewritten in place: only the owner may (the runtime role inserts only).
     let owner = database::owner_pool(&settings.database).await?;
     let total = privacy_migrate::to_examine(&mut *owner.acquire().await?).await?;
-    eprintln!("{total} events of the types that held personal data in the clear to examine");
+    let progress = Progress::new(
+        "events to examine for personal parts in the clear",
+        total as u64,
+    );
     let (mut after, mut examined, mut rewritten) = (Position::start(), 0, 0);
     loop {
         let mut tx = owner.begin().await?;
@@ -468,12 +475,51 @@ async fn privacy_migrate(settings: &Settings, batch: i64) -> anyhow::Result<()> 
         after = last;
         examined += done.examined;
         rewritten += done.rewritten;
-        eprintln!("examined {examined} of {total} events, rewrote {rewritten}");
+        progress.at(examined, || {
+            format!("examined {examined} of {total} events, rewrote {rewritten}")
+        });
     }
+    progress.finish();
+    println!("every event is in today's shape: {rewritten} of {examined} events rewritten");
+
+    let left = privacy_migrate::to_rename(&mut *owner.acquire().await?).await?;
+    // The access audit's chain is verified before the first id in it is rewritten.
+    let audit_under_way = privacy_migrate::audit::begin(&owner, left > 0).await?;
+    let progress = Progress::new("cases and member records to rename", left as u64);
+    let mut renamed = privacy_migrate::RenameBatch::default();
+    loop {
+        let mut tx = owner.begin().await?;
+        let done = privacy_migrate::rename_batch(&mut tx, batch)
+            .await
+            .context("renaming a batch of cases and member records")?;
+        tx.commit().await?;
+        if done.aggregates == 0 {
+            break;
+        }
+        renamed.aggregates += done.aggregates;
+        renamed.derived += done.derived;
+        renamed.rows_elsewhere += done.rows_elsewhere;
+        renamed.audit_entries += done.audit_entries;
+        let count = renamed.aggregates;
+        progress.at(count, || format!("renamed {count} of {left} aggregates"));
+    }
+    progress.finish();
     println!(
-        "every event is in today's shape: {rewritten} of {examined} events rewritten; \
-         no read model needs rebuilding"
+        "renamed {} cases and member records stored with ids derived from staff ids: {} to the \
+         id their member's live key derives, the rest (no live key) to random ids; {} rows \
+         elsewhere and {} access audit entries rewritten",
+        renamed.aggregates, renamed.derived, renamed.rows_elsewhere, renamed.audit_entries
     );
+    if audit_under_way {
+        if let Some(done) = privacy_migrate::audit::finish(&owner).await? {
+            println!(
+                "the access audit is re-chained ({} entries got new hashes) and verifies; entry \
+                 {} records the rewrite and the head it replaced",
+                done.entries_rechained, done.record
+            );
+        }
+    }
+    println!("no read model needs rebuilding");
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! `peer-outreach privacy migrate`: seals what events stored before issue 27 keep in the clear.
+//! The first pass: sealing what events stored before issue 27 keep in the clear.
 //!
 //! Before issue 27 a case opening's member profile (`CaseOpened.facts.member`), the staff id of
 //! each event of a member's own record, the staff ids a report's events name and the staff id
@@ -21,7 +21,8 @@
 //! A part already sealed or null is not a personal part any more, so a batch done is never
 //! redone and a run killed half-way completes when run again. Read models are not touched: the
 //! stored events read the same (opened) as before, and an UPDATE moves no event in the
-//! projections' order. The events' aggregate ids stay the derivable ones they were stored with.
+//! projections' order. The aggregate ids are the second pass's ([`super::rename`]), which finds
+//! each member's live key through what this pass sealed.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
