@@ -187,6 +187,45 @@ async fn a_parked_amendment_names_its_members_only_sealed_and_forgets_one_purged
     assert_eq!(live_keys(&db).await, 2, "nor given a new key");
 }
 
+/// Whether a report's member was eligible is about them: stored sealed beside their staff id,
+/// and read back with their key (a withdrawal reaches the eligible member's case).
+#[tokio::test]
+async fn a_reports_members_eligibility_is_stored_sealed_and_read_back() {
+    let db = TestDatabase::create("command_sealing").await;
+    let side = CommandSide::new(db.pool.clone(), Default::default());
+    let none = Metadata::new();
+    let mut ineligible = member("E62");
+    ineligible.eligible = false;
+    side.handle_report(record("INC-6", vec![member("E61"), ineligible]), &none)
+        .await
+        .unwrap();
+    let reports: Vec<String> =
+        sqlx::query_scalar("SELECT payload::text FROM events WHERE aggregate_type = $1")
+            .bind(outreach_events::report::AGGREGATE_TYPE)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(!reports.is_empty());
+    for payload in &reports {
+        assert!(!payload.contains("\"eligible\":true"), "{payload}");
+        assert!(!payload.contains("\"eligible\":false"), "{payload}");
+        assert!(payload.contains("\"eligible\":{\"sealed\""), "{payload}");
+    }
+
+    let withdraw = ReportCommand::Withdraw {
+        report: report("INC-6"),
+        withdrawn_at: at(),
+    };
+    side.handle_report(withdraw, &none).await.unwrap();
+    let case_id = side.case_id(&report("INC-6"), "E61").await.unwrap();
+    let (case, _) = side.case(case_id).await.unwrap();
+    assert_eq!(
+        case.status(),
+        Some(CaseStatus::Cancelled),
+        "read back eligible, the member's case was cancelled"
+    );
+}
+
 #[tokio::test]
 async fn a_purge_destroys_the_key_once_due_and_the_events_still_load() {
     let db = TestDatabase::create("command_sealing").await;

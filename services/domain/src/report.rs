@@ -140,7 +140,10 @@ pub struct SafetyReport {
     /// Members by staff id, in the order they were named.
     members: BTreeMap<String, NamedMember>,
     /// Members whose data was purged: their staff ids are gone with their keys (issue 27), their
-    /// cases and eligibility stay, so withdrawals and counts still hold.
+    /// cases stay, so withdrawals still reach them. Their eligibility went with the staff id
+    /// (it is about them) and reads as not eligible, except in reports stored before it was
+    /// sealed: such a member's case is closed (a purge waits for that), so a withdrawal has
+    /// nothing of theirs to cancel, and the group debrief's count leaves them out.
     #[serde(default)]
     gone: Vec<NamedMember>,
     /// Whether a group debrief was proposed (at most once per report).
