@@ -283,8 +283,7 @@ fn a_purged_members_entry_still_counts_and_withdraws_by_case() {
         case_id: case_of(id),
         eligible,
     };
-    let ReportEvent::ReportRecorded { mut members, .. } = recorded(&[("E1", true)], true)
-    else {
+    let ReportEvent::ReportRecorded { mut members, .. } = recorded(&[("E1", true)], true) else {
         unreachable!()
     };
     members.extend([gone("E2", true), gone("E3", true)]);
@@ -561,8 +560,7 @@ fn the_thresholds_come_from_the_policy() {
 
 #[test]
 fn the_policy_reads_from_configuration_with_defaults_and_refuses_unknown_keys() {
-    let policy: GroupDebriefPolicy =
-        serde_json::from_str(r#"{"more_than_staff": 10}"#).unwrap();
+    let policy: GroupDebriefPolicy = serde_json::from_str(r#"{"more_than_staff": 10}"#).unwrap();
     assert_eq!(
         policy,
         GroupDebriefPolicy {
@@ -676,8 +674,7 @@ fn a_revision_opens_the_added_and_cancels_the_removed() {
         },
         revision_seen("2"),
     ]);
-    let follow_up =
-        state.follow_up(&revised(vec![member("E2", true), member("E3", true)], "2"));
+    let follow_up = state.follow_up(&revised(vec![member("E2", true), member("E3", true)], "2"));
     let cancelled: Vec<_> = follow_up
         .iter()
         .filter(|(_, c)| matches!(c, CaseCommand::Cancel { .. }))
