@@ -1,5 +1,7 @@
 //! Where events keep their personal part, and opening many sealed payloads at once.
 
+use outreach_events::care_team_member::MemberEvent;
+use outreach_events::{CaseEvent, ReportEvent};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -25,6 +27,9 @@ pub struct PersonalPart<'a> {
 ///
 /// Each is sealed in place, on its own, under the member's key. The member is read from the
 /// plain parts: a part already sealed (or purged) has nothing left to seal.
+///
+/// Event types are the events crate's constants, so a renamed type cannot silently stop
+/// being sealed; the tests hold a sample of every type that names a member.
 pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<PersonalPart<'a>> {
     let Some(body) = payload.get_mut(event_type) else {
         return Vec::new();
@@ -38,7 +43,7 @@ pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<Perso
     };
     let mut parts = Vec::new();
     match event_type {
-        "CaseOpened" => {
+        CaseEvent::CASE_OPENED => {
             let (mut staff, mut values) = (None, Vec::new());
             for (name, value) in body.as_object_mut().into_iter().flatten() {
                 match name.as_str() {
@@ -55,14 +60,14 @@ pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<Perso
             parts.extend(staff.map(|staff_id| PersonalPart { staff_id, values }));
         }
         // The member's own record's events that name them (`PersonalDataPurged` names no one).
-        "CaseStarted"
-        | "PreferencesStated"
-        | "OptedOut"
-        | "OptedIn"
-        | "AutomaticOutreachSkipped"
+        MemberEvent::CASE_STARTED
+        | MemberEvent::PREFERENCES_STATED
+        | MemberEvent::OPTED_OUT
+        | MemberEvent::OPTED_IN
+        | MemberEvent::AUTOMATIC_OUTREACH_SKIPPED
         // A case's contact details a referrer suggested and the program's staff confirmed.
-        | "ContactToConfirm"
-        | "ContactConfirmed" => {
+        | CaseEvent::CONTACT_TO_CONFIRM
+        | CaseEvent::CONTACT_CONFIRMED => {
             let (mut staff, mut values) = (None, Vec::new());
             for (name, value) in body.as_object_mut().into_iter().flatten() {
                 match name.as_str() {
@@ -78,7 +83,7 @@ pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<Perso
             }
             parts.extend(staff.map(|staff_id| PersonalPart { staff_id, values }));
         }
-        "ReportRecorded" | "StaffAdded" => {
+        ReportEvent::REPORT_RECORDED | ReportEvent::STAFF_ADDED => {
             let members = body.get_mut("members").and_then(Value::as_array_mut);
             for member in members.into_iter().flatten() {
                 let Some(named) = member.get("staff_id").and_then(staff_id) else {
@@ -97,7 +102,7 @@ pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<Perso
                 });
             }
         }
-        "StaffRemoved" => {
+        ReportEvent::STAFF_REMOVED => {
             let removed = body.get_mut("staff_ids").and_then(Value::as_array_mut);
             for value in removed.into_iter().flatten() {
                 if let Some(staff_id) = staff_id(value) {
@@ -249,3 +254,7 @@ mod tests {
         assert_eq!(*parts[0].values[0], json!("E3"));
     }
 }
+
+#[cfg(test)]
+#[path = "personal_types_tests.rs"]
+mod types_tests;
