@@ -1,7 +1,8 @@
 //! Events of the safety report aggregate: which members a report named and what became of it.
 //! A report's events hold staff ids and case ids only, never names or clinical detail; each
-//! staff id is stored sealed under its member's data key (issue 27), so once the member's data
-//! is purged the report keeps only the case ids, in an order that is not the source's.
+//! staff id, and whether that member was eligible, is stored sealed under its member's data key
+//! (issue 27), so once the member's data is purged the report keeps only the case ids, in an
+//! order that is not the source's.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,7 +46,10 @@ pub struct ReportMember {
     #[serde(default, deserialize_with = "crate::gone::staff_id_or_gone")]
     pub staff_id: String,
     pub case_id: Uuid,
-    /// Whether the eligibility policy in force at intake serves this member.
+    /// Whether the eligibility policy in force at intake serves this member: about the member,
+    /// so sealed beside the staff id as stored, and `false` where that is gone (unknown: the
+    /// staff id then reads empty). Reports stored before hold it in the clear and read as such.
+    #[serde(default, deserialize_with = "crate::gone::eligible_or_unknown")]
     pub eligible: bool,
 }
 

@@ -1,6 +1,9 @@
-//! Parked report commands hold the names and contact details of the members they add: those
-//! are sealed under each member's data key like the events' personal parts, so a purge leaves
-//! nothing readable here either.
+//! Parked report commands hold everything about the members they name: who each added member
+//! is (their profile: staff id, role, department, discipline, seniority, involvement), their
+//! name and contact details, whether they were eligible, and the staff ids of the members they
+//! remove. Each of those is sealed under that member's data key like the events' personal
+//! parts (intake makes the key before the report is decided), so a parked row names nobody in
+//! the clear, and a member purged while the command waits leaves nothing readable here.
 
 use std::collections::HashMap;
 
@@ -13,35 +16,111 @@ use sqlx::{PgConnection, PgPool};
 use crate::event_store::AppendError;
 use crate::{privacy_unavailable, unavailable, CommandError};
 
-/// Seals each named member's `contact` in a serialised `ReportCommand`, in place.
-async fn seal_contacts(db: &mut PgConnection, command: &mut Value) -> Result<(), PrivacyError> {
-    // Record names `members`, Amend names `added`; Withdraw names nobody.
-    for (variant, list) in [("Record", "members"), ("Amend", "added")] {
-        let Some(members) = command
-            .get_mut(variant)
-            .and_then(|v| v.get_mut(list))
-            .and_then(Value::as_array_mut)
-        else {
-            continue;
+/// Where a serialised `ReportCommand` lists the members it names with their profiles:
+/// Record names `members`, Amend names `added`; Withdraw names nobody.
+const NAMED: [(&str, &str); 2] = [("Record", "members"), ("Amend", "added")];
+/// The parts of a named member that are about them (the case id is the command side's, and
+/// absent while the command waits).
+const MEMBER_PARTS: [&str; 3] = ["profile", "contact", "eligible"];
+
+fn named_members(command: &mut Value) -> impl Iterator<Item = &mut Value> {
+    let command = command.as_object_mut();
+    command
+        .into_iter()
+        .flat_map(|c| c.iter_mut())
+        .filter_map(|(variant, body)| {
+            let (_, list) = NAMED.iter().find(|(v, _)| v == variant)?;
+            body.get_mut(*list).and_then(Value::as_array_mut)
+        })
+        .flatten()
+}
+
+fn removed_staff(command: &mut Value) -> impl Iterator<Item = &mut Value> {
+    command
+        .get_mut("Amend")
+        .and_then(|amend| amend.get_mut("removed"))
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
+/// Seals, in place in a serialised `ReportCommand`, each named member's profile, contact and
+/// eligibility, and each removed staff id, under that member's key.
+async fn seal_members(db: &mut PgConnection, command: &mut Value) -> Result<(), PrivacyError> {
+    let mut staff_ids = Vec::new();
+    for member in named_members(command) {
+        let Some(staff_id) = member["profile"]["staff_id"].as_str() else {
+            return Err(PrivacyError::Malformed("a parked member has no staff id"));
         };
-        for member in members {
-            let Some(staff_id) = member["profile"]["staff_id"].as_str().map(str::to_owned) else {
-                return Err(PrivacyError::Malformed("a parked member has no staff id"));
-            };
-            let Some(contact) = member.get_mut("contact") else {
-                continue;
-            };
-            if contact.is_null() || is_sealed(contact) {
-                continue;
+        staff_ids.push(staff_id.to_owned());
+    }
+    for removed in removed_staff(command) {
+        let Some(staff_id) = removed.as_str() else {
+            return Err(PrivacyError::Malformed(
+                "a parked removal names no staff id",
+            ));
+        };
+        staff_ids.push(staff_id.to_owned());
+    }
+    if staff_ids.is_empty() {
+        return Ok(());
+    }
+    staff_ids.sort_unstable();
+    staff_ids.dedup();
+    let mut keys = DataKeys::on(db);
+    keys.hold_all_for_sealing(&staff_ids).await?;
+    let live = keys.live_keys(&staff_ids).await?;
+    let used: Vec<uuid::Uuid> = live.values().map(|key| key.key_id()).collect();
+    keys.record_sealing(&used).await?;
+    let key_of = |staff_id: &str| {
+        live.get(staff_id)
+            .ok_or(PrivacyError::Malformed("a parked member has no key"))
+    };
+    for member in named_members(command) {
+        let key = key_of(member["profile"]["staff_id"].as_str().unwrap_or_default())?;
+        for part in MEMBER_PARTS {
+            if let Some(value) = member
+                .get_mut(part)
+                .filter(|v| !v.is_null() && !is_sealed(v))
+            {
+                *value = seal(key, value)?;
             }
-            let mut keys = DataKeys::on(db);
-            keys.hold_for_sealing(&staff_id).await?;
-            let key = keys.live_key(&staff_id).await?;
-            keys.record_sealing(&[key.key_id()]).await?;
-            *contact = seal(&key, contact)?;
         }
     }
+    for removed in removed_staff(command) {
+        let key = key_of(removed.as_str().unwrap_or_default())?;
+        *removed = seal(key, removed)?;
+    }
     Ok(())
+}
+
+/// Leaves out, in a serialised `ReportCommand` opened, what names a member whose key was
+/// destroyed while it waited (their parts open to `null`): that member's addition or removal
+/// goes, the rest of the command stays.
+fn forget_purged(command: &mut Value) {
+    let purged = |member: &Value| {
+        MEMBER_PARTS
+            .iter()
+            .any(|part| member.get(part).is_none_or(Value::is_null))
+    };
+    if let Some(body) = command.as_object_mut() {
+        for (variant, list) in NAMED {
+            if let Some(members) = body
+                .get_mut(variant)
+                .and_then(|b| b.get_mut(list))
+                .and_then(Value::as_array_mut)
+            {
+                members.retain(|member| !purged(member));
+            }
+        }
+    }
+    if let Some(removed) = command
+        .get_mut("Amend")
+        .and_then(|amend| amend.get_mut("removed"))
+        .and_then(Value::as_array_mut)
+    {
+        removed.retain(|staff_id| !staff_id.is_null());
+    }
 }
 
 /// A command waiting for its report: stored (with its row id), or parked by the unit of work
@@ -61,9 +140,10 @@ pub(crate) struct ParkedState {
     pub taken: Vec<i64>,
 }
 
-/// The commands stored as waiting for these reports, contacts opened, in arrival order.
-/// A command that no longer reads (a member purged while it waited reads with no contact, and
-/// so not at all) is returned as taken: it is deleted with the rest, never applied.
+/// The commands stored as waiting for these reports, members opened, in arrival order. A
+/// member purged while the command waited is left out of it (nothing of theirs reads any
+/// more); a command that does not read at all is returned as taken: it is deleted with the
+/// rest, never applied.
 pub(crate) async fn load(
     pool: &PgPool,
     reports: &[ReportRef],
@@ -93,7 +173,8 @@ pub(crate) async fn load(
     outreach_privacy::open_all(&mut db, rows.iter_mut().map(|row| &mut row.3).collect())
         .await
         .map_err(privacy_unavailable)?;
-    for (id, source, report_id, json) in rows {
+    for (id, source, report_id, mut json) in rows {
+        forget_purged(&mut json);
         let state = found.entry(ReportRef { source, report_id }).or_default();
         match serde_json::from_value::<ReportCommand>(json) {
             Ok(command) => state.waiting.push(Parked {
@@ -109,7 +190,7 @@ pub(crate) async fn load(
     Ok(found)
 }
 
-/// Stores commands that wait for their report, members' contacts sealed.
+/// Stores commands that wait for their report, what they say of each member sealed.
 pub(crate) async fn store(
     tx: &mut PgConnection,
     commands: &[&ReportCommand],
@@ -118,7 +199,7 @@ pub(crate) async fn store(
         let report = command.report();
         let mut json = serde_json::to_value(command)
             .map_err(|e| CommandError::Unavailable(format!("a command did not serialise: {e}")))?;
-        seal_contacts(tx, &mut json)
+        seal_members(tx, &mut json)
             .await
             .map_err(privacy_unavailable)?;
         sqlx::query(

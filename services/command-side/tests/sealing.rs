@@ -135,6 +135,97 @@ async fn a_parked_amendment_keeps_contact_details_sealed_until_its_report_comes(
     );
 }
 
+/// A parked amendment says who each member it adds is (profile, contact, eligibility) and
+/// whom it removes only sealed, each under that member's key. A member purged while it waits
+/// is left out when the report comes: nothing of theirs reads, and they get no new key.
+#[tokio::test]
+async fn a_parked_amendment_names_its_members_only_sealed_and_forgets_one_purged_meanwhile() {
+    let db = TestDatabase::create("command_sealing").await;
+    let side = CommandSide::new(db.pool.clone(), Default::default());
+    let none = Metadata::new();
+    let amend = ReportCommand::Amend {
+        report: report("INC-5"),
+        added: vec![member("E51"), member("E52")],
+        removed: vec!["E53".into()],
+        amended_at: at(),
+    };
+    side.handle_report(amend, &none).await.unwrap();
+    let parked: String = sqlx::query_scalar("SELECT command::text FROM parked_report_commands")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    for named in ["\"E51\"", "\"E52\"", "\"E53\"", "Emergency", "\"Nurse\""] {
+        assert!(
+            !parked.contains(named),
+            "{named} parked in the clear: {parked}"
+        );
+    }
+    assert!(!parked.contains("\"eligible\": true"), "{parked}");
+    assert!(parked.contains("\"eligible\": {\"sealed\""), "{parked}");
+    assert_eq!(live_keys(&db).await, 3, "a key for each member it names");
+
+    // E51's key has sealed nothing for the retention period: the purge takes it.
+    let retention = Duration::days(30);
+    let later = Utc::now() + retention + Duration::days(2);
+    let purged = side.purge_member("E51", retention, later, &none).await;
+    assert!(matches!(purged, Ok(Purge::Purged { .. })), "{purged:?}");
+    assert_eq!(live_keys(&db).await, 2);
+
+    side.handle_report(record("INC-5", vec![]), &none)
+        .await
+        .unwrap();
+    assert_eq!(table_text(&db, "parked_report_commands").await, "");
+    let case_id = side.case_id(&report("INC-5"), "E52").await.unwrap();
+    let (case, _) = side.case(case_id).await.unwrap();
+    assert_eq!(case.status(), Some(CaseStatus::Open), "E52 was added");
+    let opened: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+        .bind(outreach_events::CaseEvent::CASE_OPENED)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(opened, 1, "E51, purged while parked, was not");
+    assert_eq!(live_keys(&db).await, 2, "nor given a new key");
+}
+
+/// Whether a report's member was eligible is about them: stored sealed beside their staff id,
+/// and read back with their key (a withdrawal reaches the eligible member's case).
+#[tokio::test]
+async fn a_reports_members_eligibility_is_stored_sealed_and_read_back() {
+    let db = TestDatabase::create("command_sealing").await;
+    let side = CommandSide::new(db.pool.clone(), Default::default());
+    let none = Metadata::new();
+    let mut ineligible = member("E62");
+    ineligible.eligible = false;
+    side.handle_report(record("INC-6", vec![member("E61"), ineligible]), &none)
+        .await
+        .unwrap();
+    let reports: Vec<String> =
+        sqlx::query_scalar("SELECT payload::text FROM events WHERE aggregate_type = $1")
+            .bind(outreach_events::report::AGGREGATE_TYPE)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(!reports.is_empty());
+    for payload in &reports {
+        assert!(!payload.contains("\"eligible\":true"), "{payload}");
+        assert!(!payload.contains("\"eligible\":false"), "{payload}");
+        assert!(payload.contains("\"eligible\":{\"sealed\""), "{payload}");
+    }
+
+    let withdraw = ReportCommand::Withdraw {
+        report: report("INC-6"),
+        withdrawn_at: at(),
+    };
+    side.handle_report(withdraw, &none).await.unwrap();
+    let case_id = side.case_id(&report("INC-6"), "E61").await.unwrap();
+    let (case, _) = side.case(case_id).await.unwrap();
+    assert_eq!(
+        case.status(),
+        Some(CaseStatus::Cancelled),
+        "read back eligible, the member's case was cancelled"
+    );
+}
+
 #[tokio::test]
 async fn a_purge_destroys_the_key_once_due_and_the_events_still_load() {
     let db = TestDatabase::create("command_sealing").await;

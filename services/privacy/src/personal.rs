@@ -1,5 +1,7 @@
 //! Where events keep their personal part, and opening many sealed payloads at once.
 
+use outreach_events::care_team_member::MemberEvent;
+use outreach_events::{CaseEvent, ReportEvent};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -19,11 +21,15 @@ pub struct PersonalPart<'a> {
 ///   staff id, role, department, discipline, seniority and involvement: issue 27);
 /// - the `staff_id` of the member's own record's events, and `PreferencesStated.personal`
 ///   (their preferences);
-/// - the staff id of each member a report's events name (`ReportRecorded` and `StaffAdded`'s
-///   `members[].staff_id`, `StaffRemoved.staff_ids[]`), each under that member's own key.
+/// - the staff id of each member a report's events name, and whether they were eligible
+///   (`ReportRecorded` and `StaffAdded`'s `members[].staff_id` and `.eligible`,
+///   `StaffRemoved.staff_ids[]`), each under that member's own key.
 ///
 /// Each is sealed in place, on its own, under the member's key. The member is read from the
 /// plain parts: a part already sealed (or purged) has nothing left to seal.
+///
+/// Event types are the events crate's constants, so a renamed type cannot silently stop
+/// being sealed; the tests hold a sample of every type that names a member.
 pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<PersonalPart<'a>> {
     let Some(body) = payload.get_mut(event_type) else {
         return Vec::new();
@@ -37,7 +43,7 @@ pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<Perso
     };
     let mut parts = Vec::new();
     match event_type {
-        "CaseOpened" => {
+        CaseEvent::CASE_OPENED => {
             let (mut staff, mut values) = (None, Vec::new());
             for (name, value) in body.as_object_mut().into_iter().flatten() {
                 match name.as_str() {
@@ -54,14 +60,14 @@ pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<Perso
             parts.extend(staff.map(|staff_id| PersonalPart { staff_id, values }));
         }
         // The member's own record's events that name them (`PersonalDataPurged` names no one).
-        "CaseStarted"
-        | "PreferencesStated"
-        | "OptedOut"
-        | "OptedIn"
-        | "AutomaticOutreachSkipped"
+        MemberEvent::CASE_STARTED
+        | MemberEvent::PREFERENCES_STATED
+        | MemberEvent::OPTED_OUT
+        | MemberEvent::OPTED_IN
+        | MemberEvent::AUTOMATIC_OUTREACH_SKIPPED
         // A case's contact details a referrer suggested and the program's staff confirmed.
-        | "ContactToConfirm"
-        | "ContactConfirmed" => {
+        | CaseEvent::CONTACT_TO_CONFIRM
+        | CaseEvent::CONTACT_CONFIRMED => {
             let (mut staff, mut values) = (None, Vec::new());
             for (name, value) in body.as_object_mut().into_iter().flatten() {
                 match name.as_str() {
@@ -77,20 +83,26 @@ pub fn personal_parts<'a>(event_type: &str, payload: &'a mut Value) -> Vec<Perso
             }
             parts.extend(staff.map(|staff_id| PersonalPart { staff_id, values }));
         }
-        "ReportRecorded" | "StaffAdded" => {
+        ReportEvent::REPORT_RECORDED | ReportEvent::STAFF_ADDED => {
             let members = body.get_mut("members").and_then(Value::as_array_mut);
             for member in members.into_iter().flatten() {
-                if let Some(value) = member.get_mut("staff_id") {
-                    if let Some(staff_id) = staff_id(value) {
-                        parts.push(PersonalPart {
-                            staff_id,
-                            values: vec![value],
-                        });
-                    }
-                }
+                let Some(named) = member.get("staff_id").and_then(staff_id) else {
+                    continue;
+                };
+                // Whether the member was eligible is about them too: sealed with their id.
+                let values = (member.as_object_mut().into_iter().flatten())
+                    .filter(|(name, value)| {
+                        matches!(name.as_str(), "staff_id" | "eligible") && plain(value)
+                    })
+                    .map(|(_, value)| value)
+                    .collect();
+                parts.push(PersonalPart {
+                    staff_id: named,
+                    values,
+                });
             }
         }
-        "StaffRemoved" => {
+        ReportEvent::STAFF_REMOVED => {
             let removed = body.get_mut("staff_ids").and_then(Value::as_array_mut);
             for value in removed.into_iter().flatten() {
                 if let Some(staff_id) = staff_id(value) {
@@ -226,10 +238,23 @@ mod tests {
         let parts = personal_parts("ReportRecorded", &mut recorded);
         let named: Vec<&str> = parts.iter().map(|p| p.staff_id.as_str()).collect();
         assert_eq!(named, ["E1", "E2"]);
-        assert!(parts.iter().all(|p| p.values.len() == 1));
+        // Each member's staff id and eligibility; the case id is the report's.
+        let values: Vec<Vec<Value>> = parts
+            .into_iter()
+            .map(|p| p.values.into_iter().map(|v| v.clone()).collect())
+            .collect();
+        let expected = [[json!(true), json!("E1")], [json!(false), json!("E2")]];
+        assert_eq!(values, expected, "in the payload's order of names");
+        let mut sealed = json!({"StaffAdded": {"members": [
+            {"staff_id": {"sealed": {}}, "case_id": "c1", "eligible": {"sealed": {}}}]}});
+        assert!(personal_parts("StaffAdded", &mut sealed).is_empty());
         let mut removed = json!({"StaffRemoved": {"staff_ids": ["E3", {"sealed": {}}]}});
         let parts = personal_parts("StaffRemoved", &mut removed);
         assert_eq!(parts.len(), 1);
         assert_eq!(*parts[0].values[0], json!("E3"));
     }
 }
+
+#[cfg(test)]
+#[path = "personal_types_tests.rs"]
+mod types_tests;

@@ -5,7 +5,9 @@
 //!
 //! Every `interval` it asks the key store for members whose data key is older than the period,
 //! and the outreach read model which of them have no case open and their last case closed more
-//! than `retention` ago, or no case at all (the read models propose), and sends each
+//! than `retention` ago, or no case at all (the read models propose), and whose cases the
+//! statistics projection has counted to their last event (the purge destroys the discipline
+//! statistics count by: a member counted late waits for the next sweep), and sends each
 //! `PurgePersonalData` through the command side, where the member aggregate decides and the
 //! key is destroyed after the event is stored.
 //!
@@ -24,7 +26,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use outreach_command_side::{CommandError, CommandSide, Metadata, Purge};
+use outreach_events::case;
 use outreach_privacy::{DataKeys, PrivacyError};
+use outreach_projections::StatisticsProjection;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -95,18 +99,33 @@ impl RetentionPurge {
         if aged.is_empty() {
             return Ok(aged);
         }
+        // Statistics count a case's discipline, which the purge destroys, from its events: a
+        // member waits until the statistics projection has applied every event of their cases
+        // (its checkpoint is past them in commit order), and the next sweep looks again.
         let mut due: Vec<String> = sqlx::query_scalar(
-            "SELECT staff_id
-               FROM outreach_cases
-              WHERE staff_id = ANY($1)
-              GROUP BY staff_id
-             HAVING bool_and(closed_at IS NOT NULL) AND max(closed_at) <= $2
-              ORDER BY max(closed_at)
+            "WITH counted AS (
+                 SELECT coalesce(max(transaction_id::text), '0')::xid8 AS transaction_id,
+                        coalesce(max(global_position), 0) AS global_position
+                   FROM projection_checkpoints WHERE projection = $4)
+             SELECT c.staff_id
+               FROM outreach_cases c
+              WHERE c.staff_id = ANY($1)
+                AND NOT EXISTS (
+                    SELECT 1 FROM outreach_cases u, counted, events e
+                     WHERE u.staff_id = c.staff_id
+                       AND e.aggregate_type = $5 AND e.aggregate_id = u.case_id::text
+                       AND (e.transaction_id, e.global_position)
+                           > (counted.transaction_id, counted.global_position))
+              GROUP BY c.staff_id
+             HAVING bool_and(c.closed_at IS NOT NULL) AND max(c.closed_at) <= $2
+              ORDER BY max(c.closed_at)
               LIMIT $3",
         )
         .bind(&aged)
         .bind(closed_by)
         .bind(self.batch)
+        .bind(StatisticsProjection::NAME)
+        .bind(case::AGGREGATE_TYPE)
         .fetch_all(&mut *db)
         .await?;
         let room = self.batch - due.len() as i64;

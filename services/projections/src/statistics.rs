@@ -58,6 +58,9 @@ pub struct StatisticsProjection {
 }
 
 impl StatisticsProjection {
+    /// Its name, and so its checkpoint's: the retention purge waits for that checkpoint.
+    pub const NAME: &'static str = "statistics";
+
     pub fn new(calendar: WorkingCalendar) -> Self {
         Self { calendar }
     }
@@ -162,7 +165,7 @@ pub(crate) enum Counted {
 #[async_trait]
 impl Projection for StatisticsProjection {
     fn name(&self) -> &'static str {
-        "statistics"
+        Self::NAME
     }
 
     fn reads(&self) -> Reads {
