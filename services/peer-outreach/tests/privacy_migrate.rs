@@ -227,6 +227,15 @@ async fn privacy_migrate_seals_and_renames_what_was_stored_before_issue_27_and_c
     }
     store(&owner, REPORT, &report77_id, 1, &report77).await;
     store(&owner, REPORT, &report77_id, 2, &removed).await;
+    // A report stored after issue 27 sealed staff ids but before it sealed whether each member
+    // was eligible: the flag is sealed under the key its staff id names, or gone with it.
+    let report81_id = ids::report_id(&report("R-81")).to_string();
+    let report81 = json!({"ReportRecorded": {"campus": "Parnassus", "members": [
+        {"staff_id": seal(&live_key, &json!(LIVE)).unwrap(),
+         "case_id": Uuid::new_v4().to_string(), "eligible": true},
+        {"staff_id": seal(&purged_key, &json!(PURGED)).unwrap(),
+         "case_id": Uuid::new_v4().to_string(), "eligible": false}]}});
+    store(&owner, REPORT, &report81_id, 1, &report81).await;
     // The purged member: their opening and record, the purge naming them, then the key gone.
     let purged_case = case_opened(
         &c2,
@@ -448,7 +457,7 @@ async fn privacy_migrate_seals_and_renames_what_was_stored_before_issue_27_and_c
             .await
             .unwrap();
     assert!(
-        plain_left > 0 && plain_left < FILLERS + 18,
+        plain_left > 0 && plain_left < FILLERS + 19,
         "killed half-way, yet {plain_left} events name a member in the clear"
     );
     // One aggregate a transaction, killed once the first is renamed: half renamed.
@@ -540,7 +549,7 @@ async fn privacy_migrate_seals_and_renames_what_was_stored_before_issue_27_and_c
         report_now,
         json!({"ReportRecorded": {"campus": "Parnassus", "members": [
             {"staff_id": LIVE, "case_id": new_c1, "eligible": true},
-            {"staff_id": null, "case_id": new_c2, "eligible": true}]}})
+            {"staff_id": null, "case_id": new_c2, "eligible": null}]}})
     );
     assert_eq!(
         removed_now,
@@ -576,8 +585,22 @@ async fn privacy_migrate_seals_and_renames_what_was_stored_before_issue_27_and_c
     let first_report = payload(&db, REPORT, &report79_id, 1).await;
     assert_eq!(
         first_report["ReportRecorded"]["members"][0],
-        json!({"staff_id": null, "case_id": new_c3, "eligible": true})
+        json!({"staff_id": null, "case_id": new_c3, "eligible": null})
     );
+    let report81_now = payload(&db, REPORT, &report81_id, 1).await;
+    let members81 = &report81_now["ReportRecorded"]["members"];
+    assert!(
+        outreach_privacy::is_sealed(&members81[0]["eligible"]),
+        "a live member's eligibility is sealed: {members81}"
+    );
+    assert_eq!(
+        members81[1]["eligible"],
+        Value::Null,
+        "a purged member's is gone"
+    );
+    let mut live_eligible = members81[0]["eligible"].clone();
+    open_all(&mut conn, vec![&mut live_eligible]).await.unwrap();
+    assert_eq!(live_eligible, json!(true));
     let new_c4 = commands.case_id(&r80, RENAMED).await.unwrap().to_string();
     let (_, version) = commands.member(RENAMED).await.unwrap();
     assert_eq!(
@@ -672,7 +695,7 @@ async fn privacy_migrate_seals_and_renames_what_was_stored_before_issue_27_and_c
     let before = payloads(&db).await;
     let again = succeeded(&migrate(&db, 500).output().unwrap());
     assert!(
-        again.contains(&format!("0 of {} events rewritten", FILLERS + 18)),
+        again.contains(&format!("0 of {} events rewritten", FILLERS + 19)),
         "{again}"
     );
     assert!(

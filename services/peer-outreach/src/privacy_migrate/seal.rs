@@ -17,6 +17,9 @@
 //!   under another key than their live one (one destroyed). Sealing these under the new key
 //!   would bring them back. What names no case stays: see [`migrate_batch`];
 //! - a purge's staff id becomes empty, as purges are stored since.
+//! - whether a report's member was eligible, stored plain beside a staff id sealed already (the
+//!   events of between the two changes), is sealed under the key that staff id names, or
+//!   becomes `null` where that key is gone.
 //!
 //! A part already sealed or null is not a personal part any more, so a batch done is never
 //! redone and a run killed half-way completes when run again. Read models are not touched: the
@@ -26,9 +29,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use outreach_privacy::{is_sealed, personal_parts, seal, DataKey, DataKeys, PrivacyError};
+use outreach_privacy::{is_sealed, personal_parts, seal, DataKey, DataKeys, KeyRing, PrivacyError};
 use serde_json::Value;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 /// The event types whose stored shape held personal data in the clear before issue 27.
 const OLD_SHAPES: &[&str] = &[
@@ -171,9 +175,21 @@ pub async fn migrate_batch(
     .into_iter()
     .collect();
 
+    // Report events stored after issue 27 sealed the staff ids but before it sealed whether
+    // each member was eligible: that flag is sealed under the key its staff id names.
+    let eligibility_keys = DataKeys::on(&mut *tx)
+        .ring(
+            &rows
+                .iter()
+                .flat_map(|row| plain_eligibility(&row.3, &row.4))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+
     let mut changed = Vec::new();
     for (kind, id, sequence, event_type, payload) in &mut rows {
         let mut rewritten = forget_purged_cases(event_type, payload, &purged_cases);
+        rewritten |= seal_plain_eligibility(event_type, payload, &eligibility_keys)?;
         let before_a_purge = *kind == MEMBER
             && last_purges
                 .get(id.as_str())
@@ -235,6 +251,52 @@ pub async fn migrate_batch(
     })
 }
 
+/// The members of a report's event whose staff id is sealed but whether they were eligible is
+/// not: the ids of the keys their staff ids are sealed under.
+fn plain_eligibility(event_type: &str, payload: &Value) -> Vec<Uuid> {
+    match event_type {
+        "ReportRecorded" | "StaffAdded" => payload[event_type]["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|member| member["eligible"].is_boolean())
+            .filter_map(|member| member["staff_id"]["sealed"]["key_id"].as_str())
+            .filter_map(|key_id| key_id.parse().ok())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Seals each plain eligibility flag [`plain_eligibility`] finds under its member's key, or
+/// nulls it where that key is gone. Returns whether anything changed.
+fn seal_plain_eligibility(
+    event_type: &str,
+    payload: &mut Value,
+    keys: &KeyRing,
+) -> Result<bool, PrivacyError> {
+    let mut sealed = false;
+    if !matches!(event_type, "ReportRecorded" | "StaffAdded") {
+        return Ok(false);
+    }
+    let members = payload[event_type]
+        .get_mut("members")
+        .and_then(Value::as_array_mut);
+    for member in members.into_iter().flatten() {
+        let key_id = member["staff_id"]["sealed"]["key_id"]
+            .as_str()
+            .and_then(|id| id.parse::<Uuid>().ok());
+        let Some(key_id) = key_id.filter(|_| member["eligible"].is_boolean()) else {
+            continue;
+        };
+        member["eligible"] = match keys.get(key_id) {
+            Some(key) => seal(key, &member["eligible"])?,
+            None => Value::Null,
+        };
+        sealed = true;
+    }
+    Ok(sealed)
+}
+
 /// The cases a case opening or a report's event names a member of in the clear.
 fn named_cases(event_type: &str, payload: &Value) -> Vec<String> {
     let body = &payload[event_type];
@@ -282,6 +344,8 @@ fn forget_purged_cases(event_type: &str, payload: &mut Value, purged: &HashSet<S
             for member in members.into_iter().flatten() {
                 if member["staff_id"].is_string() && covered(member) {
                     member["staff_id"] = Value::Null;
+                    // Whether they were eligible is about them too (issue 27).
+                    member["eligible"] = Value::Null;
                     forgot = true;
                 }
             }
