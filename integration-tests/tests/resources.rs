@@ -3,10 +3,12 @@
 //! sheet was sent only once the mail server accepted it. A server that refuses leaves the case
 //! saying "not yet sent", and the sheet goes out when the server takes it.
 
+use integration_tests::dashboard::{serve_dashboard, Session};
 use integration_tests::mail::{mails, smtp, Mail};
 use integration_tests::reports::{incident, staff};
 use integration_tests::{eventually, TestBed};
 use outreach_domain::resources::{Resource, ResourceDirectory, ResourceKind};
+use outreach_events::CaseEvent;
 use outreach_intake::sample::Mode;
 use outreach_test_support::SmtpServer;
 use peer_outreach::Service;
@@ -37,8 +39,9 @@ async fn bed(server: &SmtpServer) -> TestBed {
     .await
 }
 
-/// A case of member `D1`, assigned to `S1`, the member reached, then declining.
-async fn declined_case(bed: &TestBed, service: &Service) -> String {
+/// A case of member `D1`, assigned to `S1`, the member reached, then `step` recorded (`decline`,
+/// `resources`).
+async fn reached_case_then(bed: &TestBed, service: &Service, step: &str) -> String {
     bed.put_on_roster(service, "S1").await;
     bed.publish(
         &incident("INC-SHEET", vec![staff("D1", "nurse")]),
@@ -55,7 +58,7 @@ async fn declined_case(bed: &TestBed, service: &Service) -> String {
             "contact-attempts",
             json!({"channel": "phone", "outcome": "reached"}),
         ),
-        ("decline", json!({})),
+        (step, json!({})),
     ] {
         let (status, answer) = bed
             .post(service, &format!("/v1/cases/{id}/{what}"), body, None)
@@ -63,6 +66,10 @@ async fn declined_case(bed: &TestBed, service: &Service) -> String {
         assert_eq!(status, 200, "{what}: {answer}");
     }
     id
+}
+
+async fn declined_case(bed: &TestBed, service: &Service) -> String {
+    reached_case_then(bed, service, "decline").await
 }
 
 /// The kinds of the case's timeline steps, oldest first.
@@ -185,9 +192,25 @@ async fn an_smtp_server_that_refuses_leaves_the_case_saying_not_yet_sent_and_ret
     let server = SmtpServer::start();
     // 550 to every message: each row is tried (and refused) in each round, the sheet too.
     server.refuse_for_good();
-    let bed = bed(&server).await;
+    let mut bed = bed(&server).await;
+    serve_dashboard(&mut bed).await;
     let service = bed.start().await;
+    let manager = Session::sign_in(
+        &format!("http://{}", service.addr),
+        "program_manager",
+        "E90002",
+    )
+    .await;
     let case_id = declined_case(&bed, &service).await;
+    let sheet_on_the_page = || async {
+        let (status, page) = manager.get(&format!("/dashboard/cases/{case_id}")).await;
+        assert_eq!(status, 200, "{page}");
+        page.split(r#"<dd id="resource-sheet">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</dd>").next())
+            .unwrap_or_default()
+            .to_owned()
+    };
 
     // The server refused the sheet at least once: queued, an attempt counted.
     eventually(
@@ -206,6 +229,13 @@ async fn an_smtp_server_that_refuses_leaves_the_case_saying_not_yet_sent_and_ret
     assert_eq!(bed.events_of_type("ResourceSheetSent").await, 0);
     let (published, _) = sheet_rows(&bed, &case_id).await[0];
     assert!(!published);
+    let said = eventually(
+        "the case page to show the decline",
+        sheet_on_the_page,
+        |said| !said.is_empty(),
+    )
+    .await;
+    assert!(said.starts_with("Not sent yet: 0 of 1 sent."), "{said}");
 
     // The server takes messages again: the publisher's next round sends it, and only then is
     // it recorded.
@@ -224,5 +254,46 @@ async fn an_smtp_server_that_refuses_leaves_the_case_saying_not_yet_sent_and_ret
     .await;
     let rows = sheet_rows(&bed, &case_id).await;
     assert!(rows[0].0 && rows[0].1 >= 1, "{rows:?}");
+    eventually("the case page to say sent", sheet_on_the_page, |said| {
+        said == "Sent (1)"
+    })
+    .await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn resources_given_by_the_supporter_send_the_sheet_too_recorded_after_delivery() {
+    let server = SmtpServer::start();
+    let bed = bed(&server).await;
+    let service = bed.start().await;
+
+    let case_id = reached_case_then(&bed, &service, "resources").await;
+
+    let sent = eventually(
+        "the resource sheet",
+        || async { sheets(&server) },
+        |s| !s.is_empty(),
+    )
+    .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, "d1@example.org");
+    assert!(
+        sent[0].body.contains("988 Suicide & Crisis Lifeline"),
+        "{}",
+        sent[0].body
+    );
+    let recorded = eventually(
+        "the case to record the sheet",
+        || steps(&bed, &service, &case_id),
+        |steps| steps.iter().any(|s| s == "resource_sheet_sent"),
+    )
+    .await;
+    let given = recorded.iter().position(|s| s == "resources_sent").unwrap();
+    let sent_at = recorded
+        .iter()
+        .position(|s| s == "resource_sheet_sent")
+        .unwrap();
+    assert!(given < sent_at, "{recorded:?}");
+    assert_eq!(bed.events_of_type(CaseEvent::RESOURCE_SHEET_SENT).await, 1);
     service.stop().await;
 }

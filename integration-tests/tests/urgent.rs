@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use integration_tests::dashboard::{serve_dashboard, Session};
 use integration_tests::mail::{mails, smtp, Mail};
 use integration_tests::reports::{incident, staff, urgent_incident};
 use integration_tests::{eventually, roster_entry, TestBed};
@@ -258,7 +259,8 @@ async fn no_one_on_call_alerts_the_managers_at_once() {
 async fn an_urgent_report_naming_a_member_with_an_open_routine_case_makes_it_urgent_and_pages() {
     let receiver = HttpReceiver::start().await;
     let server = SmtpServer::start();
-    let bed = bed(&receiver, &server).await;
+    let mut bed = bed(&receiver, &server).await;
+    serve_dashboard(&mut bed).await;
     let canary = format!("CANARY{}", bed.id.to_uppercase());
     let service = bed.start().await;
     on_roster(&bed, &service, "S-CALL", true).await;
@@ -319,6 +321,43 @@ async fn an_urgent_report_naming_a_member_with_an_open_routine_case_makes_it_urg
         .await;
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["urgent"], true, "{}", all[0]);
+
+    // The timeline says the case became urgent and when first contact is due now, not only
+    // that another report joined.
+    let timeline = eventually(
+        "the link on the timeline",
+        || async {
+            bed.get(&service, &format!("/v1/cases/{case_id}/timeline"))
+                .await
+                .1
+        },
+        |timeline| {
+            timeline["steps"]
+                .as_array()
+                .is_some_and(|steps| steps.iter().any(|s| s["step"] == "trigger_linked"))
+        },
+    )
+    .await;
+    let steps = timeline["steps"].as_array().unwrap();
+    let opened = steps.iter().find(|s| s["step"] == "opened").unwrap();
+    assert_eq!(opened["urgent"], false, "{opened}");
+    assert_eq!(time(&opened["first_contact_due"]), routine_due, "{opened}");
+    let linked = steps
+        .iter()
+        .find(|s| s["step"] == "trigger_linked")
+        .unwrap();
+    assert_eq!(linked["urgent"], true, "{linked}");
+    assert_eq!(time(&linked["first_contact_due"]), due, "{linked}");
+    let site = format!("http://{}", service.addr);
+    let manager = Session::sign_in(&site, "program_manager", "E90002").await;
+    let (status, page) = manager.get(&format!("/dashboard/cases/{case_id}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("An urgent report joined the case: incident")
+            && page.contains("the case is now urgent and first contact is now due by "),
+        "{page}"
+    );
+    assert!(!page.contains("Another trigger joined the case"), "{page}");
 
     service.stop().await;
 }

@@ -98,6 +98,14 @@ pub struct TimelineStep {
     /// `closed` as `merged`: the case it joined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<Uuid>,
+    /// `opened`: whether the case opened urgent. `trigger_linked`: whether the report that
+    /// joined made the case urgent (it was routine until then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub urgent: Option<bool>,
+    /// `opened`: when first contact was due. `trigger_linked` that made the case urgent while
+    /// first contact was owed: the sooner time first contact is due by from then on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_contact_due: Option<DateTime<Utc>>,
     /// Who took the step: shown to the program director only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<Author>,
@@ -129,6 +137,8 @@ struct StepRow {
     category: Option<String>,
     reason: Option<String>,
     merged_into: Option<Uuid>,
+    urgent: Option<bool>,
+    first_contact_due: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     author: Author,
 }
@@ -156,6 +166,8 @@ impl From<StepRow> for TimelineStep {
             category: row.category,
             reason: row.reason,
             merged_into: row.merged_into,
+            urgent: row.urgent,
+            first_contact_due: row.first_contact_due,
             author: Some(row.author),
         }
     }
@@ -189,8 +201,8 @@ pub(crate) async fn steps(
     let rows = sqlx::query_as::<_, StepRow>(
         "SELECT step, at, report_source, report_id, trigger_kind, supporter_id, channel, outcome,
                 resource_sheet_sent, held_on, modality, format, duration, service, category,
-                reason, merged_into, author_source, author_role, author_subject,
-                author_staff_id, author_relation
+                reason, merged_into, urgent, first_contact_due, author_source, author_role,
+                author_subject, author_staff_id, author_relation
            FROM case_timeline
           WHERE case_id = $1
           ORDER BY at, sequence",

@@ -828,6 +828,11 @@ mod tests {
              migration_url = \"postgres://peer_outreach_owner:owner-s3cret@db:5432/po\"\n\
              [kafka.security]\nprotocol = \"sasl_ssl\"\n\
              [kafka.security.sasl]\nmechanism = \"PLAIN\"\nusername = \"po\"\npassword = \"kafka-s3cret\"\n\
+             [kafka.security.tls]\ncertificate_location = \"/run/secrets/kafka.crt\"\n\
+             key_location = \"/run/secrets/kafka.key\"\n\
+             key_password = \"tls-key-s3cret\"\n\
+             [paging.webhook]\nurl = \"https://events.pagerduty.com/v2/enqueue\"\n\
+             routing_key = \"routing-s3cret\"\n\
              [notifications.smtp]\nhost = \"smtp.hospital.example\"\nport = 587\n\
              from = \"Peer Support <ps@hospital.example>\"\ntls = \"starttls\"\n\
              username = \"po\"\npassword = \"smtp-s3cret\"\n\
@@ -851,6 +856,10 @@ mod tests {
             .unwrap()
             .is_some());
         assert!(printed.contains("peer_outreach_owner"), "{printed}");
+        let paging = settings.paging.webhook.as_ref().unwrap();
+        assert_eq!(paging.routing_key, "routing-s3cret");
+        let tls = settings.kafka.security.tls.as_ref().unwrap();
+        assert_eq!(tls.key_password.as_deref(), Some("tls-key-s3cret"));
         assert_eq!(
             settings.database.migration_url(),
             "postgres://peer_outreach_owner:owner-s3cret@db:5432/po"

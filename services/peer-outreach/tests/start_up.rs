@@ -76,6 +76,25 @@ fn with_the_opt_in_it_serves_on_loopback_only() {
 }
 
 #[test]
+fn with_the_opt_in_it_warns_at_start() {
+    let dir = dev_issuer();
+
+    // No key-encryption key: start-up ends at that check, after the opt-in's.
+    let (output, _) = run_with(
+        &dir,
+        &[("PEER_OUTREACH__AUTH__ALLOW_DEVELOPMENT_ISSUER", "true")],
+    );
+
+    let said = stderr(&output);
+    let warning = said
+        .lines()
+        .find(|line| line.contains("auth.allow_development_issuer is set"))
+        .unwrap_or_else(|| panic!("no warning: {said}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("never set it in production"), "{warning}");
+}
+
+#[test]
 fn without_a_key_encryption_key_the_service_refuses_to_start() {
     let dir = dev_issuer();
 

@@ -116,6 +116,12 @@ pub(crate) struct Step {
     pub category: Option<String>,
     pub reason: Option<String>,
     pub merged_into: Option<Uuid>,
+    /// `opened`: whether the case opened urgent; `trigger_linked`: whether the report that
+    /// joined made it urgent.
+    pub urgent: Option<bool>,
+    /// `opened`: when first contact was due; `trigger_linked`: the sooner deadline the link
+    /// moved it to, if any.
+    pub first_contact_due: Option<DateTime<Utc>>,
     pub author: Attribution,
 }
 
@@ -143,12 +149,16 @@ impl Step {
                 report_source: Some(opened.facts.report.source),
                 report_id: Some(opened.facts.report.report_id),
                 trigger_kind: code(opened.facts.trigger),
+                urgent: Some(opened.facts.urgent),
+                first_contact_due: opened.facts.first_contact_due,
                 ..step("opened", opened.facts.opened_at)
             },
             CaseEvent::TriggerLinked(linked) => Step {
                 report_source: Some(linked.report.source),
                 report_id: Some(linked.report.report_id),
                 trigger_kind: code(linked.trigger),
+                urgent: Some(linked.made_urgent),
+                first_contact_due: linked.first_contact_due,
                 ..step("trigger_linked", linked.linked_at)
             },
             CaseEvent::CaseCancelled(cancelled) => Step {
@@ -231,12 +241,13 @@ async fn insert(db: &mut PgConnection, steps: &[Step]) -> Result<(), ProjectionE
              (case_id, sequence, at, step, report_source, report_id, trigger_kind, supporter_id,
               channel, outcome, resource_sheet_sent, held_on, modality, format, duration, service,
               category, reason, merged_into, author_source, author_role, author_subject,
-              author_staff_id, author_relation)
+              author_staff_id, author_relation, urgent, first_contact_due)
          SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[],
                               $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                               $11::boolean[], $12::date[], $13::text[], $14::text[], $15::text[],
                               $16::text[], $17::text[], $18::text[], $19::uuid[], $20::text[],
-                              $21::text[], $22::text[], $23::text[], $24::text[])",
+                              $21::text[], $22::text[], $23::text[], $24::text[], $25::boolean[],
+                              $26::timestamptz[])",
     )
     .bind(steps.iter().map(|s| s.case_id).collect::<Vec<_>>())
     .bind(steps.iter().map(|s| s.sequence).collect::<Vec<_>>())
@@ -267,6 +278,13 @@ async fn insert(db: &mut PgConnection, steps: &[Step]) -> Result<(), ProjectionE
     .bind(text(|s| s.author.subject.as_deref()))
     .bind(text(|s| s.author.staff_id.as_deref()))
     .bind(text(|s| s.author.relation.map(|r| r.code())))
+    .bind(steps.iter().map(|s| s.urgent).collect::<Vec<_>>())
+    .bind(
+        steps
+            .iter()
+            .map(|s| s.first_contact_due)
+            .collect::<Vec<_>>(),
+    )
     .execute(db)
     .await?;
     Ok(())
@@ -338,6 +356,40 @@ mod tests {
         assert_eq!(
             (merged.reason.as_deref(), merged.merged_into),
             (Some("merged"), Some(Uuid::from_u128(8)))
+        );
+    }
+
+    /// An urgent report joining a routine case says so, with the deadline it moved; any other
+    /// link says the case's urgency did not change.
+    #[test]
+    fn a_link_that_made_the_case_urgent_keeps_that_and_the_deadline_it_moved() {
+        let linked = |made_urgent, first_contact_due| {
+            Step::of(
+                Uuid::from_u128(7),
+                2,
+                CaseEvent::TriggerLinked(outreach_events::lifecycle::TriggerLinked {
+                    report: outreach_events::ReportRef {
+                        source: "/datix/parnassus".into(),
+                        report_id: "INC-2".into(),
+                    },
+                    trigger: outreach_events::TriggerKind::Incident,
+                    linked_at: at(10),
+                    made_urgent,
+                    first_contact_due,
+                }),
+            )
+        };
+
+        let urgent = linked(true, Some(at(40)));
+        let routine = linked(false, None);
+
+        assert_eq!(
+            (urgent.step, urgent.urgent, urgent.first_contact_due),
+            ("trigger_linked", Some(true), Some(at(40)))
+        );
+        assert_eq!(
+            (routine.urgent, routine.first_contact_due),
+            (Some(false), None)
         );
     }
 

@@ -49,21 +49,36 @@ fn facts(steps: &[TimelineStep], clock: Clock) -> Vec<Fact> {
         .map(|step| Fact {
             at: clock.at(step.at),
             at_iso: step.at.to_rfc3339(),
-            what: what_happened(step),
+            what: what_happened(step, clock),
             by: step.author.as_ref().map(who).unwrap_or_default(),
         })
         .collect()
 }
 
 /// A step in a manager's words.
-fn what_happened(step: &TimelineStep) -> String {
+fn what_happened(step: &TimelineStep, clock: Clock) -> String {
     let code = |value: &Option<String>| words(value.as_deref().unwrap_or("unknown"));
     let report = || match &step.report {
         Some(report) => format!(" (report {} from {})", report.report_id, report.source),
         None => String::new(),
     };
     match step.step {
+        StepKind::Opened if step.urgent == Some(true) => {
+            format!("Case opened as urgent: {}{}", code(&step.trigger), report())
+        }
         StepKind::Opened => format!("Case opened: {}{}", code(&step.trigger), report()),
+        // An urgent report joining a routine case changes what the program owes the member.
+        StepKind::TriggerLinked if step.urgent == Some(true) => {
+            let deadline = match step.first_contact_due {
+                Some(due) => format!("first contact is now due by {}", clock.at(due)),
+                None => "first contact had been made".into(),
+            };
+            format!(
+                "An urgent report joined the case: {}{}; the case is now urgent and {deadline}",
+                code(&step.trigger),
+                report()
+            )
+        }
         StepKind::TriggerLinked => {
             format!(
                 "Another trigger joined the case: {}{}",
