@@ -646,6 +646,8 @@ async fn a_member_follows_their_request_states_preferences_and_gives_feedback_in
         .await
         .starts_with("You opted out"));
     member.shot("opted-out").await;
+    // Opted out, the page offers opting back in instead: Tab reaches that control too.
+    member.keyboard_reaches_every_control("opted-out").await;
     member
         .click(r#"form[action="/dashboard/my-support/opt-in"] button"#)
         .await;

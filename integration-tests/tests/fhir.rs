@@ -4,7 +4,7 @@
 
 use integration_tests::fhir::{bare, cloudevent, event_of, example};
 use integration_tests::{case_of, staff_ids, TestBed};
-use outreach_intake::sample::Mode;
+use outreach_intake::sample::{encode, Mode};
 use serde_json::json;
 
 #[tokio::test]
@@ -122,6 +122,9 @@ async fn fhir_reports_open_cases_in_every_form_and_later_versions_amend_or_withd
 
 #[tokio::test]
 async fn the_specifications_examples_and_bad_fhir_are_dead_lettered_with_their_own_reasons() {
+    // HL7's R4 and R5 AdverseEvent examples alone name no staff: each dead-lettered with
+    // `no-staff-identifier`, nothing else happening; R4's with the specification's Practitioner
+    // and PractitionerRole opens its recorder's case.
     let bed = TestBed::with(|s| {
         s.kafka.partitions = 1;
         // The specification's examples identify practitioners in this system.
@@ -144,6 +147,15 @@ async fn the_specifications_examples_and_bad_fhir_are_dead_lettered_with_their_o
         ),
         (bare(&json!({"kind": "incident"})), "not-fhir"),
         (bare(&unresolvable), "unresolvable-reference"),
+        // R5's, as a structured CloudEvent: its recorder too is only a reference to the server.
+        (
+            encode(
+                &cloudevent(example("hl7-r5/AdverseEvent-example.json")),
+                Mode::Structured,
+            )
+            .unwrap(),
+            "no-staff-identifier",
+        ),
     ];
     for (record, _) in &bad {
         bed.publish_raw(Some("bad"), record).await;

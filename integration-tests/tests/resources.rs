@@ -1,16 +1,21 @@
 //! Resources really sent: a member who declines is e-mailed the program's resource sheet (the
 //! configured directory, with the 988 Suicide & Crisis Lifeline), and the case records that the
 //! sheet was sent only once the mail server accepted it. A server that refuses leaves the case
-//! saying "not yet sent", and the sheet goes out when the server takes it.
+//! saying "not yet sent", and the sheet goes out when the server takes it. A member who reads
+//! Spanish gets it in Spanish, the program's entries in the words it gave for Spanish.
 
 use integration_tests::dashboard::{serve_dashboard, Session};
 use integration_tests::mail::{mails, smtp, Mail};
 use integration_tests::reports::{incident, staff};
+use std::collections::BTreeMap;
+
 use integration_tests::{eventually, TestBed};
-use outreach_domain::resources::{Resource, ResourceDirectory, ResourceKind};
+use outreach_auth::Role;
+use outreach_domain::resources::{Resource, ResourceDirectory, ResourceKind, ResourceWords};
 use outreach_events::CaseEvent;
 use outreach_intake::sample::Mode;
 use outreach_test_support::SmtpServer;
+use outreach_texts::Language;
 use peer_outreach::Service;
 use serde_json::{json, Value};
 
@@ -18,8 +23,14 @@ const SHEET_SUBJECT: &str = "Peer support: places to turn to";
 
 /// A test bed e-mailing through `server`, with an EAP beside the 988 Lifeline.
 async fn bed(server: &SmtpServer) -> TestBed {
+    bed_speaking(server, Language::En).await
+}
+
+/// As [`bed`], the program's default language `default`.
+async fn bed_speaking(server: &SmtpServer, default: Language) -> TestBed {
     let port = server.port;
     TestBed::with(|settings| {
+        settings.language.default = default;
         settings.notifications.smtp = Some(smtp(port));
         settings.notifications.publish_interval_ms = 100;
         settings.resources = ResourceDirectory {
@@ -31,6 +42,14 @@ async fn bed(server: &SmtpServer) -> TestBed {
                     url: Some("https://fsap.hospital.example".into()),
                     hours: Some("Mon-Fri 8:00-17:00".into()),
                     languages: vec!["en".into(), "es".into()],
+                    translations: BTreeMap::from([(
+                        "es".into(),
+                        ResourceWords {
+                            name: Some("Programa de Asistencia al Personal".into()),
+                            hours: Some("lunes a viernes, 8:00-17:00".into()),
+                            ..ResourceWords::default()
+                        },
+                    )]),
                 },
                 Resource::lifeline_988(),
             ],
@@ -42,9 +61,32 @@ async fn bed(server: &SmtpServer) -> TestBed {
 /// A case of member `D1`, assigned to `S1`, the member reached, then `step` recorded (`decline`,
 /// `resources`).
 async fn reached_case_then(bed: &TestBed, service: &Service, step: &str) -> String {
+    reached_case_of(bed, service, "D1", None, step).await
+}
+
+/// A case of member `member`, who states `language` once it is open (when given), assigned to
+/// `S1`, the member reached, then declining.
+async fn declined_case_of(
+    bed: &TestBed,
+    service: &Service,
+    member: &str,
+    language: Option<&str>,
+) -> String {
+    reached_case_of(bed, service, member, language, "decline").await
+}
+
+/// A case of member `member`, who states `language` once it is open (when given), assigned to
+/// `S1`, the member reached, then `step` recorded.
+async fn reached_case_of(
+    bed: &TestBed,
+    service: &Service,
+    member: &str,
+    language: Option<&str>,
+    step: &str,
+) -> String {
     bed.put_on_roster(service, "S1").await;
     bed.publish(
-        &incident("INC-SHEET", vec![staff("D1", "nurse")]),
+        &incident("INC-SHEET", vec![staff(member, "nurse")]),
         Mode::Structured,
     )
     .await;
@@ -52,6 +94,20 @@ async fn reached_case_then(bed: &TestBed, service: &Service, step: &str) -> Stri
         .wait_for_cases(service, "the case", |cases| cases.len() == 1)
         .await;
     let id = cases[0]["case_id"].as_str().unwrap().to_string();
+    if let Some(language) = language {
+        // As the member states it on their page or through the API, with their own token.
+        let response = reqwest::Client::new()
+            .put(format!(
+                "http://{}/v1/members/{member}/preferences",
+                service.addr
+            ))
+            .bearer_auth(bed.token(Role::CareTeamMember, Some(member)))
+            .json(&json!({"supporter_language": language}))
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(response.status().as_u16(), 200);
+    }
     for (what, body) in [
         ("assignment", json!({"supporter_id": "S1"})),
         (
@@ -296,4 +352,68 @@ async fn resources_given_by_the_supporter_send_the_sheet_too_recorded_after_deli
     assert!(given < sent_at, "{recorded:?}");
     assert_eq!(bed.events_of_type(CaseEvent::RESOURCE_SHEET_SENT).await, 1);
     service.stop().await;
+}
+
+/// The resource sheet e-mailed to `address`, as the mail server took it.
+async fn sheet_to(server: &SmtpServer, address: &str) -> Mail {
+    let sent = eventually(
+        "the resource sheet",
+        || async { mails(server) },
+        |m| m.iter().any(|m| m.to == address),
+    )
+    .await;
+    sent.into_iter().find(|m| m.to == address).unwrap()
+}
+
+/// The sheet is the catalogue's Spanish with the program's Spanish words for its entries (the
+/// EAP's name and hours, the 988 Lifeline's Spanish line), their numbers and links as
+/// configured where no Spanish was given.
+fn assert_in_spanish(sheet: &Mail) {
+    assert!(sheet.subject != SHEET_SUBJECT, "{}", sheet.subject);
+    for expected in [
+        "El programa de apoyo entre pares quiere que tenga esta lista",
+        "988 Línea de Prevención del Suicidio y Crisis (Línea de crisis)",
+        "Teléfono: 988 (llame y marque 2",
+        "Web: https://988lineadevida.org",
+        "Programa de Asistencia al Personal (Programa de asistencia al empleado (EAP))",
+        "Teléfono: +1 415 555 0199",
+        "Web: https://fsap.hospital.example",
+        "Horario: lunes a viernes, 8:00-17:00",
+        "Si está en crisis",
+    ] {
+        assert!(sheet.body.contains(expected), "{expected}: {}", sheet.body);
+    }
+    for english in [
+        "Faculty and Staff Assistance Program",
+        "988 Suicide & Crisis Lifeline",
+        "Phone:",
+        "places to turn to",
+    ] {
+        assert!(!sheet.raw.contains(english), "{english} in {}", sheet.raw);
+    }
+}
+
+/// Every e-mail a member receives is in their language: the resource sheet of a member who
+/// stated Spanish (the program's default English) is in Spanish.
+#[tokio::test]
+async fn a_member_who_reads_spanish_gets_the_sheet_in_spanish_with_the_programs_spanish_entries() {
+    let server = SmtpServer::start();
+    let bed = bed(&server).await;
+    let service = bed.start().await;
+    declined_case_of(&bed, &service, "D2", Some("es")).await;
+    let sheet = sheet_to(&server, "d2@example.org").await;
+    service.stop().await;
+    assert_in_spanish(&sheet);
+}
+
+/// A member who stated no language reads the program's configured default: Spanish here.
+#[tokio::test]
+async fn a_member_who_stated_no_language_gets_the_sheet_in_the_programs_default_language() {
+    let server = SmtpServer::start();
+    let bed = bed_speaking(&server, Language::Es).await;
+    let service = bed.start().await;
+    declined_case_of(&bed, &service, "D3", None).await;
+    let sheet = sheet_to(&server, "d3@example.org").await;
+    service.stop().await;
+    assert_in_spanish(&sheet);
 }

@@ -7,12 +7,20 @@
 //! reach it, links are http(s) URLs, every text is short and on one line, and the directory lists
 //! at least one crisis line. The resource sheet e-mailed to members lists [`ResourceDirectory::
 //! sheet_order`]; supporters see the tier 3 entries on their case page.
+//!
+//! An entry's words are the program's own, in the language it configured them in; it may add
+//! them in other languages ([`Resource::translations`]), so that the sheet a member reads in
+//! Spanish names the places to turn to in Spanish too ([`Resource::in_language`]).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 const MAX_ENTRIES: usize = 50;
 const MAX_TEXT: usize = 200;
 const MAX_LANGUAGES: usize = 20;
+/// A language code as the members' catalogues name them: `es`, `en`, `pt-BR`.
+const MAX_LANGUAGE_CODE: usize = 16;
 
 /// What kind of help an entry offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +78,25 @@ pub struct Resource {
     /// Languages it can be reached in, e.g. "en", "es".
     #[serde(default)]
     pub languages: Vec<String>,
+    /// The entry's words in other languages, by language code (`es`): what is given there
+    /// replaces the configured text for members who read that language; what is not is shown
+    /// as configured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<String, ResourceWords>,
+}
+
+/// An entry's words in one language: each one left out is the entry's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceWords {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub hours: Option<String>,
 }
 
 /// `[resources]`: the directory, in the order the sheet lists it.
@@ -97,6 +124,32 @@ impl Resource {
             url: Some("https://988lifeline.org".into()),
             hours: Some("24/7".into()),
             languages: vec!["en".into(), "es".into()],
+            translations: BTreeMap::from([(
+                "es".into(),
+                ResourceWords {
+                    name: Some("988 Línea de Prevención del Suicidio y Crisis".into()),
+                    phone: Some(
+                        "988 (llame y marque 2, o envíe AYUDA en un mensaje de texto)".into(),
+                    ),
+                    url: Some("https://988lineadevida.org".into()),
+                    hours: Some("24 horas, todos los días".into()),
+                },
+            )]),
+        }
+    }
+
+    /// The entry as a member reading `language` (a code, `es`) sees it: its translation's
+    /// words where given, else its own.
+    pub fn in_language(&self, language: &str) -> Resource {
+        let Some(words) = self.translations.get(language) else {
+            return self.clone();
+        };
+        Resource {
+            name: words.name.clone().unwrap_or_else(|| self.name.clone()),
+            phone: words.phone.clone().or_else(|| self.phone.clone()),
+            url: words.url.clone().or_else(|| self.url.clone()),
+            hours: words.hours.clone().or_else(|| self.hours.clone()),
+            ..self.clone()
         }
     }
 }
@@ -139,17 +192,39 @@ impl ResourceDirectory {
             {
                 return wrong("languages", "at most 20, each one short line");
             }
+            if entry.translations.len() > MAX_LANGUAGES {
+                return wrong("translations", "at most 20 languages");
+            }
+            for (code, words) in &entry.translations {
+                if !is_language_code(code) {
+                    return wrong("translations", "keys are language codes, such as es");
+                }
+                let texts = [
+                    ("translations.name", words.name.as_ref()),
+                    ("translations.phone", words.phone.as_ref()),
+                    ("translations.url", words.url.as_ref()),
+                    ("translations.hours", words.hours.as_ref()),
+                ];
+                for (field, text) in texts {
+                    match text {
+                        Some(text) if !one_short_line(text) => {
+                            return wrong(field, "must be one line of 1 to 200 characters")
+                        }
+                        _ => {}
+                    }
+                }
+                if !words.url.as_deref().is_none_or(is_web_link) {
+                    return wrong("translations.url", "must be an http(s) URL");
+                }
+            }
             if entry.phone.is_none() && entry.url.is_none() {
                 return wrong(
                     "phone",
                     "give a phone number or a url, so it can be reached",
                 );
             }
-            if let Some(link) = &entry.url {
-                match url::Url::parse(link) {
-                    Ok(parsed) if matches!(parsed.scheme(), "https" | "http") => {}
-                    _ => return wrong("url", "must be an http(s) URL"),
-                }
+            if !entry.url.as_deref().is_none_or(is_web_link) {
+                return wrong("url", "must be an http(s) URL");
             }
         }
         if !self
@@ -181,6 +256,17 @@ impl ResourceDirectory {
     }
 }
 
+fn is_web_link(link: &str) -> bool {
+    url::Url::parse(link).is_ok_and(|parsed| matches!(parsed.scheme(), "https" | "http"))
+}
+
+/// A BCP 47-looking code: letters, digits and hyphens, starting with a letter.
+fn is_language_code(code: &str) -> bool {
+    (2..=MAX_LANGUAGE_CODE).contains(&code.len())
+        && code.starts_with(|c: char| c.is_ascii_alphabetic())
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 fn one_short_line(text: &str) -> bool {
     let length = text.trim().chars().count();
     (1..=MAX_TEXT).contains(&length) && !text.chars().any(char::is_control)
@@ -198,6 +284,7 @@ mod tests {
             url: None,
             hours: Some("Mon-Fri 8:00-17:00".into()),
             languages: vec![],
+            translations: BTreeMap::new(),
         }
     }
 
@@ -253,6 +340,69 @@ mod tests {
         assert!(matches!(
             refused(two_lines),
             DirectoryError::Entry(1, "name", _)
+        ));
+    }
+
+    #[test]
+    fn an_entry_in_a_language_takes_its_translations_words_and_keeps_its_own_for_the_rest() {
+        let entry = Resource {
+            translations: BTreeMap::from([(
+                "es".into(),
+                ResourceWords {
+                    name: Some("Programa de Asistencia al Empleado".into()),
+                    hours: Some("lun-vie 8:00-17:00".into()),
+                    ..ResourceWords::default()
+                },
+            )]),
+            ..eap()
+        };
+        let spanish = entry.in_language("es");
+        assert_eq!(spanish.name, "Programa de Asistencia al Empleado");
+        assert_eq!(spanish.hours.as_deref(), Some("lun-vie 8:00-17:00"));
+        assert_eq!(spanish.phone, eap().phone);
+        assert_eq!(entry.in_language("en"), entry);
+        assert_eq!(entry.in_language("fr"), entry);
+        let lifeline = Resource::lifeline_988().in_language("es");
+        assert_eq!(
+            lifeline.name,
+            "988 Línea de Prevención del Suicidio y Crisis"
+        );
+    }
+
+    #[test]
+    fn translations_are_checked_as_the_entry_is() {
+        let refused = |code: &str, words: ResourceWords| {
+            ResourceDirectory {
+                entries: vec![
+                    Resource::lifeline_988(),
+                    Resource {
+                        translations: BTreeMap::from([(code.into(), words)]),
+                        ..eap()
+                    },
+                ],
+            }
+            .validate()
+            .unwrap_err()
+        };
+        let two_lines = ResourceWords {
+            name: Some("PAE\nBcc: someone@example.org".into()),
+            ..ResourceWords::default()
+        };
+        assert!(matches!(
+            refused("es", two_lines),
+            DirectoryError::Entry(1, "translations.name", _)
+        ));
+        let script = ResourceWords {
+            url: Some("javascript:alert(1)".into()),
+            ..ResourceWords::default()
+        };
+        assert!(matches!(
+            refused("es", script),
+            DirectoryError::Entry(1, "translations.url", _)
+        ));
+        assert!(matches!(
+            refused("<b>es</b>", ResourceWords::default()),
+            DirectoryError::Entry(1, "translations", _)
         ));
     }
 

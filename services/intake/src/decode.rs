@@ -396,8 +396,9 @@ mod tests {
             "06-incident-withdrawn-duplicate.json",
         ];
 
-        const FHIR_EXAMPLES: [&str; 5] = [
+        const FHIR_EXAMPLES: [&str; 6] = [
             "hl7-r4/AdverseEvent-example.json",
+            "hl7-r5/AdverseEvent-example.json",
             "r4-medication-error-contained.json",
             "r4-transaction.json",
             "r4b-subscription-notification.json",

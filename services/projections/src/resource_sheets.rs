@@ -61,11 +61,13 @@ impl ResourceSheets {
 }
 
 /// The sheet as plain text in `language`: every entry, the crisis lines first. It names no one
-/// and nothing of the case; entries' names, numbers and hours are the program's own.
+/// and nothing of the case; entries' names, numbers and hours are the program's own, in
+/// `language` where the program configured them in it.
 fn sheet(directory: &ResourceDirectory, language: Language) -> String {
     let mut sheet = language.text("email-resources-intro");
     sheet.push('\n');
     for entry in directory.sheet_order() {
+        let entry = &entry.in_language(language.code());
         sheet.push_str(&format!(
             "\n{} ({})\n",
             entry.name,
@@ -277,7 +279,8 @@ mod tests {
     }
 
     /// The sheet is in the language the member stated last, else the program's default, the
-    /// crisis line first in each; the entries' own names and numbers stay as configured.
+    /// crisis line first in each; each entry in the program's words for that language where it
+    /// configured some (the 988 Lifeline's Spanish name and line), else as configured.
     #[tokio::test]
     async fn the_sheet_is_in_the_members_stated_language() {
         use outreach_events::care_team_member::{MemberEvent, Preferences};
@@ -304,7 +307,7 @@ mod tests {
             (3, "PreferencesStated", stated("es-MX")),
         ] {
             db.append(
-                "CareTeamMember",
+                outreach_events::care_team_member::AGGREGATE_TYPE,
                 member,
                 sequence,
                 event_type,
@@ -350,7 +353,10 @@ mod tests {
             "{body}"
         );
         assert!(
-            body.contains("988 Suicide & Crisis Lifeline (Línea de crisis)\n  Teléfono: 988"),
+            body.contains(
+                "988 Línea de Prevención del Suicidio y Crisis (Línea de crisis)\n  \
+                 Teléfono: 988 (llame y marque 2"
+            ),
             "{body}"
         );
         assert!(body.contains("Si está en crisis"), "{body}");

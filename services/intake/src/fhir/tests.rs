@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use outreach_domain::{HarmLevel, InvolvedMember, ReportCommand, TriggerPolicy};
-use outreach_events::{Discipline, Involvement};
+use outreach_events::{Discipline, Involvement, Seniority};
 use serde_json::{json, Value};
 
 use super::{CampusRule, CodeRule, FhirMapping};
@@ -190,6 +190,64 @@ fn the_specifications_r4_example_with_its_practitioner_opens_a_case_for_the_reco
 }
 
 #[test]
+fn the_specifications_r4b_example_told_by_its_content_type_names_no_staff_either() {
+    let example = fhir_example("hl7-r4b/AdverseEvent-example.json");
+    let record = binary(&example, "application/fhir+json; fhirVersion=4.3");
+    assert_eq!(
+        decoded(&record, &hospital()),
+        Err(Rejection::NoStaffIdentifier)
+    );
+}
+
+#[test]
+fn the_specifications_r5_example_names_no_staff_and_is_refused_with_its_reason() {
+    let example = fhir_example("hl7-r5/AdverseEvent-example.json");
+    for record in [bare(&example), structured(&example)] {
+        assert_eq!(
+            decoded(&record, &hospital()),
+            Err(Rejection::NoStaffIdentifier)
+        );
+    }
+}
+
+#[test]
+fn the_specifications_r5_example_with_its_practitioner_opens_a_case_for_the_recorder() {
+    // R5's example names its recorder Practitioner/example, as R4's does; the R5 examples'
+    // Practitioner carries him, without any telecom.
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "collection",
+        "entry": [
+            {"fullUrl": "http://acme.org/fhir/AdverseEvent/example", "resource": fhir_example("hl7-r5/AdverseEvent-example.json")},
+            {"fullUrl": "http://acme.org/fhir/Practitioner/example", "resource": fhir_example("hl7-r5/Practitioner-example.json")}
+        ]
+    });
+    let mut policies = hospital();
+    policies.fhir.staff_identifier_system = "http://www.acme.org/practitioners".into();
+    let decoded = decode(&bare(&bundle), &policies, 1 << 20, now()).unwrap();
+    assert_eq!(
+        decoded.event_type, "hl7.fhir.r5.AdverseEvent",
+        "told by its shape"
+    );
+    let report = recorded(decoded.command);
+    assert_eq!(report.report_id, "example");
+    assert_eq!(who(&report.members), [("23", Involvement::Reporter)]);
+    let contact = &report.members[0].contact;
+    assert_eq!(
+        (contact.given_name.as_str(), contact.family_name.as_str()),
+        ("Adam", "Careful")
+    );
+    assert_eq!(contact.email, None);
+
+    // Read as R5, it is checked against R5's schema: R4's `contributor` is not R5.
+    let mut r4_element = fhir_example("hl7-r5/AdverseEvent-example.json");
+    r4_element["contributor"] = json!([{"reference": "Practitioner/example"}]);
+    assert!(matches!(
+        decode(&bare(&r4_element), &policies, 1 << 20, now()),
+        Err(Rejection::SchemaViolation(_))
+    ));
+}
+
+#[test]
 fn an_r4_medication_error_names_its_contributors_and_recorder_once_each() {
     let event = fhir_example("r4-medication-error-contained.json");
     let report = recorded(decoded(&structured(&event), &hospital()).unwrap());
@@ -296,6 +354,125 @@ fn a_subscription_notification_is_read_as_r4b() {
         ]
     );
     assert_eq!(report.campus, "Mount Zion");
+}
+
+#[test]
+fn a_message_bundle_is_read_past_its_header() {
+    let message = json!({
+        "resourceType": "Bundle", "type": "message", "timestamp": "2026-11-03T09:12:00Z",
+        "entry": [
+            {"fullUrl": "urn:uuid:2f0c7a52-7d0e-4c55-9a37-59e4f1d0a001", "resource": {
+                "resourceType": "MessageHeader",
+                "eventCoding": {"system": "http://hospital.example/fhir/events", "code": "adverse-event-reported"},
+                "source": {"endpoint": "https://ehr.hospital.example/fhir"},
+                "focus": [{"reference": "urn:uuid:2f0c7a52-7d0e-4c55-9a37-59e4f1d0a002"}]
+            }},
+            {"fullUrl": "urn:uuid:2f0c7a52-7d0e-4c55-9a37-59e4f1d0a002",
+             "resource": fhir_example("r4-medication-error-contained.json")}
+        ]
+    });
+    let decoded = decode(&structured(&message), &hospital(), 1 << 20, now()).unwrap();
+    assert_eq!(decoded.event_type, "hl7.fhir.r4.AdverseEvent");
+    let report = recorded(decoded.command);
+    assert_eq!(report.report_id, "med-error-2026-0412");
+    assert_eq!(
+        who(&report.members),
+        [
+            ("E10077", Involvement::Primary),
+            ("E30412", Involvement::Primary)
+        ]
+    );
+}
+
+/// Which FHIR a message is: the content type's `fhirVersion` says, else a versioned HL7 core
+/// profile, else the shape; the version chosen decides which of HL7's schemas checks it.
+#[test]
+fn the_version_is_told_by_the_content_type_else_a_core_profile_else_the_shape() {
+    let policies = hospital();
+    let event_type =
+        |record: &InboundRecord| decode(record, &policies, 1 << 20, now()).map(|d| d.event_type);
+    let r4 = fhir_example("r4-medication-error-contained.json");
+    assert_eq!(
+        event_type(&bare(&r4)),
+        Ok("hl7.fhir.r4.AdverseEvent"),
+        "by shape"
+    );
+    assert_eq!(
+        event_type(&binary(&r4, "application/fhir+json; fhirVersion=4.3")),
+        Ok("hl7.fhir.r4b.AdverseEvent"),
+        "by the content type"
+    );
+    let mut profiled_r5 = fhir_example("r5-fall-collection.json");
+    profiled_r5["entry"][0]["resource"]["meta"]["profile"] =
+        json!(["http://hl7.org/fhir/StructureDefinition/AdverseEvent|5.0.0"]);
+    assert_eq!(
+        event_type(&bare(&profiled_r5)),
+        Ok("hl7.fhir.r5.AdverseEvent")
+    );
+    // An R4-shaped event that a core profile (or the content type) calls R5 is checked as R5,
+    // and R4's `contributor` is not R5's: told by the profile, not the shape.
+    let mut r4_called_r5 = r4.clone();
+    r4_called_r5["meta"]["profile"] =
+        json!(["http://hl7.org/fhir/StructureDefinition/AdverseEvent|5.0.0"]);
+    assert!(matches!(
+        event_type(&bare(&r4_called_r5)),
+        Err(Rejection::SchemaViolation(_))
+    ));
+    assert!(matches!(
+        event_type(&binary(&r4, "application/fhir+json; fhirVersion=5.0")),
+        Err(Rejection::SchemaViolation(_))
+    ));
+    // The content type's word beats the profile's.
+    assert_eq!(
+        event_type(&binary(
+            &r4_called_r5,
+            "application/fhir+json; fhirVersion=4.0"
+        )),
+        Ok("hl7.fhir.r4.AdverseEvent")
+    );
+}
+
+/// The code map sets discipline and seniority from a role's codes or a practitioner's
+/// qualifications, and the department from a role's specialty; what no rule (or word) sets takes
+/// the configured defaults.
+#[test]
+fn the_code_map_sets_discipline_department_and_seniority_and_the_defaults_fill_the_rest() {
+    let event = fhir_example("r4-medication-error-contained.json");
+    let mut policies = hospital();
+    policies.fhir.codes = vec![
+        CodeRule {
+            system: "http://terminology.hl7.org/CodeSystem/v2-0360".into(),
+            code: "RN".into(),
+            discipline: Some(Discipline::Nurse),
+            department: None,
+            seniority: Some(Seniority::Senior),
+        },
+        CodeRule {
+            system: "http://snomed.info/sct".into(),
+            code: "408478003".into(),
+            discipline: None,
+            department: Some("Adult ICU".into()),
+            seniority: None,
+        },
+    ];
+    policies.fhir.default_discipline = Discipline::Pharmacist;
+    policies.fhir.default_department = "Not given".into();
+    let report = recorded(decoded(&bare(&event), &policies).unwrap());
+    let (physician, nurse) = (&report.members[0].profile, &report.members[1].profile);
+    assert_eq!(
+        (
+            physician.discipline,
+            physician.department.as_str(),
+            physician.seniority
+        ),
+        (Discipline::Pharmacist, "Adult ICU", None),
+        "no rule for the role's code: the default discipline; the specialty's rule"
+    );
+    assert_eq!(
+        (nurse.discipline, nurse.department.as_str(), nurse.seniority),
+        (Discipline::Nurse, "Not given", Some(Seniority::Senior)),
+        "by the qualification; no role, no specialty: the default department"
+    );
 }
 
 #[test]
