@@ -1130,5 +1130,4 @@ async fn write_caseloads(
 }
 
 #[cfg(test)]
-#[path = "matching_tests.rs"]
 mod tests;
