@@ -1,5 +1,6 @@
 use chrono::DateTime;
-use outreach_events::ReportMember;
+use outreach_events::supporter::{SupporterContact, SupporterProfile};
+use outreach_events::{ReportMember, ReportRef};
 
 use super::*;
 
