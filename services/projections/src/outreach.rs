@@ -14,57 +14,10 @@ use outreach_events::{CaseEvent, CaseOpened};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::case_row::{CaseRow, CaseStatus, Decision, SuggestedContact};
 use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 
 pub struct OutreachProjection;
-
-/// One row of `outreach_cases`.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub(crate) struct CaseRow {
-    pub case_id: Uuid,
-    pub report_source: String,
-    pub report_id: String,
-    pub trigger_kind: String,
-    pub campus: String,
-    pub unit: String,
-    pub status: String,
-    pub opened_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub close_reason: Option<String>,
-    pub staff_id: String,
-    pub role: String,
-    pub discipline: String,
-    pub department: String,
-    pub seniority: Option<String>,
-    pub involvement: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub mobile: Option<String>,
-    pub preferred_channel: Option<String>,
-    pub version: i64,
-    pub supporter_id: Option<String>,
-    pub first_contact_due: Option<DateTime<Utc>>,
-    pub first_contacted_at: Option<DateTime<Utc>>,
-    pub reached_at: Option<DateTime<Utc>>,
-    pub decision: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub contact_attempts: i32,
-    pub encounters: i32,
-    pub resources_sent: i32,
-    pub referrals: i32,
-    pub escalations: i32,
-    pub deadline_passed_at: Option<DateTime<Utc>>,
-    pub linked_triggers: i32,
-    /// The member's contact details are a referrer's suggestion waiting for the program's staff.
-    pub contact_to_confirm: bool,
-    /// That suggestion (`email`, `phone`, `mobile`, `preferred_channel`), shown to the staff
-    /// to confirm; never in `email`, `phone` or `mobile`, which hold only details to reach the
-    /// member at.
-    pub suggested_contact: Option<serde_json::Value>,
-    pub urgent: bool,
-}
 
 /// What the outreach read model reads of one event.
 // A case event carries the whole opening; boxing it would only add noise to every match.
@@ -142,11 +95,11 @@ fn status_changes(
 ) -> BTreeMap<String, i64> {
     let mut changes = BTreeMap::new();
     for (case_id, case) in after {
-        let was = before.get(case_id).map(|case| case.status.as_str());
-        if was != Some(case.status.as_str()) {
-            *changes.entry(case.status.clone()).or_insert(0) += 1;
+        let was = before.get(case_id).map(|case| case.status);
+        if was != Some(case.status) {
+            *changes.entry(case.status.as_str().to_owned()).or_insert(0) += 1;
             if let Some(was) = was {
-                *changes.entry(was.to_string()).or_insert(0) -= 1;
+                *changes.entry(was.as_str().to_owned()).or_insert(0) -= 1;
             }
         }
     }
@@ -270,7 +223,7 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
         trigger_kind: facts.trigger.as_str().into(),
         campus: facts.campus.clone(),
         unit: facts.unit.clone(),
-        status: "open".into(),
+        status: CaseStatus::Open,
         opened_at: facts.opened_at,
         closed_at: None,
         close_reason: None,
@@ -316,19 +269,19 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
 
 /// What a later event of the case changes.
 fn follow(case: &mut CaseRow, event: CaseEvent) {
-    let status = |case: &mut CaseRow, status: &str| case.status = status.into();
+    let status = |case: &mut CaseRow, status: CaseStatus| case.status = status;
     match event {
         // A second opening of the same case cannot be stored (the aggregate opens once).
         CaseEvent::CaseOpened(_) => {}
         CaseEvent::CaseCancelled(e) => {
-            status(case, "cancelled");
+            status(case, CaseStatus::Cancelled);
             case.closed_at = Some(e.cancelled_at);
             case.close_reason = Some(e.reason.as_str().into());
         }
         CaseEvent::SupporterAssigned(e) => {
             case.supporter_id = Some(e.supporter_id);
-            if case.status == "open" {
-                status(case, "assigned");
+            if case.status == CaseStatus::Open {
+                status(case, CaseStatus::Assigned);
             }
         }
         CaseEvent::ContactAttempted(e) => {
@@ -336,20 +289,20 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
             case.first_contacted_at.get_or_insert(e.attempted_at);
             if e.outcome == ContactOutcome::Reached {
                 case.reached_at.get_or_insert(e.attempted_at);
-                if matches!(case.status.as_str(), "open" | "assigned") {
-                    status(case, "reached");
+                if matches!(case.status, CaseStatus::Open | CaseStatus::Assigned) {
+                    status(case, CaseStatus::Reached);
                 }
             }
         }
         CaseEvent::SupportDeclined(e) => {
-            case.decision = Some("declined".into());
+            case.decision = Some(Decision::Declined);
             case.decided_at = Some(e.declined_at);
-            status(case, "declined");
+            status(case, CaseStatus::Declined);
         }
         CaseEvent::SupportAccepted(e) => {
-            case.decision = Some("accepted".into());
+            case.decision = Some(Decision::Accepted);
             case.decided_at = Some(e.accepted_at);
-            status(case, "accepted");
+            status(case, CaseStatus::Accepted);
         }
         CaseEvent::EncounterRecorded(_) => case.encounters += 1,
         CaseEvent::ResourcesSent(_) => case.resources_sent += 1,
@@ -358,7 +311,7 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
         CaseEvent::ReferredToProfessionalHelp(_) => case.referrals += 1,
         CaseEvent::EscalationRecorded(_) => case.escalations += 1,
         CaseEvent::CaseClosed(e) => {
-            status(case, "closed");
+            status(case, CaseStatus::Closed);
             case.closed_at = Some(e.closed_at);
             case.close_reason = Some(code_name(&e.reason));
         }
@@ -374,29 +327,29 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
         CaseEvent::CaseReopened(_) => {
             case.closed_at = None;
             case.close_reason = None;
-            if case.decision.as_deref() == Some("declined") {
+            if case.decision == Some(Decision::Declined) {
                 case.decision = None;
                 case.decided_at = None;
             }
-            let stood = if case.decision.as_deref() == Some("accepted") {
-                "accepted"
+            let stood = if case.decision == Some(Decision::Accepted) {
+                CaseStatus::Accepted
             } else if case.reached_at.is_some() {
-                "reached"
+                CaseStatus::Reached
             } else if case.supporter_id.is_some() {
-                "assigned"
+                CaseStatus::Assigned
             } else {
-                "open"
+                CaseStatus::Open
             };
             status(case, stood);
         }
         CaseEvent::ContactToConfirm(held) => {
             case.contact_to_confirm = true;
             case.suggested_contact = held.personal.map(|p| {
-                serde_json::json!({
-                    "email": p.email,
-                    "phone": p.phone,
-                    "mobile": p.mobile,
-                    "preferred_channel": p.preferred_channel.map(|c| c.as_str()),
+                sqlx::types::Json(SuggestedContact {
+                    email: p.email,
+                    phone: p.phone,
+                    mobile: p.mobile,
+                    preferred_channel: p.preferred_channel.map(|c| c.as_str().into()),
                 })
             });
         }
@@ -505,7 +458,7 @@ async fn write(
     .bind(text(|c| &c.trigger_kind))
     .bind(text(|c| &c.campus))
     .bind(text(|c| &c.unit))
-    .bind(text(|c| &c.status))
+    .bind(text(|c| c.status.as_str()))
     .bind(column(cases, |c| c.opened_at))
     .bind(time(|c| c.closed_at))
     .bind(maybe(|c| c.close_reason.as_deref()))
@@ -526,7 +479,7 @@ async fn write(
     .bind(time(|c| c.first_contact_due))
     .bind(time(|c| c.first_contacted_at))
     .bind(time(|c| c.reached_at))
-    .bind(maybe(|c| c.decision.as_deref()))
+    .bind(maybe(|c| c.decision.map(Decision::as_str)))
     .bind(time(|c| c.decided_at))
     .bind(count(|c| c.contact_attempts))
     .bind(count(|c| c.encounters))
