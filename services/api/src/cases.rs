@@ -19,6 +19,7 @@ use crate::access_audit::{self, Read};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Path, Query};
 use crate::ApiState;
+use outreach_projections::{CaseRow, SuggestedContact};
 
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -26,30 +27,8 @@ pub(crate) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(get_case))
 }
 
-/// Where a case stands: `open` until a supporter is `assigned`, then the member is `reached`
-/// and `accepted` or `declined` support; `closed` when outreach ended, `cancelled` when the
-/// report no longer calls for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum CaseStatus {
-    Open,
-    Assigned,
-    Reached,
-    Accepted,
-    Declined,
-    Closed,
-    Cancelled,
-}
-
-/// The member's decision on the support offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum Decision {
-    Accepted,
-    Declined,
-}
+// The read model's codes, with their schemas: declared once, by the projection that writes them.
+pub use outreach_projections::{CaseStatus, Decision};
 
 /// One care team member's outreach after one trigger.
 // Here and below, `required = true` on an `Option` tells clients the field is always present,
@@ -279,22 +258,6 @@ impl TryFrom<String> for Cursor {
     }
 }
 
-/// The columns of a [`CaseRow`], `overdue` computed from the clock of the database. A macro so
-/// that the queries stay `&'static str`.
-macro_rules! case_columns {
-    () => {
-        r#"
-        case_id, version, status, trigger_kind, report_source, report_id, campus, unit,
-        opened_at, closed_at, close_reason,
-        staff_id, role, discipline, department, seniority, involvement,
-        given_name, family_name, email, phone, mobile, preferred_channel,
-        supporter_id, first_contact_due, first_contacted_at, reached_at, decision, decided_at,
-        contact_attempts, encounters, resources_sent, referrals, escalations,
-        linked_triggers, contact_to_confirm, suggested_contact, urgent,
-        "#
-    };
-}
-
 /// Whether first contact is overdue. Mirrors the partial index
 /// `outreach_cases_awaiting_first_contact`; a null deadline is never overdue.
 macro_rules! overdue {
@@ -304,51 +267,14 @@ macro_rules! overdue {
     };
 }
 
-/// A row of `outreach_cases`, with `overdue` computed: what the JSON [`Case`] and the
+/// A case of the read model as it is shown: its row, and whether first contact is overdue
+/// (computed from the clock of the database when read). What the JSON [`Case`] and the
 /// dashboard's pages are both made from.
 #[derive(sqlx::FromRow)]
-pub(crate) struct CaseRow {
-    pub(crate) case_id: Uuid,
-    pub(crate) version: i64,
-    pub(crate) status: CaseStatus,
-    pub(crate) trigger_kind: String,
-    pub(crate) report_source: String,
-    pub(crate) report_id: String,
-    pub(crate) campus: String,
-    pub(crate) unit: String,
-    pub(crate) opened_at: DateTime<Utc>,
-    pub(crate) closed_at: Option<DateTime<Utc>>,
-    pub(crate) close_reason: Option<String>,
-    pub(crate) staff_id: String,
-    pub(crate) role: String,
-    pub(crate) discipline: String,
-    pub(crate) department: String,
-    pub(crate) seniority: Option<String>,
-    pub(crate) involvement: String,
-    pub(crate) given_name: Option<String>,
-    pub(crate) family_name: Option<String>,
-    pub(crate) email: Option<String>,
-    pub(crate) phone: Option<String>,
-    pub(crate) mobile: Option<String>,
-    pub(crate) preferred_channel: Option<String>,
-    pub(crate) supporter_id: Option<String>,
-    pub(crate) first_contact_due: Option<DateTime<Utc>>,
+pub(crate) struct ShownCase {
+    #[sqlx(flatten)]
+    pub(crate) row: CaseRow,
     pub(crate) overdue: bool,
-    pub(crate) first_contacted_at: Option<DateTime<Utc>>,
-    pub(crate) reached_at: Option<DateTime<Utc>>,
-    pub(crate) decision: Option<Decision>,
-    pub(crate) decided_at: Option<DateTime<Utc>>,
-    pub(crate) contact_attempts: i32,
-    pub(crate) encounters: i32,
-    pub(crate) resources_sent: i32,
-    pub(crate) referrals: i32,
-    pub(crate) escalations: i32,
-    /// How many later triggers joined the case (the dashboard's counts).
-    pub(crate) linked_triggers: i32,
-    pub(crate) contact_to_confirm: bool,
-    pub(crate) suggested_contact: Option<sqlx::types::Json<Contact>>,
-    /// Opened urgent, or made urgent by a report that joined it.
-    pub(crate) urgent: bool,
 }
 
 /// Counts and versions are never negative; the columns are signed only because PostgreSQL's are.
@@ -356,8 +282,19 @@ pub(crate) fn unsigned<T: TryFrom<i64> + Default>(value: impl Into<i64>) -> T {
     T::try_from(value.into()).unwrap_or_default()
 }
 
-impl From<CaseRow> for Case {
-    fn from(row: CaseRow) -> Self {
+impl From<SuggestedContact> for Contact {
+    fn from(held: SuggestedContact) -> Self {
+        Contact {
+            email: held.email,
+            phone: held.phone,
+            mobile: held.mobile,
+            preferred_channel: held.preferred_channel,
+        }
+    }
+}
+
+impl From<ShownCase> for Case {
+    fn from(ShownCase { row, overdue }: ShownCase) -> Self {
         Case {
             case_id: row.case_id,
             version: unsigned(row.version),
@@ -374,7 +311,7 @@ impl From<CaseRow> for Case {
             close_reason: row.close_reason,
             supporter_id: row.supporter_id,
             first_contact_due: row.first_contact_due,
-            overdue: row.overdue,
+            overdue,
             urgent: row.urgent,
             first_contacted_at: row.first_contacted_at,
             reached_at: row.reached_at,
@@ -404,7 +341,7 @@ impl From<CaseRow> for Case {
                 },
             },
             contact_to_confirm: row.contact_to_confirm,
-            suggested_contact: row.suggested_contact.map(|held| held.0),
+            suggested_contact: row.suggested_contact.map(|held| held.0.into()),
         }
     }
 }
@@ -435,7 +372,7 @@ pub(crate) async fn list_cases(
         limit: query.limit,
     };
     let (rows, next) = find_cases(&state.pool, &filter).await?;
-    let shown: Vec<Uuid> = rows.iter().map(|row| row.case_id).collect();
+    let shown: Vec<Uuid> = rows.iter().map(|shown| shown.row.case_id).collect();
     access_audit::record(&state.pool, &caller, "GET /v1/cases", Read::Cases(&shown)).await?;
     Ok(Json(CaseList {
         cases: rows.into_iter().map(Case::from).collect(),
@@ -460,12 +397,11 @@ pub(crate) struct CaseFilter {
 pub(crate) async fn find_cases(
     pool: &sqlx::PgPool,
     filter: &CaseFilter,
-) -> Result<(Vec<CaseRow>, Option<Cursor>), ApiError> {
+) -> Result<(Vec<ShownCase>, Option<Cursor>), ApiError> {
     let limit = filter.limit.0;
     // One row more than the page tells whether another page follows without a count.
-    let mut rows = sqlx::query_as::<_, CaseRow>(concat!(
-        "SELECT ",
-        case_columns!(),
+    let mut rows = sqlx::query_as::<_, ShownCase>(concat!(
+        "SELECT *, ",
         overdue!(),
         r#" AS overdue
         FROM outreach_cases
@@ -493,8 +429,8 @@ pub(crate) async fn find_cases(
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|last| Cursor {
-            opened_at: last.opened_at,
-            case_id: last.case_id,
+            opened_at: last.row.opened_at,
+            case_id: last.row.case_id,
         })
     } else {
         None
@@ -506,10 +442,9 @@ pub(crate) async fn find_cases(
 pub(crate) async fn find_case(
     pool: &sqlx::PgPool,
     case_id: Uuid,
-) -> Result<Option<CaseRow>, ApiError> {
-    Ok(sqlx::query_as::<_, CaseRow>(concat!(
-        "SELECT ",
-        case_columns!(),
+) -> Result<Option<ShownCase>, ApiError> {
+    Ok(sqlx::query_as::<_, ShownCase>(concat!(
+        "SELECT *, ",
         overdue!(),
         r#" AS overdue
         FROM outreach_cases

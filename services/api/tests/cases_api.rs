@@ -6,7 +6,11 @@ use std::collections::HashSet;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{CaseFixture, TestApp};
+use common::{CaseStory, TestApp};
+use outreach_domain::CaseCommand;
+use outreach_events::lifecycle::{
+    ContactOutcome, DurationBand, EncounterFormat, Modality, ProfessionalHelp,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -28,16 +32,14 @@ fn ids(page: &Value) -> Vec<String> {
 async fn the_case_list_shows_the_newest_cases_first_and_pages_through_all_of_them_without_repeats()
 {
     let app = TestApp::spawn().await;
-    let mut cases: Vec<CaseFixture> = (0..7)
-        .map(|hour| CaseFixture::open_at(monday_morning() + Duration::hours(hour)))
+    let mut cases: Vec<CaseStory> = (0..7)
+        .map(|hour| CaseStory::open_at(monday_morning() + Duration::hours(hour)))
         .collect();
     // A mass-casualty incident opens several cases in the same microsecond: the case id
     // breaks the tie, and a page boundary falling between them must lose none.
-    cases.push(CaseFixture::open_at(monday_morning() + Duration::hours(3)));
-    cases.push(CaseFixture::open_at(monday_morning() + Duration::hours(3)));
-    for case in &cases {
-        case.insert(&app.pool).await;
-    }
+    cases.push(CaseStory::open_at(monday_morning() + Duration::hours(3)));
+    cases.push(CaseStory::open_at(monday_morning() + Duration::hours(3)));
+    app.tell(&cases.iter().collect::<Vec<_>>()).await;
     cases.sort_by_key(|c| std::cmp::Reverse((c.opened_at, c.case_id)));
     let expected: Vec<String> = cases.iter().map(|c| c.case_id.to_string()).collect();
 
@@ -65,11 +67,10 @@ async fn the_case_list_shows_the_newest_cases_first_and_pages_through_all_of_the
 #[tokio::test]
 async fn the_case_list_pages_by_fifty_unless_asked_otherwise() {
     let app = TestApp::spawn().await;
-    for minute in 0..51 {
-        CaseFixture::open_at(monday_morning() + Duration::minutes(minute))
-            .insert(&app.pool)
-            .await;
-    }
+    let cases: Vec<CaseStory> = (0..51)
+        .map(|minute| CaseStory::open_at(monday_morning() + Duration::minutes(minute)))
+        .collect();
+    app.tell(&cases.iter().collect::<Vec<_>>()).await;
 
     let first = app.get("/v1/cases").await;
 
@@ -85,19 +86,18 @@ async fn the_case_list_pages_by_fifty_unless_asked_otherwise() {
 async fn filtering_by_campus_and_status() {
     let app = TestApp::spawn().await;
     let t = monday_morning();
-    let north_open = CaseFixture::open_at(t);
-    let north_open_later = CaseFixture::open_at(t + Duration::hours(1));
+    let north_open = CaseStory::open_at(t);
+    let north_open_later = CaseStory::open_at(t + Duration::hours(1));
     let north_cancelled =
-        CaseFixture::open_at(t + Duration::hours(2)).cancelled(t + Duration::hours(5), "opted_out");
-    let south_open = CaseFixture::open_at(t + Duration::hours(3)).campus("South");
-    for case in [
+        CaseStory::open_at(t + Duration::hours(2)).cancelled(t + Duration::hours(5));
+    let south_open = CaseStory::open_at(t + Duration::hours(3)).campus("South");
+    app.tell(&[
         &north_open,
         &north_open_later,
         &north_cancelled,
         &south_open,
-    ] {
-        case.insert(&app.pool).await;
-    }
+    ])
+    .await;
 
     let north_and_open = app.get("/v1/cases?campus=North&status=open").await;
     let cancelled = app.get("/v1/cases?status=cancelled").await;
@@ -123,10 +123,9 @@ async fn a_filtered_list_pages_within_its_filter() {
     let t = monday_morning();
     let mut south = Vec::new();
     for hour in 0..6 {
-        let north = CaseFixture::open_at(t + Duration::hours(hour));
-        north.insert(&app.pool).await;
-        let case = CaseFixture::open_at(t + Duration::hours(hour)).campus("South");
-        case.insert(&app.pool).await;
+        let north = CaseStory::open_at(t + Duration::hours(hour));
+        let case = CaseStory::open_at(t + Duration::hours(hour)).campus("South");
+        app.tell(&[&north, &case]).await;
         south.push(case);
     }
 
@@ -146,11 +145,11 @@ async fn a_filtered_list_pages_within_its_filter() {
 
 #[tokio::test]
 async fn a_case_shows_the_member_and_how_to_reach_them() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_for_stories().await;
     let opened = monday_morning();
     let closed = opened + Duration::hours(30);
-    let case = CaseFixture::open_at(opened).cancelled(closed, "declined");
-    case.insert(&app.pool).await;
+    let case = CaseStory::open_at(opened).cancelled(closed);
+    app.tell(&[&case]).await;
 
     let response = app.get(&format!("/v1/cases/{}", case.case_id)).await;
 
@@ -163,17 +162,17 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
         response.body,
         json!({
             "case_id": case.case_id,
-            "version": 1,
+            "version": 2,
             "status": "cancelled",
             "trigger": "incident",
-            "report": {"source": "datix", "report_id": case.report_id},
+            "report": {"source": "/datix/north", "report_id": case.report_id},
             "campus": "North",
             "unit": "ICU 4",
             "opened_at": "2026-11-23T08:30:00.123456Z",
             "closed_at": "2026-11-24T14:30:00.123456Z",
-            "close_reason": "declined",
+            "close_reason": "report_withdrawn",
             "supporter_id": null,
-            "first_contact_due": null,
+            "first_contact_due": "2026-11-25T08:30:00.123456Z",
             "overdue": false,
             "urgent": false,
             "first_contacted_at": null,
@@ -187,9 +186,9 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
             "escalations": 0,
             "member": {
                 "staff_id": "S-1001",
-                "role": "registered nurse",
+                "role": "Registered nurse",
                 "discipline": "nurse",
-                "department": "critical care",
+                "department": "Critical care",
                 "seniority": "senior",
                 "involvement": "primary",
                 "name": {"given": "Ana", "family": "Silva"},
@@ -197,7 +196,7 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
                     "email": "ana.silva@hospital.example",
                     "phone": null,
                     "mobile": "+1 555 0100",
-                    "preferred_channel": "text"
+                    "preferred_channel": "email"
                 }
             },
             "contact_to_confirm": false,
@@ -208,31 +207,37 @@ async fn a_case_shows_the_member_and_how_to_reach_them() {
 
 #[tokio::test]
 async fn a_case_shows_where_it_stands_in_its_lifecycle_and_its_version_as_etag() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_for_stories().await;
     let opened = monday_morning();
-    let mut case = CaseFixture::open_at(opened)
-        .due(opened + Duration::hours(48))
-        .assigned("E20001")
-        .contacted(opened + Duration::hours(2))
-        .urgent();
-    case.status = "accepted".into();
-    case.reached_at = Some(opened + Duration::hours(3));
-    case.decision = Some("accepted".into());
-    case.decided_at = Some(opened + Duration::hours(3));
-    case.contact_attempts = 2;
-    case.encounters = 1;
-    case.resources_sent = 1;
-    case.referrals = 1;
-    case.escalations = 0;
-    case.version = 9;
-    case.insert(&app.pool).await;
+    let reached = opened + Duration::hours(3);
+    let case = CaseStory::open_at(opened)
+        .urgent()
+        .assigned("E20001", opened + Duration::hours(1))
+        .contacted(opened + Duration::hours(2), ContactOutcome::NoAnswer)
+        .contacted(reached, ContactOutcome::Reached)
+        .then(CaseCommand::RecordAcceptance { at: reached })
+        .then(CaseCommand::RecordEncounter {
+            held_on: reached.date_naive(),
+            modality: Modality::Phone,
+            format: EncounterFormat::Individual,
+            duration: DurationBand::FifteenToThirtyMinutes,
+            at: reached,
+        })
+        .then(CaseCommand::RecordResourcesSent { at: reached })
+        .then(CaseCommand::ReferToProfessionalHelp {
+            service: ProfessionalHelp::EmployeeAssistance,
+            at: reached,
+        });
+    app.tell(&[&case]).await;
 
     let response = app.get(&format!("/v1/cases/{}", case.case_id)).await;
 
+    // Eight events: the opening, the assignment, two attempts, the acceptance, the encounter,
+    // the resources and the referral.
     assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.headers.get("etag").unwrap(), "\"9\"");
+    assert_eq!(response.headers.get("etag").unwrap(), "\"8\"");
     let body = &response.body;
-    assert_eq!(body["version"], 9);
+    assert_eq!(body["version"], 8);
     assert_eq!(body["status"], "accepted");
     for (field, value) in [
         ("supporter_id", json!("E20001")),
@@ -258,42 +263,41 @@ async fn a_case_shows_where_it_stands_in_its_lifecycle_and_its_version_as_etag()
 
 #[tokio::test]
 async fn a_case_whose_first_contact_is_past_due_is_overdue_until_contact_is_attempted() {
-    let app = TestApp::spawn().await;
+    // First contact is due 48 hours after the opening.
+    let app = TestApp::spawn_for_stories().await;
     let now = Utc::now();
     let opened = now - Duration::days(3);
     // Due yesterday, nobody tried: overdue, whether or not a supporter is assigned.
-    let late_open = CaseFixture::open_at(opened).due(now - Duration::days(1));
-    let late_assigned = CaseFixture::open_at(opened + Duration::minutes(1))
-        .due(now - Duration::days(1))
-        .assigned("E20001");
+    let late_open = CaseStory::open_at(opened);
+    let late_assigned = CaseStory::open_at(opened + Duration::minutes(1))
+        .assigned("E20001", opened + Duration::hours(1));
     // Due yesterday, but contact was attempted (late or not): no longer overdue.
-    let contacted = CaseFixture::open_at(opened + Duration::minutes(2))
-        .due(now - Duration::days(1))
-        .assigned("E20001")
-        .contacted(now - Duration::hours(2));
+    let contacted = CaseStory::open_at(opened + Duration::minutes(2))
+        .assigned("E20001", opened + Duration::hours(1))
+        .contacted(now - Duration::hours(2), ContactOutcome::NoAnswer);
     // Due tomorrow: not yet.
-    let not_yet = CaseFixture::open_at(opened + Duration::minutes(3)).due(now + Duration::days(1));
+    let not_yet = CaseStory::open_at(now - Duration::days(1));
     // Opened before deadlines existed: never overdue.
-    let no_deadline = CaseFixture::open_at(opened + Duration::minutes(4));
+    let no_deadline = Uuid::new_v4();
     // Cancelled before anyone acted: nobody is to contact the member.
-    let cancelled = CaseFixture::open_at(opened + Duration::minutes(5))
-        .due(now - Duration::days(1))
-        .cancelled(now - Duration::days(2), "report_withdrawn");
-    let all = [
-        &late_open,
-        &late_assigned,
-        &contacted,
-        &not_yet,
-        &no_deadline,
-        &cancelled,
-    ];
-    for case in all {
-        case.insert(&app.pool).await;
-    }
+    let cancelled =
+        CaseStory::open_at(opened + Duration::minutes(5)).cancelled(now - Duration::days(2));
+    app.tell(&[&late_open, &late_assigned, &contacted, &not_yet, &cancelled])
+        .await;
+    app.tell_legacy_opening(no_deadline, opened + Duration::minutes(4))
+        .await;
 
-    for case in all {
-        let response = app.get(&format!("/v1/cases/{}", case.case_id)).await;
-        let expected = case.case_id == late_open.case_id || case.case_id == late_assigned.case_id;
+    let all = [
+        late_open.case_id,
+        late_assigned.case_id,
+        contacted.case_id,
+        not_yet.case_id,
+        no_deadline,
+        cancelled.case_id,
+    ];
+    for case_id in all {
+        let response = app.get(&format!("/v1/cases/{case_id}")).await;
+        let expected = case_id == late_open.case_id || case_id == late_assigned.case_id;
         assert_eq!(response.body["overdue"], expected, "{}", response.body);
     }
     let overdue = app.get("/v1/cases?overdue=true").await;
@@ -316,9 +320,9 @@ async fn a_case_whose_first_contact_is_past_due_is_overdue_until_contact_is_atte
     assert_eq!(
         ids(&on_time.body),
         [
-            cancelled.case_id.to_string(),
-            no_deadline.case_id.to_string(),
             not_yet.case_id.to_string(),
+            cancelled.case_id.to_string(),
+            no_deadline.to_string(),
             contacted.case_id.to_string(),
         ]
     );
@@ -348,16 +352,10 @@ async fn a_bad_overdue_filter_is_a_400_problem_naming_the_parameter() {
 #[tokio::test]
 async fn a_case_whose_personal_data_was_purged_shows_nulls() {
     let app = TestApp::spawn().await;
-    let mut case = CaseFixture::open_at(monday_morning());
-    case.seniority = None;
-    case.given_name = None;
-    case.family_name = None;
-    case.email = None;
-    case.mobile = None;
-    case.preferred_channel = None;
-    case.insert(&app.pool).await;
+    let case_id = Uuid::new_v4();
+    app.tell_legacy_opening(case_id, monday_morning()).await;
 
-    let response = app.get(&format!("/v1/cases/{}", case.case_id)).await;
+    let response = app.get(&format!("/v1/cases/{case_id}")).await;
 
     assert_eq!(response.status, StatusCode::OK);
     let member = &response.body["member"];
@@ -448,9 +446,7 @@ async fn a_malformed_cursor_is_a_400_problem() {
 #[tokio::test]
 async fn a_database_failure_is_a_500_problem_that_reveals_nothing() {
     let app = TestApp::spawn().await;
-    CaseFixture::open_at(monday_morning())
-        .insert(&app.pool)
-        .await;
+    app.tell(&[&CaseStory::open_at(monday_morning())]).await;
     sqlx::query("ALTER TABLE outreach_cases RENAME TO outreach_cases_gone")
         .execute(&app.owner_pool().await)
         .await

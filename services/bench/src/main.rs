@@ -10,11 +10,13 @@
 //! child so its memory can be read), limit, naive. Rebuild and limit use the catch-up run's events, so they run the
 //! catch-up (without reporting it) when it is not selected.
 
+mod latency;
 mod limit;
 mod naive;
 mod readyz;
 mod reports;
 mod service;
+mod summary;
 mod table;
 
 use std::path::PathBuf;
@@ -25,7 +27,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use futures::{StreamExt, TryStreamExt};
 use outreach_auth::{Role, TokenRequest};
-use outreach_intake::sample::{encode, Encoded, Mode, Publisher};
+use outreach_intake::sample::{encode, Encoded, Mode};
 use outreach_intake::Policies;
 use outreach_test_support::free_port;
 use outreach_test_support::tansu::Tansu;
@@ -33,9 +35,11 @@ use peer_outreach::settings::DatabaseSettings;
 use peer_outreach::Settings;
 use sqlx::{Connection, PgConnection, PgPool};
 
+use crate::latency::{measure_latency, warm_up};
 use crate::reports::Rng;
 use crate::service::Environment;
-use crate::table::{ms, per_second, Table};
+use crate::summary::Measured;
+use crate::table::{ms, Table};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -484,270 +488,25 @@ async fn run(cli: &Cli, databases: &mut Vec<String>) -> anyhow::Result<()> {
         pool.close().await;
     }
 
-    // The table.
-    let naive_events_rate = naive_result
-        .as_ref()
-        .map(|n| per_second(n.events, n.elapsed));
-    let limit_rate = limit_result
-        .as_ref()
-        .map(|l| per_second(l.rows, l.single.elapsed));
-    let copy_rate = limit_result.as_ref().map(|l| per_second(l.rows, l.copy));
-    if let Some(n) = &naive_result {
-        notes.push(format!(
-            "naive: the project's aggregates (report, member, case) through cqrs-es CqrsFramework on postgres-es, a GenericQuery case view, one report at a time, decoded from the same records in memory (no Kafka); {} reports, {} cases, {} events",
-            n.reports, n.cases, n.events
-        ));
-    }
-    if let Some(l) = &limit_result {
-        notes.push(format!(
-            "limit: the catch-up run's {} event rows into the service's events table in a fresh database, one row per transaction over {connections} connections (the service's pool), then one COPY: {} rows/s",
-            l.rows,
-            fmt_rate(copy_rate.unwrap_or_default())
-        ));
-    }
-    if wants(Phase::CatchUp) {
-        if let Some(c) = &catch_up {
-            let reports_rate = per_second(c.reports, c.elapsed);
-            let events_rate = per_second(c.events, c.elapsed);
-            table.row(
-                "catch-up: reports/s",
-                fmt_rate(reports_rate),
-                naive_result
-                    .as_ref()
-                    .map(|n| fmt_rate(per_second(n.reports, n.elapsed))),
-                None,
-                naive_result
-                    .as_ref()
-                    .map(|n| ratio(reports_rate, per_second(n.reports, n.elapsed), "naive")),
-                None,
-                None,
-            );
-            let vs_naive = naive_events_rate.map(|n| events_rate / n);
-            let vs_limit = limit_rate.map(|l| events_rate / l);
-            let met = match (vs_naive, vs_limit) {
-                (Some(n), Some(l)) => Some(n >= 5.0 && l >= 0.5),
-                _ => None,
-            };
-            table.row(
-                "catch-up: events/s",
-                fmt_rate(events_rate),
-                naive_events_rate.map(fmt_rate),
-                limit_rate.map(fmt_rate),
-                Some(
-                    [
-                        vs_naive.map(|r| format!("{r:.2}x naive")),
-                        vs_limit.map(|r| format!("{r:.2}x limit")),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                ),
-                Some(">= 5x naive, >= 0.5x limit".into()),
-                met,
-            );
-            notes.push(format!(
-                "catch-up: {} reports, {} cases, {} events in {} transactions ({:.1} events per commit), {:.1} s from the service serving (first case after {:.1} s: consumer group join)",
-                c.reports,
-                c.cases,
-                c.events,
-                c.transactions,
-                c.events as f64 / c.transactions.max(1) as f64,
-                c.elapsed.as_secs_f64(),
-                c.first_case.as_secs_f64()
-            ));
-            if let Some(kib) = c.peak_kib {
-                table.row(
-                    "memory: service peak RSS, catch-up",
-                    format!("{:.1} MiB", kib as f64 / 1024.0),
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                );
-            }
-        }
-    }
-    if let Some(sorted) = &latency {
-        let naive_p = |q| {
-            naive_result
-                .as_ref()
-                .map(|n| ms(percentile(&n.per_report, q)))
-        };
-        let limit_p = |q| {
-            limit_result
-                .as_ref()
-                .map(|l| ms(percentile(&l.single.commits, q)))
-        };
-        for (label, q) in [("p50", 0.50), ("p99", 0.99), ("max", 1.0)] {
-            let value = percentile(sorted, q);
-            let (target, met) = if label == "p99" {
-                (
-                    Some("< 100 ms".to_string()),
-                    Some(value < Duration::from_millis(100)),
-                )
-            } else {
-                (None, None)
-            };
-            table.row(
-                &format!("latency {label}: produce to case in API"),
-                ms(value),
-                naive_p(q),
-                limit_p(q),
-                None,
-                target,
-                met,
-            );
-        }
-        for (label, q) in [("p50", 0.50), ("p99", 0.99)] {
-            for (stage, durations) in &latency_stages {
-                table.row(
-                    &format!("latency {label}: {stage}"),
-                    ms(percentile(durations, q)),
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                );
-            }
-        }
-        notes.push(format!(
-            "latency: {} reports at {} reports/s for {} s after {} s at that rate untimed, one in {} timed ({} timed) from before its produce (acks=all) until GET /v1/cases/{{id}} of its last-named member answers 200, polled every {} ms, then every tenth of the time waited ({latency_timeouts} not produced or not visible within {} s, counted at {} s); naive column: one report's time through the naive pipeline; limit column: one single-row commit",
-            cli.rate * cli.latency_seconds,
-            cli.rate,
-            cli.latency_seconds,
-            cli.latency_warm_up_seconds,
-            cli.probe_every.max(1),
-            sorted.len(),
-            PROBE_INTERVAL.as_millis(),
-            PROBE_TIMEOUT.as_secs(),
-            PROBE_TIMEOUT.as_secs()
-        ));
-    }
-    if let Some(run) = &readyz_result {
-        for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
-            let during = percentile(&run.rebuilding, q);
-            let flooded = percentile(&run.rebuilding_with_probes, q);
-            table.row(
-                &format!("readyz flood: GET /v1/cases {label}, rebuilding outreach"),
-                format!("{} with 1,000 /readyz, {} without", ms(flooded), ms(during)),
-                None,
-                None,
-                Some(format!(
-                    "{:.2}x without; {} alone",
-                    flooded.as_secs_f64() / during.as_secs_f64().max(1e-9),
-                    ms(percentile(&run.alone, q))
-                )),
-                Some("no slower than without".into()),
-                Some(flooded.as_secs_f64() <= during.as_secs_f64() * 1.5 + 0.002),
-            );
-        }
-        notes.push(format!(
-            "readyz: {} GET /v1/cases?limit=50 one after another in each condition, the flood {} /readyz {} at a time beside the last ones (/readyz p50 {}, p99 {}); the outreach rebuild {} the flood",
-            run.alone.len(),
-            run.probes.len(),
-            50,
-            ms(percentile(&run.probes, 0.5)),
-            ms(percentile(&run.probes, 0.99)),
-            if run.rebuild_outlasted { "outlasted" } else { "ended before the end of" }
-        ));
-    }
-    if !rebuilds.is_empty() {
-        let naive_replay = naive_result
-            .as_ref()
-            .map(|n| per_second(n.replayed_events, n.replay_elapsed));
-        for (name, rebuilt) in &rebuilds {
-            let rate = per_second(rebuilt.events, rebuilt.elapsed);
-            table.row(
-                &format!("rebuild {name}: events/s"),
-                fmt_rate(rate),
-                naive_replay.map(fmt_rate),
-                copy_rate.map(fmt_rate),
-                naive_replay.map(|n| ratio(rate, n, "naive")),
-                Some(">= 50,000".into()),
-                Some(rate >= 50_000.0),
-            );
-        }
-        let (name, largest) = rebuilds
-            .iter()
-            .max_by_key(|(_, r)| r.peak_kib)
-            .expect("not empty");
-        table.row(
-            &format!("memory: peak RSS, rebuild (largest: {name})"),
-            format!("{:.1} MiB", largest.peak_kib as f64 / 1024.0),
-            None,
-            None,
-            None,
-            None,
-            None,
-        );
-        notes.push(format!(
-            "rebuild: `peer-outreach projections rebuild NAME` as a child on the catch-up database ({} events), timed from spawn to exit (includes start-up and connecting); naive column: cqrs-es QueryReplay of the GenericQuery case view ({}); limit column: COPY of the same number of rows",
-            rebuilds.first().map_or(0, |(_, r)| r.events),
-            naive_result
-                .as_ref()
-                .map_or("not run".into(), |n| format!("{} case events", n.replayed_events))
-        ));
-    }
-    if let Some(kib) = service_peak_kib.filter(|_| latency.is_some()) {
-        table.row(
-            if restarted_for_latency {
-                "memory: service peak RSS, latency (restarted)"
-            } else {
-                "memory: service peak RSS, catch-up + latency"
-            },
-            format!("{:.1} MiB", kib as f64 / 1024.0),
-            None,
-            None,
-            None,
-            None,
-            None,
-        );
-    }
-    if !wants(Phase::CatchUp) && !wants(Phase::Latency) && !wants(Phase::Rebuild) {
-        if let (Some(l), Some(rate)) = (&limit_result, limit_rate) {
-            table.row(
-                "limit: single-row commits, rows/s",
-                fmt_rate(rate),
-                None,
-                Some(fmt_rate(rate)),
-                None,
-                None,
-                None,
-            );
-            table.row(
-                "limit: COPY, rows/s",
-                fmt_rate(per_second(l.rows, l.copy)),
-                None,
-                None,
-                None,
-                None,
-                None,
-            );
-        }
-        if let (Some(n), Some(rate)) = (&naive_result, naive_events_rate) {
-            table.row(
-                "naive: events/s",
-                fmt_rate(rate),
-                Some(fmt_rate(rate)),
-                None,
-                None,
-                None,
-                None,
-            );
-            table.row(
-                "naive: reports/s",
-                fmt_rate(per_second(n.reports, n.elapsed)),
-                None,
-                None,
-                None,
-                None,
-                None,
-            );
-        }
-    }
+    summary::write(
+        &Measured {
+            cli,
+            only: &only,
+            connections,
+            catch_up,
+            latency,
+            latency_stages,
+            latency_timeouts,
+            service_peak_kib,
+            restarted_for_latency,
+            rebuilds,
+            readyz_result,
+            limit_result,
+            naive_result,
+        },
+        &mut table,
+        &mut notes,
+    );
 
     println!("{}", table.text());
     for note in &notes {
@@ -840,274 +599,6 @@ async fn vacuum_as_autovacuum_would(pool: &PgPool) -> anyhow::Result<Option<Stri
          CHECKPOINT ({checkpoint:.1} s) so that the backlog's dirty pages are not written out \
          during the timed window"
     )))
-}
-
-/// The latency phase's timed reports.
-struct LatencyRun {
-    /// Every latency, sorted; timeouts counted at the timeout.
-    sorted: Vec<Duration>,
-    timeouts: usize,
-    seen: Vec<Seen>,
-}
-
-/// A timed report's case, seen through the API.
-struct Seen {
-    case: uuid::Uuid,
-    /// Just before the produce.
-    produced_at: chrono::DateTime<chrono::Utc>,
-    /// How long the broker took to acknowledge the produce (acks=all).
-    acked: Duration,
-    /// From just before the produce until the API answered with the case.
-    latency: Duration,
-}
-
-impl LatencyRun {
-    /// Each latency split where the database can say when: intake decoding the report (the
-    /// case's `opened_at`), and, when PostgreSQL tracks commit timestamps
-    /// (`track_commit_timestamp = on`), the commit of the case's first event and of its row in
-    /// the outreach read model. The stages: broker and fetch; commands; projection; the probe.
-    async fn stages(
-        &self,
-        pool: &PgPool,
-        samples: Option<&std::path::Path>,
-    ) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
-        type Times = (
-            uuid::Uuid,
-            chrono::DateTime<chrono::Utc>,
-            Option<chrono::DateTime<chrono::Utc>>,
-            Option<chrono::DateTime<chrono::Utc>>,
-        );
-        let ids: Vec<uuid::Uuid> = self.seen.iter().map(|seen| seen.case).collect();
-        let tracked: bool =
-            sqlx::query_scalar("SELECT current_setting('track_commit_timestamp') = 'on'")
-                .fetch_one(pool)
-                .await?;
-        let query = if tracked {
-            "SELECT c.case_id, c.opened_at,
-                    (SELECT pg_xact_commit_timestamp(e.xmin) FROM events e
-                      WHERE e.aggregate_type = 'OutreachCase'
-                        AND e.aggregate_id = c.case_id::text
-                      ORDER BY e.sequence LIMIT 1),
-                    pg_xact_commit_timestamp(c.xmin)
-               FROM outreach_cases c WHERE c.case_id = ANY($1)"
-        } else {
-            "SELECT case_id, opened_at, NULL::timestamptz, NULL::timestamptz
-               FROM outreach_cases WHERE case_id = ANY($1)"
-        };
-        let times: std::collections::HashMap<uuid::Uuid, Times> = sqlx::query_as(query)
-            .bind(&ids)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|times: Times| (times.0, times))
-            .collect();
-        let since = |later: chrono::DateTime<chrono::Utc>,
-                     earlier: chrono::DateTime<chrono::Utc>| {
-            (later - earlier).to_std().unwrap_or_default()
-        };
-        let mut stages: Vec<(&'static str, Vec<Duration>)> = if tracked {
-            [
-                "produce to intake",
-                "intake to event commit",
-                "event commit to read model commit",
-                "read model commit to API",
-            ]
-            .map(|name| (name, Vec::new()))
-            .into()
-        } else {
-            ["produce to intake", "intake to case in API"]
-                .map(|name| (name, Vec::new()))
-                .into()
-        };
-        let mut acked: Vec<Duration> = self.seen.iter().map(|seen| seen.acked).collect();
-        acked.sort();
-        let ms = |duration: Duration| format!("{:.1}", duration.as_secs_f64() * 1e3);
-        let mut csv = format!(
-            "produced_at,latency_ms,ack_ms,{}\n",
-            stages
-                .iter()
-                .map(|(name, _)| name.replace(' ', "_") + "_ms")
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        for seen in &self.seen {
-            let Some((_, opened_at, committed_at, projected_at)) = times.get(&seen.case) else {
-                continue;
-            };
-            let produced_at = seen.produced_at;
-            let seen_at = produced_at + chrono::Duration::from_std(seen.latency)?;
-            let mut marks = vec![produced_at, *opened_at];
-            if tracked {
-                let (Some(committed_at), Some(projected_at)) = (committed_at, projected_at) else {
-                    continue;
-                };
-                marks.extend([*committed_at, *projected_at]);
-            }
-            marks.push(seen_at);
-            let mut row = vec![
-                produced_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                ms(seen.latency),
-                ms(seen.acked),
-            ];
-            for (stage, pair) in stages.iter_mut().zip(marks.windows(2)) {
-                stage.1.push(since(pair[1], pair[0]));
-                row.push(ms(since(pair[1], pair[0])));
-            }
-            csv += &(row.join(",") + "\n");
-        }
-        if let Some(path) = samples {
-            std::fs::write(path, csv)
-                .with_context(|| format!("writing the samples to {}", path.display()))?;
-        }
-        for (_, durations) in &mut stages {
-            durations.sort();
-        }
-        // Within the first stage, not after it: the broker may hand a record to the consumer
-        // before the producer hears its acknowledgement.
-        stages.insert(0, ("produce to broker ack (within the next)", acked));
-        Ok(stages)
-    }
-}
-
-/// Produces `--rate` reports a second for `--latency-warm-up-seconds` untimed, then for
-/// `--latency-seconds` with one in `--probe-every` timed from just before its produce until its
-/// case answers through the API.
-async fn measure_latency(
-    publisher: &Arc<Publisher>,
-    pool: &PgPool,
-    addr: &str,
-    token: &str,
-    id: &str,
-    cli: &Cli,
-) -> anyhow::Result<LatencyRun> {
-    let (rate, seconds, probe_every) = (cli.rate, cli.latency_seconds, cli.probe_every);
-    let untimed = rate * cli.latency_warm_up_seconds;
-    let client = reqwest::Client::builder()
-        .default_headers(
-            [(
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {token}").parse::<reqwest::header::HeaderValue>()?,
-            )]
-            .into_iter()
-            .collect(),
-        )
-        .build()?;
-    let mut rng = Rng::new(cli.seed ^ 0x1a7e);
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    let mut probes = tokio::task::JoinSet::new();
-    for n in 0..untimed + rate * seconds {
-        let report = reports::report(&format!("L{id}"), n, &mut rng);
-        let encoded = encode(&report.event, Mode::Structured)?;
-        let case = report.last_case_id(pool).await?;
-        let url = format!("http://{addr}/v1/cases/{case}");
-        let (publisher, client) = (publisher.clone(), client.clone());
-        let timed = n >= untimed && (n - untimed).is_multiple_of(probe_every.max(1));
-        ticker.tick().await;
-        probes.spawn(async move {
-            let started = Instant::now();
-            let produced_at = chrono::Utc::now();
-            let produced = publisher
-                .publish_raw(Some(&report.report_id), &encoded)
-                .await;
-            let acked = started.elapsed();
-            if !timed {
-                return produced.map(|()| None).map_err(Into::into);
-            }
-            if produced.is_err() {
-                // The broker did not take it within 30 s: counted with the timeouts.
-                return Ok(Some(None));
-            }
-            loop {
-                let status = client.get(&url).send().await?.status();
-                if status.is_success() {
-                    let seen = Seen {
-                        case,
-                        produced_at,
-                        acked,
-                        latency: started.elapsed(),
-                    };
-                    return anyhow::Ok(Some(Some(seen)));
-                }
-                if status != reqwest::StatusCode::NOT_FOUND {
-                    bail!("GET {url} answered {status}");
-                }
-                if started.elapsed() > PROBE_TIMEOUT {
-                    return Ok(Some(None));
-                }
-                // Every 10 ms at first, then a tenth of the time waited so far (at most 0.5 s):
-                // each latency is within 10% or 10 ms, and a service that falls behind is not
-                // also buried under thousands of polls a second.
-                let wait =
-                    (started.elapsed() / 10).clamp(PROBE_INTERVAL, Duration::from_millis(500));
-                tokio::time::sleep(wait).await;
-            }
-        });
-    }
-    let mut latencies = Vec::new();
-    let mut seen = Vec::new();
-    let mut timeouts = 0;
-    while let Some(done) = probes.join_next().await {
-        match done?? {
-            None => {} // produced, not timed
-            Some(Some(one)) => {
-                latencies.push(one.latency);
-                seen.push(one);
-            }
-            // Counted at the timeout, so the percentiles never hide them.
-            Some(None) => {
-                timeouts += 1;
-                latencies.push(PROBE_TIMEOUT);
-            }
-        }
-    }
-    latencies.sort();
-    Ok(LatencyRun {
-        sorted: latencies,
-        timeouts,
-        seen,
-    })
-}
-
-/// Produces one report and waits until its case shows through the API: the service's consumer
-/// has joined its group and fetches, so the timed reports do not time the join.
-async fn warm_up(
-    publisher: &Publisher,
-    pool: &PgPool,
-    addr: &str,
-    token: &str,
-    id: &str,
-    seed: u64,
-) -> anyhow::Result<()> {
-    let mut rng = Rng::new(seed ^ 0x3a7);
-    let report = reports::report(&format!("W{id}"), 0, &mut rng);
-    let case = report.last_case_id(pool).await?;
-    publisher
-        .publish_raw(
-            Some(&report.report_id),
-            &encode(&report.event, Mode::Structured)?,
-        )
-        .await?;
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        let status = client
-            .get(format!("http://{addr}/v1/cases/{case}"))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .status();
-        if status.is_success() {
-            eprintln!(
-                "latency: the first report showed after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            return Ok(());
-        }
-        if started.elapsed() > STALL_TIMEOUT {
-            bail!("the warm-up report's case did not show in {STALL_TIMEOUT:?} ({status})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The `q` quantile of sorted durations (nearest rank); 1.0 is the maximum.

@@ -10,9 +10,13 @@
 //! next sweep here or by another instance's. Each sweep's commands are therefore ones the
 //! aggregates make harmless to repeat; each module says why.
 
-use async_trait::async_trait;
-use sqlx::{PgConnection, PgPool};
+use std::convert::Infallible;
 use std::time::Duration;
+
+use async_trait::async_trait;
+use outreach_rounds::{After, Rounds};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// One kind of sweep.
@@ -31,34 +35,62 @@ pub trait Sweep: Send + Sync {
     ) -> Result<u64, sqlx::Error>;
 }
 
-/// Sweeps every `interval` until `shutdown` is cancelled. Failures are logged and the next
-/// tick tries again.
+/// Sweeps every `interval` until `shutdown` is cancelled, on the loop the publishers share
+/// (`outreach-rounds`), woken by the clock alone. Failures are logged and the next tick tries
+/// again; a sweep in hand at shutdown stops between its pieces of work, as it checks.
 pub async fn run<S: Sweep>(
     sweeper: &S,
     pool: &PgPool,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    // The lock's own connection, kept between ticks. Detached from the pool: should the sweep
-    // stop or fail while holding the lock, dropping the connection closes the session and
-    // PostgreSQL releases the lock, where a pooled connection would go on holding it.
-    let mut lock_connection: Option<PgConnection> = None;
-    while !shutdown.is_cancelled() {
-        match tick(sweeper, pool, &mut lock_connection, &shutdown).await {
+    let ticks = Ticks {
+        sweeper,
+        pool,
+        lock_connection: Mutex::new(None),
+        shutdown: shutdown.clone(),
+    };
+    outreach_rounds::every(&ticks, interval, shutdown).await;
+}
+
+/// A sweep's ticks, as rounds.
+struct Ticks<'s, S> {
+    sweeper: &'s S,
+    pool: &'s PgPool,
+    /// The lock's own connection, kept between ticks. Detached from the pool: should the sweep
+    /// stop or fail while holding the lock, dropping the connection closes the session and
+    /// PostgreSQL releases the lock, where a pooled connection would go on holding it.
+    lock_connection: Mutex<Option<PgConnection>>,
+    shutdown: CancellationToken,
+}
+
+impl<S: Sweep> Rounds for Ticks<'_, S> {
+    const NAME: &'static str = S::NAME;
+    const STOPS_ITSELF: bool = true;
+    type Error = Infallible;
+
+    /// One tick. A failure waits the interval like any tick (never a shorter back-off): the
+    /// sweeps' work is due by the clock, and a minute early or late changes nothing.
+    async fn round(&self) -> Result<After, Infallible> {
+        let mut lock_connection = self.lock_connection.lock().await;
+        match tick(
+            self.sweeper,
+            self.pool,
+            &mut lock_connection,
+            &self.shutdown,
+        )
+        .await
+        {
             Ok(Some(_)) => {}
             Ok(None) => tracing::debug!(sweep = S::NAME, "another instance is sweeping; skipping"),
             Err(error) => {
                 tracing::warn!(sweep = S::NAME, %error, "could not sweep; will retry");
                 // Its session state is unknown: a fresh connection next time.
-                lock_connection = None;
+                *lock_connection = None;
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.cancelled() => {}
-        }
+        Ok(After::Wait)
     }
-    tracing::info!(sweep = S::NAME, "stopped");
 }
 
 /// One tick: the lock, a sweep, the unlock. `None` when another instance holds the lock.

@@ -9,6 +9,7 @@
 pub mod alert_messages;
 mod assignment_notices;
 pub mod candidates;
+mod case_row;
 mod case_timeline;
 mod director_notices;
 mod error;
@@ -34,6 +35,7 @@ mod stored_event;
 mod testing;
 
 pub use assignment_notices::{AssignmentNotices, ASSIGNMENT, ASSIGNMENT_EMAIL};
+pub use case_row::{CaseRow, CaseStatus, Decision, SuggestedContact};
 pub use case_timeline::CaseTimeline;
 pub use director_notices::{outbox_id_named, DirectorNotices};
 pub use error::ProjectionError;

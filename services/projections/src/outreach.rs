@@ -14,57 +14,10 @@ use outreach_events::{CaseEvent, CaseOpened};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::case_row::{CaseRow, CaseStatus, Decision, SuggestedContact};
 use crate::{code_name, Projection, ProjectionError, Reads, StoredEvent};
 
 pub struct OutreachProjection;
-
-/// One row of `outreach_cases`.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub(crate) struct CaseRow {
-    pub case_id: Uuid,
-    pub report_source: String,
-    pub report_id: String,
-    pub trigger_kind: String,
-    pub campus: String,
-    pub unit: String,
-    pub status: String,
-    pub opened_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub close_reason: Option<String>,
-    pub staff_id: String,
-    pub role: String,
-    pub discipline: String,
-    pub department: String,
-    pub seniority: Option<String>,
-    pub involvement: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub mobile: Option<String>,
-    pub preferred_channel: Option<String>,
-    pub version: i64,
-    pub supporter_id: Option<String>,
-    pub first_contact_due: Option<DateTime<Utc>>,
-    pub first_contacted_at: Option<DateTime<Utc>>,
-    pub reached_at: Option<DateTime<Utc>>,
-    pub decision: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub contact_attempts: i32,
-    pub encounters: i32,
-    pub resources_sent: i32,
-    pub referrals: i32,
-    pub escalations: i32,
-    pub deadline_passed_at: Option<DateTime<Utc>>,
-    pub linked_triggers: i32,
-    /// The member's contact details are a referrer's suggestion waiting for the program's staff.
-    pub contact_to_confirm: bool,
-    /// That suggestion (`email`, `phone`, `mobile`, `preferred_channel`), shown to the staff
-    /// to confirm; never in `email`, `phone` or `mobile`, which hold only details to reach the
-    /// member at.
-    pub suggested_contact: Option<serde_json::Value>,
-    pub urgent: bool,
-}
 
 /// What the outreach read model reads of one event.
 // A case event carries the whole opening; boxing it would only add noise to every match.
@@ -142,11 +95,11 @@ fn status_changes(
 ) -> BTreeMap<String, i64> {
     let mut changes = BTreeMap::new();
     for (case_id, case) in after {
-        let was = before.get(case_id).map(|case| case.status.as_str());
-        if was != Some(case.status.as_str()) {
-            *changes.entry(case.status.clone()).or_insert(0) += 1;
+        let was = before.get(case_id).map(|case| case.status);
+        if was != Some(case.status) {
+            *changes.entry(case.status.as_str().to_owned()).or_insert(0) += 1;
             if let Some(was) = was {
-                *changes.entry(was.to_string()).or_insert(0) -= 1;
+                *changes.entry(was.as_str().to_owned()).or_insert(0) -= 1;
             }
         }
     }
@@ -270,7 +223,7 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
         trigger_kind: facts.trigger.as_str().into(),
         campus: facts.campus.clone(),
         unit: facts.unit.clone(),
-        status: "open".into(),
+        status: CaseStatus::Open,
         opened_at: facts.opened_at,
         closed_at: None,
         close_reason: None,
@@ -316,19 +269,19 @@ pub(crate) fn opened_case(opened: &CaseOpened, version: i64) -> CaseRow {
 
 /// What a later event of the case changes.
 fn follow(case: &mut CaseRow, event: CaseEvent) {
-    let status = |case: &mut CaseRow, status: &str| case.status = status.into();
+    let status = |case: &mut CaseRow, status: CaseStatus| case.status = status;
     match event {
         // A second opening of the same case cannot be stored (the aggregate opens once).
         CaseEvent::CaseOpened(_) => {}
         CaseEvent::CaseCancelled(e) => {
-            status(case, "cancelled");
+            status(case, CaseStatus::Cancelled);
             case.closed_at = Some(e.cancelled_at);
             case.close_reason = Some(e.reason.as_str().into());
         }
         CaseEvent::SupporterAssigned(e) => {
             case.supporter_id = Some(e.supporter_id);
-            if case.status == "open" {
-                status(case, "assigned");
+            if case.status == CaseStatus::Open {
+                status(case, CaseStatus::Assigned);
             }
         }
         CaseEvent::ContactAttempted(e) => {
@@ -336,20 +289,20 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
             case.first_contacted_at.get_or_insert(e.attempted_at);
             if e.outcome == ContactOutcome::Reached {
                 case.reached_at.get_or_insert(e.attempted_at);
-                if matches!(case.status.as_str(), "open" | "assigned") {
-                    status(case, "reached");
+                if matches!(case.status, CaseStatus::Open | CaseStatus::Assigned) {
+                    status(case, CaseStatus::Reached);
                 }
             }
         }
         CaseEvent::SupportDeclined(e) => {
-            case.decision = Some("declined".into());
+            case.decision = Some(Decision::Declined);
             case.decided_at = Some(e.declined_at);
-            status(case, "declined");
+            status(case, CaseStatus::Declined);
         }
         CaseEvent::SupportAccepted(e) => {
-            case.decision = Some("accepted".into());
+            case.decision = Some(Decision::Accepted);
             case.decided_at = Some(e.accepted_at);
-            status(case, "accepted");
+            status(case, CaseStatus::Accepted);
         }
         CaseEvent::EncounterRecorded(_) => case.encounters += 1,
         CaseEvent::ResourcesSent(_) => case.resources_sent += 1,
@@ -358,7 +311,7 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
         CaseEvent::ReferredToProfessionalHelp(_) => case.referrals += 1,
         CaseEvent::EscalationRecorded(_) => case.escalations += 1,
         CaseEvent::CaseClosed(e) => {
-            status(case, "closed");
+            status(case, CaseStatus::Closed);
             case.closed_at = Some(e.closed_at);
             case.close_reason = Some(code_name(&e.reason));
         }
@@ -374,29 +327,29 @@ fn follow(case: &mut CaseRow, event: CaseEvent) {
         CaseEvent::CaseReopened(_) => {
             case.closed_at = None;
             case.close_reason = None;
-            if case.decision.as_deref() == Some("declined") {
+            if case.decision == Some(Decision::Declined) {
                 case.decision = None;
                 case.decided_at = None;
             }
-            let stood = if case.decision.as_deref() == Some("accepted") {
-                "accepted"
+            let stood = if case.decision == Some(Decision::Accepted) {
+                CaseStatus::Accepted
             } else if case.reached_at.is_some() {
-                "reached"
+                CaseStatus::Reached
             } else if case.supporter_id.is_some() {
-                "assigned"
+                CaseStatus::Assigned
             } else {
-                "open"
+                CaseStatus::Open
             };
             status(case, stood);
         }
         CaseEvent::ContactToConfirm(held) => {
             case.contact_to_confirm = true;
             case.suggested_contact = held.personal.map(|p| {
-                serde_json::json!({
-                    "email": p.email,
-                    "phone": p.phone,
-                    "mobile": p.mobile,
-                    "preferred_channel": p.preferred_channel.map(|c| c.as_str()),
+                sqlx::types::Json(SuggestedContact {
+                    email: p.email,
+                    phone: p.phone,
+                    mobile: p.mobile,
+                    preferred_channel: p.preferred_channel.map(|c| c.as_str().into()),
                 })
             });
         }
@@ -505,7 +458,7 @@ async fn write(
     .bind(text(|c| &c.trigger_kind))
     .bind(text(|c| &c.campus))
     .bind(text(|c| &c.unit))
-    .bind(text(|c| &c.status))
+    .bind(text(|c| c.status.as_str()))
     .bind(column(cases, |c| c.opened_at))
     .bind(time(|c| c.closed_at))
     .bind(maybe(|c| c.close_reason.as_deref()))
@@ -526,7 +479,7 @@ async fn write(
     .bind(time(|c| c.first_contact_due))
     .bind(time(|c| c.first_contacted_at))
     .bind(time(|c| c.reached_at))
-    .bind(maybe(|c| c.decision.as_deref()))
+    .bind(maybe(|c| c.decision.map(Decision::as_str)))
     .bind(time(|c| c.decided_at))
     .bind(count(|c| c.contact_attempts))
     .bind(count(|c| c.encounters))
@@ -544,378 +497,5 @@ async fn write(
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::DateTime;
-    use outreach_events::lifecycle::{
-        CaseClosed, CaseReopened, CloseReason, ContactAttempted, SupportDeclined, SupporterAssigned,
-    };
-    use outreach_events::Channel;
-
-    use super::*;
-    use crate::testing::{ada, case_opened};
-
-    fn at(hour: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_799_000_000 + hour * 3600, 0).unwrap()
-    }
-
-    /// Folds `events` of one case (sequences from 1) into `cases`.
-    fn follow_case(cases: &mut HashMap<Uuid, CaseRow>, case_id: Uuid, events: Vec<CaseEvent>) {
-        for (n, event) in events.into_iter().enumerate() {
-            let sequence = n as i64 + 1;
-            fold(
-                cases,
-                Some(Applied::Case {
-                    case_id,
-                    sequence,
-                    event,
-                }),
-            );
-        }
-    }
-
-    /// Case 1 of Ada's, opened and assigned to `S1`, then `later`, all in one batch.
-    fn assigned_then(later: Vec<CaseEvent>) -> CaseRow {
-        let case_id = Uuid::from_u128(1);
-        let mut events = vec![
-            case_opened(case_id, ada()),
-            CaseEvent::SupporterAssigned(SupporterAssigned {
-                supporter_id: "S1".into(),
-                assigned_at: at(1),
-            }),
-        ];
-        events.extend(later);
-        let mut cases = HashMap::new();
-        follow_case(&mut cases, case_id, events);
-        cases.remove(&case_id).unwrap()
-    }
-
-    fn closed(reason: CloseReason, hour: i64) -> CaseEvent {
-        CaseEvent::CaseClosed(CaseClosed {
-            reason,
-            closed_at: at(hour),
-            merged_into: None,
-        })
-    }
-
-    fn attempt(outcome: ContactOutcome, hour: i64) -> CaseEvent {
-        CaseEvent::ContactAttempted(ContactAttempted {
-            channel: Channel::Phone,
-            outcome,
-            attempted_at: at(hour),
-        })
-    }
-
-    /// A referrer's suggestion is shown apart, never as the member's contact, until confirmed;
-    /// a purge takes it with the rest.
-    #[test]
-    fn a_suggested_contact_stays_apart_until_it_is_confirmed() {
-        use outreach_events::contact_confirmation::{ContactConfirmed, ContactToConfirm};
-        use outreach_events::MemberContact;
-        let case_id = Uuid::from_u128(1);
-        let name_only = MemberContact {
-            email: None,
-            phone: None,
-            mobile: None,
-            preferred_channel: None,
-            ..ada()
-        };
-        let held = CaseEvent::ContactToConfirm(ContactToConfirm {
-            staff_id: "E1".into(),
-            personal: Some(ada()),
-            held_at: at(0),
-        });
-        let mut cases = HashMap::new();
-        follow_case(
-            &mut cases,
-            case_id,
-            vec![case_opened(case_id, name_only), held],
-        );
-        let case = &cases[&case_id];
-        assert!(case.contact_to_confirm);
-        assert_eq!(
-            (&case.email, &case.phone, &case.mobile),
-            (&None, &None, &None)
-        );
-        assert_eq!(
-            case.suggested_contact.as_ref().unwrap()["email"],
-            serde_json::json!(ada().email)
-        );
-
-        let mut purged = cases.clone();
-        fold(
-            &mut purged,
-            Some(Applied::Purge {
-                cases: [case_id].into(),
-            }),
-        );
-        assert!(purged[&case_id].suggested_contact.is_none());
-
-        let confirmed = CaseEvent::ContactConfirmed(ContactConfirmed {
-            staff_id: "E1".into(),
-            as_suggested: true,
-            personal: Some(ada()),
-            confirmed_at: at(1),
-        });
-        fold(
-            &mut cases,
-            Some(Applied::Case {
-                case_id,
-                sequence: 3,
-                event: confirmed,
-            }),
-        );
-        let case = &cases[&case_id];
-        assert!(!case.contact_to_confirm);
-        assert!(case.suggested_contact.is_none());
-        assert_eq!(case.email, ada().email);
-        assert_eq!(case.version, 3);
-    }
-
-    fn linked(made_urgent: bool, due: Option<DateTime<Utc>>) -> CaseEvent {
-        CaseEvent::TriggerLinked(outreach_events::lifecycle::TriggerLinked {
-            report: outreach_events::ReportRef {
-                source: "/datix/a".into(),
-                report_id: "INC-2".into(),
-            },
-            trigger: outreach_events::TriggerKind::Incident,
-            linked_at: at(2),
-            made_urgent,
-            first_contact_due: due,
-        })
-    }
-
-    #[test]
-    fn an_urgent_link_makes_the_row_urgent_and_moves_its_deadline() {
-        let routine = assigned_then(vec![linked(false, None)]);
-        assert!(!routine.urgent);
-        let made = assigned_then(vec![linked(true, Some(at(3)))]);
-        assert!(made.urgent);
-        assert_eq!(made.first_contact_due, Some(at(3)));
-        assert_eq!(made.linked_triggers, 1);
-        // Made urgent after first contact: the deadline it had stays.
-        let contacted = assigned_then(vec![
-            attempt(ContactOutcome::NoAnswer, 2),
-            linked(true, None),
-        ]);
-        assert!(contacted.urgent);
-        assert_eq!(contacted.first_contact_due, routine.first_contact_due);
-    }
-
-    #[test]
-    fn a_status_gains_the_cases_that_reach_it_and_loses_those_that_leave() {
-        let open = |n: u128| {
-            let mut cases = HashMap::new();
-            follow_case(
-                &mut cases,
-                Uuid::from_u128(n),
-                vec![case_opened(Uuid::from_u128(n), ada())],
-            );
-            cases
-        };
-        let (mut before, mut after) = (open(1), open(1));
-        before.extend(open(2));
-        after.extend(open(2));
-        after.extend(open(3));
-        after.get_mut(&Uuid::from_u128(1)).unwrap().status = "assigned".into();
-
-        let changes = status_changes(&before, &after);
-
-        // Case 1 left `open` for `assigned` as case 3 arrived in `open`: no change there.
-        assert_eq!(changes, BTreeMap::from([("assigned".to_string(), 1)]));
-        assert_eq!(status_changes(&after, &after), BTreeMap::new());
-    }
-
-    /// The open-cases gauge reads the counts the projection keeps: they must equal the cases,
-    /// however the events were batched, and again after a rebuild.
-    #[tokio::test]
-    async fn the_status_counts_equal_the_cases_across_batches_and_a_rebuild() {
-        use crate::testing::TestDb;
-        use crate::{ProjectionRunner, RunnerSettings};
-        let db = TestDb::new().await;
-        for n in 1..=7u128 {
-            let id = Uuid::from_u128(n);
-            let opened = serde_json::to_value(case_opened(id, ada())).unwrap();
-            db.append(case::AGGREGATE_TYPE, id, 1, "CaseOpened", opened)
-                .await;
-        }
-        for n in 1..=3u128 {
-            let assigned = CaseEvent::SupporterAssigned(SupporterAssigned {
-                supporter_id: "S1".into(),
-                assigned_at: at(1),
-            });
-            let payload = serde_json::to_value(assigned).unwrap();
-            db.append(
-                case::AGGREGATE_TYPE,
-                Uuid::from_u128(n),
-                2,
-                "SupporterAssigned",
-                payload,
-            )
-            .await;
-        }
-        let payload = serde_json::to_value(closed(CloseReason::Completed, 5)).unwrap();
-        db.append(
-            case::AGGREGATE_TYPE,
-            Uuid::from_u128(1),
-            3,
-            "CaseClosed",
-            payload,
-        )
-        .await;
-        let settings = RunnerSettings {
-            batch_size: 2,
-            rebuild_batch_size: 3,
-            ..Default::default()
-        };
-        let runner = ProjectionRunner::new(
-            db.db.pool.clone(),
-            std::sync::Arc::new(OutreachProjection),
-            settings,
-        );
-        let counts = || async {
-            let kept: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT status, cases FROM outreach_status_counts WHERE cases > 0 ORDER BY status",
-            )
-            .fetch_all(&db.db.pool)
-            .await
-            .unwrap();
-            let counted: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT status, count(*) FROM outreach_cases GROUP BY status ORDER BY status",
-            )
-            .fetch_all(&db.db.pool)
-            .await
-            .unwrap();
-            (kept, counted)
-        };
-
-        runner.catch_up().await.unwrap();
-        let (kept, counted) = counts().await;
-        assert_eq!(
-            kept,
-            [
-                ("assigned".into(), 2),
-                ("closed".into(), 1),
-                ("open".into(), 4)
-            ]
-        );
-        assert_eq!(kept, counted);
-
-        runner.rebuild(|_, _| {}).await.unwrap();
-        let (kept, counted) = counts().await;
-        assert_eq!(kept, counted, "after a rebuild");
-    }
-
-    #[test]
-    fn a_case_opened_worked_and_closed_in_one_batch_keeps_its_whole_story() {
-        let case = assigned_then(vec![
-            attempt(ContactOutcome::NoAnswer, 2),
-            attempt(ContactOutcome::Reached, 3),
-            attempt(ContactOutcome::Reached, 4),
-            closed(CloseReason::Completed, 48),
-        ]);
-
-        assert_eq!(case.status, "closed");
-        assert_eq!(case.close_reason.as_deref(), Some("completed"));
-        assert_eq!(case.supporter_id.as_deref(), Some("S1"));
-        assert_eq!(case.contact_attempts, 3);
-        assert_eq!(
-            case.first_contacted_at,
-            Some(at(2)),
-            "the first attempt, reached or not"
-        );
-        assert_eq!(
-            case.reached_at,
-            Some(at(3)),
-            "the first time they were reached"
-        );
-        assert_eq!(case.version, 6);
-        assert_eq!(case.given_name.as_deref(), Some("Ada"));
-    }
-
-    #[test]
-    fn a_reopened_case_goes_back_to_where_it_stood_and_a_decline_no_longer_stands() {
-        let case = assigned_then(vec![
-            attempt(ContactOutcome::Reached, 2),
-            CaseEvent::SupportDeclined(SupportDeclined {
-                unverified_sheet_claim: None,
-                declined_at: at(3),
-            }),
-            closed(CloseReason::Declined, 4),
-            CaseEvent::CaseReopened(CaseReopened { reopened_at: at(5) }),
-        ]);
-
-        assert_eq!(case.status, "reached");
-        assert_eq!((case.decision.as_ref(), case.decided_at), (None, None));
-        assert_eq!((case.closed_at, case.close_reason.as_ref()), (None, None));
-    }
-
-    #[test]
-    fn a_purge_drops_the_name_from_the_members_earlier_cases_only() {
-        let (earlier, later) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let mut cases = HashMap::new();
-        follow_case(&mut cases, earlier, vec![case_opened(earlier, ada())]);
-        fold(
-            &mut cases,
-            Some(Applied::Purge {
-                cases: [earlier].into(),
-            }),
-        );
-        follow_case(&mut cases, later, vec![case_opened(later, ada())]);
-
-        let purged = &cases[&earlier];
-        assert_eq!(
-            (&purged.given_name, &purged.family_name, &purged.email),
-            (&None, &None, &None)
-        );
-        assert_eq!(purged.preferred_channel, None);
-        assert_eq!(
-            (
-                purged.staff_id.as_str(),
-                purged.role.as_str(),
-                purged.report_id.as_str()
-            ),
-            ("", "", ""),
-            "nothing links the row to the member or the report"
-        );
-        assert_eq!(purged.discipline, "unknown");
-        assert_eq!(
-            purged.campus, cases[&later].campus,
-            "what statistics read stays"
-        );
-        assert_eq!(cases[&later].given_name.as_deref(), Some("Ada"));
-    }
-
-    #[test]
-    fn an_event_of_a_case_the_read_model_does_not_hold_changes_nothing() {
-        let mut cases = HashMap::new();
-        follow_case(
-            &mut cases,
-            Uuid::from_u128(1),
-            vec![attempt(ContactOutcome::Reached, 2)],
-        );
-        assert!(cases.is_empty());
-    }
-
-    /// Rebuilt after the purge, the opening has no profile and no contact part: the row is the
-    /// one the purge left.
-    #[test]
-    fn a_purged_opening_rebuilds_into_the_row_the_purge_left() {
-        let case_id = Uuid::from_u128(1);
-        let mut live = HashMap::new();
-        follow_case(&mut live, case_id, vec![case_opened(case_id, ada())]);
-        fold(
-            &mut live,
-            Some(Applied::Purge {
-                cases: [case_id].into(),
-            }),
-        );
-        let CaseEvent::CaseOpened(mut opening) = case_opened(case_id, ada()) else {
-            unreachable!()
-        };
-        (opening.facts.member, opening.personal) = (None, None);
-        let mut rebuilt = HashMap::new();
-        follow_case(&mut rebuilt, case_id, vec![CaseEvent::CaseOpened(opening)]);
-
-        assert_eq!(rebuilt[&case_id], live[&case_id]);
-    }
-}
+#[path = "outreach_tests.rs"]
+mod tests;

@@ -5,7 +5,8 @@
 //! the round was full, or a wait for a notification on its channel (or for its poll interval,
 //! which also covers notifications lost while a listener reconnected), or a growing pause while
 //! rounds fail, so that a database or a far end that is away is not asked twice a second.
-//! [`Rounds`] is that work, [`run`] that loop (as `process-managers`' `sweep` is for sweeps);
+//! [`Rounds`] is that work, [`run`] that loop ([`every`] for work woken by the clock alone, as
+//! `process-managers`' sweeps are);
 //! [`Backoff`], [`listen`] and [`notified`] are its parts, for loops of another shape.
 
 use std::future::Future;
@@ -117,6 +118,9 @@ pub enum After {
 pub trait Rounds: Sync {
     /// For logs.
     const NAME: &'static str;
+    /// The round watches the shutdown itself and stops between its pieces of work: the loop
+    /// lets it end so rather than abandon it midway.
+    const STOPS_ITSELF: bool = false;
     type Error: std::fmt::Display;
 
     /// Does the work due now and says what comes next.
@@ -126,7 +130,7 @@ pub trait Rounds: Sync {
 /// Runs `rounds` until `shutdown` is cancelled: every `interval`, at once when `channel` is
 /// notified, again straight away after a full round, after a growing pause (up to a minute)
 /// while rounds ask for one, and after a growing pause (up to ten seconds) while rounds fail.
-/// Stopping abandons the round in hand.
+/// Stopping abandons the round in hand, unless it [stops itself](Rounds::STOPS_ITSELF).
 pub async fn run<R: Rounds>(
     rounds: &R,
     pool: &PgPool,
@@ -134,12 +138,32 @@ pub async fn run<R: Rounds>(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut listener = listen(pool, channel).await;
+    let listener = listen(pool, channel).await;
+    rounds_woken_by(rounds, listener, interval, shutdown).await;
+}
+
+/// As [`run`], woken by the clock alone: for work no notification announces (the sweeps of
+/// `process-managers`, due as time passes).
+pub async fn every<R: Rounds>(rounds: &R, interval: Duration, shutdown: CancellationToken) {
+    rounds_woken_by(rounds, None, interval, shutdown).await;
+}
+
+/// The loop of [`run`] and [`every`]; without a listener, only the interval wakes it.
+async fn rounds_woken_by<R: Rounds>(
+    rounds: &R,
+    mut listener: Option<PgListener>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     let mut backoff = Backoff::up_to(MAX_ERROR_BACKOFF);
     while !shutdown.is_cancelled() {
-        let done = tokio::select! {
-            done = rounds.round() => done,
-            _ = shutdown.cancelled() => break,
+        let done = if R::STOPS_ITSELF {
+            rounds.round().await
+        } else {
+            tokio::select! {
+                done = rounds.round() => done,
+                _ = shutdown.cancelled() => break,
+            }
         };
         match done {
             Ok(After::Pause) => {

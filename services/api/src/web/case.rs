@@ -21,7 +21,7 @@ use super::{render, PageError, SignedIn, WebState};
 use crate::access::RunTheProgram;
 use crate::access_audit::{self, Read};
 use crate::case_timeline::{self, Authors, StepKind, TimelineStep};
-use crate::cases::{self, CaseRow};
+use crate::cases::{self, ShownCase};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
 use crate::matching::{self, Candidates};
@@ -198,7 +198,8 @@ fn or_dash(value: Option<&str>) -> String {
     value.map(str::to_owned).unwrap_or_else(|| "—".into())
 }
 
-fn case_view(row: &CaseRow, steps: &[TimelineStep], clock: Clock) -> CaseView {
+fn case_view(shown: &ShownCase, steps: &[TimelineStep], clock: Clock) -> CaseView {
+    let row = &shown.row;
     let name = match (&row.given_name, &row.family_name) {
         (None, None) => "(personal data purged)".to_owned(),
         (given, family) => format!(
@@ -233,7 +234,7 @@ fn case_view(row: &CaseRow, steps: &[TimelineStep], clock: Clock) -> CaseView {
         place: format!("{} · {}", row.campus, row.unit),
         supporter: or_dash(row.supporter_id.as_deref()),
         deadline,
-        overdue: row.overdue,
+        overdue: shown.overdue,
         urgent: row.urgent,
         facts: facts(steps, clock),
         counts: vec![
@@ -312,7 +313,7 @@ async fn page(
 ) -> Result<CasePage, PageError> {
     let nav = signed_in.nav("/dashboard/queue");
     let api = &state.api;
-    let row = cases::find_case(&api.pool, case_id)
+    let case = cases::find_case(&api.pool, case_id)
         .await?
         .ok_or_else(|| PageError::from(ApiError::CaseNotFound).with_nav(nav.clone()))?;
     // As the JSON API does: the read is on record before the member's data is served.
@@ -350,13 +351,13 @@ async fn page(
     };
     let authors = Authors::for_caller(&signed_in.caller);
     let steps = case_timeline::steps(&api.pool, case_id, authors).await?;
-    let view = case_view(&row, &steps, clock);
+    let view = case_view(&case, &steps, clock);
     let today = Utc::now()
         .with_timezone(&clock.zone)
         .date_naive()
         .to_string();
-    let mut shown = Step::shown(row.status, true, refused.map(|(step, _, _)| step));
-    if row.contact_to_confirm {
+    let mut shown = Step::shown(case.row.status, true, refused.map(|(step, _, _)| step));
+    if case.row.contact_to_confirm {
         // Nobody reaches out before the contact details are confirmed: that comes first.
         shown.retain(|step| *step != Step::ContactAttempt);
         if !shown.contains(&Step::ContactConfirmation) {
@@ -366,7 +367,7 @@ async fn page(
     let forms = step_forms(
         &format!("/dashboard/cases/{case_id}"),
         &shown,
-        row.status,
+        case.row.status,
         view.version,
         &signed_in.csrf,
         sent,

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::view::{capitalised, time_left, words, Clock, Nav};
 use super::{render, PageError, SignedIn, WebState};
 use crate::access::RunTheProgram;
-use crate::cases::{self, CaseFilter, CaseRow, CaseStatus, Cursor, Limit};
+use crate::cases::{self, CaseFilter, CaseStatus, Cursor, Limit, ShownCase};
 use crate::error::ApiError;
 use crate::extract::Query;
 
@@ -127,7 +127,8 @@ pub(crate) struct QueueRow {
     pub urgent: bool,
 }
 
-fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
+fn queue_row(shown: &ShownCase, clock: Clock) -> QueueRow {
+    let row = &shown.row;
     let now = Utc::now();
     let deadline = match (row.first_contacted_at, row.first_contact_due) {
         (Some(at), _) => format!("First contact {}", clock.at(at)),
@@ -148,7 +149,7 @@ fn queue_row(row: &CaseRow, clock: Clock) -> QueueRow {
             .clone()
             .unwrap_or_else(|| "Not assigned".into()),
         deadline,
-        overdue: row.overdue,
+        overdue: shown.overdue,
         contact_to_confirm: row.contact_to_confirm,
         urgent: row.urgent,
     }

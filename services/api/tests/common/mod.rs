@@ -17,9 +17,13 @@ use outreach_api::{
 };
 use outreach_auth::{Authenticator, DevIssuer, Role, TokenRequest};
 use outreach_command_side::CommandSide;
+use outreach_domain::deadline::Allowance;
 use outreach_domain::{CaseCommand, CasePolicies};
+use outreach_events::case;
+use outreach_events::lifecycle::ContactOutcome;
 use outreach_events::{
-    Channel, Discipline, Involvement, MemberContact, MemberProfile, ReportRef, TriggerKind,
+    CancelReason, CaseEvent, CaseOpened, CaseOpenedFacts, Channel, Discipline, Involvement,
+    MemberContact, MemberProfile, ReportRef, Seniority, TriggerKind,
 };
 use outreach_test_support::TestDatabase;
 use serde_json::Value;
@@ -409,114 +413,39 @@ impl TestResponse {
     }
 }
 
-/// A row of the outreach read model, as the projection would write it.
+/// A case told by what happened to it: opened and worked through the command side (the
+/// events the service would store), then projected into the outreach read model by its
+/// projection ([`TestApp::tell`]). The API's tests read what the projection leaves, never a
+/// hand-written row.
 #[derive(Clone)]
-pub struct CaseFixture {
+pub struct CaseStory {
     pub case_id: Uuid,
-    pub report_source: String,
-    pub report_id: String,
-    pub trigger_kind: String,
-    pub campus: String,
-    pub unit: String,
-    pub status: String,
     pub opened_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub close_reason: Option<String>,
-    pub staff_id: String,
-    pub role: String,
-    pub discipline: String,
-    pub department: String,
-    pub seniority: Option<String>,
-    pub involvement: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub mobile: Option<String>,
-    pub preferred_channel: Option<String>,
-    pub version: i64,
-    pub supporter_id: Option<String>,
-    pub first_contact_due: Option<DateTime<Utc>>,
-    pub first_contacted_at: Option<DateTime<Utc>>,
-    pub reached_at: Option<DateTime<Utc>>,
-    pub decision: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub contact_attempts: i32,
-    pub encounters: i32,
-    pub resources_sent: i32,
-    pub referrals: i32,
-    pub escalations: i32,
-    /// Opened urgent, or made urgent by a report that joined it.
-    pub urgent: bool,
+    pub report_id: String,
+    campus: String,
+    urgent: bool,
+    /// What happened after the opening, in order.
+    then: Vec<CaseCommand>,
 }
 
-impl CaseFixture {
-    /// An open case for a nurse on the North campus, opened at `opened_at`.
+impl CaseStory {
+    /// A case for a senior nurse on the North campus, opened at `opened_at` on an incident
+    /// report (first contact due 48 hours later under [`TestApp::spawn_for_stories`]'s policy).
     pub fn open_at(opened_at: DateTime<Utc>) -> Self {
-        CaseFixture {
-            case_id: Uuid::new_v4(),
-            report_source: "datix".into(),
-            report_id: format!("IR-{}", opened_at.timestamp()),
-            trigger_kind: "incident".into(),
-            campus: "North".into(),
-            unit: "ICU 4".into(),
-            status: "open".into(),
+        let case_id = Uuid::new_v4();
+        CaseStory {
+            case_id,
             opened_at,
-            closed_at: None,
-            close_reason: None,
-            staff_id: "S-1001".into(),
-            role: "registered nurse".into(),
-            discipline: Discipline::Nurse.as_str().into(),
-            department: "critical care".into(),
-            seniority: Some("senior".into()),
-            involvement: "primary".into(),
-            given_name: Some("Ana".into()),
-            family_name: Some("Silva".into()),
-            email: Some("ana.silva@hospital.example".into()),
-            phone: None,
-            mobile: Some("+1 555 0100".into()),
-            preferred_channel: Some("text".into()),
-            version: 1,
-            supporter_id: None,
-            first_contact_due: None,
-            first_contacted_at: None,
-            reached_at: None,
-            decision: None,
-            decided_at: None,
-            contact_attempts: 0,
-            encounters: 0,
-            resources_sent: 0,
-            referrals: 0,
-            escalations: 0,
+            report_id: format!("INC-{}", case_id.simple()),
+            campus: "North".into(),
             urgent: false,
+            then: Vec::new(),
         }
     }
 
-    /// The case is urgent.
+    /// The urgency policy found the report urgent.
     pub fn urgent(mut self) -> Self {
         self.urgent = true;
-        self
-    }
-
-    /// First contact is due at `due`.
-    pub fn due(mut self, due: DateTime<Utc>) -> Self {
-        self.first_contact_due = Some(due);
-        self
-    }
-
-    /// `supporter` is assigned.
-    pub fn assigned(mut self, supporter: &str) -> Self {
-        self.status = "assigned".into();
-        self.supporter_id = Some(supporter.into());
-        self.version += 1;
-        self
-    }
-
-    /// Contact was first attempted at `at`, and failed.
-    pub fn contacted(mut self, at: DateTime<Utc>) -> Self {
-        self.first_contacted_at = Some(at);
-        self.contact_attempts += 1;
-        self.version += 1;
         self
     }
 
@@ -525,71 +454,134 @@ impl CaseFixture {
         self
     }
 
-    pub fn cancelled(mut self, at: DateTime<Utc>, reason: &str) -> Self {
-        self.status = "cancelled".into();
-        self.closed_at = Some(at);
-        self.close_reason = Some(reason.into());
+    /// Then `command` was decided on the case.
+    pub fn then(mut self, command: CaseCommand) -> Self {
+        self.then.push(command);
         self
     }
 
-    pub async fn insert(&self, pool: &PgPool) {
+    /// `supporter` was assigned at `at`.
+    pub fn assigned(self, supporter: &str, at: DateTime<Utc>) -> Self {
+        self.then(CaseCommand::Assign {
+            supporter_id: supporter.into(),
+            named_in_report: false,
+            at,
+        })
+    }
+
+    /// Contact was attempted at `at`, with `outcome`.
+    pub fn contacted(self, at: DateTime<Utc>, outcome: ContactOutcome) -> Self {
+        self.then(CaseCommand::RecordContactAttempt {
+            channel: Channel::Text,
+            outcome,
+            at,
+        })
+    }
+
+    /// The report was withdrawn at `at`.
+    pub fn cancelled(self, at: DateTime<Utc>) -> Self {
+        self.then(CaseCommand::Cancel {
+            reason: CancelReason::ReportWithdrawn,
+            cancelled_at: at,
+        })
+    }
+
+    /// [`open_command`]'s opening for member `S-1001`, told at this story's time and place,
+    /// the member senior and reachable by mobile too.
+    fn opening(&self) -> CaseCommand {
+        let mut opening = open_command(self.case_id, "S-1001");
+        if let CaseCommand::Open {
+            report,
+            campus,
+            member,
+            contact,
+            opened_at,
+            urgent,
+            ..
+        } = &mut opening
+        {
+            report.report_id.clone_from(&self.report_id);
+            campus.clone_from(&self.campus);
+            member.seniority = Some(Seniority::Senior);
+            contact.mobile = Some("+1 555 0100".into());
+            *opened_at = self.opened_at;
+            *urgent = self.urgent;
+        }
+        opening
+    }
+}
+
+/// First contact due 48 hours after the opening, urgent or not, nights and weekends included:
+/// what [`CaseStory`]'s deadlines are told in.
+pub fn stories_policies() -> CasePolicies {
+    let mut policies = CasePolicies::default();
+    policies.deadlines.first_contact = Allowance::Hours(48);
+    policies.urgency.first_contact = Allowance::Hours(48);
+    policies
+}
+
+impl TestApp {
+    /// A test app whose command side gives first contact 48 hours ([`stories_policies`]).
+    pub async fn spawn_for_stories() -> Self {
+        Self::spawn_with_policies(stories_policies()).await
+    }
+
+    /// Tells each story through the command side, then brings the outreach read model up to
+    /// the events, as the service's runner would.
+    pub async fn tell(&self, stories: &[&CaseStory]) {
+        for story in stories {
+            let commands = std::iter::once(story.opening()).chain(story.then.iter().cloned());
+            for command in commands {
+                self.commands
+                    .handle_case(story.case_id, command, &HashMap::new())
+                    .await
+                    .expect("the story's command is accepted");
+            }
+        }
+        self.project_outreach().await;
+    }
+
+    /// Stores a case's opening with nothing about the member and no first-contact deadline, as
+    /// the event store reads an opening whose member's data key a purge destroyed, and one
+    /// from before deadlines existed; then projects it.
+    pub async fn tell_legacy_opening(&self, case_id: Uuid, opened_at: DateTime<Utc>) {
+        let opened = CaseEvent::CaseOpened(CaseOpened {
+            facts: CaseOpenedFacts {
+                case_id,
+                report: ReportRef {
+                    source: "/datix/north".into(),
+                    report_id: format!("INC-{}", case_id.simple()),
+                },
+                trigger: TriggerKind::Incident,
+                campus: "North".into(),
+                unit: "ICU 4".into(),
+                member: None,
+                opened_at,
+                first_contact_due: None,
+                urgent: false,
+            },
+            personal: None,
+        });
         sqlx::query(
-            r#"
-            INSERT INTO outreach_cases (
-                case_id, report_source, report_id, trigger_kind, campus, unit, status,
-                opened_at, closed_at, close_reason,
-                staff_id, role, discipline, department, seniority, involvement,
-                given_name, family_name, email, phone, mobile, preferred_channel, version,
-                supporter_id, first_contact_due, first_contacted_at, reached_at, decision,
-                decided_at, contact_attempts, encounters, resources_sent, referrals, escalations)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31,
-                    $32, $33, $34)
-            "#,
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                 event_version, payload, metadata)
+             VALUES ($1, $2, 1, $3, $4, $5, '{}')",
         )
-        .bind(self.case_id)
-        .bind(&self.report_source)
-        .bind(&self.report_id)
-        .bind(&self.trigger_kind)
-        .bind(&self.campus)
-        .bind(&self.unit)
-        .bind(&self.status)
-        .bind(self.opened_at)
-        .bind(self.closed_at)
-        .bind(&self.close_reason)
-        .bind(&self.staff_id)
-        .bind(&self.role)
-        .bind(&self.discipline)
-        .bind(&self.department)
-        .bind(&self.seniority)
-        .bind(&self.involvement)
-        .bind(&self.given_name)
-        .bind(&self.family_name)
-        .bind(&self.email)
-        .bind(&self.phone)
-        .bind(&self.mobile)
-        .bind(&self.preferred_channel)
-        .bind(self.version)
-        .bind(&self.supporter_id)
-        .bind(self.first_contact_due)
-        .bind(self.first_contacted_at)
-        .bind(self.reached_at)
-        .bind(&self.decision)
-        .bind(self.decided_at)
-        .bind(self.contact_attempts)
-        .bind(self.encounters)
-        .bind(self.resources_sent)
-        .bind(self.referrals)
-        .bind(self.escalations)
-        .execute(pool)
+        .bind(case::AGGREGATE_TYPE)
+        .bind(case_id.to_string())
+        .bind(CaseEvent::CASE_OPENED)
+        .bind(outreach_events::CURRENT_VERSION)
+        .bind(serde_json::to_value(&opened).expect("an event serialises"))
+        .execute(&self.pool)
         .await
-        .expect("insert outreach case");
-        sqlx::query("UPDATE outreach_cases SET urgent = $2 WHERE case_id = $1")
-            .bind(self.case_id)
-            .bind(self.urgent)
-            .execute(pool)
-            .await
-            .expect("mark the outreach case urgent or not");
+        .expect("store the legacy opening");
+        self.project_outreach().await;
+    }
+
+    /// Brings the outreach read model up to the event store.
+    pub async fn project_outreach(&self) {
+        self.project(Arc::new(outreach_projections::OutreachProjection))
+            .await;
     }
 }
 
