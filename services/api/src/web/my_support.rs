@@ -222,7 +222,7 @@ async fn page(
     let mut language = select(
         "supporter_language",
         "pref-language",
-        &["en", "es"],
+        &Language::ALL.map(Language::code),
         stated.supporter_language.as_deref(),
     );
     language.hint = Some(lang.text("pref-language-hint"));

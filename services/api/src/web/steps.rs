@@ -575,7 +575,7 @@ pub(crate) fn step_forms(
                 .controls(vec![Control::select(
                     "category",
                     "Category",
-                    &["danger_to_self_or_others"],
+                    &[EscalationCategory::DangerToSelfOrOthers.as_str()],
                     Some("Choose…"),
                 )
                 .required()
@@ -633,7 +633,7 @@ pub(crate) fn step_forms(
                     Control::select(
                         "preferred_channel",
                         "Preferred channel (to replace it)",
-                        &["email", "phone", "text"],
+                        &Channel::ALL.map(Channel::as_str),
                         Some("None"),
                     ),
                 ]),
