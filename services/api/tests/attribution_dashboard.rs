@@ -226,7 +226,7 @@ async fn every_dashboard_form_records_who_sent_it() {
     let step = |page: &str, step: &str| format!("{page}/{step}");
 
     // A manager takes a case through every step of its page.
-    let worked = Some(open_case(&site, "E7").await);
+    let worked = open_case(&site, "E7").await;
     for (name, fields) in [
         ("assignment", &[("supporter_id", "E20001")][..]),
         (
@@ -243,16 +243,16 @@ async fn every_dashboard_form_records_who_sent_it() {
     ] {
         let form = step(CASE, name);
         posted
-            .attributed(&site, &manager, &form, (worked, None), fields)
+            .attributed(&site, &manager, &form, (Some(worked), None), fields)
             .await;
     }
-    let declined = Some(reached_case(&site, "E8").await);
+    let declined = reached_case(&site, "E8").await;
     posted
         .attributed(
             &site,
             &manager,
             &step(CASE, "decline"),
-            (declined, None),
+            (Some(declined), None),
             &[],
         )
         .await;
@@ -293,7 +293,7 @@ async fn every_dashboard_form_records_who_sent_it() {
         .await;
 
     // The case's supporter takes each step their own case page offers.
-    let supported = Some(reached_case(&site, "E9").await);
+    let supported = reached_case(&site, "E9").await;
     for (name, fields) in [
         (
             "contact-attempts",
@@ -307,16 +307,16 @@ async fn every_dashboard_form_records_who_sent_it() {
     ] {
         let form = step(MY_CASE, name);
         posted
-            .attributed(&site, &supporter, &form, (supported, None), fields)
+            .attributed(&site, &supporter, &form, (Some(supported), None), fields)
             .await;
     }
-    let declining = Some(reached_case(&site, "E10").await);
+    let declining = reached_case(&site, "E10").await;
     posted
         .attributed(
             &site,
             &supporter,
             &step(MY_CASE, "decline"),
-            (declining, None),
+            (Some(declining), None),
             &[],
         )
         .await;
@@ -375,6 +375,38 @@ async fn every_dashboard_form_records_who_sent_it() {
             &[("channel", "email"), ("supporter_gender", "woman")],
         )
         .await;
+
+    // The director reads who took each step on the case's page; the supporter's own page and
+    // the safety office's statistics name nobody.
+    let case_page = |case_id: Uuid| format!("/dashboard/cases/{case_id}");
+    let as_director = site.get(&case_page(worked), Some(&director.session)).await;
+    assert!(
+        as_director.html.contains("(by program manager E90002"),
+        "{}",
+        as_director.html
+    );
+    let as_director = site
+        .get(&case_page(supported), Some(&director.session))
+        .await;
+    assert!(
+        as_director.html.contains("(by peer supporter E20001"),
+        "{}",
+        as_director.html
+    );
+    let own = format!("/dashboard/my-cases/{supported}");
+    let as_supporter = site.get(&own, Some(&supporter.session)).await;
+    assert_eq!(as_supporter.status, StatusCode::OK);
+    let safety_office = site.sign_in(Role::SafetyOffice, "E90003").await;
+    let statistics = site
+        .get("/dashboard/statistics", Some(&safety_office))
+        .await;
+    assert_eq!(statistics.status, StatusCode::OK);
+    for page in [&as_supporter.html, &statistics.html] {
+        assert!(
+            !page.contains("(by ") && !page.contains("dev|") && !page.contains("E90002"),
+            "{page}"
+        );
+    }
 
     posted
         .stores_nothing(&site, &director, "/dashboard/sign-out")
