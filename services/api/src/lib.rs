@@ -44,7 +44,7 @@ mod web;
 pub use error::{ApiError, Problem};
 pub use openapi::{document, openapi, PUBLIC_ROUTES};
 pub use rate_limits::{RateLimitSettings, RateLimits};
-pub use web::{Dashboard, DashboardSettings, FEEDBACK_PAGE};
+pub use web::{dashboard_forms, Dashboard, DashboardSettings, FEEDBACK_PAGE};
 
 /// Command bodies are a few codes and ids; the limit keeps a client from making us buffer more.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;

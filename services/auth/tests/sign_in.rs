@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use axum::response::IntoResponse;
+
 use outreach_auth::sign_in::{SignInClient, SignInSettings, SignInStart};
 use outreach_auth::{AuthError, AuthSettings, Authenticator, DevIssuer, DevProvider, Role};
 
@@ -273,5 +275,82 @@ async fn requests_without_pkce_or_for_another_host_are_refused_on_the_page() {
         let answer = browser().get(with(name, value)).send().await.unwrap();
         assert_eq!(answer.status(), 400, "{name} = {value:?}");
         assert!(answer.headers().get("location").is_none());
+    }
+}
+
+/// A provider's endpoint whose answer is far past any discovery document or token response:
+/// 512 KiB, once with its `Content-Length` and once streamed in chunks without one (so both the
+/// header check and the running count are what refuse it). Returns its base address.
+async fn oversized_at(path: &'static str, issuer_name: bool, streamed: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut document = serde_json::json!({
+        "access_token": "a", "id_token": "b", "token_type": "Bearer",
+        "padding": "x".repeat(512 * 1024),
+    });
+    if issuer_name {
+        document["issuer"] = base.clone().into();
+    }
+    let body = document.to_string().into_bytes();
+    let answer = move || {
+        let body = body.clone();
+        async move {
+            let content_type = [(axum::http::header::CONTENT_TYPE, "application/json")];
+            if streamed {
+                let chunks = body
+                    .chunks(16 * 1024)
+                    .map(|chunk| Ok::<_, std::io::Error>(chunk.to_vec()))
+                    .collect::<Vec<_>>();
+                let stream = futures::stream::iter(chunks);
+                (content_type, axum::body::Body::from_stream(stream)).into_response()
+            } else {
+                (content_type, body).into_response()
+            }
+        }
+    };
+    let app = axum::Router::new().route(path, axum::routing::get(answer.clone()).post(answer));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn an_oversized_discovery_document_is_refused() {
+    let provider = provider().await;
+    let mut without_endpoints = settings(&provider);
+    without_endpoints.authorization_endpoint = None;
+    without_endpoints.token_endpoint = None;
+    for streamed in [false, true] {
+        let issuer = oversized_at("/.well-known/openid-configuration", true, streamed).await;
+
+        let refused = SignInClient::connect(without_endpoints.clone(), &local_auth(&issuer)).await;
+
+        let Err(AuthError::KeySet { reason, .. }) = refused else {
+            panic!("an oversized discovery document was read (streamed: {streamed})")
+        };
+        assert!(reason.contains("larger than"), "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_token_response_is_refused() {
+    let provider = provider().await;
+    for streamed in [false, true] {
+        let mut oversized = settings(&provider);
+        let token = oversized_at("/token", false, streamed).await;
+        oversized.token_endpoint = Some(format!("{token}/token"));
+        let client = SignInClient::connect(oversized, &local_auth(DevIssuer::ISSUER))
+            .await
+            .unwrap();
+        let start = client.begin();
+
+        let refused = client.exchange("any-code", &start.code_verifier).await;
+
+        let Err(AuthError::SignIn(reason)) = refused else {
+            panic!("an oversized token response was read (streamed: {streamed})")
+        };
+        assert!(
+            reason.contains("the token endpoint's answer") && reason.contains("larger than"),
+            "{reason}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use super::forms::{FieldErrors, Values};
 use super::queue::status_code;
 use super::steps::{perform, read_model_reaches, step_forms, Done, Step};
 use super::view::{capitalised, time_left, who, words, Clock, FormView, Nav};
-use super::{render, PageError, SignedIn, WebState};
+use super::{form_routes, render, PageError, SignedIn, WebState};
 use crate::access::RunTheProgram;
 use crate::access_audit::{self, Read};
 use crate::case_timeline::{self, Authors, StepKind, TimelineStep};
@@ -29,7 +29,7 @@ use crate::matching::{self, Candidates};
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/cases/{case_id}", get(case_page))
-        .route("/cases/{case_id}/{step}", post(record_step))
+        .route(form_routes::CASE_STEP, post(record_step))
 }
 
 /// A fact of the case with the time the read model gives it.

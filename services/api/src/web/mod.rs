@@ -109,6 +109,56 @@ impl FromRef<WebState> for ApiState {
 /// Where every page lives.
 pub(crate) const BASE: &str = "/dashboard";
 
+/// The dashboard's forms: its POST routes, under [`BASE`]. Each module registers its forms by
+/// these names and no POST route otherwise (a test reads the sources for one), so
+/// [`dashboard_forms`] lists every form the router takes.
+pub(crate) mod form_routes {
+    pub(crate) const CASE_STEP: &str = "/cases/{case_id}/{step}";
+    pub(crate) const MY_CASE_STEP: &str = "/my-cases/{case_id}/{step}";
+    pub(crate) const OPT_OUT: &str = "/my-support/opt-out";
+    pub(crate) const OPT_IN: &str = "/my-support/opt-in";
+    pub(crate) const PREFERENCES: &str = "/my-support/preferences";
+    pub(crate) const REFERRAL: &str = "/referral";
+    pub(crate) const ROSTER: &str = "/roster";
+    pub(crate) const ROSTER_ENTRY: &str = "/roster/{staff_id}";
+    pub(crate) const ROSTER_SWITCH: &str = "/roster/{staff_id}/{switch}";
+    pub(crate) const SIGN_OUT: &str = "/sign-out";
+}
+
+/// Every form the dashboard takes, as the paths a browser posts to (`/dashboard/…`, with
+/// `{case_id}` and `{staff_id}` left as they are): one per step of a case page, one per step a
+/// supporter's own case page offers, one per roster switch. The attribution test holds a row
+/// for each, so a new form cannot come without a test of who it records as its author.
+pub fn dashboard_forms() -> Vec<String> {
+    use form_routes::*;
+    let steps = |route: &str, staff: bool| -> Vec<String> {
+        steps::Step::ALL
+            .into_iter()
+            .filter(|step| staff || !step.for_staff_only())
+            .map(|step| route.replace("{step}", step.path()))
+            .collect()
+    };
+    let mut forms = steps(CASE_STEP, true);
+    forms.extend(steps(MY_CASE_STEP, false));
+    forms.extend(roster::SWITCHES.map(|switch| ROSTER_SWITCH.replace("{switch}", switch)));
+    forms.extend(
+        [
+            OPT_OUT,
+            OPT_IN,
+            PREFERENCES,
+            REFERRAL,
+            ROSTER,
+            ROSTER_ENTRY,
+            SIGN_OUT,
+        ]
+        .map(str::to_owned),
+    );
+    forms
+        .into_iter()
+        .map(|form| format!("{BASE}{form}"))
+        .collect()
+}
+
 /// The dashboard's routes, with their state, ready to merge into the API's router.
 pub(crate) fn routes(api: ApiState, dashboard: Arc<Dashboard>) -> Router {
     let pages = Router::new()

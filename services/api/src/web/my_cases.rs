@@ -15,7 +15,7 @@ use super::forms::{FieldErrors, Values};
 use super::queue::status_code;
 use super::steps::{perform, read_model_reaches, step_forms, Done, Step};
 use super::view::{capitalised, time_left, words, Clock, FormView, Nav};
-use super::{render, PageError, SignedIn, WebState};
+use super::{form_routes, render, PageError, SignedIn, WebState};
 use crate::access::Support;
 use crate::access_audit::{self, Read};
 use crate::error::ApiError;
@@ -26,7 +26,7 @@ pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/my-cases", get(list))
         .route("/my-cases/{case_id}", get(one))
-        .route("/my-cases/{case_id}/{step}", post(record_step))
+        .route(form_routes::MY_CASE_STEP, post(record_step))
 }
 
 /// A supported case as its page shows it: who to reach, how, and what they asked for.

@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use super::feedback::{browser_language, MemberNav};
 use super::forms::{self, Values};
-use super::{render, PageError, SignedIn, WebState};
+use super::{form_routes, render, PageError, SignedIn, WebState};
 use crate::access::ActAsMember;
 use crate::access_audit::{self, Read};
 use crate::attribution::By;
@@ -43,9 +43,9 @@ const PAGE: &str = "/dashboard/my-support";
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/my-support", get(show))
-        .route("/my-support/opt-out", post(opt_out))
-        .route("/my-support/opt-in", post(opt_in))
-        .route("/my-support/preferences", post(preferences))
+        .route(form_routes::OPT_OUT, post(opt_out))
+        .route(form_routes::OPT_IN, post(opt_in))
+        .route(form_routes::PREFERENCES, post(preferences))
 }
 
 /// The member's open case as the read model has it: theirs only, found by their staff id.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::forms::{self, FieldErrors, Values};
 use super::view::{Control, FormView, Nav};
-use super::{render, PageError, SignedIn, WebState};
+use super::{form_routes, render, PageError, SignedIn, WebState};
 use crate::access::Refer;
 use crate::attribution::By;
 use crate::error::ApiError;
@@ -35,7 +35,7 @@ use crate::referrals::{
 const FORM: &str = "referral";
 
 pub(crate) fn routes() -> Router<WebState> {
-    Router::new().route("/referral", get(form_page).post(send))
+    Router::new().route(form_routes::REFERRAL, get(form_page).post(send))
 }
 
 #[derive(Template)]

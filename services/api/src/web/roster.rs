@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::forms::{self, FieldErrors, Values};
 use super::roster_form::{form_field, EntryForm, FORM, ON_CALL_ROWS};
 use super::view::{capitalised, words, Control, FormView, Nav};
-use super::{render, PageError, SignedIn, WebState};
+use super::{form_routes, render, PageError, SignedIn, WebState};
 use crate::access::RunTheProgram;
 use crate::attribution::By;
 use crate::error::ApiError;
@@ -29,10 +29,10 @@ use crate::supporters::{self, RosterEntry, RosterFilter, Supporter};
 
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
-        .route("/roster", get(list).post(add))
+        .route(form_routes::ROSTER, get(list).post(add))
         .route("/roster/new", get(new_form))
-        .route("/roster/{staff_id}", get(edit_form).post(change))
-        .route("/roster/{staff_id}/{switch}", post(pause_or_resume))
+        .route(form_routes::ROSTER_ENTRY, get(edit_form).post(change))
+        .route(form_routes::ROSTER_SWITCH, post(pause_or_resume))
 }
 
 /// A supporter as the roster's table shows them.
@@ -493,6 +493,9 @@ async fn save(
     }
 }
 
+/// The roster's switches, `{switch}` of [`form_routes::ROSTER_SWITCH`]: pause, resume.
+pub(crate) const SWITCHES: [&str; 2] = ["pause", "resume"];
+
 async fn pause_or_resume(
     State(state): State<WebState>,
     signed_in: SignedIn<RunTheProgram>,
@@ -503,8 +506,8 @@ async fn pause_or_resume(
     forms::only_csrf(&body)?;
     let at = chrono::Utc::now();
     let (command, done) = match switch.as_str() {
-        "pause" => (SupporterCommand::Pause { at }, "paused"),
-        "resume" => (SupporterCommand::Resume { at }, "resumed"),
+        s if s == SWITCHES[0] => (SupporterCommand::Pause { at }, "paused"),
+        s if s == SWITCHES[1] => (SupporterCommand::Resume { at }, "resumed"),
         _ => return Err(ApiError::RouteNotFound.into()),
     };
     let nav = signed_in.nav("/dashboard/roster");

@@ -21,14 +21,14 @@ use serde::Deserialize;
 
 use super::session::{self, cookie, fingerprint, set_cookie, SESSION_COOKIE, SIGN_IN_COOKIE};
 use super::view::Nav;
-use super::{render, Anyone, PageError, SignedIn, WebState};
+use super::{form_routes, render, Anyone, PageError, SignedIn, WebState};
 use crate::error::ApiError;
 
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/sign-in", get(sign_in))
         .route("/sign-in/callback", get(callback))
-        .route("/sign-out", post(sign_out))
+        .route(form_routes::SIGN_OUT, post(sign_out))
         .route("/signed-out", get(signed_out))
 }
 

@@ -46,7 +46,7 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 11] = [
+    pub(crate) const ALL: [Step; 11] = [
         Step::Assignment,
         Step::ContactAttempt,
         Step::Acceptance,
