@@ -568,10 +568,11 @@ async fn a_manager_assigns_the_top_candidate_and_the_supporter_sees_only_that_ca
 }
 
 /// A care team member signs in and sees their request and its supporter, opts out and back in,
-/// states preferences (Spanish among them) and reads their page in Spanish; their case completes
-/// and the feedback invitation reaches them in Spanish; the link's page, in a Spanish-speaking
-/// browser, takes their answer. Every page passes the accessibility checks, and Tab reaches every
-/// control of the member's page and the feedback page.
+/// states preferences (Spanish among them) and reads their page and the referral form in
+/// Spanish; their case completes and the feedback invitation reaches them in Spanish; the link's
+/// page, in a Spanish-speaking browser, takes their answer. Every page passes the accessibility
+/// checks, and Tab reaches every control of the member's page, the referral form and the
+/// feedback page.
 #[tokio::test]
 async fn a_member_follows_their_request_states_preferences_and_gives_feedback_in_spanish() {
     let smtp = outreach_test_support::SmtpServer::start();
@@ -667,6 +668,24 @@ async fn a_member_follows_their_request_states_preferences_and_gives_feedback_in
     );
     assert!(member.source().await.contains(r#"<html lang="es">"#));
     member.shot("mi-apoyo").await;
+    // The referral form, reached from "Pedir apoyo", speaks Spanish too, and so do its errors.
+    member.click(r#"nav a[href="/dashboard/referral"]"#).await;
+    member
+        .arrive(|h1| h1 == "Derivar al apoyo entre pares")
+        .await;
+    member.shot("derivar").await;
+    member.keyboard_reaches_every_control("derivar").await;
+    member.click("#referral-form button[type=submit]").await;
+    member.text("p.field-error").await;
+    assert!(
+        member
+            .text("#referral-member-name-given-error")
+            .await
+            .contains("Este dato es obligatorio."),
+        "{}",
+        member.source().await
+    );
+    member.shot("derivar-rechazada").await;
     member.sign_out().await;
     member.stop().await;
 

@@ -1,6 +1,7 @@
 //! A care team member's own page on the dashboard, `/dashboard/my-support`: their request, its
 //! status, supporter and first-contact deadline; opting out and back in; stating preferences;
-//! in their language; and nothing of anyone else, whatever the URL says.
+//! in their language; and nothing of anyone else, whatever the URL says. The referral form a
+//! member reaches from "Ask for support" speaks their language too.
 
 mod common;
 
@@ -292,4 +293,255 @@ async fn a_members_page_shows_nobody_elses_case_whatever_the_url_says() {
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(site.app.commands.member("E8").await.unwrap().0.opted_out());
     assert!(!site.app.commands.member("E7").await.unwrap().0.opted_out());
+}
+
+const REFERRAL: &str = "/dashboard/referral";
+
+/// A request to the dashboard with the session's cookie and the browser's `Accept-Language`.
+async fn send_in(
+    site: &Site,
+    request: axum::http::request::Builder,
+    session: &str,
+    language: &str,
+    body: Body,
+) -> Page {
+    site.send(
+        request
+            .header("cookie", format!("po_session={session}"))
+            .header("accept-language", language)
+            .body(body)
+            .unwrap(),
+    )
+    .await
+}
+
+/// The referral form posted as a member's browser in `language` sends it.
+async fn refer_in(site: &Site, session: &str, language: &str, form: &[(&str, &str)]) -> Page {
+    send_in(
+        site,
+        Request::post(REFERRAL).header("content-type", "application/x-www-form-urlencoded"),
+        session,
+        language,
+        Body::from(serde_urlencoded::to_string(form).unwrap()),
+    )
+    .await
+}
+
+/// A self-referral of E7 with everything the form requires, but for `leave_out`.
+fn self_referral<'a>(csrf: &'a str, leave_out: &[&str]) -> Vec<(&'a str, &'a str)> {
+    [
+        ("csrf", csrf),
+        ("referred_by", "self"),
+        ("member.staff_id", "E7"),
+        ("member.name.given", "Noor"),
+        ("member.name.family", "Haddad"),
+        ("member.role", "Pharmacist"),
+        ("member.discipline", "pharmacist"),
+        ("member.department", "Pharmacy"),
+        ("campus", "Parnassus"),
+        ("unit", "Pharmacy"),
+        ("member.contact.email", "noor@hospital.example"),
+    ]
+    .into_iter()
+    .filter(|(name, _)| !leave_out.contains(name))
+    .collect()
+}
+
+/// The form's English words, none of which a Spanish page may show.
+const ENGLISH: &[&str] = &[
+    "Refer for peer support",
+    "Who is referring",
+    "Staff id of the person to support",
+    "Given name",
+    "Family name",
+    "Discipline",
+    "Preferred supporter",
+    "No preference",
+    "Not stated",
+    "Send referral",
+    "(required)",
+    "Choose…",
+    "Pharmacist",
+    "Sign out",
+];
+
+fn assert_no_english(page: &Page) {
+    for words in ENGLISH {
+        assert!(!page.html.contains(words), "{words:?} in {}", page.html);
+    }
+}
+
+#[tokio::test]
+async fn the_referral_form_and_its_answers_speak_the_members_browsers_language() {
+    let site = Site::new().await;
+    let session = site.sign_in(Role::CareTeamMember, "E7").await;
+    let csrf = site.csrf(&session).await;
+
+    let form = send_in(
+        &site,
+        Request::get(REFERRAL),
+        &session,
+        "es-MX,es;q=0.9",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert!(form.html.contains(r#"<html lang="es">"#), "{}", form.html);
+    for words in [
+        "Derivar al apoyo entre pares",
+        "Quién hace la derivación",
+        "Número de empleado de la persona a apoyar",
+        "(obligatorio)",
+        "Farmacia",
+        "Sin preferencia",
+        "Enviar la derivación",
+        // Among the member's own pages, not the staff's navigation.
+        r#"href="/dashboard/referral" aria-current="page">Pedir apoyo"#,
+    ] {
+        assert!(form.html.contains(words), "{words:?} in {}", form.html);
+    }
+    assert_no_english(&form);
+
+    // A required answer left out: refused next to its field, in Spanish, and nothing sent.
+    let before = site.events().await;
+    let refused = refer_in(
+        &site,
+        &session,
+        "es",
+        &self_referral(&csrf, &["member.name.family"]),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains(
+            r#"id="referral-member-name-family-error"><span class="visually-hidden">Error: </span>Este dato es obligatorio.</p>"#
+        ),
+        "{}",
+        refused.html
+    );
+    assert!(
+        !refused.html.contains("This is required."),
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains(r#"value="Noor""#),
+        "what was sent is kept"
+    );
+    // No way to reach the member: the API's refusal, in Spanish too.
+    let unreachable = refer_in(
+        &site,
+        &session,
+        "es",
+        &self_referral(&csrf, &["member.contact.email"]),
+    )
+    .await;
+    assert_eq!(unreachable.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unreachable
+            .html
+            .contains("Indique al menos una forma de contactarle"),
+        "{}",
+        unreachable.html
+    );
+    assert!(
+        !unreachable.html.contains("at least one of"),
+        "{}",
+        unreachable.html
+    );
+    assert_eq!(site.events().await, before);
+
+    // Sent: the confirmation is in Spanish.
+    let sent = refer_in(&site, &session, "es", &self_referral(&csrf, &[])).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.html);
+    assert!(sent.html.contains(r#"<html lang="es">"#));
+    assert!(sent.html.contains("Derivación enviada"), "{}", sent.html);
+    assert!(
+        sent.html.contains("Enviar otra derivación"),
+        "{}",
+        sent.html
+    );
+    assert!(!sent.html.contains("Referral sent"), "{}", sent.html);
+    assert!(site
+        .app
+        .commands
+        .member("E7")
+        .await
+        .unwrap()
+        .0
+        .open_case()
+        .is_some());
+
+    // A browser that asks for no language we speak reads the program's default, English.
+    let english = send_in(
+        &site,
+        Request::get(REFERRAL),
+        &session,
+        "de-DE",
+        Body::empty(),
+    )
+    .await;
+    assert!(
+        english.html.contains(r#"<html lang="en">"#),
+        "{}",
+        english.html
+    );
+    assert!(english.html.contains("Who is referring"));
+    assert!(english.html.contains("(required)"));
+}
+
+#[tokio::test]
+async fn a_member_who_stated_spanish_reads_the_referral_form_in_spanish_whatever_the_browser() {
+    let site = Site::new().await;
+    let session = site.sign_in(Role::CareTeamMember, "E7").await;
+    let csrf = site.csrf(&session).await;
+    let stated = site
+        .post(
+            &format!("{PAGE}/preferences"),
+            &session,
+            &[("csrf", &csrf), ("supporter_language", "es")],
+        )
+        .await;
+    assert_eq!(stated.status, StatusCode::SEE_OTHER, "{}", stated.html);
+
+    let form = send_in(
+        &site,
+        Request::get(REFERRAL),
+        &session,
+        "en-US",
+        Body::empty(),
+    )
+    .await;
+    assert!(form.html.contains(r#"<html lang="es">"#), "{}", form.html);
+    assert!(form.html.contains("Quién hace la derivación"));
+    assert_no_english(&form);
+    let refused = refer_in(&site, &session, "en-US", &self_referral(&csrf, &["unit"])).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.html.contains("Este dato es obligatorio."),
+        "{}",
+        refused.html
+    );
+    let sent = refer_in(&site, &session, "en-US", &self_referral(&csrf, &[])).await;
+    assert!(sent.html.contains("Derivación enviada"), "{}", sent.html);
+}
+
+#[tokio::test]
+async fn the_program_staff_read_the_referral_form_in_english_with_their_own_navigation() {
+    let site = Site::new().await;
+    let session = site.sign_in(Role::ProgramManager, "M1").await;
+    let form = send_in(&site, Request::get(REFERRAL), &session, "es", Body::empty()).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert!(form.html.contains(r#"<html lang="en">"#));
+    assert!(form.html.contains("Who is referring"));
+    assert!(
+        form.html.contains(r#"href="/dashboard/queue""#),
+        "{}",
+        form.html
+    );
 }

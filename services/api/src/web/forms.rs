@@ -170,6 +170,20 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// The same keys, each message rewritten by `reword(key, message)` (into a member's
+    /// language, say).
+    pub(crate) fn reworded(self, reword: impl Fn(&str, &str) -> String) -> FieldErrors {
+        FieldErrors(
+            self.0
+                .into_iter()
+                .map(|(key, message)| {
+                    let message = reword(&key, &message);
+                    (key, message)
+                })
+                .collect(),
+        )
+    }
+
     /// The keys in order, for a summary of what to correct.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
         self.0.keys()

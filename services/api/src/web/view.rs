@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use outreach_texts::Language;
 
 use crate::access::{
     ActAsMember, Caller, Permission, ReadStatistics, Refer, RunTheProgram, Support,
@@ -158,6 +159,8 @@ pub(crate) struct FormView {
     pub quiet: bool,
     /// The level of the form's heading: 3 under a page's section, 2 as a page's own form.
     pub level: u8,
+    /// The language of the words the form adds around its controls ("(required)", "Error:").
+    pub lang: Language,
 }
 
 #[derive(Debug, Clone)]
@@ -285,12 +288,19 @@ impl FormView {
             hidden: Vec::new(),
             quiet: false,
             level: 3,
+            lang: Language::En,
         }
     }
 
     /// The form is the page's own: its heading is a level 2.
     pub(crate) fn on_its_own(mut self) -> FormView {
         self.level = 2;
+        self
+    }
+
+    /// A form a care team member reads, in their language (the program's staff read English).
+    pub(crate) fn in_language(mut self, lang: Language) -> FormView {
+        self.lang = lang;
         self
     }
 
